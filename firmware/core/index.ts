@@ -1,0 +1,5 @@
+export { type Clock, type TimerHandle, systemClock, FakeClock } from './clock.js';
+export { type Random, cryptoRandom, seededRandom } from './random.js';
+export { type Logger, createLogger, silentLogger } from './log.js';
+export { Counters } from './counters.js';
+export { type ErrorCode, PbxError, isPbxError } from './errors.js';
