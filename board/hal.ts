@@ -1,0 +1,43 @@
+/**
+ * The board as the firmware sees it: LEDs, the reset button and the console.
+ * The simulated board (sim.ts) implements it in memory; the GPIO board (onoff)
+ * and the serial console (serialport) implement the same interfaces later.
+ */
+
+export type LedName = 'power' | 'registration' | 'call' | 'error';
+
+/** What one LED is doing. `blink` toggles every `periodMs / 2`. */
+export type LedState =
+  | { readonly mode: 'off' }
+  | { readonly mode: 'on'; readonly color?: LedColor }
+  | { readonly mode: 'blink'; readonly periodMs: number; readonly color?: LedColor };
+
+export type LedColor = 'green' | 'amber' | 'red' | 'blue';
+
+export interface Leds {
+  set(led: LedName, state: LedState): void;
+  get(led: LedName): LedState;
+  /** Every LED, for the web page's LED mirror and `pbx status`. */
+  snapshot(): Readonly<Record<LedName, LedState>>;
+  onChange(listener: (led: LedName, state: LedState) => void): () => void;
+}
+
+export interface ResetButton {
+  /** Called with how long the button was held, when it is released. */
+  onRelease(listener: (heldMs: number) => void): () => void;
+}
+
+export interface Console {
+  /** Print a line for a person at the console. */
+  print(line: string): void;
+}
+
+export interface Board {
+  readonly model: string;
+  readonly leds: Leds;
+  readonly resetButton: ResetButton;
+  readonly console: Console;
+  close(): Promise<void>;
+}
+
+export const LED_NAMES: readonly LedName[] = ['power', 'registration', 'call', 'error'];

@@ -1,0 +1,1 @@
+export { AdminServer, type AdminServerOptions, type TlsMaterial } from './server.js';

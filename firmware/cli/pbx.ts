@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigStore } from '../config/index.js';
+import { controlSocketPath, callControl, executeCommand, isAlive, type ControlRequest } from '../control/index.js';
+import { PbxError, createLogger, isPbxError } from '../core/index.js';
+import { formatStatus } from './format.js';
+
+/**
+ * The `pbx` command. Every command takes --data DIR (default ./var). Commands
+ * that change the config go to the running appliance over its control socket
+ * when one runs, so the change applies at once; otherwise they edit the
+ * config file directly through the same store.
+ */
+
+const USAGE = `usage:
+  pbx run [--data DIR] [--bind ADDR] [--sip-port N] [--tls-port N] [--web-port N] [--http-port N] [--rtp-ports A-B]
+  pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
+  pbx account import FILE.csv
+  pbx account list [--json]
+  pbx account remove EXT
+  pbx status [--json]
+  pbx cert ca`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[], options: ParseArgsConfig['options'], positionals: number): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  let r;
+  try {
+    r = parseArgs({ args: argv, options: { data: { type: 'string' }, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message.split('\n')[0] ?? 'bad arguments' : 'bad arguments');
+  }
+  if (r.positionals.length !== positionals) {
+    throw new UsageError(r.positionals.length > positionals ? `unexpected argument: ${r.positionals[positionals]}` : 'missing argument');
+  }
+  return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+}
+
+function port(name: string, v: string | boolean | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new UsageError(`--${name} must be a port number 0-65535`);
+  return Number(v);
+}
+
+function rtpRange(v: string | boolean | undefined): { min: number; max: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = typeof v === 'string' ? /^(\d{1,5})-(\d{1,5})$/.exec(v) : null;
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (!m || min < 1024 || max > 65535 || min >= max) throw new UsageError('--rtp-ports must be A-B with 1024 <= A < B <= 65535');
+  return { min, max };
+}
+
+/** Run one command against the appliance in dataDir, running or not. */
+async function command(dataDir: string, req: ControlRequest): Promise<unknown> {
+  const sock = controlSocketPath(dataDir);
+  if (await isAlive(sock)) return callControl(sock, req);
+  const store = await ConfigStore.open(dataDir, { log: createLogger({ level: 'warn', destination: process.stderr }) });
+  return executeCommand({ store, dataDir }, req);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, sub, ...rest] = argv;
+  switch (cmd) {
+    case 'run': {
+      const { values } = parse(argv.slice(1), {
+        bind: { type: 'string' }, 'sip-port': { type: 'string' }, 'tls-port': { type: 'string' },
+        'web-port': { type: 'string' }, 'http-port': { type: 'string' }, 'rtp-ports': { type: 'string' },
+      }, 0);
+      const { runAppliance } = await import('../main.js');
+      await runAppliance({
+        dataDir: resolve(String(values.data ?? 'var')),
+        ...(typeof values.bind === 'string' ? { bind: values.bind } : {}),
+        sipPort: port('sip-port', values['sip-port']),
+        tlsPort: port('tls-port', values['tls-port']),
+        webPort: port('web-port', values['web-port']),
+        httpPort: port('http-port', values['http-port']),
+        rtpPorts: rtpRange(values['rtp-ports']),
+      });
+      return 0;
+    }
+    case 'account': {
+      if (sub === 'add') {
+        const { values, positionals } = parse(rest, {
+          password: { type: 'string' }, name: { type: 'string' }, policy: { type: 'string' },
+          'tls-only': { type: 'boolean' }, contact: { type: 'string' },
+        }, 1);
+        if (typeof values.password !== 'string') throw new UsageError('account add needs --password');
+        const acct = await command(String(values.data ?? 'var'), {
+          command: 'account.add',
+          args: { extension: positionals[0], password: values.password, name: values.name, policy: values.policy, tlsOnly: values['tls-only'] === true, contact: values.contact },
+        }) as { extension: string };
+        process.stdout.write(`added account ${acct.extension}\n`);
+        return 0;
+      }
+      if (sub === 'import') {
+        const { values, positionals } = parse(rest, {}, 1);
+        let csv: string;
+        try { csv = readFileSync(positionals[0] ?? '', 'utf8'); } catch (e) {
+          throw new PbxError('not-found', `cannot read ${positionals[0]}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+        }
+        const r = await command(String(values.data ?? 'var'), { command: 'account.import', args: { csv } }) as { imported: number };
+        process.stdout.write(`imported ${r.imported} accounts\n`);
+        return 0;
+      }
+      if (sub === 'list') {
+        const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
+        const list = await command(String(values.data ?? 'var'), { command: 'account.list', args: {} }) as Array<{ extension: string; name: string; policy: string; tlsOnly: boolean }>;
+        if (values.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        else if (list.length === 0) process.stdout.write('no accounts\n');
+        else for (const a of list) process.stdout.write(`${a.extension}\t${a.name}\tpolicy=${a.policy}${a.tlsOnly ? '\ttls-only' : ''}\n`);
+        return 0;
+      }
+      if (sub === 'remove') {
+        const { values, positionals } = parse(rest, {}, 1);
+        await command(String(values.data ?? 'var'), { command: 'account.remove', args: { extension: positionals[0] } });
+        process.stdout.write(`removed account ${positionals[0]}\n`);
+        return 0;
+      }
+      throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, import, list, remove');
+    }
+    case 'status': {
+      const { values } = parse(argv.slice(1), { json: { type: 'boolean' } }, 0);
+      const s = await command(String(values.data ?? 'var'), { command: 'status', args: {} });
+      process.stdout.write(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+      return 0;
+    }
+    case 'cert': {
+      if (sub !== 'ca') throw new UsageError(sub ? `unknown cert command: ${sub}` : 'cert needs a command: ca');
+      const { values } = parse(rest, {}, 0);
+      const dataDir = resolve(String(values.data ?? 'var'));
+      const r = await command(dataDir, { command: 'cert.ca', args: {} }) as { path: string };
+      process.stdout.write(`${r.path}\n`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command: ${cmd}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
+      process.exitCode = 2;
+    } else if (isPbxError(e)) {
+      process.stderr.write(`pbx: ${e.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`pbx: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,160 @@
+import { z } from 'zod';
+
+/**
+ * The shape of DATA/config.json. Every field has a default, so a minimal file
+ * (even `{}` once migrated) fills in. Objects are strict: an unknown key is an
+ * error with its path, so a typo in a hand edit is reported rather than
+ * silently dropped on the next write.
+ */
+export const CURRENT_SCHEMA_VERSION = 1;
+
+export const MAX_ACCOUNTS = 2000;
+export const MAX_POLICIES = 64;
+export const EXTENSION_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+export const POLICY_NAME_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+export const DEFAULT_POLICY = 'default';
+export const DEFAULT_REALM = 'pbx.local';
+/** `scrypt$N$r$p$saltB64$hashB64` (see password.ts). */
+export const SCRYPT_HASH_PATTERN = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
+
+const port = z.number().int().min(1).max(65535);
+
+export const CallerStreamSchema = z.enum(['forced_relay', 'relay_or_decrypt', 'decrypt']);
+export const CalleeStreamSchema = z.enum(['as_caller', 'decrypted', 'sdes', 'dtls', 'zrtp']);
+
+export const PolicySchema = z.strictObject({
+  name: z.string().regex(POLICY_NAME_PATTERN),
+  callerStream: CallerStreamSchema.default('relay_or_decrypt'),
+  calleeStream: CalleeStreamSchema.default('as_caller'),
+});
+
+/**
+ * A SIP account. The cleartext password is never stored: digest
+ * authentication (RFC 7616 section 3.4.2, RFC 2617 section 3.2.2.2) only ever
+ * needs HA1 = H(username ":" realm ":" password), so we keep HA1 for both
+ * algorithms phones use (MD5 and SHA-256). HA1 is still password-equivalent
+ * for this realm, which is why the file is mode 0600 and HA1s never leave
+ * accounts.ts's public view. Changing sip.realm invalidates every HA1: the
+ * passwords must then be set again.
+ */
+export const AccountSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  name: z.string().max(64).default(''),
+  ha1Md5: z.string().regex(/^[0-9a-f]{32}$/),
+  ha1Sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  policy: z.string().regex(POLICY_NAME_PATTERN).default(DEFAULT_POLICY),
+  tlsOnly: z.boolean().default(false),
+  /** A fixed contact for phones that never register (sip: or sips: URI). */
+  staticContact: z.string().max(256).regex(/^sips?:\S+$/).nullable().default(null),
+  createdAt: z.iso.datetime(),
+});
+
+export const AdminSchema = z.strictObject({
+  passwordHash: z.string().regex(SCRYPT_HASH_PATTERN).nullable().default(null),
+  /** One-time code printed on the console for the first visit; null once used. */
+  setupCode: z.string().min(1).max(128).nullable().default(null),
+});
+
+export const SipSchema = z
+  .strictObject({
+    realm: z.string().min(1).max(128).regex(/^[A-Za-z0-9.-]+$/).default(DEFAULT_REALM),
+    minExpires: z.number().int().min(1).default(60),
+    maxExpires: z.number().int().min(1).max(86400).default(3600),
+    defaultExpires: z.number().int().min(1).default(600),
+    authFailLimit: z.number().int().min(1).default(10),
+    authFailWindowSec: z.number().int().min(1).default(60),
+    authBlockSec: z.number().int().min(0).default(300),
+  })
+  .check((ctx) => {
+    const s = ctx.value;
+    if (!(s.minExpires <= s.defaultExpires && s.defaultExpires <= s.maxExpires)) {
+      ctx.issues.push({
+        code: 'custom',
+        input: s,
+        path: ['defaultExpires'],
+        message: `must satisfy minExpires (${s.minExpires}) <= defaultExpires (${s.defaultExpires}) <= maxExpires (${s.maxExpires})`,
+      });
+    }
+  });
+
+export const PkiSchema = z.strictObject({
+  renewBeforeDays: z.number().int().min(1).max(365).default(30),
+});
+
+export const NetworkSchema = z.strictObject({
+  bind: z.string().min(1).default('0.0.0.0'),
+  sipPort: port.default(5060),
+  tlsPort: port.default(5061),
+  webPort: port.default(8443),
+  httpPort: port.default(8080),
+  rtpPorts: z
+    .strictObject({ min: port.default(10000), max: port.default(20000) })
+    .refine((r) => r.min < r.max, { message: 'min must be below max', path: ['max'] })
+    .prefault({}),
+});
+
+const defaultPolicies = [{ name: DEFAULT_POLICY }];
+
+export const ConfigSchema = z
+  .strictObject({
+    schemaVersion: z.literal(CURRENT_SCHEMA_VERSION),
+    admin: AdminSchema.prefault({}),
+    accounts: z.array(AccountSchema).max(MAX_ACCOUNTS).default([]),
+    sip: SipSchema.prefault({}),
+    pki: PkiSchema.prefault({}),
+    policies: z.array(PolicySchema).min(1).max(MAX_POLICIES).prefault(defaultPolicies),
+    network: NetworkSchema.prefault({}),
+  })
+  .check((ctx) => {
+    const c = ctx.value;
+    const seen = new Set<string>();
+    c.accounts.forEach((a, i) => {
+      if (seen.has(a.extension)) {
+        ctx.issues.push({ code: 'custom', input: a.extension, path: ['accounts', i, 'extension'], message: `duplicate extension ${a.extension}` });
+      }
+      seen.add(a.extension);
+    });
+    const policies = new Set<string>();
+    c.policies.forEach((p, i) => {
+      if (policies.has(p.name)) {
+        ctx.issues.push({ code: 'custom', input: p.name, path: ['policies', i, 'name'], message: `duplicate policy ${p.name}` });
+      }
+      policies.add(p.name);
+    });
+    if (!policies.has(DEFAULT_POLICY)) {
+      ctx.issues.push({ code: 'custom', input: c.policies, path: ['policies'], message: `the "${DEFAULT_POLICY}" policy must exist` });
+    }
+    c.accounts.forEach((a, i) => {
+      if (!policies.has(a.policy)) {
+        ctx.issues.push({ code: 'custom', input: a.policy, path: ['accounts', i, 'policy'], message: `unknown policy ${a.policy}` });
+      }
+    });
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Account = z.output<typeof AccountSchema>;
+export type Policy = z.output<typeof PolicySchema>;
+export type CallerStream = z.output<typeof CallerStreamSchema>;
+export type CalleeStream = z.output<typeof CalleeStreamSchema>;
+
+/** The configuration a first boot writes. */
+export function defaultConfig(): Config {
+  return ConfigSchema.parse({ schemaVersion: CURRENT_SCHEMA_VERSION });
+}
+
+/** Render zod issues as `path: message` lines joined by "; " (at most `max`). */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], max = 10): string {
+  const parts = issues.slice(0, max).map((i) => `${formatPath(i.path)}: ${i.message}`);
+  if (issues.length > max) parts.push(`and ${issues.length - max} more`);
+  return parts.join('; ');
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out === '' ? '(root)' : out;
+}

@@ -1,0 +1,256 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Board } from '../board/index.js';
+import { SimBoard } from '../board/index.js';
+import { AdminServer } from './admin/index.js';
+import { ConfigStore, type ReadonlyConfig } from './config/index.js';
+import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
+import {
+  Counters, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
+  type Clock, type Logger, type Random,
+} from './core/index.js';
+import { LocationService, PbxCore, Registrar, fileBindingPersistence, type AccountInfo } from './pbx/index.js';
+import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
+import { AuthThrottle, DigestServer } from './sip/digest/index.js';
+import { isSelfUri, type SelfAddresses } from './sip/self.js';
+import { TransactionLayer, type Target } from './sip/transaction/index.js';
+import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
+import { StatusLeds } from './status/index.js';
+
+/**
+ * The composition root: load the config, pick the board, make sure the PKI
+ * exists, and start SIP, the admin servers and the control socket.
+ */
+
+export interface ApplianceOptions {
+  readonly dataDir: string;
+  readonly bind?: string;
+  readonly sipPort?: number | undefined;
+  readonly tlsPort?: number | undefined;
+  readonly webPort?: number | undefined;
+  readonly httpPort?: number | undefined;
+  readonly rtpPorts?: { min: number; max: number } | undefined;
+  readonly board?: Board;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly log?: Logger;
+  /** Lines for a person at the console (npm start, serial console). */
+  readonly print?: (line: string) => void;
+}
+
+export interface RunInfo {
+  readonly pid: number;
+  readonly bind: string;
+  readonly ports: { sipUdp: number; sipTcp: number; sipTls: number; web: number; http: number };
+  readonly rtpPorts: { min: number; max: number };
+  readonly adminUrl: string;
+  readonly caPath: string;
+}
+
+const DIGEST_SECRET_FILE = 'digest.secret';
+
+/** A box-bound secret for stateless nonces, kept across restarts so nonces stay valid. */
+function digestSecret(dataDir: string, random: Random): Buffer {
+  const path = join(dataDir, DIGEST_SECRET_FILE);
+  try {
+    const b = readFileSync(path);
+    if (b.length >= 32) return b;
+  } catch { /* first boot */ }
+  const secret = DigestServer.newSecret(random);
+  writeFileAtomicSync(path, secret, 0o600);
+  return secret;
+}
+
+export class Appliance {
+  private stopped = false;
+
+  constructor(
+    readonly info: RunInfo,
+    readonly store: ConfigStore,
+    readonly board: Board,
+    readonly pki: Pki,
+    readonly renewer: CertRenewer,
+    readonly location: LocationService,
+    readonly transports: SipTransports,
+    readonly transactions: TransactionLayer,
+    readonly throttle: AuthThrottle,
+    readonly counters: Counters,
+    private readonly admin: AdminServer,
+    private readonly control: ControlServer,
+    private readonly leds: StatusLeds,
+    private readonly log: Logger,
+  ) {}
+
+  /** What `pbx status` shows of a running appliance. Never secrets. */
+  status(): Record<string, unknown> {
+    return {
+      pid: this.info.pid,
+      ports: this.info.ports,
+      adminUrl: this.info.adminUrl,
+      registrations: this.location.all().map((b) => ({
+        extension: b.extension, contact: b.contact, transport: b.transport, source: b.source,
+        expiresAt: b.expiresAt, registeredAt: b.registeredAt, ...(b.userAgent ? { userAgent: b.userAgent } : {}),
+      })),
+      blocked: this.throttle.blocked(),
+      calls: [],
+      leds: this.board.leds.snapshot(),
+      certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
+      counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.log.info('stopping');
+    this.leds.update({ phase: 'stopping' });
+    this.renewer.stop();
+    await this.control.stop();
+    await this.admin.stop();
+    await this.transports.stop();
+    this.location.stop();
+    await this.board.close();
+  }
+}
+
+export async function startAppliance(opts: ApplianceOptions): Promise<Appliance> {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? cryptoRandom;
+  const log = opts.log ?? createLogger();
+  const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const board = opts.board ?? new SimBoard({ print });
+  const leds = new StatusLeds(board.leds);
+  const counters = new Counters();
+  const { dataDir } = opts;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  raiseOpenFileLimit(log);
+
+  const store = await ConfigStore.open(dataDir, { log, clock });
+  if (!store.health.ok) {
+    leds.update({ problem: store.health.problem });
+    print(`CONFIG PROBLEM: ${store.health.problem} (broken file kept as ${store.health.brokenCopy})`);
+  }
+  const cfg = (): ReadonlyConfig => store.data;
+
+  // No default admin password: until one is set, a one-time setup code printed
+  // here proves that whoever sets it can see this console.
+  if (cfg().admin.passwordHash === null && cfg().admin.setupCode === null) {
+    const code = random.token(48).replace(/[-_]/g, 'x').slice(0, 8).toUpperCase();
+    await store.update((d) => { d.admin.setupCode = code; });
+  }
+
+  const pki = await loadOrCreatePki(dataDir, { clock, random, logger: log });
+  const renewer = new CertRenewer({ pki, clock, renewBeforeDays: cfg().pki.renewBeforeDays, logger: log });
+  const tls = (m: TlsMaterial): { key: string; cert: string } => ({ key: m.key, cert: m.cert });
+
+  const net = cfg().network;
+  const bind = opts.bind ?? net.bind;
+  const transports = new SipTransports({ clock, random, log, counters });
+  const sipPort = opts.sipPort ?? net.sipPort;
+  const bound = await transports.start({
+    bind, udpPort: sipPort, tcpPort: sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: tls(pki.tlsMaterial()),
+  });
+  const ports = { udp: bound.udp ?? 0, tcp: bound.tcp ?? 0, tls: bound.tls ?? 0 };
+
+  const identity = pki.currentIdentity();
+  const self: SelfAddresses = {
+    hosts: new Set([identity.hostname, `${identity.hostname}.local`, 'localhost', ...identity.addresses, ...(bind !== '0.0.0.0' && bind !== '::' ? [bind] : [])].map((h) => h.toLowerCase())),
+    ports,
+  };
+  const sentBy = (t: Target): string => {
+    const host = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;
+    return `${host.includes(':') ? `[${host}]` : host}:${t.transport === 'tls' ? ports.tls : ports.udp}`;
+  };
+
+  const location = new LocationService(clock, fileBindingPersistence(dataDir, log));
+  const throttle = new AuthThrottle({
+    clock, counters, limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
+  });
+  const digest = new DigestServer({ realm: cfg().sip.realm, secret: digestSecret(dataDir, random), clock, random, counters });
+  const accounts = {
+    get(extension: string): AccountInfo | undefined {
+      return cfg().accounts.find((a) => a.extension === extension);
+    },
+  };
+  const toTag = (): string => random.token(64);
+  const registrar = new Registrar({
+    clock, location, accounts, digest, throttle, counters, log, toTag,
+    limits: () => cfg().sip,
+    realm: () => cfg().sip.realm,
+    isLocalUri: (u) => isSelfUri(u, self),
+  });
+  const transactions = new TransactionLayer({
+    sink: { send: (msg, target) => { transports.send(msg, target); } },
+    clock, random, counters, sentBy,
+    user: new PbxCore(registrar, counters, log, toTag),
+  });
+  transports.onMessage = (msg, source) => transactions.receive(msg, source);
+  transports.onFlowClosed = (flowId) => {
+    transactions.flowFailed(flowId);
+    location.flowClosed(flowId);
+  };
+  location.start();
+
+  const admin = new AdminServer({
+    bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
+    tls: tls(pki.tlsMaterial()), caPem: () => readFileSync(pki.paths.caCert, 'utf8'), caDer: () => pki.caDer(), log,
+  });
+  const web = await admin.start();
+
+  renewer.onRenew((m) => {
+    transports.setTlsMaterial(tls(m));
+    admin.setTlsMaterial(tls(m));
+    log.info({ serial: pki.serverInfo.serial, notAfter: pki.serverInfo.notAfter }, 'server certificate renewed and swapped in');
+  });
+  renewer.start();
+
+  // Accounts removed while registered lose their bindings at once.
+  const dropRemoved = (): void => {
+    const known = new Set(cfg().accounts.map((a) => a.extension));
+    for (const b of location.all()) if (!known.has(b.extension)) location.removeAll(b.extension);
+  };
+  store.onChange(dropRemoved);
+
+  let appliance: Appliance | undefined;
+  const control = new ControlServer(controlSocketPath(dataDir), (req) =>
+    executeCommand({ store, dataDir, liveStatus: () => appliance?.status() ?? {}, accountsChanged: dropRemoved }, req));
+  await control.start();
+
+  const adminHost = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;
+  const info: RunInfo = {
+    pid: process.pid,
+    bind,
+    ports: { sipUdp: ports.udp, sipTcp: ports.tcp, sipTls: ports.tls, web: web.webPort, http: web.httpPort },
+    rtpPorts: opts.rtpPorts ?? { ...net.rtpPorts },
+    adminUrl: `https://${adminHost.includes(':') ? `[${adminHost}]` : adminHost}:${web.webPort}/`,
+    caPath: pki.paths.caCert,
+  };
+  writeFileAtomicSync(join(dataDir, 'run.json'), `${JSON.stringify(info, null, 2)}\n`, 0o644);
+
+  appliance = new Appliance(info, store, board, pki, renewer, location, transports, transactions, throttle, counters, admin, control, leds, log);
+  const refreshLeds = (): void => leds.update({ registeredPhones: location.registeredAccounts() });
+  location.onChange(refreshLeds);
+  leds.update({ phase: 'running', registeredPhones: location.registeredAccounts() });
+
+  print(`SecurePBX ready`);
+  print(`  admin:   ${info.adminUrl}`);
+  print(`  SIP:     udp ${ports.udp}, tcp ${ports.tcp}, tls ${ports.tls} on ${bind}`);
+  print(`  CA:      ${info.caPath} (also http://${adminHost}:${web.httpPort}/ca.crt)`);
+  const setupCode = cfg().admin.setupCode;
+  if (cfg().admin.passwordHash === null && setupCode) print(`  setup code for the first admin login: ${setupCode}`);
+  log.info({ ports: info.ports, dataDir }, 'appliance running');
+  return appliance;
+}
+
+/** `pbx run`: start, then stop cleanly on SIGINT/SIGTERM. */
+export async function runAppliance(opts: ApplianceOptions): Promise<void> {
+  if (!existsSync(opts.dataDir)) mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const app = await startAppliance(opts);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => { void app.stop().then(resolve); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+

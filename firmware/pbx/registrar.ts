@@ -1,0 +1,198 @@
+import type { Clock, Counters, Logger } from '../core/index.js';
+import {
+  createResponse, getCSeq, getCallId, getHeader, getHeaders, parseNameAddr, parseNameAddrList, parseUri,
+  paramValue, uriEquals, type SipRequest, type SipResponse, type SipUri,
+} from '../sip/message/index.js';
+import type { AuthThrottle, DigestServer } from '../sip/digest/index.js';
+import type { Binding, LocationService, TransportName } from './location.js';
+
+/**
+ * The registrar (RFC 3261 section 10.3): authenticates a REGISTER with digest,
+ * applies the account's rules, and updates the location service.
+ */
+
+export interface AccountInfo {
+  readonly extension: string;
+  readonly ha1Md5: string;
+  readonly ha1Sha256: string;
+  readonly tlsOnly: boolean;
+}
+
+export interface AccountDirectory {
+  get(extension: string): AccountInfo | undefined;
+}
+
+export interface RequestSource {
+  readonly transport: TransportName;
+  readonly address: string;
+  readonly port: number;
+  readonly flowId?: string;
+}
+
+export interface RegistrarLimits {
+  readonly minExpires: number;
+  readonly maxExpires: number;
+  readonly defaultExpires: number;
+}
+
+export interface RegistrarDeps {
+  readonly clock: Clock;
+  readonly location: LocationService;
+  readonly accounts: AccountDirectory;
+  readonly digest: DigestServer;
+  readonly throttle: AuthThrottle;
+  readonly limits: () => RegistrarLimits;
+  readonly realm: () => string;
+  /** Is this URI the box itself (host and port)? */
+  readonly isLocalUri: (uri: SipUri) => boolean;
+  readonly counters: Counters;
+  readonly log: Logger;
+  readonly toTag: () => string;
+}
+
+const sameContact = (a: string, b: string): boolean => {
+  try { return uriEquals(parseUri(a), parseUri(b)); } catch { return a === b; }
+};
+
+export class Registrar {
+  constructor(private readonly d: RegistrarDeps) {}
+
+  handle(req: SipRequest, src: RequestSource): SipResponse {
+    const { d } = this;
+    const reply = (status: number, reason?: string, headers: { name: string; value: string }[] = []): SipResponse =>
+      createResponse(req, status, reason, { toTag: d.toTag(), headers });
+
+    // Step 1: the Request-URI must name this registrar's domain (the box or its realm).
+    let ruri: SipUri;
+    try { ruri = parseUri(req.uri); } catch {
+      d.counters.inc('register.bad-uri');
+      return reply(400, 'Bad Request-URI');
+    }
+    if (ruri.scheme === 'tel' || !(d.isLocalUri(ruri) || ruri.host === d.realm().toLowerCase())) {
+      d.counters.inc('register.foreign-domain');
+      return reply(403, 'Not Our Domain');
+    }
+
+    // Toll-fraud protection: a source that failed too often is refused before any work.
+    if (d.throttle.isBlocked(src.address)) {
+      d.counters.inc('register.blocked');
+      return reply(403, 'Blocked After Repeated Failures');
+    }
+
+    // Step 5: authentication.
+    const authorization = getHeader(req, 'authorization');
+    const challenge = (stale = false): SipResponse =>
+      reply(401, 'Unauthorized', d.digest.challenge({ stale }).map((value) => ({ name: 'www-authenticate', value })));
+    if (!authorization) {
+      d.counters.inc('register.challenged');
+      return challenge();
+    }
+    const result = d.digest.verify({ method: req.method, authorization }, (user, alg) => {
+      const acct = d.accounts.get(user);
+      if (!acct) return undefined;
+      return alg === 'SHA-256' ? acct.ha1Sha256 : acct.ha1Md5;
+    });
+    if (!result.ok) {
+      d.counters.inc(`register.auth-${result.reason}`);
+      if (result.reason === 'stale') return challenge(true);
+      if (result.reason === 'bad-nonce' || result.reason === 'missing') return challenge();
+      d.throttle.recordFailure(src.address);
+      d.log.warn({ source: `${src.address}:${src.port}`, transport: src.transport, reason: result.reason }, 'REGISTER authentication failed');
+      // The same answer for an unknown user and a wrong password, so a scanner learns nothing.
+      return reply(403, 'Forbidden');
+    }
+    d.throttle.recordSuccess(src.address);
+    const account = d.accounts.get(result.username);
+    if (!account) return reply(403, 'Forbidden');
+
+    // Step 6: the authenticated user may only register its own address-of-record.
+    let toUser: string | undefined;
+    try { toUser = parseUri(parseNameAddr(getHeader(req, 'to') ?? '').uri).user; } catch { return reply(400, 'Bad To Header'); }
+    if (toUser !== account.extension) {
+      d.counters.inc('register.to-mismatch');
+      return reply(403, 'Authenticated User Does Not Match To');
+    }
+
+    if (account.tlsOnly && src.transport !== 'tls' && src.transport !== 'wss') {
+      d.counters.inc('register.tls-required');
+      d.log.warn({ extension: account.extension, transport: src.transport }, 'REGISTER refused: account is TLS only');
+      return reply(403, 'TLS Required For This Account');
+    }
+
+    return this.applyBindings(req, src, account.extension, reply);
+  }
+
+  private applyBindings(
+    req: SipRequest, src: RequestSource, extension: string,
+    reply: (status: number, reason?: string, headers?: { name: string; value: string }[]) => SipResponse,
+  ): SipResponse {
+    const { d } = this;
+    const limits = d.limits();
+    const now = d.clock.now();
+    const callId = getCallId(req);
+    const cseq = getCSeq(req).seq;
+    const expiresHeader = getHeader(req, 'expires');
+    const headerExpires = expiresHeader !== undefined && /^\s*\d+\s*$/.test(expiresHeader) ? Number(expiresHeader) : undefined;
+    const contactValues = getHeaders(req, 'contact');
+
+    // Step 6 (wildcard): "Contact: *" with Expires: 0 removes every binding, and must stand alone.
+    if (contactValues.some((v) => v.trim() === '*')) {
+      if (contactValues.length !== 1 || headerExpires !== 0) return reply(400, 'Wildcard Contact Needs Expires 0 And No Other Contact');
+      d.location.removeAll(extension);
+      d.log.info({ extension }, 'unregistered all contacts');
+      return reply(200, 'OK');
+    }
+
+    let contacts;
+    try { contacts = contactValues.flatMap((v) => parseNameAddrList(v)); } catch {
+      d.counters.inc('register.bad-contact');
+      return reply(400, 'Bad Contact Header');
+    }
+
+    const updates: Array<{ contact: string; expires: number }> = [];
+    for (const c of contacts) {
+      const p = paramValue(c.params, 'expires');
+      let expires = p !== undefined && p !== null && /^\d+$/.test(p) ? Number(p) : headerExpires ?? limits.defaultExpires;
+      if (expires !== 0 && expires < limits.minExpires) {
+        d.counters.inc('register.too-brief');
+        return reply(423, 'Interval Too Brief', [{ name: 'min-expires', value: String(limits.minExpires) }]);
+      }
+      expires = Math.min(expires, limits.maxExpires);
+      try { parseUri(c.uri); } catch { return reply(400, 'Bad Contact URI'); }
+      updates.push({ contact: c.uri, expires });
+    }
+
+    for (const u of updates) {
+      const existing = d.location.lookup(extension).find((b) => sameContact(b.contact, u.contact));
+      // Step 7: an older or repeated request of the same Call-ID must not undo a newer one.
+      if (existing && existing.callId === callId && existing.cseq > cseq) continue;
+      if (u.expires === 0) {
+        d.location.remove(extension, u.contact, sameContact);
+        continue;
+      }
+      const binding: Binding = {
+        extension,
+        contact: u.contact,
+        expiresAt: now + u.expires * 1000,
+        callId,
+        cseq,
+        transport: src.transport,
+        source: { address: src.address, port: src.port },
+        ...(src.flowId !== undefined && src.transport !== 'udp' ? { flowId: src.flowId } : {}),
+        ...(getHeader(req, 'user-agent') !== undefined ? { userAgent: getHeader(req, 'user-agent') } : {}),
+        registeredAt: existing?.registeredAt ?? now,
+      };
+      d.location.upsert(binding, sameContact);
+      if (!existing) d.log.info({ extension, contact: u.contact, transport: src.transport, source: `${src.address}:${src.port}`, expires: u.expires }, 'registered');
+    }
+    d.counters.inc('register.ok');
+
+    // The 200 lists every current binding with its remaining time (10.3 step 8).
+    const headers = d.location.lookup(extension).map((b) => ({
+      name: 'contact',
+      value: `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}`,
+    }));
+    headers.push({ name: 'date', value: new Date(now).toUTCString() });
+    return reply(200, 'OK', headers);
+  }
+}

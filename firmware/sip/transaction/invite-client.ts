@@ -1,0 +1,130 @@
+import { PbxError } from '../../core/index.js';
+import type { SipRequest, SipResponse } from '../message/types.js';
+import { buildAckForNon2xx } from './ack.js';
+import { Transaction, type TransactionOptions } from './base.js';
+import { isProvisional, isSuccess, viaOf } from './msg.js';
+import type { ClientTransactionUser } from './types.js';
+
+export type InviteClientState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
+
+/** RFC 3261 17.1.1.2, Figure 5, as amended by RFC 6026 (2xx leads to Accepted). */
+const EDGES: Readonly<Record<InviteClientState, readonly InviteClientState[]>> = {
+  calling: ['proceeding', 'completed', 'accepted', 'terminated'],
+  // Proceeding -> Terminated only when the flow the INVITE went over dies.
+  proceeding: ['completed', 'accepted', 'terminated'],
+  completed: ['terminated'],
+  accepted: ['terminated'],
+  terminated: [],
+};
+
+export interface ClientTransactionOptions extends TransactionOptions {
+  readonly user: ClientTransactionUser;
+}
+
+export class InviteClientTransaction extends Transaction<InviteClientState> {
+  readonly kind = 'invite-client';
+  readonly branch: string;
+  private readonly user: ClientTransactionUser;
+  private intervalA = 0;
+  private ack: SipRequest | undefined;
+
+  /** Sends the INVITE at once; the request must already carry its top Via. */
+  constructor(request: SipRequest, opts: ClientTransactionOptions) {
+    super(request, 'calling', 'terminated', EDGES, opts);
+    if (request.method !== 'INVITE') throw new PbxError('protocol', 'InviteClientTransaction needs an INVITE');
+    const branch = viaOf(request)?.branch;
+    if (!branch) throw new PbxError('protocol', 'request has no Via branch');
+    this.branch = branch;
+    this.user = opts.user;
+    if (this.send(request)) this.enter('calling');
+  }
+
+  /** The ACK sent for a non-2xx final response, once there is one. */
+  get ackRequest(): SipRequest | undefined {
+    return this.ack;
+  }
+
+  /** A response the layer matched to this transaction (17.1.3). */
+  receiveResponse(res: SipResponse): void {
+    switch (this.state) {
+      case 'calling':
+      case 'proceeding':
+        if (isProvisional(res.status)) {
+          if (this.state === 'calling') this.transition('proceeding');
+        } else if (isSuccess(res.status)) {
+          this.transition('accepted');
+        } else {
+          try {
+            this.ack = buildAckForNon2xx(this.request, res);
+          } catch {
+            this.counters?.inc('transaction.response.unackable');
+            return;
+          }
+          this.transition('completed');
+        }
+        this.notify(() => this.user.onResponse(res));
+        return;
+      case 'completed':
+        // A retransmitted final response: the ACK was lost, send it again; the TU already knows.
+        if (res.status >= 300 && this.ack) this.send(this.ack);
+        else this.counters?.inc('transaction.response.ignored');
+        return;
+      case 'accepted':
+        // RFC 6026 7.2: every 2xx goes to the TU, which ACKs each one.
+        if (isSuccess(res.status)) this.notify(() => this.user.onResponse(res));
+        else this.counters?.inc('transaction.response.ignored');
+        return;
+      case 'terminated':
+        return;
+    }
+  }
+
+  override transportFailed(err: PbxError): void {
+    if (this.state === 'terminated' || this.state === 'accepted') return;
+    this.transition('terminated');
+    this.notify(() => this.user.onTransportError?.(err));
+  }
+
+  private transition(to: InviteClientState): void {
+    const from = this.setState(to);
+    if (from === 'calling') {
+      this.stopTimer('A');
+      this.stopTimer('B');
+    }
+    this.enter(to);
+  }
+
+  private enter(state: InviteClientState): void {
+    switch (state) {
+      case 'calling':
+        if (this.timers.A !== null) {
+          this.intervalA = this.timers.A;
+          this.startTimer('A', this.intervalA, () => this.fireA());
+        }
+        this.startTimer('B', this.timers.B, () => {
+          this.transition('terminated');
+          this.notify(() => this.user.onTimeout?.());
+        });
+        return;
+      case 'completed':
+        if (this.ack && !this.send(this.ack)) return;
+        this.startTimer('D', this.timers.D, () => this.transition('terminated'));
+        return;
+      case 'accepted':
+        this.startTimer('M', this.timers.M, () => this.transition('terminated'));
+        return;
+      case 'terminated':
+        this.finish();
+        return;
+      case 'proceeding':
+        return;
+    }
+  }
+
+  /** Timer A: retransmit, and double the interval (no T2 cap for INVITE). */
+  private fireA(): void {
+    if (!this.send(this.request)) return;
+    this.intervalA *= 2;
+    this.startTimer('A', this.intervalA, () => this.fireA());
+  }
+}

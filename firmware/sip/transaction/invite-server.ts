@@ -1,0 +1,157 @@
+import { PbxError } from '../../core/index.js';
+import type { SipRequest, SipResponse } from '../message/types.js';
+import { Transaction, type TransactionOptions } from './base.js';
+import { isProvisional, isSuccess, isValidStatus, trying } from './msg.js';
+import { TRYING_DELAY } from './timers.js';
+import type { ServerTransactionUser } from './types.js';
+
+export type InviteServerState = 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
+
+/** RFC 3261 17.2.1, Figure 7, as amended by RFC 6026 (a 2xx leads to Accepted). */
+const EDGES: Readonly<Record<InviteServerState, readonly InviteServerState[]>> = {
+  proceeding: ['completed', 'accepted', 'terminated'],
+  completed: ['confirmed', 'terminated'],
+  confirmed: ['terminated'],
+  accepted: ['terminated'],
+  terminated: [],
+};
+
+export interface ServerTransactionOptions extends TransactionOptions {
+  readonly user?: ServerTransactionUser;
+}
+
+export class InviteServerTransaction extends Transaction<InviteServerState> {
+  readonly kind = 'invite-server';
+  private readonly user: ServerTransactionUser;
+  private last: SipResponse | undefined;
+  private intervalG = 0;
+
+  /** Created when the INVITE arrives; the INVITE itself goes to the TU. */
+  constructor(request: SipRequest, opts: ServerTransactionOptions) {
+    super(request, 'proceeding', 'terminated', EDGES, opts);
+    if (request.method !== 'INVITE') throw new PbxError('protocol', 'InviteServerTransaction needs an INVITE');
+    this.user = opts.user ?? {};
+    this.enter('proceeding');
+  }
+
+  /** The response most recently sent (including an automatic 100 Trying). */
+  get lastResponse(): SipResponse | undefined {
+    return this.last;
+  }
+
+  /** The TU's response. Throws 'invalid-state' if this state cannot take it. */
+  respond(res: SipResponse): void {
+    if (!isValidStatus(res.status)) throw new PbxError('protocol', `bad status ${res.status}`);
+    switch (this.state) {
+      case 'proceeding':
+        this.stopTimer('Trying');
+        this.last = res;
+        if (!this.send(res)) return;
+        if (isProvisional(res.status)) return;
+        this.transition(isSuccess(res.status) ? 'accepted' : 'completed');
+        return;
+      case 'accepted':
+        // RFC 6026 7.1: the TU retransmits its 2xx through the transaction.
+        if (!isSuccess(res.status)) break;
+        this.last = res;
+        this.send(res);
+        return;
+      default:
+        break;
+    }
+    throw new PbxError('invalid-state', `cannot send ${res.status} in state ${this.state}`);
+  }
+
+  /** A request the layer matched to this transaction: an INVITE retransmission or an ACK. */
+  receiveRequest(req: SipRequest): void {
+    if (req.method === 'ACK') {
+      switch (this.state) {
+        case 'completed':
+          this.transition('confirmed');
+          return;
+        case 'accepted':
+          // RFC 6026 7.1: an ACK that reaches an Accepted transaction belongs to the TU.
+          this.notify(() => this.user.onAck?.(req));
+          return;
+        case 'confirmed':
+          this.counters?.inc('transaction.request.absorbed');
+          return;
+        default:
+          this.counters?.inc('transaction.request.unexpected-ack');
+          return;
+      }
+    }
+    switch (this.state) {
+      case 'proceeding':
+        // The peer is already retransmitting: answer now rather than waiting for the 200 ms.
+        this.stopTimer('Trying');
+        if (!this.last) this.last = trying(this.request);
+        this.send(this.last);
+        return;
+      case 'completed':
+        if (this.last) this.send(this.last);
+        return;
+      case 'confirmed':
+      case 'accepted':
+        // RFC 6026: absorbed, never passed to the TU, no 2xx generated here.
+        this.counters?.inc('transaction.request.absorbed');
+        return;
+      case 'terminated':
+        return;
+    }
+  }
+
+  override transportFailed(err: PbxError): void {
+    if (this.state === 'terminated') return;
+    this.transition('terminated');
+    this.notify(() => this.user.onTransportError?.(err));
+  }
+
+  private transition(to: InviteServerState): void {
+    const from = this.setState(to);
+    if (from === 'proceeding') this.stopTimer('Trying');
+    if (from === 'completed') {
+      this.stopTimer('G');
+      this.stopTimer('H');
+    }
+    this.enter(to);
+  }
+
+  private enter(state: InviteServerState): void {
+    switch (state) {
+      case 'proceeding':
+        // 17.2.1: a 100 Trying unless the TU answers within 200 ms.
+        this.startTimer('Trying', TRYING_DELAY, () => {
+          this.last = trying(this.request);
+          this.send(this.last);
+        });
+        return;
+      case 'completed':
+        if (this.timers.G !== null) {
+          this.intervalG = this.timers.G;
+          this.startTimer('G', this.intervalG, () => this.fireG());
+        }
+        this.startTimer('H', this.timers.H, () => {
+          this.transition('terminated');
+          this.notify(() => this.user.onTimeout?.());
+        });
+        return;
+      case 'confirmed':
+        this.startTimer('I', this.timers.I, () => this.transition('terminated'));
+        return;
+      case 'accepted':
+        this.startTimer('L', this.timers.L, () => this.transition('terminated'));
+        return;
+      case 'terminated':
+        this.finish();
+        return;
+    }
+  }
+
+  /** Timer G: resend the final response, doubling the interval up to T2. */
+  private fireG(): void {
+    if (!this.last || !this.send(this.last)) return;
+    this.intervalG = Math.min(2 * this.intervalG, this.timers.T2);
+    this.startTimer('G', this.intervalG, () => this.fireG());
+  }
+}

@@ -1,0 +1,352 @@
+import { type Clock, type Counters, type Random, PbxError, isPbxError } from '../../core/index.js';
+import type { CSeq, SipMessage, SipRequest, SipResponse, Via } from '../message/types.js';
+import { buildCancel } from './ack.js';
+import type { TransactionOptions } from './base.js';
+import { InviteClientTransaction } from './invite-client.js';
+import { InviteServerTransaction } from './invite-server.js';
+import {
+  MAGIC_COOKIE, cseqOf, fromTagOf, hasMagicCookie, headerValue, isValidStatus, sentBy, toTagOf, viaOf, withTopVia,
+} from './msg.js';
+import { NonInviteClientTransaction } from './non-invite-client.js';
+import { NonInviteServerTransaction } from './non-invite-server.js';
+import type { BaseTimers } from './timers.js';
+import { type ClientTransactionUser, type Target, type TransportSink, viaTransport } from './types.js';
+
+export type ClientTransaction = InviteClientTransaction | NonInviteClientTransaction;
+export type ServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
+
+/** Live transactions of each side the layer keeps before it refuses new work. */
+export const MAX_CLIENT_TRANSACTIONS = 10_000;
+export const MAX_SERVER_TRANSACTIONS = 10_000;
+/** Random bits in a generated branch, after the magic cookie. */
+export const BRANCH_RANDOM_BITS = 72;
+
+/** The transaction user above the layer: a UA core, B2BUA or proxy core. */
+export interface TransactionLayerUser {
+  /** A new request; a server transaction now exists for it (not for ACK or CANCEL). */
+  onRequest(req: SipRequest, tx: ServerTransaction, source: Target): void;
+  /** A CANCEL got its own server transaction; `cancelled` is the INVITE server
+   * transaction it targets (RFC 3261 9.2), undefined if none matched (answer 481). */
+  onCancel(cancel: SipRequest, tx: NonInviteServerTransaction, cancelled: InviteServerTransaction | undefined, source: Target): void;
+  /** An ACK that matched no transaction: the ACK for a 2xx, for the dialog layer.
+   * ACKs reaching an INVITE server transaction in Accepted come here too (RFC 6026). */
+  onAck(ack: SipRequest, source: Target): void;
+  /** A response that matched no client transaction. RFC 6026 8.9 says a UA
+   * discards these; a stateful proxy may forward them. Optional. */
+  onStrayResponse?(res: SipResponse, source: Target): void;
+  /** Timer H fired on an INVITE server transaction (no ACK for a non-2xx). */
+  onServerTimeout?(tx: ServerTransaction): void;
+  onServerTransportError?(tx: ServerTransaction, err: PbxError): void;
+}
+
+export interface TransactionLayerOptions {
+  readonly sink: TransportSink;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly user: TransactionLayerUser;
+  readonly counters?: Counters;
+  readonly timers?: Partial<BaseTimers>;
+  /** host[:port] this box writes as sent-by in the Via of requests over that target's transport. */
+  sentBy(target: Target): string;
+  /** Where responses to a request go; default: back where it came from (the same flow). */
+  responseTarget?(req: SipRequest, source: Target): Target;
+  /** Add ;rport to our Vias (RFC 3581). Default true. */
+  readonly rport?: boolean;
+}
+
+/**
+ * RFC 3261 section 17 transaction layer: owns every client and server
+ * transaction, matches incoming messages to them (17.1.3, 17.2.3), hands the
+ * rest to the TU, and forgets transactions once they terminate. `receive`
+ * never throws: bad input is counted and dropped.
+ */
+export class TransactionLayer {
+  private readonly clients = new Map<string, ClientTransaction>();
+  /** Server transactions from RFC 3261 peers, by branch + sent-by + method. */
+  private readonly servers = new Map<string, ServerTransaction>();
+  /** Server transactions from RFC 2543 peers (no magic cookie), by Call-ID + CSeq number. */
+  private readonly legacy = new Map<string, Set<ServerTransaction>>();
+  private readonly counters: Counters | undefined;
+
+  constructor(private readonly opts: TransactionLayerOptions) {
+    this.counters = opts.counters;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  get serverCount(): number {
+    let n = this.servers.size;
+    for (const set of this.legacy.values()) n += set.size;
+    return n;
+  }
+
+  /** A fresh branch: magic cookie plus random bits (8.1.1.7). */
+  newBranch(): string {
+    return MAGIC_COOKIE + this.opts.random.token(BRANCH_RANDOM_BITS);
+  }
+
+  /** The request with our Via on top, carrying a new branch (8.1.1.7, 18.1.1). */
+  stampVia(req: SipRequest, target: Target, branch = this.newBranch()): SipRequest {
+    const rport = this.opts.rport === false ? '' : ';rport';
+    const via = `SIP/2.0/${viaTransport(target.transport)} ${this.opts.sentBy(target)};branch=${branch}${rport}`;
+    return withTopVia(req, via);
+  }
+
+  /** Start a client transaction: add our Via and send. ACK and CANCEL have their own calls. */
+  sendRequest(req: SipRequest, target: Target, user: ClientTransactionUser): ClientTransaction {
+    if (req.method === 'ACK') throw new PbxError('protocol', 'use sendAck for an ACK to a 2xx');
+    if (req.method === 'CANCEL') throw new PbxError('protocol', 'use sendCancel for CANCEL');
+    if (this.clients.size >= MAX_CLIENT_TRANSACTIONS) {
+      this.counters?.inc('transaction.client.overload');
+      throw new PbxError('limit', 'too many client transactions');
+    }
+    const stamped = this.stampVia(req, target);
+    return this.startClient(stamped, target, user);
+  }
+
+  /**
+   * CANCEL a pending INVITE (RFC 3261 9.1): same branch as the INVITE, sent to
+   * the same target, in its own non-INVITE client transaction. Only once a
+   * provisional response has arrived, and before any final one.
+   */
+  sendCancel(invite: InviteClientTransaction, user: ClientTransactionUser): NonInviteClientTransaction {
+    if (invite.state !== 'proceeding') {
+      throw new PbxError('invalid-state', `cannot CANCEL an INVITE in state ${invite.state}`);
+    }
+    const tx = this.startClient(buildCancel(invite.request), invite.target, user);
+    if (tx.kind !== 'non-invite-client') throw new PbxError('protocol', 'CANCEL built as INVITE');
+    return tx;
+  }
+
+  /** ACK for a 2xx (13.2.2.4): a request of its own with a fresh branch, sent
+   * without a transaction. The stamped ACK is returned so the TU can resend it
+   * as is, with sendStateless, for each retransmitted 2xx. */
+  sendAck(ack: SipRequest, target: Target): SipRequest {
+    if (ack.method !== 'ACK') throw new PbxError('protocol', 'sendAck needs an ACK');
+    const stamped = this.stampVia(ack, target);
+    this.opts.sink.send(stamped, target);
+    return stamped;
+  }
+
+  /** Send without any transaction state (ACK retransmissions, stateless replies). */
+  sendStateless(msg: SipMessage, target: Target): void {
+    this.opts.sink.send(msg, target);
+  }
+
+  /** Everything the transports receive comes in here. Never throws. */
+  receive(msg: SipMessage, source: Target): void {
+    try {
+      if (msg.kind === 'response') this.receiveResponse(msg, source);
+      else this.receiveRequest(msg, source);
+    } catch (e: unknown) {
+      this.counters?.inc(isPbxError(e) ? `transaction.error.${e.code}` : 'transaction.error.internal');
+    }
+  }
+
+  /** A connection died: every transaction bound to it sees a transport error. */
+  flowFailed(flowId: string): void {
+    const err = new PbxError('transport', `flow ${flowId} closed`);
+    for (const tx of this.all()) {
+      if (tx.target.flowId === flowId) tx.transportFailed(err);
+    }
+  }
+
+  /** Stop every transaction and its timers (shutdown). */
+  close(): void {
+    for (const tx of this.all()) tx.destroy();
+    this.clients.clear();
+    this.servers.clear();
+    this.legacy.clear();
+  }
+
+  /** The INVITE server transaction a CANCEL targets (RFC 3261 9.2), if any. */
+  findCancelled(cancel: SipRequest): InviteServerTransaction | undefined {
+    const via = viaOf(cancel);
+    const cseq = cseqOf(cancel);
+    if (!via || !cseq) return undefined;
+    // 9.2: match as if the CANCEL were the request it cancels.
+    const tx = this.findServer(cancel, via, { seq: cseq.seq, method: 'INVITE' }, 'INVITE');
+    return tx?.kind === 'invite-server' ? tx : undefined;
+  }
+
+  private *all(): Iterable<ClientTransaction | ServerTransaction> {
+    yield* [...this.clients.values()];
+    yield* [...this.servers.values()];
+    for (const set of [...this.legacy.values()]) yield* [...set];
+  }
+
+  private txOptions(target: Target, onTerminated: () => void): TransactionOptions {
+    return {
+      sink: this.opts.sink,
+      clock: this.opts.clock,
+      target,
+      timers: this.opts.timers,
+      counters: this.counters,
+      onTerminated,
+    };
+  }
+
+  private startClient(req: SipRequest, target: Target, user: ClientTransactionUser): ClientTransaction {
+    const branch = viaOf(req)?.branch;
+    if (!branch) throw new PbxError('protocol', 'request has no Via branch');
+    const key = clientKey(branch, req.method);
+    if (this.clients.has(key)) throw new PbxError('conflict', 'a client transaction with this branch exists');
+    let tx: ClientTransaction | undefined;
+    const forget = (): void => {
+      if (tx && this.clients.get(key) === tx) this.clients.delete(key);
+    };
+    const opts = { ...this.txOptions(target, forget), user };
+    tx = req.method === 'INVITE' ? new InviteClientTransaction(req, opts) : new NonInviteClientTransaction(req, opts);
+    if (!tx.isTerminated) this.clients.set(key, tx);
+    return tx;
+  }
+
+  private receiveResponse(res: SipResponse, source: Target): void {
+    if (!isValidStatus(res.status)) return this.drop('response.bad-status');
+    const via = viaOf(res);
+    if (!via) return this.drop('response.no-via');
+    const cseq = cseqOf(res);
+    if (!cseq) return this.drop('response.no-cseq');
+    // 17.1.3: branch of the top Via plus the CSeq method (which tells a CANCEL's
+    // responses from the INVITE's, as both share the branch).
+    const tx = via.branch ? this.clients.get(clientKey(via.branch, cseq.method)) : undefined;
+    if (tx) {
+      tx.receiveResponse(res);
+      return;
+    }
+    this.counters?.inc('transaction.response.stray');
+    this.callUser(() => this.opts.user.onStrayResponse?.(res, source));
+  }
+
+  private receiveRequest(req: SipRequest, source: Target): void {
+    const via = viaOf(req);
+    if (!via) return this.drop('request.no-via');
+    const cseq = cseqOf(req);
+    if (!cseq) return this.drop('request.no-cseq');
+    if (cseq.method !== req.method) return this.drop('request.cseq-method-mismatch');
+    if (headerValue(req, 'call-id') === undefined) return this.drop('request.no-call-id');
+
+    const existing = this.findServer(req, via, cseq, req.method);
+    if (existing) {
+      this.counters?.inc(req.method === 'ACK' ? 'transaction.request.ack-matched' : 'transaction.request.retransmission');
+      existing.receiveRequest(req);
+      return;
+    }
+    if (req.method === 'ACK') {
+      this.callUser(() => this.opts.user.onAck(req, source));
+      return;
+    }
+    if (this.serverCount >= MAX_SERVER_TRANSACTIONS) return this.drop('request.overload');
+
+    const target = this.opts.responseTarget?.(req, source) ?? source;
+    const tx = this.startServer(req, via, cseq, target);
+    if (tx.kind === 'non-invite-server' && req.method === 'CANCEL') {
+      const cancelled = this.findCancelled(req);
+      this.callUser(() => this.opts.user.onCancel(req, tx, cancelled, source));
+    } else {
+      this.callUser(() => this.opts.user.onRequest(req, tx, source));
+    }
+  }
+
+  private startServer(req: SipRequest, via: Via, cseq: CSeq, target: Target): ServerTransaction {
+    let tx: ServerTransaction | undefined;
+    let forget: () => void;
+    if (hasMagicCookie(via.branch)) {
+      const key = serverKey(via.branch, via, req.method);
+      forget = () => {
+        if (tx && this.servers.get(key) === tx) this.servers.delete(key);
+      };
+      tx = this.createServer(req, target, forget);
+      this.servers.set(key, tx);
+    } else {
+      const key = legacyKey(req, cseq);
+      forget = () => {
+        const set = this.legacy.get(key);
+        if (!tx || !set) return;
+        set.delete(tx);
+        if (set.size === 0) this.legacy.delete(key);
+      };
+      tx = this.createServer(req, target, forget);
+      const set = this.legacy.get(key) ?? new Set<ServerTransaction>();
+      set.add(tx);
+      this.legacy.set(key, set);
+    }
+    return tx;
+  }
+
+  private createServer(req: SipRequest, target: Target, onTerminated: () => void): ServerTransaction {
+    let tx: ServerTransaction | undefined;
+    const user = {
+      onTimeout: () => { if (tx) this.opts.user.onServerTimeout?.(tx); },
+      onTransportError: (err: PbxError) => { if (tx) this.opts.user.onServerTransportError?.(tx, err); },
+      onAck: (ack: SipRequest) => this.opts.user.onAck(ack, tx?.target ?? target),
+    };
+    const opts = { ...this.txOptions(target, onTerminated), user };
+    tx = req.method === 'INVITE' ? new InviteServerTransaction(req, opts) : new NonInviteServerTransaction(req, opts);
+    return tx;
+  }
+
+  /**
+   * 17.2.3. With the magic cookie: branch, sent-by and method (an ACK matches
+   * its INVITE). Without it, the RFC 2543 rules: Request-URI, tags, Call-ID,
+   * CSeq and top Via of the request that created the transaction; an ACK's To
+   * tag must equal the tag of the response the transaction sent.
+   */
+  private findServer(req: SipRequest, via: Via, cseq: CSeq, method: string): ServerTransaction | undefined {
+    if (hasMagicCookie(via.branch)) {
+      return this.servers.get(serverKey(via.branch, via, method));
+    }
+    const set = this.legacy.get(legacyKey(req, cseq));
+    if (!set) return undefined;
+    const isAck = method === 'ACK';
+    for (const tx of set) {
+      const orig = tx.request;
+      const origVia = viaOf(orig);
+      const origCseq = cseqOf(orig);
+      if (!origVia || !origCseq) continue;
+      if (orig.uri !== req.uri) continue;
+      if (fromTagOf(orig) !== fromTagOf(req)) continue;
+      if (viaKey(origVia) !== viaKey(via)) continue;
+      if (isAck) {
+        if (tx.kind !== 'invite-server') continue;
+        const sent = tx.lastResponse;
+        if (!sent || toTagOf(sent) !== toTagOf(req)) continue;
+      } else {
+        if (origCseq.method !== method) continue;
+        if (toTagOf(orig) !== toTagOf(req)) continue;
+      }
+      return tx;
+    }
+    return undefined;
+  }
+
+  private callUser(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      this.counters?.inc('transaction.tu-exception');
+    }
+  }
+
+  private drop(reason: string): void {
+    this.counters?.inc(`transaction.${reason}`);
+  }
+}
+
+function clientKey(branch: string, method: string): string {
+  return `${branch}\u0000${method}`;
+}
+
+function serverKey(branch: string, via: Via, method: string): string {
+  return `${branch}\u0000${sentBy(via)}\u0000${method === 'ACK' ? 'INVITE' : method}`;
+}
+
+function legacyKey(req: SipRequest, cseq: CSeq): string {
+  return `${headerValue(req, 'call-id') ?? ''}\u0000${cseq.seq}`;
+}
+
+function viaKey(via: Via): string {
+  return `${via.transport.toUpperCase()}\u0000${sentBy(via)}\u0000${via.branch ?? ''}`;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks drive: real SIP clients
+# (baresip, linphonec, sipp), tshark to look at the wire, sox for audio checks.
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+need=()
+command -v baresip  >/dev/null 2>&1 || need+=(baresip-core)
+command -v linphonec >/dev/null 2>&1 || need+=(linphone-cli)
+command -v sipp     >/dev/null 2>&1 || need+=(sip-tester)
+command -v tshark   >/dev/null 2>&1 || need+=(tshark)
+command -v sox      >/dev/null 2>&1 || need+=(sox)
+command -v unshare  >/dev/null 2>&1 || need+=(util-linux)
+command -v ip       >/dev/null 2>&1 || need+=(iproute2)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${need[*]}; run as root (or install them) to enable the interop tests" >&2
+  exit 1
+fi
+echo "install-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

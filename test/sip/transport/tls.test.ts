@@ -1,0 +1,128 @@
+import tls from 'node:tls';
+import t from 'tap';
+import type { SipResponse } from '../../../firmware/sip/message/index.js';
+import { SipTransports } from '../../../firmware/sip/transport/index.js';
+import { Inbox, Reader, closed, header, request, selfSigned, type Teardown, type TestCert } from './helpers.js';
+
+const certA = selfSigned('pbx-a.test', '01');
+const certB = selfSigned('pbx-b.test', '02');
+
+async function setup(t: Teardown, requestClientCert = false): Promise<{ tr: SipTransports; inbox: Inbox; port: number }> {
+  const tr = new SipTransports();
+  const inbox = new Inbox(tr);
+  const ports = await tr.start({ bind: '127.0.0.1', tlsPort: 0, tls: { key: certA.key, cert: certA.cert }, requestClientCert });
+  t.teardown(() => tr.stop());
+  return { tr, inbox, port: ports.tls ?? 0 };
+}
+
+/** A phone-like TLS client; it trusts exactly the certificates given. */
+function connectTls(t: Teardown, port: number, opts: { trust?: TestCert[]; session?: Buffer } = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ca: (opts.trust ?? [certA, certB]).map((c) => c.cert),
+      // The test certificates name pbx-*.test, not 127.0.0.1.
+      checkServerIdentity: () => undefined,
+      ...(opts.session ? { session: opts.session } : {}),
+    }, () => resolve(s));
+    s.once('error', reject);
+    t.teardown(() => s.destroy());
+  });
+}
+
+/** Connects, waits for the session ticket, hangs up, and returns the session. */
+async function ticketFrom(t: Teardown, port: number, session?: Buffer): Promise<{ session: Buffer; reused: boolean }> {
+  const s = await connectTls(t, port, session ? { session } : {});
+  const reused = s.isSessionReused();
+  const got = await new Promise<Buffer>((resolve) => s.once('session', resolve));
+  s.end();
+  await closed(s);
+  return { session: got, reused };
+}
+
+const ok = (callId: string): SipResponse => ({
+  kind: 'response', status: 200, reason: 'OK',
+  headers: [
+    { name: 'via', value: 'SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-t' },
+    { name: 'call-id', value: callId },
+    { name: 'cseq', value: '1 OPTIONS' },
+  ],
+  body: Buffer.alloc(0),
+});
+
+const peerCn = (s: tls.TLSSocket): unknown => s.getPeerCertificate().subject?.CN;
+
+t.test('RFC 3261 18.2.2 / RFC 5626: a request over TLS is answered on the same flow via its flowId', async (t) => {
+  const { tr, inbox, port } = await setup(t);
+  const c = await connectTls(t, port);
+  const reader = new Reader(c);
+  c.write(request({ via: 'SIP/2.0/TLS phone.invalid;rport;branch=z9hG4bK-tls1', callId: 'tls-1' }));
+  const [msg, source] = await inbox.next();
+  t.equal(source.transport, 'tls');
+  t.match(source.flowId, /^tls:\d+$/);
+  t.equal(source.local.port, port);
+  t.equal(header(msg, 'via'), `SIP/2.0/TLS phone.invalid;rport=${c.localPort};branch=z9hG4bK-tls1;received=127.0.0.1`);
+  // Address and port deliberately wrong: the flow alone must carry the response.
+  t.ok(tr.send(ok('tls-1'), { transport: 'tls', address: '192.0.2.1', port: 5061, flowId: source.flowId }));
+  await reader.until('Call-ID: tls-1');
+  t.match(reader.text, /^SIP\/2\.0 200 OK\r\n/);
+});
+
+t.test('setTlsMaterial swaps the certificate: the open connection keeps working, a new one sees the new cert', async (t) => {
+  const { tr, inbox, port } = await setup(t);
+  const before = await connectTls(t, port);
+  t.equal(peerCn(before), 'pbx-a.test');
+  tr.setTlsMaterial({ key: certB.key, cert: certB.cert });
+  const after = await connectTls(t, port, { trust: [certB] });
+  t.equal(peerCn(after), 'pbx-b.test');
+  const reader = new Reader(before);
+  before.write(request({ via: 'SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-old', callId: 'old-conn' }));
+  const [, source] = await inbox.next();
+  t.ok(tr.send(ok('old-conn'), { transport: 'tls', address: '127.0.0.1', port: source.port, flowId: source.flowId }));
+  await reader.until('Call-ID: old-conn');
+  t.pass('old connection still carries traffic after the swap');
+  t.throws(() => tr.setTlsMaterial({ key: 'not a key', cert: certB.cert }), { code: 'config' }, 'bad material refused, old kept');
+  const again = await connectTls(t, port, { trust: [certB] });
+  t.equal(peerCn(again), 'pbx-b.test');
+});
+
+t.test('TLS session resumption works, and survives a certificate swap (stable ticket keys)', async (t) => {
+  const { tr, port } = await setup(t);
+  const first = await ticketFrom(t, port);
+  t.notOk(first.reused, 'first connection is a full handshake');
+  const second = await ticketFrom(t, port, first.session);
+  t.ok(second.reused, 'resumed with the first session');
+  tr.setTlsMaterial({ key: certB.key, cert: certB.cert });
+  const third = await ticketFrom(t, port, second.session);
+  t.ok(third.reused, 'resumed after setTlsMaterial');
+});
+
+t.test('a requested client certificate is optional and reported in the source', async (t) => {
+  const { inbox, port } = await setup(t, true);
+  const c = await connectTls(t, port);
+  c.write(request({ via: 'SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-cc' }));
+  const [, source] = await inbox.next();
+  t.same(source.tls, { authorized: false });
+});
+
+t.test('outgoing TLS: with no flow to the phone the box opens one, then reuses it', async (t) => {
+  const { tr } = await setup(t);
+  const accepted: tls.TLSSocket[] = [];
+  const phone = tls.createServer({ key: certB.key, cert: certB.cert }, (s) => accepted.push(s));
+  await new Promise<void>((resolve) => phone.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of accepted) s.destroy();
+    phone.close();
+  });
+  const phonePort = (phone.address() as { port: number }).port;
+  t.ok(tr.send(ok('out-a'), { transport: 'tls', address: '127.0.0.1', port: phonePort }));
+  t.ok(tr.send(ok('out-b'), { transport: 'tls', address: '127.0.0.1', port: phonePort }));
+  while (accepted.length === 0) await new Promise((r) => phone.once('secureConnection', r));
+  const sock = accepted[0];
+  if (!sock) throw new Error('no connection');
+  const reader = new Reader(sock);
+  await reader.until('Call-ID: out-b');
+  t.equal(accepted.length, 1);
+  t.match(reader.text, /Call-ID: out-a[\s\S]*Call-ID: out-b/);
+});
