@@ -12,7 +12,7 @@ import {
 import { LocationService, PbxCore, Registrar, fileBindingPersistence, type AccountInfo } from './pbx/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
-import { isSelfUri, type SelfAddresses } from './sip/self.js';
+import { isSelfHost, type SelfAddresses } from './sip/self.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
 import { StatusLeds } from './status/index.js';
@@ -167,7 +167,15 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const throttle = new AuthThrottle({
     clock, counters, limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
   });
-  const digest = new DigestServer({ realm: cfg().sip.realm, secret: digestSecret(dataDir, random), clock, random, counters });
+  const secret = digestSecret(dataDir, random);
+  const makeDigest = (): DigestServer =>
+    new DigestServer({ realm: cfg().sip.realm, algorithms: cfg().sip.digestAlgorithms, secret, clock, random, counters });
+  let digest = makeDigest();
+  let digestKey = JSON.stringify([cfg().sip.realm, cfg().sip.digestAlgorithms]);
+  store.onChange((c) => {
+    const key = JSON.stringify([c.sip.realm, c.sip.digestAlgorithms]);
+    if (key !== digestKey) { digestKey = key; digest = makeDigest(); }
+  });
   const accounts = {
     get(extension: string): AccountInfo | undefined {
       return cfg().accounts.find((a) => a.extension === extension);
@@ -175,10 +183,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   const toTag = (): string => random.token(64);
   const registrar = new Registrar({
-    clock, location, accounts, digest, throttle, counters, log, toTag,
+    clock, location, accounts, digest: () => digest, throttle, counters, log, toTag,
     limits: () => cfg().sip,
     realm: () => cfg().sip.realm,
-    isLocalUri: (u) => isSelfUri(u, self),
+    isOurDomain: (h) => isSelfHost(h, self),
   });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },

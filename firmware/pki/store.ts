@@ -4,7 +4,7 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises
 import { dirname, join } from 'node:path';
 import { inspect } from 'node:util';
 import { type Clock, type Logger, type Random, cryptoRandom, silentLogger, systemClock } from '../core/index.js';
-import { buildCaCert, buildServerCert, type KeyGenerator, nativeRsaKeyGen, randomSerial } from './issue.js';
+import { DAY_MS, buildCaCert, buildServerCert, type KeyGenerator, nativeRsaKeyGen, randomSerial } from './issue.js';
 import { type HostIdentity, serverAltNames, systemIdentity } from './names.js';
 import { type CertInfo, type ParsedCert, infoOf, parseCert, splitPem } from './x509.js';
 
@@ -15,6 +15,8 @@ export const DIR_MODE = 0o700;
 /** Renewal history entries kept; the oldest fall off. */
 export const MAX_HISTORY = 100;
 export const DEFAULT_PRODUCT = 'SecurePBX';
+/** Warn at boot when the CA has less than this left. */
+export const CA_WARN_DAYS = 365;
 
 export function pkiPaths(dataDir: string) {
   const dir = join(dataDir, PKI_DIR);
@@ -175,6 +177,12 @@ export class Pki {
     await tightenKeyModes(paths, logger);
 
     let ca = checkPair(await readOptional(paths.caCert), await readOptional(paths.caKey), null);
+    if (ca.ok) {
+      const left = ca.value.cert.notAfter.getTime() - ctx.clock.now();
+      // An expired CA fails every phone anyway, so a new one costs nothing more.
+      if (left <= 0) ca = { ok: false, reason: 'corrupt', detail: 'CA certificate expired' };
+      else if (left < CA_WARN_DAYS * DAY_MS) logger.warn({ file: paths.caCert, notAfter: ca.value.cert.notAfter.toISOString() }, 'CA certificate expires soon; plan to replace it and re-enrol phones');
+    }
     let newCa: RenewReason | null = null;
     if (!ca.ok) {
       newCa = ca.reason === 'missing' ? 'created' : 'new-ca';

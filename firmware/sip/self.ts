@@ -27,3 +27,8 @@ export function isSelfUri(uri: SipUri, self: SelfAddresses): boolean {
   if (transport === 'udp') return port === self.ports.udp;
   return port === self.ports.udp || port === self.ports.tcp;
 }
+
+/** Is this host (name or address, IPv6 with or without brackets) one of the box's? */
+export function isSelfHost(host: string, self: SelfAddresses): boolean {
+  return self.hosts.has(bare(host));
+}

@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  addAccount, type Config, defaultConfig, digestHa1, importAccountsCsv, listAccounts, parseCsv, removeAccount, setPassword,
+  addAccount, type Config, defaultConfig, digestHa1, importAccountsCsv, listAccounts, MAX_ACCOUNTS, MIN_SIP_PASSWORD_LENGTH, parseCsv, removeAccount, setPassword,
 } from '../../firmware/config/index.js';
 
 const NOW = Date.UTC(2026, 0, 1);
@@ -33,7 +33,7 @@ t.test('addAccount errors carry the right codes', async (t) => {
   t.throws(() => addAccount(c, { extension: '1001', password: 'password2' }), { code: 'conflict', message: 'extension 1001 already exists' });
   t.throws(() => addAccount(c, { extension: '10 02', password: 'password2' }), { code: 'config', message: /extension/ });
   t.throws(() => addAccount(c, { extension: 'x'.repeat(33), password: 'password2' }), { code: 'config' });
-  t.throws(() => addAccount(c, { extension: '1002', password: 'short' }), { code: 'config', message: /at least 8/ });
+  t.throws(() => addAccount(c, { extension: '1002', password: 'short' }), { code: 'config', message: `password must have at least ${MIN_SIP_PASSWORD_LENGTH} characters` });
   t.throws(() => addAccount(c, { extension: '1002', password: 'pass\nword1' }), { code: 'config', message: /control/ });
   t.throws(() => addAccount(c, { extension: '1002', password: 'password2', policy: 'vip' }), { code: 'not-found', message: 'policy vip does not exist' });
   t.throws(() => addAccount(c, { extension: '1002', password: 'password2', staticContact: 'http://x' }), { code: 'config', message: /staticContact/ });
@@ -116,7 +116,7 @@ t.test('CSV import is all or nothing, errors name the line', async (t) => {
   const cases: Array<[string, string, string]> = [
     ['extension,password\n1001,password1\n\n1002,password2\n', 'conflict', 'line 4: extension 1002 already exists'],
     ['1003,password1\n1004,password1\n1003,password3\n', 'conflict', 'line 3: extension 1003 already exists'],
-    ['1003,password1\n1004,short\n', 'config', 'line 2: password must have at least 8 characters'],
+    ['1003,password1\n1004,short\n', 'config', `line 2: password must have at least ${MIN_SIP_PASSWORD_LENGTH} characters`],
     ['1003,password1\n"10,04",password1,x\n1005,password1\n', 'config', 'line 2: extension "10,04" must be 1-32 letters, digits, \'.\', \'_\' or \'-\''],
     ['1003,password1,"Two\nLines"\n', 'config', 'line 1: name must not contain control characters'],
     ['1003,password1,A,vip\n', 'not-found', 'line 1: policy vip does not exist'],
@@ -128,4 +128,11 @@ t.test('CSV import is all or nothing, errors name the line', async (t) => {
     t.throws(() => importAccountsCsv(c, csv, NOW), { code, message }, message);
     t.equal(JSON.stringify(c), snapshot, 'config unchanged');
   }
+});
+
+t.test('CSV import respects MAX_ACCOUNTS and names the first row over it', async (t) => {
+  const rows = Array.from({ length: MAX_ACCOUNTS + 1 }, (_, i) => `${10000 + i},password1`).join('\n');
+  t.throws(() => importAccountsCsv(base(), rows, NOW), { code: 'limit', message: `line ${MAX_ACCOUNTS + 1}: at most ${MAX_ACCOUNTS} accounts` });
+  const ok = importAccountsCsv(base(), rows.split('\n').slice(0, MAX_ACCOUNTS).join('\n'), NOW);
+  t.equal(ok.config.accounts.length, MAX_ACCOUNTS);
 });

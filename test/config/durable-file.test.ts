@@ -4,7 +4,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { DurableJsonFile } from '../../firmware/config/index.js';
 import { jsonErrorOffset, parseJsonText } from '../../firmware/config/durable-file.js';
-import { listDir, tempDir } from './helpers.js';
+import { listDir, tempDir } from './fixtures/helpers.js';
 
 t.test('syntax errors carry line, column and offset (RFC 8259 grammar)', async (t) => {
   const cases: Array<[string, number, string]> = [

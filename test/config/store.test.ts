@@ -5,7 +5,7 @@ import {
   addAccount, CONFIG_FILE, ConfigStore, CURRENT_SCHEMA_VERSION, defaultConfig, digestHa1, LAST_GOOD_SUFFIX, type ReadonlyConfig,
 } from '../../firmware/config/index.js';
 import { FakeClock, silentLogger } from '../../firmware/core/index.js';
-import { captureLogger, listDir, tempDir } from './helpers.js';
+import { captureLogger, listDir, tempDir } from './fixtures/helpers.js';
 
 const NOW = Date.UTC(2026, 0, 1);
 const STAMP = '2026-01-01T00-00-00-000Z';

@@ -214,3 +214,14 @@ t.test('a key file left readable by others is set back to 0600', async (t) => {
   t.equal(statSync(pkiPaths(dir).serverKey).mode & 0o777, 0o600);
   t.equal(kg.count(), before, 'the key itself was kept');
 });
+
+t.test('an expired CA is replaced at boot; one near its end is only warned about', async (t) => {
+  const dir = copyOfBase(t);
+  const l = capturingLogger();
+  const near = await loadOrCreatePki(dir, { ...opts, clock: new FakeClock(T0 + (CA_VALIDITY_DAYS - 100) * DAY), logger: l.logger });
+  t.equal(near.caCertPem, pki.caCertPem);
+  t.match(l.text(), /CA certificate expires soon/);
+  const later = await loadOrCreatePki(dir, { ...opts, clock: new FakeClock(T0 + (CA_VALIDITY_DAYS + 1) * DAY) });
+  t.not(later.caCertPem, pki.caCertPem);
+  t.match((await later.history()).at(-1), { reason: 'new-ca' });
+});

@@ -17,8 +17,13 @@ export type FrameResult =
   | { readonly kind: 'message'; readonly length: number }
   /** buf[0, length) is a keep-alive: 4 = CRLFCRLF ping (answer "\r\n"), 2 = CRLF pong. */
   | { readonly kind: 'keepalive'; readonly length: number }
-  /** Not enough bytes yet. */
-  | { readonly kind: 'more' }
+  /**
+   * Not enough bytes yet. `scanned`: the header section's end is not in
+   * buf[0, scanned), pass it back as `scanFrom`. `need`: the message's full
+   * length once known; calling again with fewer bytes is wasted work. Both
+   * only spare CPU when bytes trickle in; ignoring them is correct too.
+   */
+  | { readonly kind: 'more'; readonly scanned?: number; readonly need?: number }
   /** The stream cannot be framed; the transport should close the connection. */
   | { readonly kind: 'error'; readonly error: PbxError; readonly reason: RejectReason };
 
@@ -31,6 +36,8 @@ export interface FrameOptions {
   readonly awaitingPong?: boolean;
   /** Refusals bump `sip.parse.<reason>`. */
   readonly counters?: Counters;
+  /** The `scanned` of the previous 'more' on the same (grown) buffer. */
+  readonly scanFrom?: number;
 }
 
 const CR = 0x0d;
@@ -55,7 +62,18 @@ export function frameStream(buf: Buffer, opts: FrameOptions = {}): FrameResult {
     if (undecided && !opts.awaitingPong) return { kind: 'more' };
     return { kind: 'keepalive', length: 2 };
   }
-  const headerEnd = findHeaderEnd(buf, 0, MAX_HEADER_SECTION_BYTES);
+  // A start line holds no control bytes, so TLS records, binary junk or an
+  // HTTP body sent at a SIP port are refused at once instead of buffered.
+  const scanEnd = Math.min(buf.length, MAX_START_LINE_BYTES + 2);
+  for (let i = 0; i < scanEnd; i++) {
+    const b = buf[i]!;
+    if (b === CR && buf[i + 1] === LF) break;
+    if ((b < 0x20 && b !== 0x09 && !(b === CR && i === buf.length - 1)) || b === 0x7f) {
+      return error(fail('start-line', 'parse', 'control byte in start line', i), opts.counters);
+    }
+  }
+  const from = Math.min(Math.max(0, opts.scanFrom ?? 0), MAX_HEADER_SECTION_BYTES);
+  const headerEnd = findHeaderEnd(buf, from, MAX_HEADER_SECTION_BYTES - from);
   if (headerEnd < 0) {
     const firstLine = buf.indexOf('\r\n');
     if ((firstLine < 0 && buf.length > MAX_START_LINE_BYTES) || firstLine > MAX_START_LINE_BYTES) {
@@ -64,7 +82,8 @@ export function frameStream(buf: Buffer, opts: FrameOptions = {}): FrameResult {
     if (buf.length >= MAX_HEADER_SECTION_BYTES) {
       return error(fail('too-large', 'limit', 'header section too large', MAX_HEADER_SECTION_BYTES), opts.counters);
     }
-    return { kind: 'more' };
+    // The last three bytes may begin a CRLFCRLF that is still arriving.
+    return { kind: 'more', scanned: Math.max(0, buf.length - 3) };
   }
   const read = readHead(buf, 0, headerEnd);
   if (!read.ok) return error(read, opts.counters);
@@ -77,5 +96,12 @@ export function frameStream(buf: Buffer, opts: FrameOptions = {}): FrameResult {
     return error(fail('too-large', 'limit', 'message too large', read.head.bodyStart), opts.counters);
   }
   const length = read.head.bodyStart + cl;
-  return buf.length < length ? { kind: 'more' } : { kind: 'message', length };
+  return buf.length < length ? { kind: 'more', need: length } : { kind: 'message', length };
+}
+
+/** True for a datagram made only of CRLF pairs: a keep-alive, not a message (RFC 5626 4.4.1). */
+export function isCrlfKeepalive(buf: Buffer): boolean {
+  if (buf.length === 0 || buf.length % 2 !== 0) return false;
+  for (let i = 0; i < buf.length; i += 2) if (buf[i] !== CR || buf[i + 1] !== LF) return false;
+  return true;
 }

@@ -6,8 +6,8 @@ export {
   MAX_BODY_BYTES, MAX_HEADER_COUNT, MAX_HEADER_SECTION_BYTES, MAX_MESSAGE_BYTES, MAX_START_LINE_BYTES,
   PARSE_COUNTER_PREFIX, type RejectReason,
 } from './limits.js';
-export { parseMessage, type ParseResult } from './parse.js';
-export { frameStream, type FrameOptions, type FrameResult } from './frame.js';
+export { parseMessage, rejectStatus, type ParseResult } from './parse.js';
+export { frameStream, isCrlfKeepalive, type FrameOptions, type FrameResult } from './frame.js';
 export { serialize } from './serialize.js';
 export { checkUri, formatUri, MAX_URI_LENGTH, parseUri, uriEquals, uriScheme } from './uri.js';
 export {

@@ -33,6 +33,17 @@ export function parseMessage(buf: Buffer, counters?: Counters): ParseResult {
   return r;
 }
 
+/**
+ * The status a server answers a refused request with: 505 for another SIP
+ * version (RFC 3261 21.5.6), 513 for an oversized message
+ * (21.5.14), 400 otherwise. Refused responses are dropped, never answered.
+ */
+export function rejectStatus(reason: RejectReason): 400 | 505 | 513 {
+  if (reason === 'version') return 505;
+  if (reason === 'too-large') return 513;
+  return 400;
+}
+
 const VERSION = /^SIP\/(\d{1,3})\.(\d{1,3})$/i;
 
 function checkVersion(v: string, offset: number): Failure | undefined {

@@ -91,7 +91,6 @@ function parsePort(s: string): number {
 
 function parseParams(s: string, what: string): UriParam[] {
   const params: UriParam[] = [];
-  if (s.length === 0) return params;
   for (const part of s.split(';')) {
     const eq = part.indexOf('=');
     const name = unescapePart(eq < 0 ? part : part.slice(0, eq), PARAM_CHARS, what);
@@ -158,7 +157,7 @@ function parseSip(scheme: 'sip' | 'sips', rest: string): SipUri {
   const q = hostPart.indexOf('?', i);
   const paramText = hostPart.slice(i, q < 0 ? hostPart.length : q);
   if (paramText.length > 0 && !paramText.startsWith(';')) throw parseError('unexpected text after host');
-  const params = parseParams(paramText.slice(1), 'parameter');
+  const params = paramText.length === 0 ? [] : parseParams(paramText.slice(1), 'parameter');
   const headers = q < 0 ? [] : parseUriHeaders(hostPart.slice(q + 1));
   const uri: { -readonly [K in keyof SipUri]: SipUri[K] } = { scheme, host: host.toLowerCase(), params, headers };
   if (user !== undefined) uri.user = user;
@@ -175,7 +174,7 @@ function parseTel(rest: string): SipUri {
   const digits = global ? number.slice(1) : number;
   const ok = global ? /^[0-9().-]*[0-9][0-9().-]*$/.test(digits) : /^[0-9a-fA-F*#().-]*[0-9a-fA-F*#][0-9a-fA-F*#().-]*$/.test(digits);
   if (!ok) throw parseError('invalid telephone number');
-  const params = parseParams(semi < 0 ? '' : rest.slice(semi + 1), 'parameter');
+  const params = semi < 0 ? [] : parseParams(rest.slice(semi + 1), 'parameter');
   // A local number is only meaningful with its phone-context (RFC 3966 5.1.5).
   if (!global && !params.some((p) => p.name.toLowerCase() === 'phone-context')) {
     throw parseError('local tel number without phone-context');

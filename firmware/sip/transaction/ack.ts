@@ -1,6 +1,7 @@
 import { PbxError } from '../../core/index.js';
 import type { Header, SipRequest, SipResponse } from '../message/types.js';
-import { cseqOf, firstValue, headerValue, headersNamed } from './msg.js';
+import { getHeaders } from '../message/index.js';
+import { cseqOf, headerValue, headersNamed } from './msg.js';
 
 /** Max-Forwards for requests this layer builds itself (RFC 3261 8.1.1.6). */
 export const DEFAULT_MAX_FORWARDS = 70;
@@ -13,9 +14,9 @@ function required(req: SipRequest, name: string): string {
 
 /** The one Via the ACK or CANCEL carries: the request's top Via, unchanged. */
 function topViaValue(req: SipRequest): string {
-  const first = headersNamed(req, 'via')[0];
-  if (!first) throw new PbxError('protocol', 'request has no Via header');
-  return firstValue(first.value);
+  const first = getHeaders(req, 'via')[0];
+  if (first === undefined) throw new PbxError('protocol', 'request has no Via header');
+  return first;
 }
 
 /**

@@ -1,5 +1,5 @@
 export {
-  T1, T2, T4, TIMER_D_UNRELIABLE, TRYING_DELAY, DEFAULT_BASE_TIMERS, timerValues,
+  T1, T2, T4, TIMER_C, TIMER_D_UNRELIABLE, TRYING_DELAY, DEFAULT_BASE_TIMERS, timerValues,
   type BaseTimers, type TimerValues,
 } from './timers.js';
 export {

@@ -49,24 +49,6 @@ export function headersNamed(msg: SipMessage, name: string): Header[] {
   return msg.headers.filter((h) => h.name === name);
 }
 
-/** The first comma-separated value of a header line, ignoring commas inside
- * quoted strings and angle brackets. */
-export function firstValue(value: string): string {
-  let quoted = false;
-  let angle = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (quoted) {
-      if (c === '\\') i++;
-      else if (c === '"') quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === '<') angle++;
-    else if (c === '>') angle = Math.max(0, angle - 1);
-    else if (c === ',' && angle === 0) return value.slice(0, i).trim();
-  }
-  return value.trim();
-}
-
 export function hasMagicCookie(branch: string | undefined): branch is string {
   return branch !== undefined && branch.startsWith(MAGIC_COOKIE);
 }

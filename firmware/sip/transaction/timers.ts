@@ -14,6 +14,8 @@ export const T2 = 4_000;
 export const T4 = 5_000;
 /** Timer D lower bound over unreliable transports (17.1.1.2: "at least 32 s"). */
 export const TIMER_D_UNRELIABLE = 32_000;
+/** Timer C (proxy INVITE, "more than 3 minutes"): for proxy cores; no transaction here uses it. */
+export const TIMER_C = 181_000;
 /** Timer 100 Trying: the INVITE server sends 100 if the TU is silent this long (17.2.1). */
 export const TRYING_DELAY = 200;
 

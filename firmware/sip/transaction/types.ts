@@ -14,7 +14,8 @@ export interface Target {
 
 /** All the transaction layer needs of the transports. `send` may throw (a
  * PbxError 'transport' for instance); the transaction treats that as a fatal
- * transport error (17.1.1.2, 17.2.1) and tells its user. */
+ * transport error (17.1.1.2, 17.2.1) and tells its user. Incoming messages
+ * must reach TransactionLayer.receive later, never from inside `send`. */
 export interface TransportSink {
   send(msg: SipMessage, target: Target): void;
 }

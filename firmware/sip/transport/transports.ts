@@ -13,7 +13,11 @@
  *   <t>-bad-request-sent  a 400 answered to a malformed request
  *   udp-large             a datagram over the RFC 3261 18.1.1 size we still sent
  *   conn-limit-address / conn-limit-total   connections refused
- *   idle-timeout, write-backlog, tls-handshake, listener-error, ...
+ *   idle-timeout, write-backlog, tls-handshake, <t>-socket-error, listener-error, ...
+ *
+ * Worst-case memory is about maxConnections * STREAM_BUFFER_LIMIT, reached only
+ * when every connection holds a partial message; lower maxConnections on small boards.
+ * For UDP, Source.local is the bound address (the wildcard when bound to one).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -314,7 +318,7 @@ export class SipTransports {
     return {
       key: material.key,
       cert: material.cert,
-      ...(material.ca === undefined ? {} : { ca: material.ca as string | Buffer | (string | Buffer)[] }),
+      ...(material.ca === undefined ? {} : { ca: caOption(material.ca) }),
       minVersion: 'TLSv1.2',
       sessionTimeout: TLS_SESSION_TIMEOUT_S,
       ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }),
@@ -514,7 +518,7 @@ export class SipTransports {
   }
 
   private writeFlow(flow: Flow, bytes: Buffer): boolean {
-    if (flow.closed || flow.socket.destroyed) return false;
+    if (flow.closed || flow.socket.destroyed || !flow.socket.writable) return false;
     if (flow.socket.writableLength > WRITE_BACKLOG_LIMIT) {
       this.reject('write-backlog', flow.transport, { address: flow.address, port: flow.port, flowId: flow.id });
       flow.socket.destroy();
@@ -660,6 +664,10 @@ function tlsInfoOf(socket: tls.TLSSocket, requested: boolean): Source['tls'] {
   const cert = socket.getPeerCertificate();
   const fp = cert !== null && typeof cert.fingerprint256 === 'string' ? cert.fingerprint256 : undefined;
   return { authorized: socket.authorized, ...(fp === undefined ? {} : { peerFingerprint256: fp }) };
+}
+
+function caOption(ca: NonNullable<TlsMaterial['ca']>): string | Buffer | (string | Buffer)[] {
+  return typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca];
 }
 
 function listen(server: net.Server, host: string, port: number): Promise<number> {

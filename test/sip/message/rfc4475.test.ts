@@ -2,7 +2,7 @@ import t from 'tap';
 import { Counters } from '../../../firmware/core/index.js';
 import {
   fromTag, getCallId, getCSeq, getHeader, getHeaders, paramValue, parseAuthParams, parseContact, parseMaxForwards,
-  parseMessage, parseNameAddr, parseNameAddrList, parseUri, parseVia, toTag, topVia, uriEquals,
+  parseMessage, parseNameAddr, parseNameAddrList, parseUri, parseVia, rejectStatus, toTag, topVia, uriEquals,
   type RejectReason, type SipMessage, type SipRequest, type SipResponse,
 } from '../../../firmware/sip/message/index.js';
 import { rfc4475 } from './fixtures/load.js';
@@ -243,6 +243,18 @@ t.test('RFC 4475 invalid messages are refused with the right reason', async (t) 
       t.equal(r.error.code, 'parse', `${name} code`);
     }
   }
+});
+
+t.test('RFC 3261 21: the status a server answers a refused request with', async (t) => {
+  const status = (name: string) => {
+    const r = parseMessage(rfc4475(name));
+    return r.ok ? 0 : rejectStatus(r.reason);
+  };
+  t.equal(status('badvers'), 505, '3.1.2.16: Version Not Supported');
+  t.equal(status('insuf'), 400);
+  t.equal(status('ltgtruri'), 400);
+  const big = parseMessage(Buffer.alloc(70000, 'A'));
+  t.equal(big.ok ? 0 : rejectStatus(big.reason), 513, 'Message Too Large');
 });
 
 t.test('RFC 4475 3.1.2.15 baddn: unquoted display name with a comma', async (t) => {

@@ -116,3 +116,13 @@ t.test('CRLF keep-alives over UDP are ignored; a throwing listener is counted an
   const [msg] = await inbox.next();
   t.equal(header(msg, 'call-id'), 'still-alive');
 });
+
+t.test('RFC 3261 8.2.2.1 / RFC 4475 3.1.2.16: a request with another SIP version is answered 505', async (t) => {
+  const { tr, port, client, replies } = await setup(t);
+  sendTo(client, port, request({ callId: 'v7' }).replace('SIP/2.0\r\n', 'SIP/7.0\r\n'));
+  const reply = await replies();
+  t.match(reply, /^SIP\/2\.0 505 Version Not Supported\r\n/);
+  t.match(reply, /Call-ID: v7\r\n/);
+  t.match(reply, /To: <sip:pbx@example\.com>;tag=/);
+  t.equal(tr.counters.get('udp-msg-version'), 1);
+});

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import t from 'tap';
 import type { SipRequest } from '../../../firmware/sip/message/index.js';
 import { normalizeAddress, stampVia } from '../../../firmware/sip/transport/index.js';
@@ -57,7 +58,7 @@ t.test('only the first via-parm of the first Via header changes; a forged receiv
   if (!r.ok) return;
   const vias = r.request.headers.filter((h) => h.name === 'via').map((h) => h.value);
   t.same(vias, [
-    'SIP/2.0/UDP a.example.com;branch=z9hG4bK1;received=192.0.2.9 , SIP/2.0/UDP b.example.com;branch=z9hG4bK2',
+    'SIP/2.0/UDP a.example.com;branch=z9hG4bK1;received=192.0.2.9, SIP/2.0/UDP b.example.com;branch=z9hG4bK2',
     'SIP/2.0/UDP c.example.com',
   ]);
   t.equal(r.request.headers[0]?.name, 'max-forwards', 'header order kept');
@@ -90,4 +91,14 @@ t.test('no Via or an unusable Via is reported, not thrown', async (t) => {
   t.same(stampVia(req('SIP/2.0/UDP'), '192.0.2.1', 5060), { ok: false, reason: 'bad-via' });
   t.same(stampVia(req('SIP/2.0/UDP [::1'), '192.0.2.1', 5060), { ok: false, reason: 'bad-via' });
   t.same(stampVia(req('SIP/2.0/UDP h;bad param'), '192.0.2.1', 5060), { ok: false, reason: 'bad-via' });
+});
+
+t.test('property: stampVia never throws and keeps every other header as is', async (t) => {
+  fc.assert(fc.property(fc.string({ maxLength: 200 }), fc.ipV4(), fc.integer({ min: 1, max: 65535 }), (value, addr, port) => {
+    const r = stampVia(req(value, 'SIP/2.0/UDP second'), addr, port);
+    if (!r.ok) return r.reason === 'bad-via';
+    const vias = r.request.headers.filter((h) => h.name === 'via');
+    return vias.length === 2 && vias[1]?.value === 'SIP/2.0/UDP second' && r.request.headers.length === 4;
+  }));
+  t.pass('held for all generated inputs');
 });
