@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { have, reexecInNetns, startCapture, tsharkFields, waitFor } from './harness.js';
@@ -107,6 +107,28 @@ async function main(): Promise<void> {
     } finally {
       lp.child.stdin?.end('quit\n');
       await lp.stop();
+    }
+  });
+
+  t.test('linphonec registers with SHA-256 digest when the box offers only SHA-256 (RFC 8760)', async (t) => {
+    const data2 = join(work, 'data-sha256');
+    mkdirSync(data2, { recursive: true });
+    writeFileSync(join(data2, 'config.json'), JSON.stringify({ schemaVersion: 1, sip: { digestAlgorithms: ['SHA-256'] } }));
+    t.equal(pbx(data2, 'account', 'add', '1002', '--password', 'secret2').status, 0);
+    const { proc: box2, info: info2 } = await startBox(data2);
+    const lp = startLinphonec(join(work, 'linphonec-sha256'), {
+      tlsPort: 31060, boxTlsPort: info2.ports.sipTls, user: '1002', password: 'secret2', realm: 'pbx.local', rootCa: info2.caPath, timeoutSec: 60,
+    });
+    try {
+      await waitFor('linphonec SHA-256 registration', () =>
+        registrations(data2).find((r) => r.extension === '1002' && r.transport === 'tls'), 25_000);
+      const debug = readFileSync(join(work, 'linphonec-sha256', 'debug.log'), 'utf8');
+      t.match(debug, /Authorization:[^\n]*algorithm=SHA-256/, 'the client answered the SHA-256 challenge');
+      t.notMatch(debug, /Authorization:[^\n]*algorithm=MD5/, 'and never MD5');
+    } finally {
+      lp.child.stdin?.end('quit\n');
+      await lp.stop();
+      await box2.stop();
     }
   });
 }
