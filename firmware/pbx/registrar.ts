@@ -167,8 +167,9 @@ export class Registrar {
 
     for (const u of updates) {
       const existing = d.location.lookup(extension).find((b) => sameContact(b.contact, u.contact));
-      // Step 7: an older or repeated request of the same Call-ID must not undo a newer one.
-      if (existing && existing.callId === callId && existing.cseq > cseq) continue;
+      // Step 7: within one Call-ID only a higher CSeq may change a binding; an
+      // older or repeated one (a late retransmission) must not undo a newer one.
+      if (existing && existing.callId === callId && existing.cseq >= cseq) continue;
       if (u.expires === 0) {
         d.location.remove(extension, u.contact, sameContact);
         continue;

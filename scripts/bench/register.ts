@@ -1,0 +1,390 @@
+/**
+ * REGISTER throughput bench (`npm run bench:register`).
+ *
+ * Starts the appliance with 1,000 accounts, then drives it with sipp at a
+ * series of steady rates, each a fixed number of full digest registrations
+ * (REGISTER -> 401 -> REGISTER -> 200). For each rate it reports successes,
+ * failures, response times (sipp's, plus a µs-precise probe), achieved rate
+ * and the box's CPU time per registration from /proc/<pid>/stat. It stops
+ * climbing once failures pass 1% or the achieved rate falls short.
+ *
+ * Options: --rates 50,100,... --min-calls N --seconds N --probe-rate N --keep
+ * (keep the temp dir) --box-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cryptoRandom } from '../../firmware/core/index.js';
+import { RegisterProbe, type ProbeResult } from './probe.js';
+import {
+  type BenchAccount, type SippStats, accountsCsv, injectionCsv, parseRttCsv, parseStatCsv, percentile, registerScenario,
+  summarizeErrors,
+} from './sipp.js';
+
+const ACCOUNT_COUNT = 1000;
+const FIRST_EXTENSION = 2000;
+/** Accounts the latency probe registers as, kept apart from sipp's. */
+const PROBE_ACCOUNT_COUNT = 10;
+const PROBE_FIRST_EXTENSION = 3000;
+const DEFAULT_PROBE_RATE = 10;
+const DEFAULT_RATES = [50, 100, 200, 400, 800, 1600, 3200];
+const DEFAULT_MIN_CALLS = 2000;
+const DEFAULT_SECONDS_PER_RATE = 5;
+/** A rate is steady when fewer than this share of registrations fail ... */
+const MAX_FAILURE_RATIO = 0.01;
+/** ... and sipp achieved at least this share of the rate asked for. */
+const MIN_ACHIEVED_RATIO = 0.9;
+/** sipp aborts a call when an expected message has not come within this. */
+const RECV_TIMEOUT_MS = 5_000;
+const BOX_START_TIMEOUT_MS = 30_000;
+const BOX_STOP_TIMEOUT_MS = 10_000;
+const CLI_TIMEOUT_MS = 60_000;
+/** Let the box write its registrations file and go idle between rates. */
+const SETTLE_MS = 2_000;
+const BIND = '127.0.0.1';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const PBX_CLI = join(here, '..', '..', 'firmware', 'cli', 'pbx.js');
+
+interface Options {
+  readonly rates: readonly number[];
+  readonly minCalls: number;
+  readonly secondsPerRate: number;
+  readonly probeRate: number;
+  readonly keep: boolean;
+  readonly boxNodeArgs: readonly string[];
+}
+
+interface RateResult {
+  readonly rate: number;
+  readonly calls: number;
+  readonly stats: SippStats;
+  readonly exitCode: number | null;
+  readonly wallMs: number;
+  readonly achieved: number;
+  readonly rttMs: readonly number[];
+  readonly probe: ProbeResult;
+  readonly cpuUsPerReg: number;
+  readonly cpuPercent: number;
+  readonly rssMb: number;
+  readonly errors: ReadonlyArray<{ message: string; count: number }>;
+  readonly steady: boolean;
+  readonly why: string;
+}
+
+class BenchError extends Error {}
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new BenchError(`--${name} must be a positive integer`);
+  return Number(v);
+}
+
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rates: { type: 'string' }, 'min-calls': { type: 'string' }, seconds: { type: 'string' },
+      'probe-rate': { type: 'string' }, keep: { type: 'boolean' }, 'box-node-args': { type: 'string' },
+    },
+    strict: true,
+  });
+  const rates = values.rates === undefined ? DEFAULT_RATES : values.rates.split(',').map((r) => positiveInt('rates', r.trim(), 0));
+  return {
+    rates,
+    minCalls: positiveInt('min-calls', values['min-calls'], DEFAULT_MIN_CALLS),
+    secondsPerRate: positiveInt('seconds', values.seconds, DEFAULT_SECONDS_PER_RATE),
+    probeRate: positiveInt('probe-rate', values['probe-rate'], DEFAULT_PROBE_RATE),
+    keep: values.keep === true,
+    boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((s) => s.length > 0) ?? [],
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function haveSipp(): boolean {
+  const r = spawnSync('sipp', ['-v'], { encoding: 'utf8', timeout: 10_000 });
+  return r.error === undefined && /SIPp v\d/.test(`${r.stdout}${r.stderr}`);
+}
+
+function clockTicksPerSecond(): number {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 10_000 });
+  const n = Number(r.stdout.trim());
+  if (!Number.isInteger(n) || n <= 0) throw new BenchError('getconf CLK_TCK gave no answer');
+  return n;
+}
+
+/** utime + stime of a process in clock ticks (proc(5): fields 14 and 15, counted after the ")" of comm). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m?.[1] ? Number(m[1]) / 1024 : NaN;
+}
+
+/** A UDP port nobody holds right now (with `span` free ports from it, for sipp's media sockets). */
+async function freeUdpPort(span = 1): Promise<number> {
+  const tryBind = (port: number): Promise<number | undefined> => new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => { s.close(); resolve(undefined); });
+    s.bind(port, BIND, () => { const p = s.address().port; s.close(); resolve(p); });
+  });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = span === 1 ? 0 : 20_000 + 2 * cryptoRandom.int(20_000);
+    const first = await tryBind(base);
+    if (first === undefined) continue;
+    let ok = true;
+    for (let i = 1; i < span && ok; i++) ok = (await tryBind(first + i)) !== undefined;
+    if (ok) return first;
+  }
+  throw new BenchError('no free UDP port found');
+}
+
+function makeAccounts(count: number, first: number): BenchAccount[] {
+  return Array.from({ length: count }, (_, i) => ({
+    extension: String(first + i),
+    // Distinct per account; hex only, so it travels through CSV and sipp's keyword unharmed.
+    password: `b${cryptoRandom.bytes(8).toString('hex')}`,
+  }));
+}
+
+/** Everything that must be undone however the bench ends. */
+class Resources {
+  box: ChildProcess | null = null;
+  boxPid = 0;
+  sipp: ChildProcess | null = null;
+  probe: RegisterProbe | null = null;
+  dir = '';
+  keep = false;
+  private done = false;
+
+  async release(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.probe?.close();
+    if (this.sipp && this.sipp.exitCode === null && this.sipp.pid !== undefined) {
+      try { process.kill(this.sipp.pid, 'SIGTERM'); } catch { /* gone */ }
+    }
+    await stopBox(this);
+    if (this.dir && !this.keep) rmSync(this.dir, { recursive: true, force: true });
+    else if (this.dir) process.stdout.write(`kept ${this.dir}\n`);
+  }
+}
+
+async function stopBox(res: Resources): Promise<void> {
+  const box = res.box;
+  if (!box || box.exitCode !== null || box.signalCode !== null) return;
+  const exited = new Promise<void>((r) => box.once('exit', () => r()));
+  try { process.kill(res.boxPid || (box.pid ?? 0), 'SIGTERM'); } catch { return; }
+  const timer = setTimeout(() => { try { box.kill('SIGKILL'); } catch { /* gone */ } }, BOX_STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+function runCli(args: string[]): void {
+  const r = spawnSync(process.execPath, [PBX_CLI, ...args], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
+  if (r.status !== 0) throw new BenchError(`pbx ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+}
+
+interface RunJson { pid: number; ports: { sipUdp: number } }
+
+async function startBox(res: Resources, dataDir: string, nodeArgs: readonly string[]): Promise<RunJson> {
+  const log = openSync(join(res.dir, 'box.log'), 'a');
+  const box = spawn(process.execPath, [
+    ...nodeArgs, PBX_CLI, 'run', '--data', dataDir, '--bind', BIND,
+    '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0',
+  ], { env: { ...process.env, PBX_LOG_LEVEL: 'warn' }, stdio: ['ignore', log, log] });
+  closeSync(log);
+  res.box = box;
+  const runPath = join(dataDir, 'run.json');
+  const deadline = Date.now() + BOX_START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (box.exitCode !== null || box.signalCode !== null) {
+      throw new BenchError(`the box exited during start (${box.exitCode ?? box.signalCode}); see ${join(res.dir, 'box.log')}`);
+    }
+    if (existsSync(runPath)) {
+      const info = JSON.parse(readFileSync(runPath, 'utf8')) as RunJson;
+      if (info.pid === box.pid && info.ports.sipUdp > 0) {
+        res.boxPid = info.pid;
+        return info;
+      }
+    }
+    await sleep(100);
+  }
+  throw new BenchError(`the box wrote no run.json within ${BOX_START_TIMEOUT_MS} ms`);
+}
+
+function readIf(dir: string, suffix: string): string {
+  const f = readdirSync(dir).find((n) => n.endsWith(suffix));
+  return f ? readFileSync(join(dir, f), 'latin1') : '';
+}
+
+async function runRate(
+  res: Resources, opts: Options, rate: number, box: RunJson, ticksPerSec: number, accounts: readonly BenchAccount[],
+): Promise<RateResult> {
+  const calls = Math.max(opts.minCalls, rate * opts.secondsPerRate);
+  const runDir = join(res.dir, `rate-${rate}`);
+  mkdirSync(runDir);
+  writeFileSync(join(runDir, 'register.xml'), registerScenario());
+  writeFileSync(join(runDir, 'accounts.csv'), injectionCsv(accounts));
+  const sipPort = await freeUdpPort();
+  const mediaPort = await freeUdpPort(4);
+  const expectedS = calls / rate;
+  const sippLimitS = Math.ceil(expectedS * 3 + RECV_TIMEOUT_MS / 1000 * 4 + 10);
+  const args = [
+    '-k', '5', String(sippLimitS + 10), 'sipp',
+    '-sf', 'register.xml', '-inf', 'accounts.csv', `${BIND}:${box.ports.sipUdp}`,
+    '-i', BIND, '-p', String(sipPort), '-mp', String(mediaPort), '-t', 'u1',
+    '-m', String(calls), '-r', String(rate), '-rp', '1000',
+    '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${sippLimitS}s`, '-timeout_error',
+    '-trace_stat', '-fd', '1', '-trace_rtt', '-rtt_freq', '1', '-trace_err', '-trace_screen', '-nostdin',
+  ];
+  const out = openSync(join(runDir, 'sipp.out'), 'w');
+  const cpu0 = cpuTicks(box.pid);
+  const t0 = process.hrtime.bigint();
+  res.probe?.start(opts.probeRate);
+  const sipp = spawn('timeout', args, { cwd: runDir, stdio: ['ignore', out, out] });
+  closeSync(out);
+  res.sipp = sipp;
+  const exitCode = await new Promise<number | null>((resolve) => {
+    sipp.once('error', () => resolve(null));
+    sipp.once('exit', (code) => resolve(code));
+  });
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  res.sipp = null;
+  const probe = res.probe ? await res.probe.take() : { latenciesUs: [], failures: 0 };
+  const cpu1 = cpuTicks(box.pid);
+
+  const stats = parseStatCsv(readIf(runDir, '_.csv')) ?? {
+    successful: 0, failed: calls, retransmissions: 0, outOfCall: 0, deadCall: 0, failures: { NoStatFile: calls },
+  };
+  const rttMs = parseRttCsv(readIf(runDir, '_rtt.csv'));
+  const errors = summarizeErrors(readIf(runDir, '_errors.log'));
+  const completed = stats.successful + probe.latenciesUs.length;
+  const cpuUs = ((cpu1 - cpu0) * 1e6) / ticksPerSec;
+  const achieved = stats.successful / (wallMs / 1000);
+  const total = stats.successful + stats.failed;
+  const failRatio = total > 0 ? stats.failed / total : 1;
+
+  let why = 'ok';
+  if (exitCode === 124 || exitCode === 137) why = 'sipp did not finish in time';
+  else if (exitCode === null || (exitCode !== 0 && exitCode !== 1)) why = `sipp exited with ${exitCode}`;
+  else if (total < calls) why = `only ${total} of ${calls} calls ended`;
+  else if (failRatio >= MAX_FAILURE_RATIO) why = `${(failRatio * 100).toFixed(2)}% failed`;
+  else if (achieved < rate * MIN_ACHIEVED_RATIO) why = `achieved only ${achieved.toFixed(0)}/s`;
+
+  return {
+    rate, calls, stats, exitCode, wallMs, achieved, rttMs, probe,
+    cpuUsPerReg: completed > 0 ? cpuUs / completed : NaN,
+    cpuPercent: (cpuUs / 1000 / wallMs) * 100,
+    rssMb: rssMb(box.pid),
+    errors,
+    steady: why === 'ok',
+    why,
+  };
+}
+
+const f = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+
+function table(results: readonly RateResult[]): string {
+  const head = ['rate/s', 'regs', 'ok', 'failed', 'fail%', 'retrans', 'achieved/s', 'p50 ms', 'p99 ms', 'max ms',
+    'probe p50 ms', 'probe p99 ms', 'CPU µs/reg', 'box CPU%', 'RSS MB', 'verdict'];
+  const rows = results.map((r) => {
+    const total = r.stats.successful + r.stats.failed;
+    const probeMs = r.probe.latenciesUs.map((us) => us / 1000);
+    return [
+      String(r.rate), String(r.calls), String(r.stats.successful), String(r.stats.failed),
+      f(total > 0 ? (100 * r.stats.failed) / total : NaN, 2), String(r.stats.retransmissions), f(r.achieved, 0),
+      f(percentile(r.rttMs, 50)), f(percentile(r.rttMs, 99)), f(percentile(r.rttMs, 100)),
+      f(percentile(probeMs, 50), 2), f(percentile(probeMs, 99), 2),
+      f(r.cpuUsPerReg, 0), f(r.cpuPercent, 0), f(r.rssMb, 0), r.why,
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+function summary(results: readonly RateResult[]): string {
+  const best = [...results].filter((r) => r.steady).sort((a, b) => b.rate - a.rate)[0];
+  if (!best) return 'register: no rate tried ran steady with <1% failures';
+  return `register: highest steady rate with <1% failures: ${best.rate}/s `
+    + `(p50 ${f(percentile(best.rttMs, 50))} ms, p99 ${f(percentile(best.rttMs, 99))} ms, `
+    + `box CPU ${f(best.cpuUsPerReg)} µs/registration)`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const opts = options(argv);
+  if (!haveSipp()) {
+    process.stderr.write('bench:register needs sipp (Debian package sip-tester). Install it with: bash scripts/install-deps.sh\n');
+    return 1;
+  }
+  if (!existsSync(PBX_CLI)) {
+    process.stderr.write(`bench:register: ${PBX_CLI} is missing; build first (npx tsc -p .)\n`);
+    return 1;
+  }
+  const ticksPerSec = clockTicksPerSecond();
+  const res = new Resources();
+  res.keep = opts.keep;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    process.stderr.write(`bench:register: ${sig}, cleaning up\n`);
+    void res.release().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    res.dir = mkdtempSync(join(tmpdir(), 'pbx-bench-register-'));
+    const dataDir = join(res.dir, 'data');
+    const accounts = makeAccounts(ACCOUNT_COUNT, FIRST_EXTENSION);
+    const probeAccounts = makeAccounts(PROBE_ACCOUNT_COUNT, PROBE_FIRST_EXTENSION);
+    const csvPath = join(res.dir, 'accounts-import.csv');
+    writeFileSync(csvPath, accountsCsv([...accounts, ...probeAccounts]), { mode: 0o600 });
+    runCli(['account', 'import', csvPath, '--data', dataDir]);
+    const box = await startBox(res, dataDir, opts.boxNodeArgs);
+    res.probe = new RegisterProbe({ host: BIND, port: box.ports.sipUdp }, probeAccounts);
+    await res.probe.open();
+
+    process.stdout.write(
+      `register bench: box pid ${box.pid} on udp ${BIND}:${box.ports.sipUdp}, ${ACCOUNT_COUNT} sipp accounts `
+      + `(+${PROBE_ACCOUNT_COUNT} probe accounts at ${opts.probeRate}/s), CLK_TCK ${ticksPerSec}\n`
+      + 'response times: from the first REGISTER to the final 200 (both transactions); sipp\'s in whole ms '
+      + 'off a coarse clock, the probe\'s from hrtime\n',
+    );
+    const results: RateResult[] = [];
+    for (const rate of opts.rates) {
+      const r = await runRate(res, opts, rate, box, ticksPerSec, accounts);
+      results.push(r);
+      process.stdout.write(
+        `  ${rate}/s: ${r.stats.successful} ok, ${r.stats.failed} failed, ${f(r.achieved)}/s achieved, `
+        + `${f(r.cpuUsPerReg)} µs CPU/reg, ${r.why}\n`,
+      );
+      const failures = Object.entries(r.stats.failures).map(([k, v]) => `${k}=${v}`).join(' ');
+      if (failures) process.stdout.write(`    sipp failure counters: ${failures}\n`);
+      if (r.probe.failures > 0) process.stdout.write(`    probe failures: ${r.probe.failures}\n`);
+      for (const e of r.errors) process.stdout.write(`    sipp error log (${e.count}x): ${e.message}\n`);
+      if (!r.steady) break;
+      await sleep(SETTLE_MS);
+    }
+    process.stdout.write(`\n${table(results)}\n\n${summary(results)}\n`);
+    return 0;
+  } finally {
+    await res.release();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    process.stderr.write(`bench:register: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
