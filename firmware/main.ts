@@ -92,6 +92,7 @@ export class Appliance {
         expiresAt: b.expiresAt, registeredAt: b.registeredAt, ...(b.userAgent ? { userAgent: b.userAgent } : {}),
       })),
       blocked: this.throttle.blocked(),
+      configHealth: this.store.health,
       calls: [],
       leds: this.board.leds.snapshot(),
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },

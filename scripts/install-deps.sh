@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks drive: real SIP clients
-# (baresip, linphonec, sipp), tshark to look at the wire, sox for audio checks.
+# (baresip, linphonec, sipp), tshark to look at the wire, sox for audio checks,
+# chromium for the admin page's browser tests.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ command -v linphonec >/dev/null 2>&1 || need+=(linphone-cli)
 command -v sipp     >/dev/null 2>&1 || need+=(sip-tester)
 command -v tshark   >/dev/null 2>&1 || need+=(tshark)
 command -v sox      >/dev/null 2>&1 || need+=(sox)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v unshare  >/dev/null 2>&1 || need+=(util-linux)
 command -v ip       >/dev/null 2>&1 || need+=(iproute2)
 

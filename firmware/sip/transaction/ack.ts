@@ -1,14 +1,14 @@
 import { PbxError } from '../../core/index.js';
-import type { Header, SipRequest, SipResponse } from '../message/types.js';
-import { getHeaders } from '../message/index.js';
-import { cseqOf, headerValue, headersNamed } from './msg.js';
+import type { Header, SipMessage, SipRequest, SipResponse } from '../message/index.js';
+import { getCSeq, getHeader, getHeaders } from '../message/index.js';
+import { tryRead } from './msg.js';
 
 /** Max-Forwards for requests this layer builds itself (RFC 3261 8.1.1.6). */
 export const DEFAULT_MAX_FORWARDS = 70;
 
-function required(req: SipRequest, name: string): string {
-  const v = headerValue(req, name);
-  if (v === undefined) throw new PbxError('protocol', `request has no ${name} header`);
+function required(msg: SipMessage, name: 'from' | 'to' | 'call-id'): string {
+  const v = getHeader(msg, name)?.trim();
+  if (v === undefined) throw new PbxError('protocol', `${msg.kind} has no ${name} header`);
   return v;
 }
 
@@ -25,11 +25,12 @@ function topViaValue(req: SipRequest): string {
  * branch matches the INVITE's transaction); the request's Route set.
  */
 function sameTransactionRequest(req: SipRequest, method: string, to: string): SipRequest {
-  const cseq = cseqOf(req);
+  const cseq = tryRead(getCSeq, req);
   if (!cseq) throw new PbxError('protocol', 'request has no valid CSeq');
   const headers: Header[] = [
     { name: 'via', value: topViaValue(req) },
-    ...headersNamed(req, 'route'),
+    // Route lines copied as they are, not split into one value per line.
+    ...req.headers.filter((h) => h.name === 'route'),
     { name: 'max-forwards', value: String(DEFAULT_MAX_FORWARDS) },
     { name: 'from', value: required(req, 'from') },
     { name: 'to', value: to },
@@ -42,9 +43,7 @@ function sameTransactionRequest(req: SipRequest, method: string, to: string): Si
 /** RFC 3261 17.1.1.3: the ACK the INVITE client transaction sends for a
  * 300-699 response. Its To is the response's To (which carries the UAS tag). */
 export function buildAckForNon2xx(invite: SipRequest, response: SipResponse): SipRequest {
-  const to = headerValue(response, 'to');
-  if (to === undefined) throw new PbxError('protocol', 'response has no To header');
-  return sameTransactionRequest(invite, 'ACK', to);
+  return sameTransactionRequest(invite, 'ACK', required(response, 'to'));
 }
 
 /** RFC 3261 9.1: the CANCEL for a pending request (same To as the request). */

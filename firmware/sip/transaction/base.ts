@@ -1,5 +1,5 @@
 import { type Clock, type Counters, type TimerHandle, PbxError, isPbxError } from '../../core/index.js';
-import type { SipMessage, SipRequest } from '../message/types.js';
+import type { SipMessage, SipRequest } from '../message/index.js';
 import { type BaseTimers, type TimerValues, timerValues } from './timers.js';
 import { type Target, type TransportSink, isReliable } from './types.js';
 

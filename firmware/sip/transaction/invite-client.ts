@@ -1,8 +1,9 @@
 import { PbxError } from '../../core/index.js';
-import type { SipRequest, SipResponse } from '../message/types.js';
+import type { SipRequest, SipResponse } from '../message/index.js';
+import { topVia } from '../message/index.js';
 import { buildAckForNon2xx } from './ack.js';
 import { Transaction, type TransactionOptions } from './base.js';
-import { isProvisional, isSuccess, viaOf } from './msg.js';
+import { isProvisional, isSuccess, tryRead } from './msg.js';
 import type { ClientTransactionUser } from './types.js';
 
 export type InviteClientState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
@@ -32,7 +33,7 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
   constructor(request: SipRequest, opts: ClientTransactionOptions) {
     super(request, 'calling', 'terminated', EDGES, opts);
     if (request.method !== 'INVITE') throw new PbxError('protocol', 'InviteClientTransaction needs an INVITE');
-    const branch = viaOf(request)?.branch;
+    const branch = tryRead(topVia, request)?.branch;
     if (!branch) throw new PbxError('protocol', 'request has no Via branch');
     this.branch = branch;
     this.user = opts.user;

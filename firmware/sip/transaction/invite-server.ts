@@ -1,7 +1,8 @@
 import { PbxError } from '../../core/index.js';
-import type { SipRequest, SipResponse } from '../message/types.js';
+import type { SipRequest, SipResponse } from '../message/index.js';
+import { createResponse } from '../message/index.js';
 import { Transaction, type TransactionOptions } from './base.js';
-import { isProvisional, isSuccess, isValidStatus, trying } from './msg.js';
+import { isProvisional, isSuccess, isValidStatus } from './msg.js';
 import { TRYING_DELAY } from './timers.js';
 import type { ServerTransactionUser } from './types.js';
 
@@ -85,7 +86,7 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
       case 'proceeding':
         // The peer is already retransmitting: answer now rather than waiting for the 200 ms.
         this.stopTimer('Trying');
-        if (!this.last) this.last = trying(this.request);
+        if (!this.last) this.last = createResponse(this.request, 100);
         this.send(this.last);
         return;
       case 'completed':
@@ -122,7 +123,7 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
       case 'proceeding':
         // 17.2.1: a 100 Trying unless the TU answers within 200 ms.
         this.startTimer('Trying', TRYING_DELAY, () => {
-          this.last = trying(this.request);
+          this.last = createResponse(this.request, 100);
           this.send(this.last);
         });
         return;

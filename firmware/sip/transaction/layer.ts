@@ -1,11 +1,12 @@
 import { type Clock, type Counters, type Random, PbxError, isPbxError } from '../../core/index.js';
-import type { CSeq, SipMessage, SipRequest, SipResponse, Via } from '../message/types.js';
+import type { CSeq, SipMessage, SipRequest, SipResponse, Via } from '../message/index.js';
+import { fromTag, getCSeq, getHeader, prependHeader, toTag, topVia } from '../message/index.js';
 import { buildCancel } from './ack.js';
 import type { TransactionOptions } from './base.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
 import {
-  MAGIC_COOKIE, cseqOf, fromTagOf, hasMagicCookie, headerValue, isValidStatus, sentBy, toTagOf, viaOf, withTopVia,
+  MAGIC_COOKIE, clientKey, hasMagicCookie, isValidStatus, legacyKey, serverKey, tryRead, viaKey,
 } from './msg.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
@@ -91,7 +92,7 @@ export class TransactionLayer {
   stampVia(req: SipRequest, target: Target, branch = this.newBranch()): SipRequest {
     const rport = this.opts.rport === false ? '' : ';rport';
     const via = `SIP/2.0/${viaTransport(target.transport)} ${this.opts.sentBy(target)};branch=${branch}${rport}`;
-    return withTopVia(req, via);
+    return prependHeader(req, 'via', via);
   }
 
   /** Start a client transaction: add our Via and send. ACK and CANCEL have their own calls. */
@@ -163,8 +164,8 @@ export class TransactionLayer {
 
   /** The INVITE server transaction a CANCEL targets (RFC 3261 9.2), if any. */
   findCancelled(cancel: SipRequest): InviteServerTransaction | undefined {
-    const via = viaOf(cancel);
-    const cseq = cseqOf(cancel);
+    const via = tryRead(topVia, cancel);
+    const cseq = tryRead(getCSeq, cancel);
     if (!via || !cseq) return undefined;
     // 9.2: match as if the CANCEL were the request it cancels.
     const tx = this.findServer(cancel, via, { seq: cseq.seq, method: 'INVITE' }, 'INVITE');
@@ -189,7 +190,7 @@ export class TransactionLayer {
   }
 
   private startClient(req: SipRequest, target: Target, user: ClientTransactionUser): ClientTransaction {
-    const branch = viaOf(req)?.branch;
+    const branch = tryRead(topVia, req)?.branch;
     if (!branch) throw new PbxError('protocol', 'request has no Via branch');
     const key = clientKey(branch, req.method);
     if (this.clients.has(key)) throw new PbxError('conflict', 'a client transaction with this branch exists');
@@ -205,9 +206,9 @@ export class TransactionLayer {
 
   private receiveResponse(res: SipResponse, source: Target): void {
     if (!isValidStatus(res.status)) return this.drop('response.bad-status');
-    const via = viaOf(res);
+    const via = tryRead(topVia, res);
     if (!via) return this.drop('response.no-via');
-    const cseq = cseqOf(res);
+    const cseq = tryRead(getCSeq, res);
     if (!cseq) return this.drop('response.no-cseq');
     // 17.1.3: branch of the top Via plus the CSeq method (which tells a CANCEL's
     // responses from the INVITE's, as both share the branch).
@@ -221,12 +222,12 @@ export class TransactionLayer {
   }
 
   private receiveRequest(req: SipRequest, source: Target): void {
-    const via = viaOf(req);
+    const via = tryRead(topVia, req);
     if (!via) return this.drop('request.no-via');
-    const cseq = cseqOf(req);
+    const cseq = tryRead(getCSeq, req);
     if (!cseq) return this.drop('request.no-cseq');
     if (cseq.method !== req.method) return this.drop('request.cseq-method-mismatch');
-    if (headerValue(req, 'call-id') === undefined) return this.drop('request.no-call-id');
+    if (getHeader(req, 'call-id') === undefined) return this.drop('request.no-call-id');
 
     const existing = this.findServer(req, via, cseq, req.method);
     if (existing) {
@@ -303,19 +304,19 @@ export class TransactionLayer {
     const isAck = method === 'ACK';
     for (const tx of set) {
       const orig = tx.request;
-      const origVia = viaOf(orig);
-      const origCseq = cseqOf(orig);
+      const origVia = tryRead(topVia, orig);
+      const origCseq = tryRead(getCSeq, orig);
       if (!origVia || !origCseq) continue;
       if (orig.uri !== req.uri) continue;
-      if (fromTagOf(orig) !== fromTagOf(req)) continue;
+      if (tryRead(fromTag, orig) !== tryRead(fromTag, req)) continue;
       if (viaKey(origVia) !== viaKey(via)) continue;
       if (isAck) {
         if (tx.kind !== 'invite-server') continue;
         const sent = tx.lastResponse;
-        if (!sent || toTagOf(sent) !== toTagOf(req)) continue;
+        if (!sent || tryRead(toTag, sent) !== tryRead(toTag, req)) continue;
       } else {
         if (origCseq.method !== method) continue;
-        if (toTagOf(orig) !== toTagOf(req)) continue;
+        if (tryRead(toTag, orig) !== tryRead(toTag, req)) continue;
       }
       return tx;
     }
@@ -333,20 +334,4 @@ export class TransactionLayer {
   private drop(reason: string): void {
     this.counters?.inc(`transaction.${reason}`);
   }
-}
-
-function clientKey(branch: string, method: string): string {
-  return `${branch}\u0000${method}`;
-}
-
-function serverKey(branch: string, via: Via, method: string): string {
-  return `${branch}\u0000${sentBy(via)}\u0000${method === 'ACK' ? 'INVITE' : method}`;
-}
-
-function legacyKey(req: SipRequest, cseq: CSeq): string {
-  return `${headerValue(req, 'call-id') ?? ''}\u0000${cseq.seq}`;
-}
-
-function viaKey(via: Via): string {
-  return `${via.transport.toUpperCase()}\u0000${sentBy(via)}\u0000${via.branch ?? ''}`;
 }

@@ -1,8 +1,9 @@
 import { PbxError } from '../../core/index.js';
-import type { SipRequest, SipResponse } from '../message/types.js';
+import type { SipRequest, SipResponse } from '../message/index.js';
+import { topVia } from '../message/index.js';
 import { Transaction } from './base.js';
 import type { ClientTransactionOptions } from './invite-client.js';
-import { isProvisional, viaOf } from './msg.js';
+import { isProvisional, tryRead } from './msg.js';
 import type { ClientTransactionUser } from './types.js';
 
 export type NonInviteClientState = 'trying' | 'proceeding' | 'completed' | 'terminated';
@@ -27,7 +28,7 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
     if (request.method === 'INVITE' || request.method === 'ACK') {
       throw new PbxError('protocol', `${request.method} cannot start a non-INVITE client transaction`);
     }
-    const branch = viaOf(request)?.branch;
+    const branch = tryRead(topVia, request)?.branch;
     if (!branch) throw new PbxError('protocol', 'request has no Via branch');
     this.branch = branch;
     this.user = opts.user;

@@ -1,5 +1,5 @@
 import { PbxError } from '../../core/index.js';
-import type { SipRequest, SipResponse } from '../message/types.js';
+import type { SipRequest, SipResponse } from '../message/index.js';
 import { Transaction } from './base.js';
 import type { ServerTransactionOptions } from './invite-server.js';
 import { isProvisional, isValidStatus } from './msg.js';

@@ -1,4 +1,4 @@
-import type { SipMessage, SipRequest, SipResponse } from '../message/types.js';
+import type { SipMessage, SipRequest, SipResponse } from '../message/index.js';
 import type { PbxError } from '../../core/index.js';
 
 export type TransportKind = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';

@@ -1,5 +1,5 @@
 import { FakeClock, PbxError } from '../../../firmware/core/index.js';
-import type { Header, SipMessage, SipRequest, SipResponse } from '../../../firmware/sip/message/types.js';
+import type { Header, SipMessage, SipRequest, SipResponse } from '../../../firmware/sip/message/index.js';
 import type { ClientTransactionUser, ServerTransactionUser, Target, TransportSink } from '../../../firmware/sip/transaction/index.js';
 
 export const UDP: Target = { transport: 'udp', address: '192.0.2.10', port: 5060 };

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Counters, type PbxError, seededRandom } from '../../../firmware/core/index.js';
-import type { SipRequest, SipResponse } from '../../../firmware/sip/message/types.js';
+import type { SipRequest, SipResponse } from '../../../firmware/sip/message/index.js';
 import {
   type InviteServerTransaction, type NonInviteServerTransaction, type ServerTransaction, type Target,
   TransactionLayer, type TransactionLayerUser,

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { Counters, FakeClock, seededRandom } from '../../../firmware/core/index.js';
 import { createResponse, parseMessage, serialize } from '../../../firmware/sip/message/index.js';
-import type { SipMessage, SipRequest, SipResponse } from '../../../firmware/sip/message/types.js';
+import type { SipMessage, SipRequest, SipResponse } from '../../../firmware/sip/message/index.js';
 import {
   type InviteServerTransaction, type NonInviteServerTransaction, type ServerTransaction, type Target,
   TransactionLayer, type TransactionLayerUser, type TransportSink,

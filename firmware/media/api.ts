@@ -1,0 +1,86 @@
+/**
+ * The seam between call control (pbx/) and the media engine, as plain,
+ * serialisable messages (like rtpengine's offer/answer/delete). Nothing here
+ * holds a socket or a function, so the engine can move into a worker thread
+ * without a change on the pbx side.
+ *
+ * A session is one call: two legs, "a" (the caller's side) and "b" (the
+ * callee's side). Each leg has a local RTP/RTCP port pair on the box that its
+ * phone sends to, and a remote address the box sends to (from the phone's SDP,
+ * then latched to where its packets really come from: symmetric RTP).
+ */
+
+export type LegId = 'a' | 'b';
+
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** What the phone's SDP says about where it wants media. */
+export interface RemoteMedia {
+  /** From c= and m= lines; port 0 means the stream is rejected or held without address. */
+  readonly rtp: Endpoint;
+  /** a=rtcp, or rtp.port + 1 when absent (RFC 3605). */
+  readonly rtcp: Endpoint;
+  /** a=rtcp-mux agreed: RTCP shares the RTP port (RFC 5761). */
+  readonly rtcpMux: boolean;
+  /** The phone only receives (recvonly/inactive) or only sends: the engine never forwards what it must not. */
+  readonly direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+}
+
+/** Payload type numbers rewritten when a packet crosses from one leg to the other. */
+export type PayloadTypeMap = Readonly<Record<number, number>>;
+
+export interface LocalMedia {
+  readonly address: string;
+  readonly rtpPort: number;
+  readonly rtcpPort: number;
+}
+
+export type EngineRequest =
+  /** Allocate both legs' local ports; leg a's remote (the caller's offer) may be known already. */
+  | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean }
+  /** The callee answered: leg b's remote. */
+  | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia }
+  /** A re-INVITE or UPDATE changed one leg's remote (hold, resume, new address). */
+  | { readonly op: 'update'; readonly sessionId: string; readonly leg: LegId; readonly remote: RemoteMedia; readonly ptMap?: PayloadTypeMap }
+  /** Payload type rewriting per direction, when the two phones numbered a codec differently. */
+  | { readonly op: 'map'; readonly sessionId: string; readonly aToB?: PayloadTypeMap; readonly bToA?: PayloadTypeMap }
+  | { readonly op: 'delete'; readonly sessionId: string }
+  | { readonly op: 'stats'; readonly sessionId?: string };
+
+export interface LegStats {
+  readonly local: LocalMedia;
+  /** Where the box sends to now (after latching), if known. */
+  readonly remote?: Endpoint;
+  readonly latched: boolean;
+  readonly packetsIn: number;
+  readonly bytesIn: number;
+  readonly packetsOut: number;
+  readonly bytesOut: number;
+  /** Estimated from RTP sequence numbers of packets received on this leg. */
+  readonly lost: number;
+  /** RFC 3550 interarrival jitter of packets received on this leg, in ms. */
+  readonly jitterMs: number;
+  /** Packets dropped on this leg, by reason (bad-version, short, unexpected-source, ...). */
+  readonly dropped: Readonly<Record<string, number>>;
+  readonly lastPacketAt?: number;
+}
+
+export interface SessionStats {
+  readonly sessionId: string;
+  readonly createdAt: number;
+  readonly a: LegStats;
+  readonly b: LegStats;
+}
+
+export type EngineReply =
+  | { readonly op: 'offer'; readonly a: LocalMedia; readonly b: LocalMedia }
+  | { readonly op: 'answer' | 'update' | 'map' | 'delete' }
+  | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
+
+export type EngineEvent =
+  | { readonly type: 'first-packet'; readonly sessionId: string; readonly leg: LegId }
+  /** No media in either direction for the configured time: call control ends the call. */
+  | { readonly type: 'media-timeout'; readonly sessionId: string; readonly idleMs: number };
