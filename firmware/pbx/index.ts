@@ -1,5 +1,6 @@
 export { LocationService, type Binding, type BindingPersistence, type TransportName } from './location.js';
-export { Registrar, type AccountDirectory, type AccountInfo, type RegistrarDeps, type RegistrarLimits, type RequestSource } from './registrar.js';
+export { Registrar, type RegistrarDeps, type RegistrarLimits } from './registrar.js';
+export { authenticate, type AccountDirectory, type AccountInfo, type AuthDeps, type AuthOutcome, type RequestSource } from './auth.js';
 export { PbxCore } from './core.js';
 export { fileBindingPersistence, REGISTRATIONS_FILE } from './persistence.js';
 export type { CallView, LegView, MediaProtection } from './views.js';

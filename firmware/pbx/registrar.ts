@@ -1,33 +1,15 @@
-import type { Clock, Counters, Logger } from '../core/index.js';
+import type { Clock } from '../core/index.js';
 import {
   createResponse, getCSeq, getCallId, getHeader, getHeaders, parseNameAddr, parseNameAddrList, parseUri,
   paramValue, uriEquals, type SipRequest, type SipResponse, type SipUri,
 } from '../sip/message/index.js';
-import type { AuthThrottle, DigestServer } from '../sip/digest/index.js';
-import type { Binding, LocationService, TransportName } from './location.js';
+import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
+import type { Binding, LocationService } from './location.js';
 
 /**
  * The registrar (RFC 3261 section 10.3): authenticates a REGISTER with digest,
  * applies the account's rules, and updates the location service.
  */
-
-export interface AccountInfo {
-  readonly extension: string;
-  readonly ha1Md5: string;
-  readonly ha1Sha256: string;
-  readonly tlsOnly: boolean;
-}
-
-export interface AccountDirectory {
-  get(extension: string): AccountInfo | undefined;
-}
-
-export interface RequestSource {
-  readonly transport: TransportName;
-  readonly address: string;
-  readonly port: number;
-  readonly flowId?: string;
-}
 
 export interface RegistrarLimits {
   readonly minExpires: number;
@@ -35,20 +17,13 @@ export interface RegistrarLimits {
   readonly defaultExpires: number;
 }
 
-export interface RegistrarDeps {
+export interface RegistrarDeps extends AuthDeps {
   readonly clock: Clock;
   readonly location: LocationService;
-  readonly accounts: AccountDirectory;
-  /** The current digest verifier (rebuilt when the realm or algorithms change). */
-  readonly digest: () => DigestServer;
-  readonly throttle: AuthThrottle;
   readonly limits: () => RegistrarLimits;
   readonly realm: () => string;
   /** Is this host one of the box's names or addresses (or the realm)? */
   readonly isOurDomain: (host: string) => boolean;
-  readonly counters: Counters;
-  readonly log: Logger;
-  readonly toTag: () => string;
 }
 
 const sameContact = (a: string, b: string): boolean => {
@@ -76,37 +51,10 @@ export class Registrar {
       return reply(403, 'Not Our Domain');
     }
 
-    // Toll-fraud protection: a source that failed too often is refused before any work.
-    if (d.throttle.isBlocked(src.address)) {
-      d.counters.inc('register.blocked');
-      return reply(403, 'Blocked After Repeated Failures');
-    }
-
-    // Step 5: authentication.
-    const authorization = getHeader(req, 'authorization');
-    const challenge = (stale = false): SipResponse =>
-      reply(401, 'Unauthorized', d.digest().challenge({ stale }).map((value) => ({ name: 'www-authenticate', value })));
-    if (!authorization) {
-      d.counters.inc('register.challenged');
-      return challenge();
-    }
-    const result = d.digest().verify({ method: req.method, authorization }, (user, alg) => {
-      const acct = d.accounts.get(user);
-      if (!acct) return undefined;
-      return alg === 'SHA-256' ? acct.ha1Sha256 : acct.ha1Md5;
-    });
-    if (!result.ok) {
-      d.counters.inc(`register.auth-${result.reason}`);
-      if (result.reason === 'stale') return challenge(true);
-      if (result.reason === 'bad-nonce' || result.reason === 'missing') return challenge();
-      d.throttle.recordFailure(src.address);
-      d.log.warn({ source: `${src.address}:${src.port}`, transport: src.transport, reason: result.reason }, 'REGISTER authentication failed');
-      // The same answer for an unknown user and a wrong password, so a scanner learns nothing.
-      return reply(403, 'Forbidden');
-    }
-    d.throttle.recordSuccess(src.address);
-    const account = d.accounts.get(result.username);
-    if (!account) return reply(403, 'Forbidden');
+    // Step 5: authentication (with the toll-fraud throttle in front).
+    const auth = authenticate(d, req, src);
+    if (!auth.ok) return auth.response;
+    const account = auth.account;
 
     // Step 6: the authenticated user may only register its own address-of-record.
     let toUser: string | undefined;

@@ -1,0 +1,79 @@
+import type { Counters, Logger } from '../core/index.js';
+import { createResponse, getHeader, type SipRequest, type SipResponse } from '../sip/message/index.js';
+import type { AuthThrottle, DigestServer } from '../sip/digest/index.js';
+import type { TransportName } from './location.js';
+
+/**
+ * Digest authentication of a request from a phone (RFC 3261 22), shared by the
+ * registrar and call control, with the toll-fraud throttle in front of it.
+ */
+
+export interface AccountInfo {
+  readonly extension: string;
+  readonly ha1Md5: string;
+  readonly ha1Sha256: string;
+  readonly tlsOnly: boolean;
+}
+
+export interface AccountDirectory {
+  get(extension: string): AccountInfo | undefined;
+}
+
+export interface RequestSource {
+  readonly transport: TransportName;
+  readonly address: string;
+  readonly port: number;
+  readonly flowId?: string;
+}
+
+export interface AuthDeps {
+  readonly accounts: AccountDirectory;
+  /** The current digest verifier (rebuilt when the realm or algorithms change). */
+  readonly digest: () => DigestServer;
+  readonly throttle: AuthThrottle;
+  readonly counters: Counters;
+  readonly log: Logger;
+  readonly toTag: () => string;
+}
+
+export type AuthOutcome =
+  | { readonly ok: true; readonly account: AccountInfo }
+  | { readonly ok: false; readonly response: SipResponse };
+
+/** Authenticate req; on failure the outcome carries the response to send (401 challenge or 403). */
+export function authenticate(d: AuthDeps, req: SipRequest, src: RequestSource): AuthOutcome {
+  const what = req.method.toLowerCase();
+  const reply = (status: number, reason: string, headers: { name: string; value: string }[] = []): AuthOutcome =>
+    ({ ok: false, response: createResponse(req, status, reason, { toTag: d.toTag(), headers }) });
+
+  // A source that failed too often is refused before any work.
+  if (d.throttle.isBlocked(src.address)) {
+    d.counters.inc(`${what}.blocked`);
+    return reply(403, 'Blocked After Repeated Failures');
+  }
+  const challenge = (stale = false): AuthOutcome =>
+    reply(401, 'Unauthorized', d.digest().challenge({ stale }).map((value) => ({ name: 'www-authenticate', value })));
+  const authorization = getHeader(req, 'authorization');
+  if (!authorization) {
+    d.counters.inc(`${what}.challenged`);
+    return challenge();
+  }
+  const result = d.digest().verify({ method: req.method, authorization }, (user, alg) => {
+    const acct = d.accounts.get(user);
+    if (!acct) return undefined;
+    return alg === 'SHA-256' ? acct.ha1Sha256 : acct.ha1Md5;
+  });
+  if (!result.ok) {
+    d.counters.inc(`${what}.auth-${result.reason}`);
+    if (result.reason === 'stale') return challenge(true);
+    if (result.reason === 'bad-nonce' || result.reason === 'missing') return challenge();
+    d.throttle.recordFailure(src.address);
+    d.log.warn({ method: req.method, source: `${src.address}:${src.port}`, transport: src.transport, reason: result.reason }, 'authentication failed');
+    // The same answer for an unknown user and a wrong password, so a scanner learns nothing.
+    return reply(403, 'Forbidden');
+  }
+  d.throttle.recordSuccess(src.address);
+  const account = d.accounts.get(result.username);
+  if (!account) return reply(403, 'Forbidden');
+  return { ok: true, account };
+}
