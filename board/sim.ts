@@ -48,7 +48,9 @@ export class SimResetButton implements ResetButton {
     return () => this.listeners.delete(listener);
   }
   press(heldMs: number): void {
-    for (const l of this.listeners) l(heldMs);
+    for (const l of this.listeners) {
+      try { l(heldMs); } catch { /* one listener must not stop the others (a factory reset among them) */ }
+    }
   }
 }
 

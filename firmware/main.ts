@@ -2,14 +2,15 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Board } from '../board/index.js';
 import { SimBoard } from '../board/index.js';
-import { AdminServer } from './admin/index.js';
+import { AdminServer, certSource } from './admin/index.js';
 import { ConfigStore, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
   Counters, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
   type Clock, type Logger, type Random,
 } from './core/index.js';
-import { LocationService, PbxCore, Registrar, fileBindingPersistence, type AccountInfo } from './pbx/index.js';
+import { B2bua, LocationService, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
+import { MediaEngine } from './media/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/self.js';
@@ -75,6 +76,8 @@ export class Appliance {
     readonly transactions: TransactionLayer,
     readonly throttle: AuthThrottle,
     readonly counters: Counters,
+    readonly calls: B2bua,
+    readonly media: MediaEngine,
     private readonly admin: AdminServer,
     private readonly control: ControlServer,
     private readonly leds: StatusLeds,
@@ -93,7 +96,7 @@ export class Appliance {
       })),
       blocked: this.throttle.blocked(),
       configHealth: this.store.health,
-      calls: [],
+      calls: this.calls.list(),
       leds: this.board.leds.snapshot(),
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
       counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
@@ -107,8 +110,10 @@ export class Appliance {
     this.leds.update({ phase: 'stopping' });
     this.renewer.stop();
     await this.control.stop();
+    await this.calls.stopAll();
     await this.admin.stop();
     await this.transports.stop();
+    await this.media.close();
     this.location.stop();
     await this.board.close();
   }
@@ -159,10 +164,12 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     hosts: new Set([identity.hostname, `${identity.hostname}.local`, 'localhost', ...identity.addresses, ...(bind !== '0.0.0.0' && bind !== '::' ? [bind] : [])].map((h) => h.toLowerCase())),
     ports,
   };
-  const sentBy = (t: Target): string => {
-    const host = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;
-    return `${host.includes(':') ? `[${host}]` : host}:${t.transport === 'tls' ? ports.tls : ports.udp}`;
-  };
+  // The address phones reach the box at: the bound one, or the first LAN IPv4 when bound to all.
+  const advertise = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;
+  const hostPart = advertise.includes(':') ? `[${advertise}]` : advertise;
+  const portFor = (t: Target): number => (t.transport === 'tls' || t.transport === 'wss' ? ports.tls : ports.udp);
+  const sentBy = (t: Target): string => `${hostPart}:${portFor(t)}`;
+  const contactFor = (t: Target): string => `sip:securepbx@${hostPart}:${portFor(t)}${t.transport === 'udp' ? '' : `;transport=${t.transport}`}`;
 
   const location = new LocationService(clock, fileBindingPersistence(dataDir, log));
   const throttle = new AuthThrottle({
@@ -189,11 +196,27 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     realm: () => cfg().sip.realm,
     isOurDomain: (h) => isSelfHost(h, self),
   });
+  const rtpPorts = opts.rtpPorts ?? { ...net.rtpPorts };
+  const media = new MediaEngine({
+    bindAddress: bind, advertiseAddress: advertise, portRange: rtpPorts, clock, counters, log,
+    mediaTimeoutMs: cfg().calls.mediaTimeoutSec * 1000,
+  });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },
     clock, random, counters, sentBy,
-    user: new PbxCore(registrar, counters, log, toTag),
+    user: {
+      onRequest: (req, tx, source) => core.onRequest(req, tx, source),
+      onCancel: (req, tx, cancelled) => core.onCancel(req, tx, cancelled),
+      onAck: (ack) => core.onAck(ack),
+    },
   });
+  const b2bua = new B2bua({
+    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
+    callee: (ext) => cfg().accounts.find((a) => a.extension === ext),
+    noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
+    records: fileCallRecords(dataDir, log),
+  });
+  const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   transports.onFlowClosed = (flowId) => {
     transactions.flowFailed(flowId);
@@ -201,9 +224,26 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   location.start();
 
+  // The web API runs the very commands of the pbx CLI (control/commands.ts),
+  // here with the running appliance's certificates and live status.
+  const commandContext = {
+    store, dataDir, random,
+    liveStatus: () => appliance?.status() ?? {},
+    accountsChanged: () => dropRemoved(),
+    certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
+  };
   const admin = new AdminServer({
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
     tls: tls(pki.tlsMaterial()), caPem: () => readFileSync(pki.paths.caCert, 'utf8'), caDer: () => pki.caDer(), log,
+    store, clock, random, counters,
+    execute: (req) => executeCommand(commandContext, req),
+    // What the dashboard shows live: registrations, calls, LEDs, config, certificate.
+    live: {
+      onChange: (fn) => {
+        const offs = [location.onChange(fn), b2bua.onChange(fn), board.leds.onChange(() => fn()), store.onChange(() => fn()), renewer.onRenew(() => fn())];
+        return () => { for (const off of offs) off(); };
+      },
+    },
   });
   const web = await admin.start();
 
@@ -231,15 +271,16 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     pid: process.pid,
     bind,
     ports: { sipUdp: ports.udp, sipTcp: ports.tcp, sipTls: ports.tls, web: web.webPort, http: web.httpPort },
-    rtpPorts: opts.rtpPorts ?? { ...net.rtpPorts },
+    rtpPorts,
     adminUrl: `https://${adminHost.includes(':') ? `[${adminHost}]` : adminHost}:${web.webPort}/`,
     caPath: pki.paths.caCert,
   };
   writeFileAtomicSync(join(dataDir, 'run.json'), `${JSON.stringify(info, null, 2)}\n`, 0o644);
 
-  appliance = new Appliance(info, store, board, pki, renewer, location, transports, transactions, throttle, counters, admin, control, leds, log);
+  appliance = new Appliance(info, store, board, pki, renewer, location, transports, transactions, throttle, counters, b2bua, media, admin, control, leds, log);
   const refreshLeds = (): void => leds.update({ registeredPhones: location.registeredAccounts() });
   location.onChange(refreshLeds);
+  b2bua.onChange(() => leds.update({ activeCalls: b2bua.activeCount, secureCalls: 0 }));
   leds.update({ phase: 'running', registeredPhones: location.registeredAccounts() });
 
   print(`SecurePBX ready`);

@@ -1,1 +1,11 @@
-export { AdminServer, type AdminServerOptions, type TlsMaterial } from './server.js';
+export { AdminServer, DEFAULT_STATIC_DIR, MAX_BODY_BYTES, type AdminServerOptions, type TlsMaterial } from './server.js';
+export {
+  SESSION_COOKIE, CSRF_HEADER, LOGIN_FAIL_LIMIT, LOGIN_FAIL_WINDOW_MS, LOGIN_BLOCK_MS, LIVE_COALESCE_MS, LIVE_HEARTBEAT_MS,
+  MAX_EVENT_STREAMS, type LiveSource, type RouteInfo,
+} from './api.js';
+export { SessionStore, tokensEqual, SESSION_IDLE_MS, SESSION_MAX_MS, MAX_SESSIONS, type Session } from './sessions.js';
+export {
+  CALLER_CHOICES, CALLEE_CHOICES, explainPolicy, describeLeg, describeCall,
+  type CallerStreamOption, type CalleeStreamOption, type Choice, type PolicyExplanation, type PolicyOutcome, type LegLike, type CallLike,
+} from './explain.js';
+export { certSource, type CertSourceDeps } from './certs.js';

@@ -1,14 +1,21 @@
 import type { Server as HttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Logger } from '../core/index.js';
+import type { ConfigStore } from '../config/index.js';
+import type { ControlRequest } from '../control/index.js';
+import { Counters, cryptoRandom, systemClock, type Clock, type Logger, type Random } from '../core/index.js';
+import { type LiveSource, type RouteInfo, registerApi } from './api.js';
+import { SessionStore } from './sessions.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
- * (swapped in place when it renews); plain HTTP on the http port serves only
- * what a phone needs before it trusts the box (the CA certificate) and
- * redirects everything else to HTTPS.
+ * (swapped in place when it renews) serves the page (built from webui/ into
+ * dist/webui) and its JSON API; plain HTTP on the http port serves only what
+ * a phone needs before it trusts the box (the CA certificate) and redirects
+ * everything else to HTTPS.
  */
 
 export interface TlsMaterial {
@@ -25,17 +32,45 @@ export interface AdminServerOptions {
   readonly caPem: () => string;
   readonly caDer: () => Buffer;
   readonly log: Logger;
+  /** Holds the admin password hash and the one-time setup code. */
+  readonly store: ConfigStore;
+  /** Runs a `pbx` command (control/commands.ts) in the running appliance. */
+  readonly execute: (req: ControlRequest) => Promise<unknown>;
+  /** Fires when registrations, calls, LEDs or the config change. */
+  readonly live: LiveSource;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly counters?: Counters;
+  /** The built page; dist/webui by default. */
+  readonly staticDir?: string;
+  /** Overrides for tests. */
+  readonly loginThrottle?: { readonly limit: number; readonly windowMs: number; readonly blockMs: number };
+  readonly sessionIdleMs?: number;
 }
 
+/** Largest request body: a certificate chain and key fit easily. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+const CSP = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
+  "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'",
+].join('; ');
+
 const SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'content-security-policy': CSP,
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'strict-transport-security': 'max-age=31536000',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
 };
 
-const PLACEHOLDER = fileURLToPath(new URL('../../../webui/placeholder.html', import.meta.url));
+export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../webui/', import.meta.url));
+
+/** A Host header we are willing to echo into a redirect: a name or address, optional port. */
+const SAFE_HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
 function addCaRoutes(app: FastifyInstance, opts: AdminServerOptions): void {
   app.get('/ca.crt', async (_req, reply) =>
@@ -47,21 +82,50 @@ function addCaRoutes(app: FastifyInstance, opts: AdminServerOptions): void {
 }
 
 export class AdminServer {
-  private https: FastifyInstance<HttpsServer> | null = null;
+  private https: FastifyInstance | null = null;
   private http: FastifyInstance | null = null;
+  private closeStreams: () => void = () => {};
+  private apiRoutes: readonly RouteInfo[] = [];
+  readonly counters: Counters;
   webPort = 0;
   httpPort = 0;
 
-  constructor(private readonly opts: AdminServerOptions) {}
+  constructor(private readonly opts: AdminServerOptions) {
+    this.counters = opts.counters ?? new Counters();
+  }
+
+  /** Every /api route with whether it is public: the security tests walk this list. */
+  get routes(): readonly RouteInfo[] {
+    return this.apiRoutes;
+  }
 
   async start(): Promise<{ webPort: number; httpPort: number }> {
     const { opts } = this;
-    const https = Fastify({ https: { key: opts.tls.key, cert: opts.tls.cert }, logger: false }) as unknown as FastifyInstance<HttpsServer>;
+    const clock = opts.clock ?? systemClock;
+    const https = Fastify({
+      https: { key: opts.tls.key, cert: opts.tls.cert },
+      logger: false,
+      bodyLimit: MAX_BODY_BYTES,
+      // Long-lived event streams must not hold up close().
+      forceCloseConnections: true,
+    }) as unknown as FastifyInstance;
     https.addHook('onSend', async (_req, reply) => { reply.headers(SECURITY_HEADERS); });
-    addCaRoutes(https as unknown as FastifyInstance, opts);
-    const page = readFileSync(PLACEHOLDER, 'utf8');
-    https.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
-    https.get('/api/health', async () => ({ ok: true }));
+    await https.register(fastifyCookie);
+    addCaRoutes(https, opts);
+    const api = registerApi(https, {
+      store: opts.store, execute: opts.execute, live: opts.live, clock, counters: this.counters, log: opts.log,
+      sessions: new SessionStore(clock, opts.random ?? cryptoRandom, opts.sessionIdleMs),
+      ...(opts.loginThrottle ? { loginThrottle: opts.loginThrottle } : {}),
+    });
+    this.apiRoutes = api.routes;
+    this.closeStreams = api.closeStreams;
+    const root = opts.staticDir ?? DEFAULT_STATIC_DIR;
+    if (existsSync(root)) {
+      await https.register(fastifyStatic, { root, prefix: '/', index: ['index.html'], cacheControl: false, dotfiles: 'deny' });
+    } else {
+      opts.log.warn({ root }, 'admin page not built; run npm run build');
+      https.get('/', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('The admin page is not built: run npm run build.\n'));
+    }
     await https.listen({ host: opts.bind, port: opts.webPort });
     this.https = https;
     this.webPort = (https.server.address() as { port: number }).port;
@@ -69,7 +133,8 @@ export class AdminServer {
     const http = Fastify({ logger: false });
     addCaRoutes(http, opts);
     http.setNotFoundHandler(async (req, reply) => {
-      const host = (req.headers.host ?? opts.bind).replace(/:\d+$/, '');
+      const given = req.headers.host ?? '';
+      const host = (SAFE_HOST.test(given) ? given : opts.bind).replace(/:\d+$/, '');
       const target = `https://${host}:${this.webPort}${req.url}`;
       return reply.code(301).header('location', target).send();
     });
@@ -82,13 +147,14 @@ export class AdminServer {
 
   /** Swap the certificate without restarting (open connections keep theirs). */
   setTlsMaterial(tls: TlsMaterial): void {
-    this.https?.server.setSecureContext({ key: tls.key, cert: tls.cert });
+    (this.https?.server as HttpsServer | undefined)?.setSecureContext({ key: tls.key, cert: tls.cert });
   }
 
   async stop(): Promise<void> {
     const [a, b] = [this.https, this.http];
     this.https = null;
     this.http = null;
+    this.closeStreams();
     await Promise.all([a?.close(), b?.close()]);
   }
 }

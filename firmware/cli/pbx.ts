@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigStore } from '../config/index.js';
@@ -133,6 +133,8 @@ async function main(argv: string[]): Promise<number> {
       const dataDir = resolve(String(values.data ?? 'var'));
       const r = await command(dataDir, { command: 'cert.ca', args: {} }) as { path: string };
       process.stdout.write(`${r.path}\n`);
+      // The path is where the CA will be, so scripts can rely on it; say so when it is not there yet.
+      if (!existsSync(r.path)) process.stderr.write(`pbx: no CA certificate yet; the appliance creates ${r.path} when it first starts (pbx run --data ${dataDir})\n`);
       return 0;
     }
     case undefined:

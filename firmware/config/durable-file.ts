@@ -1,21 +1,18 @@
-import { link, open, readdir, rename, unlink } from 'node:fs/promises';
+import { link, open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Adapter } from 'lowdb';
-import { PbxError } from '../core/index.js';
+import { PbxError, fsyncDir, parseTempName, writeFileAtomic } from '../core/index.js';
 
 /** A config file bigger than this is refused before it is parsed. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 export const CONFIG_FILE_MODE = 0o600;
 
-let tmpCounter = 0;
-
 /**
  * A lowdb adapter whose writes survive a crash or power cut at any instant:
- * the new bytes go to `<file>.tmp-<pid>-<n>` (mode 0600), the file is fsynced,
- * renamed over the target (rename is atomic on POSIX file systems), and the
- * directory is fsynced so the rename itself is on disk. A reader therefore
- * sees the old file or the new one, never a mix. lowdb's own JSONFile (steno)
- * renames without fsync, which can leave an empty file after a power cut.
+ * core's writeFileAtomic (temp `<file>.tmp-<pid>-<n>` with mode 0600, fsync,
+ * rename, fsync of the folder), so a reader sees the old file or the new one,
+ * never a mix. lowdb's own JSONFile (steno) renames without fsync, which can
+ * leave an empty file after a power cut.
  */
 export class DurableJsonFile<T> implements Adapter<T> {
   constructor(
@@ -30,7 +27,7 @@ export class DurableJsonFile<T> implements Adapter<T> {
   }
 
   async write(data: T): Promise<void> {
-    await writeFileDurably(this.path, `${JSON.stringify(data, null, 2)}\n`);
+    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`, CONFIG_FILE_MODE);
   }
 }
 
@@ -165,37 +162,6 @@ export function jsonErrorOffset(s: string): number {
   }
 }
 
-export async function writeFileDurably(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  const fh = await open(tmp, 'wx', CONFIG_FILE_MODE);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.chmod(CONFIG_FILE_MODE); // in case the umask or an old file got in the way
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await fsyncDir(dirname(path));
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
-
 /**
  * Move `path` aside to `<path>.broken-<stamp>` without ever replacing an
  * existing file (link fails with EEXIST where rename would overwrite), so the
@@ -221,9 +187,9 @@ export async function removeStaleTemps(dir: string, fileNames: readonly string[]
   const removed: string[] = [];
   const names = new Set(fileNames.map((f) => basename(f)));
   for (const entry of await readdir(dir)) {
-    const m = /^(.*)\.tmp-(\d+)-\d+$/.exec(entry);
-    if (!m || !names.has(m[1] ?? '')) continue;
-    const pid = Number(m[2]);
+    const temp = parseTempName(entry);
+    if (temp === undefined || !names.has(temp.target)) continue;
+    const { pid } = temp;
     if (pid === process.pid || pidAlive(pid)) continue;
     await unlink(join(dir, entry)).catch(() => undefined);
     removed.push(entry);

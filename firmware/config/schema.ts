@@ -87,6 +87,13 @@ export const SipSchema = z
     }
   });
 
+export const CallsSchema = z.strictObject({
+  /** A call nobody answers within this time ends with 480 No Answer. */
+  noAnswerSec: z.number().int().min(5).max(600).default(60),
+  /** A call whose media stops in both directions for this long is ended with BYE on both legs. */
+  mediaTimeoutSec: z.number().int().min(5).max(3600).default(60),
+});
+
 export const PkiSchema = z.strictObject({
   renewBeforeDays: z.number().int().min(1).max(365).default(30),
 });
@@ -111,6 +118,7 @@ export const ConfigSchema = z
     admin: AdminSchema.prefault({}),
     accounts: z.array(AccountSchema).max(MAX_ACCOUNTS).default([]),
     sip: SipSchema.prefault({}),
+    calls: CallsSchema.prefault({}),
     pki: PkiSchema.prefault({}),
     policies: z.array(PolicySchema).min(1).max(MAX_POLICIES).prefault(defaultPolicies),
     network: NetworkSchema.prefault({}),

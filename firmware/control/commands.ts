@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  addAccount, importAccountsCsv, listAccounts, removeAccount, type AccountView, type ConfigStore,
+  addAccount, importAccountsCsv, listAccounts, removeAccount, setPassword, CalleeStreamSchema, CallerStreamSchema,
+  DEFAULT_POLICY, PolicySchema, type AccountView, type ConfigStore, type Policy,
 } from '../config/index.js';
-import { PbxError } from '../core/index.js';
-import { caPath } from '../pki/index.js';
+import { PbxError, cryptoRandom, isPbxError, type ErrorCode, type Random } from '../core/index.js';
+import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '../pki/index.js';
 import type { ControlRequest } from './socket.js';
 
 /**
@@ -20,18 +22,101 @@ export interface CommandContext {
   readonly liveStatus?: () => unknown;
   /** Called after accounts changed, so a running appliance can drop bindings of removed ones. */
   readonly accountsChanged?: () => void;
+  /** Source of generated SIP passwords; node:crypto by default. */
+  readonly random?: Random;
+  /** A running appliance's certificates; without it they are read from the files. */
+  readonly certs?: CertSource;
 }
+
+/** What a running appliance offers for `cert.*` commands. */
+export interface CertSource {
+  readonly caInfo: CertInfo;
+  readonly serverInfo: CertInfo;
+  history(): Promise<readonly RenewalRecord[]>;
+  /** Issue a new server certificate now and swap it into every TLS server. */
+  renew(): Promise<RenewalRecord>;
+  /** Validate and install an uploaded certificate; throws CommandError('config') listing the problems. */
+  install(input: CustomCertUpload): Promise<CertInfo>;
+}
+
+export interface CustomCertUpload {
+  readonly certPem: string;
+  readonly chainPem?: string;
+  readonly keyPem: string;
+}
+
+/**
+ * A PbxError that names the input field at fault, so the web page can show the
+ * message next to it. `problems` lists every issue of a rejected certificate.
+ */
+export class CommandError extends PbxError {
+  constructor(code: ErrorCode, message: string, readonly field?: string, readonly problems?: readonly { code: string; message: string }[]) {
+    super(code, message);
+  }
+}
+
+/** Rethrow a PbxError from `fn` naming the field its message starts with. */
+async function fielded<T>(fields: readonly string[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isPbxError(e) && !(e instanceof CommandError)) {
+      const field = fields.find((f) => e.message === f || e.message.startsWith(`${f} `));
+      throw new CommandError(e.code, e.message, field);
+    }
+    throw e;
+  }
+}
+
+/** Call records read back for the history page, newest first. */
+export const CALLS_FILE = 'calls.jsonl';
+export const DEFAULT_CALL_HISTORY = 100;
+export const MAX_CALL_HISTORY = 1000;
+/** Only the tail of the file is read: enough for MAX_CALL_HISTORY records. */
+export const CALL_HISTORY_TAIL_BYTES = 2 * 1024 * 1024;
+/** Length of a generated SIP password: letters and digits, about 71 bits. */
+export const GENERATED_PASSWORD_LENGTH = 12;
+const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
 function str(args: Readonly<Record<string, unknown>>, name: string, required: true): string;
 function str(args: Readonly<Record<string, unknown>>, name: string, required: false): string | undefined;
 function str(args: Readonly<Record<string, unknown>>, name: string, required: boolean): string | undefined {
   const v = args[name];
   if (v === undefined || v === null) {
-    if (required) throw new PbxError('config', `missing ${name}`);
+    if (required) throw new CommandError('config', `${name} is required`, name);
     return undefined;
   }
-  if (typeof v !== 'string') throw new PbxError('config', `${name} must be a string`);
+  if (typeof v !== 'string') throw new CommandError('config', `${name} must be a string`, name);
   return v;
+}
+
+function bool(args: Readonly<Record<string, unknown>>, name: string): boolean | undefined {
+  const v = args[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new CommandError('config', `${name} must be true or false`, name);
+  return v;
+}
+
+export function generatePassword(random: Random = cryptoRandom, length = GENERATED_PASSWORD_LENGTH): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += PASSWORD_ALPHABET[random.int(PASSWORD_ALPHABET.length)];
+  return out;
+}
+
+function policyFrom(a: Readonly<Record<string, unknown>>, base: Partial<Policy> = {}): Policy {
+  const r = PolicySchema.safeParse({
+    name: a.name ?? base.name,
+    callerStream: a.callerStream ?? base.callerStream,
+    calleeStream: a.calleeStream ?? base.calleeStream,
+  });
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = typeof issue?.path[0] === 'string' ? issue.path[0] : undefined;
+  const options: Record<string, readonly string[]> = { callerStream: CallerStreamSchema.options, calleeStream: CalleeStreamSchema.options };
+  const message = field === 'name'
+    ? 'name must be 1-32 letters, digits, \'.\', \'_\' or \'-\''
+    : field && options[field] ? `${field} must be one of ${options[field].join(', ')}` : (issue?.message ?? 'invalid policy');
+  throw new CommandError('config', message, field);
 }
 
 export interface StatusReport {
@@ -47,16 +132,49 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
   switch (req.command) {
     case 'account.add': {
       const extension = str(a, 'extension', true);
-      await store.update((d) => addAccount(d, {
+      // The web page may leave the password to the box: it is then shown once.
+      const given = a.generatePassword === true ? str(a, 'password', false) : str(a, 'password', true);
+      const password = given ?? generatePassword(ctx.random);
+      const tlsOnly = bool(a, 'tlsOnly');
+      await fielded(['extension', 'password', 'name', 'policy'], () => store.update((d) => addAccount(d, {
         extension,
-        password: str(a, 'password', true),
+        password,
         ...(str(a, 'name', false) !== undefined ? { name: str(a, 'name', false) } : {}),
         ...(str(a, 'policy', false) !== undefined ? { policy: str(a, 'policy', false) } : {}),
-        ...(a.tlsOnly === true ? { tlsOnly: true } : {}),
+        ...(tlsOnly === true ? { tlsOnly: true } : {}),
         ...(str(a, 'contact', false) !== undefined ? { staticContact: str(a, 'contact', false) } : {}),
-      }));
+      })));
+      ctx.accountsChanged?.();
+      const view = listAccounts(store.data).find((x) => x.extension === extension);
+      return given === undefined ? { ...view, password } : view;
+    }
+    case 'account.update': {
+      const extension = str(a, 'extension', true);
+      const name = str(a, 'name', false);
+      const policy = str(a, 'policy', false);
+      const tlsOnly = bool(a, 'tlsOnly');
+      if (name !== undefined && (name.length > 64 || /[\u0000-\u001f\u007f]/.test(name))) {
+        throw new CommandError('config', 'name must be at most 64 characters, without control characters', 'name');
+      }
+      await store.update((d) => {
+        const acct = d.accounts.find((x) => x.extension === extension);
+        if (!acct) throw new CommandError('not-found', `extension ${extension} does not exist`, 'extension');
+        if (policy !== undefined && !d.policies.some((p) => p.name === policy)) {
+          throw new CommandError('not-found', `policy ${policy} does not exist`, 'policy');
+        }
+        if (name !== undefined) acct.name = name;
+        if (policy !== undefined) acct.policy = policy;
+        if (tlsOnly !== undefined) acct.tlsOnly = tlsOnly;
+      });
       ctx.accountsChanged?.();
       return listAccounts(store.data).find((x) => x.extension === extension);
+    }
+    case 'account.password': {
+      const extension = str(a, 'extension', true);
+      const given = str(a, 'password', false);
+      const password = given ?? generatePassword(ctx.random);
+      await fielded(['password', 'extension'], () => store.update((d) => setPassword(d, extension, password)));
+      return given === undefined ? { extension, password } : { extension };
     }
     case 'account.import': {
       const csv = str(a, 'csv', true);
@@ -84,6 +202,67 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     }
     case 'cert.ca':
       return { path: caPath(ctx.dataDir) };
+    case 'cert.info': {
+      const ca = ctx.certs?.caInfo ?? readCertInfo(pkiPaths(ctx.dataDir).caCert);
+      const server = ctx.certs?.serverInfo ?? readCertInfo(pkiPaths(ctx.dataDir).serverCert);
+      // Our own leaves name our CA as issuer; anything else was uploaded.
+      return { ca, server, custom: server.issuerCn !== ca.subjectCn };
+    }
+    case 'cert.history':
+      return ctx.certs ? [...await ctx.certs.history()].reverse() : readHistoryFile(ctx.dataDir).reverse();
+    case 'cert.renew': {
+      if (!ctx.certs) throw new PbxError('invalid-state', 'the appliance is not running; it renews the certificate when it starts');
+      const record = await ctx.certs.renew();
+      return { record, server: ctx.certs.serverInfo };
+    }
+    case 'cert.install': {
+      if (!ctx.certs) throw new PbxError('invalid-state', 'the appliance is not running');
+      const certPem = str(a, 'certPem', true);
+      const keyPem = str(a, 'keyPem', true);
+      const chainPem = str(a, 'chainPem', false);
+      const server = await ctx.certs.install({ certPem, keyPem, ...(chainPem ? { chainPem } : {}) });
+      return { server };
+    }
+    case 'policy.list':
+      return store.data.policies.map((p) => ({ ...p, accounts: store.data.accounts.filter((x) => x.policy === p.name).length }));
+    case 'policy.add': {
+      const p = policyFrom(a);
+      await store.update((d) => {
+        if (d.policies.some((x) => x.name === p.name)) throw new CommandError('conflict', `policy ${p.name} already exists`, 'name');
+        d.policies.push(p);
+      });
+      return p;
+    }
+    case 'policy.update': {
+      const name = str(a, 'name', true);
+      let updated: Policy | undefined;
+      await store.update((d) => {
+        const i = d.policies.findIndex((x) => x.name === name);
+        const old = d.policies[i];
+        if (!old) throw new CommandError('not-found', `policy ${name} does not exist`, 'name');
+        updated = policyFrom({ ...a, name }, old);
+        d.policies[i] = updated;
+      });
+      return updated;
+    }
+    case 'policy.remove': {
+      const name = str(a, 'name', true);
+      await store.update((d) => {
+        if (name === DEFAULT_POLICY) throw new CommandError('conflict', `the ${DEFAULT_POLICY} policy cannot be removed`, 'name');
+        if (!d.policies.some((x) => x.name === name)) throw new CommandError('not-found', `policy ${name} does not exist`, 'name');
+        const users = d.accounts.filter((x) => x.policy === name).map((x) => x.extension);
+        if (users.length > 0) throw new CommandError('conflict', `policy ${name} is used by ${users.slice(0, 5).join(', ')}${users.length > 5 ? ' and more' : ''}`, 'name');
+        d.policies = d.policies.filter((x) => x.name !== name);
+      });
+      return { removed: name };
+    }
+    case 'calls.history': {
+      const limit = a.limit === undefined ? DEFAULT_CALL_HISTORY : a.limit;
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_CALL_HISTORY) {
+        throw new CommandError('config', `limit must be a whole number from 1 to ${MAX_CALL_HISTORY}`, 'limit');
+      }
+      return readCallHistory(join(ctx.dataDir, CALLS_FILE), limit);
+    }
     default:
       throw new PbxError('not-found', `unknown command ${req.command}`);
   }
@@ -97,4 +276,66 @@ function persistedRegistrations(dataDir: string): unknown[] {
   } catch {
     return [];
   }
+}
+
+function readCertInfo(path: string): CertInfo {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch {
+    throw new PbxError('not-found', `no certificate at ${path}; the appliance creates it when it first starts`);
+  }
+  return certInfo(pem);
+}
+
+function readHistoryFile(dataDir: string): RenewalRecord[] {
+  try {
+    const raw = JSON.parse(readFileSync(pkiPaths(dataDir).history, 'utf8')) as { entries?: unknown };
+    return Array.isArray(raw.entries) ? raw.entries.filter((e): e is RenewalRecord => typeof e === 'object' && e !== null && typeof (e as { at?: unknown }).at === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The last `limit` call records of a JSON-lines file, newest first. A missing
+ * file is an empty history; lines that are not JSON objects with an id are
+ * skipped (a crash may leave a half-written last line).
+ */
+export function readCallHistory(path: string, limit: number): unknown[] {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return [];
+  }
+  let text: string;
+  let partialFirst: boolean;
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - CALL_HISTORY_TAIL_BYTES);
+    const buf = Buffer.alloc(size - start);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    text = buf.subarray(0, got).toString('utf8');
+    partialFirst = start > 0;
+  } finally {
+    closeSync(fd);
+  }
+  const lines = text.split('\n');
+  if (partialFirst) lines.shift();
+  const out: unknown[] = [];
+  for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    try {
+      const v: unknown = JSON.parse(line);
+      if (typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { id?: unknown }).id === 'string') out.push(v);
+    } catch { /* a torn or foreign line */ }
+  }
+  return out;
 }

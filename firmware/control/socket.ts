@@ -54,6 +54,9 @@ export class ControlServer {
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     let buf = '';
+    // Replies carry no request id, so several lines on one connection are
+    // answered one at a time, in the order they came.
+    let queue: Promise<void> = Promise.resolve();
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => {
       buf += chunk;
@@ -62,7 +65,10 @@ export class ControlServer {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        void this.answer(line).then((reply) => { if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`); });
+        queue = queue.then(async () => {
+          const text = encodeReply(await this.answer(line));
+          if (!sock.destroyed) sock.write(`${text}\n`);
+        });
       }
     });
   }
@@ -92,6 +98,15 @@ export class ControlServer {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     try { unlinkSync(this.path); } catch { /* already gone */ }
+  }
+}
+
+/** A result JSON cannot carry (a cycle, a BigInt) becomes an error reply, never an unhandled rejection. */
+function encodeReply(reply: ControlReply): string {
+  try {
+    return JSON.stringify(reply);
+  } catch {
+    return JSON.stringify({ ok: false, error: { code: 'invalid-state', message: 'the result cannot be encoded as JSON' } });
   }
 }
 

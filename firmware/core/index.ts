@@ -3,4 +3,4 @@ export { type Random, cryptoRandom, seededRandom } from './random.js';
 export { type Logger, createLogger, silentLogger } from './log.js';
 export { Counters } from './counters.js';
 export { type ErrorCode, PbxError, isPbxError } from './errors.js';
-export { writeFileAtomicSync, fsyncDir } from './fs.js';
+export { writeFileAtomic, writeFileAtomicSync, fsyncDir, fsyncDirSync, parseTempName, MAX_TEMP_ATTEMPTS } from './fs.js';

@@ -43,7 +43,11 @@ export type EngineRequest =
   | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean }
   /** The callee answered: leg b's remote. */
   | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia }
-  /** A re-INVITE or UPDATE changed one leg's remote (hold, resume, new address). */
+  /**
+   * A re-INVITE or UPDATE changed one leg's remote (hold, resume, new address).
+   * ptMap, when given, rewrites payload types of packets sent toward `leg`
+   * (the numbering that leg's phone uses): for leg 'b' it replaces aToB.
+   */
   | { readonly op: 'update'; readonly sessionId: string; readonly leg: LegId; readonly remote: RemoteMedia; readonly ptMap?: PayloadTypeMap }
   /** Payload type rewriting per direction, when the two phones numbered a codec differently. */
   | { readonly op: 'map'; readonly sessionId: string; readonly aToB?: PayloadTypeMap; readonly bToA?: PayloadTypeMap }
@@ -66,6 +70,18 @@ export interface LegStats {
   /** Packets dropped on this leg, by reason (bad-version, short, unexpected-source, ...). */
   readonly dropped: Readonly<Record<string, number>>;
   readonly lastPacketAt?: number;
+  /** The last RTCP reception report this leg's phone sent about what it receives from the box. */
+  readonly remoteReport?: ReceptionReport;
+}
+
+/** One RTCP SR/RR report block (RFC 3550 6.4.1), as the phone saw the stream the box sends it. */
+export interface ReceptionReport {
+  /** 0..1, since the phone's previous report. */
+  readonly fractionLost: number;
+  /** Signed: duplicates can make it negative. */
+  readonly cumulativeLost: number;
+  readonly jitterMs: number;
+  readonly at: number;
 }
 
 export interface SessionStats {

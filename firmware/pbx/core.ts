@@ -1,54 +1,63 @@
 import type { Counters, Logger } from '../core/index.js';
-import { createResponse, type SipRequest, type SipResponse } from '../sip/message/index.js';
+import { createResponse, toTag, type SipRequest, type SipResponse } from '../sip/message/index.js';
 import type {
   InviteServerTransaction, NonInviteServerTransaction, ServerTransaction, Target, TransactionLayerUser,
 } from '../sip/transaction/index.js';
+import type { B2bua } from './b2bua.js';
 import type { Registrar } from './registrar.js';
 
-/** Methods this firmware answers; calls (INVITE and the dialog methods) come with the B2BUA. */
-const ALLOW = 'REGISTER, OPTIONS';
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REGISTER';
 
 /**
  * The transaction user on top of the SIP stack: hands each new request to the
- * part of the PBX that owns its method.
+ * part of the PBX that owns it (the registrar, or call control).
  */
 export class PbxCore implements TransactionLayerUser {
   constructor(
     private readonly registrar: Registrar,
+    private readonly calls: B2bua,
     private readonly counters: Counters,
     private readonly log: Logger,
     private readonly toTag: () => string,
   ) {}
 
   onRequest(req: SipRequest, tx: ServerTransaction, source: Target): void {
-    let res: SipResponse;
     try {
-      switch (req.method) {
-        case 'REGISTER':
-          res = this.registrar.handle(req, source);
-          break;
-        case 'OPTIONS':
-          res = createResponse(req, 200, 'OK', { toTag: this.toTag(), headers: [{ name: 'allow', value: ALLOW }, { name: 'accept', value: 'application/sdp' }] });
-          break;
-        default:
-          this.counters.inc(`sip.method-not-allowed.${req.method.toLowerCase().slice(0, 16)}`);
-          res = createResponse(req, 405, 'Method Not Allowed', { toTag: this.toTag(), headers: [{ name: 'allow', value: ALLOW }] });
+      if (req.method === 'INVITE') {
+        this.calls.onInvite(req, tx as InviteServerTransaction, source);
+        return;
       }
+      if (toTag(req) !== undefined && req.method !== 'REGISTER') {
+        // In a dialog (RFC 3261 12.2.2): the call it belongs to answers, else 481.
+        if (!this.calls.onInDialog(req, tx)) tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+        return;
+      }
+      tx.respond(this.outOfDialog(req, source));
     } catch (e) {
-      // A request that parses but breaks a rule deeper down gets a 400, never a crash.
+      // A request that parses but breaks a rule deeper down gets an error answer, never a crash.
       this.counters.inc('sip.request-error');
       this.log.warn({ method: req.method, err: e instanceof Error ? e.message : String(e) }, 'request failed');
-      res = createResponse(req, 400, 'Bad Request', { toTag: this.toTag() });
+      try { tx.respond(createResponse(req, 500, 'Server Internal Error', { toTag: this.toTag() })); } catch { /* already answered */ }
     }
-    tx.respond(res);
+  }
+
+  private outOfDialog(req: SipRequest, source: Target): SipResponse {
+    switch (req.method) {
+      case 'REGISTER':
+        return this.registrar.handle(req, source);
+      case 'OPTIONS':
+        return createResponse(req, 200, 'OK', { toTag: this.toTag(), headers: [{ name: 'allow', value: ALLOW }, { name: 'accept', value: 'application/sdp' }] });
+      default:
+        this.counters.inc(`sip.method-not-allowed.${req.method.toLowerCase().slice(0, 16)}`);
+        return createResponse(req, 405, 'Method Not Allowed', { toTag: this.toTag(), headers: [{ name: 'allow', value: ALLOW }] });
+    }
   }
 
   onCancel(cancel: SipRequest, tx: NonInviteServerTransaction, cancelled: InviteServerTransaction | undefined): void {
-    // No INVITE transactions exist before the B2BUA; RFC 3261 9.2: nothing to cancel -> 481.
-    tx.respond(createResponse(cancel, cancelled ? 200 : 481, undefined, { toTag: this.toTag() }));
+    this.calls.onCancel(cancel, tx, cancelled);
   }
 
-  onAck(): void {
-    // ACKs for 2xx belong to dialogs, which arrive with the B2BUA.
+  onAck(ack: SipRequest): void {
+    this.calls.onAck(ack);
   }
 }

@@ -4,3 +4,5 @@ export { authenticate, type AccountDirectory, type AccountInfo, type AuthDeps, t
 export { PbxCore } from './core.js';
 export { fileBindingPersistence, REGISTRATIONS_FILE } from './persistence.js';
 export type { CallView, LegView, MediaProtection } from './views.js';
+export { B2bua, type B2buaDeps, type CalleeAccount, type MediaControl } from './b2bua.js';
+export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';

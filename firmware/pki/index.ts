@@ -19,7 +19,6 @@ export {
   loadOrCreatePki,
   caPath,
   pkiPaths,
-  writeFileAtomic,
   KEY_MODE,
   CERT_MODE,
   MAX_HISTORY,
@@ -33,3 +32,4 @@ export {
   CHECK_INTERVAL_MS,
 } from './renew.js';
 export { type CertProblem, type CertProblemCode, type CustomCertInput, validateCustomCert } from './validate.js';
+export { type CustomCertFiles, type InstallOptions, CertRejected, installCustomCert, requiredNamesFor } from './custom.js';

@@ -1,9 +1,8 @@
 import { createPrivateKey } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { type Clock, type Logger, type Random, cryptoRandom, silentLogger, systemClock } from '../core/index.js';
+import { type Clock, type Logger, type Random, cryptoRandom, silentLogger, systemClock, writeFileAtomic } from '../core/index.js';
 import { DAY_MS, buildCaCert, buildServerCert, type KeyGenerator, nativeRsaKeyGen, randomSerial } from './issue.js';
 import { type HostIdentity, serverAltNames, systemIdentity } from './names.js';
 import { type CertInfo, type ParsedCert, infoOf, parseCert, splitPem } from './x509.js';
@@ -67,32 +66,6 @@ export interface PkiOptions {
   /** Current hostname and addresses; defaults to the operating system's. */
   readonly identity?: () => HostIdentity;
   readonly productName?: string;
-}
-
-/**
- * Write a file so that a reader sees the old or the new content, never half:
- * temp file created with its final mode, fsync, rename, fsync the folder.
- */
-export async function writeFileAtomic(path: string, data: string, mode: number, random: Random = cryptoRandom): Promise<void> {
-  const tmp = `${path}.${random.bytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
-  try {
-    await fh.chmod(mode); // the process umask may have changed the mode open() set
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  const dh = await open(dirname(path), fsc.O_RDONLY);
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
 }
 
 async function readOptional(path: string): Promise<string | null> {
@@ -266,7 +239,7 @@ export class Pki {
   async #record(reason: RenewReason, oldSerial: string | null, newSerial: string): Promise<RenewalRecord> {
     const rec: RenewalRecord = { at: new Date(this.#ctx.clock.now()).toISOString(), reason, oldSerial, newSerial };
     const entries = [...(await readHistory(this.#ctx)), rec].slice(-MAX_HISTORY);
-    await writeFileAtomic(this.#ctx.paths.history, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`, CERT_MODE, this.#ctx.random);
+    await writeFileAtomic(this.#ctx.paths.history, `${JSON.stringify({ version: 1, entries }, null, 2)}\n`, CERT_MODE);
     this.#ctx.logger.info({ reason, oldSerial, newSerial }, 'server certificate issued');
     return rec;
   }
@@ -321,8 +294,8 @@ async function createCa(ctx: PkiContext): Promise<Loaded> {
   // A short random tag tells apart the CAs of boxes that share a hostname.
   const tag = ctx.random.bytes(3).toString('hex');
   const certPem = buildCaCert({ keys, commonName: `${ctx.productName} CA ${ctx.identity().hostname} ${tag}`, serial: randomSerial(ctx.random), now });
-  await writeFileAtomic(ctx.paths.caKey, keys.privateKeyPem, KEY_MODE, ctx.random);
-  await writeFileAtomic(ctx.paths.caCert, certPem, CERT_MODE, ctx.random);
+  await writeFileAtomic(ctx.paths.caKey, keys.privateKeyPem, KEY_MODE);
+  await writeFileAtomic(ctx.paths.caCert, certPem, CERT_MODE);
   return { certPem, cert: parseCert(certPem), keyPem: keys.privateKeyPem };
 }
 
@@ -340,8 +313,8 @@ async function issueServer(ctx: PkiContext, ca: Loaded): Promise<Loaded> {
   });
   // Key first: a crash between the two leaves a mismatched pair, which the
   // next boot detects and replaces, rather than a certificate without its key.
-  await writeFileAtomic(ctx.paths.serverKey, keys.privateKeyPem, KEY_MODE, ctx.random);
-  await writeFileAtomic(ctx.paths.serverCert, certPem + ca.certPem, CERT_MODE, ctx.random);
+  await writeFileAtomic(ctx.paths.serverKey, keys.privateKeyPem, KEY_MODE);
+  await writeFileAtomic(ctx.paths.serverCert, certPem + ca.certPem, CERT_MODE);
   return { certPem, cert: parseCert(certPem), keyPem: keys.privateKeyPem };
 }
 

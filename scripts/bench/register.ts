@@ -6,15 +6,21 @@
  * (REGISTER -> 401 -> REGISTER -> 200). For each rate it reports successes,
  * failures, response times (sipp's, plus a µs-precise probe), achieved rate
  * and the box's CPU time per registration from /proc/<pid>/stat. It stops
- * climbing once failures pass 1% or the achieved rate falls short.
+ * climbing once failures pass 1% or the achieved rate falls short, then
+ * bisects between the last steady rate and the first unsteady one.
  *
- * Options: --rates 50,100,... --min-calls N --seconds N --probe-rate N --keep
- * (keep the temp dir) --box-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ * Each rate runs at least 40 s: a UDP non-INVITE server transaction lingers
+ * in Completed for Timer J (64*T1 = 32 s, RFC 3261 section 17.2.2), so only a
+ * run longer than that shows the box's steady state.
+ *
+ * Options: --rates 50,100,... --min-calls N --seconds N --probe-rate N
+ * --refine N (bisection steps) --keep (keep the temp dir)
+ * --box-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,10 +36,14 @@ const FIRST_EXTENSION = 2000;
 /** Accounts the latency probe registers as, kept apart from sipp's. */
 const PROBE_ACCOUNT_COUNT = 10;
 const PROBE_FIRST_EXTENSION = 3000;
-const DEFAULT_PROBE_RATE = 10;
+const DEFAULT_PROBE_RATE = 5;
+const WARMUP_RATE = 200;
 const DEFAULT_RATES = [50, 100, 200, 400, 800, 1600, 3200];
 const DEFAULT_MIN_CALLS = 2000;
-const DEFAULT_SECONDS_PER_RATE = 5;
+const DEFAULT_SECONDS_PER_RATE = 40;
+const DEFAULT_REFINE_STEPS = 2;
+/** Bisection rounds rates to this step. */
+const REFINE_STEP = 10;
 /** A rate is steady when fewer than this share of registrations fail ... */
 const MAX_FAILURE_RATIO = 0.01;
 /** ... and sipp achieved at least this share of the rate asked for. */
@@ -45,6 +55,8 @@ const BOX_STOP_TIMEOUT_MS = 10_000;
 const CLI_TIMEOUT_MS = 60_000;
 /** Let the box write its registrations file and go idle between rates. */
 const SETTLE_MS = 2_000;
+/** After an unsteady run, wait out Timer J (32 s) so its leftover transactions do not weigh on the next. */
+const DRAIN_MS = 34_000;
 const BIND = '127.0.0.1';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -55,6 +67,7 @@ interface Options {
   readonly minCalls: number;
   readonly secondsPerRate: number;
   readonly probeRate: number;
+  readonly refine: number;
   readonly keep: boolean;
   readonly boxNodeArgs: readonly string[];
 }
@@ -70,6 +83,11 @@ interface RateResult {
   readonly probe: ProbeResult;
   readonly cpuUsPerReg: number;
   readonly cpuPercent: number;
+  /** sipp's own CPU over the run, % of one core. */
+  readonly sippCpuPercent: number;
+  /** All CPUs of the machine, busy share over the run (other work on the host shows here). */
+  readonly hostBusyPercent: number;
+  readonly load1: number;
   readonly rssMb: number;
   readonly errors: ReadonlyArray<{ message: string; count: number }>;
   readonly steady: boolean;
@@ -89,7 +107,7 @@ function options(argv: string[]): Options {
     args: argv,
     options: {
       rates: { type: 'string' }, 'min-calls': { type: 'string' }, seconds: { type: 'string' },
-      'probe-rate': { type: 'string' }, keep: { type: 'boolean' }, 'box-node-args': { type: 'string' },
+      'probe-rate': { type: 'string' }, refine: { type: 'string' }, keep: { type: 'boolean' }, 'box-node-args': { type: 'string' },
     },
     strict: true,
   });
@@ -99,6 +117,7 @@ function options(argv: string[]): Options {
     minCalls: positiveInt('min-calls', values['min-calls'], DEFAULT_MIN_CALLS),
     secondsPerRate: positiveInt('seconds', values.seconds, DEFAULT_SECONDS_PER_RATE),
     probeRate: positiveInt('probe-rate', values['probe-rate'], DEFAULT_PROBE_RATE),
+    refine: values.refine === '0' ? 0 : positiveInt('refine', values.refine, DEFAULT_REFINE_STEPS),
     keep: values.keep === true,
     boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((s) => s.length > 0) ?? [],
   };
@@ -123,6 +142,23 @@ function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Busy and total jiffies over all CPUs from /proc/stat (proc(5)); iowait and idle count as not busy. */
+function hostCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** The children's user + system seconds from bash's `times` (its second line: "0m1.234s 0m0.567s"). */
+function sippCpuSeconds(text: string): number {
+  const line = text.split('\n')[1] ?? '';
+  const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)];
+  if (parts.length < 2) return NaN;
+  return parts.reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
 }
 
 function rssMb(pid: number): number {
@@ -227,11 +263,18 @@ function readIf(dir: string, suffix: string): string {
   return f ? readFileSync(join(dir, f), 'latin1') : '';
 }
 
-async function runRate(
-  res: Resources, opts: Options, rate: number, box: RunJson, ticksPerSec: number, accounts: readonly BenchAccount[],
-): Promise<RateResult> {
-  const calls = Math.max(opts.minCalls, rate * opts.secondsPerRate);
-  const runDir = join(res.dir, `rate-${rate}`);
+/** What every run shares. */
+interface Bench {
+  readonly res: Resources;
+  readonly opts: Options;
+  readonly box: RunJson;
+  readonly ticksPerSec: number;
+  readonly accounts: readonly BenchAccount[];
+}
+
+async function runRate(bench: Bench, rate: number, calls: number, label: string): Promise<RateResult> {
+  const { res, opts, box, ticksPerSec, accounts } = bench;
+  const runDir = join(res.dir, label);
   mkdirSync(runDir);
   writeFileSync(join(runDir, 'register.xml'), registerScenario());
   writeFileSync(join(runDir, 'accounts.csv'), injectionCsv(accounts));
@@ -239,16 +282,18 @@ async function runRate(
   const mediaPort = await freeUdpPort(4);
   const expectedS = calls / rate;
   const sippLimitS = Math.ceil(expectedS * 3 + RECV_TIMEOUT_MS / 1000 * 4 + 10);
+  // bash's `times` reports sipp's CPU once it has exited, so the table can show whether sipp kept up.
   const args = [
-    '-k', '5', String(sippLimitS + 10), 'sipp',
+    '-k', '5', String(sippLimitS + 10), 'bash', '-c', 'sipp "$@"; rc=$?; times > sipp.times; exit $rc', 'sipp',
     '-sf', 'register.xml', '-inf', 'accounts.csv', `${BIND}:${box.ports.sipUdp}`,
     '-i', BIND, '-p', String(sipPort), '-mp', String(mediaPort), '-t', 'u1',
     '-m', String(calls), '-r', String(rate), '-rp', '1000',
-    '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${sippLimitS}s`, '-timeout_error',
+    '-default_behaviors', '-bye', '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${sippLimitS}s`, '-timeout_error',
     '-trace_stat', '-fd', '1', '-trace_rtt', '-rtt_freq', '1', '-trace_err', '-trace_screen', '-nostdin',
   ];
   const out = openSync(join(runDir, 'sipp.out'), 'w');
   const cpu0 = cpuTicks(box.pid);
+  const host0 = hostCpu();
   const t0 = process.hrtime.bigint();
   res.probe?.start(opts.probeRate);
   const sipp = spawn('timeout', args, { cwd: runDir, stdio: ['ignore', out, out] });
@@ -262,6 +307,8 @@ async function runRate(
   res.sipp = null;
   const probe = res.probe ? await res.probe.take() : { latenciesUs: [], failures: 0 };
   const cpu1 = cpuTicks(box.pid);
+  const host1 = hostCpu();
+  const hostBusy = host1.total > host0.total ? (host1.busy - host0.busy) / (host1.total - host0.total) : NaN;
 
   const stats = parseStatCsv(readIf(runDir, '_.csv')) ?? {
     successful: 0, failed: calls, retransmissions: 0, outOfCall: 0, deadCall: 0, failures: { NoStatFile: calls },
@@ -285,6 +332,9 @@ async function runRate(
     rate, calls, stats, exitCode, wallMs, achieved, rttMs, probe,
     cpuUsPerReg: completed > 0 ? cpuUs / completed : NaN,
     cpuPercent: (cpuUs / 1000 / wallMs) * 100,
+    sippCpuPercent: (sippCpuSeconds(readIf(runDir, 'sipp.times')) * 1e5) / wallMs,
+    hostBusyPercent: hostBusy * 100,
+    load1: loadavg()[0] ?? NaN,
     rssMb: rssMb(box.pid),
     errors,
     steady: why === 'ok',
@@ -296,7 +346,7 @@ const f = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(dig
 
 function table(results: readonly RateResult[]): string {
   const head = ['rate/s', 'regs', 'ok', 'failed', 'fail%', 'retrans', 'achieved/s', 'p50 ms', 'p99 ms', 'max ms',
-    'probe p50 ms', 'probe p99 ms', 'CPU µs/reg', 'box CPU%', 'RSS MB', 'verdict'];
+    'probe p50 ms', 'probe p99 ms', 'CPU µs/reg', 'box CPU%', 'sipp CPU%', 'host busy% (all CPUs)', 'load1', 'RSS MB', 'verdict'];
   const rows = results.map((r) => {
     const total = r.stats.successful + r.stats.failed;
     const probeMs = r.probe.latenciesUs.map((us) => us / 1000);
@@ -305,7 +355,8 @@ function table(results: readonly RateResult[]): string {
       f(total > 0 ? (100 * r.stats.failed) / total : NaN, 2), String(r.stats.retransmissions), f(r.achieved, 0),
       f(percentile(r.rttMs, 50)), f(percentile(r.rttMs, 99)), f(percentile(r.rttMs, 100)),
       f(percentile(probeMs, 50), 2), f(percentile(probeMs, 99), 2),
-      f(r.cpuUsPerReg, 0), f(r.cpuPercent, 0), f(r.rssMb, 0), r.why,
+      f(r.cpuUsPerReg, 0), f(r.cpuPercent, 0), f(r.sippCpuPercent, 0), f(r.hostBusyPercent, 0), f(r.load1, 1),
+      f(r.rssMb, 0), r.why,
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
@@ -315,10 +366,14 @@ function table(results: readonly RateResult[]): string {
 
 function summary(results: readonly RateResult[]): string {
   const best = [...results].filter((r) => r.steady).sort((a, b) => b.rate - a.rate)[0];
-  if (!best) return 'register: no rate tried ran steady with <1% failures';
+  const firstBad = [...results].filter((r) => !r.steady).sort((a, b) => a.rate - b.rate)[0];
+  const limit = firstBad ? `\nregister: first unsteady rate ${firstBad.rate}/s: ${firstBad.why}, `
+    + `box CPU ${f(firstBad.cpuPercent)}% of a core, sipp ${Object.entries(firstBad.stats.failures).map(([k, v]) => `${k}=${v}`).join(' ') || 'no failure counters'}` : '';
+  if (!best) return `register: no rate tried ran steady with <1% failures${limit}`;
   return `register: highest steady rate with <1% failures: ${best.rate}/s `
     + `(p50 ${f(percentile(best.rttMs, 50))} ms, p99 ${f(percentile(best.rttMs, 99))} ms, `
-    + `box CPU ${f(best.cpuUsPerReg)} µs/registration)`;
+    + `box CPU ${f(best.cpuUsPerReg)} µs/registration)`
+    + `\nregister: at ${f(best.cpuUsPerReg)} µs/registration one core would allow about ${f(Math.round(1e5 / best.cpuUsPerReg) * 10)}/s${limit}`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -355,26 +410,49 @@ async function main(argv: string[]): Promise<number> {
 
     process.stdout.write(
       `register bench: box pid ${box.pid} on udp ${BIND}:${box.ports.sipUdp}, ${ACCOUNT_COUNT} sipp accounts `
-      + `(+${PROBE_ACCOUNT_COUNT} probe accounts at ${opts.probeRate}/s), CLK_TCK ${ticksPerSec}\n`
+      + `(+${PROBE_ACCOUNT_COUNT} probe accounts at ${opts.probeRate}/s), CLK_TCK ${ticksPerSec}, `
+      + `${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`
       + 'response times: from the first REGISTER to the final 200 (both transactions); sipp\'s in whole ms '
       + 'off a coarse clock, the probe\'s from hrtime\n',
     );
-    const results: RateResult[] = [];
-    for (const rate of opts.rates) {
-      const r = await runRate(res, opts, rate, box, ticksPerSec, accounts);
-      results.push(r);
+    const bench: Bench = { res, opts, box, ticksPerSec, accounts };
+    const report = (label: string, r: RateResult): void => {
       process.stdout.write(
-        `  ${rate}/s: ${r.stats.successful} ok, ${r.stats.failed} failed, ${f(r.achieved)}/s achieved, `
-        + `${f(r.cpuUsPerReg)} µs CPU/reg, ${r.why}\n`,
+        `  ${label}: ${r.stats.successful} ok, ${r.stats.failed} failed, ${f(r.achieved)}/s achieved, `
+        + `${f(r.cpuUsPerReg)} µs CPU/reg, load ${f(r.load1, 1)}, ${r.why}\n`,
       );
       const failures = Object.entries(r.stats.failures).map(([k, v]) => `${k}=${v}`).join(' ');
       if (failures) process.stdout.write(`    sipp failure counters: ${failures}\n`);
       if (r.probe.failures > 0) process.stdout.write(`    probe failures: ${r.probe.failures}\n`);
       for (const e of r.errors) process.stdout.write(`    sipp error log (${e.count}x): ${e.message}\n`);
-      if (!r.steady) break;
-      await sleep(SETTLE_MS);
+    };
+    // One unmeasured pass over every account first: JIT warm, every account bound, as on a box in service.
+    const warm = await runRate(bench, WARMUP_RATE, ACCOUNT_COUNT, 'warm-up');
+    report(`warm-up (${WARMUP_RATE}/s, not in the table)`, warm);
+    if (warm.stats.successful === 0) throw new BenchError('the warm-up registered nothing; see the sipp error log above');
+
+    const results: RateResult[] = [];
+    const measure = async (rate: number): Promise<RateResult> => {
+      const previous = results[results.length - 1];
+      await sleep(previous === undefined || previous.steady ? SETTLE_MS : DRAIN_MS);
+      const r = await runRate(bench, rate, Math.max(opts.minCalls, rate * opts.secondsPerRate), `rate-${rate}`);
+      results.push(r);
+      report(`${rate}/s`, r);
+      return r;
+    };
+    let lo = 0;
+    let hi: number | undefined;
+    for (const rate of opts.rates) {
+      if ((await measure(rate)).steady) lo = rate;
+      else { hi = rate; break; }
     }
-    process.stdout.write(`\n${table(results)}\n\n${summary(results)}\n`);
+    for (let step = 0; hi !== undefined && step < opts.refine; step++) {
+      const mid = Math.round((lo + hi) / 2 / REFINE_STEP) * REFINE_STEP;
+      if (mid <= lo || mid >= hi) break;
+      if ((await measure(mid)).steady) lo = mid; else hi = mid;
+    }
+    const sorted = [...results].sort((a, b) => a.rate - b.rate);
+    process.stdout.write(`\n${table(sorted)}\n\n${summary(sorted)}\n`);
     return 0;
   } finally {
     await res.release();

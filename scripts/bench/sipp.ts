@@ -133,11 +133,12 @@ export function parseRttCsv(text: string, rtd: string = RTD_NAME): number[] {
  */
 export function summarizeErrors(text: string, max = 5): Array<{ message: string; count: number }> {
   const counts = new Map<string, number>();
-  for (const raw of text.split('\n')) {
-    // Lines look like "2026-11-22\t08:29:03.868387\t1795336143.868387: message".
-    const m = /^\d{4}-\d\d-\d\d\s+[\d:.]+\s+[\d.]+:\s*(.*)$/.exec(raw);
+  // Entries start "2026-11-22\t08:29:03.868387\t1795336143.868387: message", and sipp does
+  // not always end one with a newline, so split where the next timestamp begins.
+  for (const raw of text.split(/\n|(?=\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+:)/)) {
+    const m = /^\d{4}-\d\d-\d\d\s+[\d:.]+\s+[\d.]+:\s*(.*)$/s.exec(raw.trim());
     if (!m?.[1]) continue;
-    const key = m[1].replace(/\b\d+-\d+@[\w.:]+/g, '<call-id>').replace(/\bcall \d+/gi, 'call N').replace(/\d{3,}/g, 'N').slice(0, 200);
+    const key = m[1].replace(/\b\d+-\d+@[\w.:]+/g, '<call-id>').replace(/\s+/g, ' ').trim().slice(0, 200);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count).slice(0, max);

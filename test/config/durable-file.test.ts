@@ -1,8 +1,9 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import fc from 'fast-check';
 import { DurableJsonFile } from '../../firmware/config/index.js';
+import { MAX_TEMP_ATTEMPTS, parseTempName, writeFileAtomic, writeFileAtomicSync } from '../../firmware/core/index.js';
 import { jsonErrorOffset, parseJsonText } from '../../firmware/config/durable-file.js';
 import { listDir, tempDir } from './fixtures/helpers.js';
 
@@ -57,3 +58,57 @@ t.test('DurableJsonFile writes 0600 via a temp file and reads back through decod
   t.same(await f.read(), { n: 1 });
   t.same(await listDir(dir), ['x.json']);
 });
+
+// The atomic write DurableJsonFile, the PKI store and the registrations file share (firmware/core/fs.ts).
+const writers = [
+  ['writeFileAtomic', (p: string, d: string, m: number) => writeFileAtomic(p, d, m)],
+  ['writeFileAtomicSync', async (p: string, d: string, m: number) => writeFileAtomicSync(p, d, m)],
+] as const;
+
+for (const [name, write] of writers) {
+  t.test(`${name}: the final mode is exact whatever the umask`, async (t) => {
+    const dir = await tempDir(t);
+    const old = process.umask(0o777);
+    try {
+      await write(join(dir, 'key'), 'secret', 0o600);
+      await write(join(dir, 'cert'), 'public', 0o644);
+    } finally {
+      process.umask(old);
+    }
+    t.equal((await stat(join(dir, 'key'))).mode & 0o777, 0o600);
+    t.equal((await stat(join(dir, 'cert'))).mode & 0o777, 0o644);
+    t.equal(await readFile(join(dir, 'cert'), 'utf8'), 'public');
+    t.same(await listDir(dir), ['cert', 'key'], 'no temp file left');
+  });
+
+  t.test(`${name}: a failed rename removes the temp file and keeps the target`, async (t) => {
+    const dir = await tempDir(t);
+    const target = join(dir, 'busy');
+    await mkdir(target);
+    await writeFile(join(target, 'inside'), 'kept');
+    await t.rejects(write(target, 'new', 0o600), { code: 'EISDIR' });
+    t.same(await listDir(dir), ['busy']);
+    t.equal(await readFile(join(target, 'inside'), 'utf8'), 'kept');
+  });
+
+  t.test(`${name}: a leftover temp file is never reused (O_EXCL), another name is tried`, async (t) => {
+    const dir = await tempDir(t);
+    const target = join(dir, 'f.json');
+    // Names a dead writer with our pid could have left: every number but the
+    // multiples of 8, so any run of MAX_TEMP_ATTEMPTS names holds a free one.
+    const stale: string[] = [];
+    for (let n = 1; n <= 4000; n++) {
+      if (n % 8 === 0) continue;
+      const f = `${target}.tmp-${process.pid}-${n}`;
+      stale.push(f);
+      await writeFile(f, 'stale');
+    }
+    t.ok(MAX_TEMP_ATTEMPTS >= 16);
+    await write(target, 'fresh', 0o600);
+    t.equal(await readFile(target, 'utf8'), 'fresh');
+    const left = (await listDir(dir)).filter((f) => f !== 'f.json');
+    t.equal(left.length, stale.length, 'the leftovers are untouched and no new temp remains');
+    t.equal(await readFile(stale[0] ?? '', 'utf8'), 'stale');
+    t.same(parseTempName(left[0] ?? ''), { target: 'f.json', pid: process.pid }, 'temp names say whose they are');
+  });
+}

@@ -5,6 +5,8 @@ import { startProc, type Proc } from './harness.js';
 /** Start baresip with one account, as REAL-CLIENTS.md describes. */
 export function startBaresip(dir: string, opts: {
   sipPort: number; ctrlPort?: number; account: string; timeoutSec: number; extraConfig?: string[];
+  /** baresip reads the first line of a key only, so this replaces the default source. */
+  audioSource?: string;
 }): Proc {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config'), [
@@ -12,7 +14,7 @@ export function startBaresip(dir: string, opts: {
     'net_interface 127.0.0.1',
     'dns_server 127.0.0.1:53',
     'audio_player alsa,null',
-    'audio_source ausine,1000',
+    `audio_source ${opts.audioSource ?? 'ausine,1000'}`,
     'module_path /usr/lib/baresip/modules',
     'module g711.so',
     'module ausine.so',

@@ -110,7 +110,7 @@ t.test('files: keys 0600, certs 0644, server.crt is leaf then CA, ca.crt the CA 
   const chain = splitPem(readFileSync(paths.serverCert, 'utf8'));
   t.same(chain, [pki.serverCertPem, pki.caCertPem]);
   t.equal(splitPem(readFileSync(paths.caCert, 'utf8')).length, 1);
-  t.same(readdirSync(paths.dir).filter((f) => f.endsWith('.tmp')), [], 'no temp files left behind');
+  t.same(readdirSync(paths.dir).filter((f) => f.includes('.tmp')), [], 'no temp files left behind');
   t.same(pki.tlsMaterial(), { key: readFileSync(paths.serverKey, 'utf8'), cert: pki.chainPem, ca: pki.caCertPem });
 });
 

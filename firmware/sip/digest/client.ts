@@ -1,6 +1,10 @@
 import { type Random, cryptoRandom, PbxError } from '../../core/index.js';
-import { parseAuthParams, quote, isQuotable } from './params.js';
+import { formatAuthParams } from '../message/index.js';
+import { parseAuthParams, isQuotable } from './params.js';
 import { algorithmFromToken, digestResponse, ha1 } from './hash.js';
+
+/** RFC 3261 25.1 / RFC 7616 3.4: these credential values are quoted-strings; algorithm, qop and nc are tokens. */
+const CREDENTIALS_QUOTED = ['username', 'realm', 'nonce', 'uri', 'response', 'opaque', 'cnonce'];
 
 export interface DigestClientInput {
   /** One WWW-Authenticate or Proxy-Authenticate value. */
@@ -57,16 +61,9 @@ export function digestAuthorization(input: DigestClientInput): string {
     uri: input.uri,
     ...(offered !== undefined ? { qop: 'auth' as const, nc: ncHex, cnonce } : {}),
   });
-  const parts = [
-    `username=${quote(input.username)}`,
-    `realm=${quote(realm)}`,
-    `nonce=${quote(nonce)}`,
-    `uri=${quote(input.uri)}`,
-    `response="${response}"`,
-    `algorithm=${algorithm}`,
-  ];
+  const params: Record<string, string> = { username: input.username, realm, nonce, uri: input.uri, response, algorithm };
   const opaque = p.get('opaque');
-  if (opaque !== undefined) parts.push(`opaque=${quote(opaque)}`);
-  if (offered !== undefined) parts.push(`qop=auth`, `nc=${ncHex}`, `cnonce=${quote(cnonce)}`);
-  return `Digest ${parts.join(', ')}`;
+  if (opaque !== undefined) params.opaque = opaque;
+  if (offered !== undefined) Object.assign(params, { qop: 'auth', nc: ncHex, cnonce });
+  return formatAuthParams('Digest', params, CREDENTIALS_QUOTED);
 }

@@ -1,11 +1,17 @@
 /**
- * A small parser for the Digest challenge and credentials header values
- * (RFC 3261 section 25.1: challenge, credentials, auth-param; RFC 7616 section
- * 3.3 and 3.4 for the parameter names). It is private to this folder; the SIP
- * message module may later own a shared one.
+ * The Digest challenge and credentials parser (RFC 3261 section 25.1:
+ * challenge, credentials, auth-param; RFC 7616 sections 3.3 and 3.4).
  *
  *   "Digest" LWS auth-param *(COMMA auth-param)
  *   auth-param = token LWS "=" LWS ( token / quoted-string )
+ *
+ * Writing goes through the message module (formatAuthParams, quote). Reading
+ * stays here because the message module's parseAuthParams is looser where a
+ * verifier must be strict: it sets no length or parameter-count limit, takes
+ * a scheme with no parameters, lets a quoted-pair carry CR or LF, and lets an
+ * unquoted value hold ':', '/' and '@'. It also refuses what this one must
+ * take: empty list elements ("a=1,,b=2", RFC 7230 section 7) and a folded
+ * line inside a quoted string of an unfolded value.
  *
  * It never throws: it returns the parameters or the offset of the first fault.
  */
@@ -108,11 +114,6 @@ export function parseAuthParams(value: string): AuthParamsResult {
   }
   if (params.size === 0) return fail('no parameters');
   return { ok: true, scheme, params };
-}
-
-/** Quote a value for a quoted-string, escaping '"' and '\'. */
-export function quote(s: string): string {
-  return `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
 /** True if s can go inside a quoted-string: no control characters besides tab. */

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type Clock, type Counters, type Random, PbxError } from '../../core/index.js';
-import { parseAuthParams, quote, isQuotable } from './params.js';
+import { formatAuthParams } from '../message/index.js';
+import { parseAuthParams, isQuotable } from './params.js';
 import { type DigestAlgorithm, DIGEST_ALGORITHMS, HEX_LENGTH, algorithmFromToken, digestHash, digestResponse } from './hash.js';
 import { checkNonce, mintNonce, opaqueFor } from './nonce.js';
 
@@ -62,6 +63,8 @@ interface NonceUse {
   readonly issuedAt: number;
 }
 
+/** RFC 3261 25.1 / RFC 7616 3.3: these challenge values are quoted-strings; algorithm and stale are tokens. */
+const CHALLENGE_QUOTED = ['realm', 'nonce', 'opaque', 'qop'];
 const NC_RE = /^[0-9a-fA-F]{8}$/;
 const HEX_RE = /^[0-9a-fA-F]+$/;
 
@@ -117,10 +120,11 @@ export class DigestServer {
    * fresh nonce, so a nonce's count belongs to one algorithm.
    */
   challenge(opts: { stale?: boolean } = {}): string[] {
-    const tail = opts.stale === true ? ', stale=true' : '';
-    return this.algorithms.map((alg) => {
+    return this.algorithms.map((algorithm) => {
       const nonce = mintNonce(this.secret, this.realm, this.clock.now(), this.random.bytes(8));
-      return `Digest realm=${quote(this.realm)}, nonce="${nonce}", opaque="${this.opaque}", algorithm=${alg}, qop="auth"${tail}`;
+      const params: Record<string, string> = { realm: this.realm, nonce, opaque: this.opaque, algorithm, qop: 'auth' };
+      if (opts.stale === true) params.stale = 'true';
+      return formatAuthParams('Digest', params, CHALLENGE_QUOTED);
     });
   }
 

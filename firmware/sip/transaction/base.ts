@@ -1,7 +1,7 @@
 import { type Clock, type Counters, type TimerHandle, PbxError, isPbxError } from '../../core/index.js';
 import type { SipMessage, SipRequest } from '../message/index.js';
 import { type BaseTimers, type TimerValues, timerValues } from './timers.js';
-import { type Target, type TransportSink, isReliable } from './types.js';
+import { type Target, type TransactionUser, type TransportSink, isReliable } from './types.js';
 
 export type TimerName = 'A' | 'B' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I' | 'J' | 'K' | 'L' | 'M' | 'Trying';
 
@@ -19,16 +19,17 @@ export interface TransactionOptions {
 
 /**
  * What the four machines share: the state with its table of legal moves,
- * named timers that all die with the transaction, and guarded calls out to
- * the transport and the TU. Each subclass has one `transition` that calls
- * `setState` and then starts and stops the timers of the states it leaves and
- * enters.
+ * named timers that all die with the transaction, retransmission and timeout
+ * timers, and guarded calls out to the transport and the TU. Each subclass
+ * has one `transition` that calls `setState` and then starts and stops the
+ * timers of the states it leaves and enters.
  */
-export abstract class Transaction<S extends string> {
+export abstract class Transaction<S extends string, U extends TransactionUser = TransactionUser> {
   readonly request: SipRequest;
   readonly target: Target;
   readonly reliable: boolean;
   readonly timers: TimerValues;
+  protected readonly user: U;
   protected readonly sink: TransportSink;
   protected readonly clock: Clock;
   protected readonly counters: Counters | undefined;
@@ -43,8 +44,10 @@ export abstract class Transaction<S extends string> {
     private readonly terminal: S,
     private readonly edges: Readonly<Record<S, readonly S[]>>,
     opts: TransactionOptions,
+    user: U,
   ) {
     this.request = request;
+    this.user = user;
     this.current = initial;
     this.target = opts.target;
     this.reliable = isReliable(opts.target.transport);
@@ -69,6 +72,9 @@ export abstract class Transaction<S extends string> {
     this.current = this.terminal;
     this.finish();
   }
+
+  /** The one place state changes: setState, then the timers of the states left and entered. */
+  protected abstract transition(to: S): void;
 
   /** Check the move against the table, then make it. Returns the state left. */
   protected setState(to: S): S {
@@ -98,6 +104,28 @@ export abstract class Transaction<S extends string> {
   protected stopTimer(name: TimerName): void {
     this.running.get(name)?.cancel();
     this.running.delete(name);
+  }
+
+  /**
+   * A retransmission timer (A, E or G). `first` is its initial interval, null
+   * over reliable transports, which never need one (17.1.1.2, 17.1.2.2,
+   * 17.2.1). Each time it fires it calls `resend`, and if that sent, runs
+   * again after `next(the interval just used)`.
+   */
+  protected startRetransmit(name: TimerName, first: number | null, resend: () => boolean, next: (interval: number) => number): void {
+    if (first === null) return;
+    const arm = (ms: number): void => this.startTimer(name, ms, () => {
+      if (resend()) arm(next(ms));
+    });
+    arm(first);
+  }
+
+  /** Timer B, F or H: no answer in time; terminate and tell the TU. */
+  protected startTimeout(name: TimerName, ms: number): void {
+    this.startTimer(name, ms, () => {
+      this.transition(this.terminal);
+      this.notify(() => this.user.onTimeout?.());
+    });
   }
 
   /** Entry action of Terminated: every timer dies, the owner forgets us. */
@@ -131,6 +159,19 @@ export abstract class Transaction<S extends string> {
     }
   }
 
-  /** The transport reported that it cannot deliver for this transaction. */
-  abstract transportFailed(err: PbxError): void;
+  /**
+   * The transport reported that it cannot deliver for this transaction:
+   * terminate and tell the TU (17.1.1.2, 17.1.2.2, 17.2.1, 17.2.2), unless
+   * the current state no longer needs the transport.
+   */
+  transportFailed(err: PbxError): void {
+    if (this.isTerminated || this.survivesTransportError()) return;
+    this.transition(this.terminal);
+    this.notify(() => this.user.onTransportError?.(err));
+  }
+
+  /** States where a transport error changes nothing; none unless a machine says so. */
+  protected survivesTransportError(): boolean {
+    return false;
+  }
 }

@@ -3,7 +3,7 @@ export {
   type BaseTimers, type TimerValues,
 } from './timers.js';
 export {
-  type TransportKind, type Target, type TransportSink, type ClientTransactionUser, type ServerTransactionUser,
+  type TransportKind, type Target, type TransportSink, type TransactionUser, type ClientTransactionUser, type ServerTransactionUser,
   type ClientTransactionKind, type ServerTransactionKind, isReliable, viaTransport,
 } from './types.js';
 export { type TimerName, type TransactionOptions, Transaction } from './base.js';

@@ -22,21 +22,18 @@ export interface ClientTransactionOptions extends TransactionOptions {
   readonly user: ClientTransactionUser;
 }
 
-export class InviteClientTransaction extends Transaction<InviteClientState> {
+export class InviteClientTransaction extends Transaction<InviteClientState, ClientTransactionUser> {
   readonly kind = 'invite-client';
   readonly branch: string;
-  private readonly user: ClientTransactionUser;
-  private intervalA = 0;
   private ack: SipRequest | undefined;
 
   /** Sends the INVITE at once; the request must already carry its top Via. */
   constructor(request: SipRequest, opts: ClientTransactionOptions) {
-    super(request, 'calling', 'terminated', EDGES, opts);
+    super(request, 'calling', 'terminated', EDGES, opts, opts.user);
     if (request.method !== 'INVITE') throw new PbxError('protocol', 'InviteClientTransaction needs an INVITE');
     const branch = tryRead(topVia, request)?.branch;
     if (!branch) throw new PbxError('protocol', 'request has no Via branch');
     this.branch = branch;
-    this.user = opts.user;
     if (this.send(request)) this.enter('calling');
   }
 
@@ -80,13 +77,12 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
     }
   }
 
-  override transportFailed(err: PbxError): void {
-    if (this.state === 'terminated' || this.state === 'accepted') return;
-    this.transition('terminated');
-    this.notify(() => this.user.onTransportError?.(err));
+  /** In Accepted the TU sends its own ACKs; this transaction only passes 2xx retransmissions up. */
+  protected override survivesTransportError(): boolean {
+    return this.state === 'accepted';
   }
 
-  private transition(to: InviteClientState): void {
+  protected override transition(to: InviteClientState): void {
     const from = this.setState(to);
     if (from === 'calling') {
       this.stopTimer('A');
@@ -98,14 +94,9 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
   private enter(state: InviteClientState): void {
     switch (state) {
       case 'calling':
-        if (this.timers.A !== null) {
-          this.intervalA = this.timers.A;
-          this.startTimer('A', this.intervalA, () => this.fireA());
-        }
-        this.startTimer('B', this.timers.B, () => {
-          this.transition('terminated');
-          this.notify(() => this.user.onTimeout?.());
-        });
+        // Timer A: resend the INVITE, doubling the interval with no cap.
+        this.startRetransmit('A', this.timers.A, () => this.send(this.request), (ms) => 2 * ms);
+        this.startTimeout('B', this.timers.B);
         return;
       case 'completed':
         if (this.ack && !this.send(this.ack)) return;
@@ -120,12 +111,5 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
       case 'proceeding':
         return;
     }
-  }
-
-  /** Timer A: retransmit, and double the interval (no T2 cap for INVITE). */
-  private fireA(): void {
-    if (!this.send(this.request)) return;
-    this.intervalA *= 2;
-    this.startTimer('A', this.intervalA, () => this.fireA());
   }
 }

@@ -21,17 +21,14 @@ export interface ServerTransactionOptions extends TransactionOptions {
   readonly user?: ServerTransactionUser;
 }
 
-export class InviteServerTransaction extends Transaction<InviteServerState> {
+export class InviteServerTransaction extends Transaction<InviteServerState, ServerTransactionUser> {
   readonly kind = 'invite-server';
-  private readonly user: ServerTransactionUser;
   private last: SipResponse | undefined;
-  private intervalG = 0;
 
   /** Created when the INVITE arrives; the INVITE itself goes to the TU. */
   constructor(request: SipRequest, opts: ServerTransactionOptions) {
-    super(request, 'proceeding', 'terminated', EDGES, opts);
+    super(request, 'proceeding', 'terminated', EDGES, opts, opts.user ?? {});
     if (request.method !== 'INVITE') throw new PbxError('protocol', 'InviteServerTransaction needs an INVITE');
-    this.user = opts.user ?? {};
     this.enter('proceeding');
   }
 
@@ -102,13 +99,7 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
     }
   }
 
-  override transportFailed(err: PbxError): void {
-    if (this.state === 'terminated') return;
-    this.transition('terminated');
-    this.notify(() => this.user.onTransportError?.(err));
-  }
-
-  private transition(to: InviteServerState): void {
+  protected override transition(to: InviteServerState): void {
     const from = this.setState(to);
     if (from === 'proceeding') this.stopTimer('Trying');
     if (from === 'completed') {
@@ -128,14 +119,10 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
         });
         return;
       case 'completed':
-        if (this.timers.G !== null) {
-          this.intervalG = this.timers.G;
-          this.startTimer('G', this.intervalG, () => this.fireG());
-        }
-        this.startTimer('H', this.timers.H, () => {
-          this.transition('terminated');
-          this.notify(() => this.user.onTimeout?.());
-        });
+        // Timer G: resend the final response, doubling the interval up to T2.
+        this.startRetransmit('G', this.timers.G, () => this.last !== undefined && this.send(this.last),
+          (ms) => Math.min(2 * ms, this.timers.T2));
+        this.startTimeout('H', this.timers.H);
         return;
       case 'confirmed':
         this.startTimer('I', this.timers.I, () => this.transition('terminated'));
@@ -147,12 +134,5 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
         this.finish();
         return;
     }
-  }
-
-  /** Timer G: resend the final response, doubling the interval up to T2. */
-  private fireG(): void {
-    if (!this.last || !this.send(this.last)) return;
-    this.intervalG = Math.min(2 * this.intervalG, this.timers.T2);
-    this.startTimer('G', this.intervalG, () => this.fireG());
   }
 }

@@ -16,22 +16,19 @@ const EDGES: Readonly<Record<NonInviteClientState, readonly NonInviteClientState
   terminated: [],
 };
 
-export class NonInviteClientTransaction extends Transaction<NonInviteClientState> {
+export class NonInviteClientTransaction extends Transaction<NonInviteClientState, ClientTransactionUser> {
   readonly kind = 'non-invite-client';
   readonly branch: string;
-  private readonly user: ClientTransactionUser;
-  private intervalE = 0;
 
   /** Sends the request at once; it must already carry its top Via. */
   constructor(request: SipRequest, opts: ClientTransactionOptions) {
-    super(request, 'trying', 'terminated', EDGES, opts);
+    super(request, 'trying', 'terminated', EDGES, opts, opts.user);
     if (request.method === 'INVITE' || request.method === 'ACK') {
       throw new PbxError('protocol', `${request.method} cannot start a non-INVITE client transaction`);
     }
     const branch = tryRead(topVia, request)?.branch;
     if (!branch) throw new PbxError('protocol', 'request has no Via branch');
     this.branch = branch;
-    this.user = opts.user;
     if (this.send(request)) this.enter('trying');
   }
 
@@ -55,13 +52,12 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
     }
   }
 
-  override transportFailed(err: PbxError): void {
-    if (this.state === 'terminated' || this.state === 'completed') return;
-    this.transition('terminated');
-    this.notify(() => this.user.onTransportError?.(err));
+  /** Completed has its final response and only absorbs retransmissions of it. */
+  protected override survivesTransportError(): boolean {
+    return this.state === 'completed';
   }
 
-  private transition(to: NonInviteClientState): void {
+  protected override transition(to: NonInviteClientState): void {
     const from = this.setState(to);
     if (from === 'trying' || from === 'proceeding') {
       if (to !== 'proceeding') {
@@ -75,14 +71,10 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
   private enter(state: NonInviteClientState): void {
     switch (state) {
       case 'trying':
-        if (this.timers.E !== null) {
-          this.intervalE = this.timers.E;
-          this.startTimer('E', this.intervalE, () => this.fireE());
-        }
-        this.startTimer('F', this.timers.F, () => {
-          this.transition('terminated');
-          this.notify(() => this.user.onTimeout?.());
-        });
+        // Timer E: resend; in Trying the interval doubles up to T2, in Proceeding it is T2.
+        this.startRetransmit('E', this.timers.E, () => this.send(this.request),
+          (ms) => (this.state === 'trying' ? Math.min(2 * ms, this.timers.T2) : this.timers.T2));
+        this.startTimeout('F', this.timers.F);
         return;
       case 'completed':
         this.startTimer('K', this.timers.K, () => this.transition('terminated'));
@@ -94,12 +86,5 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
         // Timer E keeps running; from now on it fires every T2 (17.1.2.2).
         return;
     }
-  }
-
-  /** Timer E: retransmit; in Trying the interval doubles up to T2, in Proceeding it is T2. */
-  private fireE(): void {
-    if (!this.send(this.request)) return;
-    this.intervalE = this.state === 'trying' ? Math.min(2 * this.intervalE, this.timers.T2) : this.timers.T2;
-    this.startTimer('E', this.intervalE, () => this.fireE());
   }
 }

@@ -15,17 +15,15 @@ const EDGES: Readonly<Record<NonInviteServerState, readonly NonInviteServerState
   terminated: [],
 };
 
-export class NonInviteServerTransaction extends Transaction<NonInviteServerState> {
+export class NonInviteServerTransaction extends Transaction<NonInviteServerState, ServerTransactionUser> {
   readonly kind = 'non-invite-server';
-  private readonly user: ServerTransactionUser;
   private last: SipResponse | undefined;
 
   constructor(request: SipRequest, opts: ServerTransactionOptions) {
-    super(request, 'trying', 'terminated', EDGES, opts);
+    super(request, 'trying', 'terminated', EDGES, opts, opts.user ?? {});
     if (request.method === 'INVITE' || request.method === 'ACK') {
       throw new PbxError('protocol', `${request.method} cannot start a non-INVITE server transaction`);
     }
-    this.user = opts.user ?? {};
   }
 
   get lastResponse(): SipResponse | undefined {
@@ -64,13 +62,7 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
     }
   }
 
-  override transportFailed(err: PbxError): void {
-    if (this.state === 'terminated') return;
-    this.transition('terminated');
-    this.notify(() => this.user.onTransportError?.(err));
-  }
-
-  private transition(to: NonInviteServerState): void {
+  protected override transition(to: NonInviteServerState): void {
     this.setState(to);
     switch (to) {
       case 'completed':

@@ -33,24 +33,25 @@ export function viaTransport(transport: TransportKind): string {
 export type ClientTransactionKind = 'invite-client' | 'non-invite-client';
 export type ServerTransactionKind = 'invite-server' | 'non-invite-server';
 
+/** What every transaction may tell its TU. */
+export interface TransactionUser {
+  /** Client: Timer B or F fired without a final response. Server: Timer H
+   * fired, the non-2xx final response was never acknowledged. */
+  onTimeout?(): void;
+  /** The transport failed to send the request, the ACK or a response. */
+  onTransportError?(err: PbxError): void;
+}
+
 /** What a client transaction tells the TU that started it. */
-export interface ClientTransactionUser {
+export interface ClientTransactionUser extends TransactionUser {
   /** Responses the TU must see: provisionals, the final, and (INVITE, RFC 6026)
    * every 2xx retransmission while Accepted. Retransmitted non-2xx finals are
    * absorbed. */
   onResponse(res: SipResponse): void;
-  /** Timer B or F fired without a final response. */
-  onTimeout?(): void;
-  /** The transport failed to send the request or the ACK. */
-  onTransportError?(err: PbxError): void;
 }
 
 /** What a server transaction tells its TU. */
-export interface ServerTransactionUser {
-  /** Timer H fired: the non-2xx final response was never acknowledged. */
-  onTimeout?(): void;
-  /** The transport failed to send a response. */
-  onTransportError?(err: PbxError): void;
+export interface ServerTransactionUser extends TransactionUser {
   /** An ACK matched an INVITE server transaction in the Accepted state (RFC 6026). */
   onAck?(ack: SipRequest): void;
 }

@@ -48,9 +48,8 @@ export function response(req: SipRequest, status: number, toTag?: string, reason
   return { kind: 'response', status, reason, headers, body: Buffer.alloc(0) };
 }
 
-export function header(msg: SipMessage, name: string): string | undefined {
-  return msg.headers.find((h) => h.name === name)?.value;
-}
+/** First value of a header: the message module's own reader. */
+export { getHeader as header } from '../../../firmware/sip/message/index.js';
 
 export interface Sent {
   msg: SipMessage;

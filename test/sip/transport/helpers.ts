@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import net from 'node:net';
 import forge from 'node-forge';
-import type { SipMessage } from '../../../firmware/sip/message/index.js';
+import type { SipMessage, SipResponse } from '../../../firmware/sip/message/index.js';
 import type { SipTransports, Source, TransportEvent } from '../../../firmware/sip/transport/index.js';
 
 export interface Teardown {
@@ -136,6 +136,18 @@ export function request(opts: {
   ].join('\r\n');
 }
 
-export function header(msg: SipMessage, name: string): string | undefined {
-  return msg.headers.find((h) => h.name === name)?.value;
+/** A 200 to an OPTIONS, to send from the box; the Call-ID tells the replies apart. */
+export function okResponse(callId: string, via: string): SipResponse {
+  return {
+    kind: 'response', status: 200, reason: 'OK',
+    headers: [
+      { name: 'via', value: via },
+      { name: 'call-id', value: callId },
+      { name: 'cseq', value: '1 OPTIONS' },
+    ],
+    body: Buffer.alloc(0),
+  };
 }
+
+/** First value of a header: the message module's own reader. */
+export { getHeader as header } from '../../../firmware/sip/message/index.js';

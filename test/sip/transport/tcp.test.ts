@@ -3,7 +3,7 @@ import t from 'tap';
 import { FakeClock, seededRandom } from '../../../firmware/core/index.js';
 import type { SipResponse } from '../../../firmware/sip/message/index.js';
 import { SipTransports, type TransportOptions } from '../../../firmware/sip/transport/index.js';
-import { Inbox, Reader, closed, connectTcp, header, nextEvent, request, type Teardown } from './helpers.js';
+import { Inbox, Reader, closed, okResponse, connectTcp, header, nextEvent, request, type Teardown } from './helpers.js';
 
 async function setup(t: Teardown, opts: TransportOptions = {}): Promise<{ tr: SipTransports; inbox: Inbox; port: number }> {
   const tr = new SipTransports(opts);
@@ -20,15 +20,7 @@ async function client(t: Teardown, port: number): Promise<net.Socket> {
   return s;
 }
 
-const ok = (callId: string): SipResponse => ({
-  kind: 'response', status: 200, reason: 'OK',
-  headers: [
-    { name: 'via', value: 'SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK-r' },
-    { name: 'call-id', value: callId },
-    { name: 'cseq', value: '1 OPTIONS' },
-  ],
-  body: Buffer.alloc(0),
-});
+const ok = (callId: string): SipResponse => okResponse(callId, 'SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK-r');
 
 t.test('RFC 3261 18.3: a stream split into tiny writes is framed exactly by Content-Length', async (t) => {
   const { inbox, port } = await setup(t);

@@ -2,7 +2,7 @@ import tls from 'node:tls';
 import t from 'tap';
 import type { SipResponse } from '../../../firmware/sip/message/index.js';
 import { SipTransports } from '../../../firmware/sip/transport/index.js';
-import { Inbox, Reader, closed, header, request, selfSigned, type Teardown, type TestCert } from './helpers.js';
+import { Inbox, Reader, closed, okResponse, header, request, selfSigned, type Teardown, type TestCert } from './helpers.js';
 
 const certA = selfSigned('pbx-a.test', '01');
 const certB = selfSigned('pbx-b.test', '02');
@@ -52,15 +52,7 @@ async function handshake(t: Teardown, port: number, session?: Buffer): Promise<{
   return { reused, ...(ticket ? { session: ticket } : {}) };
 }
 
-const ok = (callId: string): SipResponse => ({
-  kind: 'response', status: 200, reason: 'OK',
-  headers: [
-    { name: 'via', value: 'SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-t' },
-    { name: 'call-id', value: callId },
-    { name: 'cseq', value: '1 OPTIONS' },
-  ],
-  body: Buffer.alloc(0),
-});
+const ok = (callId: string): SipResponse => okResponse(callId, 'SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-t');
 
 const peerCn = (s: tls.TLSSocket): unknown => s.getPeerCertificate().subject?.CN;
 

@@ -1,0 +1,361 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hashPassword, verifyPassword, type ConfigStore } from '../config/index.js';
+import { CommandError, type ControlRequest } from '../control/index.js';
+import { type Clock, type Counters, type ErrorCode, type Logger, type TimerHandle, isPbxError } from '../core/index.js';
+import { AuthThrottle } from '../sip/digest/index.js';
+import { type Session, SessionStore, tokensEqual } from './sessions.js';
+
+/**
+ * The JSON API under /api that the admin page uses. Every route needs a
+ * session except the few marked public (first-run setup and login); every
+ * request that is not a GET also needs the session's CSRF token in the
+ * X-CSRF-Token header. The operations themselves are the `pbx` commands
+ * (control/commands.ts), so the CLI and the page share one implementation.
+ */
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Reachable without a session (setup and login only). */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    adminSession: Session | null;
+  }
+}
+
+export const SESSION_COOKIE = '__Host-pbx_session';
+export const CSRF_HEADER = 'x-csrf-token';
+/** Failed logins (or setup codes) from one address before it is blocked. */
+export const LOGIN_FAIL_LIMIT = 5;
+export const LOGIN_FAIL_WINDOW_MS = 15 * 60 * 1000;
+export const LOGIN_BLOCK_MS = 15 * 60 * 1000;
+/** Live updates are coalesced over this long, so a burst of REGISTERs is one event. */
+export const LIVE_COALESCE_MS = 150;
+/** A comment line keeps idle event streams open through proxies and finds dead sessions. */
+export const LIVE_HEARTBEAT_MS = 15_000;
+export const MAX_EVENT_STREAMS = 32;
+
+/** Changes the dashboard should hear about at once. */
+export interface LiveSource {
+  onChange(listener: () => void): () => void;
+}
+
+export interface ApiDeps {
+  readonly store: ConfigStore;
+  readonly execute: (req: ControlRequest) => Promise<unknown>;
+  readonly live: LiveSource;
+  readonly clock: Clock;
+  readonly sessions: SessionStore;
+  readonly counters: Counters;
+  readonly log: Logger;
+  readonly loginThrottle?: { readonly limit: number; readonly windowMs: number; readonly blockMs: number };
+}
+
+export interface RouteInfo {
+  readonly method: string;
+  readonly url: string;
+  readonly public: boolean;
+}
+
+const STATUS_OF: Record<ErrorCode, number> = {
+  parse: 400, limit: 400, protocol: 400, config: 400,
+  auth: 401, 'not-found': 404, conflict: 409, 'invalid-state': 409, transport: 503,
+};
+
+type Body = Readonly<Record<string, unknown>>;
+
+function body(req: FastifyRequest): Body {
+  const b = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw new CommandError('parse', 'the request body must be a JSON object');
+  return b as Body;
+}
+
+function param(req: FastifyRequest, name: string): string {
+  const v = (req.params as Record<string, unknown> | undefined)?.[name];
+  if (typeof v !== 'string' || v === '') throw new CommandError('parse', `missing ${name}`, name);
+  return v;
+}
+
+/** Only these fields of a body reach a command: nothing can smuggle other arguments in. */
+function pick(b: Body, fields: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (b[f] !== undefined) out[f] = b[f];
+  return out;
+}
+
+function passwordField(b: Body, name: string): string {
+  const v = b[name];
+  if (typeof v !== 'string' || v === '') throw new CommandError('config', `${name} is required`, name);
+  return v;
+}
+
+export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: RouteInfo[]; closeStreams: () => void } {
+  const { store, execute, sessions, counters, log } = deps;
+  const t = deps.loginThrottle;
+  const throttle = new AuthThrottle({
+    clock: deps.clock, limit: t?.limit ?? LOGIN_FAIL_LIMIT, windowMs: t?.windowMs ?? LOGIN_FAIL_WINDOW_MS, blockMs: t?.blockMs ?? LOGIN_BLOCK_MS,
+  });
+  const routes: RouteInfo[] = [];
+  const streams = new Set<() => void>();
+
+  app.addHook('onRoute', (r) => {
+    if (!r.url.startsWith('/api/')) return;
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m, url: r.url, public: r.config?.public === true });
+  });
+  app.decorateRequest('adminSession', null);
+
+  const exec = (command: string, args: Record<string, unknown> = {}): Promise<unknown> => execute({ command, args });
+
+  const startSession = (reply: FastifyReply): { csrfToken: string } => {
+    const s = sessions.create();
+    void reply.setCookie(SESSION_COOKIE, s.id, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
+    return { csrfToken: s.csrfToken };
+  };
+
+  const blockedReply = (reply: FastifyReply): FastifyReply => {
+    counters.inc('admin.login.throttled');
+    return reply.code(429).header('retry-after', String(Math.ceil((t?.blockMs ?? LOGIN_BLOCK_MS) / 1000)))
+      .send({ error: 'too many failed attempts from this address; try again later' });
+  };
+
+  // Authentication and CSRF run before the body is even parsed.
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/api/')) return;
+    void reply.header('cache-control', 'no-store');
+    const changes = req.method !== 'GET' && req.method !== 'HEAD';
+    // A browser says where a request comes from; refuse changes from other sites
+    // even before the SameSite cookie and CSRF token would.
+    if (changes) {
+      const origin = req.headers.origin;
+      const site = req.headers['sec-fetch-site'];
+      if ((origin !== undefined && origin !== `https://${req.headers.host ?? ''}`) || site === 'cross-site') {
+        counters.inc('admin.reject.origin');
+        return reply.code(403).send({ error: 'cross-site request refused' });
+      }
+    }
+    if (req.routeOptions.config?.public === true) return;
+    const session = sessions.touch(req.cookies[SESSION_COOKIE]);
+    if (!session) {
+      counters.inc('admin.reject.unauthenticated');
+      return reply.code(401).send({ error: 'log in first' });
+    }
+    if (changes) {
+      const token = req.headers[CSRF_HEADER];
+      if (typeof token !== 'string' || !tokensEqual(token, session.csrfToken)) {
+        counters.inc('admin.reject.csrf');
+        return reply.code(403).send({ error: 'missing or wrong CSRF token; reload the page' });
+      }
+    }
+    req.adminSession = session;
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    if (isPbxError(err)) {
+      const field = err instanceof CommandError ? err.field : undefined;
+      const problems = err instanceof CommandError ? err.problems : undefined;
+      return reply.code(STATUS_OF[err.code]).send({ error: err.message, code: err.code, ...(field ? { field } : {}), ...(problems ? { problems } : {}) });
+    }
+    const status = (err as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return reply.code(status).send({ error: err instanceof Error ? err.message : 'bad request' });
+    }
+    counters.inc('admin.error.internal');
+    log.error({ url: req.url, err: err instanceof Error ? err.message : String(err) }, 'admin API error');
+    return reply.code(500).send({ error: 'internal error' });
+  });
+
+  /* ---- first run, login, logout ---- */
+
+  app.get('/api/setup', { config: { public: true } }, async (req) => ({
+    needsSetup: store.data.admin.passwordHash === null,
+    loggedIn: sessions.peek(req.cookies[SESSION_COOKIE]) !== undefined,
+  }));
+
+  app.post('/api/setup', { config: { public: true } }, async (req, reply) => {
+    const ip = req.ip;
+    if (throttle.isBlocked(ip)) return blockedReply(reply);
+    const b = body(req);
+    const code = typeof b.setupCode === 'string' ? b.setupCode.trim().toUpperCase() : '';
+    const password = passwordField(b, 'password');
+    const stored = store.data.admin.setupCode;
+    if (store.data.admin.passwordHash !== null || stored === null) {
+      throw new CommandError('conflict', 'the admin password is already set; log in instead');
+    }
+    if (code === '' || !tokensEqual(code, stored)) {
+      throttle.recordFailure(ip);
+      counters.inc('admin.setup.bad-code');
+      throw new CommandError('auth', 'wrong setup code: use the code printed on the console', 'setupCode');
+    }
+    let hash: string;
+    try {
+      hash = await hashPassword(password);
+    } catch (e) {
+      if (isPbxError(e)) throw new CommandError('config', e.message, 'password');
+      throw e;
+    }
+    await store.update((d) => {
+      // Two browsers racing: the first one wins.
+      if (d.admin.passwordHash !== null) throw new CommandError('conflict', 'the admin password is already set; log in instead');
+      d.admin.passwordHash = hash;
+      d.admin.setupCode = null;
+    });
+    throttle.recordSuccess(ip);
+    log.info({ from: ip }, 'admin password set with the setup code');
+    return startSession(reply);
+  });
+
+  app.post('/api/login', { config: { public: true } }, async (req, reply) => {
+    const ip = req.ip;
+    if (throttle.isBlocked(ip)) return blockedReply(reply);
+    const password = passwordField(body(req), 'password');
+    const hash = store.data.admin.passwordHash;
+    if (hash === null) throw new CommandError('invalid-state', 'no admin password yet: set one with the setup code');
+    if (!(await verifyPassword(password, hash))) {
+      throttle.recordFailure(ip);
+      counters.inc('admin.login.failed');
+      log.warn({ from: ip }, 'admin login failed');
+      throw new CommandError('auth', 'wrong password', 'password');
+    }
+    throttle.recordSuccess(ip);
+    return startSession(reply);
+  });
+
+  app.get('/api/session', async (req) => ({ csrfToken: req.adminSession?.csrfToken }));
+
+  app.post('/api/logout', async (req, reply) => {
+    if (req.adminSession) sessions.destroy(req.adminSession.id);
+    void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
+    return { loggedOut: true };
+  });
+
+  app.post('/api/admin/password', async (req, reply) => {
+    const ip = req.ip;
+    if (throttle.isBlocked(ip)) return blockedReply(reply);
+    const b = body(req);
+    const current = passwordField(b, 'current');
+    const next = passwordField(b, 'password');
+    const hash = store.data.admin.passwordHash;
+    if (hash === null || !(await verifyPassword(current, hash))) {
+      throttle.recordFailure(ip);
+      throw new CommandError('auth', 'the current password is wrong', 'current');
+    }
+    let newHash: string;
+    try {
+      newHash = await hashPassword(next);
+    } catch (e) {
+      if (isPbxError(e)) throw new CommandError('config', e.message, 'password');
+      throw e;
+    }
+    await store.update((d) => { d.admin.passwordHash = newHash; });
+    // Every other session was opened with the old password: end them.
+    sessions.clear();
+    return startSession(reply);
+  });
+
+  /* ---- status and live updates ---- */
+
+  app.get('/api/status', async () => exec('status'));
+
+  app.get('/api/events', async (req, reply) => {
+    if (streams.size >= MAX_EVENT_STREAMS) return reply.code(503).send({ error: 'too many live views open' });
+    const sessionId = req.adminSession?.id;
+    reply.hijack();
+    const res: ServerResponse = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-accel-buffering': 'no',
+    });
+    let timer: TimerHandle | null = null;
+    let heartbeat: TimerHandle | null = null;
+    let open = true;
+    const send = async (): Promise<void> => {
+      timer = null;
+      try {
+        const status = await exec('status');
+        if (open) res.write(`event: status\ndata: ${JSON.stringify(status)}\n\n`);
+      } catch (e) {
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, 'live status failed');
+      }
+    };
+    const schedule = (): void => {
+      if (open && timer === null) timer = deps.clock.setTimer(LIVE_COALESCE_MS, () => void send());
+    };
+    const beat = (): void => {
+      if (!open) return;
+      // Streams do not refresh the idle timer, but end when the session does.
+      if (!sessions.peek(sessionId)) {
+        res.write('event: logout\ndata: {}\n\n');
+        close();
+        return;
+      }
+      res.write(': ping\n\n');
+      heartbeat = deps.clock.setTimer(LIVE_HEARTBEAT_MS, beat);
+    };
+    const off = deps.live.onChange(schedule);
+    const close = (): void => {
+      if (!open) return;
+      open = false;
+      off();
+      timer?.cancel();
+      heartbeat?.cancel();
+      streams.delete(close);
+      res.end();
+    };
+    streams.add(close);
+    res.on('close', close);
+    heartbeat = deps.clock.setTimer(LIVE_HEARTBEAT_MS, beat);
+    await send();
+  });
+
+  /* ---- extensions ---- */
+
+  app.get('/api/accounts', async () => exec('account.list'));
+  app.post('/api/accounts', async (req) => {
+    const b = body(req);
+    const args = pick(b, ['extension', 'password', 'name', 'policy', 'tlsOnly']);
+    if (args.password === undefined || args.password === '') {
+      delete args.password;
+      args.generatePassword = true;
+    }
+    return exec('account.add', args);
+  });
+  app.patch('/api/accounts/:extension', async (req) =>
+    exec('account.update', { ...pick(body(req), ['name', 'policy', 'tlsOnly']), extension: param(req, 'extension') }));
+  app.delete('/api/accounts/:extension', async (req) => exec('account.remove', { extension: param(req, 'extension') }));
+  app.post('/api/accounts/:extension/password', async (req) =>
+    exec('account.password', { ...pick(body(req), ['password']), extension: param(req, 'extension') }));
+
+  /* ---- policies ---- */
+
+  app.get('/api/policies', async () => exec('policy.list'));
+  app.post('/api/policies', async (req) => exec('policy.add', pick(body(req), ['name', 'callerStream', 'calleeStream'])));
+  app.put('/api/policies/:name', async (req) =>
+    exec('policy.update', { ...pick(body(req), ['callerStream', 'calleeStream']), name: param(req, 'name') }));
+  app.delete('/api/policies/:name', async (req) => exec('policy.remove', { name: param(req, 'name') }));
+
+  /* ---- certificates ---- */
+
+  app.get('/api/certs', async () => exec('cert.info'));
+  app.get('/api/certs/history', async () => exec('cert.history'));
+  app.post('/api/certs/renew', async () => exec('cert.renew'));
+  app.post('/api/certs/custom', async (req) => exec('cert.install', pick(body(req), ['certPem', 'chainPem', 'keyPem'])));
+
+  /* ---- call history ---- */
+
+  app.get('/api/calls/history', async (req) => {
+    const q = req.query as Record<string, unknown> | undefined;
+    const raw = q?.limit;
+    let limit: number | undefined;
+    if (raw !== undefined) {
+      limit = Number(raw);
+      if (typeof raw !== 'string' || !/^\d{1,6}$/.test(raw)) throw new CommandError('config', 'limit must be a whole number', 'limit');
+    }
+    return exec('calls.history', limit === undefined ? {} : { limit });
+  });
+
+  return { routes, closeStreams: () => { for (const close of [...streams]) close(); } };
+}

@@ -1,0 +1,640 @@
+/**
+ * The media engine: one session per call, two legs per session, each leg an
+ * RTP and an RTCP socket on the box. Packets that arrive on one leg go out of
+ * the other leg toward its phone.
+ *
+ * Per packet, on the receiving leg X (nothing allocated on the RTP path):
+ *   size limit -> demux by first byte (RFC 7983) -> STUN answered here, DTLS/
+ *   ZRTP counted -> RTP header check (RFC 3550 5.1) -> source check (latch) ->
+ *   X.transform.unprotect -> commit latch, sequence/jitter stats -> direction
+ *   -> payload-type map -> Y.transform.protect -> send out of leg Y.
+ *
+ * Latching (symmetric RTP, RFC 4961; "comedia"): a leg first sends to the
+ * address its SDP gave; the first valid RTP packet's source becomes the send
+ * target, since a phone behind NAT is reachable only where its packets come
+ * from. After that, packets from any other source are dropped as
+ * 'unexpected-source', with two ways to move the latch: an 'update' that
+ * changes the leg's SDP address resets it, and a new source may take over once
+ * the latched one has been silent for RELATCH_SILENCE_MS, if it sends two
+ * packets in sequence (same SSRC, consecutive numbers) — a NAT rebinding or a
+ * restarted phone does that, a single spoofed packet does not. RTCP latches
+ * separately on its own port (RTCP never moves the RTP latch).
+ *
+ * Both sockets of a leg are always bound, even when rtcp-mux is offered: an
+ * answer may refuse mux (RFC 5761 5.1.1), and then the RTCP port must exist.
+ * RTCP arriving on the RTP port is accepted either way.
+ */
+import { isIPv6 } from 'node:net';
+import { Counters, PbxError, silentLogger, type Clock, type Logger, type TimerHandle } from '../core/index.js';
+import type {
+  EngineEvent, EngineReply, EngineRequest, Endpoint, LegId, LegStats, LocalMedia, PayloadTypeMap,
+  ReceptionReport, RemoteMedia, SessionStats,
+} from './api.js';
+import { classifyPacket } from './demux.js';
+import { PortPairAllocator, type PortRange } from './ports.js';
+import { checkRtcpCompound, inspectRtp, newRtpView, parseRtcpCompound, SourceStats, DEFAULT_CLOCK_RATE, type RtpView } from './rtp.js';
+import { buildBindingSuccess, parseStun, STUN_BINDING_INDICATION, STUN_BINDING_REQUEST } from './stun.js';
+import type { LegTransform, MediaKind } from './transform.js';
+import { dgramSocketFactory, type RemoteInfo, type UdpSocketFactory, type UdpSocketLike } from './udp.js';
+
+/** Larger datagrams are not media on an Ethernet LAN; dropped as 'too-long'. */
+export const MAX_MEDIA_PACKET = 1500;
+export const DEFAULT_MEDIA_TIMEOUT_MS = 60_000;
+/** How long the latched source must be silent before another may take over. */
+export const RELATCH_SILENCE_MS = 2_000;
+export const MAX_SESSION_ID = 256;
+
+export interface MediaEngineOptions {
+  /** Local address the media sockets bind to. */
+  readonly bindAddress: string;
+  /** Address written into SDP (LocalMedia.address): the box's LAN address. */
+  readonly advertiseAddress: string;
+  readonly portRange: PortRange;
+  readonly clock: Clock;
+  readonly socketFactory?: UdpSocketFactory;
+  readonly mediaTimeoutMs?: number;
+  readonly counters?: Counters;
+  readonly log?: Logger;
+}
+
+export type EngineListener = (event: EngineEvent) => void;
+
+const PT_NONE = -1;
+
+function sends(d: RemoteMedia['direction']): boolean {
+  return d === 'sendrecv' || d === 'sendonly';
+}
+function receives(d: RemoteMedia['direction']): boolean {
+  return d === 'sendrecv' || d === 'recvonly';
+}
+
+class Leg {
+  rtpPort = 0;
+  rtcpPort = 0;
+  rtpSock: UdpSocketLike | undefined;
+  rtcpSock: UdpSocketLike | undefined;
+  /** What this leg's phone said in SDP. */
+  remote: RemoteMedia | undefined;
+  /** Where RTP (and muxed RTCP) goes: the SDP address, then the latched source. Port 0 = nowhere. */
+  rtpAddr = '';
+  rtpPortOut = 0;
+  rtcpAddr = '';
+  rtcpPortOut = 0;
+  latched = false;
+  rtcpLatched = false;
+  /** When the latched source last sent a valid RTP packet. */
+  lastFromSource = 0;
+  /** A new source asking to take over the latch (RELATCH rule). */
+  candAddr = '';
+  candPort = 0;
+  candSsrc = 0;
+  candSeq = -1;
+  transform: LegTransform | undefined;
+  /** Payload type rewrite for packets sent out of this leg; PT_NONE = unchanged. */
+  ptOut: Int16Array | undefined;
+  readonly view: RtpView = newRtpView();
+  readonly source = new SourceStats(DEFAULT_CLOCK_RATE);
+  haveSsrc = false;
+  ssrc = 0;
+  /** Loss carried over from earlier SSRCs on this leg. */
+  lostBefore = 0;
+  packetsIn = 0;
+  bytesIn = 0;
+  packetsOut = 0;
+  bytesOut = 0;
+  lastPacketAt: number | undefined;
+  firstPacket = false;
+  remoteReport: ReceptionReport | undefined;
+  readonly dropped: Record<string, number> = Object.create(null) as Record<string, number>;
+  /** One callback for every send of this leg, so sending allocates no closure. */
+  readonly onSent: (err: Error | null) => void;
+
+  constructor(readonly id: LegId, onSendError: (leg: Leg) => void) {
+    this.onSent = (err) => {
+      if (err) onSendError(this);
+    };
+  }
+
+  setRemote(remote: RemoteMedia): void {
+    const prev = this.remote;
+    this.remote = remote;
+    const moved = !prev || prev.rtp.address !== remote.rtp.address || prev.rtp.port !== remote.rtp.port;
+    const rtcpMoved = !prev || prev.rtcp.address !== remote.rtcp.address || prev.rtcp.port !== remote.rtcp.port;
+    // A changed SDP address resets the latch; a direction-only change (hold) keeps it.
+    if (moved) {
+      this.latched = false;
+      this.rtpAddr = remote.rtp.address;
+      this.rtpPortOut = remote.rtp.port;
+      this.candSeq = -1;
+    }
+    if (moved || rtcpMoved) {
+      this.rtcpLatched = false;
+      this.rtcpAddr = remote.rtcp.address;
+      this.rtcpPortOut = remote.rtcp.port;
+    }
+  }
+
+  lost(): number {
+    return Math.max(0, this.lostBefore + this.source.lost);
+  }
+}
+
+interface Session {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly a: Leg;
+  readonly b: Leg;
+  closed: boolean;
+  /** The media timer runs once the callee answered. */
+  answered: boolean;
+  lastActivity: number;
+  timer: TimerHandle | undefined;
+}
+
+export class MediaEngine {
+  private readonly clock: Clock;
+  private readonly counters: Counters;
+  private readonly log: Logger;
+  private readonly ports: PortPairAllocator;
+  private readonly factory: UdpSocketFactory;
+  private readonly socketType: 'udp4' | 'udp6';
+  private readonly timeoutMs: number;
+  private readonly sessions = new Map<string, Session>();
+  private readonly pending = new Set<string>();
+  private readonly listeners = new Set<EngineListener>();
+  private readonly dropNames = new Map<string, string>();
+  private closed = false;
+
+  constructor(private readonly opts: MediaEngineOptions) {
+    this.clock = opts.clock;
+    this.counters = opts.counters ?? new Counters();
+    this.log = opts.log ?? silentLogger;
+    this.ports = new PortPairAllocator(opts.portRange);
+    this.factory = opts.socketFactory ?? dgramSocketFactory;
+    this.socketType = isIPv6(opts.bindAddress) ? 'udp6' : 'udp4';
+    this.timeoutMs = opts.mediaTimeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS;
+    if (!(this.timeoutMs > 0)) throw new PbxError('config', 'mediaTimeoutMs must be positive');
+  }
+
+  /** Subscribe to events; returns the unsubscribe function. */
+  onEvent(listener: EngineListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async request(req: EngineRequest): Promise<EngineReply> {
+    if (this.closed) throw new PbxError('invalid-state', 'media engine closed');
+    switch (req.op) {
+      case 'offer': return this.offer(req);
+      case 'answer': {
+        const s = this.session(req.sessionId);
+        s.b.setRemote(checkRemote(req.b));
+        s.answered = true;
+        s.lastActivity = this.clock.now();
+        this.armTimer(s, this.timeoutMs);
+        return { op: 'answer' };
+      }
+      case 'update': {
+        const s = this.session(req.sessionId);
+        const leg = legOf(s, req.leg);
+        leg.setRemote(checkRemote(req.remote));
+        if (req.ptMap) leg.ptOut = ptTable(req.ptMap);
+        // A re-INVITE gives the media a fresh window (hold, resume, move).
+        s.lastActivity = this.clock.now();
+        if (s.answered && !s.timer) this.armTimer(s, this.timeoutMs);
+        return { op: 'update' };
+      }
+      case 'map': {
+        const s = this.session(req.sessionId);
+        if (req.aToB) s.b.ptOut = ptTable(req.aToB);
+        if (req.bToA) s.a.ptOut = ptTable(req.bToA);
+        return { op: 'map' };
+      }
+      case 'delete': {
+        const s = this.sessions.get(req.sessionId);
+        if (s) this.closeSession(s);
+        return { op: 'delete' };
+      }
+      case 'stats': {
+        let list: Session[];
+        if (req.sessionId !== undefined) list = [this.session(req.sessionId)];
+        else list = [...this.sessions.values()];
+        return {
+          op: 'stats',
+          sessions: list.map((s) => this.sessionStats(s)),
+          portsInUse: this.ports.inUse,
+          counters: this.mediaCounters(),
+        };
+      }
+      default:
+        throw new PbxError('protocol', `unknown media request ${String((req as { op?: unknown }).op)}`);
+    }
+  }
+
+  /** Close every session and refuse further requests. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of [...this.sessions.values()]) this.closeSession(s);
+  }
+
+  // ------------------------------------------------------------ requests
+
+  private async offer(req: Extract<EngineRequest, { op: 'offer' }>): Promise<EngineReply> {
+    const id = req.sessionId;
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SESSION_ID) {
+      throw new PbxError('protocol', 'bad media session id');
+    }
+    if (this.sessions.has(id) || this.pending.has(id)) throw new PbxError('conflict', `media session ${id} exists`);
+    const remoteA = req.a ? checkRemote(req.a) : undefined;
+    this.pending.add(id);
+    const s: Session = {
+      id, createdAt: this.clock.now(), a: this.newLeg('a'), b: this.newLeg('b'),
+      closed: false, answered: false, lastActivity: this.clock.now(), timer: undefined,
+    };
+    try {
+      await this.openLeg(s, s.a);
+      await this.openLeg(s, s.b);
+    } catch (e) {
+      this.pending.delete(id);
+      this.releaseLeg(s.a);
+      this.releaseLeg(s.b);
+      throw e;
+    }
+    this.pending.delete(id);
+    if (this.closed) {
+      this.releaseLeg(s.a);
+      this.releaseLeg(s.b);
+      throw new PbxError('invalid-state', 'media engine closed');
+    }
+    if (remoteA) s.a.setRemote(remoteA);
+    this.sessions.set(id, s);
+    this.counters.inc('media.sessions.created');
+    return { op: 'offer', a: this.localOf(s.a), b: this.localOf(s.b) };
+  }
+
+  private newLeg(id: LegId): Leg {
+    return new Leg(id, (leg) => this.drop(leg, 'send-error'));
+  }
+
+  private async openLeg(s: Session, leg: Leg): Promise<void> {
+    const pair = await this.ports.allocate(async (rtpPort, rtcpPort) => {
+      const rtp = this.factory(this.socketType);
+      const rtcp = this.factory(this.socketType);
+      rtp.setHandlers((m, f) => this.onDatagram(s, leg, 'rtp', m, f), (e) => this.onSocketError(e));
+      rtcp.setHandlers((m, f) => this.onDatagram(s, leg, 'rtcp', m, f), (e) => this.onSocketError(e));
+      try {
+        await rtp.bind(rtpPort, this.opts.bindAddress);
+        await rtcp.bind(rtcpPort, this.opts.bindAddress);
+      } catch (e) {
+        rtp.close();
+        rtcp.close();
+        throw e;
+      }
+      return { rtp, rtcp };
+    });
+    leg.rtpPort = pair.rtpPort;
+    leg.rtcpPort = pair.rtcpPort;
+    leg.rtpSock = pair.value.rtp;
+    leg.rtcpSock = pair.value.rtcp;
+  }
+
+  private releaseLeg(leg: Leg): void {
+    leg.rtpSock?.close();
+    leg.rtcpSock?.close();
+    leg.rtpSock = undefined;
+    leg.rtcpSock = undefined;
+    if (leg.rtpPort) this.ports.free(leg.rtpPort);
+    leg.rtpPort = 0;
+  }
+
+  private closeSession(s: Session): void {
+    if (s.closed) return;
+    s.closed = true;
+    s.timer?.cancel();
+    s.timer = undefined;
+    this.releaseLeg(s.a);
+    this.releaseLeg(s.b);
+    this.sessions.delete(s.id);
+    this.counters.inc('media.sessions.deleted');
+  }
+
+  private session(id: string): Session {
+    const s = this.sessions.get(id);
+    if (!s) throw new PbxError('not-found', `no media session ${id}`);
+    return s;
+  }
+
+  private localOf(leg: Leg): LocalMedia {
+    return { address: this.opts.advertiseAddress, rtpPort: leg.rtpPort, rtcpPort: leg.rtcpPort };
+  }
+
+  // ------------------------------------------------------------ timer
+
+  private armTimer(s: Session, ms: number): void {
+    s.timer?.cancel();
+    s.timer = this.clock.setTimer(ms, () => this.onTimer(s));
+  }
+
+  /**
+   * The timer is not reset per packet (that would cost a timer per packet):
+   * packets only stamp lastActivity, and the timer, when it fires, either
+   * reports the idle session or sleeps for the rest of the window. While no
+   * media can flow (both directions held or inactive), the session never times out.
+   */
+  private onTimer(s: Session): void {
+    s.timer = undefined;
+    if (s.closed) return;
+    const now = this.clock.now();
+    const idle = now - s.lastActivity;
+    if (!mediaExpected(s)) {
+      this.armTimer(s, this.timeoutMs);
+      return;
+    }
+    if (idle >= this.timeoutMs) {
+      // Fire once per idle spell; the next packet re-arms the timer.
+      this.counters.inc('media.timeout');
+      this.emit({ type: 'media-timeout', sessionId: s.id, idleMs: idle });
+      return;
+    }
+    this.armTimer(s, this.timeoutMs - idle);
+  }
+
+  private activity(s: Session, now: number): void {
+    s.lastActivity = now;
+    if (s.answered && !s.timer && !s.closed) this.armTimer(s, this.timeoutMs);
+  }
+
+  // ------------------------------------------------------------ packet path
+
+  private onDatagram(s: Session, leg: Leg, port: MediaKind, msg: Buffer, from: RemoteInfo): void {
+    if (s.closed) return;
+    try {
+      leg.packetsIn++;
+      leg.bytesIn += msg.length;
+      if (msg.length > MAX_MEDIA_PACKET) return this.drop(leg, 'too-long');
+      switch (classifyPacket(msg)) {
+        case 'rtp':
+          if (port === 'rtcp') return this.drop(leg, 'rtp-on-rtcp-port');
+          return this.relayRtp(s, leg, msg, from);
+        case 'rtcp': return this.relayRtcp(s, leg, port, msg, from);
+        case 'stun': return this.answerStun(leg, port, msg, from);
+        case 'dtls': return this.drop(leg, 'unhandled-dtls');
+        case 'zrtp': return this.drop(leg, 'unhandled-zrtp');
+        case 'turn-channel': return this.drop(leg, 'turn-channel');
+        default: return this.drop(leg, 'unknown-protocol');
+      }
+    } catch (e) {
+      // A bug on the packet path must cost a packet, not the process.
+      this.counters.inc('media.packet-error');
+      this.log.warn({ err: e }, 'media packet handling failed');
+    }
+  }
+
+  private relayRtp(s: Session, x: Leg, msg: Buffer, from: RemoteInfo): void {
+    const v = x.view;
+    const bad = inspectRtp(msg, v, x.transform === undefined);
+    if (bad) return this.drop(x, bad);
+    const now = this.clock.now();
+    let takeOver = false;
+    if (x.latched && (from.port !== x.rtpPortOut || from.address !== x.rtpAddr)) {
+      if (!this.mayRelatch(x, from, v, now)) return this.drop(x, 'unexpected-source');
+      takeOver = true;
+    }
+    let pkt = msg;
+    if (x.transform) {
+      const r = x.transform.unprotect('rtp', pkt);
+      if (typeof r === 'string') return this.drop(x, r);
+      pkt = r;
+    }
+    // Committed from here on: the packet is genuine.
+    if (!x.latched || takeOver) {
+      if (takeOver) this.counters.inc('media.relatch');
+      x.latched = true;
+      x.rtpAddr = from.address;
+      x.rtpPortOut = from.port;
+      x.candSeq = -1;
+      // The phone moved: its separate RTCP port may have moved too, so let RTCP latch afresh.
+      if (takeOver) x.rtcpLatched = false;
+    }
+    x.lastFromSource = now;
+    x.lastPacketAt = now;
+    if (!x.haveSsrc || x.ssrc !== v.ssrc) {
+      if (x.haveSsrc) x.lostBefore += Math.max(0, x.source.lost);
+      x.source.reset();
+      x.haveSsrc = true;
+      x.ssrc = v.ssrc;
+    }
+    if (x.source.updateSeq(v.sequenceNumber)) x.source.updateJitter(now, v.timestamp);
+    this.activity(s, now);
+    if (!x.firstPacket) {
+      x.firstPacket = true;
+      this.emit({ type: 'first-packet', sessionId: s.id, leg: x.id });
+    }
+    if (x.remote && !sends(x.remote.direction)) return this.drop(x, 'direction');
+    const y = x.id === 'a' ? s.b : s.a;
+    if (!y.remote || y.rtpPortOut === 0 || !y.rtpSock) return this.drop(x, 'no-target');
+    if (!receives(y.remote.direction)) return this.drop(x, 'direction');
+    const map = y.ptOut;
+    if (map) {
+      const to = map[v.payloadType]!;
+      if (to !== PT_NONE) pkt[1] = (pkt[1]! & 0x80) | to;
+    }
+    if (y.transform) {
+      const r = y.transform.protect('rtp', pkt);
+      if (typeof r === 'string') return this.drop(y, r);
+      pkt = r;
+    }
+    y.packetsOut++;
+    y.bytesOut += pkt.length;
+    y.rtpSock.send(pkt, y.rtpPortOut, y.rtpAddr, y.onSent);
+  }
+
+  /** The RELATCH rule (see the file comment). */
+  private mayRelatch(x: Leg, from: RemoteInfo, v: RtpView, now: number): boolean {
+    if (now - x.lastFromSource < RELATCH_SILENCE_MS) return false;
+    if (x.candSeq >= 0 && x.candPort === from.port && x.candAddr === from.address &&
+        x.candSsrc === v.ssrc && v.sequenceNumber === ((x.candSeq + 1) & 0xffff)) {
+      return true;
+    }
+    x.candAddr = from.address;
+    x.candPort = from.port;
+    x.candSsrc = v.ssrc;
+    x.candSeq = v.sequenceNumber;
+    return false;
+  }
+
+  private relayRtcp(s: Session, x: Leg, port: MediaKind, msg: Buffer, from: RemoteInfo): void {
+    let pkt = msg;
+    const onRtpPort = port === 'rtp';
+    // Source check first: muxed RTCP must come from the latched RTP source,
+    // RTCP on its own port from its own latched source.
+    if (onRtpPort ? x.latched && (from.port !== x.rtpPortOut || from.address !== x.rtpAddr)
+                  : x.rtcpLatched && (from.port !== x.rtcpPortOut || from.address !== x.rtcpAddr)) {
+      return this.drop(x, 'unexpected-source');
+    }
+    if (x.transform) {
+      const r = x.transform.unprotect('rtcp', pkt);
+      if (typeof r === 'string') return this.drop(x, r);
+      pkt = r;
+    }
+    const bad = checkRtcpCompound(pkt);
+    if (bad) return this.drop(x, `rtcp-${bad}`);
+    const now = this.clock.now();
+    if (!onRtpPort && !x.rtcpLatched) {
+      x.rtcpLatched = true;
+      x.rtcpAddr = from.address;
+      x.rtcpPortOut = from.port;
+    }
+    x.lastPacketAt = now;
+    this.noteReport(x, pkt, now);
+    this.activity(s, now);
+    // RFC 3264 5.1: RTCP keeps flowing whatever the direction attribute says.
+    const y = x.id === 'a' ? s.b : s.a;
+    if (!y.remote) return this.drop(x, 'no-target');
+    const mux = y.remote.rtcpMux;
+    const sock = mux ? y.rtpSock : y.rtcpSock;
+    const toPort = mux ? y.rtpPortOut : y.rtcpPortOut;
+    const toAddr = mux ? y.rtpAddr : y.rtcpAddr;
+    if (!sock || toPort === 0) return this.drop(x, 'no-target');
+    if (y.transform) {
+      const r = y.transform.protect('rtcp', pkt);
+      if (typeof r === 'string') return this.drop(y, r);
+      pkt = r;
+    }
+    y.packetsOut++;
+    y.bytesOut += pkt.length;
+    sock.send(pkt, toPort, toAddr, y.onSent);
+  }
+
+  /** Keep the first report block of the phone's SR/RR: how it receives what we send. */
+  private noteReport(x: Leg, pkt: Uint8Array, now: number): void {
+    const parsed = parseRtcpCompound(pkt);
+    if (!parsed.ok) return;
+    for (const p of parsed.packets) {
+      const block = p.reports?.[0];
+      if (block) {
+        x.remoteReport = {
+          fractionLost: block.fractionLost,
+          cumulativeLost: block.cumulativeLost,
+          jitterMs: (block.jitter * 1000) / DEFAULT_CLOCK_RATE,
+          at: now,
+        };
+        return;
+      }
+    }
+  }
+
+  private answerStun(leg: Leg, port: MediaKind, msg: Buffer, from: RemoteInfo): void {
+    const parsed = parseStun(msg);
+    if (!parsed.ok) return this.drop(leg, `stun-${parsed.reason}`);
+    const m = parsed.message;
+    if (m.type === STUN_BINDING_INDICATION) {
+      this.counters.inc('media.stun.indication');
+      return;
+    }
+    if (m.type !== STUN_BINDING_REQUEST) return this.drop(leg, 'stun-not-binding-request');
+    if (m.hasIntegrity) this.counters.inc('media.stun.integrity-unverified');
+    const reply = buildBindingSuccess(m.transactionId, from, { fingerprint: m.hasFingerprint });
+    const sock = port === 'rtp' ? leg.rtpSock : leg.rtcpSock;
+    if (!reply || !sock) return this.drop(leg, 'stun-unanswerable');
+    this.counters.inc('media.stun.answered');
+    sock.send(reply, from.port, from.address, leg.onSent);
+  }
+
+  private drop(leg: Leg, reason: string): void {
+    leg.dropped[reason] = (leg.dropped[reason] ?? 0) + 1;
+    let name = this.dropNames.get(reason);
+    if (!name) {
+      name = `media.drop.${reason}`;
+      this.dropNames.set(reason, name);
+    }
+    this.counters.inc(name);
+  }
+
+  private onSocketError(e: Error): void {
+    this.counters.inc('media.socket-error');
+    this.log.debug({ err: e }, 'media socket error');
+  }
+
+  private emit(ev: EngineEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(ev);
+      } catch (e) {
+        this.counters.inc('media.listener-error');
+        this.log.warn({ err: e }, 'media event listener threw');
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ stats
+
+  private sessionStats(s: Session): SessionStats {
+    return { sessionId: s.id, createdAt: s.createdAt, a: this.legStats(s.a), b: this.legStats(s.b) };
+  }
+
+  private legStats(leg: Leg): LegStats {
+    const remote: Endpoint | undefined = leg.rtpPortOut ? { address: leg.rtpAddr, port: leg.rtpPortOut } : undefined;
+    return {
+      local: this.localOf(leg),
+      ...(remote ? { remote } : {}),
+      latched: leg.latched,
+      packetsIn: leg.packetsIn,
+      bytesIn: leg.bytesIn,
+      packetsOut: leg.packetsOut,
+      bytesOut: leg.bytesOut,
+      lost: leg.lost(),
+      jitterMs: leg.source.jitterMs,
+      dropped: { ...leg.dropped },
+      ...(leg.lastPacketAt !== undefined ? { lastPacketAt: leg.lastPacketAt } : {}),
+      ...(leg.remoteReport ? { remoteReport: leg.remoteReport } : {}),
+    };
+  }
+
+  private mediaCounters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.counters.snapshot())) if (k.startsWith('media.')) out[k] = v;
+    return out;
+  }
+}
+
+function legOf(s: Session, id: LegId): Leg {
+  if (id === 'a') return s.a;
+  if (id === 'b') return s.b;
+  throw new PbxError('protocol', `bad leg ${String(id)}`);
+}
+
+function mediaExpected(s: Session): boolean {
+  const a = s.a.remote?.direction ?? 'sendrecv';
+  const b = s.b.remote?.direction ?? 'sendrecv';
+  return (sends(a) && receives(b)) || (sends(b) && receives(a));
+}
+
+const DIRECTIONS: ReadonlySet<string> = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
+
+function checkEndpoint(e: Endpoint | undefined, what: string): void {
+  if (!e || typeof e.address !== 'string' || !Number.isInteger(e.port) || e.port < 0 || e.port > 65535) {
+    throw new PbxError('protocol', `bad ${what} endpoint`);
+  }
+}
+
+/** Requests may cross a thread boundary: check the shape rather than trust the type. */
+function checkRemote(r: RemoteMedia): RemoteMedia {
+  if (!r || typeof r !== 'object') throw new PbxError('protocol', 'missing remote media');
+  checkEndpoint(r.rtp, 'rtp');
+  checkEndpoint(r.rtcp, 'rtcp');
+  if (!DIRECTIONS.has(r.direction)) throw new PbxError('protocol', `bad direction ${String(r.direction)}`);
+  return { rtp: { ...r.rtp }, rtcp: { ...r.rtcp }, rtcpMux: r.rtcpMux === true, direction: r.direction };
+}
+
+function ptTable(map: PayloadTypeMap): Int16Array {
+  const t = new Int16Array(128).fill(PT_NONE);
+  for (const [k, v] of Object.entries(map)) {
+    const from = Number(k);
+    if (!Number.isInteger(from) || from < 0 || from > 127 || !Number.isInteger(v) || v < 0 || v > 127) {
+      throw new PbxError('protocol', `bad payload type mapping ${k} -> ${String(v)}`);
+    }
+    t[from] = v;
+  }
+  return t;
+}

@@ -1,0 +1,28 @@
+/**
+ * The media engine's public face. Call control talks to it only through
+ * the messages in api.ts (request/reply/event); the rest is exported for
+ * tools and tests (parsers, allocator, socket interface).
+ */
+export type {
+  LegId, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia, EngineRequest, EngineReply, EngineEvent,
+  LegStats, SessionStats, ReceptionReport,
+} from './api.js';
+export {
+  MediaEngine, type MediaEngineOptions, type EngineListener,
+  MAX_MEDIA_PACKET, DEFAULT_MEDIA_TIMEOUT_MS, RELATCH_SILENCE_MS,
+} from './engine.js';
+export { PortPairAllocator, isPortBusyError, type PortRange, type PortPair } from './ports.js';
+export { dgramSocketFactory, type UdpSocketLike, type UdpSocketFactory, type UdpType, type RemoteInfo } from './udp.js';
+export type { LegTransform, MediaKind } from './transform.js';
+export { classifyPacket, classifyFirstByte, type PacketClass } from './demux.js';
+export {
+  parseRtp, inspectRtp, newRtpView, checkRtcpCompound, parseRtcpCompound, SourceStats,
+  RTP_HEADER_MIN, DEFAULT_CLOCK_RATE, RTCP_SR, RTCP_RR,
+  type RtpView, type RtpHeader, type RtpParseResult, type RtpReject,
+  type RtcpPacket, type RtcpReportBlock, type RtcpSenderInfo, type RtcpParseResult, type RtcpReject,
+} from './rtp.js';
+export {
+  parseStun, buildBindingSuccess, readXorMappedAddress, addressBytes, crc32,
+  STUN_MAGIC_COOKIE, STUN_BINDING_REQUEST, STUN_BINDING_SUCCESS, STUN_BINDING_INDICATION,
+  type StunMessage, type StunAttribute, type StunParseResult, type StunReject, type MappedAddress,
+} from './stun.js';

@@ -1,0 +1,665 @@
+import type { Clock, Random, TimerHandle } from '../core/index.js';
+import { isPbxError } from '../core/index.js';
+import type { EngineEvent, EngineReply, EngineRequest, LocalMedia } from '../media/index.js';
+import {
+  createResponse, getCSeq, getCallId, getHeader, parseNameAddr, parseUri, withBody,
+  type Header, type SipRequest, type SipResponse,
+} from '../sip/message/index.js';
+import { acceptRemoteSeq, dialogAsUac, dialogAsUas, dialogRequest, inDialog, type Dialog } from '../sip/dialog.js';
+import type {
+  InviteClientTransaction, InviteServerTransaction, ServerTransaction, Target, TransactionLayer,
+} from '../sip/transaction/index.js';
+import { T1, T2 } from '../sip/transaction/index.js';
+import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
+import type { CallRecords } from './records.js';
+import type { LocationService } from './location.js';
+import {
+  SDP_TYPE, answerFromAnswer, offerFromOffer, parseBody, payloadMap, remoteOf, type SdpSession,
+} from './media-plan.js';
+import type { CallView, LegView } from './views.js';
+import type { SessionDescription } from '../sdp/index.js';
+
+/**
+ * Call control: the box is a back-to-back user agent. Each call is two
+ * dialogs, leg a toward the caller and leg b toward whichever of the callee's
+ * contacts answered first, and the box writes its own SDP toward each side so
+ * that all media passes through the media engine.
+ */
+
+export interface MediaControl {
+  request(req: EngineRequest): Promise<EngineReply>;
+  onEvent(listener: (e: EngineEvent) => void): () => void;
+}
+
+export interface CalleeAccount {
+  readonly extension: string;
+  readonly name: string;
+  readonly staticContact: string | null;
+  readonly tlsOnly: boolean;
+}
+
+export interface B2buaDeps extends AuthDeps {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly transactions: TransactionLayer;
+  readonly media: MediaControl;
+  readonly location: LocationService;
+  readonly callee: (extension: string) => CalleeAccount | undefined;
+  /** host[:port] and transport-specific Contact for the box on a leg. */
+  readonly contactFor: (target: Target) => string;
+  readonly noAnswerMs: () => number;
+  readonly records: CallRecords;
+}
+
+type Transport = Target['transport'];
+
+interface Branch {
+  readonly target: Target;
+  readonly contact: string;
+  readonly request: SipRequest;
+  tx?: InviteClientTransaction;
+  state: 'calling' | 'proceeding' | 'answered' | 'done';
+  finalStatus?: number;
+  cancelWanted: boolean;
+}
+
+type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no-answer' | 'rejected' | 'not-found' | 'unavailable'
+  | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout';
+
+let callCounter = 0;
+
+class Call {
+  readonly id: string;
+  readonly startedAt: number;
+  answeredAt?: number;
+  state: CallView['state'] = 'routing';
+  readonly aTag: string;
+  aDialog?: Dialog;
+  bDialog?: Dialog;
+  bTarget?: Target;
+  bBranch?: Branch;
+  readonly branches: Branch[] = [];
+  sessionId: string;
+  aLocal?: LocalMedia;
+  bLocal?: LocalMedia;
+  aSdp: SdpSession;
+  bSdp: SdpSession;
+  callerOffer?: SessionDescription;
+  /** 2xx to the caller, retransmitted on UDP until the ACK (RFC 3261 13.3.1.4). */
+  final2xx?: SipResponse;
+  private retransmit?: TimerHandle;
+  noAnswerTimer?: TimerHandle;
+  ended = false;
+  /** For a late-offer INVITE: the ACK toward the callee waits for the caller's answer. */
+  pendingCalleeAck?: { dialog: Dialog; offer: SessionDescription };
+
+  constructor(
+    readonly b2b: B2bua,
+    readonly invite: SipRequest,
+    readonly aTx: InviteServerTransaction,
+    readonly aTarget: Target,
+    readonly caller: string,
+    readonly callee: string,
+    readonly calleeName: string,
+  ) {
+    const d = b2b.deps;
+    this.id = `${d.clock.now().toString(36)}-${(callCounter++).toString(36)}`;
+    this.startedAt = d.clock.now();
+    this.aTag = d.random.token(64);
+    this.sessionId = `call-${this.id}`;
+    const sdpId = String(d.random.int(2 ** 31));
+    this.aSdp = { id: sdpId, version: 1 };
+    this.bSdp = { id: String(d.random.int(2 ** 31)), version: 1 };
+  }
+
+  get deps(): B2buaDeps { return this.b2b.deps; }
+
+  respondA(status: number, reason?: string, opts: { body?: Buffer; headers?: Header[] } = {}): SipResponse {
+    const headers: Header[] = [...(opts.headers ?? [])];
+    if (status > 100 && status < 300) headers.push({ name: 'contact', value: `<${this.deps.contactFor(this.aTarget)}>` });
+    const res = createResponse(this.invite, status, reason, {
+      toTag: status === 100 ? undefined : this.aTag, headers,
+      ...(opts.body ? { body: opts.body, contentType: SDP_TYPE } : {}),
+    } as Parameters<typeof createResponse>[3]);
+    this.aTx.respond(res);
+    if (status >= 200 && status < 300) {
+      this.final2xx = res;
+      this.aDialog = dialogAsUas(this.invite, this.aTag);
+      this.start2xxRetransmit();
+    }
+    return res;
+  }
+
+  private start2xxRetransmit(): void {
+    if (this.aTarget.transport !== 'udp') return;
+    let interval = T1;
+    let elapsed = 0;
+    const tick = (): void => {
+      if (!this.final2xx || this.ended) return;
+      elapsed += interval;
+      if (elapsed >= 64 * T1) {
+        // No ACK for our 2xx: the dialog is dead (13.3.1.4).
+        this.final2xx = undefined;
+        void this.b2b.hangup(this, 'timeout', 'both');
+        return;
+      }
+      this.aTx.respond(this.final2xx);
+      interval = Math.min(interval * 2, T2);
+      this.retransmit = this.deps.clock.setTimer(interval, tick);
+    };
+    this.retransmit = this.deps.clock.setTimer(interval, tick);
+  }
+
+  acked(): void {
+    this.final2xx = undefined;
+    this.retransmit?.cancel();
+  }
+
+  stopTimers(): void {
+    this.retransmit?.cancel();
+    this.noAnswerTimer?.cancel();
+  }
+
+  view(): CallView {
+    const legA: LegView = { party: this.caller, transport: this.aTarget.transport, address: this.aTarget.address, protection: 'rtp' };
+    const legB: LegView | undefined = this.bTarget
+      ? { party: this.callee, transport: this.bTarget.transport, address: this.bTarget.address, protection: 'rtp' }
+      : undefined;
+    return {
+      id: this.id, caller: this.caller, callee: this.callee, state: this.state, startedAt: this.startedAt,
+      ...(this.answeredAt !== undefined ? { answeredAt: this.answeredAt } : {}),
+      legs: { a: legA, ...(legB ? { b: legB } : {}) },
+      // Plain RTP on both legs: the box relays and could record.
+      mode: 'relay', recordingPossible: true,
+    };
+  }
+}
+
+function transportOf(t: string): Transport {
+  return t === 'tcp' || t === 'tls' || t === 'ws' || t === 'wss' ? t : 'udp';
+}
+
+export class B2bua {
+  private readonly calls = new Set<Call>();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(readonly deps: B2buaDeps) {
+    deps.media.onEvent((e) => {
+      if (e.type !== 'media-timeout') return;
+      const call = [...this.calls].find((c) => c.sessionId === e.sessionId);
+      if (call) {
+        deps.log.warn({ call: call.id, idleMs: e.idleMs }, 'media stopped: ending the call');
+        void this.hangup(call, 'media-timeout', 'both');
+      }
+    });
+  }
+
+  list(): CallView[] {
+    return [...this.calls].map((c) => c.view());
+  }
+
+  get activeCount(): number {
+    return this.calls.size;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) {
+      try { l(); } catch { /* listeners must not break calls */ }
+    }
+  }
+
+  /** An INVITE outside any dialog: a new call. */
+  onInvite(req: SipRequest, tx: InviteServerTransaction, source: Target): void {
+    const d = this.deps;
+    const inCall = this.findByDialog(req);
+    if (inCall) { void this.reinvite(inCall.call, inCall.side, req, tx); return; }
+    if (getHeader(req, 'to') && /;\s*tag=/i.test(getHeader(req, 'to') ?? '')) {
+      tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    const src: RequestSource = { transport: source.transport, address: source.address, port: source.port, ...(source.flowId ? { flowId: source.flowId } : {}) };
+    const auth = authenticate(d, req, src);
+    if (!auth.ok) { tx.respond(auth.response); return; }
+    const caller = auth.account.extension;
+    tx.respond(createResponse(req, 100, 'Trying'));
+
+    let calleeExt: string | undefined;
+    try { calleeExt = parseUri(req.uri).user; } catch { /* handled below */ }
+    const callee = calleeExt !== undefined ? d.callee(calleeExt) : undefined;
+    if (!callee) {
+      d.counters.inc('call.not-found');
+      tx.respond(createResponse(req, 404, 'Not Found', { toTag: d.toTag() }));
+      this.record(req, caller, calleeExt ?? req.uri, 'not-found', source);
+      return;
+    }
+    const call = new Call(this, req, tx, source, caller, callee.extension, callee.name);
+    this.calls.add(call);
+    this.changed();
+    void this.route(call, callee).catch((e: unknown) => {
+      d.log.error({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'call setup failed');
+      if (!call.ended) void this.fail(call, 500, 'Server Internal Error', 'failed');
+    });
+  }
+
+  private async route(call: Call, callee: CalleeAccount): Promise<void> {
+    const d = this.deps;
+    const targets: Array<{ target: Target; contact: string }> = d.location.lookup(callee.extension).map((b) => ({
+      target: { transport: b.transport, address: b.source.address, port: b.source.port, ...(b.flowId ? { flowId: b.flowId } : {}) },
+      contact: b.contact,
+    }));
+    if (callee.staticContact) {
+      try {
+        const u = parseUri(callee.staticContact);
+        const transport = transportOf(u.params.find((p) => p.name.toLowerCase() === 'transport')?.value?.toLowerCase() ?? (u.scheme === 'sips' ? 'tls' : 'udp'));
+        targets.push({ target: { transport, address: u.host.replace(/^\[|\]$/g, ''), port: u.port ?? (transport === 'tls' ? 5061 : 5060) }, contact: callee.staticContact });
+      } catch { d.log.warn({ extension: callee.extension }, 'static contact is not a valid URI'); }
+    }
+    if (targets.length === 0) {
+      d.counters.inc('call.unavailable');
+      await this.fail(call, 480, 'Temporarily Unavailable', 'unavailable');
+      return;
+    }
+
+    // Media: both legs' ports on the box, leg a's remote from the caller's offer (if any).
+    let offer: SessionDescription | undefined;
+    try { offer = parseBody(call.invite.body); } catch {
+      await this.fail(call, 400, 'Bad SDP', 'failed');
+      return;
+    }
+    call.callerOffer = offer;
+    const reply = await d.media.request({ op: 'offer', sessionId: call.sessionId, ...(offer ? { a: remoteOf(offer) } : {}) });
+    if (reply.op !== 'offer') throw new Error('engine answered offer with something else');
+    call.aLocal = reply.a;
+    call.bLocal = reply.b;
+
+    let body: Buffer | undefined;
+    if (offer) {
+      try { body = offerFromOffer(offer, call.bSdp, reply.b).body; } catch (e) {
+        d.counters.inc('call.codec-mismatch');
+        await this.fail(call, 488, isPbxError(e) ? 'No Common Codec' : 'Not Acceptable Here', 'codec-mismatch');
+        return;
+      }
+    }
+
+    call.state = 'ringing';
+    const fromValue = parseNameAddr(getHeader(call.invite, 'from') ?? '');
+    for (const t of targets) {
+      const bTag = d.random.token(64);
+      const display = fromValue.displayName ? `"${fromValue.displayName.replace(/(["\\])/g, '\\$1')}" ` : '';
+      const headers: Header[] = [
+        { name: 'max-forwards', value: '70' },
+        { name: 'from', value: `${display}<sip:${call.caller}@${this.hostOf(t.target)}>;tag=${bTag}` },
+        { name: 'to', value: `<sip:${call.callee}@${this.hostOf(t.target)}>` },
+        { name: 'call-id', value: `${d.random.token(96)}@securepbx` },
+        { name: 'cseq', value: '1 INVITE' },
+        { name: 'contact', value: `<${d.contactFor(t.target)}>` },
+        { name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO' },
+      ];
+      let req: SipRequest = { kind: 'request', method: 'INVITE', uri: t.contact, headers, body: Buffer.alloc(0) };
+      if (body) req = withBody(req, body, SDP_TYPE);
+      const branch: Branch = { target: t.target, contact: t.contact, request: req, state: 'calling', cancelWanted: false };
+      call.branches.push(branch);
+      try {
+        branch.tx = d.transactions.sendRequest(req, t.target, {
+          onResponse: (res) => { void this.onBranchResponse(call, branch, res); },
+          onTimeout: () => { void this.onBranchFinal(call, branch, 408); },
+          onTransportError: () => { void this.onBranchFinal(call, branch, 503); },
+        }) as InviteClientTransaction;
+      } catch (e) {
+        d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'cannot send INVITE to a contact');
+        branch.state = 'done';
+        branch.finalStatus = 503;
+      }
+    }
+    if (call.branches.every((b) => b.state === 'done')) { await this.finishBranches(call); return; }
+    call.noAnswerTimer = d.clock.setTimer(d.noAnswerMs(), () => {
+      if (call.state !== 'answered' && !call.ended) {
+        d.counters.inc('call.no-answer');
+        this.cancelBranches(call);
+        void this.fail(call, 480, 'No Answer', 'no-answer');
+      }
+    });
+  }
+
+  private hostOf(target: Target): string {
+    // The box's host as the callee sees it, from the Contact we write on that leg.
+    try { return parseUri(this.deps.contactFor(target)).host; } catch { return 'securepbx'; }
+  }
+
+  private async onBranchResponse(call: Call, branch: Branch, res: SipResponse): Promise<void> {
+    const d = this.deps;
+    if (res.status < 200) {
+      if (res.status === 100 || call.ended) return;
+      branch.state = 'proceeding';
+      if (branch.cancelWanted) { this.cancelBranch(branch); return; }
+      if (call.state === 'answered') return;
+      // 180/183 relayed; early media (183 with SDP) makes the callee's media flow now.
+      let body: Buffer | undefined;
+      if (res.body.length > 0 && call.callerOffer && call.aLocal) {
+        try {
+          const early = parseBody(res.body)!;
+          await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(early) });
+          body = answerFromAnswer(call.callerOffer, early, call.aSdp, call.aLocal);
+        } catch { body = undefined; }
+      }
+      if (!call.aTx.isTerminated) call.respondA(res.status === 183 && body ? 183 : 180, res.status === 183 && body ? 'Session Progress' : 'Ringing', body ? { body } : {});
+      return;
+    }
+    if (res.status < 300) { await this.onBranchAnswered(call, branch, res); return; }
+    await this.onBranchFinal(call, branch, res.status);
+  }
+
+  private async onBranchAnswered(call: Call, branch: Branch, res: SipResponse): Promise<void> {
+    const d = this.deps;
+    let dialog: Dialog;
+    try { dialog = dialogAsUac(branch.request, res); } catch {
+      d.counters.inc('call.bad-2xx');
+      return;
+    }
+    if (call.bBranch && call.bBranch !== branch) {
+      // A second contact answered too (a race with our CANCEL): acknowledge and hang it up.
+      this.sendAck(dialog, branch.target);
+      this.sendBye(dialog, branch.target);
+      return;
+    }
+    if (call.bBranch === branch) {
+      // A retransmitted 2xx: our ACK was lost (13.2.2.4).
+      if (call.bDialog && !call.pendingCalleeAck) this.sendAck(call.bDialog, branch.target);
+      return;
+    }
+    if (call.ended) { this.sendAck(dialog, branch.target); this.sendBye(dialog, branch.target); return; }
+    branch.state = 'answered';
+    call.bBranch = branch;
+    call.bDialog = dialog;
+    call.bTarget = branch.target;
+    call.noAnswerTimer?.cancel();
+    for (const other of call.branches) if (other !== branch) this.cancelBranch(other);
+
+    let answerBody: Buffer | undefined;
+    try {
+      const answer = parseBody(res.body);
+      if (call.callerOffer && answer) {
+        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(answer) });
+        const map = payloadMap(call.callerOffer, answer);
+        if (Object.keys(map).length) await d.media.request({ op: 'map', sessionId: call.sessionId, bToA: map });
+        answerBody = answerFromAnswer(call.callerOffer, answer, call.aSdp, call.aLocal!);
+      } else if (!call.callerOffer && answer) {
+        // Late offer (RFC 3261 13.2.1): the callee offered in its 2xx; the box offers
+        // toward the caller and answers the callee when the caller's ACK brings the answer.
+        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(answer) });
+        answerBody = offerFromOffer(answer, call.aSdp, call.aLocal!).body;
+        call.pendingCalleeAck = { dialog, offer: answer };
+      } else {
+        throw new Error('no SDP in the answer');
+      }
+    } catch (e) {
+      d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'callee answer unusable');
+      this.sendAck(dialog, branch.target);
+      this.sendBye(dialog, branch.target);
+      call.bDialog = undefined;
+      await this.fail(call, 488, 'Not Acceptable Here', 'codec-mismatch');
+      return;
+    }
+    if (!call.pendingCalleeAck) this.sendAck(dialog, branch.target);
+    call.state = 'answered';
+    call.answeredAt = d.clock.now();
+    call.respondA(200, 'OK', { body: answerBody });
+    d.counters.inc('call.answered');
+    d.log.info({ call: call.id, caller: call.caller, callee: call.callee }, 'call answered');
+    this.changed();
+  }
+
+  private async onBranchFinal(call: Call, branch: Branch, status: number): Promise<void> {
+    if (branch.state === 'done' || branch.state === 'answered') return;
+    branch.state = 'done';
+    branch.finalStatus = status;
+    if (call.branches.every((b) => b.state === 'done')) await this.finishBranches(call);
+  }
+
+  /** Every contact failed: give the caller the most telling answer (RFC 3261 16.7 in spirit). */
+  private async finishBranches(call: Call): Promise<void> {
+    if (call.ended || call.state === 'answered') return;
+    const statuses = call.branches.map((b) => b.finalStatus ?? 500);
+    if (statuses.some((s) => s === 486 || s === 600)) { await this.fail(call, 486, 'Busy Here', 'busy'); return; }
+    if (statuses.some((s) => s === 487)) { await this.fail(call, 487, 'Request Terminated', 'cancelled'); return; }
+    const fourxx = statuses.find((s) => s >= 400 && s < 500 && s !== 408);
+    if (fourxx) { await this.fail(call, fourxx, undefined, 'rejected'); return; }
+    await this.fail(call, 480, 'Temporarily Unavailable', 'unavailable');
+  }
+
+  private cancelBranches(call: Call): void {
+    for (const b of call.branches) this.cancelBranch(b);
+  }
+
+  private cancelBranch(branch: Branch): void {
+    if (branch.state === 'done' || branch.state === 'answered' || !branch.tx) return;
+    if (branch.state !== 'proceeding') { branch.cancelWanted = true; return; } // CANCEL waits for a provisional (9.1)
+    try {
+      this.deps.transactions.sendCancel(branch.tx, { onResponse: () => {} });
+    } catch { /* the INVITE ended meanwhile */ }
+    branch.state = 'done';
+  }
+
+  /** The caller's CANCEL (9.2): 200 to the CANCEL, 487 to the INVITE, CANCEL toward every contact. */
+  onCancel(cancel: SipRequest, tx: ServerTransaction, cancelled: InviteServerTransaction | undefined): void {
+    const call = cancelled ? [...this.calls].find((c) => c.aTx === cancelled) : undefined;
+    tx.respond(createResponse(cancel, call ? 200 : 481, undefined, { toTag: this.deps.toTag() }));
+    if (!call || call.state === 'answered') return;
+    this.cancelBranches(call);
+    void this.fail(call, 487, 'Request Terminated', 'cancelled');
+  }
+
+  onAck(ack: SipRequest): void {
+    const found = this.findByDialog(ack);
+    if (!found || found.side !== 'a') return;
+    const { call } = found;
+    call.acked();
+    if (call.pendingCalleeAck) {
+      // Late offer: the caller's answer rides on its ACK; answer the callee in ours.
+      const { dialog, offer } = call.pendingCalleeAck;
+      call.pendingCalleeAck = undefined;
+      let body: Buffer | undefined;
+      try {
+        const answer = parseBody(ack.body);
+        if (answer) {
+          void this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: remoteOf(answer) });
+          body = answerFromAnswer(offer, answer, call.bSdp, call.bLocal!);
+        }
+      } catch { body = undefined; }
+      this.sendAck(dialog, call.bTarget!, body);
+      if (!body) void this.hangup(call, 'codec-mismatch', 'both');
+    }
+  }
+
+  /** BYE, UPDATE, INFO, OPTIONS... inside a dialog. Returns false if the request is not ours. */
+  onInDialog(req: SipRequest, tx: ServerTransaction): boolean {
+    const found = this.findByDialog(req);
+    if (!found) return false;
+    const { call, side } = found;
+    const d = this.deps;
+    const dialog = side === 'a' ? call.aDialog : call.bDialog;
+    if (!dialog) return false;
+    const next = acceptRemoteSeq(dialog, req);
+    if (!next) { tx.respond(createResponse(req, 500, 'CSeq Out Of Order')); return true; }
+    if (side === 'a') call.aDialog = next; else call.bDialog = next;
+    switch (req.method) {
+      case 'BYE':
+        tx.respond(createResponse(req, 200, 'OK'));
+        void this.hangup(call, side === 'a' ? 'bye-caller' : 'bye-callee', side === 'a' ? 'b' : 'a');
+        return true;
+      case 'OPTIONS':
+        tx.respond(createResponse(req, 200, 'OK'));
+        return true;
+      case 'UPDATE':
+      case 'INFO':
+        void this.passThrough(call, side, req, tx);
+        return true;
+      default:
+        d.counters.inc('call.in-dialog-unsupported');
+        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO' }] }));
+        return true;
+    }
+  }
+
+  /** A re-INVITE on one leg becomes a re-INVITE on the other (hold, resume, new media). */
+  private async reinvite(call: Call, side: 'a' | 'b', req: SipRequest, tx: InviteServerTransaction): Promise<void> {
+    await this.passThrough(call, side, req, tx);
+  }
+
+  /**
+   * Offer/answer across the call: the request's SDP (if any) updates this
+   * leg's remote media, the other leg gets the same method with the box's SDP,
+   * and its answer comes back rewritten for this leg.
+   */
+  private async passThrough(call: Call, side: 'a' | 'b', req: SipRequest, tx: ServerTransaction): Promise<void> {
+    const d = this.deps;
+    const dialogHere = side === 'a' ? call.aDialog : call.bDialog;
+    const dialogThere = side === 'a' ? call.bDialog : call.aDialog;
+    const targetThere = side === 'a' ? call.bTarget : call.aTarget;
+    const here = side === 'a' ? 'a' : 'b';
+    const there = side === 'a' ? 'b' : 'a';
+    const localHere = side === 'a' ? call.aLocal : call.bLocal;
+    const localThere = side === 'a' ? call.bLocal : call.aLocal;
+    const sdpHere = side === 'a' ? call.aSdp : call.bSdp;
+    const sdpThere = side === 'a' ? call.bSdp : call.aSdp;
+    if (!dialogHere || !dialogThere || !targetThere || !localHere || !localThere || call.state !== 'answered') {
+      tx.respond(createResponse(req, 491, 'Request Pending', { toTag: dialogHere?.localTag }));
+      return;
+    }
+    let offer: SessionDescription | undefined;
+    try { offer = parseBody(req.body); } catch {
+      tx.respond(createResponse(req, 488, 'Bad SDP', { toTag: dialogHere.localTag }));
+      return;
+    }
+    let body: Buffer | undefined;
+    if (offer) {
+      try {
+        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here, remote: remoteOf(offer) });
+        sdpThere.version++;
+        body = offerFromOffer(offer, sdpThere, localThere).body;
+      } catch {
+        tx.respond(createResponse(req, 488, 'Not Acceptable Here', { toTag: dialogHere.localTag }));
+        return;
+      }
+    }
+    const built = dialogRequest(dialogThere, req.method, body ? { body, contentType: SDP_TYPE } : {
+      ...(req.body.length ? { body: req.body, contentType: getHeader(req, 'content-type') ?? 'application/octet-stream' } : {}),
+    });
+    if (side === 'a') call.bDialog = built.dialog; else call.aDialog = built.dialog;
+    const contact = { name: 'contact', value: `<${d.contactFor(call.aTarget === targetThere ? call.aTarget : targetThere)}>` };
+    const outReq: SipRequest = req.method === 'INVITE' || req.method === 'UPDATE'
+      ? { ...built.request, headers: [...built.request.headers, contact] } : built.request;
+    d.transactions.sendRequest(outReq, targetThere, {
+      onResponse: (res) => {
+        if (res.status < 200) return;
+        void (async () => {
+          let answerBody: Buffer | undefined;
+          if (res.status < 300 && offer) {
+            try {
+              const answer = parseBody(res.body);
+              if (answer) {
+                await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there, remote: remoteOf(answer) });
+                sdpHere.version++;
+                answerBody = answerFromAnswer(offer, answer, sdpHere, localHere);
+              }
+            } catch { answerBody = undefined; }
+          }
+          if (req.method === 'INVITE' && res.status < 300) {
+            const latest = side === 'a' ? call.bDialog : call.aDialog;
+            if (latest) this.sendAck({ ...latest, localSeq: getCSeq(outReq).seq }, targetThere);
+          }
+          const headers: Header[] = res.status < 300 && req.method !== 'INFO' ? [{ name: 'contact', value: `<${d.contactFor(side === 'a' ? call.aTarget : call.bTarget!)}>` }] : [];
+          tx.respond(createResponse(req, res.status, res.reason, {
+            toTag: dialogHere.localTag, headers, ...(answerBody ? { body: answerBody, contentType: SDP_TYPE } : {}),
+          }));
+        })();
+      },
+      onTimeout: () => { tx.respond(createResponse(req, 408, 'Request Timeout', { toTag: dialogHere.localTag })); void this.hangup(call, 'timeout', 'both'); },
+      onTransportError: () => { tx.respond(createResponse(req, 503, 'Service Unavailable', { toTag: dialogHere.localTag })); },
+    });
+  }
+
+  private sendAck(dialog: Dialog, target: Target, body?: Buffer): void {
+    const ack = dialogRequest(dialog, 'ACK', body ? { body, contentType: SDP_TYPE } : {}).request;
+    try { this.deps.transactions.sendAck(ack, target); } catch (e) {
+      this.deps.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'cannot send ACK');
+    }
+  }
+
+  private sendBye(dialog: Dialog, target: Target): Dialog {
+    const built = dialogRequest(dialog, 'BYE');
+    try { this.deps.transactions.sendRequest(built.request, target, { onResponse: () => {} }); } catch (e) {
+      this.deps.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'cannot send BYE');
+    }
+    return built.dialog;
+  }
+
+  /** End an answered call: BYE toward the given side(s), free the media, write the record. */
+  async hangup(call: Call, reason: EndReason, byeTo: 'a' | 'b' | 'both'): Promise<void> {
+    if (call.ended) return;
+    if (call.state !== 'answered') {
+      this.cancelBranches(call);
+      await this.fail(call, 487, 'Request Terminated', reason);
+      return;
+    }
+    call.state = 'ending';
+    if ((byeTo === 'a' || byeTo === 'both') && call.aDialog) call.aDialog = this.sendBye(call.aDialog, call.aTarget);
+    if ((byeTo === 'b' || byeTo === 'both') && call.bDialog && call.bTarget) call.bDialog = this.sendBye(call.bDialog, call.bTarget);
+    await this.end(call, reason);
+  }
+
+  /** End a call that was never answered, with a final response to the caller. */
+  private async fail(call: Call, status: number, reason: string | undefined, why: EndReason): Promise<void> {
+    if (call.ended) return;
+    if (!call.aTx.isTerminated && !call.aTx.lastResponse?.status || (call.aTx.lastResponse?.status ?? 0) < 200) {
+      try { call.respondA(status, reason); } catch { /* transaction already gone */ }
+    }
+    await this.end(call, why);
+  }
+
+  private async end(call: Call, reason: EndReason): Promise<void> {
+    if (call.ended) return;
+    call.ended = true;
+    call.stopTimers();
+    this.calls.delete(call);
+    try { await this.deps.media.request({ op: 'delete', sessionId: call.sessionId }); } catch { /* nothing allocated */ }
+    const view = call.view();
+    this.deps.records.write({
+      id: call.id, caller: call.caller, callee: call.callee, startedAt: call.startedAt,
+      ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
+      endedAt: this.deps.clock.now(), endReason: reason, legs: view.legs, mode: view.mode,
+    });
+    this.deps.log.info({ call: call.id, caller: call.caller, callee: call.callee, reason }, 'call ended');
+    this.changed();
+  }
+
+  private record(req: SipRequest, caller: string, callee: string, reason: EndReason, source: Target): void {
+    const now = this.deps.clock.now();
+    this.deps.records.write({
+      id: `${now.toString(36)}-${(callCounter++).toString(36)}`, caller, callee, startedAt: now, endedAt: now, endReason: reason,
+      legs: { a: { party: caller, transport: source.transport, address: source.address, protection: 'rtp' } }, mode: 'relay',
+    });
+    void req;
+  }
+
+  private findByDialog(req: SipRequest): { call: Call; side: 'a' | 'b' } | undefined {
+    const callId = getCallId(req);
+    for (const call of this.calls) {
+      if (call.aDialog && call.aDialog.callId === callId && inDialog(call.aDialog, req)) return { call, side: 'a' };
+      if (call.bDialog && call.bDialog.callId === callId && inDialog(call.bDialog, req)) return { call, side: 'b' };
+      // The caller's ACK to our 2xx arrives before aDialog's remoteSeq matters; match by Call-ID and tags.
+      if (req.method === 'ACK' && callId === getCallId(call.invite) && call.final2xx !== undefined) return { call, side: 'a' };
+    }
+    return undefined;
+  }
+
+  /** Stop every call (appliance shutdown): BYE both legs. */
+  async stopAll(): Promise<void> {
+    for (const call of [...this.calls]) await this.hangup(call, 'failed', 'both');
+  }
+}

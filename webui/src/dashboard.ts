@@ -1,0 +1,90 @@
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { describeLeg } from '../../firmware/admin/explain.js';
+import { api } from './api.js';
+import { daysLeft, fromNow, when } from './ui.js';
+
+/** Appliance health, LED mirror, registered phones and live calls; pushed by the server as they change. */
+
+const LED_ORDER = ['power', 'registration', 'call', 'error'];
+
+function Led(props: { name: string; state: any }) {
+  const s = props.state ?? { mode: 'off' };
+  const cls = `lamp ${s.mode === 'off' ? '' : (s.color ?? 'green')}${s.mode === 'blink' ? ' blink' : ''}`;
+  const style = s.mode === 'blink' ? { animationDuration: `${s.periodMs ?? 1000}ms` } : {};
+  const text = s.mode === 'off' ? 'off' : `${s.mode}${s.color ? ` ${s.color}` : ''}`;
+  return html`<div class="led" data-led=${props.name} data-state=${text} title=${`${props.name}: ${text}`}>
+    <span class=${cls} style=${style}></span>${props.name}</div>`;
+}
+
+function Leg(props: { leg: any }) {
+  const secure = props.leg.protection !== 'rtp';
+  return html`<div class=${`leg ${secure ? 'secure' : 'plain'}`}>
+    <strong>${props.leg.party}</strong> <span class="pill">${props.leg.transport?.toUpperCase()}</span><br />
+    ${secure ? describeLeg(props.leg).slice(props.leg.party.length + 1) : 'plain RTP'}${props.leg.codec ? html` · ${props.leg.codec}` : null}
+  </div>`;
+}
+
+export function CallCard(props: { call: any }) {
+  const c = props.call;
+  return html`<div class="call" data-call=${c.id}>
+    <div class="row"><strong>${c.caller} → ${c.callee}</strong> <span class="pill">${c.state}</span>
+      <span class="hint">since ${when(c.answeredAt ?? c.startedAt)}</span></div>
+    <div class="legs">
+      <${Leg} leg=${c.legs.a} />
+      <span class="arrow">→</span>
+      <div class="box">box<br /><strong>${c.mode === 'relay' ? 'relayed untouched' : 'bridged (decrypt + re-encrypt)'}</strong></div>
+      <span class="arrow">→</span>
+      ${c.legs.b ? html`<${Leg} leg=${c.legs.b} />` : html`<div class="leg">${c.callee}<br />not answered yet</div>`}
+    </div>
+    <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box holds the keys)` : html`<span class="warn">not possible</span> (the box cannot read the media)`}</div>
+  </div>`;
+}
+
+export function Dashboard() {
+  const [status, setStatus] = useState<any>(null);
+  const [live, setLive] = useState(false);
+  const [, tick] = useState(0);
+
+  useEffect(() => {
+    let stopped = false;
+    api('GET', '/status').then((s) => { if (!stopped) setStatus(s); }).catch(() => {});
+    const es = new EventSource('/api/events');
+    es.addEventListener('status', (ev) => { setStatus(JSON.parse((ev as MessageEvent).data)); setLive(true); });
+    es.addEventListener('logout', () => { es.close(); location.reload(); });
+    es.onerror = () => setLive(false);
+    const t = setInterval(() => tick((n) => n + 1), 5000);
+    return () => { stopped = true; es.close(); clearInterval(t); };
+  }, []);
+
+  if (!status) return html`<p class="boot">Loading status…</p>`;
+  const regs: any[] = status.registrations ?? [];
+  const calls: any[] = status.calls ?? [];
+  const cert = status.certificate;
+  const health = status.configHealth ?? { ok: true };
+  const blocked: any[] = status.blocked ?? [];
+  return html`
+  <div class="grid">
+    <section class="card" id="health"><h2>Appliance</h2>
+      <div>Config: ${health.ok ? html`<span class="ok">OK</span>` : html`<span class="warn">${health.problem}</span>`}</div>
+      ${cert ? html`<div>Certificate: valid until ${when(cert.notAfter)} (${daysLeft(cert.notAfter)} days)</div>` : null}
+      <div>Extensions: ${status.accounts ?? 0}, registered phones: ${regs.length}, calls: ${calls.length}</div>
+      <div>Blocked sources: ${blocked.length ? blocked.map((b) => b.address).join(', ') : 'none'}</div>
+      <div class="hint">Live updates: ${live ? html`<span class="ok" id="live-state">connected</span>` : html`<span class="warn" id="live-state">reconnecting…</span>`}</div>
+    </section>
+    <section class="card"><h2>LEDs</h2>
+      <div class="leds">${LED_ORDER.map((n) => html`<${Led} name=${n} state=${status.leds?.[n]} />`)}</div>
+    </section>
+  </div>
+  <section class="card" id="registrations"><h2>Registered phones</h2>
+    ${regs.length === 0 ? html`<p class="empty">No phone is registered.</p>` : html`
+    <table><thead><tr><th>Extension</th><th>Transport</th><th>Address</th><th>Expires</th><th>Phone</th></tr></thead>
+    <tbody>${regs.map((r) => html`<tr data-extension=${r.extension}>
+      <td>${r.extension}</td><td>${String(r.transport).toUpperCase()}</td>
+      <td class="mono">${r.source?.address}:${r.source?.port}</td>
+      <td title=${when(r.expiresAt)}>${fromNow(r.expiresAt)}</td><td>${r.userAgent ?? ''}</td></tr>`)}</tbody></table>`}
+  </section>
+  <section class="card" id="calls"><h2>Calls in progress</h2>
+    ${calls.length === 0 ? html`<p class="empty">No call in progress.</p>` : calls.map((c) => html`<${CallCard} call=${c} />`)}
+  </section>`;
+}

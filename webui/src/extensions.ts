@@ -1,0 +1,132 @@
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, fieldErrors } from './api.js';
+import { Field, FormError } from './ui.js';
+
+/** Extensions: add, edit, remove, reset password (shown once), policy, TLS-only. */
+
+const EXTENSION = /^[A-Za-z0-9._-]{1,32}$/;
+const MIN_PASSWORD = 6;
+
+function checkAccount(v: { extension?: string; password?: string; name?: string }): Record<string, string> {
+  const e: Record<string, string> = {};
+  if (v.extension !== undefined && !EXTENSION.test(v.extension)) e.extension = 'Use 1-32 letters, digits, ".", "_" or "-".';
+  if (v.password && v.password.length < MIN_PASSWORD) e.password = `At least ${MIN_PASSWORD} characters, or leave empty to generate one.`;
+  if (v.name !== undefined && v.name.length > 64) e.name = 'At most 64 characters.';
+  return e;
+}
+
+function ShownOnce(props: { extension: string; password: string; onClose: () => void }) {
+  return html`<div class="notice" id="shown-once" role="status">
+    Password for <strong>${props.extension}</strong>: <span class="secret" id="new-password">${props.password}</span>
+    <div class="hint">Shown once only: enter it in the phone now. The box keeps only a hash of it.</div>
+    <button class="plain" onClick=${props.onClose}>Done</button></div>`;
+}
+
+function AddForm(props: { policies: any[]; onAdded: (acct: any) => void }) {
+  const [v, setV] = useState({ extension: '', name: '', password: '', policy: 'default', tlsOnly: false });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState(false);
+  const set = (k: string) => (ev: any) => setV({ ...v, [k]: ev.currentTarget.type === 'checkbox' ? ev.currentTarget.checked : ev.currentTarget.value });
+  const submit = async (ev: Event) => {
+    ev.preventDefault();
+    const local = checkAccount(v);
+    setErrors(local);
+    if (Object.keys(local).length) return;
+    setBusy(true);
+    try {
+      const acct = await api('POST', '/accounts', { extension: v.extension, name: v.name, policy: v.policy, tlsOnly: v.tlsOnly, ...(v.password ? { password: v.password } : {}) });
+      setV({ extension: '', name: '', password: '', policy: v.policy, tlsOnly: false });
+      props.onAdded(acct);
+    } catch (e) {
+      setErrors(fieldErrors(e));
+    } finally { setBusy(false); }
+  };
+  return html`<form id="add-extension" onSubmit=${submit} novalidate>
+    <${FormError} errors=${errors} />
+    <div class="grid">
+      <${Field} id="add-ext" label="Extension" error=${errors.extension}>
+        <input id="add-ext" type="text" value=${v.extension} onInput=${set('extension')} autocomplete="off" /></${Field}>
+      <${Field} id="add-name" label="Name" error=${errors.name}>
+        <input id="add-name" type="text" value=${v.name} onInput=${set('name')} /></${Field}>
+      <${Field} id="add-password" label="SIP password" error=${errors.password} hint="Leave empty to have one generated.">
+        <input id="add-password" type="password" value=${v.password} onInput=${set('password')} autocomplete="new-password" /></${Field}>
+      <${Field} id="add-policy" label="Policy" error=${errors.policy}>
+        <select id="add-policy" value=${v.policy} onChange=${set('policy')}>${props.policies.map((p) => html`<option value=${p.name}>${p.name}</option>`)}</select></${Field}>
+    </div>
+    <div class="field check"><input id="add-tls" type="checkbox" checked=${v.tlsOnly} onChange=${set('tlsOnly')} /> <label for="add-tls">TLS only (refuse registrations over UDP and TCP)</label></div>
+    <button type="submit" disabled=${busy}>Add extension</button>
+  </form>`;
+}
+
+function EditRow(props: { acct: any; policies: any[]; onDone: (changed: boolean) => void }) {
+  const [v, setV] = useState({ name: props.acct.name, policy: props.acct.policy, tlsOnly: props.acct.tlsOnly });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const set = (k: string) => (ev: any) => setV({ ...v, [k]: ev.currentTarget.type === 'checkbox' ? ev.currentTarget.checked : ev.currentTarget.value });
+  const save = async (ev: Event) => {
+    ev.preventDefault();
+    const local = checkAccount({ name: v.name });
+    setErrors(local);
+    if (Object.keys(local).length) return;
+    try {
+      await api('PATCH', `/accounts/${encodeURIComponent(props.acct.extension)}`, v);
+      props.onDone(true);
+    } catch (e) { setErrors(fieldErrors(e)); }
+  };
+  const id = `edit-${props.acct.extension}`;
+  return html`<tr><td colspan="5"><form onSubmit=${save} id=${id} novalidate>
+    <strong>Edit ${props.acct.extension}</strong>
+    <${FormError} errors=${errors} />
+    <div class="grid">
+      <${Field} id=${`${id}-name`} label="Name" error=${errors.name}><input id=${`${id}-name`} type="text" value=${v.name} onInput=${set('name')} /></${Field}>
+      <${Field} id=${`${id}-policy`} label="Policy" error=${errors.policy}>
+        <select id=${`${id}-policy`} value=${v.policy} onChange=${set('policy')}>${props.policies.map((p) => html`<option value=${p.name}>${p.name}</option>`)}</select></${Field}>
+    </div>
+    <div class="field check"><input id=${`${id}-tls`} type="checkbox" checked=${v.tlsOnly} onChange=${set('tlsOnly')} /> <label for=${`${id}-tls`}>TLS only</label></div>
+    <div class="row"><button type="submit">Save</button><button type="button" class="plain" onClick=${() => props.onDone(false)}>Cancel</button></div>
+  </form></td></tr>`;
+}
+
+export function Extensions() {
+  const [accounts, setAccounts] = useState<any[] | null>(null);
+  const [policies, setPolicies] = useState<any[]>([]);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [shown, setShown] = useState<{ extension: string; password: string } | null>(null);
+  const [error, setError] = useState('');
+  const load = async () => {
+    const [a, p] = await Promise.all([api<any[]>('GET', '/accounts'), api<any[]>('GET', '/policies')]);
+    setAccounts(a);
+    setPolicies(p);
+  };
+  useEffect(() => { load().catch((e) => setError(String(e.message ?? e))); }, []);
+  const act = async (fn: () => Promise<void>) => {
+    setError('');
+    try { await fn(); await load(); } catch (e: any) { setError(e.message ?? String(e)); }
+  };
+  const remove = (ext: string) => act(async () => {
+    if (!confirm(`Remove extension ${ext}? Its phones are logged off at once.`)) return;
+    await api('DELETE', `/accounts/${encodeURIComponent(ext)}`);
+  });
+  const reset = (ext: string) => act(async () => {
+    if (!confirm(`Give extension ${ext} a new password? The phone must then be set up with it.`)) return;
+    const r = await api<any>('POST', `/accounts/${encodeURIComponent(ext)}/password`, {});
+    setShown({ extension: ext, password: r.password });
+  });
+  if (!accounts) return html`<p class="boot">${error || 'Loading…'}</p>`;
+  return html`
+  ${shown ? html`<${ShownOnce} ...${shown} onClose=${() => setShown(null)} />` : null}
+  <section class="card"><h2>Extensions</h2>
+    ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
+    ${accounts.length === 0 ? html`<p class="empty">No extension yet.</p>` : html`
+    <table id="extensions"><thead><tr><th>Extension</th><th>Name</th><th>Policy</th><th>TLS only</th><th></th></tr></thead>
+    <tbody>${accounts.map((a) => editing === a.extension
+      ? html`<${EditRow} acct=${a} policies=${policies} onDone=${(changed: boolean) => { setEditing(null); if (changed) void act(async () => {}); }} />`
+      : html`<tr data-extension=${a.extension}><td>${a.extension}</td><td>${a.name}</td><td>${a.policy}</td><td>${a.tlsOnly ? 'yes' : 'no'}</td>
+        <td class="row"><button class="plain" onClick=${() => setEditing(a.extension)}>Edit</button>
+          <button class="plain" onClick=${() => reset(a.extension)}>Reset password</button>
+          <button class="danger" onClick=${() => remove(a.extension)}>Remove</button></td></tr>`)}</tbody></table>`}
+  </section>
+  <section class="card"><h2>Add an extension</h2>
+    <${AddForm} policies=${policies} onAdded=${(acct: any) => { if (acct.password) setShown({ extension: acct.extension, password: acct.password }); void load(); }} />
+  </section>`;
+}

@@ -1,0 +1,26 @@
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { describeCall } from '../../firmware/admin/explain.js';
+import { api } from './api.js';
+import { when } from './ui.js';
+
+/** Finished calls from the call records, newest first. */
+
+function duration(r: any): string {
+  if (!r.answeredAt || !r.endedAt) return '—';
+  const s = Math.max(0, Math.round((r.endedAt - r.answeredAt) / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export function History() {
+  const [records, setRecords] = useState<any[] | null>(null);
+  const [error, setError] = useState('');
+  useEffect(() => { api<any[]>('GET', '/calls/history?limit=200').then(setRecords).catch((e) => setError(e.message)); }, []);
+  if (!records) return html`<p class="boot">${error || 'Loading…'}</p>`;
+  return html`<section class="card"><h2>Call history</h2>
+    ${records.length === 0 ? html`<p class="empty">No calls recorded yet.</p>` : html`
+    <table id="call-history"><thead><tr><th>Started</th><th>From</th><th>To</th><th>Duration</th><th>Ended</th><th>Media</th></tr></thead>
+    <tbody>${records.map((r) => html`<tr><td>${when(r.startedAt)}</td><td>${r.caller}</td><td>${r.callee}</td><td>${duration(r)}</td>
+      <td>${r.endReason ?? ''}</td><td class="hint">${r.legs?.a ? describeCall(r) : ''}</td></tr>`)}</tbody></table>`}
+  </section>`;
+}

@@ -1,0 +1,92 @@
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { CALLEE_CHOICES, CALLER_CHOICES, explainPolicy } from '../../firmware/admin/explain.js';
+import { api, fieldErrors } from './api.js';
+import { Field, FormError } from './ui.js';
+
+/** Media security policies, with what each choice does spelled out beside it. */
+
+const NAME = /^[A-Za-z0-9._-]{1,32}$/;
+
+function Outcome(props: { title: string; o: any }) {
+  return html`<p><strong>${props.title}:</strong> ${props.o.path}
+    <br /><span class="hint">${props.o.mode === 'relay' ? 'Relayed' : 'Bridged'}; recording and music on hold
+    ${props.o.recording ? html`<span class="ok">possible</span>` : html`<span class="warn">not possible</span>`}.</span></p>`;
+}
+
+export function Explanation(props: { caller: any; callee: any }) {
+  const x = explainPolicy(props.caller, props.callee);
+  return html`<div class="explain" id="policy-explanation">
+    <p>${x.summary}</p>
+    <${Outcome} title="If the caller encrypts (SRTP)" o=${x.callerEncrypts} />
+    <${Outcome} title="If the caller sends plain RTP" o=${x.callerPlain} />
+  </div>`;
+}
+
+function PolicyForm(props: { editing: any | null; onSaved: () => void; onCancel: () => void }) {
+  const init = props.editing ?? { name: '', callerStream: 'relay_or_decrypt', calleeStream: 'as_caller' };
+  const [v, setV] = useState({ name: init.name, callerStream: init.callerStream, calleeStream: init.calleeStream });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  useEffect(() => { setV({ name: init.name, callerStream: init.callerStream, calleeStream: init.calleeStream }); setErrors({}); }, [props.editing]);
+  const set = (k: string) => (ev: any) => setV({ ...v, [k]: ev.currentTarget.value });
+  const caller = CALLER_CHOICES.find((c) => c.value === v.callerStream);
+  const callee = CALLEE_CHOICES.find((c) => c.value === v.calleeStream);
+  const submit = async (ev: Event) => {
+    ev.preventDefault();
+    if (!props.editing && !NAME.test(v.name)) { setErrors({ name: 'Use 1-32 letters, digits, ".", "_" or "-".' }); return; }
+    try {
+      if (props.editing) await api('PUT', `/policies/${encodeURIComponent(v.name)}`, { callerStream: v.callerStream, calleeStream: v.calleeStream });
+      else await api('POST', '/policies', v);
+      setErrors({});
+      if (!props.editing) setV({ ...v, name: '' });
+      props.onSaved();
+    } catch (e) { setErrors(fieldErrors(e)); }
+  };
+  return html`<form id="policy-form" onSubmit=${submit} novalidate>
+    <${FormError} errors=${errors} />
+    <${Field} id="policy-name" label="Name" error=${errors.name}>
+      <input id="policy-name" type="text" value=${v.name} onInput=${set('name')} disabled=${!!props.editing} /></${Field}>
+    <div class="grid">
+      <${Field} id="policy-caller" label="Media from the caller" error=${errors.callerStream} hint=${caller?.help}>
+        <select id="policy-caller" value=${v.callerStream} onChange=${set('callerStream')}>
+          ${CALLER_CHOICES.map((c) => html`<option value=${c.value}>${c.label}</option>`)}</select></${Field}>
+      <${Field} id="policy-callee" label="Media toward the callee" error=${errors.calleeStream} hint=${callee?.help}>
+        <select id="policy-callee" value=${v.calleeStream} onChange=${set('calleeStream')}>
+          ${CALLEE_CHOICES.map((c) => html`<option value=${c.value}>${c.label}</option>`)}</select></${Field}>
+    </div>
+    <${Explanation} caller=${v.callerStream} callee=${v.calleeStream} />
+    <div class="row" style=${{ marginTop: '.7rem' }}>
+      <button type="submit">${props.editing ? 'Save policy' : 'Create policy'}</button>
+      ${props.editing ? html`<button type="button" class="plain" onClick=${props.onCancel}>Cancel</button>` : null}
+    </div>
+  </form>`;
+}
+
+export function Policies() {
+  const [policies, setPolicies] = useState<any[] | null>(null);
+  const [editing, setEditing] = useState<any | null>(null);
+  const [error, setError] = useState('');
+  const load = () => api<any[]>('GET', '/policies').then(setPolicies).catch((e) => setError(e.message));
+  useEffect(() => { void load(); }, []);
+  const remove = async (name: string) => {
+    setError('');
+    if (!confirm(`Remove policy ${name}?`)) return;
+    try { await api('DELETE', `/policies/${encodeURIComponent(name)}`); await load(); } catch (e: any) { setError(e.message); }
+  };
+  const label = (list: readonly any[], v: string) => list.find((c) => c.value === v)?.label ?? v;
+  if (!policies) return html`<p class="boot">${error || 'Loading…'}</p>`;
+  return html`
+  <section class="card"><h2>Media security policies</h2>
+    <p class="hint">Each extension has one policy. When it calls, its policy decides whether the box relays the media untouched (a fully private call) or decrypts and re-encrypts it, and how the called phone's leg is protected.</p>
+    ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
+    <table id="policies"><thead><tr><th>Name</th><th>Caller</th><th>Callee</th><th>Extensions</th><th>Behaviour</th><th></th></tr></thead>
+    <tbody>${policies.map((p) => html`<tr data-policy=${p.name}><td>${p.name}</td><td>${label(CALLER_CHOICES, p.callerStream)}</td>
+      <td>${label(CALLEE_CHOICES, p.calleeStream)}</td><td>${p.accounts}</td>
+      <td class="hint">${explainPolicy(p.callerStream, p.calleeStream).summary}</td>
+      <td class="row"><button class="plain" onClick=${() => setEditing(p)}>Edit</button>
+        ${p.name === 'default' ? null : html`<button class="danger" onClick=${() => remove(p.name)}>Remove</button>`}</td></tr>`)}</tbody></table>
+  </section>
+  <section class="card"><h2>${editing ? `Edit policy ${editing.name}` : 'Create a policy'}</h2>
+    <${PolicyForm} editing=${editing} onSaved=${() => { setEditing(null); void load(); }} onCancel=${() => setEditing(null)} />
+  </section>`;
+}
