@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import type { Board } from '../board/index.js';
 import { SimBoard } from '../board/index.js';
 import { AdminServer, certSource } from './admin/index.js';
-import { ConfigStore, type ReadonlyConfig } from './config/index.js';
+import { ConfigStore, tryLockConfig, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
-  Counters, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
-  type Clock, type Logger, type Random,
+  Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
+  type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
 import { B2bua, LocationService, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
@@ -49,6 +49,7 @@ export interface RunInfo {
 }
 
 const DIGEST_SECRET_FILE = 'digest.secret';
+const MEDIA_STATS_EVERY_MS = 2000;
 
 /** A box-bound secret for stateless nonces, kept across restarts so nonces stay valid. */
 function digestSecret(dataDir: string, random: Random): Buffer {
@@ -62,27 +63,57 @@ function digestSecret(dataDir: string, random: Random): Buffer {
   return secret;
 }
 
+/** The running services, as the composition root wired them. */
+export interface ApplianceParts {
+  readonly store: ConfigStore;
+  readonly board: Board;
+  readonly pki: Pki;
+  readonly renewer: CertRenewer;
+  readonly location: LocationService;
+  readonly transports: SipTransports;
+  readonly transactions: TransactionLayer;
+  readonly throttle: AuthThrottle;
+  readonly counters: Counters;
+  readonly calls: B2bua;
+  readonly media: MediaEngine;
+  readonly admin: AdminServer;
+  readonly control: ControlServer;
+  readonly leds: StatusLeds;
+  readonly log: Logger;
+  readonly releaseLock: () => void;
+}
+
 export class Appliance {
   private stopped = false;
+  /** The media engine's latest figures; the engine answers by message, so status() shows the last reply. */
+  private mediaStats: { sessions: number; portsInUse: number; counters: Readonly<Record<string, number>> } = { sessions: 0, portsInUse: 0, counters: {} };
+  private mediaTimer: TimerHandle | null = null;
 
-  constructor(
-    readonly info: RunInfo,
-    readonly store: ConfigStore,
-    readonly board: Board,
-    readonly pki: Pki,
-    readonly renewer: CertRenewer,
-    readonly location: LocationService,
-    readonly transports: SipTransports,
-    readonly transactions: TransactionLayer,
-    readonly throttle: AuthThrottle,
-    readonly counters: Counters,
-    readonly calls: B2bua,
-    readonly media: MediaEngine,
-    private readonly admin: AdminServer,
-    private readonly control: ControlServer,
-    private readonly leds: StatusLeds,
-    private readonly log: Logger,
-  ) {}
+  readonly store: ConfigStore;
+  readonly board: Board;
+  readonly pki: Pki;
+  readonly renewer: CertRenewer;
+  readonly location: LocationService;
+  readonly transports: SipTransports;
+  readonly transactions: TransactionLayer;
+  readonly throttle: AuthThrottle;
+  readonly counters: Counters;
+  readonly calls: B2bua;
+  readonly media: MediaEngine;
+  private readonly admin: AdminServer;
+  private readonly control: ControlServer;
+  private readonly leds: StatusLeds;
+  private readonly log: Logger;
+  private readonly releaseLock: () => void;
+
+  constructor(readonly info: RunInfo, parts: ApplianceParts) {
+    ({
+      store: this.store, board: this.board, pki: this.pki, renewer: this.renewer, location: this.location,
+      transports: this.transports, transactions: this.transactions, throttle: this.throttle, counters: this.counters,
+      calls: this.calls, media: this.media, admin: this.admin, control: this.control, leds: this.leds, log: this.log,
+      releaseLock: this.releaseLock,
+    } = parts);
+  }
 
   /** What `pbx status` shows of a running appliance. Never secrets. */
   status(): Record<string, unknown> {
@@ -97,15 +128,33 @@ export class Appliance {
       blocked: this.throttle.blocked(),
       configHealth: this.store.health,
       calls: this.calls.list(),
+      media: this.mediaStats,
       leds: this.board.leds.snapshot(),
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
       counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
     };
   }
 
+  /** Ask the engine for fresh figures (after each call change, and every few seconds while calls run). */
+  async refreshMedia(): Promise<void> {
+    if (this.stopped) return;
+    const r = await this.media.request({ op: 'stats' });
+    if (r.op === 'stats') this.mediaStats = { sessions: r.sessions.length, portsInUse: r.portsInUse, counters: r.counters };
+  }
+
+  watchMedia(clock: Clock): void {
+    const tick = (): void => {
+      void this.refreshMedia().catch(() => {});
+      this.mediaTimer = this.stopped ? null : clock.setTimer(MEDIA_STATS_EVERY_MS, tick);
+    };
+    tick();
+    this.calls.onChange(() => { void this.refreshMedia().catch(() => {}); });
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.mediaTimer?.cancel();
     this.log.info('stopping');
     this.leds.update({ phase: 'stopping' });
     this.renewer.stop();
@@ -116,6 +165,7 @@ export class Appliance {
     await this.media.close();
     this.location.stop();
     await this.board.close();
+    this.releaseLock();
   }
 }
 
@@ -129,6 +179,9 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const counters = new Counters();
   const { dataDir } = opts;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  // The running appliance is the config's one writer; the CLI talks to it over the control socket.
+  const lock = await lockConfig(dataDir);
 
   raiseOpenFileLimit(log);
 
@@ -277,10 +330,14 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   writeFileAtomicSync(join(dataDir, 'run.json'), `${JSON.stringify(info, null, 2)}\n`, 0o644);
 
-  appliance = new Appliance(info, store, board, pki, renewer, location, transports, transactions, throttle, counters, b2bua, media, admin, control, leds, log);
+  appliance = new Appliance(info, {
+    store, board, pki, renewer, location, transports, transactions, throttle, counters,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock,
+  });
   const refreshLeds = (): void => leds.update({ registeredPhones: location.registeredAccounts() });
   location.onChange(refreshLeds);
   b2bua.onChange(() => leds.update({ activeCalls: b2bua.activeCount, secureCalls: 0 }));
+  appliance.watchMedia(clock);
   leds.update({ phase: 'running', registeredPhones: location.registeredAccounts() });
 
   print(`SecurePBX ready`);
@@ -291,6 +348,20 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   if (cfg().admin.passwordHash === null && setupCode) print(`  setup code for the first admin login: ${setupCode}`);
   log.info({ ports: info.ports, dataDir }, 'appliance running');
   return appliance;
+}
+
+/** Take the data folder's config lock, waiting briefly for a CLI change in progress. */
+async function lockConfig(dataDir: string): Promise<() => void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const lock = tryLockConfig(dataDir, 'appliance');
+    if (lock.acquired) return () => lock.release();
+    if (lock.holder?.owner === 'appliance') {
+      throw new PbxError('conflict', `another appliance (pid ${lock.holder.pid}) is running with ${dataDir}`);
+    }
+    if (Date.now() > deadline) throw new PbxError('conflict', `the config in ${dataDir} stays locked by ${lock.holder ? `pid ${lock.holder.pid}` : 'another process'}`);
+    await new Promise((r) => setTimeout(r, 30));
+  }
 }
 
 /** `pbx run`: start, then stop cleanly on SIGINT/SIGTERM. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigStore } from '../config/index.js';
+import { ConfigStore, tryLockConfig } from '../config/index.js';
 import { controlSocketPath, callControl, executeCommand, isAlive, type ControlRequest } from '../control/index.js';
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatStatus } from './format.js';
@@ -53,12 +53,43 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
   return { min, max };
 }
 
-/** Run one command against the appliance in dataDir, running or not. */
+/** Commands that only look: offline they read the config without repairing or writing anything. */
+const READ_ONLY = new Set(['account.list', 'status', 'cert.ca']);
+/** How long a change waits for another writer (a CLI run, or an appliance starting up). */
+const LOCK_WAIT_MS = 15_000;
+
+/**
+ * Run one command against the appliance in dataDir, running or not. A running
+ * appliance holds the config lock and answers on its control socket; offline,
+ * a change takes the lock for its one write, so parallel runs never lose one.
+ */
 async function command(dataDir: string, req: ControlRequest): Promise<unknown> {
   const sock = controlSocketPath(dataDir);
-  if (await isAlive(sock)) return callControl(sock, req);
-  const store = await ConfigStore.open(dataDir, { log: createLogger({ level: 'warn', destination: process.stderr }) });
-  return executeCommand({ store, dataDir }, req);
+  const log = createLogger({ level: 'warn', destination: process.stderr });
+  if (READ_ONLY.has(req.command)) {
+    if (await isAlive(sock)) return callControl(sock, req);
+    const store = await ConfigStore.open(dataDir, { log, readOnly: true });
+    return executeCommand({ store, dataDir }, req);
+  }
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    if (await isAlive(sock)) return callControl(sock, req);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const lock = tryLockConfig(dataDir, 'cli');
+    if (lock.acquired) {
+      try {
+        const store = await ConfigStore.open(dataDir, { log });
+        return await executeCommand({ store, dataDir }, req);
+      } finally {
+        lock.release();
+      }
+    }
+    if (Date.now() > deadline) {
+      const who = lock.holder ? `${lock.holder.owner} (pid ${lock.holder.pid})` : 'another process';
+      throw new PbxError('conflict', `the config in ${dataDir} is locked by ${who}`);
+    }
+    await new Promise((r) => setTimeout(r, 30));
+  }
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -22,3 +22,4 @@ export {
   hashPassword, verifyPassword, type ScryptParams,
   MIN_ADMIN_PASSWORD_LENGTH, MAX_ADMIN_PASSWORD_LENGTH,
 } from './password.js';
+export { LOCK_FILE, tryLockConfig, type LockAttempt, type LockHolder } from './lock.js';

@@ -25,6 +25,12 @@ export type ConfigHealth =
 export interface ConfigStoreOptions {
   readonly log: Logger;
   readonly clock?: Clock;
+  /**
+   * Look, don't touch: load and report health, but never migrate, repair,
+   * move a broken file aside or write (for read-only commands such as
+   * `pbx status`, so that looking never hides a problem from the appliance).
+   */
+  readonly readOnly?: boolean;
 }
 
 export type ConfigListener = (config: ReadonlyConfig) => void;
@@ -71,6 +77,7 @@ export class ConfigStore {
     readonly dataDir: string,
     private readonly log: Logger,
     private readonly clock: Clock,
+    readonly readOnly: boolean,
   ) {
     const main = new DurableJsonFile<Config>(join(dataDir, CONFIG_FILE), (raw) => {
       const d = decodeConfig(raw, this.clock.now());
@@ -82,7 +89,11 @@ export class ConfigStore {
   }
 
   static async open(dataDir: string, opts: ConfigStoreOptions): Promise<ConfigStore> {
-    const store = new ConfigStore(dataDir, opts.log, opts.clock ?? systemClock);
+    const store = new ConfigStore(dataDir, opts.log, opts.clock ?? systemClock, opts.readOnly ?? false);
+    if (store.readOnly) {
+      await store.peek();
+      return store;
+    }
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const stale = await removeStaleTemps(dataDir, [CONFIG_FILE, CONFIG_FILE + LAST_GOOD_SUFFIX]);
     if (stale.length > 0) store.log.warn({ stale }, 'removed temp files left by an interrupted config write');
@@ -114,6 +125,7 @@ export class ConfigStore {
    * written. Updates run one at a time in call order.
    */
   update(fn: ConfigMutation): Promise<ReadonlyConfig> {
+    if (this.readOnly) return Promise.reject(new PbxError('invalid-state', 'the config was opened read-only'));
     return this.enqueue(async () => {
       const draft = structuredClone(this.db.data) as Config;
       const returned = await fn(draft);
@@ -188,6 +200,21 @@ export class ConfigStore {
 
   private stamp(): string {
     return new Date(this.clock.now()).toISOString().replace(/[:.]/g, '-');
+  }
+
+  /** Read-only load: what the file says, or the last good copy (or defaults) in memory, and why. */
+  private async peek(): Promise<void> {
+    try {
+      const loaded = await this.db.adapter.read();
+      if (loaded) { this.db.data = deepFreeze(loaded); return; }
+      const lastGood = await this.lastGood.read().catch(() => null);
+      if (lastGood) this.db.data = deepFreeze(lastGood);
+    } catch (e) {
+      if (!isPbxError(e)) throw e;
+      const lastGood = await this.lastGood.read().catch(() => null);
+      if (lastGood) this.db.data = deepFreeze(lastGood);
+      this.currentHealth = { ok: false, problem: `${CONFIG_FILE}: ${e.message}`, brokenCopy: this.path };
+    }
   }
 
   private async load(boot: boolean): Promise<void> {

@@ -18,7 +18,8 @@
  * the latched one has been silent for RELATCH_SILENCE_MS, if it sends two
  * packets in sequence (same SSRC, consecutive numbers) — a NAT rebinding or a
  * restarted phone does that, a single spoofed packet does not. RTCP latches
- * separately on its own port (RTCP never moves the RTP latch).
+ * separately on its own port, from the host RTP latched to once RTP has
+ * latched (RTCP never moves the RTP latch).
  *
  * Both sockets of a leg are always bound, even when rtcp-mux is offered: an
  * answer may refuse mux (RFC 5761 5.1.1), and then the RTCP port must exist.
@@ -468,8 +469,11 @@ export class MediaEngine {
     const onRtpPort = port === 'rtp';
     // Source check first: muxed RTCP must come from the latched RTP source,
     // RTCP on its own port from its own latched source.
+    // Before RTCP latches on its own port, it must at least come from the
+    // host RTP latched to (a NAT may give it a different port, not a different host).
     if (onRtpPort ? x.latched && (from.port !== x.rtpPortOut || from.address !== x.rtpAddr)
-                  : x.rtcpLatched && (from.port !== x.rtcpPortOut || from.address !== x.rtcpAddr)) {
+                  : x.rtcpLatched ? from.port !== x.rtcpPortOut || from.address !== x.rtcpAddr
+                                  : x.latched && from.address !== x.rtpAddr) {
       return this.drop(x, 'unexpected-source');
     }
     if (x.transform) {

@@ -90,15 +90,17 @@ interface RateResult {
   readonly load1: number;
   readonly rssMb: number;
   readonly errors: ReadonlyArray<{ message: string; count: number }>;
+  /** How the box's own counters moved during the run. */
+  readonly counters: Readonly<Record<string, number>>;
   readonly steady: boolean;
   readonly why: string;
 }
 
 class BenchError extends Error {}
 
-function positiveInt(name: string, v: string | undefined, dflt: number): number {
+function intArg(name: string, v: string | undefined, dflt: number, min = 1): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new BenchError(`--${name} must be a positive integer`);
+  if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new BenchError(`--${name} must be an integer >= ${min}`);
   return Number(v);
 }
 
@@ -111,13 +113,13 @@ function options(argv: string[]): Options {
     },
     strict: true,
   });
-  const rates = values.rates === undefined ? DEFAULT_RATES : values.rates.split(',').map((r) => positiveInt('rates', r.trim(), 0));
+  const rates = values.rates === undefined ? DEFAULT_RATES : values.rates.split(',').map((r) => intArg('rates', r.trim(), 0));
   return {
     rates,
-    minCalls: positiveInt('min-calls', values['min-calls'], DEFAULT_MIN_CALLS),
-    secondsPerRate: positiveInt('seconds', values.seconds, DEFAULT_SECONDS_PER_RATE),
-    probeRate: positiveInt('probe-rate', values['probe-rate'], DEFAULT_PROBE_RATE),
-    refine: values.refine === '0' ? 0 : positiveInt('refine', values.refine, DEFAULT_REFINE_STEPS),
+    minCalls: intArg('min-calls', values['min-calls'], DEFAULT_MIN_CALLS),
+    secondsPerRate: intArg('seconds', values.seconds, DEFAULT_SECONDS_PER_RATE),
+    probeRate: intArg('probe-rate', values['probe-rate'], DEFAULT_PROBE_RATE, 0),
+    refine: intArg('refine', values.refine, DEFAULT_REFINE_STEPS, 0),
     keep: values.keep === true,
     boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((s) => s.length > 0) ?? [],
   };
@@ -206,13 +208,28 @@ class Resources {
     if (this.done) return;
     this.done = true;
     this.probe?.close();
-    if (this.sipp && this.sipp.exitCode === null && this.sipp.pid !== undefined) {
-      try { process.kill(this.sipp.pid, 'SIGTERM'); } catch { /* gone */ }
-    }
+    await stopSipp(this.sipp);
     await stopBox(this);
-    if (this.dir && !this.keep) rmSync(this.dir, { recursive: true, force: true });
-    else if (this.dir) process.stdout.write(`kept ${this.dir}\n`);
+    if (this.dir && this.keep) {
+      process.stdout.write(`kept ${this.dir}\n`);
+    } else if (this.dir) {
+      try { rmSync(this.dir, { recursive: true, force: true, maxRetries: 5 }); } catch (e) {
+        process.stderr.write(`bench:register: could not remove ${this.dir}: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
+    }
   }
+}
+
+/**
+ * sipp runs as `timeout ... bash -c 'sipp ...'` in a process group of its own
+ * (spawned detached; timeout leads it). sipp takes SIGTERM as "finish the calls
+ * in progress", so an abandoned run gets SIGKILL, sent to that group alone.
+ */
+async function stopSipp(sipp: ChildProcess | null): Promise<void> {
+  if (!sipp || sipp.pid === undefined || sipp.exitCode !== null || sipp.signalCode !== null) return;
+  const exited = new Promise<void>((r) => sipp.once('exit', () => r()));
+  try { process.kill(-sipp.pid, 'SIGKILL'); } catch { return; }
+  await Promise.race([exited, sleep(BOX_STOP_TIMEOUT_MS)]);
 }
 
 async function stopBox(res: Resources): Promise<void> {
@@ -270,10 +287,34 @@ interface Bench {
   readonly box: RunJson;
   readonly ticksPerSec: number;
   readonly accounts: readonly BenchAccount[];
+  readonly dataDir: string;
 }
 
+/** The running box's counters, through `pbx status --json` on its control socket. */
+function boxCounters(dataDir: string): Record<string, number> {
+  const r = spawnSync(process.execPath, [PBX_CLI, 'status', '--json', '--data', dataDir], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
+  if (r.status !== 0) return {};
+  try {
+    const counters = (JSON.parse(r.stdout) as { counters?: Record<string, unknown> }).counters ?? {};
+    return Object.fromEntries(Object.entries(counters).filter((e): e is [string, number] => typeof e[1] === 'number'));
+  } catch {
+    return {};
+  }
+}
+
+/** Counters that moved between two snapshots. */
+function counterDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v !== (before[k] ?? 0)) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/** Counters that mean a request was refused or lost rather than served. */
+const TROUBLE = /overload|drop|block|fail|error|reject|stale|bad|limit/i;
+
 async function runRate(bench: Bench, rate: number, calls: number, label: string): Promise<RateResult> {
-  const { res, opts, box, ticksPerSec, accounts } = bench;
+  const { res, opts, box, ticksPerSec, accounts, dataDir } = bench;
+  const counters0 = boxCounters(dataDir);
   const runDir = join(res.dir, label);
   mkdirSync(runDir);
   writeFileSync(join(runDir, 'register.xml'), registerScenario());
@@ -296,7 +337,7 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
   const host0 = hostCpu();
   const t0 = process.hrtime.bigint();
   res.probe?.start(opts.probeRate);
-  const sipp = spawn('timeout', args, { cwd: runDir, stdio: ['ignore', out, out] });
+  const sipp = spawn('timeout', args, { cwd: runDir, stdio: ['ignore', out, out], detached: true });
   closeSync(out);
   res.sipp = sipp;
   const exitCode = await new Promise<number | null>((resolve) => {
@@ -308,6 +349,7 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
   const probe = res.probe ? await res.probe.take() : { latenciesUs: [], failures: 0 };
   const cpu1 = cpuTicks(box.pid);
   const host1 = hostCpu();
+  const counters = counterDelta(counters0, boxCounters(dataDir));
   const hostBusy = host1.total > host0.total ? (host1.busy - host0.busy) / (host1.total - host0.total) : NaN;
 
   const stats = parseStatCsv(readIf(runDir, '_.csv')) ?? {
@@ -337,6 +379,7 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
     load1: loadavg()[0] ?? NaN,
     rssMb: rssMb(box.pid),
     errors,
+    counters,
     steady: why === 'ok',
     why,
   };
@@ -368,7 +411,8 @@ function summary(results: readonly RateResult[]): string {
   const best = [...results].filter((r) => r.steady).sort((a, b) => b.rate - a.rate)[0];
   const firstBad = [...results].filter((r) => !r.steady).sort((a, b) => a.rate - b.rate)[0];
   const limit = firstBad ? `\nregister: first unsteady rate ${firstBad.rate}/s: ${firstBad.why}, `
-    + `box CPU ${f(firstBad.cpuPercent)}% of a core, sipp ${Object.entries(firstBad.stats.failures).map(([k, v]) => `${k}=${v}`).join(' ') || 'no failure counters'}` : '';
+    + `box CPU ${f(firstBad.cpuPercent)}% of a core; sipp ${Object.entries(firstBad.stats.failures).map(([k, v]) => `${k}=${v}`).join(' ') || 'no failure counters'}; `
+    + `box ${Object.entries(firstBad.counters).filter(([k]) => TROUBLE.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'counted no refusals'}` : '';
   if (!best) return `register: no rate tried ran steady with <1% failures${limit}`;
   return `register: highest steady rate with <1% failures: ${best.rate}/s `
     + `(p50 ${f(percentile(best.rttMs, 50))} ms, p99 ${f(percentile(best.rttMs, 99))} ms, `
@@ -405,8 +449,10 @@ async function main(argv: string[]): Promise<number> {
     writeFileSync(csvPath, accountsCsv([...accounts, ...probeAccounts]), { mode: 0o600 });
     runCli(['account', 'import', csvPath, '--data', dataDir]);
     const box = await startBox(res, dataDir, opts.boxNodeArgs);
-    res.probe = new RegisterProbe({ host: BIND, port: box.ports.sipUdp }, probeAccounts);
-    await res.probe.open();
+    if (opts.probeRate > 0) {
+      res.probe = new RegisterProbe({ host: BIND, port: box.ports.sipUdp }, probeAccounts);
+      await res.probe.open();
+    }
 
     process.stdout.write(
       `register bench: box pid ${box.pid} on udp ${BIND}:${box.ports.sipUdp}, ${ACCOUNT_COUNT} sipp accounts `
@@ -415,7 +461,7 @@ async function main(argv: string[]): Promise<number> {
       + 'response times: from the first REGISTER to the final 200 (both transactions); sipp\'s in whole ms '
       + 'off a coarse clock, the probe\'s from hrtime\n',
     );
-    const bench: Bench = { res, opts, box, ticksPerSec, accounts };
+    const bench: Bench = { res, opts, box, ticksPerSec, accounts, dataDir };
     const report = (label: string, r: RateResult): void => {
       process.stdout.write(
         `  ${label}: ${r.stats.successful} ok, ${r.stats.failed} failed, ${f(r.achieved)}/s achieved, `
@@ -425,6 +471,8 @@ async function main(argv: string[]): Promise<number> {
       if (failures) process.stdout.write(`    sipp failure counters: ${failures}\n`);
       if (r.probe.failures > 0) process.stdout.write(`    probe failures: ${r.probe.failures}\n`);
       for (const e of r.errors) process.stdout.write(`    sipp error log (${e.count}x): ${e.message}\n`);
+      const moved = Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(' ');
+      process.stdout.write(`    box counters: ${moved || '(status unavailable)'}\n`);
     };
     // One unmeasured pass over every account first: JIT warm, every account bound, as on a box in service.
     const warm = await runRate(bench, WARMUP_RATE, ACCOUNT_COUNT, 'warm-up');

@@ -28,11 +28,17 @@ t.test('SIGKILL during `pbx account add` never breaks the config or loses a conf
   const random = seededRandom(4242);
   const confirmed: string[] = [];
   let killed = 0;
+  // Calibrate: how long one whole run takes on this machine now (it varies a
+  // lot with load). Most of it is Node starting up and the write comes in its
+  // last stretch, so the kill times spread from 20% to 120% of a run.
+  const t0 = Date.now();
+  const first = await addAndMaybeKill(dir, '2999', 60_000);
+  t.ok(first.ok, 'an uninterrupted add succeeds');
+  confirmed.push('2999');
+  const runMs = Date.now() - t0;
   for (let i = 0; i < ROUNDS; i++) {
     const ext = String(3000 + i);
-    // Most of a CLI run is Node starting up; the write comes in its last
-    // stretch, so the kill times spread over the whole run.
-    const r = await addAndMaybeKill(dir, ext, 60 + random.int(400));
+    const r = await addAndMaybeKill(dir, ext, Math.round(runMs * (0.2 + random.int(1000) / 1000)));
     if (r.ok) confirmed.push(ext);
     if (r.killed) killed++;
     const store = await ConfigStore.open(dir, { log: silentLogger });

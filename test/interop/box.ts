@@ -28,10 +28,10 @@ export function registrations(dataDir: string): Registration[] {
 }
 
 /** Start `pbx run` on loopback with free ports and wait until it wrote run.json. */
-export async function startBox(dataDir: string, timeoutSec = 300): Promise<{ proc: Proc; info: RunInfo }> {
+export async function startBox(dataDir: string, timeoutSec = 300, extraArgs: readonly string[] = []): Promise<{ proc: Proc; info: RunInfo }> {
   rmSync(join(dataDir, 'run.json'), { force: true });
   const proc = startProc(process.execPath, [PBX, 'run', '--data', dataDir, '--bind', '127.0.0.1',
-    '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0'], {
+    '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0', ...extraArgs], {
     timeoutSec, log: join(dataDir, '..', 'box.log'),
   });
   const runJson = join(dataDir, 'run.json');

@@ -9,9 +9,9 @@ import { Field, FormError } from './ui.js';
 const NAME = /^[A-Za-z0-9._-]{1,32}$/;
 
 function Outcome(props: { title: string; o: any }) {
+  const rec = props.o.recording ? html`<span class="ok">possible</span>` : html`<span class="warn">not possible</span>`;
   return html`<p><strong>${props.title}:</strong> ${props.o.path}
-    <br /><span class="hint">${props.o.mode === 'relay' ? 'Relayed' : 'Bridged'}; recording and music on hold
-    ${props.o.recording ? html`<span class="ok">possible</span>` : html`<span class="warn">not possible</span>`}.</span></p>`;
+    <br /><span class="hint">${props.o.mode === 'relay' ? 'Relayed' : 'Bridged'}; recording and music on hold ${rec}.</span></p>`;
 }
 
 export function Explanation(props: { caller: any; callee: any }) {

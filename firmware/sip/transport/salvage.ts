@@ -6,7 +6,7 @@
  * response (or nothing) out.
  */
 import type { Random } from '../../core/index.js';
-import type { Header, SipResponse } from '../message/index.js';
+import { type Header, type SipResponse, normalizeHeaderName, reasonPhrase } from '../message/index.js';
 
 /** Only this much of a bad message is looked at. */
 export const SALVAGE_SCAN_LIMIT = 16 * 1024;
@@ -15,19 +15,12 @@ export const SALVAGE_HEADER_LIMIT = 2048;
 /** At most this many Via values are copied. */
 export const SALVAGE_MAX_VIAS = 32;
 
-const COPIED: Readonly<Record<string, string>> = {
-  via: 'via', v: 'via',
-  from: 'from', f: 'from',
-  to: 'to', t: 'to',
-  'call-id': 'call-id', i: 'call-id',
-  cseq: 'cseq',
-};
+/** Headers a response copies from its request (long names; compact forms are expanded first). */
+const COPIED: ReadonlySet<string> = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
 
 const METHOD = /^([A-Za-z0-9.!%*_+`'~-]+) /;
 // Printable characters and tabs only: nothing odd is echoed back.
 const SAFE_VALUE = /^[\t\x20-\x7e\u0080-\uffff]*$/;
-
-const REASONS = { 400: 'Bad Request', 505: 'Version Not Supported' } as const;
 
 /**
  * Builds "400 Bad Request" (or 505 when the caller found a SIP version other
@@ -57,9 +50,9 @@ export function badRequestFor(raw: Buffer, random: Random, status: 400 | 505 = 4
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
-    const name = COPIED[line.slice(0, colon).trim().toLowerCase()];
+    const name = normalizeHeaderName(line.slice(0, colon).trim());
     const value = line.slice(colon + 1).trim();
-    if (name === undefined || value === '' || value.length > SALVAGE_HEADER_LIMIT || !SAFE_VALUE.test(value)) continue;
+    if (!COPIED.has(name) || value === '' || value.length > SALVAGE_HEADER_LIMIT || !SAFE_VALUE.test(value)) continue;
     const list = found.get(name) ?? [];
     list.push(value);
     found.set(name, list);
@@ -80,5 +73,5 @@ export function badRequestFor(raw: Buffer, random: Random, status: 400 | 505 = 4
   const callId = found.get('call-id')?.[0];
   if (callId !== undefined) headers.push({ name: 'call-id', value: callId });
   headers.push({ name: 'cseq', value: cseq }); // serialize() adds Content-Length
-  return { kind: 'response', status, reason: REASONS[status], headers, body: Buffer.alloc(0) };
+  return { kind: 'response', status, reason: reasonPhrase(status), headers, body: Buffer.alloc(0) };
 }

@@ -1,0 +1,933 @@
+/**
+ * Call throughput bench (`npm run bench:calls`).
+ *
+ * Starts the appliance with a few caller accounts and one callee whose static
+ * contact is a sipp UAS, then drives calls through the box with a sipp UAC at
+ * rising rates. Each call is a full B2BUA call: INVITE -> 401 -> ACK ->
+ * INVITE with digest credentials -> 100/180 -> 200 -> ACK -> hold -> BYE ->
+ * 200, with the box relaying every message between two dialogs and opening a
+ * media session (four UDP ports) for the call's lifetime.
+ *
+ * Per rate: successes and failures (sipp's counters, plus the UAS's and the
+ * box's call records), response time from the first INVITE to the 200 OK,
+ * the achieved rate, the box's CPU time per call (/proc/<pid>/stat), calls
+ * held at once (sampled from the box's status over its control socket: the
+ * same request `pbx status --json` sends, without starting a node process
+ * that would compete for the CPU), the box's RSS, and after the step whether
+ * the box let go of every call, media session and port. Climbing stops at
+ * the first rate with more than 1% failures (or a leak, or a shortfall in
+ * the achieved rate); one bisection step follows. Finally the same load runs
+ * from the UAC straight to the UAS (no box, no 401) at the best rate, as the
+ * load generator's own latency floor.
+ *
+ * Options: --rates 5,10,... --min-calls N --seconds N (calls per step =
+ * max(min-calls, rate*seconds)) --hold MS --callers N --refine N --keep.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import {
+  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { callControl, controlSocketPath } from '../../firmware/control/index.js';
+
+const DEFAULT_RATES = [5, 10, 20, 40, 80, 160, 320, 640];
+const DEFAULT_MIN_CALLS = 200;
+const DEFAULT_SECONDS_PER_RATE = 10;
+const DEFAULT_HOLD_MS = 3_000;
+const DEFAULT_CALLERS = 20;
+const DEFAULT_REFINE_STEPS = 1;
+const REFINE_STEP = 5;
+const FIRST_CALLER = 1000;
+const CALLEE = '2000';
+/** A rate is steady with fewer failures than this share ... */
+const MAX_FAILURE_RATIO = 0.01;
+/** ... and at least this share of the asked rate achieved. */
+const MIN_ACHIEVED_RATIO = 0.9;
+/** UDP retransmission start, RFC 3261 T1. */
+const RETRANS_MS = 500;
+/** A sipp call fails when an expected message has not come within this. */
+const RECV_TIMEOUT_MS = 10_000;
+/** The UAS waits this long for the BYE (hold time plus slack) before failing a call. */
+const UAS_RECV_TIMEOUT_MS = 60_000;
+/** The UAS keeps a finished call this long to absorb retransmitted BYEs. */
+const UAS_TIMEWAIT_MS = 1_000;
+/** sipp writes its stat row this often (s); readers wait a little longer. */
+const STAT_EVERY_S = 1;
+const BOX_RTP_PORTS = { min: 40_000, max: 49_999 };
+/** sipp's media ports come from here, clear of the box's RTP range. */
+const SIPP_MEDIA_PORTS = { min: 20_000, max: 39_990 };
+const BOX_START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+const CLI_TIMEOUT_MS = 60_000;
+const STATUS_TIMEOUT_MS = 5_000;
+/** After a clean step the box must be idle within this ... */
+const CLEAN_TIMEOUT_MS = 20_000;
+/** ... after a failing one, its timers (64*T1 for an unacknowledged 2xx, the 60 s no-answer timer) must run out first. */
+const CLEAN_AFTER_FAILURE_TIMEOUT_MS = 100_000;
+const SETTLE_MS = 1_000;
+/** One unmeasured pass first, so the JIT has compiled the call path: rate and calls. */
+const WARMUP = { rate: 20, calls: 200 };
+/** The idle box's CPU is measured over this long (clock ticks are 10 ms). */
+const IDLE_MEASURE_MS = 5_000;
+/** Upper bound on the whole bench; every child is started under `timeout` with it. */
+const BENCH_LIMIT_S = 3_600;
+const RSS_SAMPLE_MS = 250;
+/** Points of each step's sending phase at which the box's status is sampled. */
+const STATUS_SAMPLE_AT = [0.5, 0.85];
+const BIND = '127.0.0.1';
+const RTD = 'setup';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const PBX_CLI = join(here, '..', '..', 'firmware', 'cli', 'pbx.js');
+
+class BenchError extends Error {}
+
+interface Options {
+  readonly rates: readonly number[];
+  readonly minCalls: number;
+  readonly secondsPerRate: number;
+  readonly holdMs: number;
+  readonly callers: number;
+  readonly refine: number;
+  readonly keep: boolean;
+}
+
+function positiveInt(name: string, v: string | undefined, dflt: number, allowZero = false): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || (!allowZero && Number(v) < 1)) throw new BenchError(`--${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
+  return Number(v);
+}
+
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rates: { type: 'string' }, 'min-calls': { type: 'string' }, seconds: { type: 'string' }, hold: { type: 'string' },
+      callers: { type: 'string' }, refine: { type: 'string' }, keep: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const rates = values.rates === undefined ? DEFAULT_RATES : values.rates.split(',').map((r) => positiveInt('rates', r.trim(), 0));
+  return {
+    rates: [...rates].sort((a, b) => a - b),
+    minCalls: positiveInt('min-calls', values['min-calls'], DEFAULT_MIN_CALLS),
+    secondsPerRate: positiveInt('seconds', values.seconds, DEFAULT_SECONDS_PER_RATE),
+    holdMs: positiveInt('hold', values.hold, DEFAULT_HOLD_MS),
+    callers: positiveInt('callers', values.callers, DEFAULT_CALLERS),
+    refine: positiveInt('refine', values.refine, DEFAULT_REFINE_STEPS, true),
+    keep: values.keep === true,
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- the host
+
+function haveSipp(): boolean {
+  const r = spawnSync('sipp', ['-v'], { encoding: 'utf8', timeout: 10_000 });
+  return r.error === undefined && /SIPp v\d/.test(`${r.stdout}${r.stderr}`);
+}
+
+function clockTicksPerSecond(): number {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 10_000 });
+  const n = Number(r.stdout.trim());
+  if (!Number.isInteger(n) || n <= 0) throw new BenchError('getconf CLK_TCK gave no answer');
+  return n;
+}
+
+/** utime + stime in clock ticks: fields 14 and 15 of /proc/<pid>/stat, counted after the ")" ending comm (proc(5)). */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy and total jiffies over all CPUs from the first line of /proc/stat (proc(5)); idle and iowait are not busy. */
+function hostCpu(): { busy: number; total: number } {
+  const v = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - (v[3] ?? 0) - (v[4] ?? 0), total };
+}
+
+/** A kB figure from /proc/<pid>/status (VmRSS, VmHWM), in MB. */
+function memMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The first child of a process (the program `timeout` runs), from /proc/<pid>/task/<pid>/children. */
+function childOf(pid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function bindable(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => { s.close(); resolve(undefined); });
+    s.bind(port, BIND, () => { const p = s.address().port; s.close(); resolve(p); });
+  });
+}
+
+/** A free UDP port for a sipp signalling socket. */
+async function freeSipPort(): Promise<number> {
+  const p = await bindable(0);
+  if (p === undefined) throw new BenchError('no free UDP port');
+  return p;
+}
+
+/** An even base with four free ports above it (sipp binds audio and video, RTP and RTCP, from -mp). */
+async function freeMediaBase(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = SIPP_MEDIA_PORTS.min + 2 * randomInt((SIPP_MEDIA_PORTS.max - SIPP_MEDIA_PORTS.min) / 2);
+    let ok = true;
+    for (let i = 0; i < 4 && ok; i++) ok = (await bindable(base + i)) !== undefined;
+    if (ok) return base;
+  }
+  throw new BenchError('no free media port range for sipp');
+}
+
+// ---------------------------------------------------------------- sipp scenarios
+
+interface Account { readonly extension: string; readonly password: string }
+
+const SDP = [
+  'v=0',
+  'o=bench 53655765 2353687637 IN IP[local_ip_type] [local_ip]',
+  's=-',
+  'c=IN IP[media_ip_type] [media_ip]',
+  't=0 0',
+  'm=audio [media_port] RTP/AVP 0',
+  'a=rtpmap:0 PCMU/8000',
+];
+
+const msg = (lines: readonly string[]): string => `    <![CDATA[\n${lines.join('\n')}\n\n    ]]>`;
+
+/**
+ * The caller. With `auth`, the first INVITE draws a 401; the ACK for that
+ * final response belongs to the INVITE transaction (RFC 3261 17.1.1.3): same
+ * branch and Request-URI as the INVITE, the To tag of the 401, CSeq method
+ * ACK. The retried INVITE keeps Call-ID and From tag, takes the next CSeq
+ * and a new branch (22.2). The ACK for the 2xx and the BYE are in-dialog
+ * requests to the box's Contact (13.2.2.4, 15.1.1). Fields: caller; callee;
+ * the whole [authentication ...] keyword (sipp does not expand [fieldN]
+ * inside it).
+ */
+export function uacScenario(auth: boolean, holdMs: number): string {
+  const from = 'From: <sip:[field0]@127.0.0.1>;tag=[pid]SIPpTag[call_number]';
+  const common = ['Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]', 'Max-Forwards: 70', from];
+  const invite = (cseq: number, withAuth: boolean): string[] => [
+    'INVITE sip:[field1]@[remote_ip]:[remote_port] SIP/2.0',
+    ...common,
+    'To: <sip:[field1]@127.0.0.1>',
+    'Call-ID: [call_id]',
+    `CSeq: ${cseq} INVITE`,
+    'Contact: <sip:[field0]@[local_ip]:[local_port]>',
+    ...(withAuth ? ['[field2]'] : []),
+    'User-Agent: sipp-calls-bench',
+    'Content-Type: application/sdp',
+    'Content-Length: [len]',
+    '',
+    ...SDP,
+  ];
+  const inDialog = (method: string, cseq: number): string[] => [
+    `${method} [next_url] SIP/2.0`,
+    ...common,
+    'To: <sip:[field1]@127.0.0.1>[peer_tag_param]',
+    'Call-ID: [call_id]',
+    `CSeq: ${cseq} ${method}`,
+    'Contact: <sip:[field0]@[local_ip]:[local_port]>',
+    'Content-Length: 0',
+  ];
+  const answeredCseq = auth ? 2 : 1;
+  const challenge = auth ? `
+  <recv response="100" optional="true" />
+  <recv response="401" auth="true" />
+  <send>
+${msg([
+    'ACK sip:[field1]@[remote_ip]:[remote_port] SIP/2.0',
+    '[last_Via:]', 'Max-Forwards: 70', from, '[last_To:]', 'Call-ID: [call_id]', 'CSeq: 1 ACK', 'Content-Length: 0',
+  ])}
+  </send>
+  <send retrans="${RETRANS_MS}">
+${msg(invite(2, true))}
+  </send>` : '';
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="bench UAC${auth ? ' with digest' : ''}">
+  <send retrans="${RETRANS_MS}" start_rtd="${RTD}">
+${msg(invite(1, false))}
+  </send>${challenge}
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="183" optional="true" />
+  <recv response="200" rtd="${RTD}" rrs="true" />
+  <send>
+${msg(inDialog('ACK', answeredCseq))}
+  </send>
+  <pause milliseconds="${holdMs}" />
+  <send retrans="${RETRANS_MS}">
+${msg(inDialog('BYE', answeredCseq + 1))}
+  </send>
+  <recv response="200" crlf="true" />
+</scenario>
+`;
+}
+
+/** The callee: 180, then 200 with SDP retransmitted until the ACK (RFC 3261 13.3.1.4), then BYE -> 200. */
+export function uasScenario(): string {
+  const echo = ['[last_Via:]', '[last_From:]', '[last_To:];tag=[pid]SIPpTag01[call_number]', '[last_Call-ID:]', '[last_CSeq:]',
+    'Contact: <sip:[local_ip]:[local_port];transport=[transport]>'];
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="bench UAS">
+  <recv request="INVITE" crlf="true" />
+  <send>
+${msg(['SIP/2.0 180 Ringing', ...echo, 'Content-Length: 0'])}
+  </send>
+  <send retrans="${RETRANS_MS}">
+${msg(['SIP/2.0 200 OK', ...echo, 'Content-Type: application/sdp', 'Content-Length: [len]', '', ...SDP])}
+  </send>
+  <recv request="ACK" crlf="true" />
+  <recv request="BYE" />
+  <send>
+${msg(['SIP/2.0 200 OK', '[last_Via:]', '[last_From:]', '[last_To:]', '[last_Call-ID:]', '[last_CSeq:]', 'Content-Length: 0'])}
+  </send>
+  <timewait milliseconds="${UAS_TIMEWAIT_MS}" />
+</scenario>
+`;
+}
+
+/** SEQUENTIAL injection file: caller; callee; [authentication ...]. */
+export function injectionCsv(callers: readonly Account[], callee: string): string {
+  for (const a of callers) {
+    // The keyword is split on spaces and ends at ']'; fields end at ';'.
+    if (/[\s;\]=]/.test(a.extension) || /[\s;\]]/.test(a.password)) throw new BenchError(`account ${a.extension} cannot travel in sipp's injection file`);
+  }
+  const rows = callers.map((a) => `${a.extension};${callee};[authentication username=${a.extension} password=${a.password}]`);
+  return `SEQUENTIAL\n${rows.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------- sipp's files
+
+interface SippStats {
+  readonly successful: number;
+  readonly failed: number;
+  readonly created: number;
+  readonly retransmissions: number;
+  readonly outOfCall: number;
+  /** Non-zero Failed* counters by reason. */
+  readonly failures: Readonly<Record<string, number>>;
+}
+
+const NO_STATS: SippStats = { successful: 0, failed: 0, created: 0, retransmissions: 0, outOfCall: 0, failures: {} };
+
+/** The last row of a -trace_stat CSV: header `Name(P);Name(C);...`, cumulative (C) values. */
+function parseStatCsv(text: string): SippStats | undefined {
+  const rows = text.split('\n').map((l) => l.trimEnd()).filter((l) => l.length > 0);
+  const header = rows[0]?.split(';');
+  const last = rows.length > 1 ? rows[rows.length - 1]?.split(';') : undefined;
+  if (!header || !last) return undefined;
+  const num = (name: string): number => {
+    const i = header.indexOf(`${name}(C)`);
+    const v = i >= 0 ? Number(last[i]) : NaN;
+    return Number.isFinite(v) ? v : 0;
+  };
+  const failures: Record<string, number> = {};
+  for (const col of header) {
+    const m = /^Failed(\w+)\(C\)$/.exec(col);
+    if (m?.[1] && num(`Failed${m[1]}`) > 0) failures[m[1]] = num(`Failed${m[1]}`);
+  }
+  return {
+    successful: num('SuccessfulCall'), failed: num('FailedCall'), created: num('TotalCallCreated'),
+    retransmissions: num('Retransmissions'), outOfCall: num('OutOfCallMsgs'), failures,
+  };
+}
+
+function statDelta(now: SippStats, before: SippStats): SippStats {
+  const failures: Record<string, number> = {};
+  for (const [k, v] of Object.entries(now.failures)) if (v - (before.failures[k] ?? 0) > 0) failures[k] = v - (before.failures[k] ?? 0);
+  return {
+    successful: now.successful - before.successful, failed: now.failed - before.failed, created: now.created - before.created,
+    retransmissions: now.retransmissions - before.retransmissions, outOfCall: now.outOfCall - before.outOfCall, failures,
+  };
+}
+
+/** -trace_rtt rows `date_ms;response_time_ms;rtd_name`: when each 200 came and how long it took. */
+function parseRttCsv(text: string): { atMs: number[]; ms: number[] } {
+  const atMs: number[] = [];
+  const ms: number[] = [];
+  for (const line of text.split('\n')) {
+    const [at, v, name] = line.trim().split(';');
+    if (name !== RTD) continue;
+    if (Number.isFinite(Number(at)) && Number.isFinite(Number(v))) { atMs.push(Number(at)); ms.push(Number(v)); }
+  }
+  return { atMs, ms };
+}
+
+/** The kinds of error in a -trace_err log, with counts; timestamps and call ids folded away. */
+function summarizeErrors(text: string, max = 5): Array<{ message: string; count: number }> {
+  const counts = new Map<string, number>();
+  // Entries start "YYYY-MM-DD<TAB>hh:mm:ss.us<TAB>epoch.us: ", not always after a newline.
+  for (const raw of text.split(/\n|(?=\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+:)/)) {
+    const m = /^\d{4}-\d\d-\d\d\s+[\d:.]+\s+[\d.]+:\s*(.*)$/s.exec(raw.trim());
+    if (!m?.[1]) continue;
+    const key = m[1].replace(/\b\d+-\d+@[\w.:]+/g, '<call-id>').replace(/\s+/g, ' ').trim().slice(0, 200);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count).slice(0, max);
+}
+
+/** Nearest-rank percentile (p in 0..100); NaN without samples. */
+function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1] ?? NaN;
+}
+
+const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+function readSuffix(dir: string, suffix: string): string {
+  const f = readdirSync(dir).find((n) => n.endsWith(suffix));
+  return f ? readFileSync(join(dir, f), 'latin1') : '';
+}
+
+// ---------------------------------------------------------------- processes
+
+/** A child started under `timeout`, so it dies on its own even if this bench is killed outright. */
+interface Bounded {
+  readonly proc: ChildProcess;
+  readonly exited: Promise<number | null>;
+  /** The program's own pid (timeout's child), once known. */
+  pid(): number | undefined;
+}
+
+function spawnBounded(cmd: string, args: readonly string[], limitS: number, cwd: string, outPath: string, env?: NodeJS.ProcessEnv): Bounded {
+  const out = openSync(outPath, 'a');
+  const proc = spawn('timeout', ['-k', '5', String(Math.ceil(limitS)), cmd, ...args], {
+    cwd, stdio: ['ignore', out, out], ...(env ? { env } : {}),
+  });
+  closeSync(out);
+  const exited = new Promise<number | null>((resolve) => {
+    proc.once('error', () => resolve(null));
+    proc.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
+  });
+  let inner: number | undefined;
+  return {
+    proc, exited,
+    pid: () => {
+      if (inner === undefined && proc.pid !== undefined && proc.exitCode === null) inner = childOf(proc.pid);
+      return inner;
+    },
+  };
+}
+
+/** SIGTERM to `timeout` (it passes the signal on to its program), SIGKILL after a grace period. */
+async function stop(b: Bounded | null): Promise<void> {
+  if (!b || b.proc.exitCode !== null || b.proc.signalCode !== null || b.proc.pid === undefined) return;
+  try { process.kill(b.proc.pid, 'SIGTERM'); } catch { return; }
+  const timer = setTimeout(() => {
+    const inner = b.pid();
+    for (const pid of [inner, b.proc.pid]) if (pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }, STOP_GRACE_MS);
+  await b.exited;
+  clearTimeout(timer);
+}
+
+/** Everything that must be undone however the bench ends. */
+class Resources {
+  box: Bounded | null = null;
+  uas: Bounded | null = null;
+  uac: Bounded | null = null;
+  dir = '';
+  keep = false;
+  private done = false;
+
+  async release(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await stop(this.uac);
+    await stop(this.box);
+    await stop(this.uas);
+    if (!this.dir) return;
+    if (this.keep) process.stdout.write(`kept ${this.dir}\n`);
+    else rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function runCli(args: string[]): void {
+  const r = spawnSync(process.execPath, [PBX_CLI, ...args], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
+  if (r.status !== 0) throw new BenchError(`pbx ${args[0]} ${args[1] ?? ''} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+}
+
+interface RunJson { readonly pid: number; readonly ports: { readonly sipUdp: number } }
+
+async function startBox(res: Resources, dataDir: string): Promise<RunJson> {
+  const box = spawnBounded(process.execPath, [
+    PBX_CLI, 'run', '--data', dataDir, '--bind', BIND, '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0',
+    '--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`,
+  ], BENCH_LIMIT_S, res.dir, join(res.dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
+  res.box = box;
+  const runPath = join(dataDir, 'run.json');
+  const deadline = Date.now() + BOX_START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (box.proc.exitCode !== null || box.proc.signalCode !== null) {
+      throw new BenchError(`the box exited during start; see ${join(res.dir, 'box.log')}:\n${tail(join(res.dir, 'box.log'), 20)}`);
+    }
+    const inner = box.pid();
+    if (inner !== undefined && existsSync(runPath)) {
+      try {
+        const info = JSON.parse(readFileSync(runPath, 'utf8')) as RunJson;
+        if (info.pid === inner && info.ports.sipUdp > 0) return info;
+      } catch { /* being written */ }
+    }
+    await sleep(100);
+  }
+  throw new BenchError(`the box wrote no run.json within ${BOX_START_TIMEOUT_MS} ms`);
+}
+
+/** The box's warnings and errors (pino JSON lines, level >= 40), counted by message. */
+function boxLogSummary(path: string): Array<{ message: string; count: number }> {
+  const counts = new Map<string, number>();
+  let text = '';
+  try { text = readFileSync(path, 'utf8'); } catch { return []; }
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const r = JSON.parse(line) as { level?: unknown; msg?: unknown; err?: unknown; reason?: unknown };
+      if (typeof r.level !== 'number' || r.level < 40) continue;
+      const key = `${r.level >= 50 ? 'error' : 'warn'}: ${String(r.msg)}${r.err !== undefined ? ` (${String(r.err)})` : ''}${r.reason !== undefined ? ` [${String(r.reason)}]` : ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    } catch { /* not a log record */ }
+  }
+  return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
+}
+
+function tail(path: string, lines: number): string {
+  try { return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return ''; }
+}
+
+interface BoxStatus { readonly calls: number; readonly sessions: number; readonly portsInUse: number }
+
+/** The running box's calls and media figures (the `status` command behind `pbx status --json`). */
+async function boxStatus(dataDir: string): Promise<BoxStatus | undefined> {
+  try {
+    const s = await callControl(controlSocketPath(dataDir), { command: 'status', args: {} }, STATUS_TIMEOUT_MS) as {
+      calls?: unknown; media?: { sessions?: unknown; portsInUse?: unknown };
+    };
+    if (!Array.isArray(s.calls) || typeof s.media?.sessions !== 'number' || typeof s.media.portsInUse !== 'number') return undefined;
+    return { calls: s.calls.length, sessions: s.media.sessions, portsInUse: s.media.portsInUse };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wait until the box holds no call, media session or port; the figures at the end and how long it took. */
+async function waitClean(dataDir: string, timeoutMs: number): Promise<{ clean: boolean; afterMs: number; last: BoxStatus | undefined }> {
+  const t0 = Date.now();
+  let last: BoxStatus | undefined;
+  while (Date.now() - t0 < timeoutMs) {
+    last = await boxStatus(dataDir);
+    if (last && last.calls === 0 && last.sessions === 0 && last.portsInUse === 0) return { clean: true, afterMs: Date.now() - t0, last };
+    await sleep(500);
+  }
+  return { clean: false, afterMs: Date.now() - t0, last };
+}
+
+/** The box's call records written since `offset`, counted by end reason. */
+function newCallRecords(dataDir: string, offset: number): { reasons: Record<string, number>; offset: number } {
+  const path = join(dataDir, 'calls.jsonl');
+  if (!existsSync(path)) return { reasons: {}, offset };
+  const size = statSync(path).size;
+  const text = readFileSync(path).subarray(offset, size).toString('utf8');
+  const reasons: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as { endReason?: unknown };
+      const k = typeof r.endReason === 'string' ? r.endReason : '?';
+      reasons[k] = (reasons[k] ?? 0) + 1;
+    } catch { reasons['unreadable'] = (reasons['unreadable'] ?? 0) + 1; }
+  }
+  return { reasons, offset: size };
+}
+
+// ---------------------------------------------------------------- one step
+
+interface Bench {
+  readonly res: Resources;
+  readonly opts: Options;
+  readonly dataDir: string;
+  readonly box: RunJson;
+  readonly uasPort: number;
+  readonly uasDir: string;
+  readonly ticksPerSec: number;
+  readonly callers: readonly Account[];
+  /** The idle box's own CPU use (timers, status refresh), µs per second, subtracted for the net figure. */
+  idleUsPerS: number;
+  uasBefore: SippStats;
+  recordsOffset: number;
+}
+
+interface StepResult {
+  readonly label: string;
+  readonly direct: boolean;
+  readonly rate: number;
+  readonly calls: number;
+  readonly stats: SippStats;
+  readonly exitCode: number | null;
+  readonly wallMs: number;
+  readonly achieved: number;
+  readonly rttMs: readonly number[];
+  readonly cpuUsPerCall: number;
+  /** cpuUsPerCall less what the idle box would have used over the same time. */
+  readonly netCpuUsPerCall: number;
+  readonly boxCpuPercent: number;
+  /** All CPUs of the host, busy share over the step: other work on the host shows here. */
+  readonly hostBusyPercent: number;
+  readonly uacCpuPercent: number;
+  readonly uasCpuPercent: number;
+  readonly load1: number;
+  /** Little's law: rate x (hold + setup). */
+  readonly concurrentExpected: number;
+  readonly sampled: readonly BoxStatus[];
+  readonly rssPeakMb: number;
+  readonly clean?: { clean: boolean; afterMs: number; last: BoxStatus | undefined };
+  readonly uas: SippStats;
+  readonly records: Readonly<Record<string, number>>;
+  readonly errors: ReadonlyArray<{ message: string; count: number }>;
+  readonly steady: boolean;
+  readonly why: string;
+}
+
+async function runStep(bench: Bench, rate: number, calls: number, direct: boolean): Promise<StepResult> {
+  const { res, opts, box, ticksPerSec } = bench;
+  const label = `${direct ? 'direct' : 'box'}-${rate}`;
+  const dir = join(res.dir, label);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'uac.xml'), uacScenario(!direct, opts.holdMs));
+  writeFileSync(join(dir, 'callers.csv'), injectionCsv(bench.callers, CALLEE), { mode: 0o600 });
+  const target = direct ? bench.uasPort : box.ports.sipUdp;
+  const sendS = calls / rate;
+  const limitS = Math.ceil((sendS + opts.holdMs / 1000) * 2 + RECV_TIMEOUT_MS / 1000 * 3 + 30);
+  const args = [
+    '-sf', 'uac.xml', '-inf', 'callers.csv', `${BIND}:${target}`,
+    '-i', BIND, '-p', String(await freeSipPort()), '-mp', String(await freeMediaBase()), '-t', 'u1',
+    '-m', String(calls), '-r', String(rate), '-rp', '1000',
+    // No cap on calls at once below what the rate and hold time need.
+    '-l', String(Math.ceil(rate * (opts.holdMs / 1000 + RECV_TIMEOUT_MS / 1000)) + 100),
+    '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${limitS}s`, '-timeout_error',
+    '-trace_stat', '-fd', String(STAT_EVERY_S), '-trace_rtt', '-rtt_freq', '1', '-trace_err', '-trace_screen', '-nostdin',
+  ];
+  const boxPid = box.pid;
+  const uasPid = res.uas?.pid();
+  const cpu0 = cpuTicks(boxPid);
+  const uas0 = uasPid !== undefined ? cpuTicks(uasPid) : NaN;
+  const host0 = hostCpu();
+  const t0 = Date.now();
+  const uac = spawnBounded('sipp', args, limitS + 10, dir, join(dir, 'sipp.out'));
+  res.uac = uac;
+
+  // While sipp runs: the box's RSS often, its status at a few points of the sending phase, sipp's CPU.
+  let rssPeak = direct ? NaN : memMb(boxPid, 'VmRSS');
+  let uacTicks = NaN;
+  const sampled: BoxStatus[] = [];
+  const pendingSamples = direct ? [] : STATUS_SAMPLE_AT.map((f) => t0 + f * sendS * 1000);
+  let running = true;
+  void uac.exited.then(() => { running = false; });
+  while (running) {
+    await Promise.race([uac.exited, sleep(RSS_SAMPLE_MS)]);
+    if (!running) break;
+    if (!direct) rssPeak = Math.max(rssPeak, memMb(boxPid, 'VmRSS'));
+    const sp = uac.pid();
+    if (sp !== undefined) { const t = cpuTicks(sp); if (Number.isFinite(t)) uacTicks = t; }
+    if (pendingSamples.length && Date.now() >= (pendingSamples[0] ?? Infinity)) {
+      pendingSamples.shift();
+      const s = await boxStatus(bench.dataDir);
+      if (s) sampled.push(s);
+    }
+  }
+  const exitCode = await uac.exited;
+  const wallMs = Date.now() - t0;
+  res.uac = null;
+  const cpu1 = cpuTicks(boxPid);
+  const uas1 = uasPid !== undefined ? cpuTicks(uasPid) : NaN;
+  const host1 = hostCpu();
+  const load1 = loadavg()[0] ?? NaN;
+
+  // The box must let go of everything; the UAS's stat row must catch up with its timewait.
+  const failedSome = exitCode !== 0;
+  const clean = direct ? undefined : await waitClean(bench.dataDir, failedSome ? CLEAN_AFTER_FAILURE_TIMEOUT_MS : CLEAN_TIMEOUT_MS);
+  const waited = Date.now() - t0 - wallMs;
+  await sleep(Math.max(0, UAS_TIMEWAIT_MS + STAT_EVERY_S * 1000 + 700 - waited));
+  const uasNow = parseStatCsv(readSuffix(bench.uasDir, '_.csv')) ?? bench.uasBefore;
+  const uas = statDelta(uasNow, bench.uasBefore);
+  bench.uasBefore = uasNow;
+  const rec = newCallRecords(bench.dataDir, bench.recordsOffset);
+  bench.recordsOffset = rec.offset;
+
+  const stats = parseStatCsv(readSuffix(dir, '_.csv')) ?? { ...NO_STATS, failed: calls, failures: { NoStatFile: calls } };
+  const rtt = parseRttCsv(readSuffix(dir, '_rtt.csv'));
+  const errors = summarizeErrors(readSuffix(dir, '_errors.log'));
+  // Achieved rate: answers per second between the first and the last 200 OK.
+  const first = Math.min(...rtt.atMs);
+  const last = Math.max(...rtt.atMs);
+  const achieved = rtt.atMs.length > 1 && last > first ? ((rtt.atMs.length - 1) * 1000) / (last - first) : NaN;
+  const cpuUs = ((cpu1 - cpu0) * 1e6) / ticksPerSec;
+  const total = stats.successful + stats.failed;
+  const failRatio = total > 0 ? stats.failed / total : 1;
+
+  let why = 'ok';
+  if (exitCode === 124 || exitCode === 137 || exitCode === null) why = `sipp did not finish (${exitCode})`;
+  else if (exitCode !== 0 && exitCode !== 1) why = `sipp exited with ${exitCode}`;
+  else if (total < calls) why = `only ${total} of ${calls} calls ended`;
+  else if (failRatio > MAX_FAILURE_RATIO) why = `${(failRatio * 100).toFixed(2)}% failed`;
+  else if (!(achieved >= rate * MIN_ACHIEVED_RATIO)) why = `achieved only ${f(achieved)}/s`;
+  else if (clean && !clean.clean) why = 'box not clean (leak)';
+  else if (stats.failed > 0) why = `ok (${stats.failed} failed)`;
+
+  return {
+    label, direct, rate, calls, stats, exitCode, wallMs, achieved, rttMs: rtt.ms,
+    cpuUsPerCall: !direct && stats.successful > 0 ? cpuUs / stats.successful : NaN,
+    netCpuUsPerCall: !direct && stats.successful > 0 ? (cpuUs - (bench.idleUsPerS * wallMs) / 1000) / stats.successful : NaN,
+    boxCpuPercent: direct ? NaN : (cpuUs / 1000 / wallMs) * 100,
+    hostBusyPercent: host1.total > host0.total ? (100 * (host1.busy - host0.busy)) / (host1.total - host0.total) : NaN,
+    uacCpuPercent: (((uacTicks * 1e6) / ticksPerSec) / 1000 / wallMs) * 100,
+    uasCpuPercent: ((((uas1 - uas0) * 1e6) / ticksPerSec) / 1000 / wallMs) * 100,
+    load1,
+    concurrentExpected: rate * ((opts.holdMs + (percentile(rtt.ms, 50) || 0)) / 1000),
+    sampled, rssPeakMb: rssPeak, ...(clean ? { clean } : {}), uas, records: rec.reasons, errors,
+    steady: why.startsWith('ok'), why,
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+const f = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+const kv = (o: Readonly<Record<string, number>>): string => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(' ');
+const maxOf = (xs: readonly number[]): number => (xs.length ? Math.max(...xs) : NaN);
+
+function heldAtOnce(r: StepResult): number {
+  return maxOf(r.sampled.map((s) => s.calls));
+}
+
+function table(results: readonly StepResult[]): string {
+  const head = ['rate/s', 'calls', 'ok', 'failed', 'fail%', 'retrans', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms',
+    'held (exp)', 'held (box)', 'media sess', 'ports', 'CPU µs/call', 'net µs/call', 'box CPU%', 'UAC CPU%', 'UAS CPU%',
+    'host busy%', 'load1',
+    'RSS MB', 'clean', 'verdict'];
+  const rows = results.map((r) => {
+    const total = r.stats.successful + r.stats.failed;
+    const clean = r.clean ? (r.clean.clean ? `yes ${f(r.clean.afterMs / 1000, 1)}s` : `NO ${r.clean.last ? `${r.clean.last.calls}c/${r.clean.last.sessions}s/${r.clean.last.portsInUse}p` : '?'}`) : '-';
+    return [
+      String(r.rate), String(r.calls), String(r.stats.successful), String(r.stats.failed),
+      f(total > 0 ? (100 * r.stats.failed) / total : NaN, 2), String(r.stats.retransmissions), f(r.achieved, 1),
+      f(percentile(r.rttMs, 50)), f(percentile(r.rttMs, 90)), f(percentile(r.rttMs, 99)), f(percentile(r.rttMs, 100)),
+      f(r.concurrentExpected), f(heldAtOnce(r)), f(maxOf(r.sampled.map((s) => s.sessions))), f(maxOf(r.sampled.map((s) => s.portsInUse))),
+      f(r.cpuUsPerCall), f(r.netCpuUsPerCall), f(r.boxCpuPercent), f(r.uacCpuPercent), f(r.uasCpuPercent),
+      f(r.hostBusyPercent), f(r.load1, 1),
+      f(r.rssPeakMb, 0), clean, r.why,
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+function report(r: StepResult): void {
+  const w = (s: string): void => { process.stdout.write(`${s}\n`); };
+  w(`  ${r.direct ? 'direct UAC->UAS' : 'via box'} ${r.rate}/s x ${r.calls}: ${r.stats.successful} ok, ${r.stats.failed} failed, `
+    + `${f(r.achieved, 1)}/s achieved, p50 ${f(percentile(r.rttMs, 50))} ms, p99 ${f(percentile(r.rttMs, 99))} ms`
+    + `${r.direct ? '' : `, ${f(r.cpuUsPerCall)} µs box CPU/call, held ${f(heldAtOnce(r))}`}, ${f(r.wallMs / 1000, 1)} s: ${r.why}`);
+  if (Object.keys(r.stats.failures).length) w(`    sipp UAC failure counters: ${kv(r.stats.failures)}`);
+  if (r.uas.failed > 0 || Object.keys(r.uas.failures).length) w(`    sipp UAS: ${r.uas.successful} ok, ${r.uas.failed} failed ${kv(r.uas.failures)}`);
+  if (!r.direct) {
+    const reasons = kv(r.records);
+    const odd = Object.keys(r.records).some((k) => k !== 'bye-caller');
+    if (odd || (r.records['bye-caller'] ?? 0) !== r.stats.successful) w(`    box call records: ${reasons || 'none'}`);
+  }
+  if (r.clean && !r.clean.clean) {
+    w(`    LEAK: ${f(r.clean.afterMs / 1000, 1)} s after the last call the box still holds `
+      + `${r.clean.last ? `${r.clean.last.calls} calls, ${r.clean.last.sessions} media sessions, ${r.clean.last.portsInUse} ports` : 'an unknown state (status unreadable)'}`);
+  }
+  for (const e of r.errors) w(`    sipp error log (${e.count}x): ${e.message}`);
+}
+
+function summary(steps: readonly StepResult[], direct: StepResult | undefined): string {
+  const best = [...steps].filter((r) => r.steady).sort((a, b) => b.rate - a.rate)[0];
+  const firstBad = [...steps].filter((r) => !r.steady).sort((a, b) => a.rate - b.rate)[0];
+  const out: string[] = [];
+  if (direct && best) {
+    const ratio = (p: number): string => {
+      const b = percentile(best.rttMs, p);
+      const d = percentile(direct.rttMs, p);
+      return d > 0 ? `${f(b / d, 1)}x` : `- (direct ${f(d)} ms: below sipp's clock step)`;
+    };
+    const md = mean(direct.rttMs);
+    out.push(`reference: sipp UAC -> sipp UAS directly at ${direct.rate}/s: p50 ${f(percentile(direct.rttMs, 50))} ms, `
+      + `p99 ${f(percentile(direct.rttMs, 99))} ms, mean ${f(md, 2)} ms, ${direct.stats.failed} failed, UAC CPU ${f(direct.uacCpuPercent)}%`);
+    out.push(`reference: response time via box / direct: p50 ${ratio(50)}, p99 ${ratio(99)}, `
+      + `mean ${md > 0 ? `${f(mean(best.rttMs) / md, 1)}x` : '-'} (the box path has two transactions, 401 then 200, and two legs)`);
+  }
+  const leaks = steps.filter((r) => r.clean && !r.clean.clean).map((r) => `${r.rate}/s`);
+  out.push(leaks.length ? `calls: LEAKS after ${leaks.join(', ')}` : 'calls: the box was clean (no calls, media sessions or ports) after every step');
+  if (firstBad) {
+    out.push(`calls: first unsteady rate ${firstBad.rate}/s: ${firstBad.why}; box CPU ${f(firstBad.boxCpuPercent)}% of a core, `
+      + `UAC ${f(firstBad.uacCpuPercent)}%, UAS ${f(firstBad.uasCpuPercent)}%; sipp ${kv(firstBad.stats.failures) || 'no failure counters'}`);
+  }
+  if (!best) {
+    out.push('calls: no rate tried ran steady with <1% failures');
+    return out.join('\n');
+  }
+  const held = Number.isFinite(heldAtOnce(best)) ? heldAtOnce(best) : best.concurrentExpected;
+  out.push(`calls: highest steady rate with <1% failures: ${best.rate} calls/s, ${f(held)} concurrent calls, `
+    + `box CPU ${f(best.cpuUsPerCall)} µs/call, peak RSS ${f(best.rssPeakMb)} MB `
+    + `(p50 ${f(percentile(best.rttMs, 50))} ms, p99 ${f(percentile(best.rttMs, 99))} ms to 200 OK)`);
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(argv: string[]): Promise<number> {
+  const opts = options(argv);
+  if (!haveSipp()) {
+    process.stderr.write('bench:calls needs sipp (Debian package sip-tester). Install it with: bash scripts/install-deps.sh\n');
+    return 1;
+  }
+  if (!existsSync(PBX_CLI)) {
+    process.stderr.write(`bench:calls: ${PBX_CLI} is missing; build first (npx tsc -p .)\n`);
+    return 1;
+  }
+  const ticksPerSec = clockTicksPerSecond();
+  const res = new Resources();
+  res.keep = opts.keep;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    process.stderr.write(`bench:calls: ${sig}, cleaning up\n`);
+    void res.release().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    res.dir = mkdtempSync(join(tmpdir(), 'pbx-bench-calls-'));
+    const dataDir = join(res.dir, 'data');
+    const uasDir = join(res.dir, 'uas');
+    mkdirSync(uasDir);
+
+    // The callee: a sipp UAS on a port of its own, reached through a static contact.
+    const uasPort = await freeSipPort();
+    writeFileSync(join(uasDir, 'uas.xml'), uasScenario());
+    res.uas = spawnBounded('sipp', [
+      '-sf', 'uas.xml', '-i', BIND, '-p', String(uasPort), '-mp', String(await freeMediaBase()), '-t', 'u1',
+      '-recv_timeout', String(UAS_RECV_TIMEOUT_MS), '-trace_stat', '-fd', String(STAT_EVERY_S), '-trace_err', '-nostdin',
+    ], BENCH_LIMIT_S, uasDir, join(uasDir, 'sipp.out'));
+
+    const callers: Account[] = Array.from({ length: opts.callers }, (_, i) => ({
+      extension: String(FIRST_CALLER + i), password: `c${randomBytes(8).toString('hex')}`,
+    }));
+    const csvPath = join(res.dir, 'accounts.csv');
+    writeFileSync(csvPath, `extension,password,name\n${callers.map((a) => `${a.extension},${a.password},caller ${a.extension}`).join('\n')}\n`, { mode: 0o600 });
+    runCli(['account', 'import', csvPath, '--data', dataDir]);
+    runCli(['account', 'add', CALLEE, '--password', `c${randomBytes(8).toString('hex')}`, '--name', 'bench callee',
+      '--contact', `sip:${CALLEE}@${BIND}:${uasPort}`, '--data', dataDir]);
+    const box = await startBox(res, dataDir);
+    if (res.uas.proc.exitCode !== null) throw new BenchError(`the sipp UAS exited: ${tail(join(uasDir, 'sipp.out'), 10)}`);
+
+    process.stdout.write(
+      `calls bench: box pid ${box.pid} on udp ${BIND}:${box.ports.sipUdp}, RTP ${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}; `
+      + `${opts.callers} callers -> ${CALLEE} (static contact: sipp UAS on ${BIND}:${uasPort}); hold ${opts.holdMs} ms, no RTP; `
+      + `CLK_TCK ${ticksPerSec}, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`
+      + 'each call: INVITE -> 401 -> ACK -> INVITE+digest -> 100/180 -> 200 -> ACK -> hold -> BYE -> 200; '
+      + 'response time from the first INVITE to the 200 OK (sipp, whole ms)\n',
+    );
+    const bench: Bench = {
+      res, opts, dataDir, box, uasPort, uasDir, ticksPerSec, callers, idleUsPerS: 0, uasBefore: NO_STATS, recordsOffset: 0,
+    };
+    const warm = await runStep(bench, WARMUP.rate, WARMUP.calls, false);
+    process.stdout.write('warm-up (not in the table):\n');
+    report(warm);
+    if (warm.stats.successful === 0) throw new BenchError('the warm-up completed no call; see the errors above and box.log');
+    const idle0 = cpuTicks(box.pid);
+    await sleep(IDLE_MEASURE_MS);
+    bench.idleUsPerS = (((cpuTicks(box.pid) - idle0) * 1e6) / ticksPerSec) / (IDLE_MEASURE_MS / 1000);
+    process.stdout.write(`idle box: ${f(bench.idleUsPerS / 1e4, 2)}% of a core (net µs/call subtracts this)\n`);
+
+    const steps: StepResult[] = [];
+    const callsFor = (rate: number): number => Math.max(opts.minCalls, rate * opts.secondsPerRate);
+    const measure = async (rate: number): Promise<StepResult> => {
+      await sleep(SETTLE_MS);
+      const r = await runStep(bench, rate, callsFor(rate), false);
+      steps.push(r);
+      report(r);
+      return r;
+    };
+    let lo = 0;
+    let hi: number | undefined;
+    for (const rate of opts.rates) {
+      const r = await measure(rate);
+      if (r.steady) lo = rate;
+      else { hi = rate; break; }
+    }
+    for (let i = 0; hi !== undefined && i < opts.refine; i++) {
+      const mid = Math.round((lo + hi) / 2 / REFINE_STEP) * REFINE_STEP;
+      if (mid <= lo || mid >= hi) break;
+      if ((await measure(mid)).steady) lo = mid; else hi = mid;
+    }
+
+    let direct: StepResult | undefined;
+    if (lo > 0) {
+      await sleep(SETTLE_MS);
+      direct = await runStep(bench, lo, callsFor(lo), true);
+      report(direct);
+    }
+
+    const sorted = [...steps].sort((a, b) => a.rate - b.rate);
+    const all = direct ? [...sorted, direct] : sorted;
+    process.stdout.write(`\n${table(all)}\n${direct ? '(last row: sipp UAC -> UAS directly, no box)\n' : ''}`);
+    const logged = boxLogSummary(join(res.dir, 'box.log'));
+    process.stdout.write(`box peak RSS over the run (VmHWM): ${f(memMb(box.pid, 'VmHWM'))} MB; `
+      + `box log: ${logged.reduce((n, l) => n + l.count, 0)} warnings/errors\n`);
+    for (const l of logged.slice(0, 8)) process.stdout.write(`  box log (${l.count}x) ${l.message}\n`);
+    process.stdout.write(`\n${summary(sorted, direct)}\n`);
+    const troubled = steps.some((r) => r.stats.failed > 0 || (r.clean && !r.clean.clean));
+    if (troubled && !res.keep) {
+      res.keep = true;
+      process.stdout.write('keeping the temp dir for its sipp logs and box.log (some calls failed)\n');
+    }
+    return 0;
+  } catch (e) {
+    if (res.dir) {
+      res.keep = true;
+      const log = tail(join(res.dir, 'box.log'), 20);
+      if (log) process.stderr.write(`box.log (last lines):\n${log}\n`);
+    }
+    throw e;
+  } finally {
+    await res.release();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    process.stderr.write(`bench:calls: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
