@@ -132,6 +132,7 @@ class Call {
 
   private start2xxRetransmit(): void {
     if (this.aTarget.transport !== 'udp') return;
+    const d = this.deps;
     let interval = T1;
     let elapsed = 0;
     const tick = (): void => {
@@ -140,7 +141,7 @@ class Call {
       if (elapsed >= 64 * T1) {
         // No ACK for our 2xx: the dialog is dead (13.3.1.4).
         this.final2xx = undefined;
-        void this.b2b.hangup(this, 'timeout', 'both');
+        guard(d, this.b2b.hangup(this, 'timeout', 'both'), 'hangup');
         return;
       }
       this.aTx.respond(this.final2xx);
@@ -175,6 +176,18 @@ class Call {
   }
 }
 
+/**
+ * Call control runs from socket and timer callbacks that cannot await: a
+ * rejected promise there would be unhandled and end the process, so each one
+ * is caught, counted and logged here instead.
+ */
+function guard(d: B2buaDeps, p: Promise<unknown>, what: string): void {
+  p.catch((e: unknown) => {
+    d.counters.inc('call.internal-error');
+    d.log.error({ what, err: e instanceof Error ? e.message : String(e) }, 'call control step failed');
+  });
+}
+
 function transportOf(t: string): Transport {
   return t === 'tcp' || t === 'tls' || t === 'ws' || t === 'wss' ? t : 'udp';
 }
@@ -189,7 +202,7 @@ export class B2bua {
       const call = [...this.calls].find((c) => c.sessionId === e.sessionId);
       if (call) {
         deps.log.warn({ call: call.id, idleMs: e.idleMs }, 'media stopped: ending the call');
-        void this.hangup(call, 'media-timeout', 'both');
+        guard(deps, this.hangup(call, 'media-timeout', 'both'), 'media-timeout');
       }
     });
   }
@@ -217,9 +230,16 @@ export class B2bua {
   onInvite(req: SipRequest, tx: InviteServerTransaction, source: Target): void {
     const d = this.deps;
     const inCall = this.findByDialog(req);
-    if (inCall) { void this.reinvite(inCall.call, inCall.side, req, tx); return; }
+    if (inCall) { guard(d, this.reinvite(inCall.call, inCall.side, req, tx), 're-INVITE'); return; }
     if (getHeader(req, 'to') && /;\s*tag=/i.test(getHeader(req, 'to') ?? '')) {
       tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    // The 2xx will make a dialog from this INVITE (RFC 3261 12.1.1): it needs a
+    // From tag and a Contact (8.1.1.8), so refuse it now rather than after answering.
+    try { dialogAsUas(req, 'check'); } catch {
+      d.counters.inc('call.bad-invite');
+      tx.respond(createResponse(req, 400, 'Missing Contact Or From Tag', { toTag: d.toTag() }));
       return;
     }
     const src: RequestSource = { transport: source.transport, address: source.address, port: source.port, ...(source.flowId ? { flowId: source.flowId } : {}) };
@@ -242,7 +262,7 @@ export class B2bua {
     this.changed();
     void this.route(call, callee).catch((e: unknown) => {
       d.log.error({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'call setup failed');
-      if (!call.ended) void this.fail(call, 500, 'Server Internal Error', 'failed');
+      if (!call.ended) guard(d, this.fail(call, 500, 'Server Internal Error', 'failed'), 'fail');
     });
   }
 
@@ -272,8 +292,20 @@ export class B2bua {
       return;
     }
     call.callerOffer = offer;
-    const reply = await d.media.request({ op: 'offer', sessionId: call.sessionId, ...(offer ? { a: remoteOf(offer) } : {}) });
+    let remoteA;
+    try { remoteA = offer ? remoteOf(offer) : undefined; } catch {
+      // RFC 3264 6: nothing the box can relay (no audio stream, no usable address).
+      d.counters.inc('call.no-audio');
+      await this.fail(call, 488, 'Not Acceptable Here', 'codec-mismatch');
+      return;
+    }
+    const reply = await d.media.request({ op: 'offer', sessionId: call.sessionId, ...(remoteA ? { a: remoteA } : {}) });
     if (reply.op !== 'offer') throw new Error('engine answered offer with something else');
+    if (call.ended) {
+      // The caller cancelled while the ports were being opened: end() found nothing to free then.
+      await d.media.request({ op: 'delete', sessionId: call.sessionId });
+      return;
+    }
     call.aLocal = reply.a;
     call.bLocal = reply.b;
 
@@ -306,9 +338,9 @@ export class B2bua {
       call.branches.push(branch);
       try {
         branch.tx = d.transactions.sendRequest(req, t.target, {
-          onResponse: (res) => { void this.onBranchResponse(call, branch, res); },
-          onTimeout: () => { void this.onBranchFinal(call, branch, 408); },
-          onTransportError: () => { void this.onBranchFinal(call, branch, 503); },
+          onResponse: (res) => { guard(d, this.onBranchResponse(call, branch, res), 'response'); },
+          onTimeout: () => { guard(d, this.onBranchFinal(call, branch, 408), 'timeout'); },
+          onTransportError: () => { guard(d, this.onBranchFinal(call, branch, 503), 'transport error'); },
         }) as InviteClientTransaction;
       } catch (e) {
         d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'cannot send INVITE to a contact');
@@ -321,7 +353,7 @@ export class B2bua {
       if (call.state !== 'answered' && !call.ended) {
         d.counters.inc('call.no-answer');
         this.cancelBranches(call);
-        void this.fail(call, 480, 'No Answer', 'no-answer');
+        guard(d, this.fail(call, 480, 'No Answer', 'no-answer'), 'no-answer');
       }
     });
   }
@@ -334,10 +366,11 @@ export class B2bua {
   private async onBranchResponse(call: Call, branch: Branch, res: SipResponse): Promise<void> {
     const d = this.deps;
     if (res.status < 200) {
-      if (res.status === 100 || call.ended) return;
-      branch.state = 'proceeding';
+      // Any provisional, 100 included, lets a CANCEL go out (RFC 3261 9.1); one the
+      // box wanted earlier (caller's CANCEL, no answer, another contact won) leaves now.
+      if (branch.state === 'calling') branch.state = 'proceeding';
       if (branch.cancelWanted) { this.cancelBranch(branch); return; }
-      if (call.state === 'answered') return;
+      if (res.status === 100 || call.ended || call.state === 'answered') return;
       // 180/183 relayed; early media (183 with SDP) makes the callee's media flow now.
       let body: Buffer | undefined;
       if (res.body.length > 0 && call.callerOffer && call.aLocal) {
@@ -451,7 +484,7 @@ export class B2bua {
     tx.respond(createResponse(cancel, call ? 200 : 481, undefined, { toTag: this.deps.toTag() }));
     if (!call || call.state === 'answered') return;
     this.cancelBranches(call);
-    void this.fail(call, 487, 'Request Terminated', 'cancelled');
+    guard(this.deps, this.fail(call, 487, 'Request Terminated', 'cancelled'), 'cancel');
   }
 
   onAck(ack: SipRequest): void {
@@ -467,12 +500,12 @@ export class B2bua {
       try {
         const answer = parseBody(ack.body);
         if (answer) {
-          void this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: remoteOf(answer) });
+          guard(this.deps, this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: remoteOf(answer) }), 'late answer');
           body = answerFromAnswer(offer, answer, call.bSdp, call.bLocal!);
         }
       } catch { body = undefined; }
       this.sendAck(dialog, call.bTarget!, body);
-      if (!body) void this.hangup(call, 'codec-mismatch', 'both');
+      if (!body) guard(this.deps, this.hangup(call, 'codec-mismatch', 'both'), 'late answer');
     }
   }
 
@@ -490,14 +523,14 @@ export class B2bua {
     switch (req.method) {
       case 'BYE':
         tx.respond(createResponse(req, 200, 'OK'));
-        void this.hangup(call, side === 'a' ? 'bye-caller' : 'bye-callee', side === 'a' ? 'b' : 'a');
+        guard(d, this.hangup(call, side === 'a' ? 'bye-caller' : 'bye-callee', side === 'a' ? 'b' : 'a'), 'BYE');
         return true;
       case 'OPTIONS':
         tx.respond(createResponse(req, 200, 'OK'));
         return true;
       case 'UPDATE':
       case 'INFO':
-        void this.passThrough(call, side, req, tx);
+        guard(d, this.passThrough(call, side, req, tx), req.method);
         return true;
       default:
         d.counters.inc('call.in-dialog-unsupported');
@@ -557,7 +590,7 @@ export class B2bua {
     d.transactions.sendRequest(outReq, targetThere, {
       onResponse: (res) => {
         if (res.status < 200) return;
-        void (async () => {
+        guard(d, (async () => {
           let answerBody: Buffer | undefined;
           if (res.status < 300 && offer) {
             try {
@@ -577,9 +610,9 @@ export class B2bua {
           tx.respond(createResponse(req, res.status, res.reason, {
             toTag: dialogHere.localTag, headers, ...(answerBody ? { body: answerBody, contentType: SDP_TYPE } : {}),
           }));
-        })();
+        })(), `${req.method} answer`);
       },
-      onTimeout: () => { tx.respond(createResponse(req, 408, 'Request Timeout', { toTag: dialogHere.localTag })); void this.hangup(call, 'timeout', 'both'); },
+      onTimeout: () => { tx.respond(createResponse(req, 408, 'Request Timeout', { toTag: dialogHere.localTag })); guard(d, this.hangup(call, 'timeout', 'both'), 'timeout'); },
       onTransportError: () => { tx.respond(createResponse(req, 503, 'Service Unavailable', { toTag: dialogHere.localTag })); },
     });
   }

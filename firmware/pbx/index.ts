@@ -1,5 +1,5 @@
 export { LocationService, type Binding, type BindingPersistence, type TransportName } from './location.js';
-export { Registrar, type RegistrarDeps, type RegistrarLimits } from './registrar.js';
+export { MAX_CONTACTS_PER_ACCOUNT, Registrar, type RegistrarDeps, type RegistrarLimits } from './registrar.js';
 export { authenticate, type AccountDirectory, type AccountInfo, type AuthDeps, type AuthOutcome, type RequestSource } from './auth.js';
 export { PbxCore } from './core.js';
 export { fileBindingPersistence, REGISTRATIONS_FILE } from './persistence.js';

@@ -26,6 +26,9 @@ export interface RegistrarDeps extends AuthDeps {
   readonly isOurDomain: (host: string) => boolean;
 }
 
+/** Contacts one account may have registered at once (desk phone, softphones, a mobile...). */
+export const MAX_CONTACTS_PER_ACCOUNT = 10;
+
 const sameContact = (a: string, b: string): boolean => {
   try { return uriEquals(parseUri(a), parseUri(b)); } catch { return a === b; }
 };
@@ -113,8 +116,18 @@ export class Registrar {
       updates.push({ contact: c.uri, expires });
     }
 
+    // A bounded number of contacts per account: one phone must not be able to
+    // make every REGISTER (and every call's fork) arbitrarily expensive.
+    const current = d.location.lookup(extension);
+    const added = updates.filter((u) => u.expires > 0 && !current.some((b) => sameContact(b.contact, u.contact))).length;
+    const removed = updates.filter((u) => u.expires === 0 && current.some((b) => sameContact(b.contact, u.contact))).length;
+    if (added > 0 && current.length - removed + added > MAX_CONTACTS_PER_ACCOUNT) {
+      d.counters.inc('register.too-many-contacts');
+      return reply(403, `Too Many Contacts (at most ${MAX_CONTACTS_PER_ACCOUNT})`);
+    }
+
     for (const u of updates) {
-      const existing = d.location.lookup(extension).find((b) => sameContact(b.contact, u.contact));
+      const existing = current.find((b) => sameContact(b.contact, u.contact));
       // Step 7: within one Call-ID only a higher CSeq may change a binding; an
       // older or repeated one (a late retransmission) must not undo a newer one.
       if (existing && existing.callId === callId && existing.cseq >= cseq) continue;

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { PbxError } from '../core/index.js';
 import { canonicalIp } from './ip.js';
 import type { HostIdentity } from './names.js';
@@ -61,5 +62,7 @@ export async function installCustomCert(pki: Pki, files: CustomCertFiles, opts: 
   if (problems.length > 0) throw new CertRejected(problems);
   const [leaf, ...rest] = [...splitPem(files.certPem), ...splitPem(files.chainPem ?? '')];
   if (!leaf) throw new CertRejected([{ code: 'cert-unreadable', message: 'no PEM certificate was given' }]);
-  return pki.installServer(leaf, rest.join(''), files.keyPem);
+  // Store the key alone in one canonical form, whatever else the upload held.
+  const keyPem = createPrivateKey(files.keyPem).export({ type: 'pkcs8', format: 'pem' }).toString();
+  return pki.installServer(leaf, rest.join(''), keyPem);
 }

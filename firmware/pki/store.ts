@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { type Clock, type Logger, type Random, cryptoRandom, silentLogger, systemClock, writeFileAtomic } from '../core/index.js';
@@ -26,6 +26,8 @@ export function pkiPaths(dataDir: string) {
     serverCert: join(dir, 'server.crt'),
     serverKey: join(dir, 'server.key'),
     history: join(dir, 'history.json'),
+    /** Present while server.crt is a certificate the admin uploaded (custom.ts). */
+    customMarker: join(dir, 'server.custom'),
   } as const;
 }
 
@@ -42,7 +44,8 @@ export type RenewReason =
   | 'expiring'       // within the renewal window
   | 'not-yet-valid'  // the clock moved back before notBefore
   | 'names-changed'  // hostname or addresses no longer covered
-  | 'manual';        // the admin asked
+  | 'manual'         // the admin asked
+  | 'custom';        // the admin uploaded a certificate
 
 export interface RenewalRecord {
   readonly at: string;
@@ -130,10 +133,12 @@ export class Pki {
   #server: ParsedCert;
   readonly caCertPem: string;
   #serverCertPem: string;
+  /** What follows the leaf in server.crt: our CA, or an uploaded chain. */
+  #chainTail: string;
   #queue: Promise<unknown> = Promise.resolve();
 
   /** Use loadOrCreatePki. */
-  private constructor(ctx: PkiContext, ca: Loaded, server: Loaded) {
+  private constructor(ctx: PkiContext, ca: Loaded, server: Loaded, chainTail: string = ca.certPem) {
     this.#ctx = ctx;
     this.#caKeyPem = ca.keyPem;
     this.#ca = ca.cert;
@@ -141,6 +146,7 @@ export class Pki {
     this.#serverKeyPem = server.keyPem;
     this.#server = server.cert;
     this.#serverCertPem = server.certPem;
+    this.#chainTail = chainTail;
   }
 
   /** @internal for loadOrCreatePki */
@@ -168,6 +174,10 @@ export class Pki {
       ? null
       : checkPair(await readOptional(paths.serverCert), await readOptional(paths.serverKey), ca.value.cert);
     if (server?.ok) return new Pki(ctx, ca.value, server.value);
+    if (server && !server.ok && server.detail === 'not issued by the current CA') {
+      const custom = await loadCustom(paths, ctx.clock.now());
+      if (custom) return new Pki(ctx, ca.value, custom.loaded, custom.tail);
+    }
 
     const reason = server === null ? newCa ?? 'new-ca' : server.reason;
     if (server && !server.ok) logger.warn({ file: paths.serverCert, problem: server.detail }, 'server certificate unusable; issuing a new one');
@@ -186,9 +196,9 @@ export class Pki {
     return this.#serverCertPem;
   }
 
-  /** server.crt's content: the leaf followed by the CA. */
+  /** server.crt's content: the leaf followed by the CA (or an uploaded chain). */
   get chainPem(): string {
-    return this.#serverCertPem + this.caCertPem;
+    return this.#serverCertPem + this.#chainTail;
   }
 
   get caInfo(): CertInfo {
@@ -228,7 +238,32 @@ export class Pki {
     this.#serverKeyPem = issued.keyPem;
     this.#server = issued.cert;
     this.#serverCertPem = issued.certPem;
+    this.#chainTail = this.caCertPem;
+    await rm(this.#ctx.paths.customMarker, { force: true });
     return this.#record(reason, oldSerial, issued.cert.serial);
+  }
+
+  /**
+   * Use an uploaded certificate (already checked by custom.ts) instead of our
+   * own, queued with renewals. A later renewal goes back to our own.
+   */
+  installServer(leafPem: string, chainTailPem: string, keyPem: string): Promise<RenewalRecord> {
+    const run = this.#queue.then(async () => {
+      const cert = parseCert(leafPem);
+      const oldSerial = this.#server.serial;
+      const { paths } = this.#ctx;
+      // Key first, marker last: a crash part way leaves a pair the next boot rejects and replaces.
+      await writeFileAtomic(paths.serverKey, keyPem, KEY_MODE);
+      await writeFileAtomic(paths.serverCert, leafPem + chainTailPem, CERT_MODE);
+      await writeFileAtomic(paths.customMarker, 'uploaded\n', CERT_MODE);
+      this.#serverKeyPem = keyPem;
+      this.#server = cert;
+      this.#serverCertPem = splitPem(leafPem)[0]!;
+      this.#chainTail = chainTailPem;
+      return this.#record('custom', oldSerial, cert.serial);
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Renewal history, oldest first. */
@@ -250,6 +285,24 @@ export class Pki {
 
   [inspect.custom](): string {
     return `Pki ${inspect(this.toJSON(), { depth: 4 })}`;
+  }
+}
+
+/** An uploaded server certificate on disk, if the marker says there is one and it is still usable. */
+async function loadCustom(paths: ReturnType<typeof pkiPaths>, now: number): Promise<{ loaded: Loaded; tail: string } | null> {
+  if ((await readOptional(paths.customMarker)) === null) return null;
+  const certPem = await readOptional(paths.serverCert);
+  const keyPem = await readOptional(paths.serverKey);
+  if (certPem === null || keyPem === null) return null;
+  const [leafPem, ...rest] = splitPem(certPem);
+  if (!leafPem) return null;
+  try {
+    const cert = parseCert(leafPem);
+    if (!cert.x509.checkPrivateKey(createPrivateKey(keyPem))) return null;
+    if (now < cert.notBefore.getTime() || now > cert.notAfter.getTime()) return null;
+    return { loaded: { certPem: leafPem, cert, keyPem }, tail: rest.join('') };
+  } catch {
+    return null;
   }
 }
 

@@ -617,9 +617,9 @@ interface StepResult {
   readonly why: string;
 }
 
-async function runStep(bench: Bench, rate: number, calls: number, direct: boolean): Promise<StepResult> {
+async function runStep(bench: Bench, rate: number, calls: number, direct: boolean, name?: string): Promise<StepResult> {
   const { res, opts, box, ticksPerSec } = bench;
-  const label = `${direct ? 'direct' : 'box'}-${rate}`;
+  const label = name ?? `${direct ? 'direct' : 'box'}-${rate}`;
   const dir = join(res.dir, label);
   mkdirSync(dir);
   writeFileSync(join(dir, 'uac.xml'), uacScenario(!direct, opts.holdMs));
@@ -860,7 +860,7 @@ async function main(argv: string[]): Promise<number> {
     const bench: Bench = {
       res, opts, dataDir, box, uasPort, uasDir, ticksPerSec, callers, idleUsPerS: 0, uasBefore: NO_STATS, recordsOffset: 0,
     };
-    const warm = await runStep(bench, WARMUP.rate, WARMUP.calls, false);
+    const warm = await runStep(bench, WARMUP.rate, WARMUP.calls, false, 'warm-up');
     process.stdout.write('warm-up (not in the table):\n');
     report(warm);
     if (warm.stats.successful === 0) throw new BenchError('the warm-up completed no call; see the errors above and box.log');

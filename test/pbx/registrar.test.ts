@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Counters, FakeClock, seededRandom, silentLogger } from '../../firmware/core/index.js';
 import {
-  LocationService, Registrar, type AccountInfo, type RegistrarLimits, type RequestSource,
+  LocationService, MAX_CONTACTS_PER_ACCOUNT, Registrar, type AccountInfo, type RegistrarLimits, type RequestSource,
 } from '../../firmware/pbx/index.js';
 import { AuthThrottle, DigestServer, DEFAULT_NONCE_LIFETIME_MS, digestAuthorization, ha1 } from '../../firmware/sip/digest/index.js';
 import { getHeader, getHeaders, parseMessage, type SipRequest, type SipResponse } from '../../firmware/sip/message/index.js';
@@ -303,4 +303,19 @@ t.test('RFC 7616 3.4: replaying the same credentials (same nc) is not accepted',
   });
   t.equal(registrar.handle(request({ cseq: 2, authorization }), UDP).status, 200);
   t.not(registrar.handle(request({ cseq: 3, authorization }), UDP).status, 200);
+});
+
+t.test('contacts per account are bounded: the 11th new contact -> 403, refreshing or removing still works', async (t) => {
+  const { registrar, location } = setup();
+  const contacts = Array.from({ length: MAX_CONTACTS_PER_ACCOUNT }, (_, i) => `<sip:100@192.0.2.${20 + i}:5060>`);
+  t.equal(registerWithAuth(registrar, { contacts }).status, 200);
+  t.equal(location.lookup('100').length, MAX_CONTACTS_PER_ACCOUNT);
+  const more = registerWithAuth(registrar, { contacts: ['<sip:100@192.0.2.99:5060>'], callId: 'reg-call-2' });
+  t.equal(more.status, 403);
+  t.match(more.reason, /Too Many Contacts/);
+  t.equal(location.lookup('100').length, MAX_CONTACTS_PER_ACCOUNT, 'nothing added');
+  t.equal(registerWithAuth(registrar, { contacts: [contacts[0]!], callId: 'reg-call-3' }).status, 200, 'refreshing a known contact is fine');
+  const swap = registerWithAuth(registrar, { contacts: [`${contacts[1]!};expires=0`, '<sip:100@192.0.2.99:5060>'], callId: 'reg-call-4' });
+  t.equal(swap.status, 200, 'removing one and adding one in the same REGISTER fits');
+  t.equal(location.lookup('100').length, MAX_CONTACTS_PER_ACCOUNT);
 });
