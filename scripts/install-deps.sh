@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks drive: real SIP clients
 # (baresip, linphonec, sipp), tshark to look at the wire, sox for audio checks,
-# chromium for the admin page's browser tests.
+# chromium for the admin page's browser tests, libsrtp2 as the SRTP reference.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -14,6 +14,10 @@ command -v sox      >/dev/null 2>&1 || need+=(sox)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v unshare  >/dev/null 2>&1 || need+=(util-linux)
 command -v ip       >/dev/null 2>&1 || need+=(iproute2)
+# libsrtp (Debian's build) is the reference the SRTP tests cross-check against and the benchmark compares with.
+dpkg -s libsrtp2-dev >/dev/null 2>&1 || need+=(libsrtp2-dev)
+command -v cc       >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
