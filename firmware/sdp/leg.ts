@@ -5,7 +5,7 @@
  * passes through it (rewriteForLeg).
  */
 import { PbxError } from '../core/index.js';
-import type { Endpoint, RemoteMedia } from '../media/api.js';
+import type { Endpoint, RemoteMedia } from '../media/index.js';
 import { hasRtcpMux, remoteDirection, rtcpOf } from './attributes.js';
 import { boxConnection, boxOrigin, type OriginSpec, type PortPair } from './offer-answer.js';
 import { serializeSdp } from './serialize.js';

@@ -45,7 +45,9 @@ admin = new AdminServer({
 const { webPort, httpPort } = await admin.start();
 t.teardown(() => admin?.stop());
 const ca = pki.caCertPem;
-const call = (method: string, path: string, o: RequestOptions = {}): Promise<Reply> => request(webPort, ca, method, path, o);
+/** The CAs the test client trusts: the box's, and the office CA once its certificate is uploaded. */
+const trusted = [ca];
+const call = (method: string, path: string, o: RequestOptions = {}): Promise<Reply> => request(webPort, trusted, method, path, o);
 
 /** Every reply of the run, to check no secret ever leaves the API. */
 const seen: Reply[] = [];
@@ -214,6 +216,7 @@ t.test('certificates: facts without keys, renew now, custom upload validated', a
   // A certificate from another CA (as an office CA would issue), with a key that is not its own.
   const other = await loadOrCreatePki(join(root, 'office-ca'), { identity: () => pki.currentIdentity() });
   const otherKey = readFileSync(other.paths.serverKey, 'utf8');
+  trusted.push(other.caCertPem);
   const strayKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const wrong = await api('POST', '/api/certs/custom', { ...w, body: { certPem: other.serverCertPem, chainPem: other.caCertPem, keyPem: strayKey } });
   t.equal(wrong.status, 400, 'a wrong key is refused');
@@ -231,8 +234,16 @@ t.test('certificates: facts without keys, renew now, custom upload validated', a
   await new Promise<void>((resolve, reject) => { sock.once('secureConnect', resolve); sock.once('error', reject); });
   t.equal(sock.getPeerX509Certificate()?.serialNumber.toUpperCase(), other.serverInfo.serial.toUpperCase(), 'HTTPS now presents the uploaded certificate');
   sock.destroy();
-  const back = await call('POST', '/api/certs/renew', { ...w, body: {} }); // the box's own again, for the rest of the run
+  const reopened = await loadOrCreatePki(dataDir);
+  t.equal(reopened.serverInfo.serial, other.serverInfo.serial, 'after a restart the uploaded certificate is still used');
+  t.equal(reopened.chainPem, other.serverCertPem + other.caCertPem, 'with its chain');
+  t.match((await api('GET', '/api/certs/history', { cookie })).json, [{ reason: 'custom', newSerial: other.serverInfo.serial }]);
+
+  const back = await call('POST', '/api/certs/renew', { ...w, body: {} }); // the box's own again
   t.equal(back.status, 200);
+  t.equal((await api('GET', '/api/certs', { cookie })).json.custom, false, 'renewal returns to the box\'s own certificate');
+  const reopenedAgain = await loadOrCreatePki(dataDir);
+  t.equal(reopenedAgain.serverInfo.serial, pki.serverInfo.serial, 'and stays with it after a restart');
 });
 
 t.test('call history: newest first, torn lines skipped, limit checked', async (t) => {

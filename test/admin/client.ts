@@ -19,14 +19,14 @@ export interface RequestOptions {
   readonly headers?: Record<string, string>;
 }
 
-export function request(port: number, ca: string, method: string, path: string, o: RequestOptions = {}): Promise<Reply> {
+export function request(port: number, ca: string | readonly string[], method: string, path: string, o: RequestOptions = {}): Promise<Reply> {
   const headers: Record<string, string> = { ...(o.headers ?? {}) };
   const payload = o.rawBody ?? (o.body !== undefined ? JSON.stringify(o.body) : undefined);
   if (payload !== undefined) headers['content-type'] ??= 'application/json';
   if (o.cookie) headers.cookie = o.cookie;
   if (o.csrf) headers['x-csrf-token'] = o.csrf;
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path, ca, headers, agent: false }, (res) => {
+    const req = https.request({ host: '127.0.0.1', port, method, path, ca: typeof ca === 'string' ? ca : [...ca], headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -281,13 +281,15 @@ t.test('parallel forking: every contact rings, first 200 wins, the others get CA
     j2.answer(sdp({ port: rtpB.port + 2 }));
     const ok2 = await out2.waitStatus(200);
     const a2 = out2.ack(ok2);
-    const [winner, loser] = (await f1.sees('BYE', (r) => r.callId === j1.callId, 500)) ? [f1, f2] : [f2, f1];
-    void winner;
-    // The first 2xx to reach the box wins; it is j1's unless the datagrams were reordered.
-    t.ok(await loser.sees('ACK', () => true, 1_000), 'the second answer is acknowledged');
-    t.ok(await loser.sees('BYE', () => true, 1_000), 'and hung up');
-    t.rejects(out2.waitResponse((r) => r.status === 200 && toTag(r) !== toTag(ok2), 300), 'no second 200 reaches the caller');
+    // The first 2xx to reach the box wins (j1's unless the datagrams were reordered); the other is hung up.
+    const [bye1, bye2] = await Promise.all([f1.sees('BYE', (r) => r.callId === j1.callId, 1_000), f2.sees('BYE', (r) => r.callId === j2.callId, 1_000)]);
+    t.equal(Number(bye1) + Number(bye2), 1, 'exactly one answered contact is hung up');
+    const [loser, lost, winner, won] = bye1 ? [f1, j1, f2, j2] : [f2, j2, f1, j1];
+    t.ok(await loser.sees('ACK', (r) => r.callId === lost.callId, 100), 'its 200 was acknowledged first (RFC 3261 13.2.2.4)');
+    t.ok(await winner.sees('ACK', (r) => r.callId === won.callId, 1_000), 'the winner gets the ACK');
+    await t.rejects(out2.waitResponse((r) => r.status === 200 && toTag(r) !== toTag(ok2), 300), 'no second 200 reaches the caller');
     t.equal((await a2.bye()).status, 200);
+    t.ok(await winner.sees('BYE', (r) => r.callId === won.callId, 1_000), 'the caller\'s BYE reaches the winner');
     await quiet(t);
     // Unregister both so later calls to 102 do not ring them.
     for (const f of [f1, f2]) await f.register(0);
