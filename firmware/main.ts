@@ -13,7 +13,7 @@ import { B2bua, LocationService, PbxCore, Registrar, fileBindingPersistence, fil
 import { MediaEngine } from './media/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
-import { isSelfHost, type SelfAddresses } from './sip/self.js';
+import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
 import { StatusLeds } from './status/index.js';

@@ -5,7 +5,7 @@ import {
   createResponse, getCSeq, getCallId, getHeader, parseNameAddr, parseUri, withBody,
   type Header, type SipRequest, type SipResponse,
 } from '../sip/message/index.js';
-import { acceptRemoteSeq, dialogAsUac, dialogAsUas, dialogRequest, inDialog, type Dialog } from '../sip/dialog.js';
+import { acceptRemoteSeq, dialogAsUac, dialogAsUas, dialogRequest, inDialog, type Dialog } from '../sip/dialog/index.js';
 import type {
   InviteClientTransaction, InviteServerTransaction, ServerTransaction, Target, TransactionLayer,
 } from '../sip/transaction/index.js';

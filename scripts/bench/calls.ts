@@ -906,7 +906,9 @@ async function main(argv: string[]): Promise<number> {
       + `box log: ${logged.reduce((n, l) => n + l.count, 0)} warnings/errors\n`);
     for (const l of logged.slice(0, 8)) process.stdout.write(`  box log (${l.count}x) ${l.message}\n`);
     process.stdout.write(`\n${summary(sorted, direct)}\n`);
-    const troubled = steps.some((r) => r.stats.failed > 0 || (r.clean && !r.clean.clean));
+    const uasErrors = summarizeErrors(readSuffix(uasDir, '_errors.log'));
+    for (const e of uasErrors) process.stdout.write(`sipp UAS error log, whole run (${e.count}x): ${e.message}\n`);
+    const troubled = steps.some((r) => r.stats.failed > 0 || r.uas.failed > 0 || (r.clean && !r.clean.clean));
     if (troubled && !res.keep) {
       res.keep = true;
       process.stdout.write('keeping the temp dir for its sipp logs and box.log (some calls failed)\n');

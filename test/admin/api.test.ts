@@ -319,6 +319,7 @@ t.test('no reply ever carried a secret or a 500', async (t) => {
   const all = seen.map((r) => r.text).join('\n');
   t.notOk(all.includes(SETUP_CODE), 'no setup code');
   t.notOk(/PRIVATE KEY/.test(all), 'no private key');
-  t.notOk(/ha1|scrypt\$/i.test(all), 'no HA1 and no password hash');
+  t.notOk(/"ha1(Md5|Sha256)"|scrypt\$/.test(all), 'no HA1 field and no password hash');
+  for (const a of store.data.accounts) t.notOk(all.includes(a.ha1Md5) || all.includes(a.ha1Sha256), `no HA1 value of ${a.extension}`);
   t.same(seen.filter((r) => r.status >= 500).map((r) => r.text), [], 'no 5xx');
 });

@@ -128,7 +128,10 @@ export class UaDialog {
   async request(method: string, opts: { sdp?: string; ms?: number } = {}): Promise<SipResponse> {
     const seq = ++this.seq;
     const extra: Hdr[] = method === 'INVITE' || method === 'UPDATE' ? [['Contact', `<${this.ua.contactUri}>`]] : [];
-    this.ua.sendRaw(build(`${method} ${this.state.remoteTarget} SIP/2.0`, [...this.headers(method, seq, `z9hG4bK${token(72)}`), ...extra], opts.sdp));
+    const branch = `z9hG4bK${token(72)}`;
+    const headers = this.headers(method, seq, branch);
+    if (method === 'INVITE') this.ua.noteInvite(branch, { ruri: this.state.remoteTarget, from: headers[2]![1], callId: this.state.callId, cseq: seq });
+    this.ua.sendRaw(build(`${method} ${this.state.remoteTarget} SIP/2.0`, [...headers, ...extra], opts.sdp));
     return this.ua.waitResponse((r) => r.status >= 200 && getCallId(r) === this.state.callId && getCSeq(r).seq === seq && getCSeq(r).method === method, opts.ms);
   }
 

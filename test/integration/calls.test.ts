@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import dgram from 'node:dgram';
 import { addAccount, CONFIG_FILE } from '../../firmware/config/index.js';
 import { callControl, controlSocketPath } from '../../firmware/control/index.js';
-import { silentLogger } from '../../firmware/core/index.js';
+import { FakeClock, silentLogger } from '../../firmware/core/index.js';
 import { startAppliance, type Appliance } from '../../firmware/main.js';
 import { CALLS_FILE, type CallView } from '../../firmware/pbx/index.js';
 import { getCSeq, getHeader, toTag } from '../../firmware/sip/message/index.js';
@@ -34,10 +34,11 @@ t.teardown(() => app.stop());
 const closers: Array<{ close(): Promise<void> }> = [];
 t.teardown(async () => { for (const c of closers) await c.close(); });
 
-async function phone(user: string, o: { transport?: 'udp' | 'tcp'; contactParams?: string; contactHeaderParams?: string } = {}): Promise<CallUa> {
+async function phone(user: string, o: { transport?: 'udp' | 'tcp'; contactParams?: string; contactHeaderParams?: string; box?: Appliance } = {}): Promise<CallUa> {
   const transport = o.transport ?? 'udp';
+  const box = o.box ?? app;
   const u = await CallUa.open({
-    boxPort: transport === 'tcp' ? app.info.ports.sipTcp : app.info.ports.sipUdp, transport, user, password: `secret-${user}`,
+    boxPort: transport === 'tcp' ? box.info.ports.sipTcp : box.info.ports.sipUdp, transport, user, password: `secret-${user}`,
     ...(o.contactParams ? { contactParams: o.contactParams } : {}), ...(o.contactHeaderParams ? { contactHeaderParams: o.contactHeaderParams } : {}),
   });
   closers.push(u);
@@ -74,10 +75,11 @@ interface Asserts {
 }
 
 /** After every scenario: no call, no media session, no port held. */
-async function quiet(t: Asserts): Promise<void> {
+async function quiet(t: Asserts, box: Appliance = app): Promise<void> {
   const end = Date.now() + 2_000;
+  const calls = (): CallView[] => box.status().calls as CallView[];
   for (;;) {
-    const s = await app.media.request({ op: 'stats' });
+    const s = await box.media.request({ op: 'stats' });
     if (s.op !== 'stats') throw new Error('stats');
     const clean = s.sessions.length === 0 && s.portsInUse === 0 && calls().length === 0;
     if (clean || Date.now() > end) {
@@ -96,7 +98,8 @@ async function recordsSince(before: number, n = 1): Promise<CallRecordLine[]> {
   return records().slice(before);
 }
 
-const inRange = (port: number): boolean => port >= RTP.min && port <= RTP.max;
+const FAKE_RTP = { min: RTP.max + 1, max: RTP.max + 20 };
+const inRange = (port: number): boolean => (port >= RTP.min && port <= RTP.max) || (port >= FAKE_RTP.min && port <= FAKE_RTP.max);
 const payload = (tag: string): Buffer => Buffer.concat([Buffer.from(tag), Buffer.alloc(150, tag.charCodeAt(0))]);
 
 interface Established {
@@ -535,4 +538,44 @@ t.test('hostile input: garbage and malformed INVITEs get 400/488, never a crash'
   t.equal((await caller.options()).status, 200, 'the box still answers');
   t.match(await recordsSince(before, 2), [{ endReason: 'failed' }, { endReason: 'codec-mismatch' }], 'failed setups are recorded');
   await quiet(t);
+});
+
+t.test('dead dialogs (box on a FakeClock): no answer to a re-INVITE, or no ACK for the 2xx -> BYE on both legs', async (t) => {
+  // Timer B and the 2xx retransmission limit are 64*T1 = 32 s (RFC 3261 17.1.1.2, 13.3.1.4):
+  // a box whose clock the test moves proves them without waiting.
+  const clock = new FakeClock(Date.now());
+  const dir = join(root, 'fake-clock');
+  const box = await startAppliance({
+    dataDir: dir, bind: '127.0.0.1', sipPort: 0, tlsPort: 0, webPort: 0, httpPort: 0, rtpPorts: FAKE_RTP, clock, print: () => {}, log: silentLogger,
+  });
+  t.teardown(() => box.stop());
+  for (const ext of ['100', '101']) await box.store.update((d) => addAccount(d, { extension: ext, password: `secret-${ext}` }));
+  const a = await phone('100', { box });
+  const b = await phone('101', { box });
+  t.equal((await b.register()).status, 200);
+  const boxRecords = (): CallRecordLine[] => readFileSync(join(dir, CALLS_FILE), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as CallRecordLine);
+
+  // 1. The callee never answers a re-INVITE: Timer B ends it; 408 to the asker, BYE to both.
+  const c = await establish(t, a, b, '101');
+  const pending = c.a.request('INVITE', { sdp: sdp({ port: c.rtpA.port, direction: 'sendonly', version: 2 }) });
+  await c.b.waitRequest('INVITE');
+  clock.advance(33_000);
+  t.equal((await pending).status, 408, 'the caller\'s re-INVITE gets 408 when the callee never answers');
+  t.ok(await c.a.waitRequest('BYE'), 'caller gets BYE');
+  t.ok(await c.b.waitRequest('BYE'), 'callee gets BYE');
+  await quiet(t, box);
+
+  // 2. The caller never ACKs the 200: retransmitted on UDP, then the call is torn down.
+  const out = await a.call('101', { sdp: sdp({ port: c.rtpA.port }) });
+  const inc = await b.waitInvite();
+  const bDialog = inc.answer(sdp({ port: c.rtpB.port }));
+  await out.waitStatus(200);
+  await b.waitRequest('ACK', (r) => r.callId === inc.callId);
+  clock.advance(1_000);
+  t.ok(await out.waitStatus(200), 'the 2xx is retransmitted while no ACK comes (RFC 3261 13.3.1.4)');
+  clock.advance(40_000);
+  t.ok(await a.waitRequest('BYE', (r) => r.callId === out.callId), 'caller gets BYE');
+  t.ok(await bDialog.waitRequest('BYE'), 'callee gets BYE');
+  t.match(boxRecords().slice(-2), [{ endReason: 'timeout' }, { endReason: 'timeout' }]);
+  await quiet(t, box);
 });

@@ -10,3 +10,4 @@ export {
 export { stampVia, normalizeAddress, type StampResult } from './via.js';
 export { badRequestFor } from './salvage.js';
 export { openFileLimit, parseOpenFileLimit, raiseOpenFileLimit, MIN_OPEN_FILES, type FileLimit } from './fdlimit.js';
+export { isSelfHost, isSelfUri, type SelfAddresses } from './self.js';

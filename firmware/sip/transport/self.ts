@@ -1,4 +1,4 @@
-import type { SipUri } from './message/index.js';
+import type { SipUri } from '../message/index.js';
 
 /**
  * Who the box is on the wire. Deciding whether a URI names the box compares

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { parseUri } from '../../firmware/sip/message/index.js';
-import { isSelfHost, isSelfUri, type SelfAddresses } from '../../firmware/sip/self.js';
+import { parseUri } from '../../../firmware/sip/message/index.js';
+import { isSelfHost, isSelfUri, type SelfAddresses } from '../../../firmware/sip/transport/index.js';
 
 const self: SelfAddresses = {
   hosts: new Set(['pbx', 'pbx.local', '192.168.1.10', 'fe80::1']),

@@ -1,8 +1,8 @@
-import { PbxError } from '../core/index.js';
+import { PbxError } from '../../core/index.js';
 import {
   formatNameAddr, fromTag, getCSeq, getCallId, getHeader, getHeaders, parseNameAddr, parseNameAddrList, toTag,
   type Header, type SipRequest, type SipResponse,
-} from './message/index.js';
+} from '../message/index.js';
 
 /**
  * Dialog state (RFC 3261 section 12) as plain data, and the pure functions

@@ -1,0 +1,1 @@
+export { acceptRemoteSeq, dialogAsUac, dialogAsUas, dialogRequest, inDialog, type Dialog } from './dialog.js';
