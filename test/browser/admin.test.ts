@@ -11,7 +11,7 @@ import { CALLS_FILE } from '../../firmware/control/index.js';
 import { silentLogger } from '../../firmware/core/index.js';
 import { startAppliance } from '../../firmware/main.js';
 import { pemToDer } from '../../firmware/pki/index.js';
-import { TestUa } from '../integration/ua.js';
+import { CallUa, RtpPeer, sdp } from '../integration/call-ua.js';
 
 /*
  * The admin page in Debian's chromium, driven by playwright-core, against the
@@ -43,9 +43,10 @@ if (!existsSync(CHROMIUM)) {
   const page = await context.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  const uas: TestUa[] = [];
+  const closers: Array<{ close(): Promise<void> }> = [];
+  let password1002 = '';
   t.teardown(async () => {
-    for (const u of uas) await u.close();
+    for (const c of closers) await c.close();
     await browser.close();
     await app.stop();
     rmSync(root, { recursive: true, force: true });
@@ -108,6 +109,7 @@ if (!existsSync(CHROMIUM)) {
     await page.click('#add-extension button[type=submit]');
     const shown = await page.locator('#new-password').textContent();
     t.match(shown, /^[A-Za-z0-9]{12}$/, 'a generated password is shown once');
+    password1002 = shown ?? '';
     await shot('extensions');
     t.same(app.store.data.accounts.map((a) => a.extension), ['1001', '1002']);
   });
@@ -140,15 +142,37 @@ if (!existsSync(CHROMIUM)) {
     await page.locator('#live-state:has-text("connected")').waitFor();
     const navigations: string[] = [];
     page.on('framenavigated', (f) => navigations.push(f.url()));
-    const ua = await TestUa.open({ transport: 'udp', port: app.info.ports.sipUdp, user: '1001', password: 'secret-1001' });
-    uas.push(ua);
-    t.equal((await ua.register({ expires: 600 })).status, 200, 'REGISTER accepted');
+    const ua = await CallUa.open({ boxPort: app.info.ports.sipUdp, user: '1001', password: 'secret-1001' });
+    closers.push(ua);
+    t.equal((await ua.register(600)).status, 200, 'REGISTER accepted');
     const row = page.locator('#registrations tr[data-extension="1001"]');
     await row.waitFor({ timeout: 5000 });
     t.match(await row.textContent(), /1001UDP127\.0\.0\.1:\d+in \d+ min/, 'extension, transport, address and expiry');
     t.equal(await page.locator('.led[data-led="registration"]').getAttribute('data-state'), 'on green', 'the LED mirror follows');
     t.same(navigations, [], 'no reload happened');
     await shot('dashboard');
+
+    // 1002 (default policy: relay) calls 1001; the call and its legs appear live.
+    const caller = await CallUa.open({ boxPort: app.info.ports.sipUdp, user: '1002', password: password1002 });
+    const rtpA = await RtpPeer.open();
+    const rtpB = await RtpPeer.open();
+    closers.push(caller, rtpA, rtpB);
+    const out = await caller.call('1001', { sdp: sdp({ port: rtpA.port }) });
+    const inc = await ua.waitInvite();
+    inc.ring();
+    await page.locator('#calls .call:has-text("ringing")').waitFor({ timeout: 5000 });
+    inc.answer(sdp({ port: rtpB.port }));
+    const dialog = out.ack(await out.waitStatus(200));
+    const card = page.locator('#calls .call:has-text("answered")');
+    await card.waitFor({ timeout: 5000 });
+    const text = (await card.textContent()) ?? '';
+    t.match(text, /1002 → 1001/, 'caller and callee');
+    t.match(text, /1002 UDP.*plain RTP.*box.*1001 UDP.*plain RTP/, 'each leg with its transport and protection');
+    t.match(text, /Recording (possible|not possible)/, 'whether recording is possible');
+    t.same(navigations, [], 'still no reload');
+    await shot('dashboard-call');
+    t.equal((await dialog.bye()).status, 200, 'the caller hangs up');
+    await page.locator('#calls .empty').waitFor({ timeout: 5000 });
   });
 
   t.test('download the CA: it matches `pbx cert ca`', async (t) => {

@@ -6,9 +6,11 @@ import { when } from './ui.js';
 
 /** Finished calls from the call records, newest first. */
 
+const ms = (v: unknown): number => (typeof v === 'number' ? v : Date.parse(String(v)));
+
 function duration(r: any): string {
   if (!r.answeredAt || !r.endedAt) return '—';
-  const s = Math.max(0, Math.round((r.endedAt - r.answeredAt) / 1000));
+  const s = Math.max(0, Math.round((ms(r.endedAt) - ms(r.answeredAt)) / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 

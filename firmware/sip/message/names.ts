@@ -1,32 +1,34 @@
 /** Header names: compact forms, canonical spelling, and which ones hold lists. */
 
 /** RFC 3261 7.3.3 and later RFCs: compact form -> long name (lower case). */
-const COMPACT: Readonly<Record<string, string>> = {
+// Maps, not plain objects: a header named "constructor" or "__proto__" must
+// not find Object.prototype's members.
+const COMPACT: ReadonlyMap<string, string> = new Map(Object.entries({
   i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
   f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', r: 'refer-to',
   b: 'referred-by', x: 'session-expires', u: 'allow-events', y: 'identity', a: 'accept-contact',
   j: 'reject-contact', d: 'request-disposition',
-};
+}));
 
 /** Lower-cases a header name and expands a compact form. */
 export function normalizeHeaderName(name: string): string {
   const lower = name.toLowerCase();
-  return COMPACT[lower] ?? lower;
+  return COMPACT.get(lower) ?? lower;
 }
 
 /** Spellings that plain capitalisation would get wrong. */
-const CANONICAL: Readonly<Record<string, string>> = {
+const CANONICAL: ReadonlyMap<string, string> = new Map(Object.entries({
   'call-id': 'Call-ID', cseq: 'CSeq', 'www-authenticate': 'WWW-Authenticate', 'mime-version': 'MIME-Version',
   rack: 'RAck', rseq: 'RSeq', 'sip-etag': 'SIP-ETag', 'sip-if-match': 'SIP-If-Match', 'p-asserted-identity': 'P-Asserted-Identity',
   'p-preferred-identity': 'P-Preferred-Identity', 'p-associated-uri': 'P-Associated-URI', 'p-called-party-id': 'P-Called-Party-ID',
   'p-charging-vector': 'P-Charging-Vector', 'p-access-network-info': 'P-Access-Network-Info', 'in-reply-to': 'In-Reply-To',
   'identity-info': 'Identity-Info', 'alert-info': 'Alert-Info', 'call-info': 'Call-Info', 'error-info': 'Error-Info',
-};
+}));
 
 /** The canonical spelling used on the wire ("call-id" -> "Call-ID", "x-foo" -> "X-Foo"). */
 export function canonicalHeaderName(name: string): string {
   const lower = normalizeHeaderName(name);
-  return CANONICAL[lower] ?? lower.replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
+  return CANONICAL.get(lower) ?? lower.replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
 }
 
 /** Headers whose grammar is a comma-separated list (RFC 3261 7.3.1); others must never be split. */

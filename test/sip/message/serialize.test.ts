@@ -85,3 +85,14 @@ t.test('serialize refuses values that would break lines on the wire', async (t) 
   t.throws(() => serialize({ kind: 'response', status: 200, reason: 'OK\r\nX: y', headers: [], body: Buffer.alloc(0) }), { code: 'protocol' });
   t.throws(() => withHeader(ok, 'subject', 'a\nb'), { code: 'protocol' });
 });
+
+t.test('header names that are Object.prototype members round-trip (found by review)', async (t) => {
+  const raw = 'OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nConstructor: x\r\n__proto__: y\r\ntoString: z\r\nContent-Length: 0\r\n\r\n';
+  const p = parseMessage(Buffer.from(raw));
+  t.ok(p.ok);
+  if (!p.ok) return;
+  const out = serialize(p.message).toString();
+  t.match(out, /\r\nConstructor: x\r\n/);
+  t.match(out, /\r\n__proto__: y\r\n/);
+  t.match(out, /\r\nTostring: z\r\n/);
+});
