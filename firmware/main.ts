@@ -315,8 +315,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   store.onChange(dropRemoved);
 
   let appliance: Appliance | undefined;
-  const control = new ControlServer(controlSocketPath(dataDir), (req) =>
-    executeCommand({ store, dataDir, liveStatus: () => appliance?.status() ?? {}, accountsChanged: dropRemoved }, req));
+  const control = new ControlServer(controlSocketPath(dataDir), (req) => executeCommand(commandContext, req));
   await control.start();
 
   const adminHost = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;

@@ -92,6 +92,8 @@ class Call {
   ended = false;
   /** For a late-offer INVITE: the ACK toward the callee waits for the caller's answer. */
   pendingCalleeAck?: { dialog: Dialog; offer: SessionDescription };
+  /** A re-INVITE or UPDATE is crossing the box: another one meanwhile gets 491 (RFC 3261 14.1, RFC 3311 5.2). */
+  negotiating = false;
 
   constructor(
     readonly b2b: B2bua,
@@ -186,6 +188,16 @@ function guard(d: B2buaDeps, p: Promise<unknown>, what: string): void {
     d.counters.inc('call.internal-error');
     d.log.error({ what, err: e instanceof Error ? e.message : String(e) }, 'call control step failed');
   });
+}
+
+/** One crossing of a re-INVITE/UPDATE/INFO: the asking side and the other one. */
+interface Across {
+  readonly side: 'a' | 'b';
+  readonly dialogHere: Dialog;
+  readonly targetThere: Target;
+  readonly there: 'a' | 'b';
+  readonly localHere: LocalMedia;
+  readonly sdpHere: SdpSession;
 }
 
 function transportOf(t: string): Transport {
@@ -541,6 +553,15 @@ export class B2bua {
 
   /** A re-INVITE on one leg becomes a re-INVITE on the other (hold, resume, new media). */
   private async reinvite(call: Call, side: 'a' | 'b', req: SipRequest, tx: InviteServerTransaction): Promise<void> {
+    const dialog = side === 'a' ? call.aDialog : call.bDialog;
+    // A re-INVITE is an in-dialog request like any other: its CSeq must grow (12.2.2).
+    const next = dialog ? acceptRemoteSeq(dialog, req) : undefined;
+    if (!dialog || !next) {
+      this.deps.counters.inc('call.cseq-out-of-order');
+      tx.respond(createResponse(req, 500, 'CSeq Out Of Order'));
+      return;
+    }
+    if (side === 'a') call.aDialog = next; else call.bDialog = next;
     await this.passThrough(call, side, req, tx);
   }
 
@@ -564,18 +585,27 @@ export class B2bua {
       tx.respond(createResponse(req, 491, 'Request Pending', { toTag: dialogHere?.localTag }));
       return;
     }
+    const negotiates = req.method === 'INVITE' || req.method === 'UPDATE';
+    if (negotiates && call.negotiating) {
+      d.counters.inc('call.glare');
+      tx.respond(createResponse(req, 491, 'Request Pending', { toTag: dialogHere.localTag }));
+      return;
+    }
     let offer: SessionDescription | undefined;
     try { offer = parseBody(req.body); } catch {
       tx.respond(createResponse(req, 488, 'Bad SDP', { toTag: dialogHere.localTag }));
       return;
     }
     let body: Buffer | undefined;
+    if (negotiates) call.negotiating = true;
+    const settled = (): void => { if (negotiates) call.negotiating = false; };
     if (offer) {
       try {
         await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here, remote: remoteOf(offer) });
         sdpThere.version++;
         body = offerFromOffer(offer, sdpThere, localThere).body;
       } catch {
+        settled();
         tx.respond(createResponse(req, 488, 'Not Acceptable Here', { toTag: dialogHere.localTag }));
         return;
       }
@@ -587,9 +617,24 @@ export class B2bua {
     const contact = { name: 'contact', value: `<${d.contactFor(call.aTarget === targetThere ? call.aTarget : targetThere)}>` };
     const outReq: SipRequest = req.method === 'INVITE' || req.method === 'UPDATE'
       ? { ...built.request, headers: [...built.request.headers, contact] } : built.request;
+    try {
+      this.sendAcross(call, req, tx, outReq, offer, settled, { side, dialogHere, targetThere, there, localHere, sdpHere });
+    } catch (e) {
+      settled();
+      d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, `cannot pass ${req.method} on`);
+      tx.respond(createResponse(req, 503, 'Service Unavailable', { toTag: dialogHere.localTag }));
+    }
+  }
+
+  /** Send the passed-on request to the other leg and bring its answer back (see passThrough). */
+  private sendAcross(call: Call, req: SipRequest, tx: ServerTransaction, outReq: SipRequest,
+    offer: SessionDescription | undefined, settled: () => void, x: Across): void {
+    const d = this.deps;
+    const { side, dialogHere, targetThere, there, localHere, sdpHere } = x;
     d.transactions.sendRequest(outReq, targetThere, {
       onResponse: (res) => {
         if (res.status < 200) return;
+        settled();
         guard(d, (async () => {
           let answerBody: Buffer | undefined;
           if (res.status < 300 && offer) {
@@ -612,8 +657,8 @@ export class B2bua {
           }));
         })(), `${req.method} answer`);
       },
-      onTimeout: () => { tx.respond(createResponse(req, 408, 'Request Timeout', { toTag: dialogHere.localTag })); guard(d, this.hangup(call, 'timeout', 'both'), 'timeout'); },
-      onTransportError: () => { tx.respond(createResponse(req, 503, 'Service Unavailable', { toTag: dialogHere.localTag })); },
+      onTimeout: () => { settled(); tx.respond(createResponse(req, 408, 'Request Timeout', { toTag: dialogHere.localTag })); guard(d, this.hangup(call, 'timeout', 'both'), 'timeout'); },
+      onTransportError: () => { settled(); tx.respond(createResponse(req, 503, 'Service Unavailable', { toTag: dialogHere.localTag })); },
     });
   }
 

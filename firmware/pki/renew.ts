@@ -61,7 +61,9 @@ export class CertRenewer {
     const info = this.pki.serverInfo;
     if (Date.parse(info.notBefore) > now) return 'not-yet-valid';
     if (Date.parse(info.notAfter) - now <= this.renewBeforeMs) return 'expiring';
-    if (missingNames(info.sans, serverAltNames(this.identity())).length > 0) return 'names-changed';
+    // An uploaded certificate names the box as its issuer chose (no CA issues
+    // "DNS:127.0.0.1"): only expiry makes us replace it with our own.
+    if (!this.pki.isCustom && missingNames(info.sans, serverAltNames(this.identity())).length > 0) return 'names-changed';
     return null;
   }
 

@@ -187,6 +187,11 @@ export class Pki {
     return pki;
   }
 
+  /** True while the server certificate is one the admin uploaded (not issued by our CA). */
+  get isCustom(): boolean {
+    return this.#chainTail !== this.caCertPem;
+  }
+
   get paths(): ReturnType<typeof pkiPaths> {
     return this.#ctx.paths;
   }

@@ -31,7 +31,7 @@ import {
 } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { callControl, controlSocketPath } from '../../firmware/control/index.js';
 
@@ -56,6 +56,8 @@ const RECV_TIMEOUT_MS = 10_000;
 const UAS_RECV_TIMEOUT_MS = 60_000;
 /** The UAS keeps a finished call this long to absorb retransmitted BYEs. */
 const UAS_TIMEWAIT_MS = 1_000;
+/** The UAC keeps a finished call this long, so the 200s to its retransmitted BYEs are not "dead call" errors. */
+const UAC_TIMEWAIT_MS = 2_000;
 /** sipp writes its stat row this often (s); readers wait a little longer. */
 const STAT_EVERY_S = 1;
 const BOX_RTP_PORTS = { min: 40_000, max: 49_999 };
@@ -287,11 +289,19 @@ ${msg(inDialog('ACK', answeredCseq))}
 ${msg(inDialog('BYE', answeredCseq + 1))}
   </send>
   <recv response="200" crlf="true" />
+  <timewait milliseconds="${UAC_TIMEWAIT_MS}" />
 </scenario>
 `;
 }
 
-/** The callee: 180, then 200 with SDP retransmitted until the ACK (RFC 3261 13.3.1.4), then BYE -> 200. */
+/**
+ * The callee: 180, then 200 with SDP retransmitted until the ACK (RFC 3261
+ * 13.3.1.4), then BYE -> 200. A box whose event loop lags past T1 resends
+ * its INVITE (Timer A, 17.1.1.2) even though the 180 is already queued; sipp
+ * 3.6.1 aborts a call on such a retransmission once it has sent the 200
+ * ("unexpected message ... while expecting 'ACK'"), so optional INVITE
+ * receptions swallow them here and the 200 keeps being retransmitted.
+ */
 export function uasScenario(): string {
   const echo = ['[last_Via:]', '[last_From:]', '[last_To:];tag=[pid]SIPpTag01[call_number]', '[last_Call-ID:]', '[last_CSeq:]',
     'Contact: <sip:[local_ip]:[local_port];transport=[transport]>'];
@@ -305,7 +315,9 @@ ${msg(['SIP/2.0 180 Ringing', ...echo, 'Content-Length: 0'])}
   <send retrans="${RETRANS_MS}">
 ${msg(['SIP/2.0 200 OK', ...echo, 'Content-Type: application/sdp', 'Content-Length: [len]', '', ...SDP])}
   </send>
+  <recv request="INVITE" optional="true" />
   <recv request="ACK" crlf="true" />
+  <recv request="INVITE" optional="true" />
   <recv request="BYE" />
   <send>
 ${msg(['SIP/2.0 200 OK', '[last_Via:]', '[last_From:]', '[last_To:]', '[last_Call-ID:]', '[last_CSeq:]', 'Content-Length: 0'])}
@@ -389,7 +401,9 @@ function summarizeErrors(text: string, max = 5): Array<{ message: string; count:
   for (const raw of text.split(/\n|(?=\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+:)/)) {
     const m = /^\d{4}-\d\d-\d\d\s+[\d:.]+\s+[\d.]+:\s*(.*)$/s.exec(raw.trim());
     if (!m?.[1]) continue;
-    const key = m[1].replace(/\b\d+-\d+@[\w.:]+/g, '<call-id>').replace(/\s+/g, ' ').trim().slice(0, 200);
+    // The first line says what happened; the SIP message quoted after it would make every entry distinct.
+    const first = m[1].split('\n')[0] ?? '';
+    const key = first.replace(/(Call-I[dD] '|Dead call )[^\s']+/g, '$1<call-id>').replace(/\s+/g, ' ').trim().slice(0, 200);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count).slice(0, max);
@@ -632,7 +646,7 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
     '-i', BIND, '-p', String(await freeSipPort()), '-mp', String(await freeMediaBase()), '-t', 'u1',
     '-m', String(calls), '-r', String(rate), '-rp', '1000',
     // No cap on calls at once below what the rate and hold time need.
-    '-l', String(Math.ceil(rate * (opts.holdMs / 1000 + RECV_TIMEOUT_MS / 1000)) + 100),
+    '-l', String(Math.ceil(rate * ((opts.holdMs + UAC_TIMEWAIT_MS + RECV_TIMEOUT_MS) / 1000)) + 100),
     '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${limitS}s`, '-timeout_error',
     '-trace_stat', '-fd', String(STAT_EVERY_S), '-trace_rtt', '-rtt_freq', '1', '-trace_err', '-trace_screen', '-nostdin',
   ];
@@ -926,10 +940,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (e: unknown) => {
-    process.stderr.write(`bench:calls: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+// Run when started as a program; importing the module (for its scenario builders) runs nothing.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (e: unknown) => {
+      process.stderr.write(`bench:calls: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

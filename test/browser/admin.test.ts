@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -160,10 +160,10 @@ if (!existsSync(CHROMIUM)) {
     const out = await caller.call('1001', { sdp: sdp({ port: rtpA.port }) });
     const inc = await ua.waitInvite();
     inc.ring();
-    await page.locator('#calls .call:has-text("ringing")').waitFor({ timeout: 5000 });
+    await page.locator('#calls .call[data-state="ringing"]').waitFor({ timeout: 5000 });
     inc.answer(sdp({ port: rtpB.port }));
     const dialog = out.ack(await out.waitStatus(200));
-    const card = page.locator('#calls .call:has-text("answered")');
+    const card = page.locator('#calls .call[data-state="answered"]');
     await card.waitFor({ timeout: 5000 });
     const text = (await card.textContent()) ?? '';
     t.match(text, /1002 → 1001/, 'caller and callee');
@@ -213,11 +213,15 @@ if (!existsSync(CHROMIUM)) {
     const now = Date.now();
     const rec = { id: 'c-1', caller: '1001', callee: '1002', startedAt: now - 60_000, answeredAt: now - 55_000, endedAt: now - 5_000, endReason: 'bye',
       legs: { a: { party: '1001', transport: 'tls', protection: 'sdes', suite: 'AES_CM_128_HMAC_SHA1_80' }, b: { party: '1002', transport: 'udp', protection: 'rtp' } }, mode: 'bridge' };
-    writeFileSync(join(dataDir, CALLS_FILE), `${JSON.stringify(rec)}\n`);
+    const file = join(dataDir, CALLS_FILE);
+    t.match(readFileSync(file, 'utf8'), /"caller":"1002","callee":"1001"/, 'the call placed above was recorded by the box');
+    appendFileSync(file, `${JSON.stringify(rec)}\n`);
     await go(page, 'history');
-    const row = page.locator('#call-history tbody tr');
-    await row.waitFor();
-    t.match(await row.textContent(), /0:50.*1001 SDES AES_CM_128_HMAC_SHA1_80 -> box \(bridged\) -> 1002 plain RTP/);
+    const rows = page.locator('#call-history tbody tr');
+    await rows.first().waitFor();
+    t.equal(await rows.count(), 2, 'both calls listed');
+    t.match(await rows.nth(0).textContent(), /0:50.*1001 SDES AES_CM_128_HMAC_SHA1_80 -> box \(bridged\) -> 1002 plain RTP/, 'newest first, legs described');
+    t.match(await rows.nth(1).textContent(), /1002.*1001.*1002 plain RTP -> box \(relayed\) -> 1001 plain RTP/, 'the real record');
     await shot('history');
     t.same(pageErrors, [], 'no script errors on the page');
   });

@@ -125,8 +125,9 @@ export class UaDialog {
   }
 
   /** Send a request in the dialog and wait for its final response. */
-  async request(method: string, opts: { sdp?: string; ms?: number } = {}): Promise<SipResponse> {
-    const seq = ++this.seq;
+  async request(method: string, opts: { sdp?: string; ms?: number; cseq?: number } = {}): Promise<SipResponse> {
+    // opts.cseq replays an old number (to see the peer refuse it); normally the next one.
+    const seq = opts.cseq ?? ++this.seq;
     const extra: Hdr[] = method === 'INVITE' || method === 'UPDATE' ? [['Contact', `<${this.ua.contactUri}>`]] : [];
     const branch = `z9hG4bK${token(72)}`;
     const headers = this.headers(method, seq, branch);

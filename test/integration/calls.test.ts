@@ -186,7 +186,10 @@ t.test('RFC 3261 13, 17: basic call 100/180/200/ACK, box SDP on each leg, RTP bo
   const byeB = await callee.waitRequest('BYE', (r) => r.callId === inc.callId);
   t.equal(toTag(byeB.req), inc.invite.localTag, 'the callee gets a BYE in its dialog');
   const [rec] = await recordsSince(before);
-  t.match(rec, { caller: '100', callee: '101', endReason: 'bye-caller', legs: { a: { transport: 'udp', party: '100' }, b: { transport: 'udp', party: '101' } } });
+  t.match(rec, {
+    caller: '100', callee: '101', endReason: 'bye-caller',
+    legs: { a: { transport: 'udp', party: '100', protection: 'rtp' }, b: { transport: 'udp', party: '101', protection: 'rtp' } },
+  }, 'one JSONL line: caller, callee, times, end reason, per leg transport and media protection');
   t.ok(rec?.answeredAt && rec.startedAt <= rec.answeredAt && rec.answeredAt <= rec.endedAt, 'start <= answer <= end');
   await quiet(t);
 });
@@ -396,6 +399,8 @@ t.test('RFC 3261 14 / RFC 3264 8.4: re-INVITE hold (sendonly) and resume pass th
   t.same({ dir: holdOffer.direction, port: holdOffer.port, id: holdOffer.origin.sessionId },
     { dir: 'sendonly', port: initial.port, id: initial.origin.sessionId }, 'the callee is offered sendonly by the box, same port and session');
   t.equal(BigInt(holdOffer.origin.version), BigInt(initial.origin.version) + 1n, 'o= version +1 (RFC 3264 8)');
+  const crossing = await c.b.request('INVITE', { sdp: sdp({ port: c.rtpB.port, version: 2 }) });
+  t.equal(crossing.status, 491, 'RFC 3261 14.1: a re-INVITE while another one is crossing the box gets 491');
   re.respond(200, 'OK', { body: sdp({ port: c.rtpB.port, direction: 'recvonly', version: 2 }), headers: [['Contact', `<${callee.contactUri}>`]] });
   const ok = await pending;
   t.equal(ok.status, 200);
@@ -427,6 +432,8 @@ t.test('RFC 3261 14 / RFC 3264 8.4: re-INVITE hold (sendonly) and resume pass th
   await c.a.waitRequest('ACK');
 
   t.equal((await c.a.request('OPTIONS')).status, 200, 'RFC 3261 11: in-dialog OPTIONS answered');
+  t.equal((await c.a.request('INVITE', { sdp: sdp({ port: c.rtpA.port, version: 9 }), cseq: 1 })).status, 500,
+    'RFC 3261 12.2.2: a re-INVITE with an old CSeq gets 500');
   t.equal((await c.a.bye()).status, 200);
   await c.b.waitRequest('BYE');
   await quiet(t);

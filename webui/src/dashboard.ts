@@ -27,7 +27,7 @@ function Leg(props: { leg: any }) {
 
 export function CallCard(props: { call: any }) {
   const c = props.call;
-  return html`<div class="call" data-call=${c.id}>
+  return html`<div class="call" data-call=${c.id} data-state=${c.state}>
     <div class="row"><strong>${c.caller} → ${c.callee}</strong> <span class="pill">${c.state}</span>
       <span class="hint">since ${when(c.answeredAt ?? c.startedAt)}</span></div>
     <div class="legs">
@@ -37,7 +37,7 @@ export function CallCard(props: { call: any }) {
       <span class="arrow">→</span>
       ${c.legs.b ? html`<${Leg} leg=${c.legs.b} />` : html`<div class="leg">${c.callee}<br />not answered yet</div>`}
     </div>
-    <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box holds the keys)` : html`<span class="warn">not possible</span> (the box cannot read the media)`}</div>
+    <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">not possible</span> (the box cannot read the media)`}</div>
   </div>`;
 }
 
