@@ -55,7 +55,7 @@ const RECV_TIMEOUT_MS = 10_000;
 /** The UAS waits this long for the BYE (hold time plus slack) before failing a call. */
 const UAS_RECV_TIMEOUT_MS = 60_000;
 /** The UAS keeps a finished call this long to absorb retransmitted BYEs. */
-const UAS_TIMEWAIT_MS = 1_000;
+const UAS_TIMEWAIT_MS = 4_000;
 /** The UAC keeps a finished call this long, so the 200s to its retransmitted BYEs are not "dead call" errors. */
 const UAC_TIMEWAIT_MS = 2_000;
 /** sipp writes its stat row this often (s); readers wait a little longer. */
@@ -299,8 +299,10 @@ ${msg(inDialog('BYE', answeredCseq + 1))}
  * 13.3.1.4), then BYE -> 200. A box whose event loop lags past T1 resends
  * its INVITE (Timer A, 17.1.1.2) even though the 180 is already queued; sipp
  * 3.6.1 aborts a call on such a retransmission once it has sent the 200
- * ("unexpected message ... while expecting 'ACK'"), so optional INVITE
- * receptions swallow them here and the 200 keeps being retransmitted.
+ * ("unexpected message ... while expecting 'ACK'"), so an optional
+ * INVITE reception swallows them here (optional="global": also once the
+ * call has moved past it), as one does the ACKs the box sends for each
+ * retransmitted 200 (13.2.2.4); the 200 keeps going until the first ACK.
  */
 export function uasScenario(): string {
   const echo = ['[last_Via:]', '[last_From:]', '[last_To:];tag=[pid]SIPpTag01[call_number]', '[last_Call-ID:]', '[last_CSeq:]',
@@ -315,9 +317,9 @@ ${msg(['SIP/2.0 180 Ringing', ...echo, 'Content-Length: 0'])}
   <send retrans="${RETRANS_MS}">
 ${msg(['SIP/2.0 200 OK', ...echo, 'Content-Type: application/sdp', 'Content-Length: [len]', '', ...SDP])}
   </send>
-  <recv request="INVITE" optional="true" />
+  <recv request="INVITE" optional="global" />
   <recv request="ACK" crlf="true" />
-  <recv request="INVITE" optional="true" />
+  <recv request="ACK" optional="global" />
   <recv request="BYE" />
   <send>
 ${msg(['SIP/2.0 200 OK', '[last_Via:]', '[last_From:]', '[last_To:]', '[last_Call-ID:]', '[last_CSeq:]', 'Content-Length: 0'])}
@@ -554,10 +556,10 @@ async function boxStatus(dataDir: string): Promise<BoxStatus | undefined> {
 }
 
 /** Wait until the box holds no call, media session or port; the figures at the end and how long it took. */
-async function waitClean(dataDir: string, timeoutMs: number): Promise<{ clean: boolean; afterMs: number; last: BoxStatus | undefined }> {
+async function waitClean(dataDir: string, timeoutMs: number, alive: () => boolean): Promise<{ clean: boolean; afterMs: number; last: BoxStatus | undefined }> {
   const t0 = Date.now();
   let last: BoxStatus | undefined;
-  while (Date.now() - t0 < timeoutMs) {
+  while (Date.now() - t0 < timeoutMs && alive()) {
     last = await boxStatus(dataDir);
     if (last && last.calls === 0 && last.sessions === 0 && last.portsInUse === 0) return { clean: true, afterMs: Date.now() - t0, last };
     await sleep(500);
@@ -624,6 +626,10 @@ interface StepResult {
   readonly sampled: readonly BoxStatus[];
   readonly rssPeakMb: number;
   readonly clean?: { clean: boolean; afterMs: number; last: BoxStatus | undefined };
+  /** The box process ended during the step (crashed). */
+  readonly boxDied: boolean;
+  readonly boxExit: string;
+  readonly boxLogTail: string;
   readonly uas: SippStats;
   readonly records: Readonly<Record<string, number>>;
   readonly errors: ReadonlyArray<{ message: string; count: number }>;
@@ -649,6 +655,9 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
     '-l', String(Math.ceil(rate * ((opts.holdMs + UAC_TIMEWAIT_MS + RECV_TIMEOUT_MS) / 1000)) + 100),
     '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${limitS}s`, '-timeout_error',
     '-trace_stat', '-fd', String(STAT_EVERY_S), '-trace_rtt', '-rtt_freq', '1', '-trace_err', '-trace_screen', '-nostdin',
+    // Messages that reach a call in its hold or final wait are late retransmissions (a 200 for a
+    // BYE the box answered slowly): ignore them rather than abort a call that already succeeded.
+    '-pause_msg_ign',
   ];
   const boxPid = box.pid;
   const uasPid = res.uas?.pid();
@@ -688,7 +697,11 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
 
   // The box must let go of everything; the UAS's stat row must catch up with its timewait.
   const failedSome = exitCode !== 0;
-  const clean = direct ? undefined : await waitClean(bench.dataDir, failedSome ? CLEAN_AFTER_FAILURE_TIMEOUT_MS : CLEAN_TIMEOUT_MS);
+  const alive = (): boolean => res.box !== null && res.box.proc.exitCode === null && res.box.proc.signalCode === null;
+  const clean = direct ? undefined : await waitClean(bench.dataDir, failedSome ? CLEAN_AFTER_FAILURE_TIMEOUT_MS : CLEAN_TIMEOUT_MS, alive);
+  const boxDied = !direct && !alive();
+  const boxExit = boxDied ? String(res.box?.proc.exitCode ?? res.box?.proc.signalCode) : '';
+  const boxLogTail = boxDied ? tail(join(res.dir, 'box.log'), 14) : '';
   const waited = Date.now() - t0 - wallMs;
   await sleep(Math.max(0, UAS_TIMEWAIT_MS + STAT_EVERY_S * 1000 + 700 - waited));
   const uasNow = parseStatCsv(readSuffix(bench.uasDir, '_.csv')) ?? bench.uasBefore;
@@ -709,7 +722,8 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   const failRatio = total > 0 ? stats.failed / total : 1;
 
   let why = 'ok';
-  if (exitCode === 124 || exitCode === 137 || exitCode === null) why = `sipp did not finish (${exitCode})`;
+  if (boxDied) why = 'BOX EXITED';
+  else if (exitCode === 124 || exitCode === 137 || exitCode === null) why = `sipp did not finish (${exitCode})`;
   else if (exitCode !== 0 && exitCode !== 1) why = `sipp exited with ${exitCode}`;
   else if (total < calls) why = `only ${total} of ${calls} calls ended`;
   else if (failRatio > MAX_FAILURE_RATIO) why = `${(failRatio * 100).toFixed(2)}% failed`;
@@ -727,7 +741,7 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
     uasCpuPercent: ((((uas1 - uas0) * 1e6) / ticksPerSec) / 1000 / wallMs) * 100,
     load1,
     concurrentExpected: rate * ((opts.holdMs + (percentile(rtt.ms, 50) || 0)) / 1000),
-    sampled, rssPeakMb: rssPeak, ...(clean ? { clean } : {}), uas, records: rec.reasons, errors,
+    sampled, rssPeakMb: rssPeak, ...(clean ? { clean } : {}), boxDied, boxExit, boxLogTail, uas, records: rec.reasons, errors,
     steady: why.startsWith('ok'), why,
   };
 }
@@ -749,7 +763,7 @@ function table(results: readonly StepResult[]): string {
     'RSS MB', 'clean', 'verdict'];
   const rows = results.map((r) => {
     const total = r.stats.successful + r.stats.failed;
-    const clean = r.clean ? (r.clean.clean ? `yes ${f(r.clean.afterMs / 1000, 1)}s` : `NO ${r.clean.last ? `${r.clean.last.calls}c/${r.clean.last.sessions}s/${r.clean.last.portsInUse}p` : '?'}`) : '-';
+    const clean = r.boxDied ? 'box died' : r.clean ? (r.clean.clean ? `yes ${f(r.clean.afterMs / 1000, 1)}s` : `NO ${r.clean.last ? `${r.clean.last.calls}c/${r.clean.last.sessions}s/${r.clean.last.portsInUse}p` : '?'}`) : '-';
     return [
       String(r.rate), String(r.calls), String(r.stats.successful), String(r.stats.failed),
       f(total > 0 ? (100 * r.stats.failed) / total : NaN, 2), String(r.stats.retransmissions), f(r.achieved, 1),
@@ -777,7 +791,8 @@ function report(r: StepResult): void {
     const odd = Object.keys(r.records).some((k) => k !== 'bye-caller');
     if (odd || (r.records['bye-caller'] ?? 0) !== r.stats.successful) w(`    box call records: ${reasons || 'none'}`);
   }
-  if (r.clean && !r.clean.clean) {
+  if (r.boxDied) w(`    THE BOX PROCESS EXITED (exit ${r.boxExit}); the end of box.log:\n${r.boxLogTail.replace(/^/gm, '      ')}`);
+  else if (r.clean && !r.clean.clean) {
     w(`    LEAK: ${f(r.clean.afterMs / 1000, 1)} s after the last call the box still holds `
       + `${r.clean.last ? `${r.clean.last.calls} calls, ${r.clean.last.sessions} media sessions, ${r.clean.last.portsInUse} ports` : 'an unknown state (status unreadable)'}`);
   }
@@ -800,7 +815,12 @@ function summary(steps: readonly StepResult[], direct: StepResult | undefined): 
     out.push(`reference: response time via box / direct: p50 ${ratio(50)}, p99 ${ratio(99)}, `
       + `mean ${md > 0 ? `${f(mean(best.rttMs) / md, 1)}x` : '-'} (the box path has two transactions, 401 then 200, and two legs)`);
   }
-  const leaks = steps.filter((r) => r.clean && !r.clean.clean).map((r) => `${r.rate}/s`);
+  const dead = steps.find((r) => r.boxDied);
+  if (dead) {
+    const cause = dead.boxLogTail.split('\n').find((l) => /Error|error:/.test(l)) ?? 'see box.log';
+    out.push(`calls: THE BOX PROCESS EXITED during the ${dead.rate}/s step (exit ${dead.boxExit}): ${cause.trim()}`);
+  }
+  const leaks = steps.filter((r) => r.clean && !r.clean.clean && !r.boxDied).map((r) => `${r.rate}/s`);
   out.push(leaks.length ? `calls: LEAKS after ${leaks.join(', ')}` : 'calls: the box was clean (no calls, media sessions or ports) after every step');
   if (firstBad) {
     out.push(`calls: first unsteady rate ${firstBad.rate}/s: ${firstBad.why}; box CPU ${f(firstBad.boxCpuPercent)}% of a core, `
@@ -899,7 +919,8 @@ async function main(argv: string[]): Promise<number> {
       if (r.steady) lo = rate;
       else { hi = rate; break; }
     }
-    for (let i = 0; hi !== undefined && i < opts.refine; i++) {
+    const died = steps.some((r) => r.boxDied);
+    for (let i = 0; hi !== undefined && !died && i < opts.refine; i++) {
       const mid = Math.round((lo + hi) / 2 / REFINE_STEP) * REFINE_STEP;
       if (mid <= lo || mid >= hi) break;
       if ((await measure(mid)).steady) lo = mid; else hi = mid;
@@ -916,18 +937,19 @@ async function main(argv: string[]): Promise<number> {
     const all = direct ? [...sorted, direct] : sorted;
     process.stdout.write(`\n${table(all)}\n${direct ? '(last row: sipp UAC -> UAS directly, no box)\n' : ''}`);
     const logged = boxLogSummary(join(res.dir, 'box.log'));
-    process.stdout.write(`box peak RSS over the run (VmHWM): ${f(memMb(box.pid, 'VmHWM'))} MB; `
+    process.stdout.write(`box peak RSS over the run (VmHWM): ${died ? '- (the box exited)' : f(memMb(box.pid, 'VmHWM'))} MB; `
       + `box log: ${logged.reduce((n, l) => n + l.count, 0)} warnings/errors\n`);
     for (const l of logged.slice(0, 8)) process.stdout.write(`  box log (${l.count}x) ${l.message}\n`);
     process.stdout.write(`\n${summary(sorted, direct)}\n`);
     const uasErrors = summarizeErrors(readSuffix(uasDir, '_errors.log'));
     for (const e of uasErrors) process.stdout.write(`sipp UAS error log, whole run (${e.count}x): ${e.message}\n`);
-    const troubled = steps.some((r) => r.stats.failed > 0 || r.uas.failed > 0 || (r.clean && !r.clean.clean));
+    const troubled = steps.some((r) => r.stats.failed > 0 || r.uas.failed > 0 || r.boxDied || (r.clean && !r.clean.clean));
     if (troubled && !res.keep) {
       res.keep = true;
       process.stdout.write('keeping the temp dir for its sipp logs and box.log (some calls failed)\n');
     }
-    return 0;
+    // The box must survive and come back clean after every step; anything else fails the bench.
+    return steps.some((r) => r.boxDied || (r.clean !== undefined && !r.clean.clean)) ? 1 : 0;
   } catch (e) {
     if (res.dir) {
       res.keep = true;

@@ -58,6 +58,8 @@ const SETTLE_MS = 2_000;
 /** After an unsteady run, wait out Timer J (32 s) so its leftover transactions do not weigh on the next. */
 const DRAIN_MS = 34_000;
 const BIND = '127.0.0.1';
+/** `pbx status --json` lists every binding; leave room for many. */
+const STATUS_MAX_BYTES = 64 * 1024 * 1024;
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const PBX_CLI = join(here, '..', '..', 'firmware', 'cli', 'pbx.js');
@@ -92,6 +94,8 @@ interface RateResult {
   readonly errors: ReadonlyArray<{ message: string; count: number }>;
   /** How the box's own counters moved during the run. */
   readonly counters: Readonly<Record<string, number>>;
+  /** Bindings in the location service after the run. */
+  readonly bindings: number;
   readonly steady: boolean;
   readonly why: string;
 }
@@ -168,13 +172,21 @@ function rssMb(pid: number): number {
   return m?.[1] ? Number(m[1]) / 1024 : NaN;
 }
 
-/** A UDP port nobody holds right now (with `span` free ports from it, for sipp's media sockets). */
-async function freeUdpPort(span = 1): Promise<number> {
-  const tryBind = (port: number): Promise<number | undefined> => new Promise((resolve) => {
+/** Bind and release `port` (0: any); the port bound, or undefined when it is taken. */
+function tryBind(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const s = createSocket('udp4');
     s.once('error', () => { s.close(); resolve(undefined); });
     s.bind(port, BIND, () => { const p = s.address().port; s.close(); resolve(p); });
   });
+}
+
+async function udpPortFree(port: number): Promise<boolean> {
+  return (await tryBind(port)) !== undefined;
+}
+
+/** A UDP port nobody holds right now (with `span` free ports from it, for sipp's media sockets). */
+async function freeUdpPort(span = 1): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const base = span === 1 ? 0 : 20_000 + 2 * cryptoRandom.int(20_000);
     const first = await tryBind(base);
@@ -288,17 +300,31 @@ interface Bench {
   readonly ticksPerSec: number;
   readonly accounts: readonly BenchAccount[];
   readonly dataDir: string;
+  /**
+   * sipp's SIP port, the same for every run: the Contact (sip:ext@127.0.0.1:port)
+   * then stays the same and each REGISTER refreshes one binding, as a phone's
+   * would, instead of adding a binding per run.
+   */
+  sipPort: number;
 }
 
-/** The running box's counters, through `pbx status --json` on its control socket. */
-function boxCounters(dataDir: string): Record<string, number> {
-  const r = spawnSync(process.execPath, [PBX_CLI, 'status', '--json', '--data', dataDir], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
-  if (r.status !== 0) return {};
+interface BoxStatus {
+  readonly counters: Record<string, number>;
+  readonly bindings: number;
+}
+
+/** The running box's counters and binding count, through `pbx status --json` on its control socket. */
+function boxStatus(dataDir: string): BoxStatus | undefined {
+  const r = spawnSync(process.execPath, [PBX_CLI, 'status', '--json', '--data', dataDir], {
+    encoding: 'utf8', timeout: CLI_TIMEOUT_MS, maxBuffer: STATUS_MAX_BYTES,
+  });
+  if (r.status !== 0) return undefined;
   try {
-    const counters = (JSON.parse(r.stdout) as { counters?: Record<string, unknown> }).counters ?? {};
-    return Object.fromEntries(Object.entries(counters).filter((e): e is [string, number] => typeof e[1] === 'number'));
+    const s = JSON.parse(r.stdout) as { counters?: Record<string, unknown>; registrations?: unknown[] };
+    const counters = Object.fromEntries(Object.entries(s.counters ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number'));
+    return { counters, bindings: Array.isArray(s.registrations) ? s.registrations.length : NaN };
   } catch {
-    return {};
+    return undefined;
   }
 }
 
@@ -314,12 +340,17 @@ const TROUBLE = /overload|drop|block|fail|error|reject|stale|bad|limit/i;
 
 async function runRate(bench: Bench, rate: number, calls: number, label: string): Promise<RateResult> {
   const { res, opts, box, ticksPerSec, accounts, dataDir } = bench;
-  const counters0 = boxCounters(dataDir);
+  const status0 = boxStatus(dataDir);
   const runDir = join(res.dir, label);
   mkdirSync(runDir);
   writeFileSync(join(runDir, 'register.xml'), registerScenario());
   writeFileSync(join(runDir, 'accounts.csv'), injectionCsv(accounts));
-  const sipPort = await freeUdpPort();
+  if (!(await udpPortFree(bench.sipPort))) {
+    const next = await freeUdpPort();
+    process.stdout.write(`    (sipp's port ${bench.sipPort} was taken; moving to ${next}, which adds a binding per account)\n`);
+    bench.sipPort = next;
+  }
+  const { sipPort } = bench;
   const mediaPort = await freeUdpPort(4);
   const expectedS = calls / rate;
   const sippLimitS = Math.ceil(expectedS * 3 + RECV_TIMEOUT_MS / 1000 * 4 + 10);
@@ -349,7 +380,8 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
   const probe = res.probe ? await res.probe.take() : { latenciesUs: [], failures: 0 };
   const cpu1 = cpuTicks(box.pid);
   const host1 = hostCpu();
-  const counters = counterDelta(counters0, boxCounters(dataDir));
+  const status1 = boxStatus(dataDir);
+  const counters = status0 && status1 ? counterDelta(status0.counters, status1.counters) : {};
   const hostBusy = host1.total > host0.total ? (host1.busy - host0.busy) / (host1.total - host0.total) : NaN;
 
   const stats = parseStatCsv(readIf(runDir, '_.csv')) ?? {
@@ -380,6 +412,7 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
     rssMb: rssMb(box.pid),
     errors,
     counters,
+    bindings: status1?.bindings ?? NaN,
     steady: why === 'ok',
     why,
   };
@@ -461,7 +494,7 @@ async function main(argv: string[]): Promise<number> {
       + 'response times: from the first REGISTER to the final 200 (both transactions); sipp\'s in whole ms '
       + 'off a coarse clock, the probe\'s from hrtime\n',
     );
-    const bench: Bench = { res, opts, box, ticksPerSec, accounts, dataDir };
+    const bench: Bench = { res, opts, box, ticksPerSec, accounts, dataDir, sipPort: await freeUdpPort() };
     const report = (label: string, r: RateResult): void => {
       process.stdout.write(
         `  ${label}: ${r.stats.successful} ok, ${r.stats.failed} failed, ${f(r.achieved)}/s achieved, `
@@ -472,7 +505,7 @@ async function main(argv: string[]): Promise<number> {
       if (r.probe.failures > 0) process.stdout.write(`    probe failures: ${r.probe.failures}\n`);
       for (const e of r.errors) process.stdout.write(`    sipp error log (${e.count}x): ${e.message}\n`);
       const moved = Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(' ');
-      process.stdout.write(`    box counters: ${moved || '(status unavailable)'}\n`);
+      process.stdout.write(`    box counters: ${moved || '(none moved, or status unavailable)'}; bindings now ${f(r.bindings)}\n`);
     };
     // One unmeasured pass over every account first: JIT warm, every account bound, as on a box in service.
     const warm = await runRate(bench, WARMUP_RATE, ACCOUNT_COUNT, 'warm-up');

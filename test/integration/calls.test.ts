@@ -120,7 +120,9 @@ async function establish(t: Asserts, from: CallUa, to: CallUa, ext: string): Pro
   const rtpA = await rtp();
   const rtpB = await rtp();
   const out = await from.call(ext, { sdp: sdp({ port: rtpA.port }) });
-  const inc = await to.waitInvite();
+  const inc = await to.waitInvite().catch((e: unknown) => {
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\ncaller's side:\n${from.trace.join('\n')}`);
+  });
   const offer = sdpOf(inc.sdp);
   inc.ring();
   await out.waitStatus(180);

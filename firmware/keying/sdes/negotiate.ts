@@ -43,7 +43,7 @@ export function sdesOfMedia(media: MediaDescription, counters?: Counters): SdesM
     } else {
       const r = parseCryptoLine(v);
       if (!r.ok) s = r.tag === undefined ? { skip: r.skip, detail: r.detail } : { skip: r.skip, detail: r.detail, tag: r.tag };
-      // RFC 4568 9.1: a tag names one line of the m-line; a repeat cannot be answered unambiguously.
+      // A tag names one line of the m-line (RFC 4568 4); a repeat cannot be answered unambiguously.
       else if (tags.has(r.crypto.tag)) s = { skip: 'duplicate-tag', detail: `tag ${r.crypto.tag} is used twice`, tag: r.crypto.tag };
       else {
         tags.add(r.crypto.tag);
@@ -123,7 +123,7 @@ export function isSecureSignalling(transport: string): boolean {
  * The a=crypto attributes for SDP toward one leg. Refuses (PbxError
  * 'protocol', which maps to 488) when that leg's signalling is not TLS: SDES
  * sends the key in the clear inside SDP, so anyone on the path would read it
- * (RFC 4568 8.3 asks for a secure signalling channel). This is the last guard
+ * (RFC 4568 8, security considerations, asks for a secure signalling channel). This is the last guard
  * before keys reach a wire; the media policy should already have refused.
  */
 export function sdesAttributes(lines: readonly CryptoAttribute[], signallingSecure: boolean): Attribute[] {

@@ -24,7 +24,7 @@ export interface SdesSuite {
   /** Tag bytes on SRTCP: the _32 suites still carry an 80-bit tag there (RFC 4568 6.2.2). */
   readonly srtcpTagLen: number;
   readonly aead: boolean;
-  /** Largest SDES lifetime (packets per master key) we accept for this suite: 2^48 SRTP packets (RFC 3711 9.2, RFC 7714 12). */
+  /** Largest SDES lifetime (packets per master key) we accept for this suite: 2^48 SRTP packets (RFC 3711 9.2). */
   readonly maxLifetime: number;
 }
 

@@ -29,7 +29,7 @@ export const SRTCP_MAX_INDEX = 0x7fffffff;
 /** RFC 3711 4.3.1: the key derivation rate is 0 or a power of two up to 2^24. */
 export const MAX_KDR = 2 ** 24;
 /** Counter-mode keystream is generated for this many packets of a stream at a time ... */
-export const KEYSTREAM_BATCH_PACKETS = 16;
+export const KEYSTREAM_BATCH_PACKETS = 32;
 /** ... within this many bytes. */
 export const KEYSTREAM_BATCH_BYTES = 16384;
 
@@ -149,8 +149,15 @@ function rtpHeaderLength(b: Uint8Array, len: number): number {
   return hl <= len ? hl : -1;
 }
 
+/** dst[off..off+n) ^= ks[ksOff..]; unrolled by eight, which V8 runs about twice as fast. */
 function xorInto(dst: Uint8Array, off: number, n: number, ks: Uint8Array, ksOff: number): void {
-  for (let i = 0; i < n; i++) dst[off + i]! ^= ks[ksOff + i]!;
+  let i = off, j = ksOff;
+  const end8 = off + (n & ~7), end = off + n;
+  for (; i < end8; i += 8, j += 8) {
+    dst[i]! ^= ks[j]!; dst[i + 1]! ^= ks[j + 1]!; dst[i + 2]! ^= ks[j + 2]!; dst[i + 3]! ^= ks[j + 3]!;
+    dst[i + 4]! ^= ks[j + 4]!; dst[i + 5]! ^= ks[j + 5]!; dst[i + 6]! ^= ks[j + 6]!; dst[i + 7]! ^= ks[j + 7]!;
+  }
+  for (; i < end; i++, j++) dst[i]! ^= ks[j]!;
 }
 
 /**

@@ -11,7 +11,9 @@ export type KeyAgreement = Exclude<Protection, 'rtp'>;
  * it takes plain RTP at all). `required`, when not empty, narrows that to the
  * protections the account insists on: ['sdes'] for a phone that must never
  * fall back to plain RTP. A leg toward the phone only uses a protection that
- * passes both.
+ * passes both. For the caller, its offer already says what the phone does:
+ * only `required` is checked there (an account that must encrypt may not
+ * send a plain offer).
  */
 export interface PhoneCaps {
   readonly supported: readonly Protection[];
