@@ -212,7 +212,9 @@ export class B2bua {
     deps.media.onEvent((e) => {
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.sessionId === e.sessionId);
-      if (call) {
+      // Early media (a 183 whose SDP never brings RTP) is no reason to end a call
+      // that is still ringing: the no-answer timer owns that phase.
+      if (call && call.state === 'answered') {
         deps.log.warn({ call: call.id, idleMs: e.idleMs }, 'media stopped: ending the call');
         guard(deps, this.hangup(call, 'media-timeout', 'both'), 'media-timeout');
       }
@@ -274,7 +276,9 @@ export class B2bua {
     this.changed();
     void this.route(call, callee).catch((e: unknown) => {
       d.log.error({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'call setup failed');
-      if (!call.ended) guard(d, this.fail(call, 500, 'Server Internal Error', 'failed'), 'fail');
+      // No free media ports is a passing overload, not a fault: 503 tells the phone to retry.
+      const busy = isPbxError(e, 'limit');
+      if (!call.ended) guard(d, this.fail(call, busy ? 503 : 500, busy ? 'Media Ports Exhausted' : 'Server Internal Error', 'failed'), 'fail');
     });
   }
 
