@@ -10,7 +10,30 @@
  * then latched to where its packets really come from: symmetric RTP).
  */
 
+import type { SrtpSessionOptions } from './srtp/index.js';
+
 export type LegId = 'a' | 'b';
+
+/**
+ * How a leg's media is protected, as the engine needs it:
+ * - 'rtp': plain RTP (the default);
+ * - 'srtp': the box holds the keys: `rx` decrypts what the phone sends, `tx`
+ *   encrypts what the box sends it (SrtpSession options; keys cross this API
+ *   in-process only and never appear in stats or events);
+ * - 'srtp-relay': SRTP whose keys the phones agreed end to end passes
+ *   untouched. The RTP header is authenticated, so the engine neither rewrites
+ *   payload types nor reads RTCP payloads (they are SRTCP) on such a leg.
+ */
+export type LegSecurity =
+  | { readonly kind: 'rtp' }
+  | { readonly kind: 'srtp'; readonly rx: SrtpSessionOptions; readonly tx: SrtpSessionOptions }
+  | { readonly kind: 'srtp-relay' };
+
+/** Security per leg; a leg left out keeps what it has. */
+export interface SessionSecurity {
+  readonly a?: LegSecurity;
+  readonly b?: LegSecurity;
+}
 
 export interface Endpoint {
   readonly address: string;
@@ -40,15 +63,19 @@ export interface LocalMedia {
 
 export type EngineRequest =
   /** Allocate both legs' local ports; leg a's remote (the caller's offer) may be known already. */
-  | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean }
-  /** The callee answered: leg b's remote. */
-  | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia }
+  | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean; readonly security?: SessionSecurity }
+  /** The callee answered: leg b's remote, and each leg's keys once both sides are known. */
+  | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia; readonly security?: SessionSecurity }
   /**
    * A re-INVITE or UPDATE changed one leg's remote (hold, resume, new address).
    * ptMap, when given, rewrites payload types of packets sent toward `leg`
    * (the numbering that leg's phone uses): for leg 'b' it replaces aToB.
+   * security, when given, rekeys the leg (see SrtpLeg.rekey).
    */
-  | { readonly op: 'update'; readonly sessionId: string; readonly leg: LegId; readonly remote: RemoteMedia; readonly ptMap?: PayloadTypeMap }
+  | {
+    readonly op: 'update'; readonly sessionId: string; readonly leg: LegId; readonly remote: RemoteMedia;
+    readonly ptMap?: PayloadTypeMap; readonly security?: LegSecurity;
+  }
   /** Payload type rewriting per direction, when the two phones numbered a codec differently. */
   | { readonly op: 'map'; readonly sessionId: string; readonly aToB?: PayloadTypeMap; readonly bToA?: PayloadTypeMap }
   | { readonly op: 'delete'; readonly sessionId: string }
@@ -56,6 +83,9 @@ export type EngineRequest =
 
 export interface LegStats {
   readonly local: LocalMedia;
+  /** How the leg is protected; with 'srtp', the suite the box receives. Never keys. */
+  readonly security: LegSecurity['kind'];
+  readonly suite?: string;
   /** Where the box sends to now (after latching), if known. */
   readonly remote?: Endpoint;
   readonly latched: boolean;

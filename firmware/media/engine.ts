@@ -24,18 +24,25 @@
  * Both sockets of a leg are always bound, even when rtcp-mux is offered: an
  * answer may refuse mux (RFC 5761 5.1.1), and then the RTCP port must exist.
  * RTCP arriving on the RTP port is accepted either way.
+ *
+ * Security per leg (api.ts LegSecurity): an 'srtp' leg decrypts on receive
+ * and encrypts on send (SrtpLeg in transform.ts), so a bridge can join SRTP
+ * to RTP or two SRTP legs with different keys; a replayed or forged packet is
+ * dropped there as 'srtp-replay' / 'srtp-auth' before it can move the latch.
+ * An 'srtp-relay' leg carries end-to-end SRTP the box cannot read: its
+ * packets pass byte for byte (no payload type rewriting, no RTCP parsing).
  */
 import { isIPv6 } from 'node:net';
 import { Counters, PbxError, silentLogger, type Clock, type Logger, type TimerHandle } from '../core/index.js';
 import type {
-  EngineEvent, EngineReply, EngineRequest, Endpoint, LegId, LegStats, LocalMedia, PayloadTypeMap,
-  ReceptionReport, RemoteMedia, SessionStats,
+  EngineEvent, EngineReply, EngineRequest, Endpoint, LegId, LegSecurity, LegStats, LocalMedia, PayloadTypeMap,
+  ReceptionReport, RemoteMedia, SessionSecurity, SessionStats,
 } from './api.js';
 import { classifyPacket } from './demux.js';
 import { PortPairAllocator, type PortRange } from './ports.js';
 import { checkRtcpCompound, inspectRtp, newRtpView, parseRtcpCompound, SourceStats, DEFAULT_CLOCK_RATE, type RtpView } from './rtp.js';
 import { buildBindingSuccess, parseStun, STUN_BINDING_INDICATION, STUN_BINDING_REQUEST } from './stun.js';
-import type { LegTransform, MediaKind } from './transform.js';
+import { SrtpLeg, type LegTransform, type MediaKind } from './transform.js';
 import { dgramSocketFactory, type RemoteInfo, type UdpSocketFactory, type UdpSocketLike } from './udp.js';
 
 /** Larger datagrams are not media on an Ethernet LAN; dropped as 'too-long'. */
@@ -91,6 +98,9 @@ class Leg {
   candSsrc = 0;
   candSeq = -1;
   transform: LegTransform | undefined;
+  /** End-to-end SRTP passes through: the header is authenticated, the payload opaque. */
+  opaque = false;
+  security: LegSecurity['kind'] = 'rtp';
   /** Payload type rewrite for packets sent out of this leg; PT_NONE = unchanged. */
   ptOut: Int16Array | undefined;
   readonly view: RtpView = newRtpView();
@@ -189,7 +199,9 @@ export class MediaEngine {
       case 'offer': return this.offer(req);
       case 'answer': {
         const s = this.session(req.sessionId);
-        s.b.setRemote(checkRemote(req.b));
+        const remote = checkRemote(req.b);
+        if (req.security) this.secure(s, req.security);
+        s.b.setRemote(remote);
         s.answered = true;
         s.lastActivity = this.clock.now();
         this.armTimer(s, this.timeoutMs);
@@ -198,8 +210,10 @@ export class MediaEngine {
       case 'update': {
         const s = this.session(req.sessionId);
         const leg = legOf(s, req.leg);
-        leg.setRemote(checkRemote(req.remote));
-        if (req.ptMap) leg.ptOut = ptTable(req.ptMap);
+        const remote = checkRemote(req.remote);
+        if (req.security) this.secure(s, req.leg === 'a' ? { a: req.security } : { b: req.security });
+        if (req.ptMap) leg.ptOut = this.checkedPtTable(s, leg, req.ptMap);
+        leg.setRemote(remote);
         // A re-INVITE gives the media a fresh window (hold, resume, move).
         s.lastActivity = this.clock.now();
         if (s.answered && !s.timer) this.armTimer(s, this.timeoutMs);
@@ -207,8 +221,10 @@ export class MediaEngine {
       }
       case 'map': {
         const s = this.session(req.sessionId);
-        if (req.aToB) s.b.ptOut = ptTable(req.aToB);
-        if (req.bToA) s.a.ptOut = ptTable(req.bToA);
+        const aToB = req.aToB ? this.checkedPtTable(s, s.b, req.aToB) : undefined;
+        const bToA = req.bToA ? this.checkedPtTable(s, s.a, req.bToA) : undefined;
+        if (aToB) s.b.ptOut = aToB;
+        if (bToA) s.a.ptOut = bToA;
         return { op: 'map' };
       }
       case 'delete': {
@@ -268,9 +284,61 @@ export class MediaEngine {
       throw new PbxError('invalid-state', 'media engine closed');
     }
     if (remoteA) s.a.setRemote(remoteA);
+    if (req.security) {
+      try {
+        this.secure(s, req.security);
+      } catch (e) {
+        this.releaseLeg(s.a);
+        this.releaseLeg(s.b);
+        throw e;
+      }
+    }
     this.sessions.set(id, s);
     this.counters.inc('media.sessions.created');
     return { op: 'offer', a: this.localOf(s.a), b: this.localOf(s.b) };
+  }
+
+  /**
+   * Apply per-leg security. Every leg's keys are checked (SrtpSession throws
+   * PbxError 'config' on a bad key) before any leg changes.
+   */
+  private secure(s: Session, sec: SessionSecurity): void {
+    const plans: Array<[Leg, LegSecurity]> = [];
+    if (sec.a) plans.push([s.a, checkSecurity(sec.a)]);
+    if (sec.b) plans.push([s.b, checkSecurity(sec.b)]);
+    const built = plans.map(([leg, l]): [Leg, LegSecurity, SrtpLeg | undefined] => {
+      if (l.kind !== 'srtp') return [leg, l, undefined];
+      const keys = { rx: l.rx, tx: l.tx };
+      if (leg.transform instanceof SrtpLeg) {
+        // Check the new keys first, so a bad one leaves every leg as it was.
+        SrtpLeg.check(keys);
+        return [leg, l, leg.transform];
+      }
+      return [leg, l, new SrtpLeg(keys)];
+    });
+    for (const [leg, l, srtp] of built) {
+      if (l.kind === 'srtp' && srtp) {
+        if (srtp === leg.transform) srtp.rekey({ rx: l.rx, tx: l.tx });
+        leg.transform = srtp;
+      } else {
+        leg.transform = undefined;
+      }
+      leg.opaque = l.kind === 'srtp-relay';
+      if (leg.security !== l.kind) this.counters.inc(`media.security.${l.kind}`);
+      leg.security = l.kind;
+    }
+    // Rewriting the payload type of a packet that passes through encrypted would break its tag.
+    if (s.a.opaque) s.b.ptOut = undefined;
+    if (s.b.opaque) s.a.ptOut = undefined;
+  }
+
+  /** A payload type map for packets sent out of `to`, refused when they come from an end-to-end SRTP leg. */
+  private checkedPtTable(s: Session, to: Leg, map: PayloadTypeMap): Int16Array {
+    const from = to === s.a ? s.b : s.a;
+    if (from.opaque && Object.keys(map).length > 0) {
+      throw new PbxError('protocol', 'payload types cannot be rewritten on end-to-end SRTP (the header is authenticated)');
+    }
+    return ptTable(map);
   }
 
   private newLeg(id: LegId): Leg {
@@ -393,7 +461,8 @@ export class MediaEngine {
 
   private relayRtp(s: Session, x: Leg, msg: Buffer, from: RemoteInfo): void {
     const v = x.view;
-    const bad = inspectRtp(msg, v, x.transform === undefined);
+    // Padding sits inside the encrypted payload of SRTP: it can only be checked on plain RTP.
+    const bad = inspectRtp(msg, v, x.transform === undefined && !x.opaque);
     if (bad) return this.drop(x, bad);
     const now = this.clock.now();
     let takeOver = false;
@@ -403,7 +472,7 @@ export class MediaEngine {
     }
     let pkt = msg;
     if (x.transform) {
-      const r = x.transform.unprotect('rtp', pkt);
+      const r = takeOver && x.transform.unprotectMoved ? x.transform.unprotectMoved('rtp', pkt) : x.transform.unprotect('rtp', pkt);
       if (typeof r === 'string') return this.drop(x, r);
       pkt = r;
     }
@@ -436,7 +505,7 @@ export class MediaEngine {
     if (!y.remote || y.rtpPortOut === 0 || !y.rtpSock) return this.drop(x, 'no-target');
     if (!receives(y.remote.direction)) return this.drop(x, 'direction');
     const map = y.ptOut;
-    if (map) {
+    if (map && !x.opaque) {
       const to = map[v.payloadType]!;
       if (to !== PT_NONE) pkt[1] = (pkt[1]! & 0x80) | to;
     }
@@ -481,7 +550,8 @@ export class MediaEngine {
       if (typeof r === 'string') return this.drop(x, r);
       pkt = r;
     }
-    const bad = checkRtcpCompound(pkt);
+    // SRTCP relayed end to end is encrypted after its first 8 bytes: nothing to parse.
+    const bad = x.opaque ? null : checkRtcpCompound(pkt);
     if (bad) return this.drop(x, `rtcp-${bad}`);
     const now = this.clock.now();
     if (!onRtpPort && !x.rtcpLatched) {
@@ -490,7 +560,7 @@ export class MediaEngine {
       x.rtcpPortOut = from.port;
     }
     x.lastPacketAt = now;
-    this.noteReport(x, pkt, now);
+    if (!x.opaque) this.noteReport(x, pkt, now);
     this.activity(s, now);
     // RFC 3264 5.1: RTCP keeps flowing whatever the direction attribute says.
     const y = x.id === 'a' ? s.b : s.a;
@@ -581,6 +651,8 @@ export class MediaEngine {
     const remote: Endpoint | undefined = leg.rtpPortOut ? { address: leg.rtpAddr, port: leg.rtpPortOut } : undefined;
     return {
       local: this.localOf(leg),
+      security: leg.security,
+      ...(leg.transform instanceof SrtpLeg ? { suite: leg.transform.suite } : {}),
       ...(remote ? { remote } : {}),
       latched: leg.latched,
       packetsIn: leg.packetsIn,
@@ -629,6 +701,16 @@ function checkRemote(r: RemoteMedia): RemoteMedia {
   checkEndpoint(r.rtcp, 'rtcp');
   if (!DIRECTIONS.has(r.direction)) throw new PbxError('protocol', `bad direction ${String(r.direction)}`);
   return { rtp: { ...r.rtp }, rtcp: { ...r.rtcp }, rtcpMux: r.rtcpMux === true, direction: r.direction };
+}
+
+const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay']);
+
+function checkSecurity(l: LegSecurity): LegSecurity {
+  if (!l || typeof l !== 'object' || !SECURITY_KINDS.has(l.kind)) throw new PbxError('protocol', 'bad leg security');
+  if (l.kind === 'srtp' && (!l.rx || !l.tx || typeof l.rx !== 'object' || typeof l.tx !== 'object')) {
+    throw new PbxError('protocol', 'SRTP leg security needs rx and tx keys');
+  }
+  return l;
 }
 
 function ptTable(map: PayloadTypeMap): Int16Array {

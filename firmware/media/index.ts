@@ -4,7 +4,7 @@
  * tools and tests (parsers, allocator, socket interface).
  */
 export type {
-  LegId, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia, EngineRequest, EngineReply, EngineEvent,
+  LegId, LegSecurity, SessionSecurity, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia, EngineRequest, EngineReply, EngineEvent,
   LegStats, SessionStats, ReceptionReport,
 } from './api.js';
 export {
@@ -13,7 +13,7 @@ export {
 } from './engine.js';
 export { PortPairAllocator, isPortBusyError, type PortRange, type PortPair } from './ports.js';
 export { dgramSocketFactory, type UdpSocketLike, type UdpSocketFactory, type UdpType, type RemoteInfo } from './udp.js';
-export type { LegTransform, MediaKind } from './transform.js';
+export { SrtpLeg, SRTP_OUT_RING, REKEY_OVERLAP_PACKETS, type LegTransform, type MediaKind, type SrtpLegKeys } from './transform.js';
 export { classifyPacket, classifyFirstByte, type PacketClass } from './demux.js';
 export {
   parseRtp, inspectRtp, newRtpView, checkRtcpCompound, parseRtcpCompound, SourceStats,

@@ -1,6 +1,6 @@
 /**
- * The per-leg packet transform slot: SRTP (and keys from SDES, DTLS or ZRTP)
- * will plug in here without changing the relay path.
+ * The per-leg packet transform slot, and the SRTP transform that fills it
+ * when the box holds a leg's keys (SDES today; DTLS-SRTP and ZRTP later).
  *
  * On receive the engine calls `unprotect` after the clear RTP header and the
  * source check passed but before it commits any state (latching, statistics),
@@ -9,9 +9,139 @@
  * same buffer, a subarray of it, or a buffer the transform owns and reuses) or
  * a drop reason that the leg counts (e.g. 'srtp-auth', 'srtp-replay').
  */
+import { SrtpSession, MAX_SRTP_PACKET, MAX_SRTP_TRAILER, type SrtpSessionOptions } from './srtp/index.js';
+
 export type MediaKind = 'rtp' | 'rtcp';
 
 export interface LegTransform {
   unprotect(kind: MediaKind, packet: Buffer): Buffer | string;
   protect(kind: MediaKind, packet: Buffer): Buffer | string;
+  /**
+   * The same as `unprotect` for the packet that moves the leg's latch to a new
+   * source (a phone that moved or restarted). A transform may start a fresh
+   * receive context for it; the engine commits the move only if it succeeds.
+   */
+  unprotectMoved?(kind: MediaKind, packet: Buffer): Buffer | string;
+}
+
+/** SRTP keys for one leg: `rx` decrypts what the leg's phone sends, `tx` encrypts what the box sends it. */
+export interface SrtpLegKeys {
+  readonly rx: SrtpSessionOptions;
+  readonly tx: SrtpSessionOptions;
+}
+
+/**
+ * Sends are asynchronous: a protected packet must stay intact until the
+ * socket took it, so protect writes into a ring of buffers rather than one.
+ * Node tries a synchronous send first, so the ring is only a safety margin
+ * for bursts.
+ */
+export const SRTP_OUT_RING = 16;
+/**
+ * After a rekey, packets the phone protected with its old key can still be in
+ * flight (RFC 4568 7.1.4: the offerer keeps its old key until the answer
+ * arrives). The old receive session stays as a fallback until the new key has
+ * authenticated this many packets.
+ */
+export const REKEY_OVERLAP_PACKETS = 50;
+
+function sameKey(a: SrtpSessionOptions, b: SrtpSessionOptions): boolean {
+  const eq = (x: Uint8Array | undefined, y: Uint8Array | undefined): boolean =>
+    x === undefined || y === undefined ? x === y : Buffer.from(x).equals(Buffer.from(y));
+  return a.suite === b.suite && eq(a.masterKey, b.masterKey) && eq(a.masterSalt, b.masterSalt) && eq(a.mki, b.mki)
+    && (a.kdr ?? 0) === (b.kdr ?? 0) && a.encryptRtcp === b.encryptRtcp && a.replayWindow === b.replayWindow;
+}
+
+/**
+ * A leg whose SRTP the box terminates. Receive contexts (rollover counter,
+ * replay window) live per SSRC inside SrtpSession, so a new SSRC starts at
+ * ROC 0 on its own (RFC 3711 3.3.1). `rekey` follows a re-INVITE or UPDATE;
+ * it never restarts a send context under an unchanged key, since that would
+ * encrypt two packets with the same keystream.
+ */
+export class SrtpLeg implements LegTransform {
+  private rxOpts: SrtpSessionOptions;
+  private rx: SrtpSession;
+  private prevRx: SrtpSession | undefined;
+  private overlapLeft = 0;
+  private txOpts: SrtpSessionOptions;
+  private tx: SrtpSession;
+  private readonly ring: Buffer[] = [];
+  private slot = 0;
+
+  constructor(keys: SrtpLegKeys) {
+    this.rxOpts = keys.rx;
+    this.txOpts = keys.tx;
+    // Both constructors check the keys (PbxError 'config') before anything is kept.
+    this.rx = new SrtpSession(keys.rx);
+    this.tx = new SrtpSession(keys.tx);
+    for (let i = 0; i < SRTP_OUT_RING; i++) this.ring.push(Buffer.alloc(MAX_SRTP_PACKET + MAX_SRTP_TRAILER));
+  }
+
+  /** Throws PbxError 'config' if either key cannot make an SRTP session. */
+  static check(keys: SrtpLegKeys): void {
+    void new SrtpSession(keys.rx);
+    void new SrtpSession(keys.tx);
+  }
+
+  /** The suite of what the box receives on this leg (what the phone chose or was given). */
+  get suite(): string { return this.rx.suite.name; }
+
+  /**
+   * New keys from a new offer/answer. The receive context always starts
+   * afresh (a phone may restart its sequence numbers across hold and
+   * resume); under a new key the old one stays as a fallback for packets in
+   * flight. The send session is replaced only when its key changed.
+   */
+  rekey(keys: SrtpLegKeys): void {
+    const rx = new SrtpSession(keys.rx);
+    const tx = sameKey(keys.tx, this.txOpts) ? this.tx : new SrtpSession(keys.tx);
+    if (sameKey(keys.rx, this.rxOpts)) {
+      this.prevRx = undefined;
+    } else {
+      this.prevRx = this.rx;
+      this.overlapLeft = REKEY_OVERLAP_PACKETS;
+    }
+    this.rx = rx;
+    this.rxOpts = keys.rx;
+    this.tx = tx;
+    this.txOpts = keys.tx;
+  }
+
+  unprotect(kind: MediaKind, packet: Buffer): Buffer | string {
+    const r = kind === 'rtp' ? this.rx.unprotectRtp(packet) : this.rx.unprotectRtcp(packet);
+    if (typeof r !== 'string') {
+      if (this.prevRx && --this.overlapLeft <= 0) this.prevRx = undefined;
+      return r;
+    }
+    const prev = this.prevRx;
+    if (prev) {
+      const p = kind === 'rtp' ? prev.unprotectRtp(packet) : prev.unprotectRtcp(packet);
+      if (typeof p !== 'string') return p;
+    }
+    return r;
+  }
+
+  /**
+   * The phone moved (its latch is about to follow): if the current context
+   * calls the packet old or replayed, a fresh context under the same key
+   * may take it, since a restarted phone counts from a new sequence number.
+   * The packet must still authenticate, so nothing forged gets through.
+   */
+  unprotectMoved(kind: MediaKind, packet: Buffer): Buffer | string {
+    const r = this.unprotect(kind, packet);
+    if (r !== 'srtp-old' && r !== 'srtp-replay') return r;
+    const fresh = new SrtpSession(this.rxOpts);
+    const f = kind === 'rtp' ? fresh.unprotectRtp(packet) : fresh.unprotectRtcp(packet);
+    if (typeof f === 'string') return r;
+    this.rx = fresh;
+    this.prevRx = undefined;
+    return f;
+  }
+
+  protect(kind: MediaKind, packet: Buffer): Buffer | string {
+    const out = this.ring[this.slot]!;
+    this.slot = (this.slot + 1) % SRTP_OUT_RING;
+    return kind === 'rtp' ? this.tx.protectRtp(packet, out) : this.tx.protectRtcp(packet, out);
+  }
 }
