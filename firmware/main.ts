@@ -83,36 +83,17 @@ export interface ApplianceParts {
   readonly releaseLock: () => void;
 }
 
+// The class carries every part as a field of the same name (declaration merging).
+export interface Appliance extends ApplianceParts {}
+
 export class Appliance {
   private stopped = false;
   /** The media engine's latest figures; the engine answers by message, so status() shows the last reply. */
   private mediaStats: { sessions: number; portsInUse: number; counters: Readonly<Record<string, number>> } = { sessions: 0, portsInUse: 0, counters: {} };
   private mediaTimer: TimerHandle | null = null;
 
-  readonly store: ConfigStore;
-  readonly board: Board;
-  readonly pki: Pki;
-  readonly renewer: CertRenewer;
-  readonly location: LocationService;
-  readonly transports: SipTransports;
-  readonly transactions: TransactionLayer;
-  readonly throttle: AuthThrottle;
-  readonly counters: Counters;
-  readonly calls: B2bua;
-  readonly media: MediaEngine;
-  private readonly admin: AdminServer;
-  private readonly control: ControlServer;
-  private readonly leds: StatusLeds;
-  private readonly log: Logger;
-  private readonly releaseLock: () => void;
-
   constructor(readonly info: RunInfo, parts: ApplianceParts) {
-    ({
-      store: this.store, board: this.board, pki: this.pki, renewer: this.renewer, location: this.location,
-      transports: this.transports, transactions: this.transactions, throttle: this.throttle, counters: this.counters,
-      calls: this.calls, media: this.media, admin: this.admin, control: this.control, leds: this.leds, log: this.log,
-      releaseLock: this.releaseLock,
-    } = parts);
+    Object.assign(this, parts);
   }
 
   /** What `pbx status` shows of a running appliance. Never secrets. */

@@ -21,7 +21,8 @@
  * load generator's own latency floor.
  *
  * Options: --rates 5,10,... --min-calls N --seconds N (calls per step =
- * max(min-calls, rate*seconds)) --hold MS --callers N --refine N --keep.
+ * max(min-calls, rate*seconds)) --hold MS --callers N --refine N --keep
+ * --box-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -97,6 +98,8 @@ interface Options {
   readonly callers: number;
   readonly refine: number;
   readonly keep: boolean;
+  /** Extra node options for the box, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof. */
+  readonly boxNodeArgs: readonly string[];
 }
 
 function positiveInt(name: string, v: string | undefined, dflt: number, allowZero = false): number {
@@ -110,7 +113,7 @@ function options(argv: string[]): Options {
     args: argv,
     options: {
       rates: { type: 'string' }, 'min-calls': { type: 'string' }, seconds: { type: 'string' }, hold: { type: 'string' },
-      callers: { type: 'string' }, refine: { type: 'string' }, keep: { type: 'boolean' },
+      callers: { type: 'string' }, refine: { type: 'string' }, keep: { type: 'boolean' }, 'box-node-args': { type: 'string' },
     },
     strict: true,
   });
@@ -123,6 +126,7 @@ function options(argv: string[]): Options {
     callers: positiveInt('callers', values.callers, DEFAULT_CALLERS),
     refine: positiveInt('refine', values.refine, DEFAULT_REFINE_STEPS, true),
     keep: values.keep === true,
+    boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((a) => a.length > 0) ?? [],
   };
 }
 
@@ -495,9 +499,9 @@ function runCli(args: string[]): void {
 
 interface RunJson { readonly pid: number; readonly ports: { readonly sipUdp: number } }
 
-async function startBox(res: Resources, dataDir: string): Promise<RunJson> {
+async function startBox(res: Resources, dataDir: string, nodeArgs: readonly string[]): Promise<RunJson> {
   const box = spawnBounded(process.execPath, [
-    PBX_CLI, 'run', '--data', dataDir, '--bind', BIND, '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0',
+    ...nodeArgs, PBX_CLI, 'run', '--data', dataDir, '--bind', BIND, '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0',
     '--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`,
   ], BENCH_LIMIT_S, res.dir, join(res.dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
   res.box = box;
@@ -881,7 +885,7 @@ async function main(argv: string[]): Promise<number> {
     runCli(['account', 'import', csvPath, '--data', dataDir]);
     runCli(['account', 'add', CALLEE, '--password', `c${randomBytes(8).toString('hex')}`, '--name', 'bench callee',
       '--contact', `sip:${CALLEE}@${BIND}:${uasPort}`, '--data', dataDir]);
-    const box = await startBox(res, dataDir);
+    const box = await startBox(res, dataDir, opts.boxNodeArgs);
     if (res.uas.proc.exitCode !== null) throw new BenchError(`the sipp UAS exited: ${tail(join(uasDir, 'sipp.out'), 10)}`);
 
     process.stdout.write(

@@ -1,17 +1,12 @@
+import { SRTP_SUITES, SRTP_SUITE_NAMES, type SrtpSuiteName } from '../../media/srtp/index.js';
+
 /**
- * The SRTP crypto suites the box accepts in SDES, as data (RFC 4568 6.2,
- * RFC 6188 6 for AES-256, RFC 7714 14.1 for AES-GCM). The same rows live in
- * firmware/media/srtp/suites.ts for the packet transform; a test keeps the two
- * tables in step until they are merged.
+ * The SRTP crypto suites the box accepts in SDES (RFC 4568 6.2, RFC 6188 6
+ * for AES-256, RFC 7714 14.1 for AES-GCM): the SRTP module's table, seen with
+ * the lengths SDES checks and the lifetime it bounds.
  */
 
-export type SdesSuiteName =
-  | 'AES_CM_128_HMAC_SHA1_80'
-  | 'AES_CM_128_HMAC_SHA1_32'
-  | 'AES_256_CM_HMAC_SHA1_80'
-  | 'AES_256_CM_HMAC_SHA1_32'
-  | 'AEAD_AES_128_GCM'
-  | 'AEAD_AES_256_GCM';
+export type SdesSuiteName = SrtpSuiteName;
 
 export interface SdesSuite {
   readonly name: SdesSuiteName;
@@ -30,14 +25,10 @@ export interface SdesSuite {
 
 const MAX_LIFETIME = 2 ** 48;
 
-export const SDES_SUITES: Readonly<Record<SdesSuiteName, SdesSuite>> = {
-  AES_CM_128_HMAC_SHA1_80: { name: 'AES_CM_128_HMAC_SHA1_80', keyLen: 16, saltLen: 14, srtpTagLen: 10, srtcpTagLen: 10, aead: false, maxLifetime: MAX_LIFETIME },
-  AES_CM_128_HMAC_SHA1_32: { name: 'AES_CM_128_HMAC_SHA1_32', keyLen: 16, saltLen: 14, srtpTagLen: 4, srtcpTagLen: 10, aead: false, maxLifetime: MAX_LIFETIME },
-  AES_256_CM_HMAC_SHA1_80: { name: 'AES_256_CM_HMAC_SHA1_80', keyLen: 32, saltLen: 14, srtpTagLen: 10, srtcpTagLen: 10, aead: false, maxLifetime: MAX_LIFETIME },
-  AES_256_CM_HMAC_SHA1_32: { name: 'AES_256_CM_HMAC_SHA1_32', keyLen: 32, saltLen: 14, srtpTagLen: 4, srtcpTagLen: 10, aead: false, maxLifetime: MAX_LIFETIME },
-  AEAD_AES_128_GCM: { name: 'AEAD_AES_128_GCM', keyLen: 16, saltLen: 12, srtpTagLen: 16, srtcpTagLen: 16, aead: true, maxLifetime: MAX_LIFETIME },
-  AEAD_AES_256_GCM: { name: 'AEAD_AES_256_GCM', keyLen: 32, saltLen: 12, srtpTagLen: 16, srtcpTagLen: 16, aead: true, maxLifetime: MAX_LIFETIME },
-};
+export const SDES_SUITES: Readonly<Record<SdesSuiteName, SdesSuite>> = Object.fromEntries(SRTP_SUITE_NAMES.map((name) => {
+  const s = SRTP_SUITES[name];
+  return [name, { name, keyLen: s.keyLength, saltLen: s.saltLength, srtpTagLen: s.srtpTagLength, srtcpTagLen: s.srtcpTagLength, aead: s.aead, maxLifetime: MAX_LIFETIME }];
+})) as Record<SdesSuiteName, SdesSuite>;
 
 export const SDES_SUITE_NAMES = Object.keys(SDES_SUITES) as readonly SdesSuiteName[];
 
