@@ -50,6 +50,7 @@ export interface RunInfo {
 
 const DIGEST_SECRET_FILE = 'digest.secret';
 const MEDIA_STATS_EVERY_MS = 2000;
+const MEDIA_STATS_SOON_MS = 200;
 
 /** A box-bound secret for stateless nonces, kept across restarts so nonces stay valid. */
 function digestSecret(dataDir: string, random: Random): Buffer {
@@ -129,7 +130,15 @@ export class Appliance {
       this.mediaTimer = this.stopped ? null : clock.setTimer(MEDIA_STATS_EVERY_MS, tick);
     };
     tick();
-    this.calls.onChange(() => { void this.refreshMedia().catch(() => {}); });
+    // At most one refresh per MEDIA_STATS_SOON_MS however many calls change:
+    // the engine's stats walk every session, so one per call event is O(calls).
+    let soon: TimerHandle | null = null;
+    this.calls.onChange(() => {
+      soon ??= clock.setTimer(MEDIA_STATS_SOON_MS, () => {
+        soon = null;
+        void this.refreshMedia().catch(() => {});
+      });
+    });
   }
 
   async stop(): Promise<void> {
@@ -249,6 +258,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     callee: (ext) => cfg().accounts.find((a) => a.extension === ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),
+    policies: () => cfg().policies,
   });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);

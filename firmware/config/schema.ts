@@ -28,6 +28,34 @@ export const PolicySchema = z.strictObject({
   calleeStream: CalleeStreamSchema.default('as_caller'),
 });
 
+/** Media protections a phone may speak: plain RTP, or SRTP keyed by SDES, DTLS-SRTP or ZRTP. */
+export const MediaProtectionSchema = z.enum(['rtp', 'sdes', 'dtls', 'zrtp']);
+/** A typical desk phone: plain RTP, and SDES when its signalling is TLS. */
+export const DEFAULT_MEDIA_SUPPORTED = ['rtp', 'sdes'] as const;
+
+/**
+ * What an account's phone can do with media (the media policy's phone
+ * abilities): `supported` lists every protection it handles; `required`, when
+ * not empty, narrows that to the ones the account insists on (['sdes'] for a
+ * phone that must never fall back to plain RTP). Each protection at most once;
+ * a required one must be supported.
+ */
+export const MediaCapsSchema = z
+  .strictObject({
+    supported: z.array(MediaProtectionSchema).min(1).max(4).default([...DEFAULT_MEDIA_SUPPORTED]),
+    required: z.array(MediaProtectionSchema).max(4).default([]),
+  })
+  .check((ctx) => {
+    const m = ctx.value;
+    for (const [k, list] of [['supported', m.supported], ['required', m.required]] as const) {
+      if (new Set(list).size !== list.length) ctx.issues.push({ code: 'custom', input: list, path: [k], message: 'each protection at most once' });
+    }
+    const missing = m.required.filter((p) => !m.supported.includes(p));
+    if (missing.length > 0) {
+      ctx.issues.push({ code: 'custom', input: m.required, path: ['required'], message: `required but not supported: ${missing.join(', ')}` });
+    }
+  });
+
 /**
  * A SIP account. The cleartext password is never stored: digest
  * authentication (RFC 7616 section 3.4.2, RFC 2617 section 3.2.2.2) only ever
@@ -46,6 +74,8 @@ export const AccountSchema = z.strictObject({
   tlsOnly: z.boolean().default(false),
   /** A fixed contact for phones that never register (sip: or sips: URI). */
   staticContact: z.string().max(256).regex(/^sips?:\S+$/).nullable().default(null),
+  /** The phone's media abilities; a file without them gets the typical desk phone's. */
+  media: MediaCapsSchema.prefault({}),
   createdAt: z.iso.datetime(),
 });
 
@@ -153,6 +183,8 @@ export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type Account = z.output<typeof AccountSchema>;
 export type Policy = z.output<typeof PolicySchema>;
+export type MediaCaps = z.output<typeof MediaCapsSchema>;
+export type MediaProtectionName = z.output<typeof MediaProtectionSchema>;
 export type CallerStream = z.output<typeof CallerStreamSchema>;
 export type CalleeStream = z.output<typeof CalleeStreamSchema>;
 

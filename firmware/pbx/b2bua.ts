@@ -1,8 +1,9 @@
 import type { Clock, Random, TimerHandle } from '../core/index.js';
-import { isPbxError } from '../core/index.js';
+import { PbxError, isPbxError } from '../core/index.js';
+import { isSecureSignalling } from '../keying/index.js';
 import type { EngineEvent, EngineReply, EngineRequest, LocalMedia } from '../media/index.js';
 import {
-  createResponse, getCSeq, getCallId, getHeader, parseNameAddr, parseUri, withBody,
+  createResponse, getCSeq, getCallId, getHeader, parseNameAddr, parseUri, uriScheme, withBody,
   type Header, type SipRequest, type SipResponse,
 } from '../sip/message/index.js';
 import { acceptRemoteSeq, dialogAsUac, dialogAsUas, dialogRequest, inDialog, type Dialog } from '../sip/dialog/index.js';
@@ -14,10 +15,15 @@ import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import {
-  SDP_TYPE, answerFromAnswer, offerFromOffer, parseBody, payloadMap, remoteOf, type SdpSession,
+  CallKeys, PLAIN_SDP, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, parseBody, payloadMap, remoteOf, type SdpSession,
 } from './media-plan.js';
+import {
+  DEFAULT_PHONE_CAPS, POLICY_REFUSAL_COUNTER_PREFIX, decideMediaPlan, isRefusal, policySettings, summarizeOffer,
+  type MediaPlan, type PhoneCaps, type PolicyRefusal, type PolicySettings,
+} from './policy/index.js';
 import type { CallView, LegView } from './views.js';
 import type { SessionDescription } from '../sdp/index.js';
+import { DEFAULT_POLICY } from '../config/index.js';
 
 /**
  * Call control: the box is a back-to-back user agent. Each call is two
@@ -36,6 +42,15 @@ export interface CalleeAccount {
   readonly name: string;
   readonly staticContact: string | null;
   readonly tlsOnly: boolean;
+  /** The account's named media policy (config policies); "default" when absent. */
+  readonly policy?: string;
+  /** What the account's phone can do with media; DEFAULT_PHONE_CAPS when absent. */
+  readonly media?: PhoneCaps;
+}
+
+/** A named policy as the config holds it. */
+export interface NamedPolicy extends PolicySettings {
+  readonly name: string;
 }
 
 export interface B2buaDeps extends AuthDeps {
@@ -49,6 +64,8 @@ export interface B2buaDeps extends AuthDeps {
   readonly contactFor: (target: Target) => string;
   readonly noAnswerMs: () => number;
   readonly records: CallRecords;
+  /** The named media policies; without them every account gets the built-in defaults. */
+  readonly policies?: () => readonly NamedPolicy[];
 }
 
 type Transport = Target['transport'];
@@ -57,6 +74,8 @@ interface Branch {
   readonly target: Target;
   readonly contact: string;
   readonly request: SipRequest;
+  /** This contact's media keys under its plan (TLS and so the plan may differ per contact). */
+  readonly keys: CallKeys;
   tx?: InviteClientTransaction;
   state: 'calling' | 'proceeding' | 'answered' | 'done';
   finalStatus?: number;
@@ -64,7 +83,7 @@ interface Branch {
 }
 
 type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no-answer' | 'rejected' | 'not-found' | 'unavailable'
-  | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout';
+  | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout' | 'media-policy';
 
 let callCounter = 0;
 
@@ -85,6 +104,8 @@ class Call {
   aSdp: SdpSession;
   bSdp: SdpSession;
   callerOffer?: SessionDescription;
+  /** The media keys of the branch that answered (or, before that, the first one tried). */
+  keys?: CallKeys;
   /** 2xx to the caller, retransmitted on UDP until the ACK (RFC 3261 13.3.1.4). */
   final2xx?: SipResponse;
   private retransmit?: TimerHandle;
@@ -136,17 +157,23 @@ class Call {
     if (this.aTarget.transport !== 'udp') return;
     const d = this.deps;
     let interval = T1;
-    let elapsed = 0;
+    const sentAt = d.clock.now();
     const tick = (): void => {
       if (!this.final2xx || this.ended) return;
-      elapsed += interval;
-      if (elapsed >= 64 * T1) {
+      // Measured on the clock, not summed from intervals: a busy event loop
+      // fires timers late, and the server transaction's Timer L (64*T1 from
+      // the 2xx) may already have ended it (found by the call load bench).
+      if (d.clock.now() - sentAt >= 64 * T1 || this.aTx.isTerminated) {
         // No ACK for our 2xx: the dialog is dead (13.3.1.4).
         this.final2xx = undefined;
         guard(d, this.b2b.hangup(this, 'timeout', 'both'), 'hangup');
         return;
       }
-      this.aTx.respond(this.final2xx);
+      try {
+        this.aTx.respond(this.final2xx);
+      } catch {
+        d.counters.inc('call.retransmit-error');
+      }
       interval = Math.min(interval * 2, T2);
       this.retransmit = this.deps.clock.setTimer(interval, tick);
     };
@@ -164,18 +191,25 @@ class Call {
   }
 
   view(): CallView {
-    const legA: LegView = { party: this.caller, transport: this.aTarget.transport, address: this.aTarget.address, protection: 'rtp' };
+    const k = this.keys ?? this.branches[0]?.keys;
+    const protection = (side: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(side) : { protection: 'rtp' });
+    const legA: LegView = { party: this.caller, transport: this.aTarget.transport, address: this.aTarget.address, ...protection('a') };
     const legB: LegView | undefined = this.bTarget
-      ? { party: this.callee, transport: this.bTarget.transport, address: this.bTarget.address, protection: 'rtp' }
+      ? { party: this.callee, transport: this.bTarget.transport, address: this.bTarget.address, ...protection('b') }
       : undefined;
     return {
       id: this.id, caller: this.caller, callee: this.callee, state: this.state, startedAt: this.startedAt,
       ...(this.answeredAt !== undefined ? { answeredAt: this.answeredAt } : {}),
       legs: { a: legA, ...(legB ? { b: legB } : {}) },
-      // Plain RTP on both legs: the box relays and could record.
-      mode: 'relay', recordingPossible: true,
+      // The box sees clear media unless it relays SRTP whose keys it never had.
+      mode: k?.plan.mode ?? 'relay', recordingPossible: k ? !k.endToEnd : true,
+      ...(k ? { policyNote: k.plan.note } : {}),
     };
   }
+}
+
+function failNoAudio(): never {
+  throw new PbxError('protocol', 'no audio stream');
 }
 
 /**
@@ -308,6 +342,13 @@ export class B2bua {
       return;
     }
     call.callerOffer = offer;
+    // The media policy, per contact: the callee's leg may be TLS on one and not on another.
+    const plans = targets.map((t) => this.decide(call, callee, offer, t.target));
+    const usable = plans.filter((p): p is MediaPlan => !isRefusal(p));
+    if (usable.length === 0) {
+      await this.refuse(call, plans[0] as PolicyRefusal);
+      return;
+    }
     let remoteA;
     try { remoteA = offer ? remoteOf(offer) : undefined; } catch {
       // RFC 3264 6: nothing the box can relay (no audio stream, no usable address).
@@ -325,18 +366,41 @@ export class B2bua {
     call.aLocal = reply.a;
     call.bLocal = reply.b;
 
-    let body: Buffer | undefined;
     if (offer) {
-      try { body = offerFromOffer(offer, call.bSdp, reply.b).body; } catch (e) {
+      try { offerFromOffer(offer, call.bSdp, reply.b); } catch (e) {
         d.counters.inc('call.codec-mismatch');
         await this.fail(call, 488, isPbxError(e) ? 'No Common Codec' : 'Not Acceptable Here', 'codec-mismatch');
         return;
       }
     }
 
+    // Each usable contact gets its own keys (a fresh key per branch where the box keys the callee's leg).
+    const branchesToTry: Array<{ target: Target; contact: string; keys: CallKeys; body: Buffer | undefined }> = [];
+    let firstRefusal: PolicyRefusal | undefined;
+    targets.forEach((t, i) => {
+      const plan = plans[i]!;
+      if (isRefusal(plan)) { firstRefusal ??= plan; return; }
+      try {
+        const keys = new CallKeys(plan, audioOf(offer), {
+          random: d.random, counters: d.counters,
+          tls: { a: isSecureSignalling(call.aTarget.transport), b: isSecureSignalling(t.target.transport) },
+        });
+        const body = offer ? offerFromOffer(offer, call.bSdp, reply.b, keys.calleeOffer()).body : undefined;
+        branchesToTry.push({ ...t, keys, body });
+      } catch (e) {
+        firstRefusal ??= { status: 488, code: 'no-common-suite', reason: e instanceof Error ? e.message : String(e) };
+      }
+    });
+    if (branchesToTry.length === 0) {
+      await d.media.request({ op: 'delete', sessionId: call.sessionId });
+      await this.refuse(call, firstRefusal ?? { status: 488, code: 'no-common-suite', reason: 'no usable media' });
+      return;
+    }
+
     call.state = 'ringing';
     const fromValue = parseNameAddr(getHeader(call.invite, 'from') ?? '');
-    for (const t of targets) {
+    for (const t of branchesToTry) {
+      const body = t.body;
       const bTag = d.random.token(64);
       const display = fromValue.displayName ? `"${fromValue.displayName.replace(/(["\\])/g, '\\$1')}" ` : '';
       const headers: Header[] = [
@@ -350,7 +414,7 @@ export class B2bua {
       ];
       let req: SipRequest = { kind: 'request', method: 'INVITE', uri: t.contact, headers, body: Buffer.alloc(0) };
       if (body) req = withBody(req, body, SDP_TYPE);
-      const branch: Branch = { target: t.target, contact: t.contact, request: req, state: 'calling', cancelWanted: false };
+      const branch: Branch = { target: t.target, contact: t.contact, request: req, keys: t.keys, state: 'calling', cancelWanted: false };
       call.branches.push(branch);
       try {
         branch.tx = d.transactions.sendRequest(req, t.target, {
@@ -374,6 +438,33 @@ export class B2bua {
     });
   }
 
+  /** The media policy for one contact of the callee (pbx/policy). */
+  private decide(call: Call, callee: CalleeAccount, offer: SessionDescription | undefined, target: Target): MediaPlan | PolicyRefusal {
+    const d = this.deps;
+    const policies = d.policies?.() ?? [];
+    const callerAccount = d.callee(call.caller);
+    const plan = decideMediaPlan({
+      callerPolicy: policySettings(policies, callerAccount?.policy ?? DEFAULT_POLICY),
+      calleePolicy: policySettings(policies, callee.policy ?? DEFAULT_POLICY),
+      caller: { caps: callerAccount?.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(call.aTarget.transport) },
+      callee: { caps: callee.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(target.transport) },
+      // RFC 5630: a sips: Request-URI asks for TLS on every hop.
+      offer: summarizeOffer(audioOf(offer), uriScheme(call.invite.uri) === 'sips'),
+    });
+    if (isRefusal(plan)) {
+      d.counters.inc(POLICY_REFUSAL_COUNTER_PREFIX + plan.code);
+      d.log.info({ call: call.id, code: plan.code, reason: plan.reason }, 'media policy refused a contact');
+    }
+    return plan;
+  }
+
+  /** The media policy refused the call: its status, and the reason in a Warning (RFC 3261 20.43, code 399). */
+  private async refuse(call: Call, r: PolicyRefusal): Promise<void> {
+    const text = r.reason.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ');
+    await this.fail(call, r.status, r.status === 480 ? 'Temporarily Unavailable' : 'Not Acceptable Here', 'media-policy',
+      [{ name: 'warning', value: `399 ${this.hostOf(call.aTarget)} "${text}"` }]);
+  }
+
   private hostOf(target: Target): string {
     // The box's host as the callee sees it, from the Contact we write on that leg.
     try { return parseUri(this.deps.contactFor(target)).host; } catch { return 'securepbx'; }
@@ -392,8 +483,9 @@ export class B2bua {
       if (res.body.length > 0 && call.callerOffer && call.aLocal) {
         try {
           const early = parseBody(res.body)!;
-          await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(early) });
-          body = answerFromAnswer(call.callerOffer, early, call.aSdp, call.aLocal);
+          const k = branch.keys.calleeAnswered(audioOf(early) ?? failNoAudio());
+          await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(early), security: k.engine });
+          body = answerFromAnswer(call.callerOffer, early, call.aSdp, call.aLocal, k.callerAnswer);
         } catch { body = undefined; }
       }
       if (!call.aTx.isTerminated) call.respondA(res.status === 183 && body ? 183 : 180, res.status === 183 && body ? 'Session Progress' : 'Ringing', body ? { body } : {});
@@ -426,6 +518,7 @@ export class B2bua {
     call.bBranch = branch;
     call.bDialog = dialog;
     call.bTarget = branch.target;
+    call.keys = branch.keys;
     call.noAnswerTimer?.cancel();
     for (const other of call.branches) if (other !== branch) this.cancelBranch(other);
 
@@ -433,10 +526,13 @@ export class B2bua {
     try {
       const answer = parseBody(res.body);
       if (call.callerOffer && answer) {
-        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(answer) });
+        const k = branch.keys.calleeAnswered(audioOf(answer) ?? failNoAudio());
         const map = payloadMap(call.callerOffer, answer);
+        // The RTP header is inside the SRTP tag: end-to-end SRTP cannot be renumbered.
+        if (Object.keys(map).length && branch.keys.endToEnd) throw new PbxError('protocol', 'the callee renumbered payload types of end-to-end SRTP');
+        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(answer), security: k.engine });
         if (Object.keys(map).length) await d.media.request({ op: 'map', sessionId: call.sessionId, bToA: map });
-        answerBody = answerFromAnswer(call.callerOffer, answer, call.aSdp, call.aLocal!);
+        answerBody = answerFromAnswer(call.callerOffer, answer, call.aSdp, call.aLocal!, k.callerAnswer);
       } else if (!call.callerOffer && answer) {
         // Late offer (RFC 3261 13.2.1): the callee offered in its 2xx; the box offers
         // toward the caller and answers the callee when the caller's ACK brings the answer.
@@ -605,9 +701,12 @@ export class B2bua {
     const settled = (): void => { if (negotiates) call.negotiating = false; };
     if (offer) {
       try {
-        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here, remote: remoteOf(offer) });
+        // New keys in the offer rekey this leg; otherwise the keys stay (the engine restarts only the receive context).
+        const media = audioOf(offer);
+        const re = call.keys && media ? call.keys.reoffer(here, media) : undefined;
+        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here, remote: remoteOf(offer), ...(re?.here ? { security: re.here } : {}) });
         sdpThere.version++;
-        body = offerFromOffer(offer, sdpThere, localThere).body;
+        body = offerFromOffer(offer, sdpThere, localThere, re?.there ?? PLAIN_SDP).body;
       } catch {
         settled();
         tx.respond(createResponse(req, 488, 'Not Acceptable Here', { toTag: dialogHere.localTag }));
@@ -645,11 +744,16 @@ export class B2bua {
             try {
               const answer = parseBody(res.body);
               if (answer) {
-                await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there, remote: remoteOf(answer) });
+                const media = audioOf(answer);
+                const back = call.keys && media ? call.keys.reanswered(side, media) : undefined;
+                await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there, remote: remoteOf(answer), ...(back?.there ? { security: back.there } : {}) });
                 sdpHere.version++;
-                answerBody = answerFromAnswer(offer, answer, sdpHere, localHere);
+                answerBody = answerFromAnswer(offer, answer, sdpHere, localHere, back?.here ?? PLAIN_SDP);
               }
-            } catch { answerBody = undefined; }
+            } catch (e) {
+              d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 're-offer answer unusable');
+              answerBody = undefined;
+            }
           }
           if (req.method === 'INVITE' && res.status < 300) {
             const latest = side === 'a' ? call.bDialog : call.aDialog;
@@ -696,10 +800,10 @@ export class B2bua {
   }
 
   /** End a call that was never answered, with a final response to the caller. */
-  private async fail(call: Call, status: number, reason: string | undefined, why: EndReason): Promise<void> {
+  private async fail(call: Call, status: number, reason: string | undefined, why: EndReason, headers?: Header[]): Promise<void> {
     if (call.ended) return;
     if (!call.aTx.isTerminated && !call.aTx.lastResponse?.status || (call.aTx.lastResponse?.status ?? 0) < 200) {
-      try { call.respondA(status, reason); } catch { /* transaction already gone */ }
+      try { call.respondA(status, reason, headers ? { headers } : {}); } catch { /* transaction already gone */ }
     }
     await this.end(call, why);
   }

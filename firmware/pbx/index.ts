@@ -4,5 +4,12 @@ export { authenticate, type AccountDirectory, type AccountInfo, type AuthDeps, t
 export { PbxCore } from './core.js';
 export { fileBindingPersistence, REGISTRATIONS_FILE } from './persistence.js';
 export type { CallView, LegView, MediaProtection } from './views.js';
-export { B2bua, type B2buaDeps, type CalleeAccount, type MediaControl } from './b2bua.js';
+export { B2bua, type B2buaDeps, type CalleeAccount, type MediaControl, type NamedPolicy } from './b2bua.js';
+export { CallKeys, PLAIN_SDP, type CallKeysOptions, type LegSdp } from './media-plan.js';
+export {
+  decideMediaPlan, isRefusal, accepts, summarizeOffer, policySettings, AVAILABLE_KEY_AGREEMENTS, POLICY_REFUSAL_COUNTER_PREFIX,
+  DEFAULT_POLICY_SETTINGS, DEFAULT_PHONE_CAPS,
+  type Protection, type KeyAgreement, type PhoneCaps, type PolicySettings, type OfferSummary, type PartyInfo, type PlanInput,
+  type LegPlan, type MediaPlan, type PolicyRefusal, type RefusalCode,
+} from './policy/index.js';
 export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';

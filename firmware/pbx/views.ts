@@ -15,6 +15,8 @@ export interface LegView {
   readonly protection: MediaProtection;
   /** SRTP suite on this leg, e.g. AES_CM_128_HMAC_SHA1_80; absent for plain RTP. */
   readonly suite?: string;
+  /** Who holds this leg's keys: the box (it decrypts), or the phones alone (relayed end to end). */
+  readonly keys?: 'box' | 'end-to-end';
   readonly codec?: string;
 }
 
@@ -30,4 +32,6 @@ export interface CallView {
   readonly mode: 'relay' | 'bridge';
   /** Whether the box holds the keys, so recording and music on hold are possible. */
   readonly recordingPossible: boolean;
+  /** Why the media is protected as it is (the media policy's decision), once decided. */
+  readonly policyNote?: string;
 }

@@ -682,7 +682,8 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   while (running) {
     await Promise.race([uac.exited, sleep(RSS_SAMPLE_MS)]);
     if (!running) break;
-    if (!direct) rssPeak = Math.max(rssPeak, memMb(boxPid, 'VmRSS'));
+    const rss = direct ? NaN : memMb(boxPid, 'VmRSS');
+    if (Number.isFinite(rss) && !(rss <= rssPeak)) rssPeak = rss;
     const sp = uac.pid();
     if (sp !== undefined) { const t = cpuTicks(sp); if (Number.isFinite(t)) uacTicks = t; }
     if (pendingSamples.length && Date.now() >= (pendingSamples[0] ?? Infinity)) {

@@ -23,6 +23,7 @@ t.test('addAccount stores HA1s for MD5 and SHA-256 (RFC 7616 section 3.4.2), nev
     policy: 'private',
     tlsOnly: true,
     staticContact: null,
+    media: { supported: ['rtp', 'sdes'], required: [] },
     createdAt: '2026-01-01T00:00:00.000Z',
   });
   t.notMatch(JSON.stringify(c), /Circle Of Life/);

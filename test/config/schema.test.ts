@@ -20,8 +20,28 @@ t.test('a minimal file fills in every default', async (t) => {
 
 t.test('account defaults and accepted extension forms', async (t) => {
   const c = ConfigSchema.parse({ schemaVersion: 1, accounts: [acct('1001'), acct('alice.smith_2-x')] });
-  t.same(c.accounts[0], { ...acct('1001'), name: '', policy: 'default', tlsOnly: false, staticContact: null });
+  t.same(c.accounts[0], {
+    ...acct('1001'), name: '', policy: 'default', tlsOnly: false, staticContact: null,
+    media: { supported: ['rtp', 'sdes'], required: [] },
+  });
   t.equal(c.accounts.length, 2);
+});
+
+t.test('account media abilities: defaults, a phone that requires SDES, and refusals with their path', async (t) => {
+  const c = ConfigSchema.parse({ schemaVersion: 1, accounts: [acct('1001', { media: { supported: ['sdes'], required: ['sdes'] } }), acct('1002', { media: {} })] });
+  t.same(c.accounts[0]?.media, { supported: ['sdes'], required: ['sdes'] });
+  t.same(c.accounts[1]?.media, { supported: ['rtp', 'sdes'], required: [] });
+  const bad: Array<[unknown, RegExp]> = [
+    [{ supported: ['rtp'], required: ['sdes'] }, /accounts\[0\]\.media\.required: required but not supported: sdes/],
+    [{ supported: ['rtp', 'rtp'] }, /accounts\[0\]\.media\.supported: each protection at most once/],
+    [{ supported: ['srtp'] }, /accounts\[0\]\.media\.supported\[0\]/],
+    [{ supported: [] }, /accounts\[0\]\.media\.supported/],
+  ];
+  for (const [media, re] of bad) {
+    const r = ConfigSchema.safeParse({ schemaVersion: 1, accounts: [acct('1001', { media })] });
+    t.notOk(r.success, JSON.stringify(media));
+    if (!r.success) t.match(formatIssues(r.error.issues), re);
+  }
 });
 
 t.test('rejections name the path', async (t) => {

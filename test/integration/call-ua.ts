@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { once } from 'node:events';
 import { cryptoRandom } from '../../firmware/core/index.js';
 import { digestAuthorization } from '../../firmware/sip/digest/index.js';
@@ -160,8 +161,8 @@ export class OutgoingCall {
   branch = '';
   readonly ruri: string;
 
-  constructor(readonly ua: CallUa, readonly extension: string, readonly sdp: string | undefined, readonly omit: readonly string[] = []) {
-    this.ruri = `sip:${extension}@${ua.domain}`;
+  constructor(readonly ua: CallUa, readonly extension: string, readonly sdp: string | undefined, readonly omit: readonly string[] = [], scheme: 'sip' | 'sips' = 'sip') {
+    this.ruri = `${scheme}:${extension}@${ua.domain}`;
   }
 
   /** Send (or re-send after a challenge) the INVITE, with a new CSeq and branch. */
@@ -238,7 +239,7 @@ export class OutgoingCall {
 export interface CallUaOptions {
   /** The box's SIP port for the transport. */
   readonly boxPort: number;
-  readonly transport?: Extract<UaTransport, 'udp' | 'tcp'>;
+  readonly transport?: UaTransport;
   readonly user: string;
   readonly password: string;
   /** Extra Contact URI parameters, as real phones send (';ob', ';line=...'). */
@@ -253,6 +254,8 @@ export interface InviteOptions {
   readonly password?: string;
   /** Header names to leave out of the INVITE (hostile-input checks). */
   readonly omit?: readonly string[];
+  /** The Request-URI's scheme: sips asks for TLS end to end (RFC 5630). */
+  readonly scheme?: 'sip' | 'sips';
 }
 
 interface SentInvite { readonly ruri: string; readonly from: string; readonly callId: string; readonly cseq: number }
@@ -282,6 +285,12 @@ export class CallUa {
   }
 
   static async open(opts: CallUaOptions): Promise<CallUa> {
+    if (opts.transport === 'tls') {
+      // The box's certificate is its own CA's; this test phone, like baresip, does not check it.
+      const s = tls.connect({ host: '127.0.0.1', port: opts.boxPort, rejectUnauthorized: false });
+      await once(s, 'secureConnect');
+      return new CallUa(opts, undefined, s);
+    }
     if ((opts.transport ?? 'udp') === 'tcp') {
       const s = net.connect({ host: '127.0.0.1', port: opts.boxPort });
       await once(s, 'connect');
@@ -293,7 +302,7 @@ export class CallUa {
     return new CallUa(opts, s, undefined);
   }
 
-  get transport(): 'udp' | 'tcp' { return this.opts.transport ?? 'udp'; }
+  get transport(): UaTransport { return this.opts.transport ?? 'udp'; }
   get domain(): string { return '127.0.0.1'; }
   get localPort(): number { return this.udp ? this.udp.address().port : this.tcp?.localPort ?? 0; }
   get contactUri(): string {
@@ -338,7 +347,7 @@ export class CallUa {
 
   /** Send an INVITE without credentials (body: SDP text, or anything a hostile peer sends). */
   invite(extension: string, o: InviteOptions = {}): OutgoingCall {
-    const c = new OutgoingCall(this, extension, o.sdp, (o.omit ?? []).map((h) => h.toLowerCase()));
+    const c = new OutgoingCall(this, extension, o.sdp, (o.omit ?? []).map((h) => h.toLowerCase()), o.scheme);
     c.send();
     return c;
   }
@@ -488,6 +497,8 @@ export interface SdpOptions {
   readonly direction?: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
   readonly version?: number;
   readonly extraMedia?: readonly string[];
+  /** The m-line's transport profile; RTP/AVP by default. */
+  readonly profile?: string;
 }
 
 export const DEFAULT_CODECS: ReadonlyArray<readonly [number, string]> = [[0, 'PCMU/8000'], [8, 'PCMA/8000'], [9, 'G722/8000'], [101, 'telephone-event/8000']];
@@ -501,7 +512,7 @@ export function sdp(o: SdpOptions): string {
     's=call-ua',
     'c=IN IP4 127.0.0.1',
     't=0 0',
-    `m=audio ${o.port} RTP/AVP ${codecs.map(([pt]) => pt).join(' ')}`,
+    `m=audio ${o.port} ${o.profile ?? 'RTP/AVP'} ${codecs.map(([pt]) => pt).join(' ')}`,
     ...codecs.map(([pt, enc]) => `a=rtpmap:${pt} ${enc}`),
     ...(codecs.some(([, enc]) => enc.startsWith('telephone-event')) ? [`a=fmtp:${codecs.find(([, e]) => e.startsWith('telephone-event'))![0]} 0-16`] : []),
     'a=ptime:20',
