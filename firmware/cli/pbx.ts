@@ -5,7 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigStore, tryLockConfig } from '../config/index.js';
 import { controlSocketPath, callControl, executeCommand, isAlive, type ControlRequest } from '../control/index.js';
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
-import { formatStatus } from './format.js';
+import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -18,8 +18,13 @@ const USAGE = `usage:
   pbx run [--data DIR] [--bind ADDR] [--sip-port N] [--tls-port N] [--web-port N] [--http-port N] [--rtp-ports A-B]
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
   pbx account import FILE.csv
+  pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only]
   pbx account list [--json]
   pbx account remove EXT
+  pbx policy list [--json]
+  pbx policy add NAME [--caller forced_relay|relay_or_decrypt|decrypt] [--callee as_caller|decrypted|sdes|dtls|zrtp]
+  pbx policy set NAME [--caller MODE] [--callee MODE]
+  pbx policy remove NAME
   pbx status [--json]
   pbx cert ca`;
 
@@ -54,7 +59,7 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set(['account.list', 'status', 'cert.ca']);
+const READ_ONLY = new Set(['account.list', 'status', 'cert.ca', 'policy.list']);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -150,7 +155,47 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`removed account ${positionals[0]}\n`);
         return 0;
       }
-      throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, import, list, remove');
+      if (sub === 'set') {
+        const { values, positionals } = parse(rest, {
+          policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
+        }, 1);
+        if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
+        const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
+        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined) throw new UsageError('account set needs --policy, --name or --[no-]tls-only');
+        const acct = await command(String(values.data ?? 'var'), {
+          command: 'account.update',
+          args: { extension: positionals[0], policy: values.policy, name: values.name, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
+        }) as { extension: string; policy: string };
+        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}\n`);
+        return 0;
+      }
+      throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, set, import, list, remove');
+    }
+    case 'policy': {
+      const modes = { caller: { type: 'string' }, callee: { type: 'string' } } as const;
+      if (sub === 'list') {
+        const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
+        const list = await command(String(values.data ?? 'var'), { command: 'policy.list', args: {} }) as PolicyLine[];
+        process.stdout.write(values.json ? `${JSON.stringify(list, null, 2)}\n` : formatPolicies(list));
+        return 0;
+      }
+      if (sub === 'add' || sub === 'set') {
+        const { values, positionals } = parse(rest, modes, 1);
+        if (sub === 'set' && values.caller === undefined && values.callee === undefined) throw new UsageError('policy set needs --caller or --callee');
+        const p = await command(String(values.data ?? 'var'), {
+          command: sub === 'add' ? 'policy.add' : 'policy.update',
+          args: { name: positionals[0], callerStream: values.caller, calleeStream: values.callee },
+        }) as PolicyLine;
+        process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} policy ${formatPolicies([p])}`);
+        return 0;
+      }
+      if (sub === 'remove') {
+        const { values, positionals } = parse(rest, {}, 1);
+        await command(String(values.data ?? 'var'), { command: 'policy.remove', args: { name: positionals[0] } });
+        process.stdout.write(`removed policy ${positionals[0]}\n`);
+        return 0;
+      }
+      throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
     }
     case 'status': {
       const { values } = parse(argv.slice(1), { json: { type: 'boolean' } }, 0);

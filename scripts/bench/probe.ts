@@ -4,8 +4,9 @@ import { digestAuthorization } from '../../firmware/sip/digest/index.js';
 import type { BenchAccount } from './sipp.js';
 
 /**
- * A slow, precise second opinion on latency. sipp reads a coarse clock (its
- * response times come in steps of the kernel tick, 4 ms here), so alongside
+ * A slow, precise second opinion on latency. sipp times responses with a
+ * whole-millisecond clock it refreshes once per pass of its event loop (the
+ * values come in 4 ms steps on the bench VM), so alongside
  * each sipp run this probe registers a few accounts of its own at a low rate
  * and times REGISTER -> 401 -> REGISTER -> 200 with hrtime, in microseconds.
  */

@@ -418,6 +418,7 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
   };
 }
 
+const probeMs = (r: RateResult): number[] => r.probe.latenciesUs.map((us) => us / 1000);
 const f = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
 function table(results: readonly RateResult[]): string {
@@ -425,12 +426,11 @@ function table(results: readonly RateResult[]): string {
     'probe p50 ms', 'probe p99 ms', 'CPU µs/reg', 'box CPU%', 'sipp CPU%', 'host busy% (all CPUs)', 'load1', 'RSS MB', 'verdict'];
   const rows = results.map((r) => {
     const total = r.stats.successful + r.stats.failed;
-    const probeMs = r.probe.latenciesUs.map((us) => us / 1000);
     return [
       String(r.rate), String(r.calls), String(r.stats.successful), String(r.stats.failed),
       f(total > 0 ? (100 * r.stats.failed) / total : NaN, 2), String(r.stats.retransmissions), f(r.achieved, 0),
       f(percentile(r.rttMs, 50)), f(percentile(r.rttMs, 99)), f(percentile(r.rttMs, 100)),
-      f(percentile(probeMs, 50), 2), f(percentile(probeMs, 99), 2),
+      f(percentile(probeMs(r), 50), 2), f(percentile(probeMs(r), 99), 2),
       f(r.cpuUsPerReg, 0), f(r.cpuPercent, 0), f(r.sippCpuPercent, 0), f(r.hostBusyPercent, 0), f(r.load1, 1),
       f(r.rssMb, 0), r.why,
     ];
@@ -449,7 +449,8 @@ function summary(results: readonly RateResult[]): string {
   if (!best) return `register: no rate tried ran steady with <1% failures${limit}`;
   return `register: highest steady rate with <1% failures: ${best.rate}/s `
     + `(p50 ${f(percentile(best.rttMs, 50))} ms, p99 ${f(percentile(best.rttMs, 99))} ms, `
-    + `box CPU ${f(best.cpuUsPerReg)} µs/registration)`
+    + `box CPU ${f(best.cpuUsPerReg)} µs/registration; probe p50 ${f(percentile(probeMs(best), 50), 1)} ms, `
+    + `p99 ${f(percentile(probeMs(best), 99), 1)} ms)`
     + `\nregister: at ${f(best.cpuUsPerReg)} µs/registration one core would allow about ${f(Math.round(1e5 / best.cpuUsPerReg) * 10)}/s${limit}`;
 }
 
@@ -492,7 +493,7 @@ async function main(argv: string[]): Promise<number> {
       + `(+${PROBE_ACCOUNT_COUNT} probe accounts at ${opts.probeRate}/s), CLK_TCK ${ticksPerSec}, `
       + `${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`
       + 'response times: from the first REGISTER to the final 200 (both transactions); sipp\'s in whole ms '
-      + 'off a coarse clock, the probe\'s from hrtime\n',
+      + 'from a clock it refreshes once per loop pass, the probe\'s from hrtime\n',
     );
     const bench: Bench = { res, opts, box, ticksPerSec, accounts, dataDir, sipPort: await freeUdpPort() };
     const report = (label: string, r: RateResult): void => {

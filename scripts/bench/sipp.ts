@@ -129,7 +129,7 @@ export function parseRttCsv(text: string, rtd: string = RTD_NAME): number[] {
 
 /**
  * The distinct kinds of error in sipp's -trace_err log with how often each
- * occurred: timestamps and call numbers stripped so repeats fold together.
+ * occurred: timestamps dropped and Call-IDs masked so repeats fold together.
  */
 export function summarizeErrors(text: string, max = 5): Array<{ message: string; count: number }> {
   const counts = new Map<string, number>();

@@ -8,6 +8,9 @@ import { pbx, registrations, startBox } from './box.js';
 import { startBaresip } from './clients.js';
 import { BaresipCtrl } from './baresip-ctrl.js';
 import { analyseTone, parseWav } from './audio.js';
+import {
+  MIN_TONE_RMS, TONE_TOLERANCE_HZ, boxStatus, calls, records as recordLines, sleep, type BoxStatus, type CallState,
+} from './call-harness.js';
 
 /*
  * Call control's "must show": real baresip phones registered to the box call
@@ -25,9 +28,6 @@ const A = { ext: '1001', pass: 'alice-secret', sip: 32000, ctrl: 32100, rtp: '30
 const B = { ext: '1002', pass: 'bob-secret', sip: 32010, ctrl: 32110, rtp: '30100-30199', tone: 600 };
 const C = { ext: '1003', pass: 'carol-secret', sip: 32020, ctrl: 32120, rtp: '30200-30299', tone: 600 };
 const UNREGISTERED = { ext: '1004', pass: 'dave-secret' };
-const TONE_TOLERANCE_HZ = 15;
-/** A G.711 tone from sox at the default level has an RMS of about 16000; silence is 0. */
-const MIN_TONE_RMS = 2000;
 const TALK_MS = 4000;
 const CREATED = 'media.sessions.created';
 const DELETED = 'media.sessions.deleted';
@@ -35,7 +35,6 @@ const DELETED = 'media.sessions.deleted';
 type Phone = typeof A;
 
 interface CallRecordLine { id: string; caller: string; callee: string; answeredAt?: string; endReason: string }
-interface CallState { state: string; peer: string }
 
 if (!reexecInNetns()) {
   const missing = ['baresip', 'tshark', 'sox'].filter((c) => !have(c));
@@ -46,38 +45,8 @@ if (!reexecInNetns()) {
   }
 }
 
-/** baresip's listcalls text: `> [line 1]  0:00:03  ESTABLISHED  sip:...`. */
-function parseCalls(text: string): CallState[] {
-  return [...text.matchAll(/\[line \d+\]\s+\S+\s+([A-Z]+)\s+(\S+)/g)].map((m) => ({ state: m[1]!, peer: m[2]! }));
-}
-
-async function calls(ctrl: BaresipCtrl): Promise<CallState[]> {
-  return parseCalls((await ctrl.listcalls()).data);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-type Counts = Readonly<Record<string, number>>;
-interface BoxStatus {
-  calls?: unknown[];
-  /** The engine's figures as of its latest stats reply (refreshed every few seconds). */
-  media?: { sessions: number; portsInUse: number; counters?: Counts };
-  /** Live counters, the engine's included. */
-  counters?: Counts;
-}
-
-function boxStatus(data: string): BoxStatus {
-  const r = pbx(data, 'status', '--json');
-  if (r.status !== 0) throw new Error(`pbx status failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as BoxStatus;
-}
-
 function records(data: string): CallRecordLine[] {
-  const file = join(data, 'calls.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as CallRecordLine);
+  return recordLines<CallRecordLine>(data);
 }
 
 interface TracedSip { readonly from: string; readonly to: string; readonly startLine: string; readonly cseqMethod: string }

@@ -1,6 +1,6 @@
-/** The page's side of the /api contract: JSON in and out, the CSRF token on every change. */
+import type { Problem } from './types.js';
 
-export interface Problem { code: string; message: string }
+/** The page's side of the /api contract: JSON in and out, the CSRF token on every change. */
 
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly field?: string, readonly problems?: Problem[]) {
@@ -14,6 +14,23 @@ let onUnauthorized: () => void = () => {};
 export function setCsrfToken(t: string): void { csrfToken = t; }
 export function whenLoggedOut(fn: () => void): void { onUnauthorized = fn; }
 
+const isProblem = (p: unknown): p is Problem =>
+  typeof p === 'object' && p !== null && 'code' in p && typeof p.code === 'string' && 'message' in p && typeof p.message === 'string';
+
+/** The parts of an error body the page shows, each taken only when it has the expected type. */
+function errorBody(data: unknown): { error?: string; field?: string; problems?: Problem[] } {
+  if (typeof data !== 'object' || data === null) return {};
+  return {
+    ...('error' in data && typeof data.error === 'string' ? { error: data.error } : {}),
+    ...('field' in data && typeof data.field === 'string' ? { field: data.field } : {}),
+    ...('problems' in data && Array.isArray(data.problems) ? { problems: data.problems.filter(isProblem) } : {}),
+  };
+}
+
+/**
+ * Calls /api`path`. `T` is the shape the route is documented to answer with
+ * (see types.ts); the server is trusted to keep to it.
+ */
 export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {};
   if (method !== 'GET') {
@@ -27,18 +44,24 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     method, headers, credentials: 'same-origin', cache: 'no-store',
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
-  let data: any = {};
+  let data: unknown = {};
   try { data = await res.json(); } catch { /* empty body */ }
   if (!res.ok) {
     const protectedRoute = !['/login', '/setup', '/admin/password'].includes(path);
     if (res.status === 401 && protectedRoute) onUnauthorized();
-    throw new ApiError(res.status, data.error ?? `request failed (${res.status})`, data.field, data.problems);
+    const e = errorBody(data);
+    throw new ApiError(res.status, e.error ?? `request failed (${res.status})`, e.field, e.problems);
   }
   return data as T;
+}
+
+/** The message of anything thrown. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Field name -> message, from an ApiError (or a general message under ''). */
 export function fieldErrors(e: unknown): Record<string, string> {
   if (e instanceof ApiError) return { [e.field ?? '']: e.message };
-  return { '': e instanceof Error ? e.message : String(e) };
+  return { '': errorMessage(e) };
 }

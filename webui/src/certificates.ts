@@ -1,18 +1,20 @@
-import { html } from 'htm/preact';
+import type { ComponentChildren, TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api } from './api.js';
+import { ApiError, api, errorMessage } from './api.js';
+import { html, type Html } from './html.js';
+import type { CertInfo, CertsInfo, CustomCertUpload, Problem, RenewResult, RenewalRecord } from './types.js';
 import { Field, FormError, daysLeft, when } from './ui.js';
 
 /** The CA and server certificate, CA download, renewal, custom upload and renewal history. */
 
-function CertCard(props: { id: string; title: string; info: any; children?: any }) {
+function CertCard(props: { id: string; title: string; info: CertInfo; children?: ComponentChildren }): Html {
   const i = props.info;
   const left = daysLeft(i.notAfter);
   return html`<section class="card" id=${props.id}><h2>${props.title}</h2>
     <table><tbody>
       <tr><th>Subject</th><td>${i.subjectCn ?? '—'}</td></tr>
       <tr><th>Issuer</th><td>${i.issuerCn ?? '—'}</td></tr>
-      ${i.sans.length ? html`<tr><th>Names (SAN)</th><td class="mono">${i.sans.map((s: any) => `${s.type.toUpperCase()}:${s.value}`).join(', ')}</td></tr>` : null}
+      ${i.sans.length ? html`<tr><th>Names (SAN)</th><td class="mono">${i.sans.map((s) => `${s.type.toUpperCase()}:${s.value}`).join(', ')}</td></tr>` : null}
       <tr><th>Valid from</th><td>${when(i.notBefore)}</td></tr>
       <tr><th>Expires</th><td data-expiry=${i.notAfter} class="expiry">${when(i.notAfter)} <span class=${left < 30 ? 'warn' : 'hint'}>(${left} days)</span></td></tr>
       <tr><th>Serial</th><td class="mono serial">${i.serial}</td></tr>
@@ -23,18 +25,20 @@ function CertCard(props: { id: string; title: string; info: any; children?: any 
   </section>`;
 }
 
-const FIELDS = [
+type UploadKey = keyof CustomCertUpload;
+
+const FIELDS: readonly { readonly key: UploadKey; readonly label: string; readonly hint: string }[] = [
   { key: 'certPem', label: 'Certificate (PEM)', hint: 'The server certificate; intermediates may follow it.' },
   { key: 'chainPem', label: 'Chain (PEM, optional)', hint: 'Intermediate certificates, closest to the server certificate first.' },
   { key: 'keyPem', label: 'Private key (PEM, unencrypted)', hint: 'Sent once over this HTTPS connection and stored with mode 0600.' },
-] as const;
+];
 
-function Upload(props: { onInstalled: () => void }) {
-  const [v, setV] = useState<Record<string, string>>({ certPem: '', chainPem: '', keyPem: '' });
+function Upload(props: { onInstalled: () => void }): Html {
+  const [v, setV] = useState<Record<UploadKey, string>>({ certPem: '', chainPem: '', keyPem: '' });
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [problems, setProblems] = useState<any[]>([]);
+  const [problems, setProblems] = useState<readonly Problem[]>([]);
   const [done, setDone] = useState(false);
-  const readFile = (key: string) => async (ev: any) => {
+  const readFile = (key: UploadKey) => async (ev: TargetedEvent<HTMLInputElement>) => {
     const f: File | undefined = ev.currentTarget.files?.[0];
     if (f) setV({ ...v, [key]: await f.text() });
   };
@@ -48,7 +52,8 @@ function Upload(props: { onInstalled: () => void }) {
     setProblems([]);
     if (Object.keys(local).length) return;
     try {
-      await api('POST', '/certs/custom', { certPem: v.certPem, keyPem: v.keyPem, ...(v.chainPem.trim() ? { chainPem: v.chainPem } : {}) });
+      const upload: CustomCertUpload = { certPem: v.certPem, keyPem: v.keyPem, ...(v.chainPem.trim() ? { chainPem: v.chainPem } : {}) };
+      await api('POST', '/certs/custom', upload);
       setDone(true);
       props.onInstalled();
     } catch (e) {
@@ -61,7 +66,7 @@ function Upload(props: { onInstalled: () => void }) {
   return html`<form id="upload-cert" onSubmit=${submit} novalidate>
     <${FormError} errors=${errors} />
     ${FIELDS.map((f) => html`<${Field} id=${`up-${f.key}`} label=${f.label} error=${errors[f.key]} hint=${f.hint}>
-      <textarea id=${`up-${f.key}`} value=${v[f.key]} onInput=${(ev: any) => setV({ ...v, [f.key]: ev.currentTarget.value })}></textarea>
+      <textarea id=${`up-${f.key}`} value=${v[f.key]} onInput=${(ev: TargetedEvent<HTMLTextAreaElement>) => setV({ ...v, [f.key]: ev.currentTarget.value })}></textarea>
       <input type="file" accept=".pem,.crt,.key,.cer" aria-label=${`${f.label} file`} onChange=${readFile(f.key)} />
     </${Field}>`)}
     ${problems.length > 1 ? html`<ul class="error" id="cert-problems">${problems.map((p) => html`<li>${p.message}</li>`)}</ul>` : null}
@@ -70,25 +75,25 @@ function Upload(props: { onInstalled: () => void }) {
   </form>`;
 }
 
-export function Certificates() {
-  const [info, setInfo] = useState<any>(null);
-  const [history, setHistory] = useState<any[]>([]);
+export function Certificates(): Html {
+  const [info, setInfo] = useState<CertsInfo | null>(null);
+  const [history, setHistory] = useState<readonly RenewalRecord[]>([]);
   const [busy, setBusy] = useState(false);
   const [msg, setMsg] = useState('');
   const load = async () => {
-    const [i, h] = await Promise.all([api('GET', '/certs'), api<any[]>('GET', '/certs/history')]);
+    const [i, h] = await Promise.all([api<CertsInfo>('GET', '/certs'), api<RenewalRecord[]>('GET', '/certs/history')]);
     setInfo(i);
     setHistory(h);
   };
-  useEffect(() => { load().catch((e) => setMsg(e.message)); }, []);
+  useEffect(() => { load().catch((e: unknown) => setMsg(errorMessage(e))); }, []);
   const renew = async () => {
     setBusy(true);
     setMsg('');
     try {
-      const r = await api<any>('POST', '/certs/renew');
+      const r = await api<RenewResult>('POST', '/certs/renew');
       setMsg(`Renewed: the new certificate expires ${when(r.server.notAfter)}.`);
       await load();
-    } catch (e: any) { setMsg(e.message); } finally { setBusy(false); }
+    } catch (e) { setMsg(errorMessage(e)); } finally { setBusy(false); }
   };
   if (!info) return html`<p class="boot">${msg || 'Loading…'}</p>`;
   return html`

@@ -1,23 +1,25 @@
-import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { describeLeg } from '../../firmware/admin/explain.js';
 import { api } from './api.js';
+import { html, type Html } from './html.js';
+import type { CallView, LedName, LedState, LegView, StatusReport } from './types.js';
 import { daysLeft, fromNow, when } from './ui.js';
 
 /** Appliance health, LED mirror, registered phones and live calls; pushed by the server as they change. */
 
-const LED_ORDER = ['power', 'registration', 'call', 'error'];
+const LED_ORDER: readonly LedName[] = ['power', 'registration', 'call', 'error'];
 
-function Led(props: { name: string; state: any }) {
-  const s = props.state ?? { mode: 'off' };
-  const cls = `lamp ${s.mode === 'off' ? '' : (s.color ?? 'green')}${s.mode === 'blink' ? ' blink' : ''}`;
+function Led(props: { name: LedName; state: LedState | undefined }): Html {
+  const s: LedState = props.state ?? { mode: 'off' };
+  const color = s.mode === 'off' ? undefined : s.color;
+  const cls = `lamp ${s.mode === 'off' ? '' : (color ?? 'green')}${s.mode === 'blink' ? ' blink' : ''}`;
   const style = s.mode === 'blink' ? { animationDuration: `${s.periodMs ?? 1000}ms` } : {};
-  const text = s.mode === 'off' ? 'off' : `${s.mode}${s.color ? ` ${s.color}` : ''}`;
+  const text = s.mode === 'off' ? 'off' : `${s.mode}${color ? ` ${color}` : ''}`;
   return html`<div class="led" data-led=${props.name} data-state=${text} title=${`${props.name}: ${text}`}>
     <span class=${cls} style=${style}></span>${props.name}</div>`;
 }
 
-function Leg(props: { leg: any }) {
+function Leg(props: { leg: LegView }): Html {
   const secure = props.leg.protection !== 'rtp';
   return html`<div class=${`leg ${secure ? 'secure' : 'plain'}`}>
     <strong>${props.leg.party}</strong> <span class="pill">${props.leg.transport?.toUpperCase()}</span><br />
@@ -25,7 +27,7 @@ function Leg(props: { leg: any }) {
   </div>`;
 }
 
-export function CallCard(props: { call: any }) {
+export function CallCard(props: { call: CallView }): Html {
   const c = props.call;
   return html`<div class="call" data-call=${c.id} data-state=${c.state}>
     <div class="row"><strong>${c.caller} → ${c.callee}</strong> <span class="pill">${c.state}</span>
@@ -41,16 +43,21 @@ export function CallCard(props: { call: any }) {
   </div>`;
 }
 
-export function Dashboard() {
-  const [status, setStatus] = useState<any>(null);
+/** The status the server pushes in a `status` event; it sends the same JSON as GET /api/status. */
+function statusFrom(ev: MessageEvent<string>): StatusReport {
+  return JSON.parse(ev.data) as StatusReport;
+}
+
+export function Dashboard(): Html {
+  const [status, setStatus] = useState<StatusReport | null>(null);
   const [live, setLive] = useState(false);
   const [, tick] = useState(0);
 
   useEffect(() => {
     let stopped = false;
-    api('GET', '/status').then((s) => { if (!stopped) setStatus(s); }).catch(() => {});
+    api<StatusReport>('GET', '/status').then((s) => { if (!stopped) setStatus(s); }).catch(() => {});
     const es = new EventSource('/api/events');
-    es.addEventListener('status', (ev) => { setStatus(JSON.parse((ev as MessageEvent).data)); setLive(true); });
+    es.addEventListener('status', (ev: MessageEvent<string>) => { setStatus(statusFrom(ev)); setLive(true); });
     es.addEventListener('logout', () => { es.close(); location.reload(); });
     es.onerror = () => setLive(false);
     const t = setInterval(() => tick((n) => n + 1), 5000);
@@ -58,11 +65,11 @@ export function Dashboard() {
   }, []);
 
   if (!status) return html`<p class="boot">Loading status…</p>`;
-  const regs: any[] = status.registrations ?? [];
-  const calls: any[] = status.calls ?? [];
+  const regs = status.registrations ?? [];
+  const calls = status.calls ?? [];
   const cert = status.certificate;
   const health = status.configHealth ?? { ok: true };
-  const blocked: any[] = status.blocked ?? [];
+  const blocked = status.blocked ?? [];
   return html`
   <div class="grid">
     <section class="card" id="health"><h2>Appliance</h2>

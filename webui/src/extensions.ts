@@ -1,12 +1,17 @@
-import { html } from 'htm/preact';
+import type { TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, fieldErrors } from './api.js';
+import { api, errorMessage, fieldErrors } from './api.js';
+import { html, type Html } from './html.js';
+import type { AccountView, AddedAccount, PasswordReset, PolicyListEntry } from './types.js';
 import { Field, FormError } from './ui.js';
 
 /** Extensions: add, edit, remove, reset password (shown once), policy, TLS-only. */
 
 const EXTENSION = /^[A-Za-z0-9._-]{1,32}$/;
 const MIN_PASSWORD = 6;
+
+type TextEvent = TargetedEvent<HTMLInputElement | HTMLSelectElement>;
+type CheckEvent = TargetedEvent<HTMLInputElement>;
 
 function checkAccount(v: { extension?: string; password?: string; name?: string }): Record<string, string> {
   const e: Record<string, string> = {};
@@ -16,18 +21,19 @@ function checkAccount(v: { extension?: string; password?: string; name?: string 
   return e;
 }
 
-function ShownOnce(props: { extension: string; password: string; onClose: () => void }) {
+function ShownOnce(props: { extension: string; password: string; onClose: () => void }): Html {
   return html`<div class="notice" id="shown-once" role="status">
     Password for <strong>${props.extension}</strong>: <span class="secret" id="new-password">${props.password}</span>
     <div class="hint">Shown once only: enter it in the phone now. The box keeps only a hash of it.</div>
     <button class="plain" onClick=${props.onClose}>Done</button></div>`;
 }
 
-function AddForm(props: { policies: any[]; onAdded: (acct: any) => void }) {
+function AddForm(props: { policies: readonly PolicyListEntry[]; onAdded: (acct: AddedAccount) => void }): Html {
   const [v, setV] = useState({ extension: '', name: '', password: '', policy: 'default', tlsOnly: false });
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
-  const set = (k: string) => (ev: any) => setV({ ...v, [k]: ev.currentTarget.type === 'checkbox' ? ev.currentTarget.checked : ev.currentTarget.value });
+  const set = (k: 'extension' | 'name' | 'password' | 'policy') => (ev: TextEvent) => setV({ ...v, [k]: ev.currentTarget.value });
+  const setTls = (ev: CheckEvent) => setV({ ...v, tlsOnly: ev.currentTarget.checked });
   const submit = async (ev: Event) => {
     ev.preventDefault();
     const local = checkAccount(v);
@@ -35,7 +41,7 @@ function AddForm(props: { policies: any[]; onAdded: (acct: any) => void }) {
     if (Object.keys(local).length) return;
     setBusy(true);
     try {
-      const acct = await api('POST', '/accounts', { extension: v.extension, name: v.name, policy: v.policy, tlsOnly: v.tlsOnly, ...(v.password ? { password: v.password } : {}) });
+      const acct = await api<AddedAccount>('POST', '/accounts', { extension: v.extension, name: v.name, policy: v.policy, tlsOnly: v.tlsOnly, ...(v.password ? { password: v.password } : {}) });
       setV({ extension: '', name: '', password: '', policy: v.policy, tlsOnly: false });
       props.onAdded(acct);
     } catch (e) {
@@ -54,15 +60,16 @@ function AddForm(props: { policies: any[]; onAdded: (acct: any) => void }) {
       <${Field} id="add-policy" label="Policy" error=${errors.policy}>
         <select id="add-policy" value=${v.policy} onChange=${set('policy')}>${props.policies.map((p) => html`<option value=${p.name}>${p.name}</option>`)}</select></${Field}>
     </div>
-    <div class="field check"><input id="add-tls" type="checkbox" checked=${v.tlsOnly} onChange=${set('tlsOnly')} /> <label for="add-tls">TLS only (refuse registrations over UDP and TCP)</label></div>
+    <div class="field check"><input id="add-tls" type="checkbox" checked=${v.tlsOnly} onChange=${setTls} /> <label for="add-tls">TLS only (refuse registrations over UDP and TCP)</label></div>
     <button type="submit" disabled=${busy}>Add extension</button>
   </form>`;
 }
 
-function EditRow(props: { acct: any; policies: any[]; onDone: (changed: boolean) => void }) {
+function EditRow(props: { acct: AccountView; policies: readonly PolicyListEntry[]; onDone: (changed: boolean) => void }): Html {
   const [v, setV] = useState({ name: props.acct.name, policy: props.acct.policy, tlsOnly: props.acct.tlsOnly });
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const set = (k: string) => (ev: any) => setV({ ...v, [k]: ev.currentTarget.type === 'checkbox' ? ev.currentTarget.checked : ev.currentTarget.value });
+  const set = (k: 'name' | 'policy') => (ev: TextEvent) => setV({ ...v, [k]: ev.currentTarget.value });
+  const setTls = (ev: CheckEvent) => setV({ ...v, tlsOnly: ev.currentTarget.checked });
   const save = async (ev: Event) => {
     ev.preventDefault();
     const local = checkAccount({ name: v.name });
@@ -82,26 +89,26 @@ function EditRow(props: { acct: any; policies: any[]; onDone: (changed: boolean)
       <${Field} id=${`${id}-policy`} label="Policy" error=${errors.policy}>
         <select id=${`${id}-policy`} value=${v.policy} onChange=${set('policy')}>${props.policies.map((p) => html`<option value=${p.name}>${p.name}</option>`)}</select></${Field}>
     </div>
-    <div class="field check"><input id=${`${id}-tls`} type="checkbox" checked=${v.tlsOnly} onChange=${set('tlsOnly')} /> <label for=${`${id}-tls`}>TLS only</label></div>
+    <div class="field check"><input id=${`${id}-tls`} type="checkbox" checked=${v.tlsOnly} onChange=${setTls} /> <label for=${`${id}-tls`}>TLS only</label></div>
     <div class="row"><button type="submit">Save</button><button type="button" class="plain" onClick=${() => props.onDone(false)}>Cancel</button></div>
   </form></td></tr>`;
 }
 
-export function Extensions() {
-  const [accounts, setAccounts] = useState<any[] | null>(null);
-  const [policies, setPolicies] = useState<any[]>([]);
+export function Extensions(): Html {
+  const [accounts, setAccounts] = useState<readonly AccountView[] | null>(null);
+  const [policies, setPolicies] = useState<readonly PolicyListEntry[]>([]);
   const [editing, setEditing] = useState<string | null>(null);
   const [shown, setShown] = useState<{ extension: string; password: string } | null>(null);
   const [error, setError] = useState('');
   const load = async () => {
-    const [a, p] = await Promise.all([api<any[]>('GET', '/accounts'), api<any[]>('GET', '/policies')]);
+    const [a, p] = await Promise.all([api<AccountView[]>('GET', '/accounts'), api<PolicyListEntry[]>('GET', '/policies')]);
     setAccounts(a);
     setPolicies(p);
   };
-  useEffect(() => { load().catch((e) => setError(String(e.message ?? e))); }, []);
+  useEffect(() => { load().catch((e: unknown) => setError(errorMessage(e))); }, []);
   const act = async (fn: () => Promise<void>) => {
     setError('');
-    try { await fn(); await load(); } catch (e: any) { setError(e.message ?? String(e)); }
+    try { await fn(); await load(); } catch (e) { setError(errorMessage(e)); }
   };
   const remove = (ext: string) => act(async () => {
     if (!confirm(`Remove extension ${ext}? Its phones are logged off at once.`)) return;
@@ -109,8 +116,9 @@ export function Extensions() {
   });
   const reset = (ext: string) => act(async () => {
     if (!confirm(`Give extension ${ext} a new password? The phone must then be set up with it.`)) return;
-    const r = await api<any>('POST', `/accounts/${encodeURIComponent(ext)}/password`, {});
-    setShown({ extension: ext, password: r.password });
+    const r = await api<PasswordReset>('POST', `/accounts/${encodeURIComponent(ext)}/password`, {});
+    // No password was sent, so the box generated one and returns it.
+    setShown({ extension: ext, password: r.password ?? '' });
   });
   if (!accounts) return html`<p class="boot">${error || 'Loading…'}</p>`;
   return html`
@@ -127,6 +135,6 @@ export function Extensions() {
           <button class="danger" onClick=${() => remove(a.extension)}>Remove</button></td></tr>`)}</tbody></table>`}
   </section>
   <section class="card"><h2>Add an extension</h2>
-    <${AddForm} policies=${policies} onAdded=${(acct: any) => { if (acct.password) setShown({ extension: acct.extension, password: acct.password }); void load(); }} />
+    <${AddForm} policies=${policies} onAdded=${(acct: AddedAccount) => { if (acct.password) setShown({ extension: acct.extension, password: acct.password }); void load(); }} />
   </section>`;
 }

@@ -1,16 +1,20 @@
-import { html, render } from 'htm/preact';
+import { render, type TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, fieldErrors, setCsrfToken, whenLoggedOut } from './api.js';
 import { Certificates } from './certificates.js';
 import { Dashboard } from './dashboard.js';
 import { Extensions } from './extensions.js';
 import { History } from './history.js';
+import { html, type Html } from './html.js';
 import { Policies } from './policies.js';
+import type { SessionToken, SetupState } from './types.js';
 import { Field, FormError } from './ui.js';
 
 /** The admin page: first-run setup, login, then the pages behind a hash route. */
 
-const PAGES: Record<string, { title: string; view: any }> = {
+type InputChange = TargetedEvent<HTMLInputElement>;
+
+const PAGES: Record<string, { title: string; view: () => Html }> = {
   dashboard: { title: 'Dashboard', view: Dashboard },
   extensions: { title: 'Extensions', view: Extensions },
   policies: { title: 'Policies', view: Policies },
@@ -24,10 +28,10 @@ function pageFromHash(): string {
   return PAGES[p] ? p : 'dashboard';
 }
 
-function Setup(props: { onDone: () => void }) {
+function Setup(props: { onDone: () => void }): Html {
   const [v, setV] = useState({ setupCode: '', password: '', confirm: '' });
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const set = (k: string) => (ev: any) => setV({ ...v, [k]: ev.currentTarget.value });
+  const set = (k: keyof typeof v) => (ev: InputChange) => setV({ ...v, [k]: ev.currentTarget.value });
   const submit = async (ev: Event) => {
     ev.preventDefault();
     const e: Record<string, string> = {};
@@ -37,7 +41,7 @@ function Setup(props: { onDone: () => void }) {
     setErrors(e);
     if (Object.keys(e).length) return;
     try {
-      const r = await api<any>('POST', '/setup', { setupCode: v.setupCode, password: v.password });
+      const r = await api<SessionToken>('POST', '/setup', { setupCode: v.setupCode, password: v.password });
       setCsrfToken(r.csrfToken);
       props.onDone();
     } catch (err) { setErrors(fieldErrors(err)); }
@@ -53,14 +57,14 @@ function Setup(props: { onDone: () => void }) {
     </form></section></main>`;
 }
 
-function Login(props: { onDone: () => void }) {
+function Login(props: { onDone: () => void }): Html {
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const submit = async (ev: Event) => {
     ev.preventDefault();
     if (!password) { setErrors({ password: 'Enter the admin password.' }); return; }
     try {
-      const r = await api<any>('POST', '/login', { password });
+      const r = await api<SessionToken>('POST', '/login', { password });
       setCsrfToken(r.csrfToken);
       props.onDone();
     } catch (err) { setErrors(fieldErrors(err)); }
@@ -68,12 +72,12 @@ function Login(props: { onDone: () => void }) {
   return html`<main class="login"><section class="card"><h2>SecurePBX admin</h2>
     <form id="login" onSubmit=${submit} novalidate>
       <${FormError} errors=${errors} />
-      <${Field} id="login-password" label="Admin password" error=${errors.password}><input id="login-password" type="password" autocomplete="current-password" value=${password} onInput=${(e: any) => setPassword(e.currentTarget.value)} /></${Field}>
+      <${Field} id="login-password" label="Admin password" error=${errors.password}><input id="login-password" type="password" autocomplete="current-password" value=${password} onInput=${(e: InputChange) => setPassword(e.currentTarget.value)} /></${Field}>
       <button type="submit">Log in</button>
     </form></section></main>`;
 }
 
-function Shell(props: { onLogout: () => void }) {
+function Shell(props: { onLogout: () => void }): Html {
   const [page, setPage] = useState(pageFromHash());
   useEffect(() => {
     const on = () => setPage(pageFromHash());
@@ -91,13 +95,13 @@ function Shell(props: { onLogout: () => void }) {
     <main><${View} key=${page} /></main>`;
 }
 
-function App() {
+function App(): Html {
   const [state, setState] = useState<'loading' | 'setup' | 'login' | 'in'>('loading');
   const check = async () => {
-    const s = await api<any>('GET', '/setup');
+    const s = await api<SetupState>('GET', '/setup');
     if (s.needsSetup) { setState('setup'); return; }
     if (!s.loggedIn) { setState('login'); return; }
-    const sess = await api<any>('GET', '/session');
+    const sess = await api<SessionToken>('GET', '/session');
     setCsrfToken(sess.csrfToken);
     setState('in');
   };

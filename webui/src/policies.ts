@@ -1,20 +1,24 @@
-import { html } from 'htm/preact';
+import type { TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { CALLEE_CHOICES, CALLER_CHOICES, explainPolicy } from '../../firmware/admin/explain.js';
-import { api, fieldErrors } from './api.js';
+import {
+  CALLEE_CHOICES, CALLER_CHOICES, explainPolicy, type CalleeStreamOption, type CallerStreamOption, type Choice, type PolicyOutcome,
+} from '../../firmware/admin/explain.js';
+import { api, errorMessage, fieldErrors } from './api.js';
+import { html, type Html } from './html.js';
+import type { Policy, PolicyListEntry } from './types.js';
 import { Field, FormError } from './ui.js';
 
 /** Media security policies, with what each choice does spelled out beside it. */
 
 const NAME = /^[A-Za-z0-9._-]{1,32}$/;
 
-function Outcome(props: { title: string; o: any }) {
+function Outcome(props: { title: string; o: PolicyOutcome }): Html {
   const rec = props.o.recording ? html`<span class="ok">possible</span>` : html`<span class="warn">not possible</span>`;
   return html`<p><strong>${props.title}:</strong> ${props.o.path}
     <br /><span class="hint">${props.o.mode === 'relay' ? 'Relayed' : 'Bridged'}; recording and music on hold ${rec}.</span></p>`;
 }
 
-export function Explanation(props: { caller: any; callee: any }) {
+export function Explanation(props: { caller: CallerStreamOption; callee: CalleeStreamOption }): Html {
   const x = explainPolicy(props.caller, props.callee);
   return html`<div class="explain" id="policy-explanation">
     <p>${x.summary}</p>
@@ -23,14 +27,30 @@ export function Explanation(props: { caller: any; callee: any }) {
   </div>`;
 }
 
-function PolicyForm(props: { editing: any | null; onSaved: () => void; onCancel: () => void }) {
-  const init = props.editing ?? { name: '', callerStream: 'relay_or_decrypt', calleeStream: 'as_caller' };
-  const [v, setV] = useState({ name: init.name, callerStream: init.callerStream, calleeStream: init.calleeStream });
+const NEW_POLICY: Policy = { name: '', callerStream: 'relay_or_decrypt', calleeStream: 'as_caller' };
+
+/** The choice a select offers for `value`, if the page knows it. */
+function choiceOf<T extends string>(list: readonly Choice<T>[], value: string): Choice<T> | undefined {
+  return list.find((c) => c.value === value);
+}
+
+function PolicyForm(props: { editing: Policy | null; onSaved: () => void; onCancel: () => void }): Html {
+  const init = props.editing ?? NEW_POLICY;
+  const [v, setV] = useState<Policy>({ name: init.name, callerStream: init.callerStream, calleeStream: init.calleeStream });
   const [errors, setErrors] = useState<Record<string, string>>({});
   useEffect(() => { setV({ name: init.name, callerStream: init.callerStream, calleeStream: init.calleeStream }); setErrors({}); }, [props.editing]);
-  const set = (k: string) => (ev: any) => setV({ ...v, [k]: ev.currentTarget.value });
-  const caller = CALLER_CHOICES.find((c) => c.value === v.callerStream);
-  const callee = CALLEE_CHOICES.find((c) => c.value === v.calleeStream);
+  const setName = (ev: TargetedEvent<HTMLInputElement>) => setV({ ...v, name: ev.currentTarget.value });
+  // The selects offer only these choices, so the lookups always find one.
+  const setCaller = (ev: TargetedEvent<HTMLSelectElement>) => {
+    const c = choiceOf(CALLER_CHOICES, ev.currentTarget.value);
+    if (c) setV({ ...v, callerStream: c.value });
+  };
+  const setCallee = (ev: TargetedEvent<HTMLSelectElement>) => {
+    const c = choiceOf(CALLEE_CHOICES, ev.currentTarget.value);
+    if (c) setV({ ...v, calleeStream: c.value });
+  };
+  const caller = choiceOf(CALLER_CHOICES, v.callerStream);
+  const callee = choiceOf(CALLEE_CHOICES, v.calleeStream);
   const submit = async (ev: Event) => {
     ev.preventDefault();
     if (!props.editing && !NAME.test(v.name)) { setErrors({ name: 'Use 1-32 letters, digits, ".", "_" or "-".' }); return; }
@@ -45,13 +65,13 @@ function PolicyForm(props: { editing: any | null; onSaved: () => void; onCancel:
   return html`<form id="policy-form" onSubmit=${submit} novalidate>
     <${FormError} errors=${errors} />
     <${Field} id="policy-name" label="Name" error=${errors.name}>
-      <input id="policy-name" type="text" value=${v.name} onInput=${set('name')} disabled=${!!props.editing} /></${Field}>
+      <input id="policy-name" type="text" value=${v.name} onInput=${setName} disabled=${!!props.editing} /></${Field}>
     <div class="grid">
       <${Field} id="policy-caller" label="Media from the caller" error=${errors.callerStream} hint=${caller?.help}>
-        <select id="policy-caller" value=${v.callerStream} onChange=${set('callerStream')}>
+        <select id="policy-caller" value=${v.callerStream} onChange=${setCaller}>
           ${CALLER_CHOICES.map((c) => html`<option value=${c.value}>${c.label}</option>`)}</select></${Field}>
       <${Field} id="policy-callee" label="Media toward the callee" error=${errors.calleeStream} hint=${callee?.help}>
-        <select id="policy-callee" value=${v.calleeStream} onChange=${set('calleeStream')}>
+        <select id="policy-callee" value=${v.calleeStream} onChange=${setCallee}>
           ${CALLEE_CHOICES.map((c) => html`<option value=${c.value}>${c.label}</option>`)}</select></${Field}>
     </div>
     <${Explanation} caller=${v.callerStream} callee=${v.calleeStream} />
@@ -62,18 +82,18 @@ function PolicyForm(props: { editing: any | null; onSaved: () => void; onCancel:
   </form>`;
 }
 
-export function Policies() {
-  const [policies, setPolicies] = useState<any[] | null>(null);
-  const [editing, setEditing] = useState<any | null>(null);
+export function Policies(): Html {
+  const [policies, setPolicies] = useState<readonly PolicyListEntry[] | null>(null);
+  const [editing, setEditing] = useState<Policy | null>(null);
   const [error, setError] = useState('');
-  const load = () => api<any[]>('GET', '/policies').then(setPolicies).catch((e) => setError(e.message));
+  const load = () => api<PolicyListEntry[]>('GET', '/policies').then(setPolicies).catch((e: unknown) => setError(errorMessage(e)));
   useEffect(() => { void load(); }, []);
   const remove = async (name: string) => {
     setError('');
     if (!confirm(`Remove policy ${name}?`)) return;
-    try { await api('DELETE', `/policies/${encodeURIComponent(name)}`); await load(); } catch (e: any) { setError(e.message); }
+    try { await api('DELETE', `/policies/${encodeURIComponent(name)}`); await load(); } catch (e) { setError(errorMessage(e)); }
   };
-  const label = (list: readonly any[], v: string) => list.find((c) => c.value === v)?.label ?? v;
+  const label = <T extends string>(list: readonly Choice<T>[], v: string) => choiceOf(list, v)?.label ?? v;
   if (!policies) return html`<p class="boot">${error || 'Loading…'}</p>`;
   return html`
   <section class="card"><h2>Media security policies</h2>

@@ -1,11 +1,12 @@
-import { html } from 'htm/preact';
+import type { ComponentChildren } from 'preact';
+import { html, type Html } from './html.js';
 
 /** Small shared pieces: labelled fields with their error, dates, notices. */
 
 let seq = 0;
 export const uid = (p: string): string => `${p}-${++seq}`;
 
-export function Field(props: { id: string; label: string; error?: string; hint?: string; children: any }) {
+export function Field(props: { id: string; label: string; error?: string | undefined; hint?: string | undefined; children?: ComponentChildren }): Html {
   const { id, label, error, hint, children } = props;
   return html`<div class=${`field${error ? ' invalid' : ''}`}>
     <label for=${id}>${label}</label>
@@ -15,7 +16,7 @@ export function Field(props: { id: string; label: string; error?: string; hint?:
   </div>`;
 }
 
-export function FormError(props: { errors: Record<string, string> }) {
+export function FormError(props: { errors: Record<string, string> }): Html | null {
   const msg = props.errors[''];
   return msg ? html`<div class="notice bad" role="alert">${msg}</div>` : null;
 }
