@@ -51,6 +51,7 @@ export interface RunInfo {
 const DIGEST_SECRET_FILE = 'digest.secret';
 const MEDIA_STATS_EVERY_MS = 2000;
 const MEDIA_STATS_SOON_MS = 200;
+const LED_REFRESH_MS = 200;
 
 /** A box-bound secret for stateless nonces, kept across restarts so nonces stay valid. */
 function digestSecret(dataDir: string, random: Random): Buffer {
@@ -227,11 +228,15 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     const key = JSON.stringify([c.sip.realm, c.sip.digestAlgorithms]);
     if (key !== digestKey) { digestKey = key; digest = makeDigest(); }
   });
-  const accounts = {
-    get(extension: string): AccountInfo | undefined {
-      return cfg().accounts.find((a) => a.extension === extension);
-    },
+  // Accounts by extension, rebuilt when the (frozen, replaced-on-change) config object changes:
+  // every REGISTER and INVITE looks one up, so not a linear search over up to 2,000.
+  let indexed: { of: ReadonlyConfig; byExt: Map<string, ReadonlyConfig['accounts'][number]> } | undefined;
+  const account = (extension: string): ReadonlyConfig['accounts'][number] | undefined => {
+    const c = cfg();
+    if (indexed?.of !== c) indexed = { of: c, byExt: new Map(c.accounts.map((a) => [a.extension, a])) };
+    return indexed.byExt.get(extension);
   };
+  const accounts = { get: (extension: string): AccountInfo | undefined => account(extension) };
   const toTag = (): string => random.token(64);
   const registrar = new Registrar({
     clock, location, accounts, digest: () => digest, throttle, counters, log, toTag,
@@ -255,7 +260,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   });
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
-    callee: (ext) => cfg().accounts.find((a) => a.extension === ext),
+    callee: (ext) => account(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),
     policies: () => cfg().policies,
@@ -324,8 +329,14 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
     calls: b2bua, media, admin, control, leds, log, releaseLock: lock,
   });
-  const refreshLeds = (): void => leds.update({ registeredPhones: location.registeredAccounts() });
-  location.onChange(refreshLeds);
+  // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
+  let ledsSoon: TimerHandle | null = null;
+  location.onChange(() => {
+    ledsSoon ??= clock.setTimer(LED_REFRESH_MS, () => {
+      ledsSoon = null;
+      leds.update({ registeredPhones: location.registeredAccounts() });
+    });
+  });
   b2bua.onChange(() => leds.update({ activeCalls: b2bua.activeCount, secureCalls: 0 }));
   appliance.watchMedia(clock);
   leds.update({ phase: 'running', registeredPhones: location.registeredAccounts() });

@@ -77,10 +77,13 @@ export interface RunningPhone { readonly proc: Proc; readonly ctrl: BaresipCtrl;
  */
 export async function startPhone(work: string, p: PhoneSpec, o: {
   account: string; answermode: 'auto' | 'manual'; accountParams?: string; extraModules?: readonly string[]; timeoutSec?: number;
+  /** Modules the account line needs, loaded before account.so (srtp.so for mediaenc). */
+  preAccountModules?: readonly string[];
 }): Promise<RunningPhone> {
   const dir = join(work, `baresip-${p.ext}`);
   const proc = startBaresip(dir, {
     sipPort: p.sip, ctrlPort: p.ctrl, timeoutSec: o.timeoutSec ?? 120, audioSource: `aufile,${toneFile(work, p.tone)}`,
+    ...(o.preAccountModules ? { preAccountModules: o.preAccountModules } : {}),
     account: `${o.account};regint=600;auth_pass=${p.pass};answermode=${o.answermode};audio_codecs=pcmu${o.accountParams ?? ''}`,
     extraConfig: ['module menu.so', 'module aufile.so', 'module sndfile.so', ...(o.extraModules ?? []).map((m) => `module ${m}`),
       `snd_path ${dir}`, `rtp_ports ${p.rtp}`],

@@ -7,6 +7,8 @@ export function startBaresip(dir: string, opts: {
   sipPort: number; ctrlPort?: number; account: string; timeoutSec: number; extraConfig?: string[];
   /** baresip reads the first line of a key only, so this replaces the default source. */
   audioSource?: string;
+  /** Modules the account line needs (srtp.so for mediaenc): loaded before account.so reads it. */
+  preAccountModules?: readonly string[];
 }): Proc {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config'), [
@@ -18,6 +20,7 @@ export function startBaresip(dir: string, opts: {
     'module_path /usr/lib/baresip/modules',
     'module g711.so',
     'module ausine.so',
+    ...(opts.preAccountModules ?? []).map((m) => `module ${m}`),
     'module account.so',
     ...(opts.ctrlPort ? ['module ctrl_tcp.so', `ctrl_tcp_listen 127.0.0.1:${opts.ctrlPort}`] : []),
     ...(opts.extraConfig ?? []),

@@ -41,6 +41,7 @@ const TAG: Readonly<Record<string, number>> = {
 interface Leg { party: string; transport: string; protection: string; suite?: string; keys?: string }
 interface CallView { mode: string; recordingPossible: boolean; legs: { a: Leg; b?: Leg } }
 interface Packet { src: number; dst: number; bytes: Buffer }
+type Asserts = Pick<typeof t, 'ok' | 'same' | 'equal' | 'match' | 'comment' | 'pass' | 'fail'>;
 
 if (!reexecInNetns()) {
   const missing = ['baresip', 'tshark', 'sox', 'python3'].filter((c) => !have(c));
@@ -109,9 +110,9 @@ async function main(): Promise<void> {
   t.teardown(async () => { for (const p of phones.values()) await stopPhone(p); });
   // baresip's srtp-mand: RTP/SAVP with a=crypto, no fallback to plain RTP.
   const [a, b, c] = await Promise.all([
-    startPhone(work, A, { account: tls(A), answermode: 'manual', accountParams: ';mediaenc=srtp-mand', extraModules: ['srtp.so'] }),
+    startPhone(work, A, { account: tls(A), answermode: 'manual', accountParams: ';mediaenc=srtp-mand', preAccountModules: ['srtp.so'] }),
     startPhone(work, B, { account: `<sip:${B.ext}@127.0.0.1:${info.ports.sipUdp}>`, answermode: 'auto' }),
-    startPhone(work, C, { account: tls(C), answermode: 'auto', accountParams: ';mediaenc=srtp-mand', extraModules: ['srtp.so'] }),
+    startPhone(work, C, { account: tls(C), answermode: 'auto', accountParams: ';mediaenc=srtp-mand', preAccountModules: ['srtp.so'] }),
   ]);
   phones.set(A, a).set(B, b).set(C, c);
   await waitFor('1001, 1002 and 1003 to register', () => {
@@ -124,14 +125,14 @@ async function main(): Promise<void> {
   interface Placed { view: CallView; statusText: string; record: CallView & { endReason: string }; packets: Packet[] }
 
   /** 1001 calls `callee`; both talk TALK_MS; 1001 hangs up. `during` runs while they talk. */
-  const talk = async (tt: typeof t, callee: PhoneSpec, during?: () => Promise<void>): Promise<Placed> => {
+  const talk = async (tt: Asserts, callee: PhoneSpec, during?: () => Promise<void>): Promise<Placed> => {
     const other = phones.get(callee)!;
     const nRecords = records(data).length;
     const beforeA = wavsNow(a.dir);
     const beforeOther = wavsNow(other.dir);
     const pcapFile = join(work, `call-${callee.ext}-${Date.now()}.pcap`);
     const capture = await startCapture(pcapFile, 'udp and (portrange 31000-31299 or portrange 41000-41999)', join(work, 'tshark.log'));
-    tt.ok((await a.ctrl.dial(`sip:${callee.ext}@127.0.0.1`)).ok, 'dial accepted');
+    tt.ok((await a.ctrl.dial(`sip:${callee.ext}@127.0.0.1:${info.ports.sipTls};transport=tls`)).ok, 'dial accepted');
     await waitState(a.ctrl, `${A.ext}: call established`, established);
     await waitState(other.ctrl, `${callee.ext}: call established`, established);
     const view = await waitFor('the call in `pbx status`', () => {
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
   };
 
   /** Every packet of an SDES leg is SRTP: the suite's tag length, ciphertext entropy, never the clear tone. */
-  const assertSrtp = (tt: typeof t, name: string, packets: readonly Packet[], suite: string | undefined, pattern: Buffer | undefined): void => {
+  const assertSrtp = (tt: Asserts, name: string, packets: readonly Packet[], suite: string | undefined, pattern: Buffer | undefined): void => {
     const tag = suite ? TAG[suite] : undefined;
     tt.ok(tag !== undefined, `${name}: the box names the suite (${suite})`);
     tt.ok(packets.length >= (TALK_MS / 20) * 0.6, `${name}: ${packets.length} packets`);

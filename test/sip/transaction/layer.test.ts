@@ -3,7 +3,7 @@ import { Counters, type PbxError, seededRandom } from '../../../firmware/core/in
 import type { SipRequest, SipResponse } from '../../../firmware/sip/message/index.js';
 import {
   type InviteServerTransaction, type NonInviteServerTransaction, type ServerTransaction, type Target,
-  TransactionLayer, type TransactionLayerUser,
+  OVERLOAD_RETRY_AFTER_S, TransactionLayer, type TransactionLayerUser,
 } from '../../../firmware/sip/transaction/index.js';
 import { ClientUser, TCP, UDP, header, request, response, setup } from './helpers.js';
 
@@ -320,4 +320,26 @@ t.test('a TU that throws does not unwind receive (style 11)', async (t) => {
   t.doesNotThrow(() => layer.receive(request('OPTIONS'), PEER));
   t.equal(counters.get('transaction.tu-exception'), 1);
   layer.close();
+});
+
+t.test('overload: past the server transaction cap a new request gets a stateless 503 with Retry-After, not silence', async (t) => {
+  const env = setup();
+  const counters = new Counters();
+  const user = new LayerUser();
+  const layer = new TransactionLayer({
+    sink: env.sink, clock: env.clock, random: seededRandom(7), counters, user, maxServerTransactions: 2,
+    sentBy: () => 'pbx.example.com:5060',
+  });
+  layer.receive(request('OPTIONS', { branch: 'z9hG4bK-o1' }), PEER);
+  layer.receive(request('OPTIONS', { branch: 'z9hG4bK-o2', cseq: 2 }), PEER);
+  t.equal(user.requests.length, 2, 'two requests fit');
+  layer.receive(request('OPTIONS', { branch: 'z9hG4bK-o3', cseq: 3 }), PEER);
+  t.equal(user.requests.length, 2, 'the third never reaches the TU');
+  const [res] = env.sink.responses(503);
+  t.ok(res, 'a 503 went back');
+  t.equal(res?.headers.find((h) => h.name === 'retry-after')?.value, String(OVERLOAD_RETRY_AFTER_S));
+  t.equal(env.sink.sent.at(-1)?.target.address, PEER.address, 'to where the request came from');
+  t.equal(counters.get('transaction.request.overload'), 1);
+  layer.receive(request('ACK', { branch: 'z9hG4bK-o4', cseq: 4 }), PEER);
+  t.equal(env.sink.responses(503).length, 1, 'an ACK is never answered');
 });
