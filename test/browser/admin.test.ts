@@ -152,6 +152,8 @@ if (!existsSync(CHROMIUM)) {
     const row = page.locator('#registrations tr[data-extension="1001"]');
     await row.waitFor({ timeout: 5000 });
     t.match(await row.textContent(), /1001UDP127\.0\.0\.1:\d+in \d+ min/, 'extension, transport, address and expiry');
+    // The box recounts registered phones for the LED within 200 ms of a change.
+    await page.locator('.led[data-led="registration"][data-state="on green"]').waitFor({ timeout: 5000 });
     t.equal(await page.locator('.led[data-led="registration"]').getAttribute('data-state'), 'on green', 'the LED mirror follows');
     t.same(navigations, [], 'no reload happened');
     await shot('dashboard');
