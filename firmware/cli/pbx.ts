@@ -17,8 +17,9 @@ import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 const USAGE = `usage:
   pbx run [--data DIR] [--bind ADDR] [--sip-port N] [--tls-port N] [--web-port N] [--http-port N] [--rtp-ports A-B]
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
+                      [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
-  pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only]
+  pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
   pbx account list [--json]
   pbx account remove EXT
   pbx policy list [--json]
@@ -121,12 +122,15 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'add') {
         const { values, positionals } = parse(rest, {
           password: { type: 'string' }, name: { type: 'string' }, policy: { type: 'string' },
-          'tls-only': { type: 'boolean' }, contact: { type: 'string' },
+          'tls-only': { type: 'boolean' }, contact: { type: 'string' }, media: { type: 'string' }, require: { type: 'string' },
         }, 1);
         if (typeof values.password !== 'string') throw new UsageError('account add needs --password');
         const acct = await command(String(values.data ?? 'var'), {
           command: 'account.add',
-          args: { extension: positionals[0], password: values.password, name: values.name, policy: values.policy, tlsOnly: values['tls-only'] === true, contact: values.contact },
+          args: {
+            extension: positionals[0], password: values.password, name: values.name, policy: values.policy,
+            tlsOnly: values['tls-only'] === true, contact: values.contact, media: values.media, requireMedia: values.require,
+          },
         }) as { extension: string };
         process.stdout.write(`added account ${acct.extension}\n`);
         return 0;
@@ -158,13 +162,16 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
+          media: { type: 'string' }, require: { type: 'string' },
         }, 1);
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
-        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined) throw new UsageError('account set needs --policy, --name or --[no-]tls-only');
+        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined) {
+          throw new UsageError('account set needs --policy, --name, --[no-]tls-only, --media or --require');
+        }
         const acct = await command(String(values.data ?? 'var'), {
           command: 'account.update',
-          args: { extension: positionals[0], policy: values.policy, name: values.name, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
+          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
         }) as { extension: string; policy: string };
         process.stdout.write(`account ${acct.extension}: policy=${acct.policy}\n`);
         return 0;

@@ -1,7 +1,7 @@
 import { PbxError, isPbxError } from '../core/index.js';
 import { parseCsv } from './csv.js';
 import { digestHa1 } from './digest.js';
-import { type Account, AccountSchema, type Config, DEFAULT_POLICY, EXTENSION_PATTERN, formatIssues, MAX_ACCOUNTS } from './schema.js';
+import { type Account, AccountSchema, type Config, type MediaProtectionName as MediaProtection, DEFAULT_POLICY, EXTENSION_PATTERN, formatIssues, MAX_ACCOUNTS } from './schema.js';
 import type { ReadonlyConfig } from './store.js';
 
 /**
@@ -21,6 +21,8 @@ export interface NewAccount {
   readonly policy?: string;
   readonly tlsOnly?: boolean;
   readonly staticContact?: string | null;
+  /** The phone's media abilities (defaults: plain RTP and SDES, nothing required). */
+  readonly media?: { readonly supported: readonly MediaProtection[]; readonly required: readonly MediaProtection[] };
 }
 
 /** What may be shown about an account: never its HA1s. */
@@ -88,6 +90,7 @@ function insertAccount(cfg: Config, input: NewAccount, now: number): Account {
     policy,
     tlsOnly: input.tlsOnly ?? false,
     staticContact: input.staticContact ?? null,
+    ...(input.media ? { media: { supported: [...input.media.supported], required: [...input.media.required] } } : {}),
     createdAt: new Date(now).toISOString(),
   };
   const r = AccountSchema.safeParse(candidate);

@@ -97,6 +97,29 @@ function bool(args: Readonly<Record<string, unknown>>, name: string): boolean | 
   return v;
 }
 
+const PROTECTIONS = ['rtp', 'sdes', 'dtls', 'zrtp'] as const;
+type Protection = (typeof PROTECTIONS)[number];
+
+/** "rtp,sdes" -> ['rtp', 'sdes']; the schema checks the combination (required within supported). */
+function protections(args: Readonly<Record<string, unknown>>, name: string): Protection[] | undefined {
+  const v = str(args, name, false);
+  if (v === undefined) return undefined;
+  const list = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const x of list) {
+    if (!(PROTECTIONS as readonly string[]).includes(x)) throw new CommandError('config', `${name}: ${x} is not one of ${PROTECTIONS.join(', ')}`, name);
+  }
+  return list as Protection[];
+}
+
+/** The phone's media abilities from `media` (supported) and `requireMedia` (required). */
+function mediaCaps(args: Readonly<Record<string, unknown>>, current?: { supported: readonly Protection[]; required: readonly Protection[] }):
+  { supported: Protection[]; required: Protection[] } | undefined {
+  const supported = protections(args, 'media');
+  const required = protections(args, 'requireMedia');
+  if (supported === undefined && required === undefined) return undefined;
+  return { supported: supported ?? [...(current?.supported ?? ['rtp', 'sdes'])], required: required ?? [...(current?.required ?? [])] };
+}
+
 export function generatePassword(random: Random = cryptoRandom, length = GENERATED_PASSWORD_LENGTH): string {
   let out = '';
   for (let i = 0; i < length; i++) out += PASSWORD_ALPHABET[random.int(PASSWORD_ALPHABET.length)];
@@ -143,6 +166,7 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         ...(str(a, 'policy', false) !== undefined ? { policy: str(a, 'policy', false) } : {}),
         ...(tlsOnly === true ? { tlsOnly: true } : {}),
         ...(str(a, 'contact', false) !== undefined ? { staticContact: str(a, 'contact', false) } : {}),
+        ...(mediaCaps(a) ? { media: mediaCaps(a) } : {}),
       })));
       ctx.accountsChanged?.();
       const view = listAccounts(store.data).find((x) => x.extension === extension);
@@ -165,6 +189,8 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         if (name !== undefined) acct.name = name;
         if (policy !== undefined) acct.policy = policy;
         if (tlsOnly !== undefined) acct.tlsOnly = tlsOnly;
+        const media = mediaCaps(a, acct.media);
+        if (media) acct.media = media;
       });
       ctx.accountsChanged?.();
       return listAccounts(store.data).find((x) => x.extension === extension);

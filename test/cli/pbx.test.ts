@@ -126,3 +126,18 @@ t.test('with the appliance running, the CLI goes through the control socket and 
   t.equal(ca.stdout, `${app.info.caPath}\n`);
   t.equal(ca.stderr, '', 'the CA exists now: no note');
 });
+
+t.test("phone media abilities: --media and --require set the policy's phone caps, bad ones refused", async (t) => {
+  const data = freshData();
+  const ok = await pbx(data, 'account', 'add', '200', '--password', 'secret-200', '--media', 'rtp,sdes', '--require', 'sdes');
+  t.equal(ok.code, 0, ok.stderr);
+  const bad = await pbx(data, 'account', 'add', '201', '--password', 'secret-201', '--media', 'rtp', '--require', 'sdes');
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /required but not supported: sdes/);
+  const typo = await pbx(data, 'account', 'set', '200', '--media', 'rtp,sdess');
+  t.equal(typo.code, 1);
+  t.match(typo.stderr, /sdess is not one of/);
+  t.equal((await pbx(data, 'account', 'set', '200', '--require', '')).code, 0, 'the requirement can be lifted');
+  const cfg = JSON.parse(readFileSync(join(data, 'config.json'), 'utf8')) as { accounts: { extension: string; media: unknown }[] };
+  t.same(cfg.accounts.map((a) => [a.extension, a.media]), [['200', { supported: ['rtp', 'sdes'], required: [] }]], '201 was never added');
+});
