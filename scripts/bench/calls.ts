@@ -24,17 +24,24 @@
  * max(min-calls, rate*seconds)) --hold MS --callers N --refine N --keep
  * --box-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import {
-  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
-} from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { callControl, controlSocketPath } from '../../firmware/control/index.js';
+import {
+  BIND, BenchError, climbAndBisect, type RunJson, boxRunArgs, busyShare, childOf, clockTicksPerSecond, cpuTicks, fmt as f, freeUdpPort, prerequisitesMet, releaseOnSignal,
+  hostCpu, kv, mean, memMb, percentile, readSuffix, renderTable, runCli, runMain, sleep, tail, waitRunJson,
+} from './lib.js';
+import {
+  type BenchAccount, CALL_RTD_NAME, NO_STATS, type SippStats, UAC_TIMEWAIT_MS, UAS_TIMEWAIT_MS, accountsCsv, injectionCsv,
+  parseRttCsv, parseStatCsv, statDelta, summarizeErrors, uacScenario, uasScenario,
+} from './sipp.js';
+
+export { uacScenario, uasScenario } from './sipp.js';
 
 const DEFAULT_RATES = [5, 10, 20, 40, 80, 160, 320, 640];
 const DEFAULT_MIN_CALLS = 200;
@@ -49,16 +56,10 @@ const CALLEE = '2000';
 const MAX_FAILURE_RATIO = 0.01;
 /** ... and at least this share of the asked rate achieved. */
 const MIN_ACHIEVED_RATIO = 0.9;
-/** UDP retransmission start, RFC 3261 T1. */
-const RETRANS_MS = 500;
 /** A sipp call fails when an expected message has not come within this. */
 const RECV_TIMEOUT_MS = 10_000;
 /** The UAS waits this long for the BYE (hold time plus slack) before failing a call. */
 const UAS_RECV_TIMEOUT_MS = 60_000;
-/** The UAS keeps a finished call this long to absorb retransmitted BYEs. */
-const UAS_TIMEWAIT_MS = 4_000;
-/** The UAC keeps a finished call this long, so the 200s to its retransmitted BYEs are not "dead call" errors. */
-const UAC_TIMEWAIT_MS = 2_000;
 /** sipp writes its stat row this often (s); readers wait a little longer. */
 const STAT_EVERY_S = 1;
 const BOX_RTP_PORTS = { min: 40_000, max: 49_999 };
@@ -66,7 +67,6 @@ const BOX_RTP_PORTS = { min: 40_000, max: 49_999 };
 const SIPP_MEDIA_PORTS = { min: 20_000, max: 39_990 };
 const BOX_START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
-const CLI_TIMEOUT_MS = 60_000;
 const STATUS_TIMEOUT_MS = 5_000;
 /** After a clean step the box must be idle within this ... */
 const CLEAN_TIMEOUT_MS = 20_000;
@@ -82,14 +82,6 @@ const BENCH_LIMIT_S = 3_600;
 const RSS_SAMPLE_MS = 250;
 /** Points of each step's sending phase at which the box's status is sampled. */
 const STATUS_SAMPLE_AT = [0.5, 0.85];
-const BIND = '127.0.0.1';
-const RTD = 'setup';
-
-const here = fileURLToPath(new URL('.', import.meta.url));
-const PBX_CLI = join(here, '..', '..', 'firmware', 'cli', 'pbx.js');
-
-class BenchError extends Error {}
-
 interface Options {
   readonly rates: readonly number[];
   readonly minCalls: number;
@@ -128,305 +120,6 @@ function options(argv: string[]): Options {
     keep: values.keep === true,
     boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((a) => a.length > 0) ?? [],
   };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------- the host
-
-function haveSipp(): boolean {
-  const r = spawnSync('sipp', ['-v'], { encoding: 'utf8', timeout: 10_000 });
-  return r.error === undefined && /SIPp v\d/.test(`${r.stdout}${r.stderr}`);
-}
-
-function clockTicksPerSecond(): number {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 10_000 });
-  const n = Number(r.stdout.trim());
-  if (!Number.isInteger(n) || n <= 0) throw new BenchError('getconf CLK_TCK gave no answer');
-  return n;
-}
-
-/** utime + stime in clock ticks: fields 14 and 15 of /proc/<pid>/stat, counted after the ")" ending comm (proc(5)). */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return NaN;
-  }
-}
-
-/** Busy and total jiffies over all CPUs from the first line of /proc/stat (proc(5)); idle and iowait are not busy. */
-function hostCpu(): { busy: number; total: number } {
-  const v = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  return { busy: total - (v[3] ?? 0) - (v[4] ?? 0), total };
-}
-
-/** A kB figure from /proc/<pid>/status (VmRSS, VmHWM), in MB. */
-function memMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m?.[1] ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** The first child of a process (the program `timeout` runs), from /proc/<pid>/task/<pid>/children. */
-function childOf(pid: number): number | undefined {
-  try {
-    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
-    return first ? Number(first) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function bindable(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => { s.close(); resolve(undefined); });
-    s.bind(port, BIND, () => { const p = s.address().port; s.close(); resolve(p); });
-  });
-}
-
-/** A free UDP port for a sipp signalling socket. */
-async function freeSipPort(): Promise<number> {
-  const p = await bindable(0);
-  if (p === undefined) throw new BenchError('no free UDP port');
-  return p;
-}
-
-/** An even base with four free ports above it (sipp binds audio and video, RTP and RTCP, from -mp). */
-async function freeMediaBase(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = SIPP_MEDIA_PORTS.min + 2 * randomInt((SIPP_MEDIA_PORTS.max - SIPP_MEDIA_PORTS.min) / 2);
-    let ok = true;
-    for (let i = 0; i < 4 && ok; i++) ok = (await bindable(base + i)) !== undefined;
-    if (ok) return base;
-  }
-  throw new BenchError('no free media port range for sipp');
-}
-
-// ---------------------------------------------------------------- sipp scenarios
-
-interface Account { readonly extension: string; readonly password: string }
-
-const SDP = [
-  'v=0',
-  'o=bench 53655765 2353687637 IN IP[local_ip_type] [local_ip]',
-  's=-',
-  'c=IN IP[media_ip_type] [media_ip]',
-  't=0 0',
-  'm=audio [media_port] RTP/AVP 0',
-  'a=rtpmap:0 PCMU/8000',
-];
-
-const msg = (lines: readonly string[]): string => `    <![CDATA[\n${lines.join('\n')}\n\n    ]]>`;
-
-/**
- * The caller. With `auth`, the first INVITE draws a 401; the ACK for that
- * final response belongs to the INVITE transaction (RFC 3261 17.1.1.3): same
- * branch and Request-URI as the INVITE, the To tag of the 401, CSeq method
- * ACK. The retried INVITE keeps Call-ID and From tag, takes the next CSeq
- * and a new branch (22.2). The ACK for the 2xx and the BYE are in-dialog
- * requests to the box's Contact (13.2.2.4, 15.1.1). Fields: caller; callee;
- * the whole [authentication ...] keyword (sipp does not expand [fieldN]
- * inside it).
- */
-export function uacScenario(auth: boolean, holdMs: number): string {
-  const from = 'From: <sip:[field0]@127.0.0.1>;tag=[pid]SIPpTag[call_number]';
-  const common = ['Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]', 'Max-Forwards: 70', from];
-  const invite = (cseq: number, withAuth: boolean): string[] => [
-    'INVITE sip:[field1]@[remote_ip]:[remote_port] SIP/2.0',
-    ...common,
-    'To: <sip:[field1]@127.0.0.1>',
-    'Call-ID: [call_id]',
-    `CSeq: ${cseq} INVITE`,
-    'Contact: <sip:[field0]@[local_ip]:[local_port]>',
-    ...(withAuth ? ['[field2]'] : []),
-    'User-Agent: sipp-calls-bench',
-    'Content-Type: application/sdp',
-    'Content-Length: [len]',
-    '',
-    ...SDP,
-  ];
-  const inDialog = (method: string, cseq: number): string[] => [
-    `${method} [next_url] SIP/2.0`,
-    ...common,
-    'To: <sip:[field1]@127.0.0.1>[peer_tag_param]',
-    'Call-ID: [call_id]',
-    `CSeq: ${cseq} ${method}`,
-    'Contact: <sip:[field0]@[local_ip]:[local_port]>',
-    'Content-Length: 0',
-  ];
-  const answeredCseq = auth ? 2 : 1;
-  const challenge = auth ? `
-  <recv response="100" optional="true" />
-  <recv response="401" auth="true" />
-  <send>
-${msg([
-    'ACK sip:[field1]@[remote_ip]:[remote_port] SIP/2.0',
-    '[last_Via:]', 'Max-Forwards: 70', from, '[last_To:]', 'Call-ID: [call_id]', 'CSeq: 1 ACK', 'Content-Length: 0',
-  ])}
-  </send>
-  <send retrans="${RETRANS_MS}">
-${msg(invite(2, true))}
-  </send>` : '';
-  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="bench UAC${auth ? ' with digest' : ''}">
-  <send retrans="${RETRANS_MS}" start_rtd="${RTD}">
-${msg(invite(1, false))}
-  </send>${challenge}
-  <recv response="100" optional="true" />
-  <recv response="180" optional="true" />
-  <recv response="183" optional="true" />
-  <recv response="200" rtd="${RTD}" rrs="true" />
-  <send>
-${msg(inDialog('ACK', answeredCseq))}
-  </send>
-  <pause milliseconds="${holdMs}" />
-  <send retrans="${RETRANS_MS}">
-${msg(inDialog('BYE', answeredCseq + 1))}
-  </send>
-  <recv response="200" crlf="true" />
-  <timewait milliseconds="${UAC_TIMEWAIT_MS}" />
-</scenario>
-`;
-}
-
-/**
- * The callee: 180, then 200 with SDP retransmitted until the ACK (RFC 3261
- * 13.3.1.4), then BYE -> 200. A box whose event loop lags past T1 resends
- * its INVITE (Timer A, 17.1.1.2) even though the 180 is already queued; sipp
- * 3.6.1 aborts a call on such a retransmission once it has sent the 200
- * ("unexpected message ... while expecting 'ACK'"), so an optional
- * INVITE reception swallows them here (optional="global": also once the
- * call has moved past it), as one does the ACKs the box sends for each
- * retransmitted 200 (13.2.2.4); the 200 keeps going until the first ACK.
- */
-export function uasScenario(): string {
-  const echo = ['[last_Via:]', '[last_From:]', '[last_To:];tag=[pid]SIPpTag01[call_number]', '[last_Call-ID:]', '[last_CSeq:]',
-    'Contact: <sip:[local_ip]:[local_port];transport=[transport]>'];
-  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="bench UAS">
-  <recv request="INVITE" crlf="true" />
-  <send>
-${msg(['SIP/2.0 180 Ringing', ...echo, 'Content-Length: 0'])}
-  </send>
-  <send retrans="${RETRANS_MS}">
-${msg(['SIP/2.0 200 OK', ...echo, 'Content-Type: application/sdp', 'Content-Length: [len]', '', ...SDP])}
-  </send>
-  <recv request="INVITE" optional="global" />
-  <recv request="ACK" crlf="true" />
-  <recv request="ACK" optional="global" />
-  <recv request="BYE" />
-  <send>
-${msg(['SIP/2.0 200 OK', '[last_Via:]', '[last_From:]', '[last_To:]', '[last_Call-ID:]', '[last_CSeq:]', 'Content-Length: 0'])}
-  </send>
-  <timewait milliseconds="${UAS_TIMEWAIT_MS}" />
-</scenario>
-`;
-}
-
-/** SEQUENTIAL injection file: caller; callee; [authentication ...]. */
-export function injectionCsv(callers: readonly Account[], callee: string): string {
-  for (const a of callers) {
-    // The keyword is split on spaces and ends at ']'; fields end at ';'.
-    if (/[\s;\]=]/.test(a.extension) || /[\s;\]]/.test(a.password)) throw new BenchError(`account ${a.extension} cannot travel in sipp's injection file`);
-  }
-  const rows = callers.map((a) => `${a.extension};${callee};[authentication username=${a.extension} password=${a.password}]`);
-  return `SEQUENTIAL\n${rows.join('\n')}\n`;
-}
-
-// ---------------------------------------------------------------- sipp's files
-
-interface SippStats {
-  readonly successful: number;
-  readonly failed: number;
-  readonly created: number;
-  readonly retransmissions: number;
-  readonly outOfCall: number;
-  /** Non-zero Failed* counters by reason. */
-  readonly failures: Readonly<Record<string, number>>;
-}
-
-const NO_STATS: SippStats = { successful: 0, failed: 0, created: 0, retransmissions: 0, outOfCall: 0, failures: {} };
-
-/** The last row of a -trace_stat CSV: header `Name(P);Name(C);...`, cumulative (C) values. */
-function parseStatCsv(text: string): SippStats | undefined {
-  const rows = text.split('\n').map((l) => l.trimEnd()).filter((l) => l.length > 0);
-  const header = rows[0]?.split(';');
-  const last = rows.length > 1 ? rows[rows.length - 1]?.split(';') : undefined;
-  if (!header || !last) return undefined;
-  const num = (name: string): number => {
-    const i = header.indexOf(`${name}(C)`);
-    const v = i >= 0 ? Number(last[i]) : NaN;
-    return Number.isFinite(v) ? v : 0;
-  };
-  const failures: Record<string, number> = {};
-  for (const col of header) {
-    const m = /^Failed(\w+)\(C\)$/.exec(col);
-    if (m?.[1] && num(`Failed${m[1]}`) > 0) failures[m[1]] = num(`Failed${m[1]}`);
-  }
-  return {
-    successful: num('SuccessfulCall'), failed: num('FailedCall'), created: num('TotalCallCreated'),
-    retransmissions: num('Retransmissions'), outOfCall: num('OutOfCallMsgs'), failures,
-  };
-}
-
-function statDelta(now: SippStats, before: SippStats): SippStats {
-  const failures: Record<string, number> = {};
-  for (const [k, v] of Object.entries(now.failures)) if (v - (before.failures[k] ?? 0) > 0) failures[k] = v - (before.failures[k] ?? 0);
-  return {
-    successful: now.successful - before.successful, failed: now.failed - before.failed, created: now.created - before.created,
-    retransmissions: now.retransmissions - before.retransmissions, outOfCall: now.outOfCall - before.outOfCall, failures,
-  };
-}
-
-/** -trace_rtt rows `date_ms;response_time_ms;rtd_name`: when each 200 came and how long it took. */
-function parseRttCsv(text: string): { atMs: number[]; ms: number[] } {
-  const atMs: number[] = [];
-  const ms: number[] = [];
-  for (const line of text.split('\n')) {
-    const [at, v, name] = line.trim().split(';');
-    if (name !== RTD) continue;
-    if (Number.isFinite(Number(at)) && Number.isFinite(Number(v))) { atMs.push(Number(at)); ms.push(Number(v)); }
-  }
-  return { atMs, ms };
-}
-
-/** The kinds of error in a -trace_err log, with counts; timestamps and call ids folded away. */
-function summarizeErrors(text: string, max = 5): Array<{ message: string; count: number }> {
-  const counts = new Map<string, number>();
-  // Entries start "YYYY-MM-DD<TAB>hh:mm:ss.us<TAB>epoch.us: ", not always after a newline.
-  for (const raw of text.split(/\n|(?=\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+:)/)) {
-    const m = /^\d{4}-\d\d-\d\d\s+[\d:.]+\s+[\d.]+:\s*(.*)$/s.exec(raw.trim());
-    if (!m?.[1]) continue;
-    // The first line says what happened; the SIP message quoted after it would make every entry distinct.
-    const first = m[1].split('\n')[0] ?? '';
-    const key = first.replace(/(Call-I[dD] '|Dead call )[^\s']+/g, '$1<call-id>').replace(/\s+/g, ' ').trim().slice(0, 200);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count).slice(0, max);
-}
-
-/** Nearest-rank percentile (p in 0..100); NaN without samples. */
-function percentile(samples: readonly number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1] ?? NaN;
-}
-
-const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-
-function readSuffix(dir: string, suffix: string): string {
-  const f = readdirSync(dir).find((n) => n.endsWith(suffix));
-  return f ? readFileSync(join(dir, f), 'latin1') : '';
 }
 
 // ---------------------------------------------------------------- processes
@@ -492,35 +185,13 @@ class Resources {
   }
 }
 
-function runCli(args: string[]): void {
-  const r = spawnSync(process.execPath, [PBX_CLI, ...args], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
-  if (r.status !== 0) throw new BenchError(`pbx ${args[0]} ${args[1] ?? ''} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
-}
-
-interface RunJson { readonly pid: number; readonly ports: { readonly sipUdp: number } }
-
 async function startBox(res: Resources, dataDir: string, nodeArgs: readonly string[]): Promise<RunJson> {
-  const box = spawnBounded(process.execPath, [
-    ...nodeArgs, PBX_CLI, 'run', '--data', dataDir, '--bind', BIND, '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0',
-    '--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`,
-  ], BENCH_LIMIT_S, res.dir, join(res.dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
+  const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`]),
+    BENCH_LIMIT_S, res.dir, join(res.dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
   res.box = box;
-  const runPath = join(dataDir, 'run.json');
-  const deadline = Date.now() + BOX_START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (box.proc.exitCode !== null || box.proc.signalCode !== null) {
-      throw new BenchError(`the box exited during start; see ${join(res.dir, 'box.log')}:\n${tail(join(res.dir, 'box.log'), 20)}`);
-    }
-    const inner = box.pid();
-    if (inner !== undefined && existsSync(runPath)) {
-      try {
-        const info = JSON.parse(readFileSync(runPath, 'utf8')) as RunJson;
-        if (info.pid === inner && info.ports.sipUdp > 0) return info;
-      } catch { /* being written */ }
-    }
-    await sleep(100);
-  }
-  throw new BenchError(`the box wrote no run.json within ${BOX_START_TIMEOUT_MS} ms`);
+  const exited = (): string | undefined => (box.proc.exitCode !== null || box.proc.signalCode !== null
+    ? `the box exited during start; see ${join(res.dir, 'box.log')}:\n${tail(join(res.dir, 'box.log'), 20)}` : undefined);
+  return waitRunJson(dataDir, BOX_START_TIMEOUT_MS, exited, () => box.pid());
 }
 
 /** The box's warnings and errors (pino JSON lines, level >= 40), counted by message. */
@@ -538,10 +209,6 @@ function boxLogSummary(path: string): Array<{ message: string; count: number }> 
     } catch { /* not a log record */ }
   }
   return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
-}
-
-function tail(path: string, lines: number): string {
-  try { return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return ''; }
 }
 
 interface BoxStatus { readonly calls: number; readonly sessions: number; readonly portsInUse: number }
@@ -599,7 +266,7 @@ interface Bench {
   readonly uasPort: number;
   readonly uasDir: string;
   readonly ticksPerSec: number;
-  readonly callers: readonly Account[];
+  readonly callers: readonly BenchAccount[];
   /** The idle box's own CPU use (timers, status refresh), µs per second, subtracted for the net figure. */
   idleUsPerS: number;
   uasBefore: SippStats;
@@ -653,7 +320,7 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   const limitS = Math.ceil((sendS + opts.holdMs / 1000) * 2 + RECV_TIMEOUT_MS / 1000 * 3 + 30);
   const args = [
     '-sf', 'uac.xml', '-inf', 'callers.csv', `${BIND}:${target}`,
-    '-i', BIND, '-p', String(await freeSipPort()), '-mp', String(await freeMediaBase()), '-t', 'u1',
+    '-i', BIND, '-p', String(await freeUdpPort()), '-mp', String(await freeUdpPort(4, SIPP_MEDIA_PORTS)), '-t', 'u1',
     '-m', String(calls), '-r', String(rate), '-rp', '1000',
     // No cap on calls at once below what the rate and hold time need.
     '-l', String(Math.ceil(rate * ((opts.holdMs + UAC_TIMEWAIT_MS + RECV_TIMEOUT_MS) / 1000)) + 100),
@@ -716,8 +383,8 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   bench.recordsOffset = rec.offset;
 
   const stats = parseStatCsv(readSuffix(dir, '_.csv')) ?? { ...NO_STATS, failed: calls, failures: { NoStatFile: calls } };
-  const rtt = parseRttCsv(readSuffix(dir, '_rtt.csv'));
-  const errors = summarizeErrors(readSuffix(dir, '_errors.log'));
+  const rtt = parseRttCsv(readSuffix(dir, '_rtt.csv'), CALL_RTD_NAME);
+  const errors = summarizeErrors(readSuffix(dir, '_errors.log'), 5, true);
   // Achieved rate: answers per second between the first and the last 200 OK.
   const first = Math.min(...rtt.atMs);
   const last = Math.max(...rtt.atMs);
@@ -741,7 +408,7 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
     cpuUsPerCall: !direct && stats.successful > 0 ? cpuUs / stats.successful : NaN,
     netCpuUsPerCall: !direct && stats.successful > 0 ? (cpuUs - (bench.idleUsPerS * wallMs) / 1000) / stats.successful : NaN,
     boxCpuPercent: direct ? NaN : (cpuUs / 1000 / wallMs) * 100,
-    hostBusyPercent: host1.total > host0.total ? (100 * (host1.busy - host0.busy)) / (host1.total - host0.total) : NaN,
+    hostBusyPercent: 100 * busyShare(host0, host1),
     uacCpuPercent: (((uacTicks * 1e6) / ticksPerSec) / 1000 / wallMs) * 100,
     uasCpuPercent: ((((uas1 - uas0) * 1e6) / ticksPerSec) / 1000 / wallMs) * 100,
     load1,
@@ -753,8 +420,6 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
 
 // ---------------------------------------------------------------- report
 
-const f = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
-const kv = (o: Readonly<Record<string, number>>): string => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(' ');
 const maxOf = (xs: readonly number[]): number => (xs.length ? Math.max(...xs) : NaN);
 
 function heldAtOnce(r: StepResult): number {
@@ -779,9 +444,7 @@ function table(results: readonly StepResult[]): string {
       f(r.rssPeakMb, 0), clean, r.why,
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
+  return renderTable(head, rows);
 }
 
 function report(r: StepResult): void {
@@ -846,23 +509,11 @@ function summary(steps: readonly StepResult[], direct: StepResult | undefined): 
 
 async function main(argv: string[]): Promise<number> {
   const opts = options(argv);
-  if (!haveSipp()) {
-    process.stderr.write('bench:calls needs sipp (Debian package sip-tester). Install it with: bash scripts/install-deps.sh\n');
-    return 1;
-  }
-  if (!existsSync(PBX_CLI)) {
-    process.stderr.write(`bench:calls: ${PBX_CLI} is missing; build first (npx tsc -p .)\n`);
-    return 1;
-  }
+  if (!prerequisitesMet('bench:calls')) return 1;
   const ticksPerSec = clockTicksPerSecond();
   const res = new Resources();
   res.keep = opts.keep;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    process.stderr.write(`bench:calls: ${sig}, cleaning up\n`);
-    void res.release().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  releaseOnSignal('bench:calls', () => res.release());
 
   try {
     res.dir = mkdtempSync(join(tmpdir(), 'pbx-bench-calls-'));
@@ -871,18 +522,18 @@ async function main(argv: string[]): Promise<number> {
     mkdirSync(uasDir);
 
     // The callee: a sipp UAS on a port of its own, reached through a static contact.
-    const uasPort = await freeSipPort();
+    const uasPort = await freeUdpPort();
     writeFileSync(join(uasDir, 'uas.xml'), uasScenario());
     res.uas = spawnBounded('sipp', [
-      '-sf', 'uas.xml', '-i', BIND, '-p', String(uasPort), '-mp', String(await freeMediaBase()), '-t', 'u1',
+      '-sf', 'uas.xml', '-i', BIND, '-p', String(uasPort), '-mp', String(await freeUdpPort(4, SIPP_MEDIA_PORTS)), '-t', 'u1',
       '-recv_timeout', String(UAS_RECV_TIMEOUT_MS), '-trace_stat', '-fd', String(STAT_EVERY_S), '-trace_err', '-nostdin',
     ], BENCH_LIMIT_S, uasDir, join(uasDir, 'sipp.out'));
 
-    const callers: Account[] = Array.from({ length: opts.callers }, (_, i) => ({
+    const callers: BenchAccount[] = Array.from({ length: opts.callers }, (_, i) => ({
       extension: String(FIRST_CALLER + i), password: `c${randomBytes(8).toString('hex')}`,
     }));
     const csvPath = join(res.dir, 'accounts.csv');
-    writeFileSync(csvPath, `extension,password,name\n${callers.map((a) => `${a.extension},${a.password},caller ${a.extension}`).join('\n')}\n`, { mode: 0o600 });
+    writeFileSync(csvPath, accountsCsv(callers, 'caller'), { mode: 0o600 });
     runCli(['account', 'import', csvPath, '--data', dataDir]);
     runCli(['account', 'add', CALLEE, '--password', `c${randomBytes(8).toString('hex')}`, '--name', 'bench callee',
       '--contact', `sip:${CALLEE}@${BIND}:${uasPort}`, '--data', dataDir]);
@@ -917,19 +568,8 @@ async function main(argv: string[]): Promise<number> {
       report(r);
       return r;
     };
-    let lo = 0;
-    let hi: number | undefined;
-    for (const rate of opts.rates) {
-      const r = await measure(rate);
-      if (r.steady) lo = rate;
-      else { hi = rate; break; }
-    }
+    const lo = await climbAndBisect(opts.rates, opts.refine, REFINE_STEP, measure, () => !steps.some((r) => r.boxDied));
     const died = steps.some((r) => r.boxDied);
-    for (let i = 0; hi !== undefined && !died && i < opts.refine; i++) {
-      const mid = Math.round((lo + hi) / 2 / REFINE_STEP) * REFINE_STEP;
-      if (mid <= lo || mid >= hi) break;
-      if ((await measure(mid)).steady) lo = mid; else hi = mid;
-    }
 
     let direct: StepResult | undefined;
     if (lo > 0) {
@@ -946,7 +586,7 @@ async function main(argv: string[]): Promise<number> {
       + `box log: ${logged.reduce((n, l) => n + l.count, 0)} warnings/errors\n`);
     for (const l of logged.slice(0, 8)) process.stdout.write(`  box log (${l.count}x) ${l.message}\n`);
     process.stdout.write(`\n${summary(sorted, direct)}\n`);
-    const uasErrors = summarizeErrors(readSuffix(uasDir, '_errors.log'));
+    const uasErrors = summarizeErrors(readSuffix(uasDir, '_errors.log'), 5, true);
     for (const e of uasErrors) process.stdout.write(`sipp UAS error log, whole run (${e.count}x): ${e.message}\n`);
     const troubled = steps.some((r) => r.stats.failed > 0 || r.uas.failed > 0 || r.boxDied || (r.clean && !r.clean.clean));
     if (troubled && !res.keep) {
@@ -968,12 +608,4 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // Run when started as a program; importing the module (for its scenario builders) runs nothing.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
-    (e: unknown) => {
-      process.stderr.write(`bench:calls: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) runMain('bench:calls', main);

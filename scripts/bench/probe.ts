@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { cryptoRandom } from '../../firmware/core/index.js';
 import { digestAuthorization } from '../../firmware/sip/digest/index.js';
+import { sleep } from './lib.js';
 import type { BenchAccount } from './sipp.js';
 
 /**
@@ -86,7 +87,7 @@ export class RegisterProbe {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
     const deadline = Date.now() + PROBE_TIMEOUT_MS + 500;
-    while (this.pending.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.pending.size > 0 && Date.now() < deadline) await sleep(20);
     return { latenciesUs: this.latencies, failures: this.failures };
   }
 

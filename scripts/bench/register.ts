@@ -18,17 +18,19 @@
  * --box-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cryptoRandom } from '../../firmware/core/index.js';
+import {
+  BIND, BenchError, climbAndBisect, PBX_CLI, type RunJson, boxRunArgs, busyShare, clockTicksPerSecond, cpuTicks, fmt as f, freeUdpPort, prerequisitesMet, releaseOnSignal,
+  hostCpu, kv, memMb, percentile, readSuffix, renderTable, runCli, runMain, sleep, udpPortFree, waitRunJson,
+} from './lib.js';
 import { RegisterProbe, type ProbeResult } from './probe.js';
 import {
-  type BenchAccount, type SippStats, accountsCsv, injectionCsv, parseRttCsv, parseStatCsv, percentile, registerScenario,
-  summarizeErrors,
+  type BenchAccount, NO_STATS, type SippStats, accountsCsv, injectionCsv, parseRttCsv, parseStatCsv, registerScenario,
+  RTD_NAME, sippCpuSeconds, summarizeErrors,
 } from './sipp.js';
 
 const ACCOUNT_COUNT = 1000;
@@ -57,12 +59,8 @@ const CLI_TIMEOUT_MS = 60_000;
 const SETTLE_MS = 2_000;
 /** After an unsteady run, wait out Timer J (32 s) so its leftover transactions do not weigh on the next. */
 const DRAIN_MS = 34_000;
-const BIND = '127.0.0.1';
 /** `pbx status --json` lists every binding; leave room for many. */
 const STATUS_MAX_BYTES = 64 * 1024 * 1024;
-
-const here = fileURLToPath(new URL('.', import.meta.url));
-const PBX_CLI = join(here, '..', '..', 'firmware', 'cli', 'pbx.js');
 
 interface Options {
   readonly rates: readonly number[];
@@ -100,8 +98,6 @@ interface RateResult {
   readonly why: string;
 }
 
-class BenchError extends Error {}
-
 function intArg(name: string, v: string | undefined, dflt: number, min = 1): number {
   if (v === undefined) return dflt;
   if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new BenchError(`--${name} must be an integer >= ${min}`);
@@ -127,75 +123,6 @@ function options(argv: string[]): Options {
     keep: values.keep === true,
     boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((s) => s.length > 0) ?? [],
   };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function haveSipp(): boolean {
-  const r = spawnSync('sipp', ['-v'], { encoding: 'utf8', timeout: 10_000 });
-  return r.error === undefined && /SIPp v\d/.test(`${r.stdout}${r.stderr}`);
-}
-
-function clockTicksPerSecond(): number {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 10_000 });
-  const n = Number(r.stdout.trim());
-  if (!Number.isInteger(n) || n <= 0) throw new BenchError('getconf CLK_TCK gave no answer');
-  return n;
-}
-
-/** utime + stime of a process in clock ticks (proc(5): fields 14 and 15, counted after the ")" of comm). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-/** Busy and total jiffies over all CPUs from /proc/stat (proc(5)); iowait and idle count as not busy. */
-function hostCpu(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-/** The children's user + system seconds from bash's `times` (its second line: "0m1.234s 0m0.567s"). */
-function sippCpuSeconds(text: string): number {
-  const line = text.split('\n')[1] ?? '';
-  const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)];
-  if (parts.length < 2) return NaN;
-  return parts.reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
-}
-
-function rssMb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m?.[1] ? Number(m[1]) / 1024 : NaN;
-}
-
-/** Bind and release `port` (0: any); the port bound, or undefined when it is taken. */
-function tryBind(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => { s.close(); resolve(undefined); });
-    s.bind(port, BIND, () => { const p = s.address().port; s.close(); resolve(p); });
-  });
-}
-
-async function udpPortFree(port: number): Promise<boolean> {
-  return (await tryBind(port)) !== undefined;
-}
-
-/** A UDP port nobody holds right now (with `span` free ports from it, for sipp's media sockets). */
-async function freeUdpPort(span = 1): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = span === 1 ? 0 : 20_000 + 2 * cryptoRandom.int(20_000);
-    const first = await tryBind(base);
-    if (first === undefined) continue;
-    let ok = true;
-    for (let i = 1; i < span && ok; i++) ok = (await tryBind(first + i)) !== undefined;
-    if (ok) return first;
-  }
-  throw new BenchError('no free UDP port found');
 }
 
 function makeAccounts(count: number, first: number): BenchAccount[] {
@@ -254,42 +181,18 @@ async function stopBox(res: Resources): Promise<void> {
   clearTimeout(timer);
 }
 
-function runCli(args: string[]): void {
-  const r = spawnSync(process.execPath, [PBX_CLI, ...args], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
-  if (r.status !== 0) throw new BenchError(`pbx ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
-}
-
-interface RunJson { pid: number; ports: { sipUdp: number } }
-
 async function startBox(res: Resources, dataDir: string, nodeArgs: readonly string[]): Promise<RunJson> {
   const log = openSync(join(res.dir, 'box.log'), 'a');
-  const box = spawn(process.execPath, [
-    ...nodeArgs, PBX_CLI, 'run', '--data', dataDir, '--bind', BIND,
-    '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0',
-  ], { env: { ...process.env, PBX_LOG_LEVEL: 'warn' }, stdio: ['ignore', log, log] });
+  const box = spawn(process.execPath, boxRunArgs(dataDir, nodeArgs), {
+    env: { ...process.env, PBX_LOG_LEVEL: 'warn' }, stdio: ['ignore', log, log],
+  });
   closeSync(log);
   res.box = box;
-  const runPath = join(dataDir, 'run.json');
-  const deadline = Date.now() + BOX_START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (box.exitCode !== null || box.signalCode !== null) {
-      throw new BenchError(`the box exited during start (${box.exitCode ?? box.signalCode}); see ${join(res.dir, 'box.log')}`);
-    }
-    if (existsSync(runPath)) {
-      const info = JSON.parse(readFileSync(runPath, 'utf8')) as RunJson;
-      if (info.pid === box.pid && info.ports.sipUdp > 0) {
-        res.boxPid = info.pid;
-        return info;
-      }
-    }
-    await sleep(100);
-  }
-  throw new BenchError(`the box wrote no run.json within ${BOX_START_TIMEOUT_MS} ms`);
-}
-
-function readIf(dir: string, suffix: string): string {
-  const f = readdirSync(dir).find((n) => n.endsWith(suffix));
-  return f ? readFileSync(join(dir, f), 'latin1') : '';
+  const exited = (): string | undefined => (box.exitCode !== null || box.signalCode !== null
+    ? `the box exited during start (${box.exitCode ?? box.signalCode}); see ${join(res.dir, 'box.log')}` : undefined);
+  const info = await waitRunJson(dataDir, BOX_START_TIMEOUT_MS, exited, () => box.pid);
+  res.boxPid = info.pid;
+  return info;
 }
 
 /** What every run shares. */
@@ -382,13 +285,11 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
   const host1 = hostCpu();
   const status1 = boxStatus(dataDir);
   const counters = status0 && status1 ? counterDelta(status0.counters, status1.counters) : {};
-  const hostBusy = host1.total > host0.total ? (host1.busy - host0.busy) / (host1.total - host0.total) : NaN;
+  const hostBusy = busyShare(host0, host1);
 
-  const stats = parseStatCsv(readIf(runDir, '_.csv')) ?? {
-    successful: 0, failed: calls, retransmissions: 0, outOfCall: 0, deadCall: 0, failures: { NoStatFile: calls },
-  };
-  const rttMs = parseRttCsv(readIf(runDir, '_rtt.csv'));
-  const errors = summarizeErrors(readIf(runDir, '_errors.log'));
+  const stats = parseStatCsv(readSuffix(runDir, '_.csv')) ?? { ...NO_STATS, failed: calls, failures: { NoStatFile: calls } };
+  const rttMs = parseRttCsv(readSuffix(runDir, '_rtt.csv'), RTD_NAME).ms;
+  const errors = summarizeErrors(readSuffix(runDir, '_errors.log'));
   const completed = stats.successful + probe.latenciesUs.length;
   const cpuUs = ((cpu1 - cpu0) * 1e6) / ticksPerSec;
   const achieved = stats.successful / (wallMs / 1000);
@@ -406,10 +307,10 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
     rate, calls, stats, exitCode, wallMs, achieved, rttMs, probe,
     cpuUsPerReg: completed > 0 ? cpuUs / completed : NaN,
     cpuPercent: (cpuUs / 1000 / wallMs) * 100,
-    sippCpuPercent: (sippCpuSeconds(readIf(runDir, 'sipp.times')) * 1e5) / wallMs,
+    sippCpuPercent: (sippCpuSeconds(readSuffix(runDir, 'sipp.times')) * 1e5) / wallMs,
     hostBusyPercent: hostBusy * 100,
     load1: loadavg()[0] ?? NaN,
-    rssMb: rssMb(box.pid),
+    rssMb: memMb(box.pid, 'VmRSS'),
     errors,
     counters,
     bindings: status1?.bindings ?? NaN,
@@ -419,7 +320,6 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
 }
 
 const probeMs = (r: RateResult): number[] => r.probe.latenciesUs.map((us) => us / 1000);
-const f = (v: number, digits = 0): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 
 function table(results: readonly RateResult[]): string {
   const head = ['rate/s', 'regs', 'ok', 'failed', 'fail%', 'retrans', 'achieved/s', 'p50 ms', 'p99 ms', 'max ms',
@@ -435,16 +335,14 @@ function table(results: readonly RateResult[]): string {
       f(r.rssMb, 0), r.why,
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
+  return renderTable(head, rows);
 }
 
 function summary(results: readonly RateResult[]): string {
   const best = [...results].filter((r) => r.steady).sort((a, b) => b.rate - a.rate)[0];
   const firstBad = [...results].filter((r) => !r.steady).sort((a, b) => a.rate - b.rate)[0];
   const limit = firstBad ? `\nregister: first unsteady rate ${firstBad.rate}/s: ${firstBad.why}, `
-    + `box CPU ${f(firstBad.cpuPercent)}% of a core; sipp ${Object.entries(firstBad.stats.failures).map(([k, v]) => `${k}=${v}`).join(' ') || 'no failure counters'}; `
+    + `box CPU ${f(firstBad.cpuPercent)}% of a core; sipp ${kv(firstBad.stats.failures) || 'no failure counters'}; `
     + `box ${Object.entries(firstBad.counters).filter(([k]) => TROUBLE.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'counted no refusals'}` : '';
   if (!best) return `register: no rate tried ran steady with <1% failures${limit}`;
   return `register: highest steady rate with <1% failures: ${best.rate}/s `
@@ -456,23 +354,11 @@ function summary(results: readonly RateResult[]): string {
 
 async function main(argv: string[]): Promise<number> {
   const opts = options(argv);
-  if (!haveSipp()) {
-    process.stderr.write('bench:register needs sipp (Debian package sip-tester). Install it with: bash scripts/install-deps.sh\n');
-    return 1;
-  }
-  if (!existsSync(PBX_CLI)) {
-    process.stderr.write(`bench:register: ${PBX_CLI} is missing; build first (npx tsc -p .)\n`);
-    return 1;
-  }
+  if (!prerequisitesMet('bench:register')) return 1;
   const ticksPerSec = clockTicksPerSecond();
   const res = new Resources();
   res.keep = opts.keep;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    process.stderr.write(`bench:register: ${sig}, cleaning up\n`);
-    void res.release().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  releaseOnSignal('bench:register', () => res.release());
 
   try {
     res.dir = mkdtempSync(join(tmpdir(), 'pbx-bench-register-'));
@@ -501,11 +387,11 @@ async function main(argv: string[]): Promise<number> {
         `  ${label}: ${r.stats.successful} ok, ${r.stats.failed} failed, ${f(r.achieved)}/s achieved, `
         + `${f(r.cpuUsPerReg)} µs CPU/reg, load ${f(r.load1, 1)}, ${r.why}\n`,
       );
-      const failures = Object.entries(r.stats.failures).map(([k, v]) => `${k}=${v}`).join(' ');
+      const failures = kv(r.stats.failures);
       if (failures) process.stdout.write(`    sipp failure counters: ${failures}\n`);
       if (r.probe.failures > 0) process.stdout.write(`    probe failures: ${r.probe.failures}\n`);
       for (const e of r.errors) process.stdout.write(`    sipp error log (${e.count}x): ${e.message}\n`);
-      const moved = Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(' ');
+      const moved = kv(r.counters);
       process.stdout.write(`    box counters: ${moved || '(none moved, or status unavailable)'}; bindings now ${f(r.bindings)}\n`);
     };
     // One unmeasured pass over every account first: JIT warm, every account bound, as on a box in service.
@@ -522,17 +408,7 @@ async function main(argv: string[]): Promise<number> {
       report(`${rate}/s`, r);
       return r;
     };
-    let lo = 0;
-    let hi: number | undefined;
-    for (const rate of opts.rates) {
-      if ((await measure(rate)).steady) lo = rate;
-      else { hi = rate; break; }
-    }
-    for (let step = 0; hi !== undefined && step < opts.refine; step++) {
-      const mid = Math.round((lo + hi) / 2 / REFINE_STEP) * REFINE_STEP;
-      if (mid <= lo || mid >= hi) break;
-      if ((await measure(mid)).steady) lo = mid; else hi = mid;
-    }
+    await climbAndBisect(opts.rates, opts.refine, REFINE_STEP, measure);
     const sorted = [...results].sort((a, b) => a.rate - b.rate);
     process.stdout.write(`\n${table(sorted)}\n\n${summary(sorted)}\n`);
     return 0;
@@ -541,10 +417,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (e: unknown) => {
-    process.stderr.write(`bench:register: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain('bench:register', main);

@@ -1,7 +1,7 @@
 /**
- * The sipp side of the REGISTER bench: the UAC scenario, the injection file,
- * and pure readers for the files sipp leaves behind (-trace_stat, -trace_rtt,
- * -trace_err). No I/O here beyond what the caller passes in.
+ * The sipp side of the benches: the scenarios (REGISTER; call UAC and UAS),
+ * the injection and account files, and pure readers for the files sipp leaves
+ * behind (-trace_stat, -trace_rtt, -trace_err, bash's `times`). No I/O here.
  */
 
 /** One account sipp registers as. */
@@ -10,8 +10,10 @@ export interface BenchAccount {
   readonly password: string;
 }
 
-/** The name of the response-time counter in the scenario (and in sipp's files). */
+/** The name of the response-time counter in the REGISTER scenario (and in sipp's files). */
 export const RTD_NAME = 'registration';
+/** The call scenario's response-time counter: first INVITE to the 200 OK. */
+export const CALL_RTD_NAME = 'setup';
 /** UDP retransmission start (RFC 3261 T1); sipp doubles it up to its -max_retrans. */
 export const RETRANS_MS = 500;
 
@@ -58,33 +60,168 @@ ${request(2, true)}    ]]>
 `;
 }
 
-/** SEQUENTIAL injection file: extension; [authentication ...] keyword. */
-export function injectionCsv(accounts: readonly BenchAccount[]): string {
+/**
+ * SEQUENTIAL injection file: extension; then, for calls, the callee; then the
+ * whole [authentication ...] keyword.
+ */
+export function injectionCsv(accounts: readonly BenchAccount[], callee?: string): string {
   for (const a of accounts) {
-    // The keyword is split on spaces and closed by ']', so neither may appear in a field.
+    // The keyword is split on spaces and closed by ']', fields end at ';', so none of these may appear in one.
     if (/[\s;\]=]/.test(a.extension) || /[\s;\]]/.test(a.password)) {
       throw new Error(`account ${a.extension} has a character sipp's injection file cannot carry`);
     }
   }
-  const lines = accounts.map((a) => `${a.extension};[authentication username=${a.extension} password=${a.password}]`);
+  const middle = callee === undefined ? '' : `${callee};`;
+  const lines = accounts.map((a) => `${a.extension};${middle}[authentication username=${a.extension} password=${a.password}]`);
   return `SEQUENTIAL\n${lines.join('\n')}\n`;
 }
 
-/** The account CSV for `pbx account import` (with a header row). */
-export function accountsCsv(accounts: readonly BenchAccount[]): string {
-  return `extension,password,name\n${accounts.map((a) => `${a.extension},${a.password},bench ${a.extension}`).join('\n')}\n`;
+/** The account CSV for `pbx account import` (with a header row); each account is named `<namePrefix> <extension>`. */
+export function accountsCsv(accounts: readonly BenchAccount[], namePrefix = 'bench'): string {
+  return `extension,password,name\n${accounts.map((a) => `${a.extension},${a.password},${namePrefix} ${a.extension}`).join('\n')}\n`;
 }
 
-/** Cumulative counters from the last row of sipp's -trace_stat CSV. */
+// ---------------------------------------------------------------- calls
+
+/** The UAS keeps a finished call this long to absorb retransmitted BYEs. */
+export const UAS_TIMEWAIT_MS = 4_000;
+/** The UAC keeps a finished call this long, so the 200s to its retransmitted BYEs are not "dead call" errors. */
+export const UAC_TIMEWAIT_MS = 2_000;
+
+const SDP = [
+  'v=0',
+  'o=bench 53655765 2353687637 IN IP[local_ip_type] [local_ip]',
+  's=-',
+  'c=IN IP[media_ip_type] [media_ip]',
+  't=0 0',
+  'm=audio [media_port] RTP/AVP 0',
+  'a=rtpmap:0 PCMU/8000',
+];
+
+const msg = (lines: readonly string[]): string => `    <![CDATA[\n${lines.join('\n')}\n\n    ]]>`;
+
+/**
+ * The caller. With `auth`, the first INVITE draws a 401; the ACK for that
+ * final response belongs to the INVITE transaction (RFC 3261 17.1.1.3): same
+ * branch and Request-URI as the INVITE, the To tag of the 401, CSeq method
+ * ACK. The retried INVITE keeps Call-ID and From tag, takes the next CSeq
+ * and a new branch (22.2). The ACK for the 2xx and the BYE are in-dialog
+ * requests to the box's Contact (13.2.2.4, 15.1.1). Fields: caller; callee;
+ * the whole [authentication ...] keyword (sipp does not expand [fieldN]
+ * inside it).
+ */
+export function uacScenario(auth: boolean, holdMs: number): string {
+  const from = 'From: <sip:[field0]@127.0.0.1>;tag=[pid]SIPpTag[call_number]';
+  const common = ['Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]', 'Max-Forwards: 70', from];
+  const invite = (cseq: number, withAuth: boolean): string[] => [
+    'INVITE sip:[field1]@[remote_ip]:[remote_port] SIP/2.0',
+    ...common,
+    'To: <sip:[field1]@127.0.0.1>',
+    'Call-ID: [call_id]',
+    `CSeq: ${cseq} INVITE`,
+    'Contact: <sip:[field0]@[local_ip]:[local_port]>',
+    ...(withAuth ? ['[field2]'] : []),
+    'User-Agent: sipp-calls-bench',
+    'Content-Type: application/sdp',
+    'Content-Length: [len]',
+    '',
+    ...SDP,
+  ];
+  const inDialog = (method: string, cseq: number): string[] => [
+    `${method} [next_url] SIP/2.0`,
+    ...common,
+    'To: <sip:[field1]@127.0.0.1>[peer_tag_param]',
+    'Call-ID: [call_id]',
+    `CSeq: ${cseq} ${method}`,
+    'Contact: <sip:[field0]@[local_ip]:[local_port]>',
+    'Content-Length: 0',
+  ];
+  const answeredCseq = auth ? 2 : 1;
+  const challenge = auth ? `
+  <recv response="100" optional="true" />
+  <recv response="401" auth="true" />
+  <send>
+${msg([
+    'ACK sip:[field1]@[remote_ip]:[remote_port] SIP/2.0',
+    '[last_Via:]', 'Max-Forwards: 70', from, '[last_To:]', 'Call-ID: [call_id]', 'CSeq: 1 ACK', 'Content-Length: 0',
+  ])}
+  </send>
+  <send retrans="${RETRANS_MS}">
+${msg(invite(2, true))}
+  </send>` : '';
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="bench UAC${auth ? ' with digest' : ''}">
+  <send retrans="${RETRANS_MS}" start_rtd="${CALL_RTD_NAME}">
+${msg(invite(1, false))}
+  </send>${challenge}
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="183" optional="true" />
+  <recv response="200" rtd="${CALL_RTD_NAME}" rrs="true" />
+  <send>
+${msg(inDialog('ACK', answeredCseq))}
+  </send>
+  <pause milliseconds="${holdMs}" />
+  <send retrans="${RETRANS_MS}">
+${msg(inDialog('BYE', answeredCseq + 1))}
+  </send>
+  <recv response="200" crlf="true" />
+  <timewait milliseconds="${UAC_TIMEWAIT_MS}" />
+</scenario>
+`;
+}
+
+/**
+ * The callee: 180, then 200 with SDP retransmitted until the ACK (RFC 3261
+ * 13.3.1.4), then BYE -> 200. A box whose event loop lags past T1 resends
+ * its INVITE (Timer A, 17.1.1.2) even though the 180 is already queued; sipp
+ * 3.6.1 aborts a call on such a retransmission once it has sent the 200
+ * ("unexpected message ... while expecting 'ACK'"), so an optional
+ * INVITE reception swallows them here (optional="global": also once the
+ * call has moved past it), as one does the ACKs the box sends for each
+ * retransmitted 200 (13.2.2.4); the 200 keeps going until the first ACK.
+ */
+export function uasScenario(): string {
+  const echo = ['[last_Via:]', '[last_From:]', '[last_To:];tag=[pid]SIPpTag01[call_number]', '[last_Call-ID:]', '[last_CSeq:]',
+    'Contact: <sip:[local_ip]:[local_port];transport=[transport]>'];
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="bench UAS">
+  <recv request="INVITE" crlf="true" />
+  <send>
+${msg(['SIP/2.0 180 Ringing', ...echo, 'Content-Length: 0'])}
+  </send>
+  <send retrans="${RETRANS_MS}">
+${msg(['SIP/2.0 200 OK', ...echo, 'Content-Type: application/sdp', 'Content-Length: [len]', '', ...SDP])}
+  </send>
+  <recv request="INVITE" optional="global" />
+  <recv request="ACK" crlf="true" />
+  <recv request="ACK" optional="global" />
+  <recv request="BYE" />
+  <send>
+${msg(['SIP/2.0 200 OK', '[last_Via:]', '[last_From:]', '[last_To:]', '[last_Call-ID:]', '[last_CSeq:]', 'Content-Length: 0'])}
+  </send>
+  <timewait milliseconds="${UAS_TIMEWAIT_MS}" />
+</scenario>
+`;
+}
+
+// ---------------------------------------------------------------- sipp's files
+
+/** Cumulative counters from the last row of sipp's -trace_stat CSV (or the difference of two such rows). */
 export interface SippStats {
   readonly successful: number;
   readonly failed: number;
+  readonly created: number;
   readonly retransmissions: number;
   readonly outOfCall: number;
   readonly deadCall: number;
   /** Non-zero cumulative Failed* counters by reason (e.g. MaxUDPRetrans, TimeoutOnRecv). */
   readonly failures: Readonly<Record<string, number>>;
 }
+
+export const NO_STATS: SippStats = { successful: 0, failed: 0, created: 0, retransmissions: 0, outOfCall: 0, deadCall: 0, failures: {} };
 
 /**
  * Read the stat CSV: a header row of `Name(P)` / `Name(C)` columns separated by
@@ -108,6 +245,7 @@ export function parseStatCsv(text: string): SippStats | undefined {
   return {
     successful: num('SuccessfulCall'),
     failed: num('FailedCall'),
+    created: num('TotalCallCreated'),
     retransmissions: num('Retransmissions'),
     outOfCall: num('OutOfCallMsgs'),
     deadCall: num('DeadCallMsgs'),
@@ -115,39 +253,56 @@ export function parseStatCsv(text: string): SippStats | undefined {
   };
 }
 
-/** Response times in ms from sipp's -trace_rtt CSV (`Date_ms;response_time_ms;rtd_no`). */
-export function parseRttCsv(text: string, rtd: string = RTD_NAME): number[] {
-  const out: number[] = [];
+/** What the counters did between two readings of one long-running sipp's stat CSV. */
+export function statDelta(now: SippStats, before: SippStats): SippStats {
+  const failures: Record<string, number> = {};
+  for (const [k, v] of Object.entries(now.failures)) if (v - (before.failures[k] ?? 0) > 0) failures[k] = v - (before.failures[k] ?? 0);
+  return {
+    successful: now.successful - before.successful, failed: now.failed - before.failed, created: now.created - before.created,
+    retransmissions: now.retransmissions - before.retransmissions, outOfCall: now.outOfCall - before.outOfCall,
+    deadCall: now.deadCall - before.deadCall, failures,
+  };
+}
+
+/** sipp's -trace_rtt CSV (`date_ms;response_time_ms;rtd_name`): when each response came (atMs) and how long it took (ms). */
+export function parseRttCsv(text: string, rtd: string): { atMs: number[]; ms: number[] } {
+  const atMs: number[] = [];
+  const ms: number[] = [];
   for (const line of text.split('\n')) {
-    const [, ms, name] = line.trim().split(';');
-    if (name !== rtd || ms === undefined) continue;
-    const v = Number(ms);
-    if (Number.isFinite(v)) out.push(v);
+    const [at, v, name] = line.trim().split(';');
+    if (name !== rtd) continue;
+    if (Number.isFinite(Number(at)) && Number.isFinite(Number(v))) { atMs.push(Number(at)); ms.push(Number(v)); }
   }
-  return out;
+  return { atMs, ms };
 }
 
 /**
  * The distinct kinds of error in sipp's -trace_err log with how often each
  * occurred: timestamps dropped and Call-IDs masked so repeats fold together.
+ * With `firstLine`, only an entry's first line counts (the SIP message quoted
+ * after it would make every entry distinct).
  */
-export function summarizeErrors(text: string, max = 5): Array<{ message: string; count: number }> {
+export function summarizeErrors(text: string, max = 5, firstLine = false): Array<{ message: string; count: number }> {
   const counts = new Map<string, number>();
   // Entries start "2026-11-22\t08:29:03.868387\t1795336143.868387: message", and sipp does
   // not always end one with a newline, so split where the next timestamp begins.
   for (const raw of text.split(/\n|(?=\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+:)/)) {
     const m = /^\d{4}-\d\d-\d\d\s+[\d:.]+\s+[\d.]+:\s*(.*)$/s.exec(raw.trim());
     if (!m?.[1]) continue;
-    const key = m[1].replace(/\b\d+-\d+@[\w.:]+/g, '<call-id>').replace(/\s+/g, ' ').trim().slice(0, 200);
+    const entry = firstLine ? (m[1].split('\n')[0] ?? '') : m[1];
+    const key = entry
+      .replace(/(Call-I[dD] '|Dead call )[^\s']+/g, '$1<call-id>')
+      .replace(/\b\d+-\d+@[\w.:]+/g, '<call-id>')
+      .replace(/\s+/g, ' ').trim().slice(0, 200);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count).slice(0, max);
 }
 
-/** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when there are none. */
-export function percentile(samples: readonly number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const sorted = [...samples].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1] ?? NaN;
+/** The children's user + system seconds from bash's `times` (its second line: "0m1.234s 0m0.567s"). */
+export function sippCpuSeconds(text: string): number {
+  const line = text.split('\n')[1] ?? '';
+  const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)];
+  if (parts.length < 2) return NaN;
+  return parts.reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
 }
