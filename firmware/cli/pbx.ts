@@ -27,9 +27,12 @@ const USAGE = `usage:
   pbx policy set NAME [--caller MODE] [--callee MODE]
   pbx policy remove NAME
   pbx status [--json]
-  pbx cert ca`;
+  pbx cert ca | info [--json] | renew`;
 
 class UsageError extends Error {}
+
+interface CertSummary { subjectCn: string; serial: string; notAfter: string; sha256: string; sans: Array<{ type: string; value: string }> }
+interface CertReply { ca?: CertSummary; server: CertSummary; custom?: boolean }
 
 function parse(argv: string[], options: ParseArgsConfig['options'], positionals: number): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   let r;
@@ -60,7 +63,9 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set(['account.list', 'status', 'cert.ca', 'policy.list']);
+const READ_ONLY = new Set(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list']);
+/** Commands only a running appliance can carry out (offline they must not create a data folder). */
+const NEEDS_RUNNING = new Set(['cert.renew']);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -76,6 +81,10 @@ async function command(dataDir: string, req: ControlRequest): Promise<unknown> {
     if (await isAlive(sock)) return callControl(sock, req);
     const store = await ConfigStore.open(dataDir, { log, readOnly: true });
     return executeCommand({ store, dataDir }, req);
+  }
+  if (NEEDS_RUNNING.has(req.command)) {
+    if (await isAlive(sock)) return callControl(sock, req);
+    throw new PbxError('invalid-state', `no appliance is running with ${dataDir}; it renews the certificate itself when it starts`);
   }
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
@@ -211,7 +220,20 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'cert': {
-      if (sub !== 'ca') throw new UsageError(sub ? `unknown cert command: ${sub}` : 'cert needs a command: ca');
+      if (sub === 'info' || sub === 'renew') {
+        const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
+        const r = await command(String(values.data ?? 'var'), { command: `cert.${sub}`, args: {} }) as CertReply;
+        const server = r.server;
+        if (values.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        else {
+          if (sub === 'renew') process.stdout.write('renewed the server certificate; SIP TLS and HTTPS use it now\n');
+          if (r.ca) process.stdout.write(`CA:     ${r.ca.subjectCn}, expires ${r.ca.notAfter}, SHA-256 ${r.ca.sha256}\n`);
+          process.stdout.write(`server: ${server.subjectCn} (serial ${server.serial}), expires ${server.notAfter}${r.custom ? ', uploaded' : ''}\n`);
+          process.stdout.write(`        names: ${server.sans.map((n) => `${n.type.toUpperCase()}:${n.value}`).join(' ')}\n`);
+        }
+        return 0;
+      }
+      if (sub !== 'ca') throw new UsageError(sub ? `unknown cert command: ${sub}` : 'cert needs a command: ca, info, renew');
       const { values } = parse(rest, {}, 0);
       const dataDir = resolve(String(values.data ?? 'var'));
       const r = await command(dataDir, { command: 'cert.ca', args: {} }) as { path: string };

@@ -141,3 +141,26 @@ t.test("phone media abilities: --media and --require set the policy's phone caps
   const cfg = JSON.parse(readFileSync(join(data, 'config.json'), 'utf8')) as { accounts: { extension: string; media: unknown }[] };
   t.same(cfg.accounts.map((a) => [a.extension, a.media]), [['200', { supported: ['rtp', 'sdes'], required: [] }]], '201 was never added');
 });
+
+t.test('pbx cert info and renew: renew swaps the running box\'s certificate; offline it refuses and creates nothing', async (t) => {
+  const offline = freshData();
+  const refused = await pbx(offline, 'cert', 'renew');
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /no appliance is running/);
+  t.notOk(existsSync(offline), 'no data folder was created');
+
+  const data = freshData();
+  const app = await startAppliance({ dataDir: data, bind: '127.0.0.1', sipPort: 0, tlsPort: 0, webPort: 0, httpPort: 0, print: () => {}, log: silentLogger });
+  t.teardown(() => app.stop());
+  const serialOf = async (): Promise<string> =>
+    (JSON.parse((await pbx(data, 'cert', 'info', '--json')).stdout) as { server: { serial: string } }).server.serial;
+  const before = await serialOf();
+  t.equal(before, app.pki.serverInfo.serial);
+  const renew = await pbx(data, 'cert', 'renew');
+  t.equal(renew.code, 0, renew.stderr);
+  t.match(renew.stdout, /renewed the server certificate/);
+  const after = await serialOf();
+  t.not(after, before, 'a new certificate');
+  t.equal(after, app.pki.serverInfo.serial, 'and it is the one the running box uses');
+  t.notMatch(renew.stdout + (await pbx(data, 'cert', 'info', '--json')).stdout, /PRIVATE KEY/, 'never a key');
+});
