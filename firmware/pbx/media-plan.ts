@@ -5,8 +5,8 @@ import {
   srtpOptionsOf, type CryptoAttribute,
 } from '../keying/index.js';
 import {
-  attributeValues, codecsOf, mediaProfile, parseSdp, remoteMediaOf, serializeSdp, remoteDirection,
-  type Attribute, type Codec, type Direction, type MediaDescription, type SessionDescription,
+  BOX_SDP_USERNAME, attributeValues, codecAttributes, codecMatches, codecsOf, isAuxiliary, mediaProfile, parseSdp, remoteMediaOf, serializeSdp, remoteDirection,
+  type Attribute, type Codec, type CodecFilter, type Direction, type MediaDescription, type SessionDescription,
 } from '../sdp/index.js';
 import type { LegPlan, MediaPlan } from './policy/index.js';
 import type { LegView } from './views.js';
@@ -19,17 +19,17 @@ import type { LegView } from './views.js';
  * passes through unchanged).
  */
 
-/** Codecs the relay passes (by encoding name and clock rate). */
-const RELAYED: ReadonlyArray<{ encoding: string; clockRate: number }> = [
+/** Codecs the relay passes (by encoding name, clock rate and channels). */
+const RELAYED: CodecFilter = [
   { encoding: 'PCMU', clockRate: 8000 },
   { encoding: 'PCMA', clockRate: 8000 },
   { encoding: 'G722', clockRate: 8000 },
   { encoding: 'telephone-event', clockRate: 8000 },
 ];
 
-const isRelayed = (c: Codec): boolean =>
-  RELAYED.some((r) => r.encoding.toLowerCase() === c.encoding.toLowerCase() && r.clockRate === c.clockRate);
-const isAudioCodec = (c: Codec): boolean => c.encoding.toLowerCase() !== 'telephone-event';
+const isRelayed = (c: Codec): boolean => RELAYED.some((r) => codecMatches(c, r));
+/** A codec that carries the voice itself, not an auxiliary format such as telephone-event. */
+const isVoice = (c: Codec): boolean => !isAuxiliary(c);
 
 export interface SdpSession {
   /** o= session id of the box toward this leg, and its version (RFC 3264 8: +1 on each change). */
@@ -53,16 +53,6 @@ export function remoteOf(sd: SessionDescription): RemoteMedia {
   return remoteMediaOf(sd, i);
 }
 
-function mediaLines(codecs: readonly Codec[], ptime: string | undefined): { formats: string[]; attributes: { name: string; value: string | null }[] } {
-  const attributes: { name: string; value: string | null }[] = [];
-  for (const c of codecs) {
-    attributes.push({ name: 'rtpmap', value: `${c.pt} ${c.encoding}/${c.clockRate}${c.channels > 1 ? `/${c.channels}` : ''}` });
-    if (c.fmtp) attributes.push({ name: 'fmtp', value: `${c.pt} ${c.fmtp}` });
-  }
-  if (ptime) attributes.push({ name: 'ptime', value: ptime });
-  return { formats: codecs.map((c) => String(c.pt)), attributes };
-}
-
 function attr(m: MediaDescription, name: string): string | undefined {
   const a = m.attributes.find((x) => x.name === name);
   return a?.value ?? undefined;
@@ -81,10 +71,9 @@ export const PLAIN_SDP: LegSdp = { profile: 'RTP/AVP', attributes: [] };
 function boxSdp(session: SdpSession, local: LocalMedia, shape: SessionDescription | undefined, codecs: readonly Codec[], direction: Direction,
   ptime: string | undefined, leg: LegSdp): Buffer {
   const ip = local.address.includes(':') ? 'IP6' : 'IP4';
-  const audio = mediaLines(codecs, ptime);
   const audioMedia: MediaDescription = {
-    type: 'audio', port: local.rtpPort, protocol: leg.profile, formats: audio.formats, bandwidths: [],
-    attributes: [...audio.attributes, ...leg.attributes, { name: 'rtcp', value: String(local.rtcpPort) }, { name: direction, value: null }],
+    type: 'audio', port: local.rtpPort, protocol: leg.profile, formats: codecs.map((c) => String(c.pt)), bandwidths: [],
+    attributes: [...codecAttributes(codecs), ...(ptime ? [{ name: 'ptime', value: ptime }] : []), ...leg.attributes, { name: 'rtcp', value: String(local.rtcpPort) }, { name: direction, value: null }],
   };
   // The answer keeps every m-line of the offer, in order (RFC 3264 6); the box rejects all but the audio it relays.
   const ai = shape ? audioIndex(shape) : -1;
@@ -93,8 +82,8 @@ function boxSdp(session: SdpSession, local: LocalMedia, shape: SessionDescriptio
     : [audioMedia];
   const sd: SessionDescription = {
     version: 0,
-    origin: { username: 'securepbx', sessionId: session.id, sessionVersion: String(session.version), netType: 'IN', addrType: ip, address: local.address },
-    sessionName: 'securepbx',
+    origin: { username: BOX_SDP_USERNAME, sessionId: session.id, sessionVersion: String(session.version), netType: 'IN', addrType: ip, address: local.address },
+    sessionName: 'securepbx call',
     emails: [], phones: [], bandwidths: [],
     connection: { netType: 'IN', addrType: ip, address: local.address },
     timings: [{ start: 0, stop: 0, repeats: [] }],
@@ -110,7 +99,7 @@ export function offerFromOffer(offer: SessionDescription, session: SdpSession, l
   if (i < 0) throw new PbxError('protocol', 'the offer has no audio stream');
   const m = offer.media[i]!;
   const codecs = codecsOf(m).filter(isRelayed);
-  if (!codecs.some(isAudioCodec)) throw new PbxError('protocol', 'no codec in common');
+  if (!codecs.some(isVoice)) throw new PbxError('protocol', 'no codec in common');
   return { body: boxSdp(session, local, undefined, codecs, remoteDirection(offer, m), attr(m, 'ptime'), leg), codecs };
 }
 
@@ -124,9 +113,8 @@ export function answerFromAnswer(offer: SessionDescription, answer: SessionDescr
   if (oi < 0 || ai < 0) throw new PbxError('protocol', 'no audio stream was accepted');
   const offered = codecsOf(offer.media[oi]!).filter(isRelayed);
   const accepted = codecsOf(answer.media[ai]!);
-  const same = (a: Codec, b: Codec): boolean => a.encoding.toLowerCase() === b.encoding.toLowerCase() && a.clockRate === b.clockRate;
-  const codecs = offered.filter((o) => accepted.some((a) => same(a, o)));
-  if (!codecs.some(isAudioCodec)) throw new PbxError('protocol', 'no codec in common');
+  const codecs = offered.filter((o) => accepted.some((a) => codecMatches(a, o)));
+  if (!codecs.some(isVoice)) throw new PbxError('protocol', 'no codec in common');
   return boxSdp(session, local, offer, codecs, remoteDirection(answer, answer.media[ai]!), attr(answer.media[ai]!, 'ptime'), leg);
 }
 
@@ -138,7 +126,7 @@ export function payloadMap(offer: SessionDescription, answer: SessionDescription
   if (oi < 0 || ai < 0) return map;
   const offered = codecsOf(offer.media[oi]!);
   for (const a of codecsOf(answer.media[ai]!)) {
-    const o = offered.find((x) => x.encoding.toLowerCase() === a.encoding.toLowerCase() && x.clockRate === a.clockRate);
+    const o = offered.find((x) => codecMatches(x, a));
     if (o && o.pt !== a.pt) map[a.pt] = o.pt;
   }
   return map;
