@@ -285,6 +285,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
     tls: tls(pki.tlsMaterial()), caPem: () => readFileSync(pki.paths.caCert, 'utf8'), caDer: () => pki.caDer(), log,
     store, clock, random, counters,
+    selfHosts: () => self.hosts, defaultHost: advertise,
     execute: (req) => executeCommand(commandContext, req),
     // What the dashboard shows live: registrations, calls, LEDs, config, certificate.
     live: {

@@ -5,6 +5,7 @@ import { CommandError, type ControlRequest } from '../control/index.js';
 import { type Clock, type Counters, type ErrorCode, type Logger, type TimerHandle, isPbxError } from '../core/index.js';
 import { AuthThrottle } from '../sip/digest/index.js';
 import { type Session, SessionStore, tokensEqual } from './sessions.js';
+import { AccountDelay, type AccountDelayOptions } from './throttle.js';
 
 /**
  * The JSON API under /api that the admin page uses. Every route needs a
@@ -50,11 +51,17 @@ export interface ApiDeps {
   readonly counters: Counters;
   readonly log: Logger;
   readonly loginThrottle?: { readonly limit: number; readonly windowMs: number; readonly blockMs: number };
+  /** Waits per admin credential across addresses (throttle.ts); defaults for production. */
+  readonly accountDelay?: AccountDelayOptions;
 }
 
+/** One route of the HTTPS server's table, as the security tests walk it. */
 export interface RouteInfo {
   readonly method: string;
   readonly url: string;
+  /** Inside the API plugin, so its session and CSRF hook runs first. */
+  readonly api: boolean;
+  /** Reachable without a session: outside the API (page, CA), or setup and login. */
   readonly public: boolean;
 }
 
@@ -64,6 +71,9 @@ const STATUS_OF: Record<ErrorCode, number> = {
 };
 
 type Body = Readonly<Record<string, unknown>>;
+
+/** The secrets a guesser can try: the admin password and the first-run setup code. */
+type Credential = 'admin' | 'setup';
 
 function body(req: FastifyRequest): Body {
   const b = req.body;
@@ -91,20 +101,25 @@ function passwordField(b: Body, name: string): string {
   return v;
 }
 
-export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: RouteInfo[]; closeStreams: () => void } {
+/** Where the API lives; every route under it is registered inside one plugin. */
+export const API_PREFIX = '/api';
+
+/** Registers the API as one encapsulated plugin under /api (loaded by fastify's ready() or listen()). */
+export function registerApi(root: FastifyInstance, deps: ApiDeps): { closeStreams: () => void } {
+  const streams = new Set<() => void>();
+  root.decorateRequest('adminSession', null);
+  void root.register(async (app) => { apiPlugin(app, deps, streams); }, { prefix: API_PREFIX });
+  return { closeStreams: () => { for (const close of [...streams]) close(); } };
+}
+
+function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>): void {
   const { store, execute, sessions, counters, log } = deps;
   const t = deps.loginThrottle;
   const throttle = new AuthThrottle({
     clock: deps.clock, limit: t?.limit ?? LOGIN_FAIL_LIMIT, windowMs: t?.windowMs ?? LOGIN_FAIL_WINDOW_MS, blockMs: t?.blockMs ?? LOGIN_BLOCK_MS,
   });
-  const routes: RouteInfo[] = [];
-  const streams = new Set<() => void>();
+  const accountDelay = new AccountDelay(deps.clock, deps.accountDelay);
 
-  app.addHook('onRoute', (r) => {
-    if (!r.url.startsWith('/api/')) return;
-    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m, url: r.url, public: r.config?.public === true });
-  });
-  app.decorateRequest('adminSession', null);
 
   const exec = (command: string, args: Record<string, unknown> = {}): Promise<unknown> => execute({ command, args });
 
@@ -114,15 +129,43 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
     return { csrfToken: s.csrfToken };
   };
 
-  const blockedReply = (reply: FastifyReply): FastifyReply => {
-    counters.inc('admin.login.throttled');
-    return reply.code(429).header('retry-after', String(Math.ceil((t?.blockMs ?? LOGIN_BLOCK_MS) / 1000)))
-      .send({ error: 'too many failed attempts from this address; try again later' });
+  /**
+   * Two throttles guard every password or setup-code check: one per source
+   * address, one per credential across all addresses. Returns the 429 reply
+   * when either says wait, or null when the attempt may be checked.
+   */
+  const refuseGuess = (reply: FastifyReply, ip: string, credential: Credential): FastifyReply | null => {
+    if (throttle.isBlocked(ip)) {
+      counters.inc('admin.login.throttled');
+      return reply.code(429).header('retry-after', String(Math.ceil((t?.blockMs ?? LOGIN_BLOCK_MS) / 1000)))
+        .send({ error: 'too many failed attempts from this address; try again later' });
+    }
+    const wait = accountDelay.waitMs(credential);
+    if (wait > 0) {
+      counters.inc('admin.login.delayed');
+      return reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
+        .send({ error: `too many failed attempts for this ${credential === 'setup' ? 'setup code' : 'account'}; try again in ${Math.ceil(wait / 1000)} s` });
+    }
+    return null;
+  };
+  const guessFailed = (ip: string, credential: Credential): void => {
+    throttle.recordFailure(ip);
+    const before = accountDelay.waitMs(credential);
+    accountDelay.recordFailure(credential);
+    if (before === 0 && accountDelay.waitMs(credential) > 0) log.warn({ credential }, 'repeated failed admin logins: further attempts are delayed');
+  };
+  const guessSucceeded = (ip: string, credential: Credential): void => {
+    throttle.recordSuccess(ip);
+    accountDelay.recordSuccess(credential);
   };
 
-  // Authentication and CSRF run before the body is even parsed.
+  // Authentication and CSRF run before the body is even parsed. The hook
+  // belongs to this plugin, so it guards exactly the routes registered in it,
+  // as the router matched them: it never looks at the URL. (A check on the
+  // raw URL's prefix once let `/%61pi/...` through while the router decoded
+  // it to `/api/...`.) The servers also refuse non-canonical paths before
+  // routing (canonical.ts).
   app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api/')) return;
     void reply.header('cache-control', 'no-store');
     const changes = req.method !== 'GET' && req.method !== 'HEAD';
     // A browser says where a request comes from; refuse changes from other sites
@@ -168,14 +211,15 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
 
   /* ---- first run, login, logout ---- */
 
-  app.get('/api/setup', { config: { public: true } }, async (req) => ({
+  app.get('/setup', { config: { public: true } }, async (req) => ({
     needsSetup: store.data.admin.passwordHash === null,
     loggedIn: sessions.peek(req.cookies[SESSION_COOKIE]) !== undefined,
   }));
 
-  app.post('/api/setup', { config: { public: true } }, async (req, reply) => {
+  app.post('/setup', { config: { public: true } }, async (req, reply) => {
     const ip = req.ip;
-    if (throttle.isBlocked(ip)) return blockedReply(reply);
+    const refused = refuseGuess(reply, ip, 'setup');
+    if (refused) return refused;
     const b = body(req);
     const code = typeof b.setupCode === 'string' ? b.setupCode.trim().toUpperCase() : '';
     const password = passwordField(b, 'password');
@@ -184,7 +228,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
       throw new CommandError('conflict', 'the admin password is already set; log in instead');
     }
     if (code === '' || !tokensEqual(code, stored)) {
-      throttle.recordFailure(ip);
+      guessFailed(ip, 'setup');
       counters.inc('admin.setup.bad-code');
       throw new CommandError('auth', 'wrong setup code: use the code printed on the console', 'setupCode');
     }
@@ -201,44 +245,46 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
       d.admin.passwordHash = hash;
       d.admin.setupCode = null;
     });
-    throttle.recordSuccess(ip);
+    guessSucceeded(ip, 'setup');
     log.info({ from: ip }, 'admin password set with the setup code');
     return startSession(reply);
   });
 
-  app.post('/api/login', { config: { public: true } }, async (req, reply) => {
+  app.post('/login', { config: { public: true } }, async (req, reply) => {
     const ip = req.ip;
-    if (throttle.isBlocked(ip)) return blockedReply(reply);
+    const refused = refuseGuess(reply, ip, 'admin');
+    if (refused) return refused;
     const password = passwordField(body(req), 'password');
     const hash = store.data.admin.passwordHash;
     if (hash === null) throw new CommandError('invalid-state', 'no admin password yet: set one with the setup code');
     if (!(await verifyPassword(password, hash))) {
-      throttle.recordFailure(ip);
+      guessFailed(ip, 'admin');
       counters.inc('admin.login.failed');
       log.warn({ from: ip }, 'admin login failed');
       throw new CommandError('auth', 'wrong password', 'password');
     }
-    throttle.recordSuccess(ip);
+    guessSucceeded(ip, 'admin');
     return startSession(reply);
   });
 
-  app.get('/api/session', async (req) => ({ csrfToken: req.adminSession?.csrfToken }));
+  app.get('/session', async (req) => ({ csrfToken: req.adminSession?.csrfToken }));
 
-  app.post('/api/logout', async (req, reply) => {
+  app.post('/logout', async (req, reply) => {
     if (req.adminSession) sessions.destroy(req.adminSession.id);
     void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
     return { loggedOut: true };
   });
 
-  app.post('/api/admin/password', async (req, reply) => {
+  app.post('/admin/password', async (req, reply) => {
     const ip = req.ip;
-    if (throttle.isBlocked(ip)) return blockedReply(reply);
+    const refused = refuseGuess(reply, ip, 'admin');
+    if (refused) return refused;
     const b = body(req);
     const current = passwordField(b, 'current');
     const next = passwordField(b, 'password');
     const hash = store.data.admin.passwordHash;
     if (hash === null || !(await verifyPassword(current, hash))) {
-      throttle.recordFailure(ip);
+      guessFailed(ip, 'admin');
       throw new CommandError('auth', 'the current password is wrong', 'current');
     }
     let newHash: string;
@@ -249,6 +295,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
       throw e;
     }
     await store.update((d) => { d.admin.passwordHash = newHash; });
+    guessSucceeded(ip, 'admin');
     // Every other session was opened with the old password: end them.
     sessions.clear();
     return startSession(reply);
@@ -256,9 +303,9 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
 
   /* ---- status and live updates ---- */
 
-  app.get('/api/status', async () => exec('status'));
+  app.get('/status', async () => exec('status'));
 
-  app.get('/api/events', async (req, reply) => {
+  app.get('/events', async (req, reply) => {
     if (streams.size >= MAX_EVENT_STREAMS) return reply.code(503).send({ error: 'too many live views open' });
     const sessionId = req.adminSession?.id;
     reply.hijack();
@@ -313,8 +360,8 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
 
   /* ---- extensions ---- */
 
-  app.get('/api/accounts', async () => exec('account.list'));
-  app.post('/api/accounts', async (req) => {
+  app.get('/accounts', async () => exec('account.list'));
+  app.post('/accounts', async (req) => {
     const b = body(req);
     const args = pick(b, ['extension', 'password', 'name', 'policy', 'tlsOnly']);
     if (args.password === undefined || args.password === '') {
@@ -323,30 +370,30 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
     }
     return exec('account.add', args);
   });
-  app.patch('/api/accounts/:extension', async (req) =>
+  app.patch('/accounts/:extension', async (req) =>
     exec('account.update', { ...pick(body(req), ['name', 'policy', 'tlsOnly']), extension: param(req, 'extension') }));
-  app.delete('/api/accounts/:extension', async (req) => exec('account.remove', { extension: param(req, 'extension') }));
-  app.post('/api/accounts/:extension/password', async (req) =>
+  app.delete('/accounts/:extension', async (req) => exec('account.remove', { extension: param(req, 'extension') }));
+  app.post('/accounts/:extension/password', async (req) =>
     exec('account.password', { ...pick(body(req), ['password']), extension: param(req, 'extension') }));
 
   /* ---- policies ---- */
 
-  app.get('/api/policies', async () => exec('policy.list'));
-  app.post('/api/policies', async (req) => exec('policy.add', pick(body(req), ['name', 'callerStream', 'calleeStream'])));
-  app.put('/api/policies/:name', async (req) =>
+  app.get('/policies', async () => exec('policy.list'));
+  app.post('/policies', async (req) => exec('policy.add', pick(body(req), ['name', 'callerStream', 'calleeStream'])));
+  app.put('/policies/:name', async (req) =>
     exec('policy.update', { ...pick(body(req), ['callerStream', 'calleeStream']), name: param(req, 'name') }));
-  app.delete('/api/policies/:name', async (req) => exec('policy.remove', { name: param(req, 'name') }));
+  app.delete('/policies/:name', async (req) => exec('policy.remove', { name: param(req, 'name') }));
 
   /* ---- certificates ---- */
 
-  app.get('/api/certs', async () => exec('cert.info'));
-  app.get('/api/certs/history', async () => exec('cert.history'));
-  app.post('/api/certs/renew', async () => exec('cert.renew'));
-  app.post('/api/certs/custom', async (req) => exec('cert.install', pick(body(req), ['certPem', 'chainPem', 'keyPem'])));
+  app.get('/certs', async () => exec('cert.info'));
+  app.get('/certs/history', async () => exec('cert.history'));
+  app.post('/certs/renew', async () => exec('cert.renew'));
+  app.post('/certs/custom', async (req) => exec('cert.install', pick(body(req), ['certPem', 'chainPem', 'keyPem'])));
 
   /* ---- call history ---- */
 
-  app.get('/api/calls/history', async (req) => {
+  app.get('/calls/history', async (req) => {
     const q = req.query as Record<string, unknown> | undefined;
     const raw = q?.limit;
     let limit: number | undefined;
@@ -357,5 +404,4 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): { routes: Rout
     return exec('calls.history', limit === undefined ? {} : { limit });
   });
 
-  return { routes, closeStreams: () => { for (const close of [...streams]) close(); } };
 }

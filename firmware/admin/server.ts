@@ -1,14 +1,17 @@
-import type { Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify';
 import type { ConfigStore } from '../config/index.js';
 import type { ControlRequest } from '../control/index.js';
 import { Counters, cryptoRandom, systemClock, type Clock, type Logger, type Random } from '../core/index.js';
-import { type LiveSource, type RouteInfo, registerApi } from './api.js';
+import { API_PREFIX, type LiveSource, type RouteInfo, registerApi } from './api.js';
+import { checkCanonicalPath } from './canonical.js';
 import { SessionStore } from './sessions.js';
+import type { AccountDelayOptions } from './throttle.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
@@ -45,7 +48,18 @@ export interface AdminServerOptions {
   readonly staticDir?: string;
   /** Overrides for tests. */
   readonly loginThrottle?: { readonly limit: number; readonly windowMs: number; readonly blockMs: number };
+  readonly accountDelay?: AccountDelayOptions;
   readonly sessionIdleMs?: number;
+  /**
+   * The names and addresses the box answers to (lower case). The plain-HTTP
+   * redirect keeps the Host the browser used only when it is one of these;
+   * otherwise it sends the browser to `defaultHost`.
+   */
+  readonly selfHosts?: () => ReadonlySet<string>;
+  /** Where redirects point when the Host header is not one of the box's names; the bind address by default. */
+  readonly defaultHost?: string;
+  /** Called as each route's handler starts, with the route's method and pattern (instrumentation for tests). */
+  readonly onHandler?: (method: string, url: string) => void;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -69,8 +83,31 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../webui/', import.meta.url));
 
-/** A Host header we are willing to echo into a redirect: a name or address, optional port. */
-const SAFE_HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+/**
+ * The request listener both servers use: a path that is not in canonical form
+ * (canonical.ts) is refused with 404 before fastify routes it, so no hook,
+ * guard or handler ever sees a second spelling of a path.
+ */
+function canonicalOnly(counters: Counters, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const verdict = checkCanonicalPath(req.url ?? '');
+    if (verdict.ok) {
+      handler(req, res);
+      return;
+    }
+    counters.inc(`admin.reject.path.${verdict.reason}`);
+    res.writeHead(404, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ error: 'not found' }));
+  };
+}
+
+/** The host part of a Host header value, lower case, without port or IPv6 brackets. */
+function hostName(header: string | undefined): string {
+  const h = (header ?? '').trim().toLowerCase();
+  const v6 = /^\[([0-9a-f:.]+)\](?::\d+)?$/.exec(h);
+  if (v6) return v6[1]!;
+  return h.replace(/:\d+$/, '');
+}
 
 function addCaRoutes(app: FastifyInstance, opts: AdminServerOptions): void {
   app.get('/ca.crt', async (_req, reply) =>
@@ -85,7 +122,7 @@ export class AdminServer {
   private https: FastifyInstance | null = null;
   private http: FastifyInstance | null = null;
   private closeStreams: () => void = () => {};
-  private apiRoutes: readonly RouteInfo[] = [];
+  private readonly table: RouteInfo[] = [];
   readonly counters: Counters;
   webPort = 0;
   httpPort = 0;
@@ -94,30 +131,48 @@ export class AdminServer {
     this.counters = opts.counters ?? new Counters();
   }
 
-  /** Every /api route with whether it is public: the security tests walk this list. */
+  /** Every route of the HTTPS server (HEAD twins aside), from fastify's own table: the security tests walk it. */
   get routes(): readonly RouteInfo[] {
-    return this.apiRoutes;
+    return this.table;
   }
 
   async start(): Promise<{ webPort: number; httpPort: number }> {
     const { opts } = this;
     const clock = opts.clock ?? systemClock;
+    const counters = this.counters;
     const https = Fastify({
-      https: { key: opts.tls.key, cert: opts.tls.cert },
+      serverFactory: (handler) => createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, canonicalOnly(counters, handler)),
       logger: false,
       bodyLimit: MAX_BODY_BYTES,
       // Long-lived event streams must not hold up close().
       forceCloseConnections: true,
     }) as unknown as FastifyInstance;
     https.addHook('onSend', async (_req, reply) => { reply.headers(SECURITY_HEADERS); });
+    const probe = opts.onHandler;
+    https.addHook('onRoute', (r) => {
+      const api = r.prefix === API_PREFIX;
+      for (const m of [r.method].flat()) {
+        if (m !== 'HEAD') this.table.push({ method: m, url: r.url, api, public: !api || r.config?.public === true });
+      }
+    });
+    if (probe) {
+      https.addHook('onRoute', (r) => {
+        const inner = r.handler;
+        const method = [r.method].flat().join(',');
+        r.handler = function (this: FastifyInstance, req, reply) {
+          probe(method, r.url);
+          return inner.call(this, req, reply);
+        } as RouteHandlerMethod;
+      });
+    }
     await https.register(fastifyCookie);
     addCaRoutes(https, opts);
     const api = registerApi(https, {
       store: opts.store, execute: opts.execute, live: opts.live, clock, counters: this.counters, log: opts.log,
       sessions: new SessionStore(clock, opts.random ?? cryptoRandom, opts.sessionIdleMs),
       ...(opts.loginThrottle ? { loginThrottle: opts.loginThrottle } : {}),
+      ...(opts.accountDelay ? { accountDelay: opts.accountDelay } : {}),
     });
-    this.apiRoutes = api.routes;
     this.closeStreams = api.closeStreams;
     const root = opts.staticDir ?? DEFAULT_STATIC_DIR;
     if (existsSync(root)) {
@@ -130,12 +185,17 @@ export class AdminServer {
     this.https = https;
     this.webPort = (https.server.address() as { port: number }).port;
 
-    const http = Fastify({ logger: false });
+    const http = Fastify({ serverFactory: (handler) => createHttpServer(canonicalOnly(counters, handler)), logger: false });
     addCaRoutes(http, opts);
+    // The redirect names the box, never whatever Host the request claimed
+    // (`Host: evil.example` must not send a phone or browser elsewhere).
+    const fallback = opts.defaultHost ?? opts.bind;
     http.setNotFoundHandler(async (req, reply) => {
-      const given = req.headers.host ?? '';
-      const host = (SAFE_HOST.test(given) ? given : opts.bind).replace(/:\d+$/, '');
-      const target = `https://${host}:${this.webPort}${req.url}`;
+      const asked = hostName(req.headers.host);
+      const own = opts.selfHosts?.() ?? new Set([opts.bind.toLowerCase()]);
+      if (asked !== '' && !own.has(asked)) counters.inc('admin.redirect.foreign-host');
+      const host = own.has(asked) ? asked : fallback;
+      const target = `https://${host.includes(':') ? `[${host}]` : host}:${this.webPort}${req.url}`;
       return reply.code(301).header('location', target).send();
     });
     await http.listen({ host: opts.bind, port: opts.httpPort });

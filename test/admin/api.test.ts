@@ -1,15 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
-import { AdminServer, LIVE_COALESCE_MS, SESSION_IDLE_MS, certSource, type LiveSource } from '../../firmware/admin/index.js';
-import { ConfigStore } from '../../firmware/config/index.js';
-import { CALLS_FILE, executeCommand } from '../../firmware/control/index.js';
-import { FakeClock, silentLogger, systemClock } from '../../firmware/core/index.js';
-import { CertRenewer, loadOrCreatePki } from '../../firmware/pki/index.js';
-import { concrete, plainGet, request, sessionCookie, type Reply, type RequestOptions } from './client.js';
+import { LIVE_COALESCE_MS, SESSION_IDLE_MS } from '../../firmware/admin/index.js';
+import { CALLS_FILE } from '../../firmware/control/index.js';
+import { loadOrCreatePki } from '../../firmware/pki/index.js';
+import { concrete, plainGet, sessionCookie, type Reply, type RequestOptions } from './client.js';
+import { SETUP_CODE, startAdmin } from './fixture.js';
 
 /*
  * The admin API over real HTTPS: first-run setup with the console's setup
@@ -19,35 +17,11 @@ import { concrete, plainGet, request, sessionCookie, type Reply, type RequestOpt
  * covered without touching this file.
  */
 
-const root = mkdtempSync(join(tmpdir(), 'pbx-admin-'));
-t.teardown(() => rmSync(root, { recursive: true, force: true }));
-const dataDir = join(root, 'box');
-const SETUP_CODE = 'ABCD2345';
-const PASSWORD = 'correct horse battery';
-
-const store = await ConfigStore.open(dataDir, { log: silentLogger });
-await store.update((d) => { d.admin.setupCode = SETUP_CODE; });
-const pki = await loadOrCreatePki(dataDir);
-const renewer = new CertRenewer({ pki, clock: systemClock });
-const clock = new FakeClock(Date.now());
-const listeners = new Set<() => void>();
-const live: LiveSource = { onChange: (fn) => { listeners.add(fn); return () => listeners.delete(fn); } };
-let admin: AdminServer | undefined;
-const certs = certSource({ pki, renewer, clock: systemClock, swap: (m) => admin?.setTlsMaterial(m) });
-renewer.onRenew((m) => admin?.setTlsMaterial(m));
-admin = new AdminServer({
-  bind: '127.0.0.1', webPort: 0, httpPort: 0, tls: pki.tlsMaterial(),
-  caPem: () => pki.caCertPem, caDer: () => pki.caDer(), log: silentLogger,
-  store, clock, live,
-  execute: (req) => executeCommand({ store, dataDir, certs }, req),
-  loginThrottle: { limit: 3, windowMs: 60_000, blockMs: 120_000 },
-});
-const { webPort, httpPort } = await admin.start();
-t.teardown(() => admin?.stop());
+const fx = await startAdmin({ loginThrottle: { limit: 3, windowMs: 60_000, blockMs: 120_000 } });
+t.teardown(() => fx.stop());
+const { root, dataDir, store, pki, clock, admin, webPort, httpPort, trusted, listeners, call } = fx;
 const ca = pki.caCertPem;
-/** The CAs the test client trusts: the box's, and the office CA once its certificate is uploaded. */
-const trusted = [ca];
-const call = (method: string, path: string, o: RequestOptions = {}): Promise<Reply> => request(webPort, trusted, method, path, o);
+const PASSWORD = 'correct horse battery';
 
 /** Every reply of the run, to check no secret ever leaves the API. */
 const seen: Reply[] = [];
@@ -90,10 +64,11 @@ t.test('first run: no default password; the setup code sets one once', async (t)
 });
 
 t.test('every /api route refuses an unauthenticated request (401) and a change without the CSRF token (403)', async (t) => {
-  const routes = admin!.routes;
+  const routes = admin.routes.filter((r) => r.api);
   const publicOnes = routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort();
-  t.same(publicOnes, ['GET /api/setup', 'POST /api/login', 'POST /api/setup'], 'only setup and login are public');
+  t.same(publicOnes, ['GET /api/setup', 'POST /api/login', 'POST /api/setup'], 'only setup and login are public in the API');
   t.ok(routes.length >= 20, `the route table lists the API (${routes.length} routes)`);
+  t.ok(admin.routes.filter((r) => !r.api).every((r) => !r.url.startsWith('/api')), 'every /api route sits inside the guarded plugin');
 
   for (const r of routes.filter((x) => !x.public)) {
     const url = concrete(r.url);
@@ -309,7 +284,7 @@ t.test('login throttling engages after repeated failures and lifts later', async
   const blocked = await api('POST', '/api/login', { body: { password: PASSWORD } });
   t.equal(blocked.status, 429, 'blocked, even with the right password');
   t.ok(Number(blocked.headers['retry-after']) > 0, 'Retry-After says when to come back');
-  t.equal(admin!.counters.get('admin.login.throttled'), 1);
+  t.equal(admin.counters.get('admin.login.throttled'), 1);
   clock.advance(120_000);
   const after = await api('POST', '/api/login', { body: { password: PASSWORD } });
   t.equal(after.status, 200, 'the block lifts after its time');

@@ -17,6 +17,8 @@ export interface RequestOptions {
   readonly cookie?: string;
   readonly csrf?: string;
   readonly headers?: Record<string, string>;
+  /** The local address to send from (127.x.y.z), to act as several machines. */
+  readonly from?: string;
 }
 
 export function request(port: number, ca: string | readonly string[], method: string, path: string, o: RequestOptions = {}): Promise<Reply> {
@@ -26,7 +28,10 @@ export function request(port: number, ca: string | readonly string[], method: st
   if (o.cookie) headers.cookie = o.cookie;
   if (o.csrf) headers['x-csrf-token'] = o.csrf;
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path, ca: typeof ca === 'string' ? ca : [...ca], headers, agent: false }, (res) => {
+    const req = https.request({
+      host: '127.0.0.1', port, method, path, ca: typeof ca === 'string' ? ca : [...ca], headers, agent: false,
+      ...(o.from !== undefined ? { localAddress: o.from } : {}),
+    }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -42,9 +47,9 @@ export function request(port: number, ca: string | readonly string[], method: st
   });
 }
 
-export function plainGet(port: number, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+export function plainGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
