@@ -350,6 +350,17 @@ t.test('RFC 3261 22: no credentials -> 401, wrong password -> 403; the callee ne
   await quiet(t);
 });
 
+t.test('a ZRTP offer (a=zrtp-hash) the box cannot carry is refused at once with 488 and a Warning, not connected silent', async (t) => {
+  // linphonec with ZRTP mandatory sends the same SDP as with ZRTP optional; answered plain it
+  // connected, heard nothing for 30 s and hung up with "IO error". Until the box speaks ZRTP it says no.
+  const out = await caller.call('101', { sdp: sdp({ port: 20_000, extraMedia: ['a=zrtp-hash:1.10 f71e844fad9da687ff92235bbe0ce9a46c9a2c19fd39f6b3126115d0849db3e7'] }) });
+  const res = await out.final();
+  t.equal(res.status, 488);
+  t.match(getHeader(res, 'warning') ?? '', /^399 \S+ "ZRTP is not available yet: .*turn ZRTP off on the phone/);
+  t.notOk(await callee.sees('INVITE', () => true, 300), 'the callee is not rung');
+  await quiet(t);
+});
+
 t.test('RFC 3264 6: no codec in common -> 488, either side', async (t) => {
   const before = records().length;
   const out = await caller.call('101', { sdp: sdp({ port: 20_000, codecs: [[3, 'GSM/8000'], [96, 'opus/48000/2']] }) });

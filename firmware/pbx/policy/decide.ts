@@ -73,14 +73,17 @@ class Decider {
     this.available = input.available ?? AVAILABLE_KEY_AGREEMENTS;
   }
 
-  private notAvailable(p: KeyAgreement): PolicyRefusal {
-    return refuse(488, 'not-available', `${LABEL[p]} is not available yet`);
+  /** `offered`: the caller's phone asked for `p`; otherwise the policy wants it on the callee's leg. */
+  private notAvailable(p: KeyAgreement, offered: boolean): PolicyRefusal {
+    return refuse(488, 'not-available', p === 'zrtp' && offered
+      ? 'ZRTP is not available yet: the phone offered ZRTP (a=zrtp-hash) and may insist on it, so the call is refused rather than connected silent; turn ZRTP off on the phone or use SRTP (SDES over TLS)'
+      : `${LABEL[p]} is not available yet`);
   }
 
   /** Whether the callee's leg can carry `p`, or why not. */
   private calleeCan(p: Protection, why: string): PolicyRefusal | undefined {
     const callee: PartyInfo = this.input.callee;
-    if (p !== 'rtp' && !this.available.includes(p)) return this.notAvailable(p);
+    if (p !== 'rtp' && !this.available.includes(p)) return this.notAvailable(p, false);
     if (!accepts(callee.caps, p)) {
       return refuse(488, 'callee-incapable', p === 'rtp'
         ? `the callee's phone requires encrypted media, and ${why} sends it plain RTP`
@@ -129,7 +132,7 @@ class Decider {
       return refuse(488, 'caller-not-allowed', `the caller's account does not allow ${LABEL[p]}`);
     }
     if (p === 'sdes' && !caller.legTls) return refuse(488, 'sdes-needs-tls', "SDES needs TLS on the caller's leg");
-    if (p !== 'rtp' && !this.available.includes(p)) return this.notAvailable(p);
+    if (p !== 'rtp' && !this.available.includes(p)) return this.notAvailable(p, true);
     const requested = p !== 'rtp';
     const why = `${callerStream}/${calleeStream}`;
 

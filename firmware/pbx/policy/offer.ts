@@ -7,8 +7,14 @@ import type { OfferSummary, PhoneCaps, PolicySettings } from './types.js';
  * What the caller's audio m-line asks for, for the decision:
  * - UDP/TLS/RTP/SAVP(F): DTLS-SRTP (RFC 5764);
  * - RTP/SAVP(F): SDES, with the supported suites in the caller's order;
- * - RTP/AVP(F) with a=crypto: best-effort SDES; with a=zrtp-hash: best-effort
- *   ZRTP (RFC 6189 8.1: ZRTP runs in the media path over a plain profile);
+ * - RTP/AVP(F) with a=crypto: best-effort SDES (the phone falls back to RTP
+ *   when the answer carries no a=crypto);
+ * - RTP/AVP(F) with a=zrtp-hash: ZRTP (RFC 6189 8.1: ZRTP runs in the media
+ *   path over a plain profile). Not best-effort: whether the phone insists on
+ *   ZRTP is its own setting, and the SDP is the same either way (seen with
+ *   linphone's media_encryption_mandatory=0 and =1). A phone that insists
+ *   and gets a plain answer connects and hears nothing, so the box treats
+ *   the offer as asking for ZRTP and refuses it plainly while it cannot carry it;
  * - anything else, or no audio: plain RTP.
  */
 export function summarizeOffer(media: MediaDescription | undefined, sips: boolean): OfferSummary {
@@ -22,7 +28,7 @@ export function summarizeOffer(media: MediaDescription | undefined, sips: boolea
     for (const l of sdes.lines) if (!suites.includes(l.suite)) suites.push(l.suite);
     return { protection: 'sdes', bestEffort: sdes.mode === 'best-effort', suites, sips };
   }
-  if (hasAttribute(media.attributes, 'zrtp-hash')) return { ...plain, protection: 'zrtp', bestEffort: true };
+  if (hasAttribute(media.attributes, 'zrtp-hash')) return { ...plain, protection: 'zrtp' };
   return plain;
 }
 

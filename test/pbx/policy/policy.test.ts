@@ -97,10 +97,11 @@ t.test('a caller offering DTLS-SRTP or ZRTP: not available yet, whatever the pol
       t.same([r.status, r.code], [488, 'not-available'], `${protection} under ${caller}`);
     }
   }
-  // A best-effort ZRTP offer (RTP/AVP + a=zrtp-hash) falls back to plain RTP instead.
-  const p = planOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', { ...RTP_OFFER, protection: 'zrtp', bestEffort: true })));
-  t.same([short(p.legA), short(p.legB)], ['rtp', 'rtp']);
-  t.match(p.note, /best-effort ZRTP/);
+  // A ZRTP offer (RTP/AVP + a=zrtp-hash) is never answered plain: the phone may insist on ZRTP
+  // (linphonec with ZRTP mandatory connected and heard nothing for 30 s), so it is refused with a reason.
+  const z = refusalOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', summarizeOffer(audio('RTP/AVP', [['zrtp-hash', '1.10 00']]), false))));
+  t.same([z.status, z.code], [488, 'not-available']);
+  t.match(z.reason, /ZRTP is not available.*turn ZRTP off on the phone/);
   // When DTLS lands the same call relays end to end.
   const later = planOf(decideMediaPlan(input('forced_relay', 'as_caller', { ...RTP_OFFER, protection: 'dtls' }, { available: EVERYTHING })));
   t.same([later.mode, short(later.legB), later.features.recording], ['relay', 'dtls/end-to-end', false]);
@@ -203,7 +204,7 @@ t.test('summarizeOffer reads the caller\'s audio m-line', async (t) => {
     { protection: 'sdes', bestEffort: true, suites: ['AES_CM_128_HMAC_SHA1_80'], sips: true });
   t.same(summarizeOffer(audio('RTP/SAVPF', [['crypto', `1 AES_CM_128_HMAC_SHA1_80 inline:${KEY46}`]]), false).suites, [], 'no usable line');
   t.equal(summarizeOffer(audio('UDP/TLS/RTP/SAVPF', [['fingerprint', 'sha-256 00']]), false).protection, 'dtls');
-  t.same(summarizeOffer(audio('RTP/AVP', [['zrtp-hash', '1.10 00']]), false), { protection: 'zrtp', bestEffort: true, suites: [], sips: false });
+  t.same(summarizeOffer(audio('RTP/AVP', [['zrtp-hash', '1.10 00']]), false), { protection: 'zrtp', bestEffort: false, suites: [], sips: false }, 'ZRTP: the SDP cannot say whether the phone insists');
   t.equal(summarizeOffer(audio('RTP/AVP', []), false).protection, 'rtp');
   t.equal(summarizeOffer(undefined, false).protection, 'rtp');
 });
