@@ -4,15 +4,11 @@
  * and the serial console (serialport) implement the same interfaces later.
  */
 
-export type LedName = 'power' | 'registration' | 'call' | 'error';
+// What an LED is doing is also what `pbx status` and the page's LED mirror
+// show, so the shapes live in the dependency-free API file; the HAL drives them.
+import type { LedColor, LedName, LedState } from '../firmware/api/index.js';
 
-/** What one LED is doing. `blink` toggles every `periodMs / 2`. */
-export type LedState =
-  | { readonly mode: 'off' }
-  | { readonly mode: 'on'; readonly color?: LedColor }
-  | { readonly mode: 'blink'; readonly periodMs: number; readonly color?: LedColor };
-
-export type LedColor = 'green' | 'amber' | 'red' | 'blue';
+export type { LedColor, LedName, LedState };
 
 export interface Leds {
   set(led: LedName, state: LedState): void;

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { SimBoard } from '../board/index.js';
 import { AdminServer, certSource } from './admin/index.js';
@@ -98,8 +99,8 @@ export class Appliance {
     Object.assign(this, parts);
   }
 
-  /** What `pbx status` shows of a running appliance. Never secrets. */
-  status(): Record<string, unknown> {
+  /** What `pbx status` and the page show of a running appliance, in the API's shape. Never secrets. */
+  status(): LiveStatus {
     return {
       pid: this.info.pid,
       ports: this.info.ports,

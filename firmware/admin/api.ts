@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, SessionToken, SetupState } from '../api/index.js';
 import { hashPassword, verifyPassword, type ConfigStore } from '../config/index.js';
 import { CommandError, type ControlRequest } from '../control/index.js';
 import { type Clock, type Counters, type ErrorCode, type Logger, type TimerHandle, isPbxError } from '../core/index.js';
@@ -13,6 +14,8 @@ import { AccountDelay, type AccountDelayOptions } from './throttle.js';
  * request that is not a GET also needs the session's CSRF token in the
  * X-CSRF-Token header. The operations themselves are the `pbx` commands
  * (control/commands.ts), so the CLI and the page share one implementation.
+ * What each route answers is a shape in firmware/api, the file the page
+ * reads the replies with.
  */
 
 declare module 'fastify' {
@@ -121,9 +124,12 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   const accountDelay = new AccountDelay(deps.clock, deps.accountDelay);
 
 
-  const exec = (command: string, args: Record<string, unknown> = {}): Promise<unknown> => execute({ command, args });
+  // The one place a reply's type is asserted: `execute` runs executeCommand,
+  // whose every case is checked against CommandReplies where it is built.
+  const exec = <C extends CommandName>(command: C, args: Record<string, unknown> = {}): Promise<CommandReplies[C]> =>
+    execute({ command, args }) as Promise<CommandReplies[C]>;
 
-  const startSession = (reply: FastifyReply): { csrfToken: string } => {
+  const startSession = (reply: FastifyReply): SessionToken => {
     const s = sessions.create();
     void reply.setCookie(SESSION_COOKIE, s.id, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
     return { csrfToken: s.csrfToken };
@@ -138,13 +144,13 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     if (throttle.isBlocked(ip)) {
       counters.inc('admin.login.throttled');
       return reply.code(429).header('retry-after', String(Math.ceil((t?.blockMs ?? LOGIN_BLOCK_MS) / 1000)))
-        .send({ error: 'too many failed attempts from this address; try again later' });
+        .send({ error: 'too many failed attempts from this address; try again later' } satisfies ApiErrorBody);
     }
     const wait = accountDelay.waitMs(credential);
     if (wait > 0) {
       counters.inc('admin.login.delayed');
       return reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
-        .send({ error: `too many failed attempts for this ${credential === 'setup' ? 'setup code' : 'account'}; try again in ${Math.ceil(wait / 1000)} s` });
+        .send({ error: `too many failed attempts for this ${credential === 'setup' ? 'setup code' : 'account'}; try again in ${Math.ceil(wait / 1000)} s` } satisfies ApiErrorBody);
     }
     return null;
   };
@@ -175,20 +181,20 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
       const site = req.headers['sec-fetch-site'];
       if ((origin !== undefined && origin !== `https://${req.headers.host ?? ''}`) || site === 'cross-site') {
         counters.inc('admin.reject.origin');
-        return reply.code(403).send({ error: 'cross-site request refused' });
+        return reply.code(403).send({ error: 'cross-site request refused' } satisfies ApiErrorBody);
       }
     }
     if (req.routeOptions.config?.public === true) return;
     const session = sessions.touch(req.cookies[SESSION_COOKIE]);
     if (!session) {
       counters.inc('admin.reject.unauthenticated');
-      return reply.code(401).send({ error: 'log in first' });
+      return reply.code(401).send({ error: 'log in first' } satisfies ApiErrorBody);
     }
     if (changes) {
       const token = req.headers[CSRF_HEADER];
       if (typeof token !== 'string' || !tokensEqual(token, session.csrfToken)) {
         counters.inc('admin.reject.csrf');
-        return reply.code(403).send({ error: 'missing or wrong CSRF token; reload the page' });
+        return reply.code(403).send({ error: 'missing or wrong CSRF token; reload the page' } satisfies ApiErrorBody);
       }
     }
     req.adminSession = session;
@@ -198,20 +204,20 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     if (isPbxError(err)) {
       const field = err instanceof CommandError ? err.field : undefined;
       const problems = err instanceof CommandError ? err.problems : undefined;
-      return reply.code(STATUS_OF[err.code]).send({ error: err.message, code: err.code, ...(field ? { field } : {}), ...(problems ? { problems } : {}) });
+      return reply.code(STATUS_OF[err.code]).send({ error: err.message, code: err.code, ...(field ? { field } : {}), ...(problems ? { problems } : {}) } satisfies ApiErrorBody);
     }
     const status = (err as { statusCode?: unknown }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      return reply.code(status).send({ error: err instanceof Error ? err.message : 'bad request' });
+      return reply.code(status).send({ error: err instanceof Error ? err.message : 'bad request' } satisfies ApiErrorBody);
     }
     counters.inc('admin.error.internal');
     log.error({ url: req.url, err: err instanceof Error ? err.message : String(err) }, 'admin API error');
-    return reply.code(500).send({ error: 'internal error' });
+    return reply.code(500).send({ error: 'internal error' } satisfies ApiErrorBody);
   });
 
   /* ---- first run, login, logout ---- */
 
-  app.get('/setup', { config: { public: true } }, async (req) => ({
+  app.get('/setup', { config: { public: true } }, async (req): Promise<SetupState> => ({
     needsSetup: store.data.admin.passwordHash === null,
     loggedIn: sessions.peek(req.cookies[SESSION_COOKIE]) !== undefined,
   }));
@@ -267,12 +273,16 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     return startSession(reply);
   });
 
-  app.get('/session', async (req) => ({ csrfToken: req.adminSession?.csrfToken }));
+  app.get('/session', async (req): Promise<SessionToken> => {
+    // The hook above refuses a request without a session before it gets here.
+    if (!req.adminSession) throw new CommandError('auth', 'log in first');
+    return { csrfToken: req.adminSession.csrfToken };
+  });
 
   app.post('/logout', async (req, reply) => {
     if (req.adminSession) sessions.destroy(req.adminSession.id);
     void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
-    return { loggedOut: true };
+    return { loggedOut: true } satisfies LoggedOut;
   });
 
   app.post('/admin/password', async (req, reply) => {
@@ -306,7 +316,7 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   app.get('/status', async () => exec('status'));
 
   app.get('/events', async (req, reply) => {
-    if (streams.size >= MAX_EVENT_STREAMS) return reply.code(503).send({ error: 'too many live views open' });
+    if (streams.size >= MAX_EVENT_STREAMS) return reply.code(503).send({ error: 'too many live views open' } satisfies ApiErrorBody);
     const sessionId = req.adminSession?.id;
     reply.hijack();
     const res: ServerResponse = reply.raw;

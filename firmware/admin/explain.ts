@@ -4,10 +4,13 @@
  * bundled into the page as well as used by the server and its tests. The
  * policy outcomes follow the caller/callee table in the design seeds
  * (caller_stream_relay_or_decrypt x callee_stream_security_settings).
+ *
+ * The page bundles this file, so it may import only types, and only from the
+ * dependency-free API file (test/architecture.test.ts checks both).
  */
+import type { CallView, CalleeStreamOption, CallerStreamOption, LegView } from '../api/index.js';
 
-export type CallerStreamOption = 'forced_relay' | 'relay_or_decrypt' | 'decrypt';
-export type CalleeStreamOption = 'as_caller' | 'decrypted' | 'sdes' | 'dtls' | 'zrtp';
+export type { CalleeStreamOption, CallerStreamOption };
 
 export interface Choice<T extends string> {
   readonly value: T;
@@ -91,22 +94,16 @@ export function explainPolicy(caller: CallerStreamOption, callee: CalleeStreamOp
 
 /* ---- calls ---- */
 
-/** The shapes of pbx/views.ts (CallView, LegView), restated so the page bundle needs nothing else. */
-export interface LegLike {
-  readonly party: string;
-  readonly transport: string;
-  readonly address?: string;
-  readonly protection: 'rtp' | 'sdes' | 'dtls' | 'zrtp';
-  readonly suite?: string;
-  readonly codec?: string;
-}
-
-export interface CallLike {
-  readonly caller: string;
-  readonly callee: string;
+/**
+ * What the descriptions read of a leg: party, protection and suite. The rest
+ * of a leg may come along in any form (a history line written by an older
+ * version may name a transport this one does not), since it is not read.
+ */
+export type LegLike = Pick<LegView, 'party' | 'protection' | 'suite'>
+  & { readonly [K in Exclude<keyof LegView, 'party' | 'protection' | 'suite'>]?: unknown };
+/** What the descriptions read of a call: a live call (CallView) and a history line (CallRecordJson) both have it. */
+export interface CallLike extends Pick<CallView, 'callee' | 'mode'> {
   readonly legs: { readonly a: LegLike; readonly b?: LegLike };
-  readonly mode: 'relay' | 'bridge';
-  readonly recordingPossible?: boolean;
 }
 
 /** e.g. "1001 SDES AES_CM_128_HMAC_SHA1_80" or "1002 plain RTP". */

@@ -1,3 +1,4 @@
+import type { AccountView } from '../api/index.js';
 import { PbxError, isPbxError } from '../core/index.js';
 import { parseCsv } from './csv.js';
 import { digestHa1 } from './digest.js';
@@ -25,15 +26,8 @@ export interface NewAccount {
   readonly media?: { readonly supported: readonly MediaProtection[]; readonly required: readonly MediaProtection[] };
 }
 
-/** What may be shown about an account: never its HA1s. */
-export interface AccountView {
-  readonly extension: string;
-  readonly name: string;
-  readonly policy: string;
-  readonly tlsOnly: boolean;
-  readonly staticContact: string | null;
-  readonly createdAt: string;
-}
+/** What may be shown about an account: never its HA1s. The API's shape, built here. */
+export type { AccountView } from '../api/index.js';
 
 // Control characters have no place in a password a phone's keypad can type,
 // and a newline would break the CSV and console round trip.

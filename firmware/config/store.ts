@@ -1,6 +1,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
+import type { ConfigHealth } from '../api/index.js';
 import { type Clock, type Logger, PbxError, isPbxError, systemClock } from '../core/index.js';
 import { CONFIG_FILE_MODE, DurableJsonFile, keepAside, removeStaleTemps } from './durable-file.js';
 import { migrate } from './migrations.js';
@@ -17,10 +18,8 @@ export type DeepReadonly<T> = T extends readonly (infer U)[]
 
 export type ReadonlyConfig = DeepReadonly<Config>;
 
-/** What the board's error LED and the admin page show about the config file. */
-export type ConfigHealth =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly problem: string; readonly brokenCopy: string };
+/** What the board's error LED and the admin page show about the config file: the API's shape. */
+export type { ConfigHealth } from '../api/index.js';
 
 export interface ConfigStoreOptions {
   readonly log: Logger;

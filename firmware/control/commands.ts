@@ -1,8 +1,11 @@
 import { closeSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
+import type {
+  CallRecordJson, CalleeStreamOption, Problem, CallerStreamOption, CommandReplies, CustomCertUpload, LiveStatus, RegistrationView, StatusReport,
+} from '../api/index.js';
 import {
   addAccount, importAccountsCsv, listAccounts, removeAccount, setPassword, CalleeStreamSchema, CallerStreamSchema,
-  DEFAULT_POLICY, PolicySchema, type AccountView, type ConfigStore, type Policy,
+  DEFAULT_POLICY, PolicySchema, type CalleeStream, type CallerStream, type ConfigStore, type Policy,
 } from '../config/index.js';
 import { PbxError, cryptoRandom, isPbxError, type ErrorCode, type Random } from '../core/index.js';
 import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '../pki/index.js';
@@ -13,13 +16,24 @@ import type { ControlRequest } from './socket.js';
  * API). One implementation: the CLI runs them directly on the config file when
  * no appliance is running, or sends them over the control socket to the
  * running appliance, which runs the very same function on its own store.
+ * Every reply is checked against its shape in the API file (CommandReplies),
+ * which the admin page reads it with.
  */
+
+export type { CustomCertUpload, StatusReport };
+
+/** Each way assignable: the same set. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// The config schema validates the policy choices the API (and the page's
+// selects) offer; a choice added on one side only fails this line.
+const policyChoicesMatch: Same<CallerStream, CallerStreamOption> & Same<CalleeStream, CalleeStreamOption> = true;
+void policyChoicesMatch;
 
 export interface CommandContext {
   readonly store: ConfigStore;
   readonly dataDir: string;
   /** A running appliance's live status; absent when the CLI runs on its own. */
-  readonly liveStatus?: () => unknown;
+  readonly liveStatus?: () => LiveStatus;
   /** Called after accounts changed, so a running appliance can drop bindings of removed ones. */
   readonly accountsChanged?: () => void;
   /** Source of generated SIP passwords; node:crypto by default. */
@@ -39,18 +53,12 @@ export interface CertSource {
   install(input: CustomCertUpload): Promise<CertInfo>;
 }
 
-export interface CustomCertUpload {
-  readonly certPem: string;
-  readonly chainPem?: string;
-  readonly keyPem: string;
-}
-
 /**
  * A PbxError that names the input field at fault, so the web page can show the
  * message next to it. `problems` lists every issue of a rejected certificate.
  */
 export class CommandError extends PbxError {
-  constructor(code: ErrorCode, message: string, readonly field?: string, readonly problems?: readonly { code: string; message: string }[]) {
+  constructor(code: ErrorCode, message: string, readonly field?: string, readonly problems?: readonly Problem[]) {
     super(code, message);
   }
 }
@@ -142,13 +150,6 @@ function policyFrom(a: Readonly<Record<string, unknown>>, base: Partial<Policy> 
   throw new CommandError('config', message, field);
 }
 
-export interface StatusReport {
-  readonly running: boolean;
-  readonly accounts: number;
-  readonly configHealth: ConfigStore['health'];
-  readonly [key: string]: unknown;
-}
-
 export async function executeCommand(ctx: CommandContext, req: ControlRequest): Promise<unknown> {
   const { store } = ctx;
   const a = req.args;
@@ -169,8 +170,8 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         ...(mediaCaps(a) ? { media: mediaCaps(a) } : {}),
       })));
       ctx.accountsChanged?.();
-      const view = listAccounts(store.data).find((x) => x.extension === extension);
-      return given === undefined ? { ...view, password } : view;
+      const view = accountView(store, extension);
+      return (given === undefined ? { ...view, password } : view) satisfies CommandReplies['account.add'];
     }
     case 'account.update': {
       const extension = str(a, 'extension', true);
@@ -193,14 +194,14 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         if (media) acct.media = media;
       });
       ctx.accountsChanged?.();
-      return listAccounts(store.data).find((x) => x.extension === extension);
+      return accountView(store, extension) satisfies CommandReplies['account.update'];
     }
     case 'account.password': {
       const extension = str(a, 'extension', true);
       const given = str(a, 'password', false);
       const password = given ?? generatePassword(ctx.random);
       await fielded(['password', 'extension'], () => store.update((d) => setPassword(d, extension, password)));
-      return given === undefined ? { extension, password } : { extension };
+      return (given === undefined ? { extension, password } : { extension }) satisfies CommandReplies['account.password'];
     }
     case 'account.import': {
       const csv = str(a, 'csv', true);
@@ -211,35 +212,35 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         return r.config;
       });
       ctx.accountsChanged?.();
-      return { imported: count };
+      return { imported: count } satisfies CommandReplies['account.import'];
     }
     case 'account.list':
-      return listAccounts(store.data) satisfies AccountView[];
+      return listAccounts(store.data) satisfies CommandReplies['account.list'];
     case 'account.remove': {
       const extension = str(a, 'extension', true);
       await store.update((d) => removeAccount(d, extension));
       ctx.accountsChanged?.();
-      return { removed: extension };
+      return { removed: extension } satisfies CommandReplies['account.remove'];
     }
     case 'status': {
       const base = { accounts: store.data.accounts.length, configHealth: store.health };
-      if (ctx.liveStatus) return { running: true, ...base, ...(ctx.liveStatus() as object) };
-      return { running: false, ...base, registrations: persistedRegistrations(ctx.dataDir) };
+      if (ctx.liveStatus) return { running: true, ...base, ...ctx.liveStatus() } satisfies CommandReplies['status'];
+      return { running: false, ...base, registrations: persistedRegistrations(ctx.dataDir) } satisfies CommandReplies['status'];
     }
     case 'cert.ca':
-      return { path: caPath(ctx.dataDir) };
+      return { path: caPath(ctx.dataDir) } satisfies CommandReplies['cert.ca'];
     case 'cert.info': {
       const ca = ctx.certs?.caInfo ?? readCertInfo(pkiPaths(ctx.dataDir).caCert);
       const server = ctx.certs?.serverInfo ?? readCertInfo(pkiPaths(ctx.dataDir).serverCert);
       // Our own leaves name our CA as issuer; anything else was uploaded.
-      return { ca, server, custom: server.issuerCn !== ca.subjectCn };
+      return { ca, server, custom: server.issuerCn !== ca.subjectCn } satisfies CommandReplies['cert.info'];
     }
     case 'cert.history':
-      return ctx.certs ? [...await ctx.certs.history()].reverse() : readHistoryFile(ctx.dataDir).reverse();
+      return (ctx.certs ? [...await ctx.certs.history()].reverse() : readHistoryFile(ctx.dataDir).reverse()) satisfies CommandReplies['cert.history'];
     case 'cert.renew': {
       if (!ctx.certs) throw new PbxError('invalid-state', 'the appliance is not running; it renews the certificate when it starts');
       const record = await ctx.certs.renew();
-      return { record, server: ctx.certs.serverInfo };
+      return { record, server: ctx.certs.serverInfo } satisfies CommandReplies['cert.renew'];
     }
     case 'cert.install': {
       if (!ctx.certs) throw new PbxError('invalid-state', 'the appliance is not running');
@@ -247,17 +248,17 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       const keyPem = str(a, 'keyPem', true);
       const chainPem = str(a, 'chainPem', false);
       const server = await ctx.certs.install({ certPem, keyPem, ...(chainPem ? { chainPem } : {}) });
-      return { server };
+      return { server } satisfies CommandReplies['cert.install'];
     }
     case 'policy.list':
-      return store.data.policies.map((p) => ({ ...p, accounts: store.data.accounts.filter((x) => x.policy === p.name).length }));
+      return store.data.policies.map((p) => ({ ...p, accounts: store.data.accounts.filter((x) => x.policy === p.name).length })) satisfies CommandReplies['policy.list'];
     case 'policy.add': {
       const p = policyFrom(a);
       await store.update((d) => {
         if (d.policies.some((x) => x.name === p.name)) throw new CommandError('conflict', `policy ${p.name} already exists`, 'name');
         d.policies.push(p);
       });
-      return p;
+      return p satisfies CommandReplies['policy.add'];
     }
     case 'policy.update': {
       const name = str(a, 'name', true);
@@ -269,7 +270,9 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         updated = policyFrom({ ...a, name }, old);
         d.policies[i] = updated;
       });
-      return updated;
+      // store.update ran the mutation above, or threw.
+      if (!updated) throw new PbxError('invalid-state', `policy ${name} was not updated`);
+      return updated satisfies CommandReplies['policy.update'];
     }
     case 'policy.remove': {
       const name = str(a, 'name', true);
@@ -280,25 +283,43 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         if (users.length > 0) throw new CommandError('conflict', `policy ${name} is used by ${users.slice(0, 5).join(', ')}${users.length > 5 ? ' and more' : ''}`, 'name');
         d.policies = d.policies.filter((x) => x.name !== name);
       });
-      return { removed: name };
+      return { removed: name } satisfies CommandReplies['policy.remove'];
     }
     case 'calls.history': {
       const limit = a.limit === undefined ? DEFAULT_CALL_HISTORY : a.limit;
       if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_CALL_HISTORY) {
         throw new CommandError('config', `limit must be a whole number from 1 to ${MAX_CALL_HISTORY}`, 'limit');
       }
-      return readCallHistory(join(ctx.dataDir, CALLS_FILE), limit);
+      return readCallHistory(join(ctx.dataDir, CALLS_FILE), limit) satisfies CommandReplies['calls.history'];
     }
     default:
       throw new PbxError('not-found', `unknown command ${req.command}`);
   }
 }
 
-/** Bindings a stopped appliance will restore, read straight from its file. */
-function persistedRegistrations(dataDir: string): unknown[] {
+/** The account as it may be shown, after a change to it succeeded. */
+function accountView(store: ConfigStore, extension: string): CommandReplies['account.update'] {
+  const view = listAccounts(store.data).find((x) => x.extension === extension);
+  if (!view) throw new CommandError('not-found', `extension ${extension} does not exist`, 'extension');
+  return view;
+}
+
+/**
+ * Bindings a stopped appliance will restore, read straight from its file
+ * (pbx/persistence.ts wrote it), shown as a running appliance shows them:
+ * without call-id, CSeq or flow.
+ */
+function persistedRegistrations(dataDir: string): RegistrationView[] {
   try {
-    const raw = JSON.parse(readFileSync(`${dataDir}/registrations.json`, 'utf8')) as { bindings?: Array<{ expiresAt?: number }> };
-    return (raw.bindings ?? []).filter((b) => typeof b.expiresAt === 'number' && b.expiresAt > Date.now());
+    const raw = JSON.parse(readFileSync(`${dataDir}/registrations.json`, 'utf8')) as { bindings?: Array<Partial<RegistrationView>> };
+    return (raw.bindings ?? []).flatMap((b): RegistrationView[] => {
+      if (typeof b.expiresAt !== 'number' || b.expiresAt <= Date.now()) return [];
+      if (typeof b.extension !== 'string' || typeof b.contact !== 'string' || b.transport === undefined || b.source === undefined) return [];
+      return [{
+        extension: b.extension, contact: b.contact, transport: b.transport, source: b.source,
+        expiresAt: b.expiresAt, registeredAt: b.registeredAt ?? 0, ...(b.userAgent ? { userAgent: b.userAgent } : {}),
+      }];
+    });
   } catch {
     return [];
   }
@@ -326,9 +347,11 @@ function readHistoryFile(dataDir: string): RenewalRecord[] {
 /**
  * The last `limit` call records of a JSON-lines file, newest first. A missing
  * file is an empty history; lines that are not JSON objects with an id are
- * skipped (a crash may leave a half-written last line).
+ * skipped (a crash may leave a half-written last line). The lines are the
+ * box's own (pbx/records.ts writes them typed as CallRecordJson), so beyond
+ * the id they are trusted to keep that shape.
  */
-export function readCallHistory(path: string, limit: number): unknown[] {
+export function readCallHistory(path: string, limit: number): CallRecordJson[] {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -354,13 +377,13 @@ export function readCallHistory(path: string, limit: number): unknown[] {
   }
   const lines = text.split('\n');
   if (partialFirst) lines.shift();
-  const out: unknown[] = [];
+  const out: CallRecordJson[] = [];
   for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
     const line = lines[i]!.trim();
     if (!line) continue;
     try {
       const v: unknown = JSON.parse(line);
-      if (typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { id?: unknown }).id === 'string') out.push(v);
+      if (typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { id?: unknown }).id === 'string') out.push(v as CallRecordJson);
     } catch { /* a torn or foreign line */ }
   }
   return out;

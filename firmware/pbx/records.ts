@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CallRecordJson } from '../api/index.js';
 import type { Logger } from '../core/index.js';
 import type { LegView } from './views.js';
 
@@ -28,12 +29,14 @@ export function fileCallRecords(dataDir: string, log: Logger): CallRecords {
   return {
     write(record) {
       try {
-        appendFileSync(path, `${JSON.stringify({
+        // The history page reads these lines back as they are: the API's shape.
+        const line: CallRecordJson = {
           ...record,
           startedAt: new Date(record.startedAt).toISOString(),
           ...(record.answeredAt !== undefined ? { answeredAt: new Date(record.answeredAt).toISOString() } : {}),
           endedAt: new Date(record.endedAt).toISOString(),
-        })}\n`, { mode: 0o600 });
+        };
+        appendFileSync(path, `${JSON.stringify(line)}\n`, { mode: 0o600 });
       } catch (e) {
         log.error({ path, err: (e as Error).message }, 'cannot write the call record');
       }

@@ -1,11 +1,9 @@
 import os from 'node:os';
+import type { SanEntry } from '../api/index.js';
 import { canonicalIp, ipToBytes } from './ip.js';
 
-/** One subjectAltName entry (RFC 5280 4.2.1.6), decoded to text. */
-export interface SanEntry {
-  readonly type: 'dns' | 'ip' | 'email' | 'uri' | 'other';
-  readonly value: string;
-}
+/** One subjectAltName entry (RFC 5280 4.2.1.6), decoded to text: the API's shape. */
+export type { SanEntry } from '../api/index.js';
 
 /** Who the box is on the network right now: what a server certificate must name. */
 export interface HostIdentity {

@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import type { RenewReason, RenewalRecord } from '../api/index.js';
 import { type Clock, type Logger, type Random, cryptoRandom, silentLogger, systemClock, writeFileAtomic } from '../core/index.js';
 import { DAY_MS, buildCaCert, buildServerCert, type KeyGenerator, nativeRsaKeyGen, randomSerial } from './issue.js';
 import { type HostIdentity, serverAltNames, systemIdentity } from './names.js';
@@ -36,23 +37,8 @@ export function caPath(dataDir: string): string {
   return pkiPaths(dataDir).caCert;
 }
 
-export type RenewReason =
-  | 'created'        // first boot
-  | 'missing'        // server certificate or key absent
-  | 'corrupt'        // unreadable, mismatched key, or not issued by our CA
-  | 'new-ca'         // the CA was replaced, so the leaf had to be too
-  | 'expiring'       // within the renewal window
-  | 'not-yet-valid'  // the clock moved back before notBefore
-  | 'names-changed'  // hostname or addresses no longer covered
-  | 'manual'         // the admin asked
-  | 'custom';        // the admin uploaded a certificate
-
-export interface RenewalRecord {
-  readonly at: string;
-  readonly reason: RenewReason;
-  readonly oldSerial: string | null;
-  readonly newSerial: string;
-}
+// The renewal history is shown as it is stored, so its shapes are the API's.
+export type { RenewReason, RenewalRecord } from '../api/index.js';
 
 /** What a TLS server needs; `cert` is the chain to present (leaf then CA). */
 export interface TlsMaterial {

@@ -2,23 +2,10 @@ import { X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import { PbxError } from '../core/index.js';
 import { ipFromBytes } from './ip.js';
-import type { SanEntry } from './names.js';
+import type { CertInfo, SanEntry } from '../api/index.js';
 
-/** What the admin page and `pbx cert` show about a certificate. Plain data. */
-export interface CertInfo {
-  readonly subjectCn: string | null;
-  readonly issuerCn: string | null;
-  readonly sans: readonly SanEntry[];
-  /** ISO 8601 instants. */
-  readonly notBefore: string;
-  readonly notAfter: string;
-  /** Upper-case hex, as OpenSSL prints it. */
-  readonly serial: string;
-  /** Colon-separated upper-case hex of the DER encoding's digest. */
-  readonly sha256: string;
-  readonly sha1: string;
-  readonly isCa: boolean;
-}
+/** What the admin page and `pbx cert` show about a certificate: the API's shape, built here. */
+export type { CertInfo } from '../api/index.js';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 /** A chain longer than this is not one we built or would accept. */

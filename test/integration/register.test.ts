@@ -23,7 +23,8 @@ function boot(dataDir: string, print: (line: string) => void = () => {}): Promis
   return startAppliance({ dataDir, bind: '127.0.0.1', sipPort: 0, tlsPort: 0, webPort: 0, httpPort: 0, print, log: silentLogger });
 }
 
-const regs = (app: Appliance): Reg[] => (app.status().registrations as Reg[]);
+// A copy: the tests sort it, and the status's own list is read-only.
+const regs = (app: Appliance): Reg[] => [...(app.status().registrations ?? [])];
 
 const dataDir = join(root, 'box');
 let app = await boot(dataDir);

@@ -1,0 +1,294 @@
+/**
+ * The JSON the admin API (admin/api.ts) and the `pbx` commands
+ * (control/commands.ts) answer with and accept: one definition that the
+ * server builds its replies against and the page (webui/src/types.ts) reads
+ * them with, so a change on either side fails the other side's build.
+ *
+ * This file imports nothing, on purpose: the page's type-check and bundle
+ * take it as it is, and it must never pull node:*, zod or forge into either.
+ * It sits on the bottom floor of the layers (beside core) so every layer that
+ * builds one of these shapes can name it. test/architecture.test.ts keeps it
+ * import-free.
+ */
+
+/* ---- shared words ---- */
+
+/** A SIP signalling transport (sip/transport's TransportName has the same members). */
+export type SipTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** Media protection on one leg: plain RTP or the key agreement used. */
+export type MediaProtection = 'rtp' | 'sdes' | 'dtls' | 'zrtp';
+
+/** A policy's treatment of the caller's media (config/schema.ts CallerStreamSchema must list the same). */
+export type CallerStreamOption = 'forced_relay' | 'relay_or_decrypt' | 'decrypt';
+/** A policy's protection toward the callee (config/schema.ts CalleeStreamSchema must list the same). */
+export type CalleeStreamOption = 'as_caller' | 'decrypted' | 'sdes' | 'dtls' | 'zrtp';
+
+/* ---- errors, first run, sessions ---- */
+
+/** One problem of a rejected input (every issue of an uploaded certificate, say). */
+export interface Problem { readonly code: string; readonly message: string }
+
+/** Every error reply of /api: `field` names the input at fault so the page can show the message beside it. */
+export interface ApiErrorBody {
+  readonly error: string;
+  readonly code?: string;
+  readonly field?: string;
+  readonly problems?: readonly Problem[];
+}
+
+/** GET /api/setup. */
+export interface SetupState { readonly needsSetup: boolean; readonly loggedIn: boolean }
+
+/** POST /api/setup, POST /api/login, POST /api/admin/password, GET /api/session. */
+export interface SessionToken { readonly csrfToken: string }
+
+/** POST /api/logout. */
+export interface LoggedOut { readonly loggedOut: true }
+
+/* ---- status: GET /api/status, the `status` live event, `pbx status --json` ---- */
+
+/** What the board's error LED and the page show about the config file (config/store.ts). */
+export type ConfigHealth =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly problem: string; readonly brokenCopy: string };
+
+/** A registered phone: a location binding without its call-id, CSeq or flow. */
+export interface RegistrationView {
+  readonly extension: string;
+  readonly contact: string;
+  readonly transport: SipTransport;
+  readonly source: { readonly address: string; readonly port: number };
+  /** Epoch milliseconds. */
+  readonly expiresAt: number;
+  readonly registeredAt: number;
+  readonly userAgent?: string;
+}
+
+/** A source address the digest throttle refuses for now (sip/digest/throttle.ts BlockedSource has this shape). */
+export interface BlockedSource {
+  readonly address: string;
+  /** Clock time at which the block lifts. */
+  readonly until: number;
+  /** Failures counted when the block began, plus any while blocked. */
+  readonly failures: number;
+}
+
+/** The board's LEDs (board/hal.ts re-exports these: the HAL drives them, the page mirrors them). */
+export type LedName = 'power' | 'registration' | 'call' | 'error';
+export type LedColor = 'green' | 'amber' | 'red' | 'blue';
+/** What one LED is doing. `blink` toggles every `periodMs / 2`. */
+export type LedState =
+  | { readonly mode: 'off' }
+  | { readonly mode: 'on'; readonly color?: LedColor }
+  | { readonly mode: 'blink'; readonly periodMs: number; readonly color?: LedColor };
+
+/** One leg of a call as the CLI, the page and the call records show it: never a key. */
+export interface LegView {
+  /** The account on this leg, or the remote URI for a static contact or trunk. */
+  readonly party: string;
+  /** Signalling transport of this leg. */
+  readonly transport: SipTransport;
+  readonly address?: string;
+  readonly protection: MediaProtection;
+  /** SRTP suite on this leg, e.g. AES_CM_128_HMAC_SHA1_80; absent for plain RTP. */
+  readonly suite?: string;
+  /** Who holds this leg's keys: the box (it decrypts), or the phones alone (relayed end to end). */
+  readonly keys?: 'box' | 'end-to-end';
+  readonly codec?: string;
+}
+
+/** A live call (pbx/b2bua.ts builds these). */
+export interface CallView {
+  readonly id: string;
+  readonly caller: string;
+  readonly callee: string;
+  readonly state: 'routing' | 'ringing' | 'answered' | 'ending';
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
+  readonly answeredAt?: number;
+  readonly legs: { readonly a: LegView; readonly b?: LegView };
+  /** relay: encrypted media passes untouched (fully private); bridge: the box decrypts and re-encrypts. */
+  readonly mode: 'relay' | 'bridge';
+  /** Whether the box holds the keys, so recording and music on hold are possible. */
+  readonly recordingPossible: boolean;
+  /** Why the media is protected as it is (the media policy's decision), once decided. */
+  readonly policyNote?: string;
+}
+
+/** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */
+export interface LiveStatus {
+  readonly pid?: number;
+  readonly ports?: { readonly sipUdp: number; readonly sipTcp: number; readonly sipTls: number; readonly web: number; readonly http: number };
+  readonly adminUrl?: string;
+  /** The running appliance's own view of its config file (the same value the report carries). */
+  readonly configHealth?: ConfigHealth;
+  readonly registrations?: readonly RegistrationView[];
+  readonly blocked?: readonly BlockedSource[];
+  readonly calls?: readonly CallView[];
+  readonly media?: { readonly sessions: number; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
+  readonly leds?: Readonly<Partial<Record<LedName, LedState>>>;
+  readonly certificate?: { readonly notAfter: string; readonly serial: string };
+  readonly counters?: Readonly<Record<string, number>>;
+}
+
+/** The whole status report. A stopped appliance answers with `running: false` and its saved registrations. */
+export interface StatusReport extends LiveStatus {
+  readonly running: boolean;
+  readonly accounts: number;
+  readonly configHealth: ConfigHealth;
+}
+
+/* ---- extensions ---- */
+
+/** What may be shown about an account: never its HA1s (config/accounts.ts builds it). */
+export interface AccountView {
+  readonly extension: string;
+  readonly name: string;
+  readonly policy: string;
+  readonly tlsOnly: boolean;
+  readonly staticContact: string | null;
+  readonly createdAt: string;
+}
+
+/** POST /api/accounts: the account, with the password when the box generated it (shown once). */
+export interface AddedAccount extends AccountView { readonly password?: string }
+
+/** POST /api/accounts/:extension/password: the password only when the box generated it. */
+export interface PasswordReset { readonly extension: string; readonly password?: string }
+
+/** DELETE /api/accounts/:extension. */
+export interface AccountRemoved { readonly removed: string }
+
+/** `pbx account import`. */
+export interface AccountsImported { readonly imported: number }
+
+/* ---- policies ---- */
+
+/** A media security policy (config/schema.ts Policy is checked equal to it). */
+export interface Policy {
+  readonly name: string;
+  readonly callerStream: CallerStreamOption;
+  readonly calleeStream: CalleeStreamOption;
+}
+
+/** GET /api/policies: each policy with how many extensions use it. */
+export interface PolicyListEntry extends Policy { readonly accounts: number }
+
+/** DELETE /api/policies/:name. */
+export interface PolicyRemoved { readonly removed: string }
+
+/* ---- certificates ---- */
+
+/** A subjectAltName entry (pki/names.ts). */
+export interface SanEntry {
+  readonly type: 'dns' | 'ip' | 'email' | 'uri' | 'other';
+  readonly value: string;
+}
+
+/** What the page and `pbx cert info` show of a certificate (pki/x509.ts certInfo builds it). */
+export interface CertInfo {
+  readonly subjectCn: string | null;
+  readonly issuerCn: string | null;
+  readonly sans: readonly SanEntry[];
+  /** ISO 8601 instants. */
+  readonly notBefore: string;
+  readonly notAfter: string;
+  /** Upper-case hex, as OpenSSL prints it. */
+  readonly serial: string;
+  /** Colon-separated upper-case hex of the DER encoding's digest. */
+  readonly sha256: string;
+  readonly sha1: string;
+  readonly isCa: boolean;
+}
+
+/** GET /api/certs. */
+export interface CertsInfo {
+  readonly ca: CertInfo;
+  readonly server: CertInfo;
+  /** The server certificate was uploaded rather than issued by the box's CA. */
+  readonly custom: boolean;
+}
+
+/** Why the server certificate was (re)issued (pki/store.ts). */
+export type RenewReason =
+  | 'created'        // first boot
+  | 'missing'        // server certificate or key absent
+  | 'corrupt'        // unreadable, mismatched key, or not issued by our CA
+  | 'new-ca'         // the CA was replaced, so the leaf had to be too
+  | 'expiring'       // within the renewal window
+  | 'not-yet-valid'  // the clock moved back before notBefore
+  | 'names-changed'  // hostname or addresses no longer covered
+  | 'manual'         // the admin asked
+  | 'custom';        // the admin uploaded a certificate
+
+/** One renewal; GET /api/certs/history lists them newest first. */
+export interface RenewalRecord {
+  readonly at: string;
+  readonly reason: RenewReason;
+  readonly oldSerial: string | null;
+  readonly newSerial: string;
+}
+
+/** POST /api/certs/renew. */
+export interface RenewResult { readonly record: RenewalRecord; readonly server: CertInfo }
+
+/** The fields of POST /api/certs/custom. */
+export interface CustomCertUpload {
+  readonly certPem: string;
+  readonly chainPem?: string;
+  readonly keyPem: string;
+}
+
+/** POST /api/certs/custom. */
+export interface CertInstalled { readonly server: CertInfo }
+
+/** `pbx cert ca`. */
+export interface CaPath { readonly path: string }
+
+/* ---- call history ---- */
+
+/**
+ * One line of calls.jsonl as pbx/records.ts writes it, and GET
+ * /api/calls/history lists them newest first. Instants are ISO strings;
+ * epoch milliseconds from older files are read as well.
+ */
+export interface CallRecordJson {
+  readonly id: string;
+  readonly caller: string;
+  readonly callee: string;
+  readonly startedAt: string | number;
+  readonly answeredAt?: string | number;
+  readonly endedAt: string | number;
+  readonly endReason: string;
+  readonly legs: { readonly a: LegView; readonly b?: LegView };
+  readonly mode: 'relay' | 'bridge';
+}
+
+/* ---- the commands behind the routes ---- */
+
+/**
+ * Each `pbx` command's reply (control/commands.ts checks every case against
+ * it; admin/api.ts answers each route with its command's reply).
+ */
+export interface CommandReplies {
+  readonly 'status': StatusReport;
+  readonly 'account.add': AddedAccount;
+  readonly 'account.update': AccountView;
+  readonly 'account.password': PasswordReset;
+  readonly 'account.import': AccountsImported;
+  readonly 'account.list': readonly AccountView[];
+  readonly 'account.remove': AccountRemoved;
+  readonly 'policy.list': readonly PolicyListEntry[];
+  readonly 'policy.add': Policy;
+  readonly 'policy.update': Policy;
+  readonly 'policy.remove': PolicyRemoved;
+  readonly 'cert.ca': CaPath;
+  readonly 'cert.info': CertsInfo;
+  readonly 'cert.history': readonly RenewalRecord[];
+  readonly 'cert.renew': RenewResult;
+  readonly 'cert.install': CertInstalled;
+  readonly 'calls.history': readonly CallRecordJson[];
+}
+
+export type CommandName = keyof CommandReplies;
