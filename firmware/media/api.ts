@@ -22,12 +22,26 @@ export type LegId = 'a' | 'b';
  *   in-process only and never appear in stats or events);
  * - 'srtp-relay': SRTP whose keys the phones agreed end to end passes
  *   untouched. The RTP header is authenticated, so the engine neither rewrites
- *   payload types nor reads RTCP payloads (they are SRTCP) on such a leg.
+ *   payload types nor reads RTCP payloads (they are SRTCP) on such a leg. Only
+ *   packets from the other leg when it is 'srtp-relay' too are sent to it: the
+ *   box has no keys to protect anything else.
+ * - 'srtp-pending': the leg's protection will be SRTP but its keys are not
+ *   known yet (call control says so at 'offer', when the caller offered SRTP
+ *   and the answer that brings the keys is still to come). The engine fails
+ *   closed: it sends nothing to the leg and forwards nothing from it (counted
+ *   as 'no-keys') until an 'answer' or 'update' gives the leg its real security.
+ *
+ * The engine never sends a packet without protection to a leg that is not
+ * 'rtp': whatever it has no keys for is dropped as 'no-keys'. An 'update'
+ * cannot turn such a leg back into 'rtp' (PbxError 'protocol'); only the
+ * 'answer', where the protection is negotiated, may settle a pending leg as
+ * plain RTP (a best-effort SRTP offer answered without keys, RFC 4568 5).
  */
 export type LegSecurity =
   | { readonly kind: 'rtp' }
   | { readonly kind: 'srtp'; readonly rx: SrtpSessionOptions; readonly tx: SrtpSessionOptions }
-  | { readonly kind: 'srtp-relay' };
+  | { readonly kind: 'srtp-relay' }
+  | { readonly kind: 'srtp-pending' };
 
 /** Security per leg; a leg left out keeps what it has. */
 export interface SessionSecurity {
@@ -62,7 +76,11 @@ export interface LocalMedia {
 }
 
 export type EngineRequest =
-  /** Allocate both legs' local ports; leg a's remote (the caller's offer) may be known already. */
+  /**
+   * Allocate both legs' local ports; leg a's remote (the caller's offer) may be
+   * known already. security.a should be 'srtp-pending' when the caller offered
+   * SRTP, so nothing reaches it in the clear before the answer keys it.
+   */
   | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean; readonly security?: SessionSecurity }
   /** The callee answered: leg b's remote, and each leg's keys once both sides are known. */
   | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia; readonly security?: SessionSecurity }
@@ -97,7 +115,13 @@ export interface LegStats {
   readonly lost: number;
   /** RFC 3550 interarrival jitter of packets received on this leg, in ms. */
   readonly jitterMs: number;
-  /** Packets dropped on this leg, by reason (bad-version, short, unexpected-source, ...). */
+  /**
+   * Packets dropped on this leg, by reason (bad-version, short, unexpected-source, ...).
+   * The refusals that keep strangers and clear audio out: 'no-remote' (the leg's
+   * SDP is not known yet), 'foreign-host' (before latching, from a host other
+   * than the one the SDP names), 'unexpected-source' (after latching, from
+   * another source), 'no-keys' (to or from a leg whose SRTP keys the box lacks).
+   */
   readonly dropped: Readonly<Record<string, number>>;
   readonly lastPacketAt?: number;
   /** The last RTCP reception report this leg's phone sent about what it receives from the box. */

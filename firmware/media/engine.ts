@@ -4,22 +4,33 @@
  * the other leg toward its phone.
  *
  * Per packet, on the receiving leg X (nothing allocated on the RTP path):
- *   size limit -> demux by first byte (RFC 7983) -> STUN answered here, DTLS/
- *   ZRTP counted -> RTP header check (RFC 3550 5.1) -> source check (latch) ->
+ *   size limit -> demux by first byte (RFC 7983) -> STUN answered here (to the
+ *   leg's own phone only), DTLS/ZRTP counted -> RTP header check (RFC 3550
+ *   5.1) -> X's remote known and X keyed -> source check (latch) ->
  *   X.transform.unprotect -> commit latch, sequence/jitter stats -> direction
- *   -> payload-type map -> Y.transform.protect -> send out of leg Y.
+ *   -> Y keyed -> payload-type map -> Y.transform.protect -> send out of leg Y.
  *
  * Latching (symmetric RTP, RFC 4961; "comedia"): a leg first sends to the
- * address its SDP gave; the first valid RTP packet's source becomes the send
- * target, since a phone behind NAT is reachable only where its packets come
- * from. After that, packets from any other source are dropped as
+ * address its SDP gave; the first valid RTP packet from the host that SDP
+ * names becomes the send target (its port may differ: a phone behind NAT is
+ * reachable only where its packets come from). Nothing latches before the
+ * leg's SDP is known ('no-remote'), and a packet from any other host never
+ * takes a fresh latch ('foreign-host'): a stranger spraying RTP at the media
+ * ports (the "RTP bleed", CVE-2017-14099) cannot capture a new call's media
+ * by sending first. After that, packets from any other source are dropped as
  * 'unexpected-source', with two ways to move the latch: an 'update' that
  * changes the leg's SDP address resets it, and a new source may take over once
  * the latched one has been silent for RELATCH_SILENCE_MS, if it sends two
- * packets in sequence (same SSRC, consecutive numbers) — a NAT rebinding or a
- * restarted phone does that, a single spoofed packet does not. RTCP latches
- * separately on its own port, from the host RTP latched to once RTP has
- * latched (RTCP never moves the RTP latch).
+ * packets in sequence (same SSRC, consecutive numbers) — a NAT rebinding does
+ * that, a single spoofed packet does not. On a leg whose packets the box
+ * cannot authenticate (plain RTP, end-to-end SRTP) the new source must still
+ * be on the SDP's host: silence (a held phone, a pause) must not hand the
+ * call to whoever sprays in sequence. On an SRTP leg the box keys, the
+ * packet that moves the latch must authenticate and pass the replay window
+ * of the receive context, which the move keeps: a replayed genuine packet
+ * cannot move it. RTCP latches separately on its own port, from the host RTP
+ * latched to once RTP has latched, before that from the SDP's host (RTCP
+ * never moves the RTP latch).
  *
  * Both sockets of a leg are always bound, even when rtcp-mux is offered: an
  * answer may refuse mux (RFC 5761 5.1.1), and then the RTCP port must exist.
@@ -31,6 +42,11 @@
  * dropped there as 'srtp-replay' / 'srtp-auth' before it can move the latch.
  * An 'srtp-relay' leg carries end-to-end SRTP the box cannot read: its
  * packets pass byte for byte (no payload type rewriting, no RTCP parsing).
+ * SRTP legs fail closed: a leg that is not 'rtp' gets only what the box can
+ * protect for it (its own keys, or end-to-end SRTP from an 'srtp-relay' peer);
+ * everything else, including all of it while the leg is 'srtp-pending', is
+ * dropped as 'no-keys'. So no moment of a call (ringing, early media, a
+ * re-INVITE, a rekey) sends clear media toward a leg negotiated as SRTP.
  */
 import { isIPv6 } from 'node:net';
 import { Counters, PbxError, silentLogger, type Clock, type Logger, type TimerHandle } from '../core/index.js';
@@ -69,6 +85,18 @@ export type EngineListener = (event: EngineEvent) => void;
 
 const PT_NONE = -1;
 
+/** An IPv4 sender on a dual-stack socket shows as ::ffff:a.b.c.d where SDP names a.b.c.d. */
+function hostKey(address: string): string {
+  const a = address.toLowerCase();
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/** c=0.0.0.0 (RFC 2543 hold) or :: names no host: nobody to latch from, nowhere to send. */
+function unspecified(address: string): boolean {
+  const k = hostKey(address);
+  return k === '0.0.0.0' || k === '::' || k === '';
+}
+
 function sends(d: RemoteMedia['direction']): boolean {
   return d === 'sendrecv' || d === 'sendonly';
 }
@@ -83,6 +111,9 @@ class Leg {
   rtcpSock: UdpSocketLike | undefined;
   /** What this leg's phone said in SDP. */
   remote: RemoteMedia | undefined;
+  /** The hosts (hostKey form) the leg's SDP names for RTP and RTCP: the only ones that may take a fresh latch. '' = none yet. */
+  sdpHost = '';
+  sdpRtcpHost = '';
   /** Where RTP (and muxed RTCP) goes: the SDP address, then the latched source. Port 0 = nowhere. */
   rtpAddr = '';
   rtpPortOut = 0;
@@ -131,17 +162,47 @@ class Leg {
     this.remote = remote;
     const moved = !prev || prev.rtp.address !== remote.rtp.address || prev.rtp.port !== remote.rtp.port;
     const rtcpMoved = !prev || prev.rtcp.address !== remote.rtcp.address || prev.rtcp.port !== remote.rtcp.port;
+    // An unspecified address (old-style hold) names nobody new: the phone is
+    // still on the host it was, and the box sends nothing to 0.0.0.0 (port 0 = nowhere).
+    const noRtpHost = unspecified(remote.rtp.address);
+    if (!noRtpHost) this.sdpHost = hostKey(remote.rtp.address);
+    if (!unspecified(remote.rtcp.address)) this.sdpRtcpHost = hostKey(remote.rtcp.address);
     // A changed SDP address resets the latch; a direction-only change (hold) keeps it.
     if (moved) {
       this.latched = false;
       this.rtpAddr = remote.rtp.address;
-      this.rtpPortOut = remote.rtp.port;
+      this.rtpPortOut = noRtpHost ? 0 : remote.rtp.port;
       this.candSeq = -1;
     }
     if (moved || rtcpMoved) {
       this.rtcpLatched = false;
       this.rtcpAddr = remote.rtcp.address;
-      this.rtcpPortOut = remote.rtcp.port;
+      this.rtcpPortOut = unspecified(remote.rtcp.address) ? 0 : remote.rtcp.port;
+    }
+  }
+
+  /** Whether `address` is the host this leg's SDP names for RTP (any port: NAT). */
+  fromSdpHost(address: string): boolean {
+    return this.sdpHost !== '' && (address === this.sdpHost || hostKey(address) === this.sdpHost);
+  }
+
+  /** The same for RTCP on its own port: the a=rtcp host, or the RTP one. */
+  fromSdpRtcpHost(address: string): boolean {
+    return this.fromSdpHost(address) || (this.sdpRtcpHost !== '' && (address === this.sdpRtcpHost || hostKey(address) === this.sdpRtcpHost));
+  }
+
+  /**
+   * Whether the box may send `from`'s media to this leg. Never in the clear to
+   * a leg negotiated as SRTP: with box-held keys only once they exist, on
+   * end-to-end SRTP only what comes end to end from the other phone, and
+   * nothing while the keys are pending (or for a kind this code does not know).
+   */
+  keyedFor(from: Leg): boolean {
+    switch (this.security) {
+      case 'rtp': return true;
+      case 'srtp': return this.transform !== undefined;
+      case 'srtp-relay': return from.opaque;
+      default: return false;
     }
   }
 
@@ -200,7 +261,8 @@ export class MediaEngine {
       case 'answer': {
         const s = this.session(req.sessionId);
         const remote = checkRemote(req.b);
-        if (req.security) this.secure(s, req.security);
+        // Keys before the address: the first packet sent to b is already protected.
+        if (req.security) this.secure(s, req.security, 'answer');
         s.b.setRemote(remote);
         s.answered = true;
         s.lastActivity = this.clock.now();
@@ -211,7 +273,7 @@ export class MediaEngine {
         const s = this.session(req.sessionId);
         const leg = legOf(s, req.leg);
         const remote = checkRemote(req.remote);
-        if (req.security) this.secure(s, req.leg === 'a' ? { a: req.security } : { b: req.security });
+        if (req.security) this.secure(s, req.leg === 'a' ? { a: req.security } : { b: req.security }, 'update');
         if (req.ptMap) leg.ptOut = this.checkedPtTable(s, leg, req.ptMap);
         leg.setRemote(remote);
         // A re-INVITE gives the media a fresh window (hold, resume, move).
@@ -286,7 +348,7 @@ export class MediaEngine {
     if (remoteA) s.a.setRemote(remoteA);
     if (req.security) {
       try {
-        this.secure(s, req.security);
+        this.secure(s, req.security, 'offer');
       } catch (e) {
         this.releaseLeg(s.a);
         this.releaseLeg(s.b);
@@ -300,12 +362,21 @@ export class MediaEngine {
 
   /**
    * Apply per-leg security. Every leg's keys are checked (SrtpSession throws
-   * PbxError 'config' on a bad key) before any leg changes.
+   * PbxError 'config' on a bad key) before any leg changes. An 'update' may
+   * not take a leg negotiated as SRTP back to plain RTP (call control refuses
+   * such a re-offer too, CallKeys.reoffer): that would send the rest of the
+   * call in the clear to a phone that asked for SRTP.
    */
-  private secure(s: Session, sec: SessionSecurity): void {
+  private secure(s: Session, sec: SessionSecurity, step: EngineRequest['op']): void {
     const plans: Array<[Leg, LegSecurity]> = [];
     if (sec.a) plans.push([s.a, checkSecurity(sec.a)]);
     if (sec.b) plans.push([s.b, checkSecurity(sec.b)]);
+    for (const [leg, l] of plans) {
+      if (step === 'update' && l.kind === 'rtp' && leg.security !== 'rtp') {
+        this.counters.inc('media.security.downgrade-refused');
+        throw new PbxError('protocol', `leg ${leg.id} is ${leg.security}: an update cannot make it plain RTP`);
+      }
+    }
     const built = plans.map(([leg, l]): [Leg, LegSecurity, SrtpLeg | undefined] => {
       if (l.kind !== 'srtp') return [leg, l, undefined];
       const keys = { rx: l.rx, tx: l.tx };
@@ -464,15 +535,24 @@ export class MediaEngine {
     // Padding sits inside the encrypted payload of SRTP: it can only be checked on plain RTP.
     const bad = inspectRtp(msg, v, x.transform === undefined && !x.opaque);
     if (bad) return this.drop(x, bad);
+    // Until the leg's SDP says who its phone is, whoever sends is a stranger:
+    // no latch, nothing forwarded (a ringing callee's port, a late offer).
+    if (!x.remote) return this.drop(x, 'no-remote');
+    // SRTP the box cannot authenticate yet may neither latch nor pass.
+    if (x.security === 'srtp-pending') return this.drop(x, 'no-keys');
     const now = this.clock.now();
     let takeOver = false;
-    if (x.latched && (from.port !== x.rtpPortOut || from.address !== x.rtpAddr)) {
+    if (!x.latched) {
+      // The RTP bleed: only the host the SDP names may take the first latch.
+      if (!x.fromSdpHost(from.address)) return this.drop(x, 'foreign-host');
+    } else if (from.port !== x.rtpPortOut || from.address !== x.rtpAddr) {
       if (!this.mayRelatch(x, from, v, now)) return this.drop(x, 'unexpected-source');
       takeOver = true;
     }
     let pkt = msg;
     if (x.transform) {
-      const r = takeOver && x.transform.unprotectMoved ? x.transform.unprotectMoved('rtp', pkt) : x.transform.unprotect('rtp', pkt);
+      // The same receive context whether or not the latch moves: a replay stays a replay.
+      const r = x.transform.unprotect('rtp', pkt);
       if (typeof r === 'string') return this.drop(x, r);
       pkt = r;
     }
@@ -503,6 +583,7 @@ export class MediaEngine {
     if (x.remote && !sends(x.remote.direction)) return this.drop(x, 'direction');
     const y = x.id === 'a' ? s.b : s.a;
     if (!y.remote || y.rtpPortOut === 0 || !y.rtpSock) return this.drop(x, 'no-target');
+    if (!y.keyedFor(x)) return this.drop(y, 'no-keys');
     if (!receives(y.remote.direction)) return this.drop(x, 'direction');
     const map = y.ptOut;
     if (map && !x.opaque) {
@@ -522,6 +603,8 @@ export class MediaEngine {
   /** The RELATCH rule (see the file comment). */
   private mayRelatch(x: Leg, from: RemoteInfo, v: RtpView, now: number): boolean {
     if (now - x.lastFromSource < RELATCH_SILENCE_MS) return false;
+    // Without the box's keys nothing proves who sent a packet: only the SDP's host may move.
+    if (!x.transform && !x.fromSdpHost(from.address)) return false;
     if (x.candSeq >= 0 && x.candPort === from.port && x.candAddr === from.address &&
         x.candSsrc === v.ssrc && v.sequenceNumber === ((x.candSeq + 1) & 0xffff)) {
       return true;
@@ -536,14 +619,20 @@ export class MediaEngine {
   private relayRtcp(s: Session, x: Leg, port: MediaKind, msg: Buffer, from: RemoteInfo): void {
     let pkt = msg;
     const onRtpPort = port === 'rtp';
+    if (!x.remote) return this.drop(x, 'no-remote');
+    if (x.security === 'srtp-pending') return this.drop(x, 'no-keys');
     // Source check first: muxed RTCP must come from the latched RTP source,
     // RTCP on its own port from its own latched source.
     // Before RTCP latches on its own port, it must at least come from the
-    // host RTP latched to (a NAT may give it a different port, not a different host).
+    // host RTP latched to (a NAT may give it a different port, not a different host),
+    // and before RTP latched, from the host the SDP names.
     if (onRtpPort ? x.latched && (from.port !== x.rtpPortOut || from.address !== x.rtpAddr)
                   : x.rtcpLatched ? from.port !== x.rtcpPortOut || from.address !== x.rtcpAddr
                                   : x.latched && from.address !== x.rtpAddr) {
       return this.drop(x, 'unexpected-source');
+    }
+    if (!x.latched && !(onRtpPort ? x.fromSdpHost(from.address) : x.fromSdpRtcpHost(from.address))) {
+      return this.drop(x, 'foreign-host');
     }
     if (x.transform) {
       const r = x.transform.unprotect('rtcp', pkt);
@@ -570,6 +659,7 @@ export class MediaEngine {
     const toPort = mux ? y.rtpPortOut : y.rtcpPortOut;
     const toAddr = mux ? y.rtpAddr : y.rtcpAddr;
     if (!sock || toPort === 0) return this.drop(x, 'no-target');
+    if (!y.keyedFor(x)) return this.drop(y, 'no-keys');
     if (y.transform) {
       const r = y.transform.protect('rtcp', pkt);
       if (typeof r === 'string') return this.drop(y, r);
@@ -607,6 +697,9 @@ export class MediaEngine {
       return;
     }
     if (m.type !== STUN_BINDING_REQUEST) return this.drop(leg, 'stun-not-binding-request');
+    // Answer the leg's own phone only: a stranger gets nothing back from the box.
+    if (!leg.remote) return this.drop(leg, 'no-remote');
+    if (!leg.fromSdpRtcpHost(from.address) && !(leg.latched && from.address === leg.rtpAddr)) return this.drop(leg, 'foreign-host');
     if (m.hasIntegrity) this.counters.inc('media.stun.integrity-unverified');
     const reply = buildBindingSuccess(m.transactionId, from, { fingerprint: m.hasFingerprint });
     const sock = port === 'rtp' ? leg.rtpSock : leg.rtcpSock;
@@ -703,7 +796,7 @@ function checkRemote(r: RemoteMedia): RemoteMedia {
   return { rtp: { ...r.rtp }, rtcp: { ...r.rtcp }, rtcpMux: r.rtcpMux === true, direction: r.direction };
 }
 
-const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay']);
+const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay', 'srtp-pending']);
 
 function checkSecurity(l: LegSecurity): LegSecurity {
   if (!l || typeof l !== 'object' || !SECURITY_KINDS.has(l.kind)) throw new PbxError('protocol', 'bad leg security');

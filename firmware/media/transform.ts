@@ -4,7 +4,9 @@
  *
  * On receive the engine calls `unprotect` after the clear RTP header and the
  * source check passed but before it commits any state (latching, statistics),
- * so a forged packet cannot move the latch. On send it calls `protect` last,
+ * so a forged or replayed packet cannot move the latch. A latch move never
+ * gives the receive context a fresh start: a packet the context has seen
+ * stays a replay whichever address it comes from. On send it calls `protect` last,
  * after payload-type rewriting. Either returns the packet to carry on with (the
  * same buffer, a subarray of it, or a buffer the transform owns and reuses) or
  * a drop reason that the leg counts (e.g. 'srtp-auth', 'srtp-replay').
@@ -16,12 +18,6 @@ export type MediaKind = 'rtp' | 'rtcp';
 export interface LegTransform {
   unprotect(kind: MediaKind, packet: Buffer): Buffer | string;
   protect(kind: MediaKind, packet: Buffer): Buffer | string;
-  /**
-   * The same as `unprotect` for the packet that moves the leg's latch to a new
-   * source (a phone that moved or restarted). A transform may start a fresh
-   * receive context for it; the engine commits the move only if it succeeds.
-   */
-  unprotectMoved?(kind: MediaKind, packet: Buffer): Buffer | string;
 }
 
 /** SRTP keys for one leg: `rx` decrypts what the leg's phone sends, `tx` encrypts what the box sends it. */
@@ -88,17 +84,20 @@ export class SrtpLeg implements LegTransform {
   get suite(): string { return this.rx.suite.name; }
 
   /**
-   * New keys from a new offer/answer. The receive context always starts
-   * afresh (a phone may restart its sequence numbers across hold and
-   * resume); under a new key the old one stays as a fallback for packets in
-   * flight. The send session is replaced only when its key changed.
+   * New keys from a new offer/answer. Under an unchanged receive key the
+   * receive context stays, replay window and rollover counter included: a
+   * fresh one would accept again every packet already seen (RFC 3711 3.3.2),
+   * and a phone that restarted its index under the same key would be reusing
+   * keystream anyway. A new SSRC still gets its own fresh context inside the
+   * session (RFC 3711 3.3.1). Under a new key the old session stays as a
+   * fallback for packets in flight, with its own replay state. The send
+   * session is replaced only when its key changed.
    */
   rekey(keys: SrtpLegKeys): void {
-    const rx = new SrtpSession(keys.rx);
+    const rxSame = sameKey(keys.rx, this.rxOpts);
+    const rx = rxSame ? this.rx : new SrtpSession(keys.rx);
     const tx = sameKey(keys.tx, this.txOpts) ? this.tx : new SrtpSession(keys.tx);
-    if (sameKey(keys.rx, this.rxOpts)) {
-      this.prevRx = undefined;
-    } else {
+    if (!rxSame) {
       this.prevRx = this.rx;
       this.overlapLeft = REKEY_OVERLAP_PACKETS;
     }
@@ -120,23 +119,6 @@ export class SrtpLeg implements LegTransform {
       if (typeof p !== 'string') return p;
     }
     return r;
-  }
-
-  /**
-   * The phone moved (its latch is about to follow): if the current context
-   * calls the packet old or replayed, a fresh context under the same key
-   * may take it, since a restarted phone counts from a new sequence number.
-   * The packet must still authenticate, so nothing forged gets through.
-   */
-  unprotectMoved(kind: MediaKind, packet: Buffer): Buffer | string {
-    const r = this.unprotect(kind, packet);
-    if (r !== 'srtp-old' && r !== 'srtp-replay') return r;
-    const fresh = new SrtpSession(this.rxOpts);
-    const f = kind === 'rtp' ? fresh.unprotectRtp(packet) : fresh.unprotectRtcp(packet);
-    if (typeof f === 'string') return r;
-    this.rx = fresh;
-    this.prevRx = undefined;
-    return f;
   }
 
   protect(kind: MediaKind, packet: Buffer): Buffer | string {

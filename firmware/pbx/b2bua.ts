@@ -15,7 +15,7 @@ import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import {
-  CallKeys, PLAIN_SDP, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, parseBody, payloadMap, remoteOf, type SdpSession,
+  CallKeys, PLAIN_SDP, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, remoteOf, type SdpSession,
 } from './media-plan.js';
 import {
   DEFAULT_PHONE_CAPS, POLICY_REFUSAL_COUNTER_PREFIX, decideMediaPlan, isRefusal, policySettings, summarizeOffer,
@@ -356,7 +356,9 @@ export class B2bua {
       await this.fail(call, 488, 'Not Acceptable Here', 'codec-mismatch');
       return;
     }
-    const reply = await d.media.request({ op: 'offer', sessionId: call.sessionId, ...(remoteA ? { a: remoteA } : {}) });
+    // An SRTP caller's leg stays closed until an answer keys it (nothing in the clear while it rings).
+    const security = offerSecurity(audioOf(offer));
+    const reply = await d.media.request({ op: 'offer', sessionId: call.sessionId, ...(remoteA ? { a: remoteA } : {}), ...(security ? { security } : {}) });
     if (reply.op !== 'offer') throw new Error('engine answered offer with something else');
     if (call.ended) {
       // The caller cancelled while the ports were being opened: end() found nothing to free then.

@@ -134,6 +134,20 @@ export function payloadMap(offer: SessionDescription, answer: SessionDescription
 
 export const SDP_TYPE = 'application/sdp';
 
+/**
+ * The engine security of the caller's leg at 'offer', before any branch has
+ * answered: a caller that offered SRTP (a=crypto, an SAVP profile, a ZRTP
+ * hash) is 'srtp-pending', so the engine sends it nothing in the clear while
+ * the call rings (early media, or whoever sends at the callee-side port). The
+ * answer that brings the keys settles the leg (CallKeys.calleeAnswered),
+ * plain RTP included when a best-effort offer ends up plain.
+ */
+export function offerSecurity(callerOffer: MediaDescription | undefined): SessionSecurity | undefined {
+  if (!callerOffer) return undefined;
+  const srtp = /SAVP/i.test(callerOffer.protocol) || callerOffer.attributes.some((a) => a.name === 'crypto' || a.name === 'zrtp-hash');
+  return srtp ? { a: { kind: 'srtp-pending' } } : undefined;
+}
+
 /** The first audio m-line of an SDP, if any. */
 export function audioOf(sd: SessionDescription | undefined): MediaDescription | undefined {
   if (!sd) return undefined;

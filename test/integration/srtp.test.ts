@@ -379,6 +379,85 @@ t.test('sips: with TLS on both legs but a plain offer: 480, since sips needs SRT
   t.match(getHeader(res, 'warning'), /would be plain RTP/);
 });
 
+/** Wait, bounded, until `f` holds (datagrams and SIP are real; the box runs on the real clock). */
+async function until(what: string, f: () => boolean, ms = 3_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A stranger on the LAN: another loopback host sending plain RTP at the box. */
+async function strangerSocket(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  s.bind(0, '127.0.0.2');
+  await once(s, 'listening');
+  closers.push({ close: () => new Promise<void>((r) => s.close(() => r())) });
+  return s;
+}
+
+t.test('issue (clear audio before the answer): SDES caller -> plain callee; while it rings, RTP at the callee-side port never reaches the caller, and after the answer only SRTP does', async (t) => {
+  await setPolicy('300', 'decrypted');
+  await setPolicy('302', 'decrypted');
+  t.teardown(async () => { await setPolicy('300', 'default'); await setPolicy('302', 'default'); });
+  const ma = await Media.open();
+  const mb = await Media.open();
+  const stranger = await strangerSocket();
+  const mine = offerCrypto(['AES_CM_128_HMAC_SHA1_80'], cryptoRandom);
+  const out = await caller.call('302', { sdp: sdp({ port: ma.port, profile: 'RTP/SAVP', extraMedia: cryptoLines(mine) }) });
+  const inc = await udpCallee.waitInvite();
+  inc.ring();
+  await out.waitStatus(180);
+  const before = counter('media.drop.no-remote');
+  // The callee rings: its phone and a stranger each send five plain 172-byte packets at the box's callee-side port.
+  for (let i = 0; i < 5; i++) {
+    mb.sendRaw(mb.packet(0x5a).wire, boxPort(inc.sdp));
+    stranger.send(mb.packet(0x5b).clear, boxPort(inc.sdp).port, '127.0.0.1');
+  }
+  await until('the box to refuse all ten', () => counter('media.drop.no-remote') - before >= 10);
+  t.equal(counter('media.drop.no-remote') - before, 10, 'all ten refused: the callee-side leg has no remote yet');
+  t.equal(ma.wire.length, 0, 'nothing reached the caller while the callee rang');
+
+  const b = inc.answer(sdp({ port: mb.port }));
+  const ok = await out.waitStatus(200);
+  const a = out.ack(ok);
+  await udpCallee.waitRequest('ACK', (r) => r.callId === inc.invite.callId);
+  const answered = cryptoOf(ok.body);
+  ma.tx = new SrtpSession(srtpOptionsOf(mine[0]!));
+  ma.rx = new SrtpSession(srtpOptionsOf(answered[0]!));
+  await mb.flow(boxPort(inc.sdp), ma, 0x5c);
+  await ma.flow(boxPort(ok.body), mb, 0x5d);
+  const check = new SrtpSession(srtpOptionsOf(answered[0]!));
+  t.ok(ma.wire.length > 0, `${ma.wire.length} packets reached the caller`);
+  t.ok(ma.wire.every((w) => w.length === 182 && typeof check.unprotectRtp(w) !== 'string'),
+    'every packet that ever reached the caller is SRTP under the key of the box\'s answer');
+  t.equal(b.state.callId, inc.invite.callId);
+  await hangup(t, { out, inc, a, b, offerToCallee: inc.sdp, answerToCaller: ok.body });
+});
+
+t.test('early media toward an SDES caller is SRTP from its first packet: the 183 keys the caller\'s leg', async (t) => {
+  await setPolicy('300', 'decrypted');
+  await setPolicy('302', 'decrypted');
+  t.teardown(async () => { await setPolicy('300', 'default'); await setPolicy('302', 'default'); });
+  const ma = await Media.open();
+  const mb = await Media.open();
+  const mine = offerCrypto(['AES_CM_128_HMAC_SHA1_80'], cryptoRandom);
+  const out = await caller.call('302', { sdp: sdp({ port: ma.port, profile: 'RTP/SAVP', extraMedia: cryptoLines(mine) }) });
+  const inc = await udpCallee.waitInvite();
+  inc.progress(sdp({ port: mb.port }));
+  const p183 = await out.waitStatus(183);
+  const early = cryptoOf(p183.body);
+  t.equal(early.length, 1, 'the 183 carries the box\'s a=crypto');
+  ma.rx = new SrtpSession(srtpOptionsOf(early[0]!));
+  await mb.flow(boxPort(inc.sdp), ma, 0x6c);
+  const check = new SrtpSession(srtpOptionsOf(early[0]!));
+  t.ok(ma.wire.every((w) => w.length === 182 && typeof check.unprotectRtp(w) !== 'string'), 'ringback reaches the caller protected, never in the clear');
+  t.equal((await out.cancel()).status, 200, 'the caller gives up: CANCEL');
+  t.equal((await out.final()).status, 487);
+  await udpCallee.waitRequest('CANCEL', (r) => r.callId === inc.callId);
+});
+
 t.test('the box is idle afterwards', async (t) => {
   const end = Date.now() + 2_000;
   let s = await app.media.request({ op: 'stats' });

@@ -128,10 +128,13 @@ t.test('RFC 3550 A.1/A.8 statistics surface in LegStats; loss carried across an 
 });
 
 t.test('RFC 5389: STUN from an IPv6 phone on an IPv6 engine gets an IPv6 XOR-MAPPED-ADDRESS', async (t) => {
-  const { net, a } = await setup({ bind: '::' });
+  const { net, engine, a, b } = await setup({ bind: '::' });
   t.ok(net.all.every((s) => s.type === 'udp6'));
   const req = Buffer.from('000100002112a442' + '0102030405060708090a0b0c', 'hex');
   const phone = { address: 'fd00::1:2', port: 5004 };
+  // The box answers a leg's own phone only: the SDP names these hosts.
+  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(phone) });
+  await engine.request({ op: 'update', sessionId: 's', leg: 'b', remote: remote({ address: '10.1.2.3', port: 7000 }) });
   net.at(a.rtcpPort).deliver(req, phone);
   const sent = net.at(a.rtcpPort).sent;
   t.equal(sent.length, 1);
@@ -143,8 +146,8 @@ t.test('RFC 5389: STUN from an IPv6 phone on an IPv6 engine gets an IPv6 XOR-MAP
     t.notOk(parsed.message.hasFingerprint, 'no FINGERPRINT unless the request had one');
   }
   const dual = { address: '::ffff:10.1.2.3', port: 7000 };
-  net.at(a.rtpPort).deliver(req, dual);
-  const resp = net.at(a.rtpPort).sent[0]!.data;
+  net.at(b.rtpPort).deliver(req, dual);
+  const resp = net.at(b.rtpPort).sent[0]!.data;
   const p2 = parseStun(resp);
   t.ok(p2.ok && readXorMappedAddress(resp, p2.message)?.address === '10.1.2.3', 'an IPv4 sender on a dual-stack socket is told its IPv4 address');
 });

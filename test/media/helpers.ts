@@ -91,14 +91,15 @@ export class Phone {
   private readonly queue: Received[] = [];
   private waiters: ((r: Received) => void)[] = [];
 
-  static async open(): Promise<Phone> {
+  /** `address`: another loopback address (127.0.0.2, ...) plays a different host on the LAN. */
+  static async open(address = '127.0.0.1'): Promise<Phone> {
     const p = new Phone();
     p.sock.on('message', (msg, rinfo) => {
       const r = { msg, from: { address: rinfo.address, port: rinfo.port } };
       const w = p.waiters.shift();
       if (w) w(r); else p.queue.push(r);
     });
-    await new Promise<void>((resolve) => p.sock.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => p.sock.bind(0, address, resolve));
     return p;
   }
 
