@@ -48,7 +48,7 @@
  * dropped as 'no-keys'. So no moment of a call (ringing, early media, a
  * re-INVITE, a rekey) sends clear media toward a leg negotiated as SRTP.
  */
-import { isIPv6 } from 'node:net';
+import { SocketAddress, isIPv6 } from 'node:net';
 import { Counters, PbxError, silentLogger, type Clock, type Logger, type TimerHandle } from '../core/index.js';
 import type {
   EngineEvent, EngineReply, EngineRequest, Endpoint, LegId, LegSecurity, LegStats, LocalMedia, PayloadTypeMap,
@@ -89,6 +89,20 @@ const PT_NONE = -1;
 function hostKey(address: string): string {
   const a = address.toLowerCase();
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/**
+ * An SDP address in the form a packet's source shows: SDP may write an IPv6
+ * address uncompressed or in capitals where the socket reports the canonical
+ * form. Done once per SDP, not per packet.
+ */
+function sdpHostKey(address: string): string {
+  if (!isIPv6(address)) return hostKey(address);
+  try {
+    return hostKey(new SocketAddress({ address, family: 'ipv6' }).address);
+  } catch {
+    return hostKey(address);
+  }
 }
 
 /** c=0.0.0.0 (RFC 2543 hold) or :: names no host: nobody to latch from, nowhere to send. */
@@ -165,8 +179,8 @@ class Leg {
     // An unspecified address (old-style hold) names nobody new: the phone is
     // still on the host it was, and the box sends nothing to 0.0.0.0 (port 0 = nowhere).
     const noRtpHost = unspecified(remote.rtp.address);
-    if (!noRtpHost) this.sdpHost = hostKey(remote.rtp.address);
-    if (!unspecified(remote.rtcp.address)) this.sdpRtcpHost = hostKey(remote.rtcp.address);
+    if (!noRtpHost) this.sdpHost = sdpHostKey(remote.rtp.address);
+    if (!unspecified(remote.rtcp.address)) this.sdpRtcpHost = sdpHostKey(remote.rtcp.address);
     // A changed SDP address resets the latch; a direction-only change (hold) keeps it.
     if (moved) {
       this.latched = false;

@@ -167,6 +167,28 @@ t.test('RTCP on its own port: latched separately, but only from the host RTP lat
   t.same(net.at(a.rtcpPort).sent.map((p) => [p.address, p.port]), [[ALICE.address, 40001]]);
 });
 
+t.test('the SDP host check: IPv6 in any spelling, IPv4 senders on a dual-stack socket, and c=0.0.0.0 hold (RFC 2543) that names nobody', async (t) => {
+  const { net, engine, a, b, legStats } = await setup({ bind: '::' });
+  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote({ address: 'FD00:0:0::1:2', port: 5004 }) });
+  net.at(a.rtpPort).deliver(rtp({ seq: 1, ssrc: 1 }), { address: 'fd00::1:2', port: 5004 });
+  t.equal(net.at(b.rtpPort).sent.length, 1, 'an uncompressed, upper-case SDP address still names the phone');
+  net.at(b.rtpPort).deliver(rtp({ seq: 1, ssrc: 2 }), { address: '::ffff:10.0.0.3', port: 6000 });
+  t.same(net.at(a.rtpPort).sent.map((p) => p.address), ['fd00::1:2'], 'bob, an IPv4 phone on the dual-stack socket, is its SDP host');
+  t.ok((await legStats('b')).latched);
+  // Old-style hold: c=0.0.0.0 (RFC 2543, RFC 3264 8.4 says to accept it). The box sends nothing to 0.0.0.0,
+  // and bob's packets from his real address are still his.
+  await engine.request({ op: 'update', sessionId: 's', leg: 'b', remote: remote({ address: '0.0.0.0', port: 6000 }) });
+  net.at(a.rtpPort).deliver(rtp({ seq: 2, ssrc: 1 }), { address: 'fd00::1:2', port: 5004 });
+  t.equal(net.at(b.rtpPort).sent.length, 1, 'nothing sent toward 0.0.0.0');
+  t.equal((await legStats('a')).dropped['no-target'], 1);
+  net.at(b.rtpPort).deliver(rtp({ seq: 3, ssrc: 9 }), { address: '10.6.6.6', port: 6000 });
+  t.equal((await legStats('b')).dropped['foreign-host'], 1, 'the unlatched leg is no prize for a stranger');
+  net.at(b.rtpPort).deliver(rtp({ seq: 2, ssrc: 2 }), { address: '::ffff:10.0.0.3', port: 6000 });
+  t.equal(net.at(a.rtpPort).sent.length, 2, 'bob still reaches alice; the stranger did not');
+  net.at(a.rtpPort).deliver(rtp({ seq: 3, ssrc: 1 }), { address: 'fd00::1:2', port: 5004 });
+  t.same(net.at(b.rtpPort).sent.map((p) => p.address), ['10.0.0.3', '::ffff:10.0.0.3'], 'once bob sends, the latch finds him again');
+});
+
 t.test('a STUN indication is absorbed; a STUN response is dropped', async (t) => {
   const { net, counters, a, legStats } = await setup();
   net.at(a.rtpPort).deliver(Buffer.from('001100002112a442' + '0102030405060708090a0b0c', 'hex'), ALICE);
