@@ -91,6 +91,15 @@ export const SipSchema = z
     minExpires: z.number().int().min(1).default(60),
     maxExpires: z.number().int().min(1).max(86400).default(3600),
     defaultExpires: z.number().int().min(1).default(600),
+    /**
+     * Longest registration granted over TCP/TLS (raised to minExpires when
+     * below it). A binding on a connection dies with the connection; after a
+     * restart of the box a phone that sends nothing but REGISTERs is back
+     * within this time. Refreshing on an open connection costs no handshake.
+     */
+    streamMaxExpires: z.number().int().min(1).max(86400).default(300),
+    /** RFC 5626 Flow-Timer (keep-alive interval) offered to outbound phones on TCP/TLS. */
+    flowTimerSec: z.number().int().min(10).max(3600).default(60),
     authFailLimit: z.number().int().min(1).default(10),
     authFailWindowSec: z.number().int().min(1).default(60),
     authBlockSec: z.number().int().min(0).default(300),

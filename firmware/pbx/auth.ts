@@ -34,6 +34,14 @@ export interface AuthDeps {
   readonly counters: Counters;
   readonly log: Logger;
   readonly toTag: () => string;
+  /**
+   * Told of every authenticated request, so the phone's bindings follow it to
+   * the connection it uses now (LocationService.requestAuthenticated): after
+   * a restart of the box a phone is reachable again from its first request,
+   * not its next REGISTER. The registrar's and call control's deps already
+   * carry the location service under this name.
+   */
+  readonly location?: { requestAuthenticated(extension: string, req: SipRequest, src: RequestSource): number };
 }
 
 export type AuthOutcome =
@@ -75,5 +83,16 @@ export function authenticate(d: AuthDeps, req: SipRequest, src: RequestSource): 
   d.throttle.recordSuccess(src.address);
   const account = d.accounts.get(result.username);
   if (!account) return reply(403, 'Forbidden');
+  try {
+    const moved = d.location?.requestAuthenticated(account.extension, req, src) ?? 0;
+    if (moved > 0) {
+      d.counters.inc(`${what}.flow-followed`, moved);
+      d.log.info({ extension: account.extension, method: req.method, transport: src.transport, source: `${src.address}:${src.port}`, bindings: moved },
+        'bindings moved to the connection the phone uses now');
+    }
+  } catch {
+    // Moving a flow is an improvement, never a reason to refuse the request.
+    d.counters.inc('auth.flow-follow-error');
+  }
   return { ok: true, account };
 }

@@ -1,5 +1,10 @@
-export { LocationService, type Binding, type BindingPersistence, type TransportName } from './location.js';
-export { MAX_CONTACTS_PER_ACCOUNT, Registrar, type RegistrarDeps, type RegistrarLimits } from './registrar.js';
+export {
+  LocationService, isReachable, requestInstance, sameBinding, type Binding, type BindingPersistence, type FlowSource, type TransportName,
+} from './location.js';
+export {
+  DEFAULT_FLOW_TIMER_S, DEFAULT_STREAM_MAX_EXPIRES, MAX_CONTACTS_PER_ACCOUNT, Registrar, type RegistrarDeps, type RegistrarLimits,
+} from './registrar.js';
+export { DONT_BIND_PORT, instanceOf, parseContactItem, parseContacts, sameContact, withoutDontBind, type ContactEntry } from './contact.js';
 export { authenticate, type AccountDirectory, type AccountInfo, type AuthDeps, type AuthOutcome, type RequestSource } from './auth.js';
 export { PbxCore } from './core.js';
 export { fileBindingPersistence, REGISTRATIONS_FILE } from './persistence.js';

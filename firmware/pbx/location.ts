@@ -1,4 +1,6 @@
 import type { Clock, TimerHandle } from '../core/index.js';
+import { getHeaders, type SipRequest } from '../sip/message/index.js';
+import { parseContacts } from './contact.js';
 
 /**
  * The location service (RFC 3261 section 10): which contacts each account is
@@ -20,10 +22,60 @@ export interface Binding {
   readonly transport: TransportName;
   /** Where the REGISTER came from: requests to the phone go back there. */
   readonly source: { readonly address: string; readonly port: number };
-  /** The connection it registered on (TCP/TLS), reused to reach the phone (RFC 5626 style). */
+  /**
+   * The connection the phone registered on or last talked on (TCP/TLS), the
+   * only way to reach it (RFC 5626 5.3). Absent on a stream transport means
+   * the connection closed: the binding is unreachable until the phone talks
+   * to the box again (see followFlow).
+   */
   readonly flowId?: string;
   readonly userAgent?: string;
   readonly registeredAt: number;
+  /** RFC 5626 4.1 / RFC 5627: the phone's +sip.instance URN, which names it across contacts and connections. */
+  readonly instance?: string;
+  /** RFC 5626 4.2: the reg-id beside the instance; (instance, reg-id) names one flow of the phone. */
+  readonly regId?: number;
+}
+
+/** Where an authenticated request came from, as followFlow needs it. */
+export interface FlowSource {
+  readonly transport: TransportName;
+  readonly address: string;
+  readonly port: number;
+  readonly flowId?: string;
+}
+
+/**
+ * Can the box send this binding a request now? Over UDP it writes to the
+ * source address. On a stream transport only the phone's own connection
+ * works: a phone that registered from an ephemeral port (or said ":-2") does
+ * not listen, and one that cannot accept TLS (baresip) would fail a fresh
+ * connection after a 32 s transaction timeout anyway. So a closed flow is
+ * unreachable rather than "try a new connection".
+ */
+export function isReachable(b: Binding): boolean {
+  return b.transport === 'udp' || b.flowId !== undefined;
+}
+
+/**
+ * The binding's key (RFC 5627 section 7.1 and RFC 5626 section 6): the
+ * instance (with its reg-id) when both sides carry one, else the contact URI.
+ * A phone that re-registers from a new connection with a new contact then
+ * replaces its old binding instead of leaving a dead twin behind.
+ */
+export function sameBinding(
+  a: Pick<Binding, 'contact' | 'instance' | 'regId'>, b: Pick<Binding, 'contact' | 'instance' | 'regId'>,
+  sameContact: (a: string, b: string) => boolean,
+): boolean {
+  if (a.instance !== undefined && b.instance !== undefined) return a.instance === b.instance && a.regId === b.regId;
+  return sameContact(a.contact, b.contact);
+}
+
+/** The +sip.instance of a request's first Contact that has one (INVITE, SUBSCRIBE ... carry it too). */
+export function requestInstance(req: SipRequest): string | undefined {
+  let contacts;
+  try { contacts = parseContacts(getHeaders(req, 'contact').filter((v) => v.trim() !== '*')); } catch { return undefined; }
+  return contacts.find((c) => c.instance !== undefined)?.instance;
 }
 
 export interface BindingPersistence {
@@ -49,8 +101,18 @@ export class LocationService {
     }
   }
 
-  /** Current (unexpired) bindings of one account. */
+  /**
+   * The bindings of one account the box can reach now: what call routing
+   * forks to. A binding whose connection is gone is left out, so a call to a
+   * phone that is only unreachable fails at once (480) instead of after a
+   * transaction timeout; it comes back the moment the phone talks again.
+   */
   lookup(extension: string): Binding[] {
+    return this.bindings(extension).filter(isReachable);
+  }
+
+  /** Every current (unexpired) binding of one account, reachable or not: what the registrar counts and lists. */
+  bindings(extension: string): Binding[] {
     const now = this.clock.now();
     return (this.byExt.get(extension) ?? []).filter((b) => b.expiresAt > now);
   }
@@ -60,14 +122,19 @@ export class LocationService {
     return [...this.byExt.values()].flat().filter((b) => b.expiresAt > now);
   }
 
-  /** Number of accounts with at least one live binding. */
+  /** Number of accounts with at least one unexpired binding. */
   registeredAccounts(): number {
-    return [...this.byExt.keys()].filter((e) => this.lookup(e).length > 0).length;
+    return [...this.byExt.keys()].filter((e) => this.bindings(e).length > 0).length;
   }
 
-  /** Insert or replace the binding for (extension, contact key). */
+  /** Number of unexpired bindings the box cannot reach now (their connection closed). */
+  unreachableCount(): number {
+    return this.all().filter((b) => !isReachable(b)).length;
+  }
+
+  /** Insert or replace the binding with the same key (sameBinding: instance and reg-id, else contact). */
   upsert(b: Binding, sameContact: (a: string, b: string) => boolean): void {
-    const list = (this.byExt.get(b.extension) ?? []).filter((x) => !sameContact(x.contact, b.contact));
+    const list = (this.byExt.get(b.extension) ?? []).filter((x) => !sameBinding(x, b, sameContact));
     list.push(b);
     this.byExt.set(b.extension, list);
     this.changed();
@@ -77,6 +144,16 @@ export class LocationService {
     const list = this.byExt.get(extension);
     if (!list) return;
     const rest = list.filter((x) => !sameContact(x.contact, contact));
+    if (rest.length) this.byExt.set(extension, rest); else this.byExt.delete(extension);
+    this.changed();
+  }
+
+  /** Remove the bindings of one account that match `which`. */
+  removeWhere(extension: string, which: (b: Binding) => boolean): void {
+    const list = this.byExt.get(extension);
+    if (!list) return;
+    const rest = list.filter((x) => !which(x));
+    if (rest.length === list.length) return;
     if (rest.length) this.byExt.set(extension, rest); else this.byExt.delete(extension);
     this.changed();
   }
@@ -98,6 +175,52 @@ export class LocationService {
       this.byExt.set(ext, next);
     }
     if (touched) this.changed();
+  }
+
+  /**
+   * An authenticated request of `extension` arrived over `src`: the phone is
+   * alive on that connection, so its bindings there follow it (RFC 5626
+   * section 5.3 in spirit: the flow a phone last used is how to reach it).
+   * After a restart of the box, or a phone's reconnect, a binding then
+   * becomes reachable on the phone's first request on the new connection,
+   * not only at its next REGISTER.
+   *
+   * Which bindings move, on the same stream transport only (a TLS binding
+   * never moves to plain TCP):
+   *  - those with the request's +sip.instance: the phone named itself and
+   *    digest proved the account, so even a live older flow gives way;
+   *  - those with no live flow whose source address is the request's: the
+   *    same account on the same host. A binding with a live flow stays, since
+   *    it may be a second phone of the account on that host.
+   * Returns how many bindings moved.
+   */
+  followFlow(extension: string, src: FlowSource, instance?: string): number {
+    const flowId = src.flowId;
+    if (src.transport === 'udp' || flowId === undefined) return 0;
+    const list = this.byExt.get(extension);
+    if (!list) return 0;
+    const now = this.clock.now();
+    let moved = 0;
+    const next = list.map((b) => {
+      if (b.expiresAt <= now || b.transport !== src.transport || b.flowId === flowId) return b;
+      const byInstance = instance !== undefined && b.instance === instance;
+      const byAddress = b.flowId === undefined && b.source.address === src.address;
+      if (!byInstance && !byAddress) return b;
+      moved++;
+      const follows: Binding = { ...b, flowId, source: { address: src.address, port: src.port } };
+      return follows;
+    });
+    if (moved > 0) {
+      this.byExt.set(extension, next);
+      this.changed();
+    }
+    return moved;
+  }
+
+  /** followFlow for a request: reads the instance from its Contact. */
+  requestAuthenticated(extension: string, req: SipRequest, src: FlowSource): number {
+    if (src.transport === 'udp' || src.flowId === undefined) return 0;
+    return this.followFlow(extension, src, requestInstance(req));
   }
 
   onChange(listener: () => void): () => void {

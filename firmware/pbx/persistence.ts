@@ -28,8 +28,14 @@ export function fileBindingPersistence(dataDir: string, log: Logger): BindingPer
       if (!Array.isArray(list)) return [];
       const good = list.filter(isBinding);
       if (good.length !== list.length) log.warn({ dropped: list.length - good.length }, 'dropped malformed saved registrations');
-      // A flow does not survive a restart: the phone reconnects and registers again.
-      return good.map(({ flowId: _f, ...b }) => b);
+      // A flow does not survive a restart: the binding is unreachable until
+      // the phone talks to the box on a new connection (LocationService.followFlow).
+      // An identity field of the wrong type is dropped, not the whole binding.
+      return good.map(({ flowId: _f, instance, regId, ...b }) => ({
+        ...b,
+        ...(typeof instance === 'string' && instance.length > 0 ? { instance } : {}),
+        ...(typeof regId === 'number' && Number.isInteger(regId) && regId > 0 ? { regId } : {}),
+      }));
     },
     save(bindings) {
       try {

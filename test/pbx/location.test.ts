@@ -1,7 +1,12 @@
 import t from 'tap';
-import { FakeClock } from '../../firmware/core/index.js';
-import { LocationService, type Binding, type BindingPersistence } from '../../firmware/pbx/index.js';
-import { uriEquals } from '../../firmware/sip/message/index.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeClock, silentLogger } from '../../firmware/core/index.js';
+import {
+  LocationService, REGISTRATIONS_FILE, fileBindingPersistence, isReachable, requestInstance, sameBinding, type Binding, type BindingPersistence,
+} from '../../firmware/pbx/index.js';
+import { parseMessage, uriEquals } from '../../firmware/sip/message/index.js';
 
 const same = (a: string, b: string): boolean => uriEquals(a, b);
 
@@ -87,7 +92,8 @@ t.test('flowClosed forgets the connection but keeps the binding until it expires
   let changes = 0;
   loc.onChange(() => { changes++; });
   loc.flowClosed('flow-1');
-  const [b] = loc.lookup('100');
+  t.same(loc.lookup('100'), [], 'unreachable: call routing no longer sees it');
+  const [b] = loc.bindings('100');
   t.ok(b, 'binding still there');
   t.equal(b?.flowId, undefined, 'flow id dropped');
   t.equal('flowId' in (b ?? {}), false, 'the property is gone, not set to undefined');
@@ -145,4 +151,111 @@ t.test('a throwing listener does not break registration', async (t) => {
   off();
   loc.removeAll('100');
   t.equal(second, 1, 'unsubscribed listener is not called');
+});
+
+t.test('reachability: UDP always, TCP/TLS only on a live flow; status can count the unreachable', async (t) => {
+  const clock = new FakeClock();
+  const loc = new LocationService(clock);
+  loc.upsert(binding(clock), same);
+  loc.upsert(binding(clock, { extension: '101', contact: 'sip:101@192.0.2.11;transport=tls', transport: 'tls', flowId: 'tls:1' }), same);
+  loc.upsert(binding(clock, { extension: '102', contact: 'sip:102@192.0.2.12;transport=tcp', transport: 'tcp' }), same);
+  t.same(loc.all().map((b) => [b.extension, isReachable(b)]), [['100', true], ['101', true], ['102', false]]);
+  t.equal(loc.unreachableCount(), 1);
+  t.same(loc.lookup('102'), [], 'a stream binding without a flow is not routed to');
+  t.equal(loc.bindings('102').length, 1, 'but it is still registered');
+  t.equal(loc.registeredAccounts(), 3, 'and counts as registered for the LED');
+  loc.flowClosed('tls:1');
+  t.equal(loc.unreachableCount(), 2);
+});
+
+t.test('followFlow: the same +sip.instance moves a binding to the new connection, even from a live one', async (t) => {
+  const clock = new FakeClock();
+  const loc = new LocationService(clock);
+  loc.upsert(binding(clock, { transport: 'tls', contact: 'sip:100@192.0.2.10:5061;transport=tls', flowId: 'tls:1', instance: 'urn:uuid:aaa' }), same);
+  let changes = 0;
+  loc.onChange(() => { changes++; });
+  t.equal(loc.followFlow('100', { transport: 'tls', address: '198.51.100.7', port: 40001, flowId: 'tls:9' }, 'urn:uuid:aaa'), 1);
+  t.match(loc.lookup('100')[0], { flowId: 'tls:9', source: { address: '198.51.100.7', port: 40001 } }, 'new flow and source (the phone changed address)');
+  t.equal(changes, 1);
+  t.equal(loc.followFlow('100', { transport: 'tls', address: '198.51.100.7', port: 40001, flowId: 'tls:9' }, 'urn:uuid:aaa'), 0, 'already there: no change');
+  t.equal(changes, 1);
+  t.equal(loc.followFlow('100', { transport: 'tls', address: '198.51.100.7', port: 40002, flowId: 'tls:10' }, 'urn:uuid:other'), 0,
+    'another instance on a live flow does not take it');
+  t.equal(loc.followFlow('101', { transport: 'tls', address: '192.0.2.10', port: 40003, flowId: 'tls:11' }, 'urn:uuid:aaa'), 0,
+    'another account never moves this account\'s bindings');
+});
+
+t.test('followFlow by source address: only bindings whose flow is gone, only on the same transport', async (t) => {
+  const clock = new FakeClock();
+  const loc = new LocationService(clock);
+  loc.upsert(binding(clock, { contact: 'sip:100@192.0.2.10:1;transport=tls', transport: 'tls', flowId: 'tls:1' }), same);
+  loc.upsert(binding(clock, { contact: 'sip:100@192.0.2.10:2;transport=tls', transport: 'tls' }), same);
+  loc.upsert(binding(clock, { contact: 'sip:100@192.0.2.10:3;transport=tcp', transport: 'tcp' }), same);
+  loc.upsert(binding(clock, { contact: 'sip:100@192.0.2.99:4;transport=tls', transport: 'tls', source: { address: '192.0.2.99', port: 4 } }), same);
+  const src = { transport: 'tls', address: '192.0.2.10', port: 50000, flowId: 'tls:5' } as const;
+  t.equal(loc.followFlow('100', src), 1, 'one binding moved');
+  const flowOf = (port: number): string | undefined => loc.bindings('100').find((b) => b.contact.includes(`:${port};`))?.flowId;
+  t.equal(flowOf(1), 'tls:1', 'a live flow from the same host stays: it may be another phone of the account');
+  t.equal(flowOf(2), 'tls:5', 'the dead TLS binding from this host follows');
+  t.equal(flowOf(3), undefined, 'a TCP binding never moves to TLS (nor TLS to TCP)');
+  t.equal(flowOf(4), undefined, 'a binding from another host stays dead without an instance');
+  t.equal(loc.followFlow('100', { transport: 'udp', address: '192.0.2.99', port: 5060 }), 0, 'UDP has no flow to follow');
+});
+
+t.test('followFlow ignores expired bindings', async (t) => {
+  const clock = new FakeClock();
+  const loc = new LocationService(clock);
+  loc.upsert(binding(clock, { transport: 'tls', expiresAt: clock.now() + 1_000, instance: 'urn:uuid:aaa' }), same);
+  clock.advance(1_000);
+  t.equal(loc.followFlow('100', { transport: 'tls', address: '192.0.2.10', port: 1, flowId: 'tls:2' }, 'urn:uuid:aaa'), 0);
+});
+
+t.test('requestAuthenticated reads +sip.instance from the request Contact, a don\'t-bind one included', async (t) => {
+  const clock = new FakeClock();
+  const loc = new LocationService(clock);
+  loc.upsert(binding(clock, { transport: 'tls', flowId: 'tls:1', instance: 'urn:uuid:e6bfbdc1-bcdb-0039-8797-41ca9e845d3c' }), same);
+  const req = parseMessage(Buffer.from([
+    'INVITE sip:101@pbx.local SIP/2.0', 'Via: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK1', 'From: <sip:100@pbx.local>;tag=1', 'To: <sip:101@pbx.local>',
+    'Call-ID: c1', 'CSeq: 1 INVITE', 'Contact: <sip:100@127.0.0.1:-2;transport=tls>;+sip.instance="<urn:uuid:E6BFBDC1-bcdb-0039-8797-41ca9e845d3c>"',
+    'Content-Length: 0', '', '',
+  ].join('\r\n')));
+  if (!req.ok || req.message.kind !== 'request') throw new Error('fixture does not parse');
+  t.equal(requestInstance(req.message), 'urn:uuid:e6bfbdc1-bcdb-0039-8797-41ca9e845d3c', 'URN compared lower-case');
+  t.equal(loc.requestAuthenticated('100', req.message, { transport: 'tls', address: '10.0.0.5', port: 6000, flowId: 'tls:2' }), 1);
+  t.equal(loc.lookup('100')[0]?.flowId, 'tls:2');
+});
+
+t.test('RFC 5626 section 6 / RFC 5627: the binding key is (instance, reg-id) when both carry one', async (t) => {
+  const clock = new FakeClock();
+  const loc = new LocationService(clock);
+  loc.upsert(binding(clock, { contact: 'sip:100@192.0.2.10:40001;transport=tls', transport: 'tls', flowId: 'tls:1', instance: 'urn:uuid:a', regId: 1 }), same);
+  loc.upsert(binding(clock, { contact: 'sip:100@192.0.2.10:40002;transport=tls', transport: 'tls', flowId: 'tls:2', instance: 'urn:uuid:a', regId: 1 }), same);
+  t.same(loc.bindings('100').map((b) => b.flowId), ['tls:2'], 'the same phone\'s new contact replaces its old one');
+  loc.upsert(binding(clock, { contact: 'sip:100@192.0.2.10:40003;transport=tls', transport: 'tls', flowId: 'tls:3', instance: 'urn:uuid:a', regId: 2 }), same);
+  t.equal(loc.bindings('100').length, 2, 'a second reg-id is a second flow (RFC 5626 4.2)');
+  t.ok(sameBinding({ contact: 'sip:x@h', instance: 'urn:uuid:b' }, { contact: 'sip:x@h' }, same), 'without an instance on both sides the contact decides');
+  loc.removeWhere('100', (b) => b.regId === 2);
+  t.same(loc.bindings('100').map((b) => b.regId), [1]);
+});
+
+t.test('restart: saved bindings come back without their flow (unreachable) and keep instance and reg-id', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pbx-loc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const clock = new FakeClock();
+  const p = fileBindingPersistence(dir, silentLogger);
+  const first = new LocationService(clock, p);
+  first.upsert(binding(clock, { transport: 'tls', flowId: 'tls:1', instance: 'urn:uuid:a', regId: 1 }), same);
+  first.stop();
+  const raw = JSON.parse(readFileSync(join(dir, REGISTRATIONS_FILE), 'utf8')) as { bindings: Array<Record<string, unknown>> };
+  raw.bindings.push({ ...raw.bindings[0], extension: '101', instance: 42, regId: 'x' });
+  writeFileSync(join(dir, REGISTRATIONS_FILE), JSON.stringify(raw));
+
+  const after = new LocationService(clock, fileBindingPersistence(dir, silentLogger));
+  const [b] = after.bindings('100');
+  t.match(b, { instance: 'urn:uuid:a', regId: 1 });
+  t.equal(b?.flowId, undefined, 'the old process\'s flow id means nothing now');
+  t.same(after.lookup('100'), [], 'unreachable until the phone talks again');
+  t.same(after.bindings('101').map((x) => [x.instance, x.regId]), [[undefined, undefined]], 'malformed identity fields dropped, binding kept');
+  t.equal(after.followFlow('100', { transport: 'tls', address: '192.0.2.10', port: 41000, flowId: 'tls:1' }, 'urn:uuid:a'), 1);
+  t.equal(after.lookup('100').length, 1, 'reachable from the first request on the new connection');
 });

@@ -1,10 +1,11 @@
 import t from 'tap';
 import { Counters, FakeClock, seededRandom, silentLogger } from '../../firmware/core/index.js';
 import {
-  LocationService, MAX_CONTACTS_PER_ACCOUNT, Registrar, type AccountInfo, type RegistrarLimits, type RequestSource,
+  DEFAULT_FLOW_TIMER_S, DEFAULT_STREAM_MAX_EXPIRES, LocationService, MAX_CONTACTS_PER_ACCOUNT, Registrar, isReachable, sameContact, withoutDontBind,
+  type AccountInfo, type RegistrarLimits, type RequestSource,
 } from '../../firmware/pbx/index.js';
 import { AuthThrottle, DigestServer, DEFAULT_NONCE_LIFETIME_MS, digestAuthorization, ha1 } from '../../firmware/sip/digest/index.js';
-import { getHeader, getHeaders, parseMessage, type SipRequest, type SipResponse } from '../../firmware/sip/message/index.js';
+import { getHeader, getHeaders, parseMessage, parseNameAddrList, type SipRequest, type SipResponse } from '../../firmware/sip/message/index.js';
 
 const REALM = 'pbx.local';
 const LIMITS: RegistrarLimits = { minExpires: 60, maxExpires: 3600, defaultExpires: 600 };
@@ -18,7 +19,7 @@ function account(extension: string, tlsOnly = false): AccountInfo {
   return { extension, ha1Md5: ha1('MD5', extension, REALM, pw), ha1Sha256: ha1('SHA-256', extension, REALM, pw), tlsOnly };
 }
 
-function setup() {
+function setup(limits: RegistrarLimits = LIMITS) {
   const clock = new FakeClock();
   const random = seededRandom(11);
   const counters = new Counters();
@@ -31,7 +32,7 @@ function setup() {
     clock, location, throttle, counters, log: silentLogger,
     accounts: { get: (e) => accounts.get(e) },
     digest: () => digest,
-    limits: () => LIMITS,
+    limits: () => limits,
     realm: () => REALM,
     isOurDomain: (h) => h === '192.0.2.1' || h === 'pbx.local',
     toTag: () => `tag${++tags}`,
@@ -48,6 +49,8 @@ interface Reg {
   cseq?: number;
   callId?: string;
   authorization?: string;
+  /** Further header lines (Supported, User-Agent ...). */
+  extra?: string[];
 }
 
 function request(r: Reg = {}): SipRequest {
@@ -63,6 +66,7 @@ function request(r: Reg = {}): SipRequest {
     ...(r.contacts ?? [`<sip:${user}@192.0.2.10:5060>`]).map((c) => `Contact: ${c}`),
     ...(r.expires !== undefined ? [`Expires: ${r.expires}`] : []),
     ...(r.authorization !== undefined ? [`Authorization: ${r.authorization}`] : []),
+    ...(r.extra ?? []),
     'Content-Length: 0',
     '', '',
   ];
@@ -93,7 +97,7 @@ function registerWithAuth(registrar: Registrar, r: Reg & { password?: string; us
 function contactExpires(res: SipResponse): Map<string, number> {
   const out = new Map<string, number>();
   for (const v of getHeaders(res, 'contact')) {
-    const m = /^<([^>]+)>;expires=(\d+)$/.exec(v);
+    const m = /^<([^>]+)>;expires=(\d+)(?:;|$)/.exec(v);
     if (m?.[1] !== undefined) out.set(m[1], Number(m[2]));
   }
   return out;
@@ -318,4 +322,135 @@ t.test('contacts per account are bounded: the 11th new contact -> 403, refreshin
   const swap = registerWithAuth(registrar, { contacts: [`${contacts[1]!};expires=0`, '<sip:100@192.0.2.99:5060>'], callId: 'reg-call-4' });
   t.equal(swap.status, 200, 'removing one and adding one in the same REGISTER fits');
   t.equal(location.lookup('100').length, MAX_CONTACTS_PER_ACCOUNT);
+});
+
+const TCP: RequestSource = { transport: 'tcp', address: '192.0.2.10', port: 40200, flowId: 'tcp:3' };
+const LINPHONE_CONTACT = '<sip:100@127.0.0.1:-2;transport=tls>;+sip.instance="<urn:uuid:e6bfbdc1-bcdb-0039-8797-41ca9e845d3c>"';
+const OUTBOUND_CONTACT = '<sip:100@192.0.2.10:40123;transport=tls;ob>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-00000000000a>";reg-id=1';
+
+t.test('don\'t-bind contact (liblinphone port -2) on TLS -> 200; the binding is the flow and the contact is echoed as sent', async (t) => {
+  const { registrar, location } = setup();
+  const res = registerWithAuth(registrar, { contacts: [LINPHONE_CONTACT], expires: 300 }, TLS);
+  t.equal(res.status, 200);
+  t.same(getHeaders(res, 'contact'), ['<sip:100@127.0.0.1:-2;transport=tls>;expires=300;+sip.instance="<urn:uuid:e6bfbdc1-bcdb-0039-8797-41ca9e845d3c>"']);
+  const [b] = location.lookup('100');
+  t.match(b, { contact: 'sip:100@127.0.0.1:-2;transport=tls', flowId: 'flow-7', instance: 'urn:uuid:e6bfbdc1-bcdb-0039-8797-41ca9e845d3c' });
+  t.same(b?.source, { address: TLS.address, port: TLS.port }, 'requests go to the connection, never to port -2');
+  const again = registerWithAuth(registrar, { contacts: [LINPHONE_CONTACT], expires: 300, cseq: 10 }, TLS);
+  t.equal(again.status, 200, 'a refresh matches the same binding');
+  t.equal(location.bindings('100').length, 1);
+  const del = registerWithAuth(registrar, { contacts: ['<sip:100@127.0.0.1:-2;transport=tls>;expires=0'], cseq: 20 }, TLS);
+  t.equal(del.status, 200);
+  t.same(location.bindings('100'), [], 'and removing it by the same :-2 contact works');
+});
+
+t.test('don\'t-bind contact over UDP -> 400: the box would need that port; counted', async (t) => {
+  const { registrar, location, counters } = setup();
+  const res = registerWithAuth(registrar, { contacts: ['<sip:100@127.0.0.1:-2>'] }, UDP);
+  t.equal(res.status, 400);
+  t.match(res.reason, /-2/);
+  t.equal(counters.get('register.dont-bind-without-connection'), 1);
+  t.same(location.all(), []);
+});
+
+t.test('the tolerance is narrow: the message parser lets port -2 through in Contact only; -3, -2 elsewhere, or a -2 dialog contact still fail', async (t) => {
+  const msg = (contact: string, to = '<sip:100@pbx.local>'): boolean => parseMessage(Buffer.from([
+    'REGISTER sip:pbx.local SIP/2.0', 'Via: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK1', 'From: <sip:100@pbx.local>;tag=1', `To: ${to}`,
+    'Call-ID: c1', 'CSeq: 1 REGISTER', `Contact: ${contact}`, 'Content-Length: 0', '', '',
+  ].join('\r\n'))).ok;
+  t.equal(msg('<sip:100@127.0.0.1:-2;transport=tls>'), true, 'liblinphone\'s don\'t-bind contact parses');
+  t.equal(msg('<sip:100@127.0.0.1:-3;transport=tls>'), false, '-3 is still a bad port');
+  t.equal(msg('<sip:100@127.0.0.1:-2x>'), false, 'and so is -2 followed by anything but a delimiter');
+  t.equal(msg('<sip:100@127.0.0.1>', '<sip:100@pbx.local:-2>'), false, 'only Contact is tolerant, To is not');
+  t.throws(() => parseNameAddrList('<sip:100@127.0.0.1:-2;transport=tls>'), 'the strict header parser (dialogs use it) still refuses it');
+  t.same(withoutDontBind('sip:a@[2001:db8::1]:-2;transport=tls'), { uri: 'sip:a@[2001:db8::1];transport=tls', dontBind: true }, 'IPv6 hosts too');
+  t.ok(sameContact('sip:a@h:-2;transport=tls', 'sip:a@H:-2;transport=TLS'), 'compared per RFC 3261 19.1.4 with the port read as absent');
+  t.notOk(sameContact('sip:a@h:-2;transport=tls', 'sip:a@h;transport=tls'), 'but a don\'t-bind contact is not the same as a portless one');
+});
+
+t.test('TCP/TLS bindings get a shorter expiry: 3600 asked -> 300 granted in the 200 and in the binding; UDP unchanged', async (t) => {
+  const { registrar, location, clock, counters } = setup();
+  const tls = registerWithAuth(registrar, { contacts: ['<sip:100@192.0.2.10:40123;transport=tls>'], expires: 3600 }, TLS);
+  t.equal(contactExpires(tls).get('sip:100@192.0.2.10:40123;transport=tls'), DEFAULT_STREAM_MAX_EXPIRES);
+  t.equal(DEFAULT_STREAM_MAX_EXPIRES, 300);
+  t.equal(counters.get('register.stream-expires-shortened'), 1);
+  const tcp = registerWithAuth(registrar, { user: '101', contacts: ['<sip:101@192.0.2.10:40200;transport=tcp>'], expires: 3600, callId: 'c-tcp' }, TCP);
+  t.equal(contactExpires(tcp).get('sip:101@192.0.2.10:40200;transport=tcp'), 300, 'TCP too');
+  const udp = registerWithAuth(registrar, { user: '101', expires: 3600, callId: 'c-udp', contacts: ['<sip:101@192.0.2.10:5060>'] }, UDP);
+  t.equal(contactExpires(udp).get('sip:101@192.0.2.10:5060'), 3600, 'UDP keeps the asked interval');
+  const short = registerWithAuth(registrar, { contacts: ['<sip:100@192.0.2.10:40123;transport=tls>'], expires: 120, cseq: 10 }, TLS);
+  t.equal(contactExpires(short).get('sip:100@192.0.2.10:40123;transport=tls'), 120, 'a shorter ask is granted as is');
+  clock.advance(120_000);
+  t.same(location.bindings('100'), [], 'the fake clock proves the granted interval is the real one');
+});
+
+t.test('streamMaxExpires is configurable and never below minExpires', async (t) => {
+  const low = setup({ ...LIMITS, streamMaxExpires: 30 });
+  const res = registerWithAuth(low.registrar, { contacts: ['<sip:100@192.0.2.10:40123;transport=tls>'], expires: 3600 }, TLS);
+  t.equal(contactExpires(res).get('sip:100@192.0.2.10:40123;transport=tls'), LIMITS.minExpires);
+  const high = setup({ ...LIMITS, streamMaxExpires: 1800 });
+  const r2 = registerWithAuth(high.registrar, { contacts: ['<sip:100@192.0.2.10:40123;transport=tls>'], expires: 3600 }, TLS);
+  t.equal(contactExpires(r2).get('sip:100@192.0.2.10:40123;transport=tls'), 1800);
+});
+
+t.test('RFC 5626 sections 5.4 and 6: outbound over TLS -> Require: outbound and Flow-Timer; not without Supported, not on UDP', async (t) => {
+  const { registrar, counters, location } = setup({ ...LIMITS, flowTimerSec: 45 });
+  const res = registerWithAuth(registrar, { contacts: [OUTBOUND_CONTACT], extra: ['Supported: path, outbound'] }, TLS);
+  t.equal(res.status, 200);
+  t.equal(getHeader(res, 'require'), 'outbound');
+  t.equal(getHeader(res, 'flow-timer'), '45');
+  t.match(getHeaders(res, 'contact')[0], /;\+sip\.instance="<urn:uuid:00000000-0000-0000-0000-00000000000a>";reg-id=1$/, 'instance and reg-id echoed');
+  t.equal(counters.get('register.outbound'), 1);
+  t.match(location.lookup('100')[0], { instance: 'urn:uuid:00000000-0000-0000-0000-00000000000a', regId: 1 });
+
+  const noSupported = registerWithAuth(registrar, { contacts: [OUTBOUND_CONTACT], cseq: 10 }, TLS);
+  t.equal(getHeader(noSupported, 'require'), undefined, 'Require only when the phone said Supported: outbound');
+  const noRegId = registerWithAuth(registrar, { contacts: [LINPHONE_CONTACT], cseq: 20, extra: ['Supported: replaces, outbound, gruu'] }, TLS);
+  t.equal(getHeader(noRegId, 'require'), undefined, 'linphone\'s instance without reg-id is not an outbound registration');
+  const udp = registerWithAuth(setup().registrar, { contacts: ['<sip:100@192.0.2.10:5060>;+sip.instance="<urn:uuid:b>";reg-id=1'], extra: ['Supported: outbound'] }, UDP);
+  t.equal(udp.status, 200);
+  t.equal(getHeader(udp, 'require'), undefined, 'no outbound over UDP: the box does not answer STUN keep-alives there');
+  t.equal(getHeader(udp, 'flow-timer'), undefined);
+  t.equal(DEFAULT_FLOW_TIMER_S, 60);
+});
+
+t.test('RFC 5626 section 6: two contacts with reg-id in one REGISTER -> 400', async (t) => {
+  const { registrar, counters } = setup();
+  const res = registerWithAuth(registrar, {
+    contacts: [OUTBOUND_CONTACT, '<sip:100@192.0.2.10:40124;transport=tls>;+sip.instance="<urn:uuid:c>";reg-id=2'],
+  }, TLS);
+  t.equal(res.status, 400);
+  t.equal(counters.get('register.multiple-reg-id'), 1);
+});
+
+t.test('the same instance re-registering from a new connection and contact replaces its binding (no dead twin)', async (t) => {
+  const { registrar, location } = setup();
+  registerWithAuth(registrar, { contacts: [OUTBOUND_CONTACT], extra: ['Supported: outbound'] }, TLS);
+  const moved = OUTBOUND_CONTACT.replace('40123', '40999');
+  const res = registerWithAuth(registrar, { contacts: [moved], callId: 'after-reconnect', extra: ['Supported: outbound'] },
+    { transport: 'tls', address: '192.0.2.10', port: 40999, flowId: 'flow-8' });
+  t.equal(res.status, 200);
+  t.same(location.bindings('100').map((b) => [b.contact, b.flowId]), [['sip:100@192.0.2.10:40999;transport=tls;ob', 'flow-8']]);
+  t.equal(getHeaders(res, 'contact').length, 1, 'the 200 lists one binding');
+});
+
+t.test('any authenticated request on a new connection moves the phone\'s dead binding to it (same account, same host)', async (t) => {
+  const { registrar, location } = setup();
+  registerWithAuth(registrar, { contacts: ['<sip:100@192.0.2.10:40123;transport=tls>'] }, TLS);
+  location.flowClosed('flow-7');
+  t.same(location.lookup('100'), [], 'unreachable once its connection closed');
+  t.equal(isReachable(location.bindings('100')[0]!), false);
+  // Here a REGISTER query (no Contact) on a new connection; call control's INVITE goes through the same authenticate().
+  const q = registerWithAuth(registrar, { contacts: [], callId: 'query' }, { transport: 'tls', address: '192.0.2.10', port: 41000, flowId: 'flow-9' });
+  t.equal(q.status, 200);
+  t.match(location.lookup('100')[0], { flowId: 'flow-9', source: { port: 41000 } }, 'reachable again on the new flow');
+});
+
+t.test('an unauthenticated request never moves a binding', async (t) => {
+  const { registrar, location } = setup();
+  registerWithAuth(registrar, { contacts: [OUTBOUND_CONTACT] }, TLS);
+  location.flowClosed('flow-7');
+  const res = registrar.handle(request({ contacts: [OUTBOUND_CONTACT], cseq: 50 }), { transport: 'tls', address: '192.0.2.10', port: 42000, flowId: 'flow-10' });
+  t.equal(res.status, 401);
+  t.same(location.lookup('100'), [], 'still unreachable: a challenge is not proof');
 });

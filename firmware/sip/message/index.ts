@@ -9,7 +9,9 @@ export {
 export { parseMessage, rejectStatus, type ParseResult } from './parse.js';
 export { frameStream, isCrlfKeepalive, type FrameOptions, type FrameResult } from './frame.js';
 export { serialize } from './serialize.js';
-export { checkUri, formatUri, MAX_URI_LENGTH, parseUri, uriEquals, uriScheme } from './uri.js';
+export {
+  checkUri, DONT_BIND_PORT_PATTERN, formatUri, MAX_URI_LENGTH, parseUri, uriEquals, uriScheme, withoutDontBindPorts,
+} from './uri.js';
 export {
   checkCallId, formatAuthParams, formatNameAddr, isWildcardContact, MAX_CSEQ, paramValue, parseAuthParams,
   parseContact, parseCSeq, parseMaxForwards, parseNameAddr, parseNameAddrList, parseVia, splitHeaderValues,

@@ -15,7 +15,7 @@ import {
 } from './limits.js';
 import { SINGLE_HEADERS } from './names.js';
 import type { Header, SipMessage } from './types.js';
-import { checkUri, parseUri, uriScheme } from './uri.js';
+import { checkUri, parseUri, uriScheme, withoutDontBindPorts } from './uri.js';
 
 export type ParseResult =
   | { readonly ok: true; readonly message: SipMessage }
@@ -125,7 +125,11 @@ function checkHeaders(headers: readonly RawHeader[], method: string | undefined)
         case 'from': case 'to': parseNameAddr(h.value); break;
         case 'call-id': checkCallId(h.value); break;
         case 'max-forwards': parseMaxForwards(h.value); break;
-        case 'contact': parseContact(h.value); break;
+        // The syntax check reads a don't-bind ":-2" port as absent, so a
+        // linphone REGISTER reaches the registrar (which knows when a contact
+        // needs no port) instead of being refused here. The value is kept
+        // as is: every consumer that parses it strictly still refuses it.
+        case 'contact': parseContact(withoutDontBindPorts(h.value).text); break;
         case 'route': case 'record-route': parseNameAddrList(h.value); break;
         case 'cseq': {
           const cseq = parseCSeq(h.value);

@@ -82,6 +82,24 @@ function checkHost(host: string): void {
   }
 }
 
+/**
+ * liblinphone's "don't bind" transports (a phone that must not listen, common
+ * on mobile) write port -2 (its LC_SIP_TRANSPORT_DONTBIND) in a Contact:
+ * `<sip:alice@127.0.0.1:-2;transport=tls>`. The grammar allows digits only, so
+ * parseUri refuses it and stays strict. This matches "scheme:[userinfo@]host"
+ * immediately followed by ":-2" and then ';', '?', '>', ',' or the end, the
+ * one shape that is tolerated where a message is checked as a whole
+ * (parse.ts, the Contact header) and where a REGISTER binds a contact.
+ */
+export const DONT_BIND_PORT_PATTERN = /(sips?:(?:[^@<>;?\s",]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)):-2(?=[;?>,]|$)/i;
+
+/** The text with every don't-bind ":-2" port taken out (read as "no port"), and whether there was one. */
+export function withoutDontBindPorts(text: string): { readonly text: string; readonly found: boolean } {
+  const all = new RegExp(DONT_BIND_PORT_PATTERN.source, 'gi');
+  const out = text.replace(all, '$1');
+  return { text: out, found: out !== text };
+}
+
 function parsePort(s: string): number {
   if (!/^\d{1,5}$/.test(s)) throw parseError('invalid port');
   const port = Number(s);
