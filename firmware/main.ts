@@ -10,7 +10,7 @@ import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
-import { B2bua, LocationService, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
+import { B2bua, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
@@ -107,7 +107,7 @@ export class Appliance {
       adminUrl: this.info.adminUrl,
       registrations: this.location.all().map((b) => ({
         extension: b.extension, contact: b.contact, transport: b.transport, source: b.source,
-        expiresAt: b.expiresAt, registeredAt: b.registeredAt, ...(b.userAgent ? { userAgent: b.userAgent } : {}),
+        expiresAt: b.expiresAt, registeredAt: b.registeredAt, reachable: isReachable(b), ...(b.userAgent ? { userAgent: b.userAgent } : {}),
       })),
       blocked: this.throttle.blocked(),
       configHealth: this.store.health,

@@ -63,6 +63,12 @@ export interface RegistrationView {
   readonly expiresAt: number;
   readonly registeredAt: number;
   readonly userAgent?: string;
+  /**
+   * false when the binding's TCP/TLS connection is gone (closed, or from
+   * before a restart): calls to it fail at once until the phone sends any
+   * authenticated request on a new connection.
+   */
+  readonly reachable: boolean;
 }
 
 /** A source address the digest throttle refuses for now (sip/digest/throttle.ts BlockedSource has this shape). */

@@ -1,6 +1,6 @@
 /** Human-readable `pbx status`. The JSON form (--json) carries the same data. */
 
-interface Reg { extension: string; contact: string; transport: string; source: { address: string; port: number }; expiresAt: number; userAgent?: string }
+interface Reg { extension: string; contact: string; transport: string; source: { address: string; port: number }; expiresAt: number; userAgent?: string; reachable?: boolean }
 interface Blocked { address: string; until: number; failures: number }
 interface LegLine { party: string; transport: string; protection: string; suite?: string; keys?: string }
 interface CallLine { caller: string; callee: string; state: string; mode: string; recordingPossible: boolean; legs: { a: LegLine; b?: LegLine } }
@@ -34,7 +34,7 @@ export function formatStatus(raw: unknown): string {
   lines.push(`registrations: ${regs.length}${s.running ? '' : ' (saved; restored when the appliance starts)'}`);
   for (const r of regs) {
     const left = Math.max(0, Math.round((r.expiresAt - now) / 1000));
-    lines.push(`  ${r.extension}\t${r.transport.toUpperCase()}\t${r.source.address}:${r.source.port}\t${r.contact}\texpires in ${left}s${r.userAgent ? `\t${r.userAgent}` : ''}`);
+    lines.push(`  ${r.extension}\t${r.transport.toUpperCase()}\t${r.source.address}:${r.source.port}\t${r.contact}\texpires in ${left}s${r.reachable === false ? '\tUNREACHABLE (connection gone)' : ''}${r.userAgent ? `\t${r.userAgent}` : ''}`);
   }
   if (s.blocked) {
     lines.push(`blocked sources: ${s.blocked.length}`);

@@ -318,6 +318,8 @@ function persistedRegistrations(dataDir: string): RegistrationView[] {
       return [{
         extension: b.extension, contact: b.contact, transport: b.transport, source: b.source,
         expiresAt: b.expiresAt, registeredAt: b.registeredAt ?? 0, ...(b.userAgent ? { userAgent: b.userAgent } : {}),
+        // A TCP/TLS binding's connection does not survive a restart: the phone must reconnect first.
+        reachable: b.transport === 'udp',
       }];
     });
   } catch {

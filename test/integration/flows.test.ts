@@ -109,6 +109,7 @@ t.test('a TLS binding whose connection closed is unreachable: a call fails at on
   const [dead] = app.location.bindings('100');
   t.ok(dead, 'still registered');
   t.equal(dead && isReachable(dead), false, 'but unreachable');
+  t.match(app.status().registrations?.filter((r) => r.extension === '100'), [{ reachable: false }], 'and pbx status says so');
 
   const started = Date.now();
   const out = await caller.call('100', { sdp: sdp({ port: 46_100 }) });
@@ -122,6 +123,7 @@ t.test('a TLS binding whose connection closed is unreachable: a call fails at on
   t.equal((await probe.final()).status, 404, 'its call fails, but it was authenticated');
   t.equal(app.location.lookup('100')[0]?.source.port, again.localPort, 'the binding follows it to the new connection');
   t.equal(app.location.bindings('100').length, 1, 'still one binding');
+  t.match(app.status().registrations?.filter((r) => r.extension === '100'), [{ reachable: true }], 'reachable again in pbx status');
   await callAndAnswer(t, caller, again, '100');
 });
 

@@ -89,7 +89,7 @@ export function Dashboard(): Html {
     <tbody>${regs.map((r) => html`<tr data-extension=${r.extension}>
       <td>${r.extension}</td><td>${String(r.transport).toUpperCase()}</td>
       <td class="mono">${r.source?.address}:${r.source?.port}</td>
-      <td title=${when(r.expiresAt)}>${fromNow(r.expiresAt)}</td><td>${r.userAgent ?? ''}</td></tr>`)}</tbody></table>`}
+      <td title=${when(r.expiresAt)}>${fromNow(r.expiresAt)}${r.reachable === false ? html` <span class="pill warn" title="its connection is gone; calls fail until the phone reconnects">unreachable</span>` : ''}</td><td>${r.userAgent ?? ''}</td></tr>`)}</tbody></table>`}
   </section>
   <section class="card" id="calls"><h2>Calls in progress</h2>
     ${calls.length === 0 ? html`<p class="empty">No call in progress.</p>` : calls.map((c) => html`<${CallCard} call=${c} />`)}
