@@ -12,6 +12,8 @@ import type {
 } from '../sip/transaction/index.js';
 import { T1, T2 } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
+import { failureOf, responseOf, type CallFailure } from './call/index.js';
+import { routeCallee } from './routing/index.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import {
@@ -68,7 +70,6 @@ export interface B2buaDeps extends AuthDeps {
   readonly policies?: () => readonly NamedPolicy[];
 }
 
-type Transport = Target['transport'];
 
 interface Branch {
   readonly target: Target;
@@ -224,6 +225,12 @@ function guard(d: B2buaDeps, p: Promise<unknown>, what: string): void {
   });
 }
 
+/** A response from the failure catalogue (pbx/call failures): the one place a failure gets its status. */
+function failureResponse(req: SipRequest, failure: CallFailure, opts: { toTag?: string | undefined } = {}): SipResponse {
+  const { status, reason } = responseOf(failure);
+  return createResponse(req, status, reason, opts.toTag !== undefined ? { toTag: opts.toTag } : {});
+}
+
 /** One crossing of a re-INVITE/UPDATE/INFO: the asking side and the other one. */
 interface Across {
   readonly side: 'a' | 'b';
@@ -232,10 +239,6 @@ interface Across {
   readonly there: 'a' | 'b';
   readonly localHere: LocalMedia;
   readonly sdpHere: SdpSession;
-}
-
-function transportOf(t: string): Transport {
-  return t === 'tcp' || t === 'tls' || t === 'ws' || t === 'wss' ? t : 'udp';
 }
 
 export class B2bua {
@@ -280,14 +283,14 @@ export class B2bua {
     const inCall = this.findByDialog(req);
     if (inCall) { guard(d, this.reinvite(inCall.call, inCall.side, req, tx), 're-INVITE'); return; }
     if (getHeader(req, 'to') && /;\s*tag=/i.test(getHeader(req, 'to') ?? '')) {
-      tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      tx.respond(failureResponse(req, 'no-dialog'));
       return;
     }
     // The 2xx will make a dialog from this INVITE (RFC 3261 12.1.1): it needs a
     // From tag and a Contact (8.1.1.8), so refuse it now rather than after answering.
     try { dialogAsUas(req, 'check'); } catch {
       d.counters.inc('call.bad-invite');
-      tx.respond(createResponse(req, 400, 'Missing Contact Or From Tag', { toTag: d.toTag() }));
+      tx.respond(failureResponse(req, 'missing-contact', { toTag: d.toTag() }));
       return;
     }
     const src: RequestSource = { transport: source.transport, address: source.address, port: source.port, ...(source.flowId ? { flowId: source.flowId } : {}) };
@@ -301,7 +304,7 @@ export class B2bua {
     const callee = calleeExt !== undefined ? d.callee(calleeExt) : undefined;
     if (!callee) {
       d.counters.inc('call.not-found');
-      tx.respond(createResponse(req, 404, 'Not Found', { toTag: d.toTag() }));
+      tx.respond(failureResponse(req, 'not-found', { toTag: d.toTag() }));
       this.record(req, caller, calleeExt ?? req.uri, 'not-found', source);
       return;
     }
@@ -310,35 +313,26 @@ export class B2bua {
     this.changed();
     void this.route(call, callee).catch((e: unknown) => {
       d.log.error({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'call setup failed');
-      // No free media ports is a passing overload, not a fault: 503 tells the phone to retry.
-      const busy = isPbxError(e, 'limit');
-      if (!call.ended) guard(d, this.fail(call, busy ? 503 : 500, busy ? 'Media Ports Exhausted' : 'Server Internal Error', 'failed'), 'fail');
+      // The catalogue decides: no free media ports (a limit) is a passing overload, 503 so the phone retries.
+      if (!call.ended) guard(d, this.fail(call, failureOf(e), 'failed'), 'fail');
     });
   }
 
   private async route(call: Call, callee: CalleeAccount): Promise<void> {
     const d = this.deps;
-    const targets: Array<{ target: Target; contact: string }> = d.location.lookup(callee.extension).map((b) => ({
-      target: { transport: b.transport, address: b.source.address, port: b.source.port, ...(b.flowId ? { flowId: b.flowId } : {}) },
-      contact: b.contact,
-    }));
-    if (callee.staticContact) {
-      try {
-        const u = parseUri(callee.staticContact);
-        const transport = transportOf(u.params.find((p) => p.name.toLowerCase() === 'transport')?.value?.toLowerCase() ?? (u.scheme === 'sips' ? 'tls' : 'udp'));
-        targets.push({ target: { transport, address: u.host.replace(/^\[|\]$/g, ''), port: u.port ?? (transport === 'tls' ? 5061 : 5060) }, contact: callee.staticContact });
-      } catch { d.log.warn({ extension: callee.extension }, 'static contact is not a valid URI'); }
-    }
+    const route = routeCallee(callee, d.location.lookup(callee.extension));
+    for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
+    const targets = route.targets;
     if (targets.length === 0) {
       d.counters.inc('call.unavailable');
-      await this.fail(call, 480, 'Temporarily Unavailable', 'unavailable');
+      await this.fail(call, 'unavailable', 'unavailable');
       return;
     }
 
     // Media: both legs' ports on the box, leg a's remote from the caller's offer (if any).
     let offer: SessionDescription | undefined;
     try { offer = parseBody(call.invite.body); } catch {
-      await this.fail(call, 400, 'Bad SDP', 'failed');
+      await this.fail(call, 'bad-sdp', 'failed');
       return;
     }
     call.callerOffer = offer;
@@ -353,7 +347,7 @@ export class B2bua {
     try { remoteA = offer ? remoteOf(offer) : undefined; } catch {
       // RFC 3264 6: nothing the box can relay (no audio stream, no usable address).
       d.counters.inc('call.no-audio');
-      await this.fail(call, 488, 'Not Acceptable Here', 'codec-mismatch');
+      await this.fail(call, 'not-acceptable', 'codec-mismatch');
       return;
     }
     // An SRTP caller's leg stays closed until an answer keys it (nothing in the clear while it rings).
@@ -371,7 +365,7 @@ export class B2bua {
     if (offer) {
       try { offerFromOffer(offer, call.bSdp, reply.b); } catch (e) {
         d.counters.inc('call.codec-mismatch');
-        await this.fail(call, 488, isPbxError(e) ? 'No Common Codec' : 'Not Acceptable Here', 'codec-mismatch');
+        await this.fail(call, isPbxError(e) ? 'no-common-codec' : 'not-acceptable', 'codec-mismatch');
         return;
       }
     }
@@ -435,7 +429,7 @@ export class B2bua {
       if (call.state !== 'answered' && !call.ended) {
         d.counters.inc('call.no-answer');
         this.cancelBranches(call);
-        guard(d, this.fail(call, 480, 'No Answer', 'no-answer'), 'no-answer');
+        guard(d, this.fail(call, 'no-answer', 'no-answer'), 'no-answer');
       }
     });
   }
@@ -463,7 +457,7 @@ export class B2bua {
   /** The media policy refused the call: its status, and the reason in a Warning (RFC 3261 20.43, code 399). */
   private async refuse(call: Call, r: PolicyRefusal): Promise<void> {
     const text = r.reason.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ');
-    await this.fail(call, r.status, r.status === 480 ? 'Temporarily Unavailable' : 'Not Acceptable Here', 'media-policy',
+    await this.fail(call, r.status === 480 ? 'unavailable' : 'not-acceptable', 'media-policy',
       [{ name: 'warning', value: `399 ${this.hostOf(call.aTarget)} "${text}"` }]);
   }
 
@@ -549,7 +543,7 @@ export class B2bua {
       this.sendAck(dialog, branch.target);
       this.sendBye(dialog, branch.target);
       call.bDialog = undefined;
-      await this.fail(call, 488, 'Not Acceptable Here', 'codec-mismatch');
+      await this.fail(call, 'not-acceptable', 'codec-mismatch');
       return;
     }
     if (!call.pendingCalleeAck) this.sendAck(dialog, branch.target);
@@ -572,11 +566,11 @@ export class B2bua {
   private async finishBranches(call: Call): Promise<void> {
     if (call.ended || call.state === 'answered') return;
     const statuses = call.branches.map((b) => b.finalStatus ?? 500);
-    if (statuses.some((s) => s === 486 || s === 600)) { await this.fail(call, 486, 'Busy Here', 'busy'); return; }
-    if (statuses.some((s) => s === 487)) { await this.fail(call, 487, 'Request Terminated', 'cancelled'); return; }
+    if (statuses.some((s) => s === 486 || s === 600)) { await this.fail(call, 'busy', 'busy'); return; }
+    if (statuses.some((s) => s === 487)) { await this.fail(call, 'cancelled', 'cancelled'); return; }
     const fourxx = statuses.find((s) => s >= 400 && s < 500 && s !== 408);
-    if (fourxx) { await this.fail(call, fourxx, undefined, 'rejected'); return; }
-    await this.fail(call, 480, 'Temporarily Unavailable', 'unavailable');
+    if (fourxx) { await this.fail(call, { status: fourxx }, 'rejected'); return; }
+    await this.fail(call, 'unavailable', 'unavailable');
   }
 
   private cancelBranches(call: Call): void {
@@ -598,7 +592,7 @@ export class B2bua {
     tx.respond(createResponse(cancel, call ? 200 : 481, undefined, { toTag: this.deps.toTag() }));
     if (!call || call.state === 'answered') return;
     this.cancelBranches(call);
-    guard(this.deps, this.fail(call, 487, 'Request Terminated', 'cancelled'), 'cancel');
+    guard(this.deps, this.fail(call, 'cancelled', 'cancelled'), 'cancel');
   }
 
   onAck(ack: SipRequest): void {
@@ -632,7 +626,7 @@ export class B2bua {
     const dialog = side === 'a' ? call.aDialog : call.bDialog;
     if (!dialog) return false;
     const next = acceptRemoteSeq(dialog, req);
-    if (!next) { tx.respond(createResponse(req, 500, 'CSeq Out Of Order')); return true; }
+    if (!next) { tx.respond(failureResponse(req, 'cseq-out-of-order')); return true; }
     if (side === 'a') call.aDialog = next; else call.bDialog = next;
     switch (req.method) {
       case 'BYE':
@@ -660,7 +654,7 @@ export class B2bua {
     const next = dialog ? acceptRemoteSeq(dialog, req) : undefined;
     if (!dialog || !next) {
       this.deps.counters.inc('call.cseq-out-of-order');
-      tx.respond(createResponse(req, 500, 'CSeq Out Of Order'));
+      tx.respond(failureResponse(req, 'cseq-out-of-order'));
       return;
     }
     if (side === 'a') call.aDialog = next; else call.bDialog = next;
@@ -684,18 +678,18 @@ export class B2bua {
     const sdpHere = side === 'a' ? call.aSdp : call.bSdp;
     const sdpThere = side === 'a' ? call.bSdp : call.aSdp;
     if (!dialogHere || !dialogThere || !targetThere || !localHere || !localThere || call.state !== 'answered') {
-      tx.respond(createResponse(req, 491, 'Request Pending', { toTag: dialogHere?.localTag }));
+      tx.respond(failureResponse(req, 'glare', { toTag: dialogHere?.localTag }));
       return;
     }
     const negotiates = req.method === 'INVITE' || req.method === 'UPDATE';
     if (negotiates && call.negotiating) {
       d.counters.inc('call.glare');
-      tx.respond(createResponse(req, 491, 'Request Pending', { toTag: dialogHere.localTag }));
+      tx.respond(failureResponse(req, 'glare', { toTag: dialogHere.localTag }));
       return;
     }
     let offer: SessionDescription | undefined;
     try { offer = parseBody(req.body); } catch {
-      tx.respond(createResponse(req, 488, 'Bad SDP', { toTag: dialogHere.localTag }));
+      tx.respond(failureResponse(req, 'bad-sdp', { toTag: dialogHere.localTag }));
       return;
     }
     let body: Buffer | undefined;
@@ -711,7 +705,7 @@ export class B2bua {
         body = offerFromOffer(offer, sdpThere, localThere, re?.there ?? PLAIN_SDP).body;
       } catch {
         settled();
-        tx.respond(createResponse(req, 488, 'Not Acceptable Here', { toTag: dialogHere.localTag }));
+        tx.respond(failureResponse(req, 'not-acceptable', { toTag: dialogHere.localTag }));
         return;
       }
     }
@@ -727,7 +721,7 @@ export class B2bua {
     } catch (e) {
       settled();
       d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, `cannot pass ${req.method} on`);
-      tx.respond(createResponse(req, 503, 'Service Unavailable', { toTag: dialogHere.localTag }));
+      tx.respond(failureResponse(req, 'unreachable', { toTag: dialogHere.localTag }));
     }
   }
 
@@ -767,8 +761,8 @@ export class B2bua {
           }));
         })(), `${req.method} answer`);
       },
-      onTimeout: () => { settled(); tx.respond(createResponse(req, 408, 'Request Timeout', { toTag: dialogHere.localTag })); guard(d, this.hangup(call, 'timeout', 'both'), 'timeout'); },
-      onTransportError: () => { settled(); tx.respond(createResponse(req, 503, 'Service Unavailable', { toTag: dialogHere.localTag })); },
+      onTimeout: () => { settled(); tx.respond(failureResponse(req, 'timeout', { toTag: dialogHere.localTag })); guard(d, this.hangup(call, 'timeout', 'both'), 'timeout'); },
+      onTransportError: () => { settled(); tx.respond(failureResponse(req, 'unreachable', { toTag: dialogHere.localTag })); },
     });
   }
 
@@ -792,7 +786,7 @@ export class B2bua {
     if (call.ended) return;
     if (call.state !== 'answered') {
       this.cancelBranches(call);
-      await this.fail(call, 487, 'Request Terminated', reason);
+      await this.fail(call, 'cancelled', reason);
       return;
     }
     call.state = 'ending';
@@ -801,9 +795,13 @@ export class B2bua {
     await this.end(call, reason);
   }
 
-  /** End a call that was never answered, with a final response to the caller. */
-  private async fail(call: Call, status: number, reason: string | undefined, why: EndReason, headers?: Header[]): Promise<void> {
+  /**
+   * End a call that was never answered, with a final response to the caller:
+   * a catalogue entry (pbx/call failures), or a callee's own 4xx passed on.
+   */
+  private async fail(call: Call, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void> {
     if (call.ended) return;
+    const { status, reason } = typeof answer === 'string' ? responseOf(answer) : { status: answer.status, reason: undefined };
     if (!call.aTx.isTerminated && !call.aTx.lastResponse?.status || (call.aTx.lastResponse?.status ?? 0) < 200) {
       try { call.respondA(status, reason, headers ? { headers } : {}); } catch { /* transaction already gone */ }
     }
