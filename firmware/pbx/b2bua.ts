@@ -12,7 +12,7 @@ import type {
 } from '../sip/transaction/index.js';
 import { T1, T2 } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
-import { failureOf, responseOf, type CallFailure } from './call/index.js';
+import { CallLifecycle, failureOf, responseOf, type CallFailure } from './call/index.js';
 import { routeCallee } from './routing/index.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
@@ -92,7 +92,8 @@ class Call {
   readonly id: string;
   readonly startedAt: number;
   answeredAt?: number;
-  state: CallView['state'] = 'routing';
+  /** The call's one state, its legal moves and its timers (pbx/call lifecycle). */
+  readonly life: CallLifecycle;
   readonly aTag: string;
   aDialog?: Dialog;
   bDialog?: Dialog;
@@ -111,7 +112,6 @@ class Call {
   final2xx?: SipResponse;
   private retransmit?: TimerHandle;
   noAnswerTimer?: TimerHandle;
-  ended = false;
   /** For a late-offer INVITE: the ACK toward the callee waits for the caller's answer. */
   pendingCalleeAck?: { dialog: Dialog; offer: SessionDescription };
   /** A re-INVITE or UPDATE is crossing the box: another one meanwhile gets 491 (RFC 3261 14.1, RFC 3311 5.2). */
@@ -131,12 +131,21 @@ class Call {
     this.startedAt = d.clock.now();
     this.aTag = d.random.token(64);
     this.sessionId = `call-${this.id}`;
+    this.life = new CallLifecycle(d.clock);
     const sdpId = String(d.random.int(2 ** 31));
     this.aSdp = { id: sdpId, version: 1 };
     this.bSdp = { id: String(d.random.int(2 ** 31)), version: 1 };
   }
 
   get deps(): B2buaDeps { return this.b2b.deps; }
+
+  get ended(): boolean { return this.life.ended; }
+
+  /** The phase as the views show it (an ended call is no longer listed). */
+  get state(): CallView['state'] {
+    const p = this.life.phase;
+    return p === 'ended' ? 'ending' : p;
+  }
 
   respondA(status: number, reason?: string, opts: { body?: Buffer; headers?: Header[] } = {}): SipResponse {
     const headers: Header[] = [...(opts.headers ?? [])];
@@ -176,9 +185,10 @@ class Call {
         d.counters.inc('call.retransmit-error');
       }
       interval = Math.min(interval * 2, T2);
-      this.retransmit = this.deps.clock.setTimer(interval, tick);
+      this.retransmit = this.life.timer(interval, tick, ['answered']);
     };
-    this.retransmit = this.deps.clock.setTimer(interval, tick);
+    // Scoped to the answered phase: once the call ends, nothing is resent.
+    this.retransmit = this.life.timer(interval, tick, ['answered']);
   }
 
   acked(): void {
@@ -186,10 +196,6 @@ class Call {
     this.retransmit?.cancel();
   }
 
-  stopTimers(): void {
-    this.retransmit?.cancel();
-    this.noAnswerTimer?.cancel();
-  }
 
   view(): CallView {
     const k = this.keys ?? this.branches[0]?.keys;
@@ -393,7 +399,7 @@ export class B2bua {
       return;
     }
 
-    call.state = 'ringing';
+    call.life.move('ringing');
     const fromValue = parseNameAddr(getHeader(call.invite, 'from') ?? '');
     for (const t of branchesToTry) {
       const body = t.body;
@@ -425,12 +431,11 @@ export class B2bua {
       }
     }
     if (call.branches.every((b) => b.state === 'done')) { await this.finishBranches(call); return; }
-    call.noAnswerTimer = d.clock.setTimer(d.noAnswerMs(), () => {
-      if (call.state !== 'answered' && !call.ended) {
-        d.counters.inc('call.no-answer');
-        this.cancelBranches(call);
-        guard(d, this.fail(call, 'no-answer', 'no-answer'), 'no-answer');
-      }
+    // Scoped to ringing: it cannot fire once the call is answered or over.
+    call.noAnswerTimer = call.life.timer(d.noAnswerMs(), () => {
+      d.counters.inc('call.no-answer');
+      this.cancelBranches(call);
+      guard(d, this.fail(call, 'no-answer', 'no-answer'), 'no-answer');
     });
   }
 
@@ -547,7 +552,7 @@ export class B2bua {
       return;
     }
     if (!call.pendingCalleeAck) this.sendAck(dialog, branch.target);
-    call.state = 'answered';
+    call.life.move('answered');
     call.answeredAt = d.clock.now();
     call.respondA(200, 'OK', { body: answerBody });
     d.counters.inc('call.answered');
@@ -789,7 +794,7 @@ export class B2bua {
       await this.fail(call, 'cancelled', reason);
       return;
     }
-    call.state = 'ending';
+    call.life.move('ending');
     if ((byeTo === 'a' || byeTo === 'both') && call.aDialog) call.aDialog = this.sendBye(call.aDialog, call.aTarget);
     if ((byeTo === 'b' || byeTo === 'both') && call.bDialog && call.bTarget) call.bDialog = this.sendBye(call.bDialog, call.bTarget);
     await this.end(call, reason);
@@ -810,8 +815,7 @@ export class B2bua {
 
   private async end(call: Call, reason: EndReason): Promise<void> {
     if (call.ended) return;
-    call.ended = true;
-    call.stopTimers();
+    call.life.move('ended'); // cancels every timer of the call
     this.calls.delete(call);
     try { await this.deps.media.request({ op: 'delete', sessionId: call.sessionId }); } catch { /* nothing allocated */ }
     const view = call.view();
