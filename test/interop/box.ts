@@ -27,13 +27,16 @@ export function registrations(dataDir: string): Registration[] {
   return (JSON.parse(r.stdout) as { registrations: Registration[] }).registrations;
 }
 
-/** Start `pbx run` on loopback with free ports and wait until it wrote run.json. */
-export async function startBox(dataDir: string, timeoutSec = 300, extraArgs: readonly string[] = []): Promise<{ proc: Proc; info: RunInfo }> {
+/**
+ * Start `pbx run` on loopback with free ports and wait until it wrote run.json.
+ * `extraArgs` come last, so a test may pin a port (`--sip-port 5090`): the
+ * CLI takes the last value given.
+ */
+export async function startBox(dataDir: string, timeoutSec = 300, extraArgs: readonly string[] = [],
+  log = join(dataDir, '..', 'box.log')): Promise<{ proc: Proc; info: RunInfo }> {
   rmSync(join(dataDir, 'run.json'), { force: true });
   const proc = startProc(process.execPath, [PBX, 'run', '--data', dataDir, '--bind', '127.0.0.1',
-    '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0', ...extraArgs], {
-    timeoutSec, log: join(dataDir, '..', 'box.log'),
-  });
+    '--sip-port', '0', '--tls-port', '0', '--web-port', '0', '--http-port', '0', ...extraArgs], { timeoutSec, log });
   const runJson = join(dataDir, 'run.json');
   const info = await waitFor('the box to start', () => {
     if (proc.child.exitCode !== null) throw new Error(`box exited: ${proc.output()}`);

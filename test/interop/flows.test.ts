@@ -1,9 +1,9 @@
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { have, reexecInNetns, startProc, waitFor, type Proc } from './harness.js';
-import { PBX, pbx, registrations, type RunInfo } from './box.js';
+import { have, reexecInNetns, waitFor, type Proc } from './harness.js';
+import { pbx, registrations, startBox, type RunInfo } from './box.js';
 import { startLinphonec } from './clients.js';
 import { calls, established, none, records, startPhone, stopPhone, type RunningPhone } from './call-harness.js';
 
@@ -32,18 +32,8 @@ if (!reexecInNetns()) {
 }
 
 /** `pbx run` on fixed ports, so phones configured before a restart find the box after it. */
-async function startFixedBox(dataDir: string, log: string): Promise<{ proc: Proc; info: RunInfo }> {
-  rmSync(join(dataDir, 'run.json'), { force: true });
-  const proc = startProc(process.execPath, [PBX, 'run', '--data', dataDir, '--bind', '127.0.0.1',
-    '--sip-port', String(SIP_PORT), '--tls-port', String(TLS_PORT), '--web-port', '0', '--http-port', '0', '--rtp-ports', '36000-36099'], {
-    timeoutSec: 240, log,
-  });
-  const runJson = join(dataDir, 'run.json');
-  const info = await waitFor('the box to start', () => {
-    if (proc.child.exitCode !== null) throw new Error(`box exited: ${proc.output()}`);
-    return existsSync(runJson) ? JSON.parse(readFileSync(runJson, 'utf8')) as RunInfo : undefined;
-  }, 60_000);
-  return { proc, info };
+function startFixedBox(dataDir: string, log: string): Promise<{ proc: Proc; info: RunInfo }> {
+  return startBox(dataDir, 240, ['--sip-port', String(SIP_PORT), '--tls-port', String(TLS_PORT), '--rtp-ports', '36000-36099'], log);
 }
 
 async function main(): Promise<void> {
