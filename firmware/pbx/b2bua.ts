@@ -1,7 +1,7 @@
 import type { Clock, Random, TimerHandle } from '../core/index.js';
 import { PbxError, isPbxError } from '../core/index.js';
 import { isSecureSignalling } from '../keying/index.js';
-import type { EngineEvent, EngineReply, EngineRequest, LocalMedia } from '../media/index.js';
+import type { EngineEvent, EngineReply, EngineRequest, LocalMedia, RemoteMedia } from '../media/index.js';
 import {
   createResponse, getCSeq, getCallId, getHeader, parseNameAddr, parseUri, uriScheme, withBody,
   type Header, type SipRequest, type SipResponse,
@@ -12,7 +12,7 @@ import type {
 } from '../sip/transaction/index.js';
 import { T1, T2 } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
-import { CallLifecycle, failureOf, responseOf, type CallFailure } from './call/index.js';
+import { CallLifecycle, Negotiation, failureOf, responseOf, type CallFailure, type OfferAnswerRefusal } from './call/index.js';
 import { routeCallee } from './routing/index.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
@@ -114,8 +114,15 @@ class Call {
   noAnswerTimer?: TimerHandle;
   /** For a late-offer INVITE: the ACK toward the callee waits for the caller's answer. */
   pendingCalleeAck?: { dialog: Dialog; offer: SessionDescription };
-  /** A re-INVITE or UPDATE is crossing the box: another one meanwhile gets 491 (RFC 3261 14.1, RFC 3311 5.2). */
-  negotiating = false;
+  /**
+   * Each leg's offer/answer state (pbx/call negotiation). A re-INVITE or
+   * UPDATE crossing the box is one round on both legs: received on one,
+   * sent on the other. Another one meanwhile, from either side, finds an
+   * offer pending and gets 491 (RFC 3261 14.1, RFC 3311 5.2).
+   */
+  readonly offerAnswer = { a: new Negotiation(), b: new Negotiation() };
+  /** Each leg's remote media as last given to the engine, so a refused re-offer can put it back. */
+  readonly remotes: { a?: RemoteMedia; b?: RemoteMedia } = {};
 
   constructor(
     readonly b2b: B2bua,
@@ -140,6 +147,45 @@ class Call {
   get deps(): B2buaDeps { return this.b2b.deps; }
 
   get ended(): boolean { return this.life.ended; }
+
+  /** The initial offer/answer completed on both legs (the caller offered to the box, the box to the callee). */
+  settleInitialOffer(): void {
+    for (const [n, first] of [[this.offerAnswer.a, 'receive-offer'], [this.offerAnswer.b, 'send-offer']] as const) {
+      if (n.state !== 'none') continue;
+      n.apply(first);
+      n.apply(first === 'receive-offer' ? 'send-answer' : 'receive-answer');
+    }
+  }
+
+  /**
+   * A round asked for by `asker`'s phone begins: pending on both legs, or the
+   * refusal (glare when the box's own offer is out on that leg) and no change.
+   */
+  beginRound(asker: 'a' | 'b'): OfferAnswerRefusal | undefined {
+    const here = this.offerAnswer[asker];
+    const there = this.offerAnswer[asker === 'a' ? 'b' : 'a'];
+    const r = here.try('receive-offer');
+    if (r === 'glare' || r === 'offer-pending' || r === 'no-offer') return r;
+    const s = there.try('send-offer');
+    if (s === 'glare' || s === 'offer-pending' || s === 'no-offer') {
+      here.apply('rollback');
+      return s;
+    }
+    return undefined;
+  }
+
+  /** The round ends: answered on both legs, or rolled back on both (a 488 or 491 leaves the old media running). */
+  endRound(asker: 'a' | 'b', ok: boolean): void {
+    const here = this.offerAnswer[asker];
+    const there = this.offerAnswer[asker === 'a' ? 'b' : 'a'];
+    if (ok) {
+      there.apply('receive-answer');
+      here.apply('send-answer');
+    } else {
+      there.apply('rollback');
+      here.apply('rollback');
+    }
+  }
 
   /** The phase as the views show it (an ended call is no longer listed). */
   get state(): CallView['state'] {
@@ -350,7 +396,7 @@ export class B2bua {
       return;
     }
     let remoteA;
-    try { remoteA = offer ? remoteOf(offer) : undefined; } catch {
+    try { remoteA = offer ? remoteOf(offer) : undefined; call.remotes.a = remoteA; } catch {
       // RFC 3264 6: nothing the box can relay (no audio stream, no usable address).
       d.counters.inc('call.no-audio');
       await this.fail(call, 'not-acceptable', 'codec-mismatch');
@@ -485,7 +531,8 @@ export class B2bua {
         try {
           const early = parseBody(res.body)!;
           const k = branch.keys.calleeAnswered(audioOf(early) ?? failNoAudio());
-          await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(early), security: k.engine });
+          call.remotes.b = remoteOf(early);
+          await d.media.request({ op: 'answer', sessionId: call.sessionId, b: call.remotes.b, security: k.engine });
           body = answerFromAnswer(call.callerOffer, early, call.aSdp, call.aLocal, k.callerAnswer);
         } catch { body = undefined; }
       }
@@ -531,13 +578,15 @@ export class B2bua {
         const map = payloadMap(call.callerOffer, answer);
         // The RTP header is inside the SRTP tag: end-to-end SRTP cannot be renumbered.
         if (Object.keys(map).length && branch.keys.endToEnd) throw new PbxError('protocol', 'the callee renumbered payload types of end-to-end SRTP');
-        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(answer), security: k.engine });
+        call.remotes.b = remoteOf(answer);
+        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: call.remotes.b, security: k.engine });
         if (Object.keys(map).length) await d.media.request({ op: 'map', sessionId: call.sessionId, bToA: map });
         answerBody = answerFromAnswer(call.callerOffer, answer, call.aSdp, call.aLocal!, k.callerAnswer);
       } else if (!call.callerOffer && answer) {
         // Late offer (RFC 3261 13.2.1): the callee offered in its 2xx; the box offers
         // toward the caller and answers the callee when the caller's ACK brings the answer.
-        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: remoteOf(answer) });
+        call.remotes.b = remoteOf(answer);
+        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: call.remotes.b });
         answerBody = offerFromOffer(answer, call.aSdp, call.aLocal!).body;
         call.pendingCalleeAck = { dialog, offer: answer };
       } else {
@@ -553,6 +602,7 @@ export class B2bua {
     }
     if (!call.pendingCalleeAck) this.sendAck(dialog, branch.target);
     call.life.move('answered');
+    call.settleInitialOffer();
     call.answeredAt = d.clock.now();
     call.respondA(200, 'OK', { body: answerBody });
     d.counters.inc('call.answered');
@@ -613,7 +663,8 @@ export class B2bua {
       try {
         const answer = parseBody(ack.body);
         if (answer) {
-          guard(this.deps, this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: remoteOf(answer) }), 'late answer');
+          call.remotes.a = remoteOf(answer);
+          guard(this.deps, this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: call.remotes.a }), 'late answer');
           body = answerFromAnswer(offer, answer, call.bSdp, call.bLocal!);
         }
       } catch { body = undefined; }
@@ -687,29 +738,47 @@ export class B2bua {
       return;
     }
     const negotiates = req.method === 'INVITE' || req.method === 'UPDATE';
-    if (negotiates && call.negotiating) {
-      d.counters.inc('call.glare');
-      tx.respond(failureResponse(req, 'glare', { toTag: dialogHere.localTag }));
-      return;
-    }
     let offer: SessionDescription | undefined;
     try { offer = parseBody(req.body); } catch {
       tx.respond(failureResponse(req, 'bad-sdp', { toTag: dialogHere.localTag }));
       return;
     }
+    // A re-INVITE without SDP asks the other side to offer (in its 2xx); as a
+    // round it is pending on both legs all the same.
+    if (negotiates) {
+      const refused = call.beginRound(side);
+      if (refused) {
+        d.counters.inc(refused === 'glare' ? 'call.glare' : 'call.offer-pending');
+        tx.respond(failureResponse(req, 'glare', { toTag: dialogHere.localTag }));
+        return;
+      }
+    }
     let body: Buffer | undefined;
-    if (negotiates) call.negotiating = true;
-    const settled = (): void => { if (negotiates) call.negotiating = false; };
+    let open = negotiates;
+    /** This leg's media before the offer was applied: a refused round puts it back (RFC 6337 3.2). */
+    let previous: RemoteMedia | undefined;
+    const settled = (ok: boolean): void => {
+      if (!open) return;
+      open = false;
+      call.endRound(side, ok);
+      if (!ok && previous) {
+        call.remotes[here] = previous;
+        guard(d, d.media.request({ op: 'update', sessionId: call.sessionId, leg: here, remote: previous }), 'media rollback');
+      }
+    };
     if (offer) {
       try {
         // New keys in the offer rekey this leg; otherwise the keys stay (the engine restarts only the receive context).
         const media = audioOf(offer);
         const re = call.keys && media ? call.keys.reoffer(here, media) : undefined;
-        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here, remote: remoteOf(offer), ...(re?.here ? { security: re.here } : {}) });
+        const next = remoteOf(offer);
+        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here, remote: next, ...(re?.here ? { security: re.here } : {}) });
+        previous = call.remotes[here];
+        call.remotes[here] = next;
         sdpThere.version++;
         body = offerFromOffer(offer, sdpThere, localThere, re?.there ?? PLAIN_SDP).body;
       } catch {
-        settled();
+        settled(false);
         tx.respond(failureResponse(req, 'not-acceptable', { toTag: dialogHere.localTag }));
         return;
       }
@@ -724,7 +793,7 @@ export class B2bua {
     try {
       this.sendAcross(call, req, tx, outReq, offer, settled, { side, dialogHere, targetThere, there, localHere, sdpHere });
     } catch (e) {
-      settled();
+      settled(false);
       d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, `cannot pass ${req.method} on`);
       tx.respond(failureResponse(req, 'unreachable', { toTag: dialogHere.localTag }));
     }
@@ -732,13 +801,13 @@ export class B2bua {
 
   /** Send the passed-on request to the other leg and bring its answer back (see passThrough). */
   private sendAcross(call: Call, req: SipRequest, tx: ServerTransaction, outReq: SipRequest,
-    offer: SessionDescription | undefined, settled: () => void, x: Across): void {
+    offer: SessionDescription | undefined, settled: (ok: boolean) => void, x: Across): void {
     const d = this.deps;
     const { side, dialogHere, targetThere, there, localHere, sdpHere } = x;
     d.transactions.sendRequest(outReq, targetThere, {
       onResponse: (res) => {
         if (res.status < 200) return;
-        settled();
+        settled(res.status < 300);
         guard(d, (async () => {
           let answerBody: Buffer | undefined;
           if (res.status < 300 && offer) {
@@ -747,7 +816,8 @@ export class B2bua {
               if (answer) {
                 const media = audioOf(answer);
                 const back = call.keys && media ? call.keys.reanswered(side, media) : undefined;
-                await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there, remote: remoteOf(answer), ...(back?.there ? { security: back.there } : {}) });
+                call.remotes[there] = remoteOf(answer);
+                await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there, remote: call.remotes[there], ...(back?.there ? { security: back.there } : {}) });
                 sdpHere.version++;
                 answerBody = answerFromAnswer(offer, answer, sdpHere, localHere, back?.here ?? PLAIN_SDP);
               }
@@ -766,8 +836,8 @@ export class B2bua {
           }));
         })(), `${req.method} answer`);
       },
-      onTimeout: () => { settled(); tx.respond(failureResponse(req, 'timeout', { toTag: dialogHere.localTag })); guard(d, this.hangup(call, 'timeout', 'both'), 'timeout'); },
-      onTransportError: () => { settled(); tx.respond(failureResponse(req, 'unreachable', { toTag: dialogHere.localTag })); },
+      onTimeout: () => { settled(false); tx.respond(failureResponse(req, 'timeout', { toTag: dialogHere.localTag })); guard(d, this.hangup(call, 'timeout', 'both'), 'timeout'); },
+      onTransportError: () => { settled(false); tx.respond(failureResponse(req, 'unreachable', { toTag: dialogHere.localTag })); },
     });
   }
 

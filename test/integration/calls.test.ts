@@ -492,6 +492,25 @@ t.test('early media: 183 with SDP relayed with the box\'s SDP; callee media reac
   await quiet(t);
 });
 
+t.test('RFC 3261 14.1 / RFC 6337 3.2: a re-INVITE the other side refuses (488) leaves the old media running, and the next one goes through', async (t) => {
+  const c = await establish(t, caller, callee, '101');
+  const pending = c.a.request('INVITE', { sdp: sdp({ port: c.rtpA.port, direction: 'sendonly', version: 2 }) });
+  const re = await c.b.waitRequest('INVITE');
+  re.respond(488, 'Not Acceptable Here');
+  t.equal((await pending).status, 488, 'the refusal is passed back');
+  await mediaFlows(t, c, 'after-488');
+  const again = c.a.request('INVITE', { sdp: sdp({ port: c.rtpA.port, direction: 'sendonly', version: 3 }) });
+  const re2 = await c.b.waitRequest('INVITE');
+  re2.respond(200, 'OK', { body: sdp({ port: c.rtpB.port, direction: 'recvonly', version: 2 }), headers: [['Contact', `<${callee.contactUri}>`]] });
+  const ok = await again;
+  t.equal(ok.status, 200, 'no offer was left pending by the refused round: the next re-INVITE is not 491');
+  c.a.ack(ok);
+  t.ok(await c.b.waitRequest('ACK'));
+  t.equal((await c.a.bye()).status, 200);
+  await c.b.waitRequest('BYE');
+  await quiet(t);
+});
+
 t.test('hostile input: garbage and malformed INVITEs get 400/488, never a crash', async (t) => {
   const before = records().length;
   // Unparseable SDP in an authenticated INVITE.
