@@ -3,7 +3,7 @@ import { writeFileSync, readFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { have, reexecInNetns, startCapture, startProc, tsharkFields, waitFor, type Proc } from './harness.js';
-import { pbx, startBox } from './box.js';
+import { pbxOk, startBox } from './box.js';
 import {
   TONE_TOLERANCE_HZ, assertHeard, boxStatus, entropy, established, newWavs, none, sleep, startPhone, stopPhone, toneOf, waitState, wavsNow,
   type PhoneSpec, type RunningPhone,
@@ -119,11 +119,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'pbx-bleed-'));
   const data = join(work, 'data');
-  const cli = (...args: string[]): string => {
-    const r = pbx(data, ...args);
-    if (r.status !== 0) throw new Error(`pbx ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const cli = pbxOk(data);
   for (const p of [A, B, C]) cli('account', 'add', p.ext, '--password', p.pass);
   cli('policy', 'add', 'decrypted', '--caller', 'decrypt', '--callee', 'decrypted');
   cli('account', 'set', B.ext, '--policy', 'decrypted');

@@ -19,6 +19,15 @@ export function pbx(dataDir: string, ...args: string[]): { status: number; stdou
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `pbx` on one data folder that must succeed: returns its stdout, throws with its stderr. */
+export function pbxOk(dataDir: string): (...args: string[]) => string {
+  return (...args) => {
+    const r = pbx(dataDir, ...args);
+    if (r.status !== 0) throw new Error(`pbx ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+}
+
 export interface Registration { extension: string; transport: string; contact: string; source: { address: string; port: number }; userAgent?: string }
 
 export function registrations(dataDir: string): Registration[] {

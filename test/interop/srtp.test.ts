@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { have, reexecInNetns, startCapture, startProc, tsharkFields, waitFor } from './harness.js';
-import { pbx, startBox } from './box.js';
+import { pbxOk, startBox } from './box.js';
 import {
   assertHeard, boxStatus, entropy, established, none, records, sleep, startPhone, stopPhone, waitState, wavsNow,
   type PhoneSpec, type RunningPhone,
@@ -88,11 +88,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'pbx-srtp-'));
   const data = join(work, 'data');
-  const cli = (...args: string[]): string => {
-    const r = pbx(data, ...args);
-    if (r.status !== 0) throw new Error(`pbx ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const cli = pbxOk(data);
   for (const p of [A, B, C]) cli('account', 'add', p.ext, '--password', p.pass);
   // The named policies, through the CLI (issue 4: `pbx policy ...`).
   cli('policy', 'add', 'decrypted', '--caller', 'decrypt', '--callee', 'decrypted');

@@ -6,10 +6,9 @@ import t from 'tap';
 import fc from 'fast-check';
 import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
-  MediaEngine, parseStun, readXorMappedAddress,
-  type EngineEvent, type EngineReply, type EngineRequest, type LegStats, type LocalMedia, type RemoteInfo, type RemoteMedia,
+  MediaEngine, parseStun, readXorMappedAddress, type EngineEvent, type EngineRequest, type LegStats, type RemoteInfo, type RemoteMedia,
 } from '../../firmware/media/index.js';
-import { FakeNet, rtcpRR, rtp } from './helpers.js';
+import { FakeNet, rtcpRR, rtp, offerOf } from './helpers.js';
 
 const ALICE: RemoteInfo = { address: '10.0.0.2', port: 4000 };
 const BOB: RemoteInfo = { address: '10.0.0.3', port: 6000 };
@@ -18,10 +17,6 @@ function remote(at: RemoteInfo, direction: RemoteMedia['direction'] = 'sendrecv'
   return { rtp: { ...at }, rtcp: { address: at.address, port: at.port + 1 }, rtcpMux: false, direction };
 }
 
-function offerOf(r: EngineReply): { a: LocalMedia; b: LocalMedia } {
-  if (r.op !== 'offer') throw new Error('expected offer');
-  return r;
-}
 
 async function setup(opts: { range?: { min: number; max: number }; bind?: string; answer?: boolean } = {}) {
   const net = new FakeNet();

@@ -15,11 +15,10 @@
 import t from 'tap';
 import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
-  MediaEngine, RELATCH_SILENCE_MS,
-  type EngineReply, type LegStats, type LocalMedia, type RemoteMedia, type SessionSecurity,
+  MediaEngine, RELATCH_SILENCE_MS, type LegStats, type RemoteMedia, type SessionSecurity,
 } from '../../firmware/media/index.js';
 import { SRTP_SUITES, SrtpSession, type SrtpSessionOptions } from '../../firmware/media/srtp/index.js';
-import { Phone, rtcpRR, rtp } from './helpers.js';
+import { Phone, rtcpRR, rtp, offerOf, ok } from './helpers.js';
 
 const LO = '127.0.0.1';
 /** Another host on the "LAN": inside or outside a namespace, lo answers all of 127/8 on Linux. */
@@ -39,15 +38,7 @@ function remote(port: number, address = LO): RemoteMedia {
   return { rtp: { address, port }, rtcp: { address, port: port + 1 }, rtcpMux: false, direction: 'sendrecv' };
 }
 
-function offerOf(r: EngineReply): { a: LocalMedia; b: LocalMedia } {
-  if (r.op !== 'offer') throw new Error(`expected an offer reply, got ${r.op}`);
-  return r;
-}
 
-function ok(r: Buffer | string): Buffer {
-  if (typeof r === 'string') throw new Error(`unexpected ${r}`);
-  return Buffer.from(r);
-}
 
 /** A 20 ms PCMU packet: 172 bytes, the size a plain phone sends. */
 const voice = (seq: number, ssrc: number, fill: number): Buffer => rtp({ pt: 0, seq, ts: seq * 160, ssrc, payload: Buffer.alloc(160, fill) });

@@ -8,11 +8,10 @@
 import t from 'tap';
 import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
-  MediaEngine, REKEY_OVERLAP_PACKETS, parseRtp,
-  type EngineReply, type LegSecurity, type LegStats, type LocalMedia, type RemoteMedia,
+  MediaEngine, REKEY_OVERLAP_PACKETS, parseRtp, type LegSecurity, type LegStats, type RemoteMedia,
 } from '../../firmware/media/index.js';
 import { SRTP_SUITES, SrtpSession, type SrtpSessionOptions, type SrtpSuiteName } from '../../firmware/media/srtp/index.js';
-import { Phone, rtcpRR, rtp } from './helpers.js';
+import { Phone, rtcpRR, rtp, offerOf, ok } from './helpers.js';
 
 const LO = '127.0.0.1';
 const RANGE = { min: 43000, max: 43999 };
@@ -30,15 +29,7 @@ function remote(port: number): RemoteMedia {
   return { rtp: { address: LO, port }, rtcp: { address: LO, port }, rtcpMux: true, direction: 'sendrecv' };
 }
 
-function offerOf(r: EngineReply): { a: LocalMedia; b: LocalMedia } {
-  if (r.op !== 'offer') throw new Error(`expected an offer reply, got ${r.op}`);
-  return r;
-}
 
-function ok(r: Buffer | string): Buffer {
-  if (typeof r === 'string') throw new Error(`unexpected ${r}`);
-  return Buffer.from(r);
-}
 
 interface HasTeardown { teardown(fn: () => unknown): void }
 

@@ -8,10 +8,9 @@ import t from 'tap';
 import fc from 'fast-check';
 import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
-  MediaEngine, parseRtp, parseStun, readXorMappedAddress,
-  type EngineEvent, type EngineReply, type LegStats, type LocalMedia, type RemoteMedia,
+  MediaEngine, parseRtp, parseStun, readXorMappedAddress, type EngineEvent, type LegStats, type LocalMedia, type RemoteMedia,
 } from '../../firmware/media/index.js';
-import { Phone, rtcpRR, rtp } from './helpers.js';
+import { Phone, rtcpRR, rtp, offerOf } from './helpers.js';
 
 const LO = '127.0.0.1';
 const RANGE = { min: 42000, max: 42999 };
@@ -20,10 +19,6 @@ function remote(port: number, direction: RemoteMedia['direction'] = 'sendrecv', 
   return { rtp: { address: LO, port }, rtcp: { address: LO, port: rtcpPort }, rtcpMux, direction };
 }
 
-function offerOf(r: EngineReply): { a: LocalMedia; b: LocalMedia } {
-  if (r.op !== 'offer') throw new Error(`expected an offer reply, got ${r.op}`);
-  return r;
-}
 
 interface Rig {
   engine: MediaEngine;

@@ -1,6 +1,6 @@
 /** Builders for RTP/RTCP test packets and small in-test "phones". */
 import dgram from 'node:dgram';
-import type { RemoteInfo, UdpSocketFactory, UdpSocketLike, UdpType } from '../../firmware/media/index.js';
+import type { EngineReply, LocalMedia, RemoteInfo, UdpSocketFactory, UdpSocketLike, UdpType } from '../../firmware/media/index.js';
 
 export interface RtpSpec {
   readonly pt?: number;
@@ -192,4 +192,16 @@ export class FakeNet {
     if (!s) throw new Error(`nothing bound at ${port}`);
     return s;
   }
+}
+
+/** The local ports of an engine 'offer' reply; anything else fails the test. */
+export function offerOf(r: EngineReply): { a: LocalMedia; b: LocalMedia } {
+  if (r.op !== 'offer') throw new Error(`expected an offer reply, got ${r.op}`);
+  return r;
+}
+
+/** An SRTP protect/unprotect result that must have succeeded (a string is the drop reason). */
+export function ok(r: Buffer | string): Buffer {
+  if (typeof r === 'string') throw new Error(`unexpected ${r}`);
+  return Buffer.from(r);
 }
