@@ -1,0 +1,178 @@
+import type { TimerHandle } from '../../core/index.js';
+import type { LegView } from '../../api/index.js';
+import type { SessionDescription } from '../../sdp/index.js';
+import { createResponse, getCallId, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
+import { dialogAsUas } from '../../sip/dialog/index.js';
+import type { InviteServerTransaction, Target } from '../../sip/transaction/index.js';
+import type { CallDeps, CallKeying, CallView, LegId } from './deps.js';
+import { Fork } from './fork.js';
+import { CallLeg } from './leg.js';
+import { CallLifecycle } from './lifecycle.js';
+import type { OfferAnswerRefusal } from './negotiation.js';
+
+let callCounter = 0;
+
+/** A call's id: time-ordered, unique within the process. */
+export function newCallId(now: number): string {
+  return `${now.toString(36)}-${(callCounter++).toString(36)}`;
+}
+
+/**
+ * One call: its legs by id (today "a" toward the caller, "b" toward the
+ * callee; transfer and conference will add and re-pair legs), its one
+ * lifecycle with the timers scoped to it, the fork that rings the callee's
+ * contacts, and the keys of the branch that answered. The caller's INVITE is
+ * answered through respond(); every leg speaks its own dialog.
+ */
+export class Call<K extends CallKeying = CallKeying> {
+  readonly id: string;
+  readonly startedAt: number;
+  answeredAt?: number;
+  readonly life: CallLifecycle;
+  /** The media engine's session of this call. */
+  readonly sessionId: string;
+  readonly legs = new Map<LegId, CallLeg>();
+  readonly fork: Fork<K>;
+  /** The caller's SDP offer; undefined for a late-offer INVITE (the callee offers in its 2xx). */
+  callerOffer?: SessionDescription;
+  /** The media keys of the branch that answered. */
+  keys?: K;
+  /** Late offer: the ACK toward the callee waits for the caller's answer on its ACK. */
+  pendingCalleeAck?: { readonly offer: SessionDescription };
+  /** Ringing's no-answer timer: cancelled the moment a branch wins, before the answer is processed. */
+  noAnswerTimer?: TimerHandle;
+  /** Runs when the caller never ACKs the box's 2xx: the call is dead. */
+  onNoAck: () => void = () => {};
+  /** The box's To tag toward the caller. */
+  private readonly tag: string;
+
+  constructor(
+    deps: CallDeps,
+    readonly invite: SipRequest,
+    readonly tx: InviteServerTransaction,
+    source: Target,
+    readonly caller: string,
+    readonly callee: string,
+    readonly calleeName: string,
+  ) {
+    this.id = newCallId(deps.clock.now());
+    this.startedAt = deps.clock.now();
+    this.tag = deps.random.token(64);
+    this.sessionId = `call-${this.id}`;
+    this.life = new CallLifecycle(deps.clock);
+    this.fork = new Fork<K>(deps.transactions);
+    this.legs.set('a', new CallLeg('a', caller, deps, source));
+    this.legs.set('b', new CallLeg('b', callee, deps));
+  }
+
+  leg(id: LegId): CallLeg {
+    const l = this.legs.get(id);
+    if (!l) throw new Error(`call ${this.id} has no leg ${id}`);
+    return l;
+  }
+
+  /** The leg toward the caller. */
+  get callerLeg(): CallLeg { return this.leg('a'); }
+
+  /** The leg toward the callee. */
+  get calleeLeg(): CallLeg { return this.leg('b'); }
+
+  /** The leg whose media and requests pair with `id`'s. */
+  other(id: LegId): CallLeg {
+    return this.leg(id === 'a' ? 'b' : 'a');
+  }
+
+  get ended(): boolean { return this.life.ended; }
+
+  /** The phase as the views show it (an ended call is no longer listed). */
+  get state(): CallView['state'] {
+    const p = this.life.phase;
+    return p === 'ended' ? 'ending' : p;
+  }
+
+  /** Which leg an in-dialog request (or the caller's ACK to our 2xx) belongs to. */
+  legOf(req: SipRequest): CallLeg | undefined {
+    for (const leg of this.legs.values()) if (leg.matches(req)) return leg;
+    // The caller's ACK to our 2xx: match by Call-ID while the box waits for it.
+    if (req.method === 'ACK' && getCallId(req) === getCallId(this.invite) && this.callerLeg.awaitingAck) return this.callerLeg;
+    return undefined;
+  }
+
+  /** Answer the caller's INVITE; a 2xx makes the caller leg's dialog and is resent until the ACK. */
+  respond(status: number, reason?: string, opts: { body?: Buffer; headers?: Header[] } = {}): SipResponse {
+    const a = this.callerLeg;
+    const headers: Header[] = [...(opts.headers ?? [])];
+    if (status > 100 && status < 300) headers.push(a.contact());
+    const res = createResponse(this.invite, status, reason, {
+      toTag: status === 100 ? undefined : this.tag, headers,
+      ...(opts.body ? { body: opts.body, contentType: 'application/sdp' } : {}),
+    } as Parameters<typeof createResponse>[3]);
+    this.tx.respond(res);
+    if (status >= 200 && status < 300) {
+      a.dialog = dialogAsUas(this.invite, this.tag);
+      a.answered(this.tx, res, this.life, () => this.onNoAck());
+    }
+    return res;
+  }
+
+  /** The initial offer/answer completed on both legs (the caller offered to the box, the box to the callee). */
+  settleInitialOffer(): void {
+    for (const [leg, first] of [[this.callerLeg, 'receive-offer'], [this.calleeLeg, 'send-offer']] as const) {
+      const n = leg.offerAnswer;
+      if (n.state !== 'none') continue;
+      n.apply(first);
+      n.apply(first === 'receive-offer' ? 'send-answer' : 'receive-answer');
+    }
+  }
+
+  /**
+   * A re-INVITE or UPDATE crossing the box is one round on two legs: received
+   * on the asker's, sent on the other. Another one meanwhile, from either
+   * side, finds an offer pending and is refused (glare: 491, RFC 3261 14.1,
+   * RFC 3311 5.2). Returns the refusal, and then nothing changed.
+   */
+  beginRound(asker: LegId): OfferAnswerRefusal | undefined {
+    const here = this.leg(asker).offerAnswer;
+    const there = this.other(asker).offerAnswer;
+    const r = here.try('receive-offer');
+    if (r === 'glare' || r === 'offer-pending' || r === 'no-offer') return r;
+    const s = there.try('send-offer');
+    if (s === 'glare' || s === 'offer-pending' || s === 'no-offer') {
+      here.apply('rollback');
+      return s;
+    }
+    return undefined;
+  }
+
+  /** The round ends: answered on both legs, or rolled back on both (a 488 or 491 leaves the old media running). */
+  endRound(asker: LegId, ok: boolean): void {
+    const here = this.leg(asker).offerAnswer;
+    const there = this.other(asker).offerAnswer;
+    if (ok) {
+      there.apply('receive-answer');
+      here.apply('send-answer');
+    } else {
+      there.apply('rollback');
+      here.apply('rollback');
+    }
+  }
+
+  view(): CallView {
+    const k = this.keys ?? this.fork.branches[0]?.keys;
+    const protection = (id: LegId): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(id) : { protection: 'rtp' });
+    const a = this.callerLeg;
+    const b = this.calleeLeg;
+    const legA: LegView = { party: this.caller, transport: a.target!.transport, address: a.target!.address, ...protection('a') };
+    const legB: LegView | undefined = b.target
+      ? { party: this.callee, transport: b.target.transport, address: b.target.address, ...protection('b') }
+      : undefined;
+    return {
+      id: this.id, caller: this.caller, callee: this.callee, state: this.state, startedAt: this.startedAt,
+      ...(this.answeredAt !== undefined ? { answeredAt: this.answeredAt } : {}),
+      legs: { a: legA, ...(legB ? { b: legB } : {}) },
+      // The box sees clear media unless it relays SRTP whose keys it never had.
+      mode: k?.plan.mode ?? 'relay', recordingPossible: k ? !k.endToEnd : true,
+      ...(k ? { policyNote: k.plan.note } : {}),
+    };
+  }
+}

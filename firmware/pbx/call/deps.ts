@@ -1,0 +1,79 @@
+import type { Clock, Counters, Logger, Random } from '../../core/index.js';
+import type { CallView, LegView } from '../../api/index.js';
+import type { EngineEvent, EngineReply, EngineRequest, LegId as EngineLegId } from '../../media/index.js';
+import type { Target, TransactionLayer } from '../../sip/transaction/index.js';
+import type { MediaPlan, PhoneCaps, PolicySettings } from '../policy/index.js';
+
+/**
+ * What the call layer stands on: the clock, randomness, the SIP transaction
+ * layer and the media engine's message seam, all injected. These types live
+ * here, not in the B2BUA entry point, so nothing under the entry point ever
+ * imports it back (ARCHITECTURE.md, the call model).
+ */
+
+/** The media engine as call control sees it: requests and replies as plain messages, and its events. */
+export interface MediaControl {
+  request(req: EngineRequest): Promise<EngineReply>;
+  onEvent(listener: (e: EngineEvent) => void): () => void;
+}
+
+/** A leg's name within its call: today "a" toward the caller and "b" toward the callee, as the engine names them. */
+export type LegId = EngineLegId;
+
+export interface CalleeAccount {
+  readonly extension: string;
+  readonly name: string;
+  readonly staticContact: string | null;
+  readonly tlsOnly: boolean;
+  /** The account's named media policy (config policies); "default" when absent. */
+  readonly policy?: string;
+  /** What the account's phone can do with media; DEFAULT_PHONE_CAPS when absent. */
+  readonly media?: PhoneCaps;
+}
+
+/** A named policy as the config holds it. */
+export interface NamedPolicy extends PolicySettings {
+  readonly name: string;
+}
+
+export interface CallDeps {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly transactions: TransactionLayer;
+  readonly media: MediaControl;
+  readonly counters: Counters;
+  readonly log: Logger;
+  /** host[:port] and transport-specific Contact for the box on a leg. */
+  readonly contactFor: (target: Target) => string;
+}
+
+/** Why a call ended, as its record keeps it. */
+export type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no-answer' | 'rejected' | 'not-found' | 'unavailable'
+  | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout' | 'media-policy';
+
+/**
+ * What the call layer needs of a call's keys: the plan they follow, whether
+ * media passes end to end (the box holds no key), and what a leg's view shows.
+ * The keying that implements it (pbx media-plan's CallKeys) adds the SDP and
+ * engine steps the call's flows use.
+ */
+export interface CallKeying {
+  readonly plan: MediaPlan;
+  readonly endToEnd: boolean;
+  view(leg: LegId): Pick<LegView, 'protection' | 'suite' | 'keys'>;
+}
+
+/** A call as the views list it. */
+export type { CallView };
+
+/**
+ * Call control runs from socket and timer callbacks that cannot await: a
+ * rejected promise there would be unhandled and end the process, so each one
+ * is caught, counted and logged here instead.
+ */
+export function guard(d: Pick<CallDeps, 'counters' | 'log'>, p: Promise<unknown>, what: string): void {
+  p.catch((e: unknown) => {
+    d.counters.inc('call.internal-error');
+    d.log.error({ what, err: e instanceof Error ? e.message : String(e) }, 'call control step failed');
+  });
+}

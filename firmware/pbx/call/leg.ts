@@ -1,0 +1,135 @@
+import type { TimerHandle } from '../../core/index.js';
+import type { LocalMedia, RemoteMedia } from '../../media/index.js';
+import { getCallId, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
+import { acceptRemoteSeq, dialogRequest, inDialog, type Dialog } from '../../sip/dialog/index.js';
+import type { ClientTransaction, ClientTransactionUser, InviteServerTransaction, Target } from '../../sip/transaction/index.js';
+import { T1, T2 } from '../../sip/transaction/index.js';
+import type { CallDeps, LegId } from './deps.js';
+import type { CallLifecycle } from './lifecycle.js';
+import { Negotiation } from './negotiation.js';
+
+/** o= of the box's SDP toward one leg: session id and version (RFC 3264 8). */
+export interface SdpOrigin {
+  readonly id: string;
+  version: number;
+}
+
+const SDP_TYPE = 'application/sdp';
+
+/**
+ * One leg of a call: the dialog with one phone, where that phone is, the
+ * box's media endpoint toward it, what its SDP last said, and the leg's own
+ * offer/answer state. A leg sends its own in-dialog requests (ACK, BYE, a
+ * re-INVITE or UPDATE the box passes on or makes itself) and, on the leg the
+ * box answered, retransmits its own 2xx until the ACK.
+ */
+export class CallLeg {
+  dialog?: Dialog;
+  /** Where the phone is: known at once for the caller, when a branch answers for the callee. */
+  target?: Target;
+  /** The box's ports toward this phone. */
+  local?: LocalMedia;
+  /** The phone's media as last given to the engine, so a refused re-offer can put it back. */
+  remote?: RemoteMedia;
+  readonly sdp: SdpOrigin;
+  readonly offerAnswer = new Negotiation();
+  /** The 2xx the box sent on this leg, resent on UDP until the ACK (RFC 3261 13.3.1.4). */
+  private final2xx?: SipResponse;
+  private retransmit?: TimerHandle;
+
+  constructor(readonly id: LegId, readonly party: string, private readonly deps: CallDeps, target?: Target) {
+    if (target) this.target = target;
+    this.sdp = { id: String(deps.random.int(2 ** 31)), version: 1 };
+  }
+
+  /** The Contact the box writes on this leg. */
+  contact(): Header {
+    return { name: 'contact', value: `<${this.deps.contactFor(this.target!)}>` };
+  }
+
+  /** Whether an in-dialog request belongs to this leg's dialog. */
+  matches(req: SipRequest): boolean {
+    return this.dialog !== undefined && this.dialog.callId === getCallId(req) && inDialog(this.dialog, req);
+  }
+
+  /** An in-dialog request's CSeq must grow (RFC 3261 12.2.2); false when it does not. */
+  acceptRemote(req: SipRequest): boolean {
+    const next = this.dialog ? acceptRemoteSeq(this.dialog, req) : undefined;
+    if (!next) return false;
+    this.dialog = next;
+    return true;
+  }
+
+  /** The next in-dialog request on this leg; INVITE and UPDATE carry the box's Contact (target refresh). */
+  nextRequest(method: string, opts: { body?: Buffer; contentType?: string } = {}): SipRequest {
+    const built = dialogRequest(this.dialog!, method, opts.body ? { body: opts.body, contentType: opts.contentType ?? SDP_TYPE } : {});
+    this.dialog = built.dialog;
+    const req = built.request;
+    return method === 'INVITE' || method === 'UPDATE' ? { ...req, headers: [...req.headers, this.contact()] } : req;
+  }
+
+  /** Send a request made by nextRequest to this leg's phone. */
+  send(req: SipRequest, handlers: ClientTransactionUser): ClientTransaction {
+    return this.deps.transactions.sendRequest(req, this.target!, handlers);
+  }
+
+  /** ACK a 2xx on this leg: for the INVITE of `cseq` (default: the dialog's latest), with the SDP answer of a late offer. */
+  ack(opts: { cseq?: number; body?: Buffer } = {}): void {
+    if (!this.dialog || !this.target) return;
+    const ack = dialogRequest(this.dialog, 'ACK', {
+      ...(opts.body ? { body: opts.body, contentType: SDP_TYPE } : {}), ...(opts.cseq !== undefined ? { cseq: opts.cseq } : {}),
+    }).request;
+    try { this.deps.transactions.sendAck(ack, this.target); } catch (e) {
+      this.deps.log.warn({ leg: this.id, err: e instanceof Error ? e.message : String(e) }, 'cannot send ACK');
+    }
+  }
+
+  /** End this leg's dialog from the box's side. */
+  bye(): void {
+    if (!this.dialog || !this.target) return;
+    const req = this.nextRequest('BYE');
+    try { this.deps.transactions.sendRequest(req, this.target, { onResponse: () => {} }); } catch (e) {
+      this.deps.log.warn({ leg: this.id, err: e instanceof Error ? e.message : String(e) }, 'cannot send BYE');
+    }
+  }
+
+  /**
+   * The box answered this leg's INVITE with `res` (a 2xx): on UDP it is resent,
+   * T1 doubling to T2, until acked() or 64*T1 (RFC 3261 13.3.1.4); then
+   * `onNoAck` runs, since the dialog is dead. Scoped to the call's answered
+   * phase: once the call ends, nothing is resent.
+   */
+  answered(tx: InviteServerTransaction, res: SipResponse, life: CallLifecycle, onNoAck: () => void): void {
+    this.final2xx = res;
+    if (this.target?.transport !== 'udp') return;
+    const clock = this.deps.clock;
+    const sentAt = clock.now();
+    let interval = T1;
+    const tick = (): void => {
+      if (!this.final2xx) return;
+      // Measured on the clock, not summed from intervals: a busy event loop
+      // fires timers late, and the server transaction's Timer L (64*T1 from
+      // the 2xx) may already have ended it (found by the call load bench).
+      if (clock.now() - sentAt >= 64 * T1 || tx.isTerminated) {
+        this.final2xx = undefined;
+        onNoAck();
+        return;
+      }
+      try { tx.respond(this.final2xx); } catch { this.deps.counters.inc('call.retransmit-error'); }
+      interval = Math.min(interval * 2, T2);
+      this.retransmit = life.timer(interval, tick, ['answered']);
+    };
+    this.retransmit = life.timer(interval, tick, ['answered']);
+  }
+
+  /** The ACK for our 2xx arrived (or is no longer awaited). */
+  acked(): void {
+    this.final2xx = undefined;
+    this.retransmit?.cancel();
+  }
+
+  /** The box still waits for the ACK of its 2xx on this leg. */
+  get awaitingAck(): boolean {
+    return this.final2xx !== undefined;
+  }
+}

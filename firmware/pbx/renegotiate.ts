@@ -1,0 +1,133 @@
+import type { RemoteMedia } from '../media/index.js';
+import { createResponse, getCSeq, getHeader, type Header, type SipRequest, type SipResponse } from '../sip/message/index.js';
+import type { ServerTransaction } from '../sip/transaction/index.js';
+import type { SessionDescription } from '../sdp/index.js';
+import { guard, responseOf, type CallFailure, type CallLeg } from './call/index.js';
+import { PLAIN_SDP, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, parseBody, remoteOf } from './media-plan.js';
+import type { B2buaDeps } from './b2bua.js';
+import type { CallEnding, PbxCall } from './setup.js';
+
+/** A response from the failure catalogue (pbx/call failures): the one place a failure gets its status. */
+export function failureResponse(req: SipRequest, failure: CallFailure, opts: { toTag?: string | undefined } = {}): SipResponse {
+  const { status, reason } = responseOf(failure);
+  return createResponse(req, status, reason, opts.toTag !== undefined ? { toTag: opts.toTag } : {});
+}
+
+/**
+ * A re-INVITE, UPDATE or INFO received on one leg of an answered call crosses
+ * to the other leg: an SDP offer updates the asking leg's media in the engine
+ * (new keys rekey it), the other leg gets the same method with the box's own
+ * SDP, and that leg's answer comes back rewritten for the asker. A refused
+ * round rolls both legs back and puts the asker's media back as it was.
+ */
+export class Renegotiation {
+  constructor(private readonly deps: B2buaDeps, private readonly ending: CallEnding) {}
+
+  async across(call: PbxCall, here: CallLeg, req: SipRequest, tx: ServerTransaction): Promise<void> {
+    const d = this.deps;
+    const there = call.other(here.id);
+    const toTag = here.dialog?.localTag;
+    if (!here.dialog || !there.dialog || !there.target || !here.local || !there.local || call.state !== 'answered') {
+      tx.respond(failureResponse(req, 'glare', { toTag }));
+      return;
+    }
+    const negotiates = req.method === 'INVITE' || req.method === 'UPDATE';
+    let offer: SessionDescription | undefined;
+    try { offer = parseBody(req.body); } catch {
+      tx.respond(failureResponse(req, 'bad-sdp', { toTag }));
+      return;
+    }
+    // A re-INVITE without SDP asks the other side to offer (in its 2xx); as a
+    // round it is pending on both legs all the same.
+    if (negotiates) {
+      const refused = call.beginRound(here.id);
+      if (refused) {
+        d.counters.inc(refused === 'glare' ? 'call.glare' : 'call.offer-pending');
+        tx.respond(failureResponse(req, 'glare', { toTag }));
+        return;
+      }
+    }
+    let open = negotiates;
+    /** The asker's media before the offer was applied: a refused round puts it back (RFC 6337 3.2). */
+    let previous: RemoteMedia | undefined;
+    const settled = (ok: boolean): void => {
+      if (!open) return;
+      open = false;
+      call.endRound(here.id, ok);
+      if (!ok && previous) {
+        here.remote = previous;
+        guard(d, d.media.request({ op: 'update', sessionId: call.sessionId, leg: here.id, remote: previous }), 'media rollback');
+      }
+    };
+    let body: Buffer | undefined;
+    if (offer) {
+      try {
+        // New keys in the offer rekey this leg; otherwise the keys stay (the engine restarts only the receive context).
+        const media = audioOf(offer);
+        const re = call.keys && media ? call.keys.reoffer(here.id, media) : undefined;
+        const next = remoteOf(offer);
+        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here.id, remote: next, ...(re?.here ? { security: re.here } : {}) });
+        previous = here.remote;
+        here.remote = next;
+        there.sdp.version++;
+        body = offerFromOffer(offer, there.sdp, there.local, re?.there ?? PLAIN_SDP).body;
+      } catch {
+        settled(false);
+        tx.respond(failureResponse(req, 'not-acceptable', { toTag }));
+        return;
+      }
+    }
+    const outReq = there.nextRequest(req.method, body ? { body } : req.body.length
+      ? { body: req.body, contentType: getHeader(req, 'content-type') ?? 'application/octet-stream' } : {});
+    try {
+      this.send(call, here, there, req, tx, outReq, offer, settled);
+    } catch (e) {
+      settled(false);
+      d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, `cannot pass ${req.method} on`);
+      tx.respond(failureResponse(req, 'unreachable', { toTag }));
+    }
+  }
+
+  /** Send the passed-on request on the other leg and bring its answer back to the asker. */
+  private send(call: PbxCall, here: CallLeg, there: CallLeg, req: SipRequest, tx: ServerTransaction, outReq: SipRequest,
+    offer: SessionDescription | undefined, settled: (ok: boolean) => void): void {
+    const d = this.deps;
+    const toTag = here.dialog!.localTag;
+    there.send(outReq, {
+      onResponse: (res) => {
+        if (res.status < 200) return;
+        settled(res.status < 300);
+        guard(d, (async () => {
+          let answerBody: Buffer | undefined;
+          if (res.status < 300 && offer) {
+            try {
+              const answer = parseBody(res.body);
+              if (answer) {
+                const media = audioOf(answer);
+                const back = call.keys && media ? call.keys.reanswered(here.id, media) : undefined;
+                there.remote = remoteOf(answer);
+                await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there.id, remote: there.remote, ...(back?.there ? { security: back.there } : {}) });
+                here.sdp.version++;
+                answerBody = answerFromAnswer(offer, answer, here.sdp, here.local!, back?.here ?? PLAIN_SDP);
+              }
+            } catch (e) {
+              d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 're-offer answer unusable');
+              answerBody = undefined;
+            }
+          }
+          if (req.method === 'INVITE' && res.status < 300) there.ack({ cseq: getCSeq(outReq).seq });
+          const headers: Header[] = res.status < 300 && req.method !== 'INFO' ? [here.contact()] : [];
+          tx.respond(createResponse(req, res.status, res.reason, {
+            toTag, headers, ...(answerBody ? { body: answerBody, contentType: SDP_TYPE } : {}),
+          }));
+        })(), `${req.method} answer`);
+      },
+      onTimeout: () => {
+        settled(false);
+        tx.respond(failureResponse(req, 'timeout', { toTag }));
+        guard(d, this.ending.hangup(call, 'timeout', 'both'), 'timeout');
+      },
+      onTransportError: () => { settled(false); tx.respond(failureResponse(req, 'unreachable', { toTag })); },
+    });
+  }
+}

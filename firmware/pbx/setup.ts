@@ -1,0 +1,312 @@
+import { PbxError, isPbxError } from '../core/index.js';
+import { isSecureSignalling } from '../keying/index.js';
+import { getHeader, parseNameAddr, parseUri, uriScheme, withBody, type Header, type SipRequest, type SipResponse } from '../sip/message/index.js';
+import { dialogAsUac, dialogRequest, type Dialog } from '../sip/dialog/index.js';
+import type { Target } from '../sip/transaction/index.js';
+import type { SessionDescription } from '../sdp/index.js';
+import { DEFAULT_POLICY } from '../config/index.js';
+import { guard, type Branch, type Call, type CallFailure, type CalleeAccount, type EndReason, type LegId } from './call/index.js';
+import { routeCallee } from './routing/index.js';
+import {
+  CallKeys, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, remoteOf,
+} from './media-plan.js';
+import {
+  DEFAULT_PHONE_CAPS, POLICY_REFUSAL_COUNTER_PREFIX, decideMediaPlan, isRefusal, policySettings, summarizeOffer,
+  type MediaPlan, type PolicyRefusal,
+} from './policy/index.js';
+import type { B2buaDeps } from './b2bua.js';
+
+/** A call of the B2BUA: its keys are CallKeys (pbx media-plan). */
+export type PbxCall = Call<CallKeys>;
+
+/** What the setup needs back from the entry point: how a call ends. */
+export interface CallEnding {
+  fail(call: PbxCall, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void>;
+  hangup(call: PbxCall, reason: EndReason, byeTo: LegId | 'both'): Promise<void>;
+  changed(): void;
+}
+
+function failNoAudio(): never {
+  throw new PbxError('protocol', 'no audio stream');
+}
+
+/**
+ * Setting a call up: route the callee to its contacts, decide the media plan
+ * per contact, open the media session, ring every contact (pbx/call fork),
+ * relay ringing and early media, and take the first answer.
+ */
+export class CallSetup {
+  constructor(private readonly deps: B2buaDeps, private readonly ending: CallEnding) {}
+
+  async route(call: PbxCall, callee: CalleeAccount): Promise<void> {
+    const d = this.deps;
+    const route = routeCallee(callee, d.location.lookup(callee.extension));
+    for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
+    const targets = route.targets;
+    if (targets.length === 0) {
+      d.counters.inc('call.unavailable');
+      await this.ending.fail(call, 'unavailable', 'unavailable');
+      return;
+    }
+
+    // Media: both legs' ports on the box, leg a's remote from the caller's offer (if any).
+    let offer: SessionDescription | undefined;
+    try { offer = parseBody(call.invite.body); } catch {
+      await this.ending.fail(call, 'bad-sdp', 'failed');
+      return;
+    }
+    if (offer) call.callerOffer = offer;
+    // The media policy, per contact: the callee's leg may be TLS on one and not on another.
+    const plans = targets.map((t) => this.decide(call, callee, offer, t.target));
+    if (!plans.some((p) => !isRefusal(p))) {
+      await this.refuse(call, plans[0] as PolicyRefusal);
+      return;
+    }
+    const a = call.callerLeg;
+    const b = call.calleeLeg;
+    try { if (offer) a.remote = remoteOf(offer); } catch {
+      // RFC 3264 6: nothing the box can relay (no audio stream, no usable address).
+      d.counters.inc('call.no-audio');
+      await this.ending.fail(call, 'not-acceptable', 'codec-mismatch');
+      return;
+    }
+    // An SRTP caller's leg stays closed until an answer keys it (nothing in the clear while it rings).
+    const security = offerSecurity(audioOf(offer));
+    const reply = await d.media.request({ op: 'offer', sessionId: call.sessionId, ...(a.remote ? { a: a.remote } : {}), ...(security ? { security } : {}) });
+    if (reply.op !== 'offer') throw new Error('engine answered offer with something else');
+    if (call.ended) {
+      // The caller cancelled while the ports were being opened: end() found nothing to free then.
+      await d.media.request({ op: 'delete', sessionId: call.sessionId });
+      return;
+    }
+    a.local = reply.a;
+    b.local = reply.b;
+
+    if (offer) {
+      try { offerFromOffer(offer, b.sdp, reply.b); } catch (e) {
+        d.counters.inc('call.codec-mismatch');
+        await this.ending.fail(call, isPbxError(e) ? 'no-common-codec' : 'not-acceptable', 'codec-mismatch');
+        return;
+      }
+    }
+
+    // Each usable contact gets its own keys (a fresh key per branch where the box keys the callee's leg).
+    const branchesToTry: Array<{ target: Target; contact: string; keys: CallKeys; body: Buffer | undefined }> = [];
+    let firstRefusal: PolicyRefusal | undefined;
+    targets.forEach((t, i) => {
+      const plan = plans[i]!;
+      if (isRefusal(plan)) { firstRefusal ??= plan; return; }
+      try {
+        const keys = new CallKeys(plan, audioOf(offer), {
+          random: d.random, counters: d.counters,
+          tls: { a: isSecureSignalling(a.target!.transport), b: isSecureSignalling(t.target.transport) },
+        });
+        const body = offer ? offerFromOffer(offer, b.sdp, reply.b, keys.calleeOffer()).body : undefined;
+        branchesToTry.push({ ...t, keys, body });
+      } catch (e) {
+        firstRefusal ??= { status: 488, code: 'no-common-suite', reason: e instanceof Error ? e.message : String(e) };
+      }
+    });
+    if (branchesToTry.length === 0) {
+      await d.media.request({ op: 'delete', sessionId: call.sessionId });
+      await this.refuse(call, firstRefusal ?? { status: 488, code: 'no-common-suite', reason: 'no usable media' });
+      return;
+    }
+
+    call.life.move('ringing');
+    for (const t of branchesToTry) {
+      const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, t.body), t.keys, {
+        onResponse: (res) => { guard(d, this.onBranchResponse(call, branch, res), 'response'); },
+        onTimeout: () => { guard(d, this.onBranchFinal(call, branch, 408), 'timeout'); },
+        onTransportError: () => { guard(d, this.onBranchFinal(call, branch, 503), 'transport error'); },
+      });
+      if (branch.state === 'done') d.log.warn({ call: call.id, contact: t.contact }, 'cannot send INVITE to a contact');
+    }
+    if (call.fork.allDone) { await this.finishBranches(call); return; }
+    // Scoped to ringing: it cannot fire once the call is answered or over.
+    call.noAnswerTimer = call.life.timer(d.noAnswerMs(), () => {
+      d.counters.inc('call.no-answer');
+      call.fork.cancelAll();
+      guard(d, this.ending.fail(call, 'no-answer', 'no-answer'), 'no-answer');
+    });
+  }
+
+  /** The box's INVITE toward one contact of the callee: a new dialog, the caller's name kept. */
+  private inviteFor(call: PbxCall, target: Target, contact: string, body: Buffer | undefined): SipRequest {
+    const d = this.deps;
+    const fromValue = parseNameAddr(getHeader(call.invite, 'from') ?? '');
+    const display = fromValue.displayName ? `"${fromValue.displayName.replace(/(["\\])/g, '\\$1')}" ` : '';
+    const host = this.hostOf(target);
+    const headers: Header[] = [
+      { name: 'max-forwards', value: '70' },
+      { name: 'from', value: `${display}<sip:${call.caller}@${host}>;tag=${d.random.token(64)}` },
+      { name: 'to', value: `<sip:${call.callee}@${host}>` },
+      { name: 'call-id', value: `${d.random.token(96)}@securepbx` },
+      { name: 'cseq', value: '1 INVITE' },
+      { name: 'contact', value: `<${d.contactFor(target)}>` },
+      { name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO' },
+    ];
+    const req: SipRequest = { kind: 'request', method: 'INVITE', uri: contact, headers, body: Buffer.alloc(0) };
+    return body ? withBody(req, body, SDP_TYPE) : req;
+  }
+
+  /** The media policy for one contact of the callee (pbx/policy). */
+  private decide(call: PbxCall, callee: CalleeAccount, offer: SessionDescription | undefined, target: Target): MediaPlan | PolicyRefusal {
+    const d = this.deps;
+    const policies = d.policies?.() ?? [];
+    const callerAccount = d.callee(call.caller);
+    const plan = decideMediaPlan({
+      callerPolicy: policySettings(policies, callerAccount?.policy ?? DEFAULT_POLICY),
+      calleePolicy: policySettings(policies, callee.policy ?? DEFAULT_POLICY),
+      caller: { caps: callerAccount?.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(call.callerLeg.target!.transport) },
+      callee: { caps: callee.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(target.transport) },
+      // RFC 5630: a sips: Request-URI asks for TLS on every hop.
+      offer: summarizeOffer(audioOf(offer), uriScheme(call.invite.uri) === 'sips'),
+    });
+    if (isRefusal(plan)) {
+      d.counters.inc(POLICY_REFUSAL_COUNTER_PREFIX + plan.code);
+      d.log.info({ call: call.id, code: plan.code, reason: plan.reason }, 'media policy refused a contact');
+    }
+    return plan;
+  }
+
+  /** The media policy refused the call: its status, and the reason in a Warning (RFC 3261 20.43, code 399). */
+  private async refuse(call: PbxCall, r: PolicyRefusal): Promise<void> {
+    const text = r.reason.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ');
+    await this.ending.fail(call, r.status === 480 ? 'unavailable' : 'not-acceptable', 'media-policy',
+      [{ name: 'warning', value: `399 ${this.hostOf(call.callerLeg.target!)} "${text}"` }]);
+  }
+
+  /** The box's host as the phone on `target` sees it, from the Contact the box writes on that leg. */
+  hostOf(target: Target): string {
+    try { return parseUri(this.deps.contactFor(target)).host; } catch { return 'securepbx'; }
+  }
+
+  private async onBranchResponse(call: PbxCall, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
+    const d = this.deps;
+    if (res.status < 200) {
+      if (!call.fork.provisional(branch)) return;
+      if (res.status === 100 || call.ended || call.state === 'answered') return;
+      // 180/183 relayed; early media (183 with SDP) makes the callee's media flow now.
+      let body: Buffer | undefined;
+      const a = call.callerLeg;
+      if (res.body.length > 0 && call.callerOffer && a.local) {
+        try {
+          const early = parseBody(res.body)!;
+          const k = branch.keys.calleeAnswered(audioOf(early) ?? failNoAudio());
+          call.calleeLeg.remote = remoteOf(early);
+          await d.media.request({ op: 'answer', sessionId: call.sessionId, b: call.calleeLeg.remote, security: k.engine });
+          body = answerFromAnswer(call.callerOffer, early, a.sdp, a.local, k.callerAnswer);
+        } catch { body = undefined; }
+      }
+      if (!call.tx.isTerminated) call.respond(res.status === 183 && body ? 183 : 180, res.status === 183 && body ? 'Session Progress' : 'Ringing', body ? { body } : {});
+      return;
+    }
+    if (res.status < 300) { await this.onBranchAnswered(call, branch, res); return; }
+    await this.onBranchFinal(call, branch, res.status);
+  }
+
+  private async onBranchAnswered(call: PbxCall, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
+    const d = this.deps;
+    const b = call.calleeLeg;
+    if (call.fork.winner === branch) {
+      // A retransmitted 2xx: our ACK was lost (13.2.2.4).
+      if (!call.pendingCalleeAck) b.ack();
+      return;
+    }
+    let dialog: Dialog;
+    try { dialog = dialogAsUac(branch.request, res); } catch {
+      d.counters.inc('call.bad-2xx');
+      return;
+    }
+    if (call.fork.winner || call.ended) {
+      // A second contact answered too (a race with our CANCEL), or the call is over: acknowledge and hang it up.
+      stray(d, dialog, branch.target);
+      return;
+    }
+    call.fork.win(branch);
+    call.noAnswerTimer?.cancel();
+    b.dialog = dialog;
+    b.target = branch.target;
+    call.keys = branch.keys;
+
+    const a = call.callerLeg;
+    let answerBody: Buffer | undefined;
+    try {
+      const answer = parseBody(res.body);
+      if (call.callerOffer && answer) {
+        const k = branch.keys.calleeAnswered(audioOf(answer) ?? failNoAudio());
+        const map = payloadMap(call.callerOffer, answer);
+        // The RTP header is inside the SRTP tag: end-to-end SRTP cannot be renumbered.
+        if (Object.keys(map).length && branch.keys.endToEnd) throw new PbxError('protocol', 'the callee renumbered payload types of end-to-end SRTP');
+        b.remote = remoteOf(answer);
+        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: b.remote, security: k.engine });
+        if (Object.keys(map).length) await d.media.request({ op: 'map', sessionId: call.sessionId, bToA: map });
+        answerBody = answerFromAnswer(call.callerOffer, answer, a.sdp, a.local!, k.callerAnswer);
+      } else if (!call.callerOffer && answer) {
+        // Late offer (RFC 3261 13.2.1): the callee offered in its 2xx; the box offers
+        // toward the caller and answers the callee when the caller's ACK brings the answer.
+        b.remote = remoteOf(answer);
+        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: b.remote });
+        answerBody = offerFromOffer(answer, a.sdp, a.local!).body;
+        call.pendingCalleeAck = { offer: answer };
+      } else {
+        throw new Error('no SDP in the answer');
+      }
+    } catch (e) {
+      d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'callee answer unusable');
+      b.ack();
+      b.bye();
+      b.dialog = undefined;
+      await this.ending.fail(call, 'not-acceptable', 'codec-mismatch');
+      return;
+    }
+    if (!call.pendingCalleeAck) b.ack();
+    call.life.move('answered');
+    call.settleInitialOffer();
+    call.answeredAt = d.clock.now();
+    call.respond(200, 'OK', { body: answerBody });
+    d.counters.inc('call.answered');
+    d.log.info({ call: call.id, caller: call.caller, callee: call.callee }, 'call answered');
+    this.ending.changed();
+  }
+
+  private async onBranchFinal(call: PbxCall, branch: Branch<CallKeys>, status: number): Promise<void> {
+    if (call.fork.failed(branch, status)) await this.finishBranches(call);
+  }
+
+  /** Every contact failed: give the caller the most telling answer. */
+  private async finishBranches(call: PbxCall): Promise<void> {
+    if (call.ended || call.state === 'answered') return;
+    const { answer, why } = call.fork.best();
+    await this.ending.fail(call, answer, why);
+  }
+
+  /** The caller's ACK to our 2xx; for a late offer it carries the answer the callee still waits for. */
+  callerAcked(call: PbxCall, ack: SipRequest): void {
+    call.callerLeg.acked();
+    const pending = call.pendingCalleeAck;
+    if (!pending) return;
+    // Late offer: the caller's answer rides on its ACK; answer the callee in ours.
+    call.pendingCalleeAck = undefined;
+    const a = call.callerLeg;
+    const b = call.calleeLeg;
+    let body: Buffer | undefined;
+    try {
+      const answer = parseBody(ack.body);
+      if (answer) {
+        a.remote = remoteOf(answer);
+        guard(this.deps, this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: a.remote }), 'late answer');
+        body = answerFromAnswer(pending.offer, answer, b.sdp, b.local!);
+      }
+    } catch { body = undefined; }
+    b.ack(body ? { body } : {});
+    if (!body) guard(this.deps, this.ending.hangup(call, 'codec-mismatch', 'both'), 'late answer');
+  }
+}
+
+/** A 2xx the call does not take: ACK it and hang that dialog up. */
+function stray(d: B2buaDeps, dialog: Dialog, target: Target): void {
+  try { d.transactions.sendAck(dialogRequest(dialog, 'ACK').request, target); } catch { /* the phone will time out */ }
+  try { d.transactions.sendRequest(dialogRequest(dialog, 'BYE').request, target, { onResponse: () => {} }); } catch { /* nothing more to do */ }
+}
