@@ -88,8 +88,17 @@ export async function startCapture(file: string, filter: string, log: string): P
   };
 }
 
-/** Ask tshark to decode a capture with a display filter and print one field per frame. */
+/**
+ * Ask tshark to decode a capture with a display filter and print one field per frame.
+ * A call's capture with payloads runs to megabytes: spawnSync's default 1 MiB
+ * output limit cut the last line short once (a 182-byte SRTP packet read as 62
+ * bytes, a flaky size assertion), so the limit is generous and any cut or
+ * failure throws instead of returning partial lines.
+ */
 export function tsharkFields(file: string, displayFilter: string, fields: string[], extra: string[] = []): string[] {
-  const r = spawnSync('tshark', ['-r', file, ...extra, '-Y', displayFilter, '-T', 'fields', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('tshark', ['-r', file, ...extra, '-Y', displayFilter, '-T', 'fields', ...fields.flatMap((f) => ['-e', f])],
+    { encoding: 'utf8', timeout: 60_000, maxBuffer: 512 * 1024 * 1024 });
+  if (r.error) throw new Error(`tshark on ${file}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`tshark on ${file} exited ${r.status}: ${r.stderr.slice(0, 500)}`);
   return r.stdout.split('\n').filter((l) => l.length > 0);
 }
