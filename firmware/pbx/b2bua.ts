@@ -77,7 +77,7 @@ export class B2bua implements CallEnding {
     const found = this.findByDialog(req);
     if (found) {
       // A re-INVITE is an in-dialog request like any other: its CSeq must grow (12.2.2).
-      if (!found.leg.acceptRemote(req)) {
+      if (!found.leg.acceptRemote(req, source)) {
         d.counters.inc('call.cseq-out-of-order');
         tx.respond(failureResponse(req, 'cseq-out-of-order'));
         return;
@@ -132,19 +132,18 @@ export class B2bua implements CallEnding {
     guard(this.deps, this.fail(call, 'cancelled', 'cancelled'), 'cancel');
   }
 
+  /** An ACK to one of the box's 2xx, on any leg: resending stops; an answer it carries goes where it is awaited. */
   onAck(ack: SipRequest): void {
-    const found = this.findByDialog(ack);
-    if (!found || found.leg !== found.call.callerLeg) return;
-    this.setup.callerAcked(found.call, ack);
+    this.findByDialog(ack)?.leg.acked(ack);
   }
 
   /** BYE, UPDATE, INFO, OPTIONS... inside a dialog. Returns false if the request is not ours. */
-  onInDialog(req: SipRequest, tx: ServerTransaction): boolean {
+  onInDialog(req: SipRequest, tx: ServerTransaction, source?: Target): boolean {
     const found = this.findByDialog(req);
     if (!found || !found.leg.dialog) return false;
     const { call, leg } = found;
     const d = this.deps;
-    if (!leg.acceptRemote(req)) { tx.respond(failureResponse(req, 'cseq-out-of-order')); return true; }
+    if (!leg.acceptRemote(req, source)) { tx.respond(failureResponse(req, 'cseq-out-of-order')); return true; }
     switch (req.method) {
       case 'BYE':
         tx.respond(createResponse(req, 200, 'OK'));

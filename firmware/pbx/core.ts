@@ -29,7 +29,7 @@ export class PbxCore implements TransactionLayerUser {
       }
       if (toTag(req) !== undefined && req.method !== 'REGISTER') {
         // In a dialog (RFC 3261 12.2.2): the call it belongs to answers, else 481.
-        if (!this.calls.onInDialog(req, tx)) tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+        if (!this.calls.onInDialog(req, tx, source)) tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
         return;
       }
       tx.respond(this.outOfDialog(req, source));

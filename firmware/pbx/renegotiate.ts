@@ -1,6 +1,6 @@
 import type { RemoteMedia } from '../media/index.js';
 import { createResponse, getCSeq, getHeader, type Header, type SipRequest, type SipResponse } from '../sip/message/index.js';
-import type { ServerTransaction } from '../sip/transaction/index.js';
+import type { InviteServerTransaction, ServerTransaction } from '../sip/transaction/index.js';
 import type { SessionDescription } from '../sdp/index.js';
 import { guard, responseOf, type CallFailure, type CallLeg } from './call/index.js';
 import { PLAIN_SDP, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, parseBody, remoteOf } from './media-plan.js';
@@ -93,13 +93,26 @@ export class Renegotiation {
     offer: SessionDescription | undefined, settled: (ok: boolean) => void): void {
     const d = this.deps;
     const toTag = here.dialog!.localTag;
+    const negotiates = req.method === 'INVITE' || req.method === 'UPDATE';
+    let final = false;
     there.send(outReq, {
       onResponse: (res) => {
         if (res.status < 200) return;
-        settled(res.status < 300);
+        if (final) {
+          // A resent 2xx: our ACK was lost (RFC 3261 13.2.2.4). The same ACK again; everything else was done.
+          if (res.status < 300 && req.method === 'INVITE') there.reAck();
+          return;
+        }
+        final = true;
+        if (res.status < 300 && negotiates) there.refreshedBy(res);
+        // A re-INVITE without SDP: the other side offers in its 2xx and the round ends with the asker's ACK.
+        const theirOffer = res.status < 300 && !offer && req.method === 'INVITE' ? parseOrNothing(res.body) : undefined;
+        if (!theirOffer) settled(res.status < 300);
         guard(d, (async () => {
           let answerBody: Buffer | undefined;
-          if (res.status < 300 && offer) {
+          if (theirOffer) {
+            answerBody = await this.offerBack(call, here, there, theirOffer, getCSeq(outReq).seq, settled);
+          } else if (res.status < 300 && offer) {
             try {
               const answer = parseBody(res.body);
               if (answer) {
@@ -115,11 +128,16 @@ export class Renegotiation {
               answerBody = undefined;
             }
           }
-          if (req.method === 'INVITE' && res.status < 300) there.ack({ cseq: getCSeq(outReq).seq });
+          if (req.method === 'INVITE' && res.status < 300 && !theirOffer) there.ack({ cseq: getCSeq(outReq).seq });
           const headers: Header[] = res.status < 300 && req.method !== 'INFO' ? [here.contact()] : [];
-          tx.respond(createResponse(req, res.status, res.reason, {
+          const response = createResponse(req, res.status, res.reason, {
             toTag, headers, ...(answerBody ? { body: answerBody, contentType: SDP_TYPE } : {}),
-          }));
+          });
+          tx.respond(response);
+          // The 2xx of a re-INVITE is resent on UDP until the asker's ACK, like the first one (RFC 3261 13.3.1.4).
+          if (req.method === 'INVITE' && res.status < 300) {
+            here.answered(tx as InviteServerTransaction, response, call.life, () => guard(d, this.ending.hangup(call, 'timeout', 'both'), 'no ACK'));
+          }
         })(), `${req.method} answer`);
       },
       onTimeout: () => {
@@ -130,4 +148,54 @@ export class Renegotiation {
       onTransportError: () => { settled(false); tx.respond(failureResponse(req, 'unreachable', { toTag })); },
     });
   }
+
+  /**
+   * The other side offered in its 2xx to an SDP-less re-INVITE: the box takes
+   * that offer on `there`'s leg, puts its own offer toward the asker in its
+   * 2xx, and answers `there` in the ACK once the asker's ACK brings the
+   * answer (RFC 3261 14.1 with 13.2.1's late offer). Returns the 2xx body.
+   */
+  private async offerBack(call: PbxCall, here: CallLeg, there: CallLeg, theirOffer: SessionDescription, cseq: number,
+    settled: (ok: boolean) => void): Promise<Buffer | undefined> {
+    const d = this.deps;
+    const fail = async (why: string): Promise<void> => {
+      d.log.warn({ call: call.id, why }, 'offer in a re-INVITE answer unusable: ending the call');
+      settled(false);
+      there.ack({ cseq });
+      await this.ending.hangup(call, 'codec-mismatch', 'both');
+    };
+    let body: Buffer;
+    try {
+      const media = audioOf(theirOffer);
+      const re = call.keys && media ? call.keys.reoffer(there.id, media) : undefined;
+      there.remote = remoteOf(theirOffer);
+      await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there.id, remote: there.remote, ...(re?.here ? { security: re.here } : {}) });
+      here.sdp.version++;
+      body = offerFromOffer(theirOffer, here.sdp, here.local!, re?.there ?? PLAIN_SDP).body;
+    } catch (e) {
+      await fail(e instanceof Error ? e.message : String(e));
+      return undefined;
+    }
+    here.whenAcked((ack) => guard(d, (async () => {
+      try {
+        const answer = parseBody(ack.body);
+        const media = audioOf(answer);
+        if (!answer || !media) throw new Error('the ACK brings no SDP answer');
+        const back = call.keys ? call.keys.reanswered(there.id, media) : undefined;
+        here.remote = remoteOf(answer);
+        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here.id, remote: here.remote, ...(back?.there ? { security: back.there } : {}) });
+        there.sdp.version++;
+        const toThere = answerFromAnswer(theirOffer, answer, there.sdp, there.local!, back?.here ?? PLAIN_SDP);
+        settled(true);
+        there.ack({ cseq, body: toThere });
+      } catch (e) {
+        await fail(e instanceof Error ? e.message : String(e));
+      }
+    })(), 'answer in ACK'));
+    return body;
+  }
+}
+
+function parseOrNothing(body: Buffer): SessionDescription | undefined {
+  try { return parseBody(body); } catch { return undefined; }
 }

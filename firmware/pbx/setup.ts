@@ -210,8 +210,8 @@ export class CallSetup {
     const d = this.deps;
     const b = call.calleeLeg;
     if (call.fork.winner === branch) {
-      // A retransmitted 2xx: our ACK was lost (13.2.2.4).
-      if (!call.pendingCalleeAck) b.ack();
+      // A retransmitted 2xx: our ACK was lost (13.2.2.4); for a late offer there is none until the caller answers.
+      b.reAck();
       return;
     }
     let dialog: Dialog;
@@ -232,6 +232,7 @@ export class CallSetup {
 
     const a = call.callerLeg;
     let answerBody: Buffer | undefined;
+    let lateOffer = false;
     try {
       const answer = parseBody(res.body);
       if (call.callerOffer && answer) {
@@ -249,7 +250,8 @@ export class CallSetup {
         b.remote = remoteOf(answer);
         await d.media.request({ op: 'answer', sessionId: call.sessionId, b: b.remote });
         answerBody = offerFromOffer(answer, a.sdp, a.local!).body;
-        call.pendingCalleeAck = { offer: answer };
+        lateOffer = true;
+        a.whenAcked((ack) => this.lateAnswer(call, answer, ack));
       } else {
         throw new Error('no SDP in the answer');
       }
@@ -261,7 +263,7 @@ export class CallSetup {
       await this.ending.fail(call, 'not-acceptable', 'codec-mismatch');
       return;
     }
-    if (!call.pendingCalleeAck) b.ack();
+    if (!lateOffer) b.ack();
     call.life.move('answered');
     call.settleInitialOffer();
     call.answeredAt = d.clock.now();
@@ -282,13 +284,8 @@ export class CallSetup {
     await this.ending.fail(call, answer, why);
   }
 
-  /** The caller's ACK to our 2xx; for a late offer it carries the answer the callee still waits for. */
-  callerAcked(call: PbxCall, ack: SipRequest): void {
-    call.callerLeg.acked();
-    const pending = call.pendingCalleeAck;
-    if (!pending) return;
-    // Late offer: the caller's answer rides on its ACK; answer the callee in ours.
-    call.pendingCalleeAck = undefined;
+  /** Late offer: the caller's answer rides on its ACK to our 2xx; the box answers the callee in its own ACK. */
+  private lateAnswer(call: PbxCall, offer: SessionDescription, ack: SipRequest): void {
     const a = call.callerLeg;
     const b = call.calleeLeg;
     let body: Buffer | undefined;
@@ -297,7 +294,7 @@ export class CallSetup {
       if (answer) {
         a.remote = remoteOf(answer);
         guard(this.deps, this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: a.remote }), 'late answer');
-        body = answerFromAnswer(pending.offer, answer, b.sdp, b.local!);
+        body = answerFromAnswer(offer, answer, b.sdp, b.local!);
       }
     } catch { body = undefined; }
     b.ack(body ? { body } : {});

@@ -126,10 +126,11 @@ export class UaDialog {
   }
 
   /** Send a request in the dialog and wait for its final response. */
-  async request(method: string, opts: { sdp?: string; ms?: number; cseq?: number } = {}): Promise<SipResponse> {
+  async request(method: string, opts: { sdp?: string; ms?: number; cseq?: number; contact?: string } = {}): Promise<SipResponse> {
     // opts.cseq replays an old number (to see the peer refuse it); normally the next one.
     const seq = opts.cseq ?? ++this.seq;
-    const extra: Hdr[] = method === 'INVITE' || method === 'UPDATE' ? [['Contact', `<${this.ua.contactUri}>`]] : [];
+    // opts.contact moves the phone's target (RFC 3261 12.2: a target refresh).
+    const extra: Hdr[] = method === 'INVITE' || method === 'UPDATE' ? [['Contact', `<${opts.contact ?? this.ua.contactUri}>`]] : [];
     const branch = `z9hG4bK${token(72)}`;
     const headers = this.headers(method, seq, branch);
     if (method === 'INVITE') this.ua.noteInvite(branch, { ruri: this.state.remoteTarget, from: headers[2]![1], callId: this.state.callId, cseq: seq });

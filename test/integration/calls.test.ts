@@ -9,7 +9,7 @@ import { FakeClock, silentLogger } from '../../firmware/core/index.js';
 import { startAppliance, type Appliance } from '../../firmware/main.js';
 import { CALLS_FILE, type CallView } from '../../firmware/pbx/index.js';
 import { getCSeq, getHeader, toTag } from '../../firmware/sip/message/index.js';
-import { CallUa, RtpPeer, sdp, sdpOf, type IncomingCall, type OutgoingCall, type UaDialog } from './call-ua.js';
+import { CallUa, RtpPeer, UaDialog, sdp, sdpOf, type IncomingCall, type OutgoingCall } from './call-ua.js';
 
 /**
  * Calls through the whole appliance, booted in-process on loopback: the box
@@ -447,6 +447,50 @@ t.test('RFC 3261 14 / RFC 3264 8.4: re-INVITE hold (sendonly) and resume pass th
     'RFC 3261 12.2.2: a re-INVITE with an old CSeq gets 500');
   t.equal((await c.a.bye()).status, 200);
   await c.b.waitRequest('BYE');
+  await quiet(t);
+});
+
+t.test('RFC 3261 14.1 with 13.2.1: a re-INVITE without SDP crosses the box; the callee offers in its 200, the caller answers in its ACK; media follows; the 200 is resent until the ACK', async (t) => {
+  const c = await establish(t, caller, callee, '101');
+  const pending = c.a.request('INVITE');
+  const re = await c.b.waitRequest('INVITE');
+  t.equal(re.body.length, 0, 'the callee is asked for an offer too: no SDP in the box\'s re-INVITE');
+  const movedB = await rtp();
+  re.respond(200, 'OK', { body: sdp({ port: movedB.port, version: 2 }), headers: [['Contact', `<${callee.contactUri}>`]] });
+  const ok = await pending;
+  t.equal(ok.status, 200);
+  const offer = sdpOf(ok.body);
+  t.same({ port: offer.port, dir: offer.direction }, { port: c.boxA.port, dir: 'sendrecv' }, 'the caller gets the box\'s offer in the 200, on its own box port');
+  t.notOk(await callee.sees('ACK', (r) => r.callId === re.callId, 200), 'the callee\'s ACK waits for the caller\'s answer');
+  // Not ACKed yet: the box resends its 200 on UDP (T1 = 500 ms).
+  const again = await caller.waitResponse((r) => r.status === 200 && getCSeq(r).seq === getCSeq(ok).seq && getCSeq(r).method === 'INVITE', 2_000);
+  t.equal(sdpOf(again.body).port, offer.port, 'the 200 of the re-INVITE is resent until the ACK (RFC 3261 13.3.1.4)');
+  const movedA = await rtp();
+  c.a.ack(ok, sdp({ port: movedA.port, version: 2 }));
+  const ack = await callee.waitRequest('ACK', (r) => r.callId === re.callId);
+  const answer = sdpOf(ack.body);
+  t.same({ port: answer.port }, { port: c.boxB.port }, 'the callee\'s ACK carries the box\'s answer');
+  await mediaFlows(t, { rtpA: movedA, rtpB: movedB, boxA: c.boxA, boxB: c.boxB }, 'no-sdp-reinvite');
+  t.equal((await c.a.bye()).status, 200);
+  await c.b.waitRequest('BYE');
+  await quiet(t);
+});
+
+t.test('RFC 3261 12.2: a re-INVITE with a new Contact is a target refresh: the box sends the next request there', async (t) => {
+  const c = await establish(t, caller, callee, '101');
+  // The caller moves: its re-INVITE comes from a new address and names it in its Contact.
+  const other = await phone('100');
+  const moved = `sip:100@127.0.0.1:${other.localPort};transport=udp`;
+  const fromThere = new UaDialog(other, { ...c.a.state, localSeq: c.a.state.localSeq });
+  const reinvite = fromThere.request('INVITE', { sdp: sdp({ port: c.rtpA.port, version: 2 }), contact: moved });
+  const re = await c.b.waitRequest('INVITE');
+  re.respond(200, 'OK', { body: sdp({ port: c.rtpB.port, version: 2 }), headers: [['Contact', `<${callee.contactUri}>`]] });
+  const ok = await reinvite;
+  fromThere.ack(ok);
+  await c.b.waitRequest('ACK');
+  t.equal((await c.b.bye()).status, 200);
+  const bye = await other.waitRequest('BYE', (r) => r.callId === c.a.state.callId);
+  t.equal(bye.req.uri, moved, 'the BYE toward the caller goes to the Contact of its re-INVITE');
   await quiet(t);
 });
 

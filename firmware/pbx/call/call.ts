@@ -37,8 +37,6 @@ export class Call<K extends CallKeying = CallKeying> {
   callerOffer?: SessionDescription;
   /** The media keys of the branch that answered. */
   keys?: K;
-  /** Late offer: the ACK toward the callee waits for the caller's answer on its ACK. */
-  pendingCalleeAck?: { readonly offer: SessionDescription };
   /** Ringing's no-answer timer: cancelled the moment a branch wins, before the answer is processed. */
   noAnswerTimer?: TimerHandle;
   /** Runs when the caller never ACKs the box's 2xx: the call is dead. */

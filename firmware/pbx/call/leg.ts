@@ -1,7 +1,7 @@
 import type { TimerHandle } from '../../core/index.js';
 import type { LocalMedia, RemoteMedia } from '../../media/index.js';
 import { getCallId, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
-import { acceptRemoteSeq, dialogRequest, inDialog, type Dialog } from '../../sip/dialog/index.js';
+import { acceptRemoteSeq, dialogRequest, inDialog, refreshTarget, type Dialog } from '../../sip/dialog/index.js';
 import type { ClientTransaction, ClientTransactionUser, InviteServerTransaction, Target } from '../../sip/transaction/index.js';
 import { T1, T2 } from '../../sip/transaction/index.js';
 import type { CallDeps, LegId } from './deps.js';
@@ -36,6 +36,9 @@ export class CallLeg {
   /** The 2xx the box sent on this leg, resent on UDP until the ACK (RFC 3261 13.3.1.4). */
   private final2xx?: SipResponse;
   private retransmit?: TimerHandle;
+  private ackWaiter?: (ack: SipRequest) => void;
+  /** The last ACK the box sent on this leg, resent as is when the phone resends its 2xx. */
+  private lastAck?: SipRequest;
 
   constructor(readonly id: LegId, readonly party: string, private readonly deps: CallDeps, target?: Target) {
     if (target) this.target = target;
@@ -52,12 +55,25 @@ export class CallLeg {
     return this.dialog !== undefined && this.dialog.callId === getCallId(req) && inDialog(this.dialog, req);
   }
 
-  /** An in-dialog request's CSeq must grow (RFC 3261 12.2.2); false when it does not. */
-  acceptRemote(req: SipRequest): boolean {
+  /**
+   * An in-dialog request's CSeq must grow (RFC 3261 12.2.2); false when it
+   * does not. A re-INVITE or UPDATE whose Contact moves is a target refresh:
+   * the box's next requests on this leg carry that URI, and go where the
+   * phone sent it from (`source`: its new address, or the flow it uses now),
+   * as the first ones went to where the phone's INVITE came from.
+   */
+  acceptRemote(req: SipRequest, source?: Target): boolean {
     const next = this.dialog ? acceptRemoteSeq(this.dialog, req) : undefined;
     if (!next) return false;
-    this.dialog = next;
+    const refreshed = req.method === 'INVITE' || req.method === 'UPDATE' ? refreshTarget(next, req) : next;
+    if (source && refreshed.remoteTarget !== next.remoteTarget) this.target = source;
+    this.dialog = refreshed;
     return true;
+  }
+
+  /** The phone's 2xx to the box's re-INVITE or UPDATE on this leg: a target refresh too. */
+  refreshedBy(res: SipResponse): void {
+    if (this.dialog) this.dialog = refreshTarget(this.dialog, res);
   }
 
   /** The next in-dialog request on this leg; INVITE and UPDATE carry the box's Contact (target refresh). */
@@ -76,10 +92,19 @@ export class CallLeg {
   /** ACK a 2xx on this leg: for the INVITE of `cseq` (default: the dialog's latest), with the SDP answer of a late offer. */
   ack(opts: { cseq?: number; body?: Buffer } = {}): void {
     if (!this.dialog || !this.target) return;
-    const ack = dialogRequest(this.dialog, 'ACK', {
+    this.lastAck = dialogRequest(this.dialog, 'ACK', {
       ...(opts.body ? { body: opts.body, contentType: SDP_TYPE } : {}), ...(opts.cseq !== undefined ? { cseq: opts.cseq } : {}),
     }).request;
-    try { this.deps.transactions.sendAck(ack, this.target); } catch (e) {
+    this.sendAck(this.lastAck);
+  }
+
+  /** The phone resent its 2xx (our ACK was lost, RFC 3261 13.2.2.4): the same ACK again, if one was sent. */
+  reAck(): void {
+    if (this.lastAck) this.sendAck(this.lastAck);
+  }
+
+  private sendAck(ack: SipRequest): void {
+    try { this.deps.transactions.sendAck(ack, this.target!); } catch (e) {
       this.deps.log.warn({ leg: this.id, err: e instanceof Error ? e.message : String(e) }, 'cannot send ACK');
     }
   }
@@ -122,10 +147,21 @@ export class CallLeg {
     this.retransmit = life.timer(interval, tick, ['answered']);
   }
 
-  /** The ACK for our 2xx arrived (or is no longer awaited). */
-  acked(): void {
+  /**
+   * The ACK for our 2xx arrived: resending stops, and whoever waits for it
+   * (an offer the box made in that 2xx: the answer rides on the ACK) gets it.
+   */
+  acked(ack?: SipRequest): void {
     this.final2xx = undefined;
     this.retransmit?.cancel();
+    const waiter = this.ackWaiter;
+    this.ackWaiter = undefined;
+    if (waiter && ack) waiter(ack);
+  }
+
+  /** Hand the next ACK on this leg to `fn` (the box offered in its 2xx and needs the answer). */
+  whenAcked(fn: (ack: SipRequest) => void): void {
+    this.ackWaiter = fn;
   }
 
   /** The box still waits for the ACK of its 2xx on this leg. */

@@ -104,3 +104,18 @@ export function acceptRemoteSeq(d: Dialog, req: SipRequest): Dialog | undefined 
   if (req.method !== 'ACK' && req.method !== 'CANCEL' && d.remoteSeq !== undefined && seq <= d.remoteSeq) return undefined;
   return { ...d, remoteSeq: Math.max(seq, d.remoteSeq ?? 0) };
 }
+
+/**
+ * A target refresh (RFC 3261 12.2.1.2, 12.2.2): a re-INVITE or UPDATE from the
+ * peer, or the peer's 2xx to ours, that carries a Contact moves the dialog's
+ * remote target there. Without a usable Contact the dialog stays as it was.
+ */
+export function refreshTarget(d: Dialog, msg: SipRequest | SipResponse): Dialog {
+  if (!getHeader(msg, 'contact')) return d;
+  try {
+    const uri = contactUri(msg);
+    return uri === d.remoteTarget ? d : { ...d, remoteTarget: uri };
+  } catch {
+    return d;
+  }
+}

@@ -1,1 +1,1 @@
-export { acceptRemoteSeq, dialogAsUac, dialogAsUas, dialogRequest, inDialog, type Dialog } from './dialog.js';
+export { acceptRemoteSeq, dialogAsUac, dialogAsUas, dialogRequest, inDialog, refreshTarget, type Dialog } from './dialog.js';
