@@ -1,5 +1,5 @@
 import type {
-  KeyAgreement, LegPlan, MediaPlan, PartyInfo, PhoneCaps, PlanInput, PolicyRefusal, Protection, RefusalCode,
+  KeyAgreement, LegPlan, MediaPlan, OfferShape, PartyInfo, PhoneCaps, PlanInput, PolicyRefusal, Protection, RefusalCode,
 } from './types.js';
 
 /**
@@ -124,6 +124,58 @@ class Decider {
     return this.bridge(p, q, `${why}, relay not possible (${relayed.reason})`);
   }
 
+  /** The protections the policy lets the box put on the callee's leg when it cannot relay, best first. */
+  private bridgeTargets(p: Protection): readonly Protection[] {
+    const calleeStream = (this.input.calleePolicy ?? this.input.callerPolicy).calleeStream;
+    if (calleeStream === 'decrypted') return ['rtp'];
+    if (calleeStream !== 'as_caller') return [calleeStream];
+    // As the caller: its own protection first, then another encryption, plain RTP last (only for an encrypted caller, as relayOrBridge).
+    const rest = ENCRYPTED_ORDER.filter((x) => x !== p);
+    return p === 'rtp' ? ['rtp', ...rest] : [p, ...rest, 'rtp'];
+  }
+
+  /** A plan whose offer toward the callee has `shape`, if the policy and the callee's leg allow it. */
+  private toShape(shape: OfferShape, why: string): MediaPlan | PolicyRefusal {
+    const p = this.input.offer.protection;
+    const base = shape.protection === 'rtp' && p === 'rtp' ? this.relay('rtp', why) : this.bridge(p, shape.protection, why);
+    if (isRefusal(base)) return base;
+    return { ...base, legB: { ...base.legB, feedback: shape.feedback } };
+  }
+
+  /**
+   * The callee's contact refused the offers of `tried` (488, 415, 606): the
+   * next offer to try there, bridged (a protection or profile the relay could
+   * not give it), within the policy; forced_relay never bridges.
+   */
+  retry(tried: readonly OfferShape[]): MediaPlan | PolicyRefusal {
+    const { callerPolicy, offer } = this.input;
+    const triedText = tried.map(shapeLabel).join(', ');
+    if (callerPolicy.callerStream === 'forced_relay') {
+      return refuse(488, 'callee-refused', `the callee's phone refused the relayed offer (${triedText}); the policy relays only (forced_relay), so the box does not decrypt to offer it anything else`);
+    }
+    const fb = offer.feedback === true;
+    const why = `the callee's phone refused ${triedText}`;
+    for (const q of this.bridgeTargets(offer.protection)) {
+      for (const feedback of [fb, !fb]) {
+        const shape: OfferShape = { protection: q, feedback };
+        if (tried.some((x) => x.protection === q && x.feedback === feedback)) continue;
+        if (this.calleeCan(q, why) !== undefined) continue;
+        const r = this.toShape(shape, why);
+        if (!isRefusal(r)) return r;
+      }
+    }
+    return refuse(488, 'callee-refused', `the callee's phone refused every offer the policy allows (${triedText})`);
+  }
+
+  /** The plan for a contact known to take `shape`, when the policy allows it; else undefined. */
+  remembered(shape: OfferShape): MediaPlan | undefined {
+    if (this.input.callerPolicy.callerStream === 'forced_relay') return undefined;
+    if (!this.bridgeTargets(this.input.offer.protection).includes(shape.protection)) return undefined;
+    if (this.calleeCan(shape.protection, 'remembered') !== undefined) return undefined;
+    const r = this.toShape(shape, `what this contact took last time (${shapeLabel(shape)})`);
+    return isRefusal(r) ? undefined : r;
+  }
+
   decideFor(p: Protection): MediaPlan | PolicyRefusal {
     const { callerPolicy, calleePolicy, caller } = this.input;
     const callerStream = callerPolicy.callerStream;
@@ -170,4 +222,41 @@ export function decideMediaPlan(input: PlanInput): MediaPlan | PolicyRefusal {
     return refuse(480, 'sips-needs-srtp', 'sips: needs TLS and SRTP on both legs; ' + (r.legA.protection !== 'srtp' ? "the caller's" : "the callee's") + ' leg would be plain RTP');
   }
   return r;
+}
+
+/** "SDES over RTP/SAVPF" and the like, for notes and Warnings. */
+export function shapeLabel(s: OfferShape): string {
+  const profile = s.protection === 'rtp' ? (s.feedback ? 'RTP/AVPF' : 'RTP/AVP') : s.feedback ? 'RTP/SAVPF' : 'RTP/SAVP';
+  return `${LABEL[s.protection]} over ${profile}`;
+}
+
+/** The shape of the box's offer toward the callee under `plan`, for a caller offer with `offer`'s profile. */
+export function shapeOf(plan: MediaPlan, offer: Pick<PlanInput['offer'], 'feedback'>): OfferShape {
+  const l = plan.legB;
+  return { protection: l.keyAgreement === 'none' ? 'rtp' : l.keyAgreement, feedback: l.feedback ?? offer.feedback === true };
+}
+
+/**
+ * The callee's contact refused the box's offers of the `tried` shapes (488,
+ * 415 or 606): the plan to try next on that contact, or the refusal that says
+ * why there is none. The box sits in the media path, so under any policy but
+ * forced_relay it can bridge: SDES only toward a TLS leg, the feedback
+ * profile (SAVPF) or not as the callee needs.
+ */
+export function retryPlan(input: PlanInput, tried: readonly OfferShape[]): MediaPlan | PolicyRefusal {
+  return new Decider(input).retry(tried);
+}
+
+/**
+ * The plan for a call to a contact that took `shape` last time: decideMediaPlan
+ * first; if its offer would have another shape and the policy allows the
+ * remembered one, that one, so the call goes straight to what works.
+ */
+export function decideRemembering(input: PlanInput, shape: OfferShape | undefined): MediaPlan | PolicyRefusal {
+  const first = decideMediaPlan(input);
+  if (!shape || isRefusal(first)) return first;
+  const now = shapeOf(first, input.offer);
+  if (now.protection === shape.protection && now.feedback === shape.feedback) return first;
+  if (input.offer.sips && shape.protection === 'rtp') return first;
+  return new Decider(input).remembered(shape) ?? first;
 }

@@ -18,15 +18,16 @@ import type { OfferSummary, PhoneCaps, PolicySettings } from './types.js';
  * - anything else, or no audio: plain RTP.
  */
 export function summarizeOffer(media: MediaDescription | undefined, sips: boolean): OfferSummary {
-  const plain: OfferSummary = { protection: 'rtp', bestEffort: false, suites: [], sips };
-  if (!media) return plain;
+  const bare: OfferSummary = { protection: 'rtp', bestEffort: false, suites: [], sips };
+  if (!media) return bare;
   const profile = mediaProfile(media);
+  const plain: OfferSummary = { ...bare, ...(profile !== undefined && /F$/i.test(profile) ? { feedback: true } : {}) };
   if (profile === 'UDP/TLS/RTP/SAVP' || profile === 'UDP/TLS/RTP/SAVPF') return { ...plain, protection: 'dtls' };
   const sdes = sdesOfMedia(media);
   if (sdes.mode !== 'none') {
     const suites: SdesSuiteName[] = [];
     for (const l of sdes.lines) if (!suites.includes(l.suite)) suites.push(l.suite);
-    return { protection: 'sdes', bestEffort: sdes.mode === 'best-effort', suites, sips };
+    return { ...plain, protection: 'sdes', bestEffort: sdes.mode === 'best-effort', suites };
   }
   if (hasAttribute(media.attributes, 'zrtp-hash')) return { ...plain, protection: 'zrtp' };
   return plain;

@@ -35,6 +35,8 @@ export interface OfferSummary {
   readonly suites: readonly SdesSuiteName[];
   /** The Request-URI is sips: (RFC 5630): every hop must be TLS, and the box insists on SRTP too. */
   readonly sips: boolean;
+  /** The offer uses a feedback profile (RTP/AVPF, RTP/SAVPF: RFC 4585, RFC 5124); absent means no. */
+  readonly feedback?: boolean;
 }
 
 export interface PartyInfo {
@@ -65,6 +67,18 @@ export interface LegPlan {
    * exchange passes through untouched and the box never sees the keys.
    */
   readonly keys: 'none' | 'box' | 'end-to-end';
+  /**
+   * Whether the box offers this leg a feedback profile (RTP/AVPF, RTP/SAVPF).
+   * Absent: as the caller offered. Set when the callee's phone refused the
+   * other profile and the box retries (retryPlan).
+   */
+  readonly feedback?: boolean;
+}
+
+/** The shape of one offer the box made toward a callee's contact: what it refused or took. */
+export interface OfferShape {
+  readonly protection: Protection;
+  readonly feedback: boolean;
 }
 
 export interface MediaPlan {
@@ -87,7 +101,9 @@ export type RefusalCode =
   | 'callee-incapable'
   | 'caller-not-allowed'
   | 'sips-needs-tls'
-  | 'sips-needs-srtp';
+  | 'sips-needs-srtp'
+  /** The callee's phone refused the offers the policy allows (488, 415 or 606 to each). */
+  | 'callee-refused';
 
 /** The call fails: 488 Not Acceptable Here for media the policy cannot serve, 480 for the sips: rule. */
 export interface PolicyRefusal {
