@@ -1,7 +1,7 @@
 import { PbxError } from '../core/index.js';
 import type { LegSecurity } from '../media/index.js';
 import { isSecureProfile, mediaProfile, type MediaDescription } from '../sdp/index.js';
-import { PLAIN_SDP, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from './leg.js';
+import { PLAIN_SDP, type KeyingEvent, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from './leg.js';
 
 /** RTP/AVP or RTP/AVPF as the m-line has it, else RTP/AVP: the plain transport to answer it with. */
 export function plainProfile(m: MediaDescription | undefined): string {
@@ -31,15 +31,15 @@ export class PlainKeying implements LegKeying {
     return { rekey: false };
   }
 
-  answer(): KeyingSdp {
+  answer(_peer?: MediaDescription): KeyingSdp {
     return { profile: plainProfile(this.lastOffer), attributes: [] };
   }
 
-  offer(): KeyingSdp {
+  offer(_peer?: MediaDescription, _rekey?: boolean): KeyingSdp {
     return PLAIN_SDP;
   }
 
-  takeAnswer(): undefined {
+  takeAnswer(_media?: MediaDescription): undefined {
     return undefined;
   }
 
@@ -51,7 +51,7 @@ export class PlainKeying implements LegKeying {
     return undefined;
   }
 
-  handle(): KeyingEventOutcome {
+  handle(_event?: KeyingEvent): KeyingEventOutcome {
     return {};
   }
 

@@ -1,7 +1,7 @@
 import { PbxError, type Counters, type Random } from '../../core/index.js';
 import type { LegSecurity } from '../../media/index.js';
 import { mediaProfile, type MediaDescription } from '../../sdp/index.js';
-import type { KeyingEventOutcome, KeyingSdp, KeyingView, LegKeying, TakenOffer } from '../leg.js';
+import type { KeyingEvent, KeyingEventOutcome, KeyingSdp, KeyingView, LegKeying, TakenOffer } from '../leg.js';
 import type { CryptoAttribute } from './crypto.js';
 import { acceptAnswer, answerCrypto, chooseCrypto, offerCrypto, sdesAttributes, sdesOfMedia, srtpOptionsOf } from './negotiate.js';
 import { DEFAULT_OFFER_SUITES, type SdesSuiteName } from './suites.js';
@@ -79,7 +79,7 @@ export class SdesLeg implements LegKeying {
     return { rekey: !cur || !sameLine(this.pending.theirs, cur.theirs), security: srtpOf(this.pending) };
   }
 
-  answer(): KeyingSdp {
+  answer(_peer?: MediaDescription): KeyingSdp {
     if (this.pending) this.keys = this.pending;
     this.pending = undefined;
     const k = this.keys;
@@ -118,7 +118,7 @@ export class SdesLeg implements LegKeying {
     return this.security();
   }
 
-  handle(): KeyingEventOutcome {
+  handle(_event?: KeyingEvent): KeyingEventOutcome {
     return {};
   }
 

@@ -1,7 +1,7 @@
 import { PbxError } from '../../core/index.js';
 import type { LegSecurity } from '../../media/index.js';
 import { attributeValues, mediaProfile, type Attribute, type MediaDescription } from '../../sdp/index.js';
-import { PLAIN_SDP, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from '../leg.js';
+import { PLAIN_SDP, type KeyingEvent, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from '../leg.js';
 import { PlainKeying } from '../plain.js';
 import { parseCryptoLine } from './crypto.js';
 import { sdesOfMedia, type SdesMode } from './negotiate.js';
@@ -53,7 +53,7 @@ export class SdesRelayLeg implements LegKeying {
     return { profile: this.lastOffer ? profileOf(this.lastOffer) : peer ? profileOf(peer) : PLAIN_SDP.profile, attributes: this.toward(lines) };
   }
 
-  offer(peer: MediaDescription | undefined): KeyingSdp {
+  offer(peer: MediaDescription | undefined, _rekey?: boolean): KeyingSdp {
     if (this.plain) return this.plain.offer();
     if (!peer) return PLAIN_SDP;
     this.rounds++;
@@ -97,7 +97,7 @@ export class SdesRelayLeg implements LegKeying {
     return undefined;
   }
 
-  handle(): KeyingEventOutcome {
+  handle(_event?: KeyingEvent): KeyingEventOutcome {
     return {};
   }
 
