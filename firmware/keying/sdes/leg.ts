@@ -88,6 +88,8 @@ export class SdesLeg implements LegKeying {
   }
 
   offer(peer: MediaDescription | undefined, rekey: boolean): KeyingSdp {
+    // A new round on this leg: a phone offer left unanswered (a refused round nobody rolled back) is dead.
+    this.pending = undefined;
     this.offeredBefore = this.offered;
     this.roundOffered = true;
     const lines = !this.keys
