@@ -1,2 +1,8 @@
-/** Key agreement for SRTP: SDES today; DTLS-SRTP and ZRTP join here. */
+/** Key agreement for SRTP: one interface per leg (LegKeying); SDES today, DTLS-SRTP and ZRTP join here. */
 export * from './sdes/index.js';
+export {
+  PLAIN_SDP,
+  type KeyHolder, type KeyingEvent, type KeyingEventOutcome, type KeyingEventType, type KeyingMethod, type KeyingSdp, type KeyingView,
+  type LegKeying, type TakenOffer,
+} from './leg.js';
+export { PlainKeying, plainProfile } from './plain.js';

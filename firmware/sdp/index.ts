@@ -21,6 +21,10 @@ export {
 export {
   BOX_SDP_USERNAME, DEFAULT_ANSWER_PROFILES, answerDirection, boxConnection, boxOrigin, buildAnswer, buildOffer,
   codecAttributes, hasActiveMedia,
-  type AnswerOptions, type OfferMedia, type OfferOptions, type OriginSpec, type PortPair,
+  type AnswerOptions, type AnswerStream, type OfferMedia, type OfferOptions, type OriginSpec, type PortPair,
 } from './offer-answer.js';
 export { ICE_ATTRIBUTES, nextVersion, remoteMediaOf, rewriteForLeg, stampVersion, type LegRewrite } from './leg.js';
+export {
+  RELAYED_CODECS, RELAY_SESSION_NAME, relayAnswer, relayIndex, relayOffer, relayPayloadMap, relayedCodecs, stampLeg,
+  type RelayLeg, type SentSdp,
+} from './relay.js';

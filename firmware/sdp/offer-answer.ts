@@ -103,6 +103,11 @@ export interface OfferMedia {
   readonly mid?: string;
   /** Extra attributes (a=crypto, a=fingerprint ...) placed before the direction. */
   readonly attributes?: readonly Attribute[];
+  /**
+   * Formats listed for a disabled stream (ports null) that has no codec the
+   * box knows, such as a non-RTP m-line kept only to hold its place.
+   */
+  readonly formats?: readonly string[];
 }
 
 export interface OfferOptions {
@@ -125,11 +130,13 @@ function sessionShell(origin: Origin, address: string, name: string | undefined,
 export function buildOffer(opts: OfferOptions): SessionDescription {
   const origin = boxOrigin(opts.origin, opts.address);
   const media = opts.media.map((o): MediaDescription => {
-    if (o.codecs.length === 0) throw new PbxError('protocol', `offered ${o.type} stream has no codec`);
-    const formats = o.codecs.map((c) => String(c.pt));
     if (o.ports === null) {
+      const formats = o.codecs.length > 0 ? o.codecs.map((c) => String(c.pt)) : [...(o.formats ?? [])];
+      if (formats.length === 0) throw new PbxError('protocol', `offered ${o.type} stream has no format`);
       return { type: o.type, port: 0, protocol: o.protocol, formats, bandwidths: [], attributes: codecAttributes(o.codecs) };
     }
+    if (o.codecs.length === 0) throw new PbxError('protocol', `offered ${o.type} stream has no codec`);
+    const formats = o.codecs.map((c) => String(c.pt));
     const ports = checkPorts(o.ports);
     const attributes: Attribute[] = [
       ...codecAttributes(o.codecs),
@@ -160,6 +167,22 @@ export interface AnswerOptions {
   readonly profiles?: readonly MediaProfile[];
   readonly prefs?: AnswerPrefs;
   readonly sessionName?: string;
+  /** Per offered m-line, what the box writes beyond codecs and direction (the keying layer's part). */
+  readonly streams?: ReadonlyArray<AnswerStream | undefined>;
+}
+
+/** The box's own part of one answered m-line. */
+export interface AnswerStream {
+  /**
+   * Transport to write, chosen by the keying layer (RTP/SAVP with a=crypto,
+   * say); the stream is then accepted whatever `profiles` says, as long as
+   * the offer's transport is an RTP profile.
+   */
+  readonly profile?: string;
+  /** Attributes placed just before the direction (a=crypto ...). */
+  readonly attributes?: readonly Attribute[];
+  /** a=ptime to write instead of the offer's (a relay writes the other phone's); null writes none. */
+  readonly ptime?: number | null;
 }
 
 /** RFC 3264 6: a declined stream keeps its place with port 0 and a format of the offer. */
@@ -188,23 +211,26 @@ export function buildAnswer(offer: SessionDescription, opts: AnswerOptions): Ses
     const ports = opts.ports[i];
     const profile = mediaProfile(om);
     const filter = filterFor(opts.codecs, om.type);
-    if (om.port === 0 || !ports || profile === undefined || !profiles.includes(profile) || !filter) return declined(om);
+    const own = opts.streams?.[i];
+    const allowed = own?.profile !== undefined || (profile !== undefined && profiles.includes(profile));
+    if (om.port === 0 || !ports || profile === undefined || !allowed || !filter) return declined(om);
     const codecs = intersectCodecs(codecsOf(om), filter, opts.prefs);
     if (codecs.length === 0) return declined(om);
     const p = checkPorts(ports);
     const wanted = typeof opts.direction === 'string' ? opts.direction : opts.direction?.[i];
     const mux = hasRtcpMux(om) && opts.rtcpMux !== false;
-    const pt = ptime(om);
+    const pt = own?.ptime === undefined ? ptime(om) : own.ptime ?? undefined;
     const mid = midOf(om);
     const attributes: Attribute[] = [
       ...codecAttributes(codecs),
       ...(pt !== undefined ? [{ name: 'ptime', value: String(pt) }] : []),
       mux ? { name: 'rtcp-mux', value: null } : { name: 'rtcp', value: String(p.rtcp) },
       ...(mid !== undefined ? [{ name: 'mid', value: mid }] : []),
+      ...(own?.attributes ?? []),
       { name: answerDirection(remoteDirection(offer, om), wanted), value: null },
     ];
     return {
-      type: om.type, port: p.rtp, protocol: profile, formats: codecs.map((c) => String(c.pt)), bandwidths: [], attributes,
+      type: om.type, port: p.rtp, protocol: own?.profile ?? profile, formats: codecs.map((c) => String(c.pt)), bandwidths: [], attributes,
     };
   });
   return sessionShell(origin, opts.address, opts.sessionName, offer.timings.map((t) => ({ ...t, repeats: [...t.repeats] })), media);

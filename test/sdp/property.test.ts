@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import t from 'tap';
 import { isPbxError } from '../../firmware/core/index.js';
 import {
-  buildAnswer, codecsOf, MAX_SDP_BYTES, parseSdp, remoteMediaOf, rewriteForLeg, serializeSdp, type SessionDescription,
+  buildAnswer, codecsOf, MAX_SDP_BYTES, parseSdp, relayAnswer, relayOffer, relayPayloadMap, remoteMediaOf, rewriteForLeg, serializeSdp,
+  type SessionDescription,
 } from '../../firmware/sdp/index.js';
 import { fixture, rfc4317 } from './fixtures/load.js';
 
@@ -39,11 +40,30 @@ function exercise(sd: SessionDescription): void {
     origin: { sessionId: '1', sessionVersion: '1' }, address: '10.0.0.1', ports,
     codecs: { audio: [{ encoding: 'PCMU', clockRate: 8000 }, { encoding: 'telephone-event', clockRate: 8000 }] },
   }), 'buildAnswer');
+  exerciseRelay(sd);
   onlyPbxErrors(() => serializeSdp(rewriteForLeg(sd, { address: '10.0.0.1', ports, origin: { sessionId: '1', sessionVersion: '1' } })), 'rewriteForLeg');
   sd.media.forEach((m, i) => {
     codecsOf(m);
     onlyPbxErrors(() => remoteMediaOf(sd, i), 'remoteMediaOf');
   });
+}
+
+const RELAY_LEG = { origin: { sessionId: '1', sessionVersion: '1' }, address: '10.0.0.1', ports: { rtp: 30000, rtcp: 30001 }, profile: 'RTP/AVP' };
+
+/**
+ * The relay writer on hostile input: only PbxErrors, and what it writes
+ * parses back to itself with one m-line per m-line of the phone's SDP.
+ */
+function exerciseRelay(sd: SessionDescription): void {
+  const written = (out: SessionDescription, what: string): void => {
+    const text = serializeSdp(out);
+    if (serializeSdp(parseSdp(text)) !== text) throw new Error(`${what} wrote SDP that does not round-trip`);
+    if (out.media.length !== sd.media.length) throw new Error(`${what} changed the number of m-lines`);
+  };
+  onlyPbxErrors(() => written(relayOffer(sd, RELAY_LEG).sdp, 'relayOffer'), 'relayOffer');
+  // The same description as both the offer and the other phone's answer reaches every branch of relayAnswer.
+  onlyPbxErrors(() => written(relayAnswer(sd, sd, RELAY_LEG), 'relayAnswer'), 'relayAnswer');
+  relayPayloadMap(sd, sd);
 }
 
 /** Parses and exercises `input`; a slow pass is retried once so a GC pause or a busy machine is not a failure. */

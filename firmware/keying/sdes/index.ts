@@ -13,3 +13,5 @@ export {
   MAX_CRYPTO_LINES, SDES_SKIP_COUNTER_PREFIX,
   type SdesMedia, type SdesMode,
 } from './negotiate.js';
+export { SdesLeg, type SdesKeys, type SdesLegOptions } from './leg.js';
+export { SdesRelayLeg } from './relay.js';

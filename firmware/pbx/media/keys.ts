@@ -1,0 +1,129 @@
+import { PbxError, type Counters, type Random } from '../../core/index.js';
+import { PlainKeying, SdesLeg, SdesRelayLeg, type KeyingView, type LegKeying } from '../../keying/index.js';
+import type { LegSecurity, SessionSecurity } from '../../media/index.js';
+import type { MediaDescription } from '../../sdp/index.js';
+import type { LegPlan, MediaPlan } from '../policy/index.js';
+import type { LegSdp } from './sdp.js';
+
+export type Side = 'a' | 'b';
+
+export interface CallKeysOptions {
+  readonly random: Random;
+  readonly counters?: Counters;
+  /** Whether each leg's SIP runs inside TLS: SDES keys go only there. */
+  readonly tls: { readonly a: boolean; readonly b: boolean };
+}
+
+/** The keying a leg's plan asks for. */
+export function legKeying(plan: MediaPlan, lp: LegPlan, tls: boolean, o: CallKeysOptions): LegKeying {
+  if (lp.keyAgreement === 'none') return new PlainKeying();
+  if (lp.keyAgreement !== 'sdes') throw new PbxError('protocol', `${lp.keyAgreement} keying is not available`);
+  if (plan.mode === 'relay' || lp.keys === 'end-to-end') return new SdesRelayLeg({ tls });
+  return new SdesLeg({ random: o.random, ...(o.counters ? { counters: o.counters } : {}), tls });
+}
+
+/**
+ * One call's media keys under a MediaPlan (pbx/policy): two LegKeyings, one
+ * per leg, chosen from the plan, and the order in which the offer/answer
+ * rounds drive them. Built per branch (each contact may differ in TLS), kept
+ * for the branch that answered.
+ *
+ * - Relay, plain: PlainKeying on both legs.
+ * - Relay, end to end (SDES): SdesRelayLeg on both; the caller's lines reach
+ *   the callee verbatim and the callee's come back, the box holds no key; a
+ *   best-effort offer the callee answers without keys becomes a plain relay.
+ * - Bridge: SdesLeg on an SDES leg (the box runs RFC 4568 itself), PlainKeying
+ *   on a plain one, in any combination.
+ *
+ * Keys never leave this object except as SDP toward a TLS leg (sdesAttributes
+ * refuses anything else) and as engine security.
+ */
+export class CallKeys {
+  private readonly legs: Readonly<Record<Side, LegKeying>>;
+  /** The side whose offer opened the round in progress (reoffer), until it is answered or rolled back. */
+  private round: Side | undefined;
+
+  constructor(readonly plan: MediaPlan, private readonly callerOffer: MediaDescription | undefined, o: CallKeysOptions) {
+    const a = legKeying(plan, plan.legA, o.tls.a, o);
+    const b = legKeying(plan, plan.legB, o.tls.b, o);
+    this.legs = { a, b };
+    if (callerOffer) a.takeOffer(callerOffer);
+    else if (a.holder === 'box') throw new PbxError('protocol', 'none of the SDES crypto suites offered by the caller is supported');
+  }
+
+  /** The keying of one leg, for call control to pass engine events to (see LegKeying.events). */
+  leg(side: Side): LegKeying {
+    return this.legs[side];
+  }
+
+  /** The box's m-line toward the callee in its first INVITE. */
+  calleeOffer(): LegSdp {
+    return this.legs.b.offer(this.callerOffer, false);
+  }
+
+  /**
+   * The callee answered (183 or 2xx): the m-line for the caller's answer and
+   * each leg's engine security. Throws PbxError 'protocol' when the answer's
+   * keys are unusable (RFC 4568 7.1.3): that branch has failed.
+   */
+  calleeAnswered(answer: MediaDescription): { callerAnswer: LegSdp; engine: SessionSecurity } {
+    const { a, b } = this.legs;
+    b.takeAnswer(answer);
+    const callerAnswer = a.answer(answer);
+    return { callerAnswer, engine: { a: a.security(), b: b.security() } };
+  }
+
+  /**
+   * A re-INVITE or UPDATE from `side` brings a new offer. Returns the m-line
+   * toward the other side and, when the offer changes what the engine must
+   * do on `side` (a leg the box keys), that leg's security at once; the
+   * engine keeps the old receive key as a fallback. The keys stay unless the
+   * offer brings new crypto lines (RFC 4568 7.1.4); then the other leg, when
+   * the box keys it, is offered fresh keys too, so no send context ever
+   * restarts under a used key.
+   */
+  reoffer(side: Side, offer: MediaDescription): { there: LegSdp; here?: LegSecurity } {
+    const here = this.legs[side];
+    const there = this.legs[other(side)];
+    this.round = side;
+    const taken = here.takeOffer(offer);
+    const sdp = there.offer(offer, taken.rekey);
+    return { there: sdp, ...(taken.security ? { here: taken.security } : {}) };
+  }
+
+  /** The other side answered the re-offer: the m-line back toward `side` and the engine security for the other leg. */
+  reanswered(side: Side, answer: MediaDescription): { here: LegSdp; there?: LegSecurity } {
+    const open = this.round === side;
+    this.round = undefined;
+    const thereSec = open ? this.legs[other(side)].takeAnswer(answer) : undefined;
+    const here = this.legs[side].answer(answer);
+    return { here, ...(thereSec ? { there: thereSec } : {}) };
+  }
+
+  /**
+   * The round `side` opened was refused (488, 491, a timeout): both legs
+   * drop what it would have changed, the keys in force before it stay.
+   * Returns the engine security to put back per leg where reoffer had
+   * already changed it (`here` is `side`'s leg).
+   */
+  rollback(side: Side): { here?: LegSecurity; there?: LegSecurity } {
+    if (this.round === side) this.round = undefined;
+    const here = this.legs[side].rollback();
+    const there = this.legs[other(side)].rollback();
+    return { ...(here ? { here } : {}), ...(there ? { there } : {}) };
+  }
+
+  /** What the views show of a leg: protection and suite, never a key. */
+  view(side: Side): KeyingView {
+    return this.legs[side].view();
+  }
+
+  /** Whether media passes end to end encrypted (no recording, no music on hold). */
+  get endToEnd(): boolean {
+    return this.legs.a.view().keys === 'end-to-end' && this.legs.b.view().keys === 'end-to-end';
+  }
+}
+
+function other(side: Side): Side {
+  return side === 'a' ? 'b' : 'a';
+}
