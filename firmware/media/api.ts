@@ -36,8 +36,9 @@ export type TwoPartyLeg = 'a' | 'b';
  * - 'srtp-relay': SRTP whose keys the phones agreed end to end passes
  *   untouched. The RTP header is authenticated, so the engine neither rewrites
  *   payload types nor reads RTCP payloads (they are SRTCP) of packets from
- *   such a leg. Only packets from another 'srtp-relay' leg are sent to it:
- *   the box has no keys to protect anything else.
+ *   such a leg. Only packets from another 'srtp-relay' leg are sent to it
+ *   (the box has no keys to protect anything else), and its packets go only
+ *   to 'srtp-relay' legs (anywhere else nobody could read them).
  * - 'srtp-pending': the leg's protection will be SRTP but its keys are not
  *   known yet (the caller offered SRTP and the answer that brings the keys is
  *   still to come). The engine fails closed: it sends nothing to the leg and

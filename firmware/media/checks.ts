@@ -6,6 +6,7 @@
 import { PbxError } from '../core/index.js';
 import type { Endpoint, LegId, LegSecurity, PayloadTypeMap, RemoteMedia } from './api.js';
 import { PT_NONE } from './destination.js';
+import type { SrtpSessionOptions } from './srtp/index.js';
 
 export const MAX_SESSION_ID = 256;
 export const MAX_LEG_ID = 64;
@@ -54,10 +55,17 @@ export function checkSecurity(l: unknown): LegSecurity {
   if (!s || typeof s !== 'object' || typeof s.kind !== 'string' || !SECURITY_KINDS.has(s.kind)) {
     throw new PbxError('protocol', 'bad leg security');
   }
-  if (s.kind === 'srtp' && (!s.rx || !s.tx || typeof s.rx !== 'object' || typeof s.tx !== 'object')) {
+  if (s.kind === 'srtp' && !(srtpKeysShaped(s.rx) && srtpKeysShaped(s.tx))) {
     throw new PbxError('protocol', 'SRTP leg security needs rx and tx keys');
   }
   return s;
+}
+
+/** Key material is bytes (a worker's structured clone keeps them so); SrtpSession checks lengths and the rest. */
+function srtpKeysShaped(o: unknown): boolean {
+  if (!o || typeof o !== 'object') return false;
+  const k = o as SrtpSessionOptions;
+  return k.masterKey instanceof Uint8Array && k.masterSalt instanceof Uint8Array && (k.mki === undefined || k.mki instanceof Uint8Array);
 }
 
 export function checkOptionalBoolean(v: unknown, what: string): boolean {

@@ -153,13 +153,16 @@ export class SocketLeg implements MediaSource, MediaDestination {
    * a leg negotiated as SRTP: with box-held keys only once they exist, on
    * end-to-end SRTP only what comes end to end from another such leg, and
    * nothing while the keys are pending (or for a kind this code does not know).
+   * End-to-end SRTP goes only to an end-to-end leg: anywhere else it is
+   * ciphertext nobody there can read (a plain phone, or the box's own SRTP
+   * wrapped around it).
    */
   keyedFor(from: MediaSource): boolean {
+    if (from.opaque) return this.security === 'srtp-relay';
     switch (this.security) {
       case 'rtp': return true;
       case 'srtp': return this.transform !== undefined;
-      case 'srtp-relay': return from.opaque;
-      default: return false;
+      default: return false; // 'srtp-relay' from a source the box can read, 'srtp-pending'
     }
   }
 
