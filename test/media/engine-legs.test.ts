@@ -177,7 +177,8 @@ t.test('re-pairing (a transfer): A<->B becomes A<->C; B gets nothing after, no r
   r.send('A', ok(a.out.protectRtp(voice(4, 0xa))));
   t.equal(r.heard('B').length, 3, 'B gets nothing after the re-pairing');
   t.same(ok(c.in.unprotectRtp(r.heard('C')[0]!)), voice(4, 0xa), 'C hears A under C\'s key');
-  r.send('C', ok(c.out.protectRtp(voice(1, 0xc))));
+  const fromC = ok(c.out.protectRtp(voice(1, 0xc)));
+  r.send('C', fromC);
   t.same(ok(a.in.unprotectRtp(r.heard('A')[1]!)), voice(1, 0xc), 'A hears C under the key A has had all call: its send side is unchanged');
   r.send('B', ok(b.out.protectRtp(voice(2, 0xb))));
   t.equal(r.heard('A').length, 2, 'B no longer reaches A');
@@ -185,10 +186,13 @@ t.test('re-pairing (a transfer): A<->B becomes A<->C; B gets nothing after, no r
   // The replay windows survived: an old packet of A is still a replay, and so is one of B.
   r.send('A', fromA[2]!);
   r.send('B', fromB);
+  r.send('C', fromC);
   t.equal(r.heard('C').length, 1, 'the replay of A reached nobody');
+  t.equal(r.heard('A').length, 2, 'nor the replay of C');
   let st = await r.stats();
   t.equal(legOf(st, 'A').dropped['srtp-replay'], 1);
   t.equal(legOf(st, 'B').dropped['srtp-replay'], 1);
+  t.equal(legOf(st, 'C').dropped['srtp-replay'], 1);
   t.equal(legOf(st, 'B').dropped['not-connected'], 1, 'B\'s genuine packet after the re-pairing went nowhere');
   t.same(st.connections, [{ from: 'A', to: 'C' }, { from: 'C', to: 'A' }]);
   r.send('A', ok(a.out.protectRtp(voice(5, 0xa))));
