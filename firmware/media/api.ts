@@ -4,15 +4,28 @@
  * holds a socket or a function, so the engine can move into a worker thread
  * without a change on the pbx side.
  *
- * A session is one call: two legs, "a" (the caller's side) and "b" (the
- * callee's side). Each leg has a local RTP/RTCP port pair on the box that its
- * phone sends to, and a remote address the box sends to (from the phone's SDP,
- * then latched to where its packets really come from: symmetric RTP).
+ * A session is one call: any number of legs, each named by a string that call
+ * control chooses (the caller's side, the callee's, a transfer target, a
+ * conference member). Each leg has a local RTP/RTCP port pair on the box that
+ * its phone sends to, and a remote address the box sends to (from the phone's
+ * SDP, then latched to where its packets really come from: symmetric RTP).
+ *
+ * Legs hear each other only through connections, one direction each:
+ * `connect {from: A, to: B}` sends what A's phone sends to B's phone. A plain
+ * two-party call is A->B and B->A; a transfer disconnects and reconnects; a
+ * leg connected to several legs fans out (each destination protects with its
+ * own keys). Whether a connection relays end-to-end SRTP untouched or bridges
+ * (decrypts on one leg, re-encrypts on the other) follows from the two legs'
+ * security, never from the connection.
  */
 
 import type { SrtpSessionOptions } from './srtp/index.js';
 
-export type LegId = 'a' | 'b';
+/** Chosen by call control: 1..MAX_LEG_ID characters of [A-Za-z0-9._:-]. */
+export type LegId = string;
+
+/** The two legs of the old two-party requests (see TwoPartyRequest). */
+export type TwoPartyLeg = 'a' | 'b';
 
 /**
  * How a leg's media is protected, as the engine needs it:
@@ -22,20 +35,22 @@ export type LegId = 'a' | 'b';
  *   in-process only and never appear in stats or events);
  * - 'srtp-relay': SRTP whose keys the phones agreed end to end passes
  *   untouched. The RTP header is authenticated, so the engine neither rewrites
- *   payload types nor reads RTCP payloads (they are SRTCP) on such a leg. Only
- *   packets from the other leg when it is 'srtp-relay' too are sent to it: the
- *   box has no keys to protect anything else.
+ *   payload types nor reads RTCP payloads (they are SRTCP) of packets from
+ *   such a leg. Only packets from another 'srtp-relay' leg are sent to it
+ *   (the box has no keys to protect anything else), and its packets go only
+ *   to 'srtp-relay' legs (anywhere else nobody could read them).
  * - 'srtp-pending': the leg's protection will be SRTP but its keys are not
- *   known yet (call control says so at 'offer', when the caller offered SRTP
- *   and the answer that brings the keys is still to come). The engine fails
- *   closed: it sends nothing to the leg and forwards nothing from it (counted
- *   as 'no-keys') until an 'answer' or 'update' gives the leg its real security.
+ *   known yet (the caller offered SRTP and the answer that brings the keys is
+ *   still to come). The engine fails closed: it sends nothing to the leg and
+ *   forwards nothing from it (counted as 'no-keys') until an 'update-leg'
+ *   gives the leg its real security.
  *
  * The engine never sends a packet without protection to a leg that is not
- * 'rtp': whatever it has no keys for is dropped as 'no-keys'. An 'update'
- * cannot turn such a leg back into 'rtp' (PbxError 'protocol'); only the
- * 'answer', where the protection is negotiated, may settle a pending leg as
- * plain RTP (a best-effort SRTP offer answered without keys, RFC 4568 5).
+ * 'rtp': whatever it has no keys for is dropped as 'no-keys'. An 'update-leg'
+ * cannot turn such a leg back into 'rtp' (PbxError 'protocol'); only the one
+ * that carries the leg's answer (`answer: true`), where the protection is
+ * negotiated, may settle a pending leg as plain RTP (a best-effort SRTP offer
+ * answered without keys, RFC 4568 5).
  */
 export type LegSecurity =
   | { readonly kind: 'rtp' }
@@ -43,7 +58,7 @@ export type LegSecurity =
   | { readonly kind: 'srtp-relay' }
   | { readonly kind: 'srtp-pending' };
 
-/** Security per leg; a leg left out keeps what it has. */
+/** Security per leg of a two-party request; a leg left out keeps what it has. */
 export interface SessionSecurity {
   readonly a?: LegSecurity;
   readonly b?: LegSecurity;
@@ -66,7 +81,7 @@ export interface RemoteMedia {
   readonly direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 }
 
-/** Payload type numbers rewritten when a packet crosses from one leg to the other. */
+/** Payload type numbers rewritten when a packet crosses a connection (the two phones numbered a codec differently). */
 export type PayloadTypeMap = Readonly<Record<number, number>>;
 
 export interface LocalMedia {
@@ -75,29 +90,71 @@ export interface LocalMedia {
   readonly rtcpPort: number;
 }
 
+/**
+ * The requests. Errors are PbxError codes: 'protocol' for a malformed
+ * request, 'not-found' for an unknown session or leg, 'conflict' for a
+ * session or leg id in use, 'limit' when no port pair is free, 'config' for
+ * an SRTP key that cannot make a session, 'invalid-state' once the engine is
+ * closed. A refused request changes nothing.
+ */
 export type EngineRequest =
+  /** An empty session: no legs, no connections, no ports yet. */
+  | { readonly op: 'create'; readonly sessionId: string }
   /**
-   * Allocate both legs' local ports; leg a's remote (the caller's offer) may be
-   * known already. security.a should be 'srtp-pending' when the caller offered
-   * SRTP, so nothing reaches it in the clear before the answer keys it.
-   */
-  | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean; readonly security?: SessionSecurity }
-  /** The callee answered: leg b's remote, and each leg's keys once both sides are known. */
-  | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia; readonly security?: SessionSecurity }
-  /**
-   * A re-INVITE or UPDATE changed one leg's remote (hold, resume, new address).
-   * ptMap, when given, rewrites payload types of packets sent toward `leg`
-   * (the numbering that leg's phone uses): for leg 'b' it replaces aToB.
-   * security, when given, rekeys the leg (see SrtpLeg.rekey).
+   * Open a leg's port pair. The leg's remote may be known already (the
+   * caller's offer). Its security should be 'srtp-pending' when its phone
+   * offered SRTP, so nothing reaches it in the clear before its keys come.
+   * rtcpMux: the box offers rtcp-mux on this leg; both sockets stay bound
+   * either way, because the answer may refuse mux (RFC 5761 5.1.1).
    */
   | {
-    readonly op: 'update'; readonly sessionId: string; readonly leg: LegId; readonly remote: RemoteMedia;
+    readonly op: 'add-leg'; readonly sessionId: string; readonly leg: LegId;
+    readonly remote?: RemoteMedia; readonly rtcpMux?: boolean; readonly security?: LegSecurity;
+  }
+  /**
+   * The leg's SDP changed (the answer, a re-INVITE or UPDATE: hold, resume, a
+   * new address) or it is keyed or rekeyed (see SrtpLeg.rekey). Keys are set
+   * before the address, so the first packet toward a new address is already
+   * protected. `answer: true` says this update carries the leg's answer, the
+   * one step that may settle an 'srtp-pending' leg as 'rtp'.
+   */
+  | {
+    readonly op: 'update-leg'; readonly sessionId: string; readonly leg: LegId;
+    readonly remote?: RemoteMedia; readonly security?: LegSecurity; readonly answer?: boolean;
+  }
+  /** Close the leg's sockets, free its ports, drop every connection from or to it. */
+  | { readonly op: 'remove-leg'; readonly sessionId: string; readonly leg: LegId }
+  /**
+   * Packets received on `from` are sent to `to` (one direction). Connecting
+   * again replaces the payload type map; without ptMap, no rewriting. A
+   * non-empty ptMap is refused while `from` is 'srtp-relay' (it would break
+   * the authentication tag), and dropped if `from` becomes 'srtp-relay' later.
+   */
+  | { readonly op: 'connect'; readonly sessionId: string; readonly from: LegId; readonly to: LegId; readonly ptMap?: PayloadTypeMap }
+  /** Stop sending `from`'s packets to `to`; no error if they were not connected. */
+  | { readonly op: 'disconnect'; readonly sessionId: string; readonly from: LegId; readonly to: LegId }
+  /** Close the session and all its legs. Idempotent. */
+  | { readonly op: 'delete'; readonly sessionId: string }
+  | { readonly op: 'stats'; readonly sessionId?: string }
+  | TwoPartyRequest;
+
+/**
+ * The old two-party requests, with legs 'a' and 'b' wired both ways. They are
+ * a translation onto the requests above (two-party.ts) and go once call
+ * control speaks the N-leg requests.
+ */
+export type TwoPartyRequest =
+  /** create + add-leg a (with its remote) + add-leg b + connect a->b and b->a. */
+  | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean; readonly security?: SessionSecurity }
+  /** update-leg b with its remote, and each leg's security, as the answer. */
+  | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia; readonly security?: SessionSecurity }
+  /** update-leg; ptMap rewrites payload types of packets sent toward `leg` (connect other->leg). */
+  | {
+    readonly op: 'update'; readonly sessionId: string; readonly leg: TwoPartyLeg; readonly remote: RemoteMedia;
     readonly ptMap?: PayloadTypeMap; readonly security?: LegSecurity;
   }
-  /** Payload type rewriting per direction, when the two phones numbered a codec differently. */
-  | { readonly op: 'map'; readonly sessionId: string; readonly aToB?: PayloadTypeMap; readonly bToA?: PayloadTypeMap }
-  | { readonly op: 'delete'; readonly sessionId: string }
-  | { readonly op: 'stats'; readonly sessionId?: string };
+  /** The payload type maps of the connections a->b and b->a. */
+  | { readonly op: 'map'; readonly sessionId: string; readonly aToB?: PayloadTypeMap; readonly bToA?: PayloadTypeMap };
 
 export interface LegStats {
   readonly local: LocalMedia;
@@ -121,6 +178,8 @@ export interface LegStats {
    * SDP is not known yet), 'foreign-host' (before latching, from a host other
    * than the one the SDP names), 'unexpected-source' (after latching, from
    * another source), 'no-keys' (to or from a leg whose SRTP keys the box lacks).
+   * 'not-connected': a valid packet from the leg's phone that no connection
+   * takes anywhere (counted once per packet).
    */
   readonly dropped: Readonly<Record<string, number>>;
   readonly lastPacketAt?: number;
@@ -138,19 +197,39 @@ export interface ReceptionReport {
   readonly at: number;
 }
 
+export interface ConnectionStats {
+  readonly from: LegId;
+  readonly to: LegId;
+  readonly ptMap?: PayloadTypeMap;
+}
+
 export interface SessionStats {
   readonly sessionId: string;
   readonly createdAt: number;
-  readonly a: LegStats;
-  readonly b: LegStats;
+  /** By leg id. */
+  readonly legs: Readonly<Record<LegId, LegStats>>;
+  readonly connections: readonly ConnectionStats[];
 }
 
 export type EngineReply =
+  | { readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete' }
+  | { readonly op: 'add-leg'; readonly leg: LegId; readonly local: LocalMedia }
+  | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> }
+  | TwoPartyReply;
+
+/** Replies to TwoPartyRequest; they go with it. */
+export type TwoPartyReply =
   | { readonly op: 'offer'; readonly a: LocalMedia; readonly b: LocalMedia }
-  | { readonly op: 'answer' | 'update' | 'map' | 'delete' }
-  | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
+  | { readonly op: 'answer' | 'update' | 'map' };
 
 export type EngineEvent =
   | { readonly type: 'first-packet'; readonly sessionId: string; readonly leg: LegId }
-  /** No media in either direction for the configured time: call control ends the call. */
-  | { readonly type: 'media-timeout'; readonly sessionId: string; readonly idleMs: number };
+  /** No media over any connection for the configured time: call control ends the call. */
+  | { readonly type: 'media-timeout'; readonly sessionId: string; readonly idleMs: number }
+  /**
+   * A leg's key agreement finished or failed. Raised by legs that negotiate
+   * keys on the media path (DTLS-SRTP, ZRTP), which do not exist yet: nobody
+   * emits this event today. With SDES the keys come in 'add-leg' or
+   * 'update-leg' and need no event. `reason` never carries key material.
+   */
+  | { readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string };

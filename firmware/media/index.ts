@@ -4,12 +4,13 @@
  * tools and tests (parsers, allocator, socket interface).
  */
 export type {
-  LegId, LegSecurity, SessionSecurity, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia, EngineRequest, EngineReply, EngineEvent,
-  LegStats, SessionStats, ReceptionReport,
+  LegId, TwoPartyLeg, LegSecurity, SessionSecurity, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia,
+  EngineRequest, TwoPartyRequest, EngineReply, TwoPartyReply, EngineEvent,
+  LegStats, ConnectionStats, SessionStats, ReceptionReport,
 } from './api.js';
 export {
   MediaEngine, type MediaEngineOptions, type EngineListener,
-  MAX_MEDIA_PACKET, DEFAULT_MEDIA_TIMEOUT_MS, RELATCH_SILENCE_MS,
+  MAX_MEDIA_PACKET, DEFAULT_MEDIA_TIMEOUT_MS, RELATCH_SILENCE_MS, MAX_SESSION_ID, MAX_LEG_ID, MAX_LEGS_PER_SESSION,
 } from './engine.js';
 export { PortPairAllocator, isPortBusyError, type PortRange, type PortPair } from './ports.js';
 export { dgramSocketFactory, type UdpSocketLike, type UdpSocketFactory, type UdpType, type RemoteInfo } from './udp.js';

@@ -8,7 +8,7 @@ import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
   MediaEngine, parseStun, readXorMappedAddress, type EngineEvent, type EngineRequest, type LegStats, type RemoteInfo, type RemoteMedia,
 } from '../../firmware/media/index.js';
-import { FakeNet, rtcpRR, rtp, offerOf } from './helpers.js';
+import { FakeNet, legOf, rtcpRR, rtp, offerOf } from './helpers.js';
 
 const ALICE: RemoteInfo = { address: '10.0.0.2', port: 4000 };
 const BOB: RemoteInfo = { address: '10.0.0.3', port: 6000 };
@@ -33,7 +33,7 @@ async function setup(opts: { range?: { min: number; max: number }; bind?: string
   const legStats = async (leg: 'a' | 'b'): Promise<LegStats> => {
     const r = await engine.request({ op: 'stats', sessionId: 's' });
     if (r.op !== 'stats') throw new Error('expected stats');
-    return r.sessions[0]![leg];
+    return legOf(r.sessions[0], leg);
   };
   return { net, clock, counters, engine, events, a, b, legStats };
 }
@@ -222,7 +222,8 @@ t.test('property: any mix of datagrams, sources and requests leaves the engine c
     }
     const st = await engine.request({ op: 'stats', sessionId: 's' });
     if (st.op !== 'stats') return false;
-    const { a: sa, b: sb } = st.sessions[0]!;
+    const sa = legOf(st.sessions[0], 'a');
+    const sb = legOf(st.sessions[0], 'b');
     const sentMedia = net.all.flatMap((sock) => sock.sent).filter((p) => p.data[0]! >= 128);
     const ok = counters.get('media.packet-error') === 0 &&
       sentMedia.length === sa.packetsOut + sb.packetsOut &&

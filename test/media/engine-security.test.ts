@@ -18,7 +18,7 @@ import {
   MediaEngine, RELATCH_SILENCE_MS, type LegStats, type RemoteMedia, type SessionSecurity,
 } from '../../firmware/media/index.js';
 import { SRTP_SUITES, SrtpSession, type SrtpSessionOptions } from '../../firmware/media/srtp/index.js';
-import { Phone, rtcpRR, rtp, offerOf, ok } from './helpers.js';
+import { Phone, legOf, rtcpRR, rtp, offerOf, ok } from './helpers.js';
 
 const LO = '127.0.0.1';
 /** Another host on the "LAN": inside or outside a namespace, lo answers all of 127/8 on Linux. */
@@ -53,7 +53,7 @@ async function engineRig(t: HasTeardown) {
   const stats = async (): Promise<{ a: LegStats; b: LegStats }> => {
     const r = await engine.request({ op: 'stats', sessionId: 's' });
     if (r.op !== 'stats') throw new Error('stats');
-    return r.sessions[0]!;
+    return { a: legOf(r.sessions[0], 'a'), b: legOf(r.sessions[0], 'b') };
   };
   return { clock, counters, engine, stats };
 }

@@ -11,7 +11,7 @@ import {
   MediaEngine, REKEY_OVERLAP_PACKETS, parseRtp, type LegSecurity, type LegStats, type RemoteMedia,
 } from '../../firmware/media/index.js';
 import { SRTP_SUITES, SrtpSession, type SrtpSessionOptions, type SrtpSuiteName } from '../../firmware/media/srtp/index.js';
-import { Phone, rtcpRR, rtp, offerOf, ok } from './helpers.js';
+import { Phone, legOf, rtcpRR, rtp, offerOf, ok } from './helpers.js';
 
 const LO = '127.0.0.1';
 const RANGE = { min: 43000, max: 43999 };
@@ -45,7 +45,7 @@ async function rig(t: HasTeardown, a: LegSecurity, b: LegSecurity) {
   const legStats = async (leg: 'a' | 'b'): Promise<LegStats> => {
     const r = await engine.request({ op: 'stats', sessionId: 's' });
     if (r.op !== 'stats') throw new Error('stats');
-    return r.sessions[0]![leg];
+    return legOf(r.sessions[0], leg);
   };
   return { engine, clock, counters, alice, bob, a: local.a, b: local.b, legStats };
 }

@@ -1,6 +1,8 @@
 /** Builders for RTP/RTCP test packets and small in-test "phones". */
 import dgram from 'node:dgram';
-import type { EngineReply, LocalMedia, RemoteInfo, UdpSocketFactory, UdpSocketLike, UdpType } from '../../firmware/media/index.js';
+import type {
+  EngineReply, LegStats, LocalMedia, RemoteInfo, SessionStats, UdpSocketFactory, UdpSocketLike, UdpType,
+} from '../../firmware/media/index.js';
 
 export interface RtpSpec {
   readonly pt?: number;
@@ -204,4 +206,11 @@ export function offerOf(r: EngineReply): { a: LocalMedia; b: LocalMedia } {
 export function ok(r: Buffer | string): Buffer {
   if (typeof r === 'string') throw new Error(`unexpected ${r}`);
   return Buffer.from(r);
+}
+
+/** One leg's figures from a session's stats; a leg that is not there fails the test. */
+export function legOf(s: SessionStats | undefined, leg: string): LegStats {
+  const l = s?.legs[leg];
+  if (!l) throw new Error(`no leg ${leg} in the stats`);
+  return l;
 }

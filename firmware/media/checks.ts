@@ -1,0 +1,91 @@
+/**
+ * Requests may cross a thread boundary (and come from JSON): every field is
+ * checked for its shape rather than trusted for its type, and what the
+ * engine keeps is a fresh copy, never the caller's object.
+ */
+import { PbxError } from '../core/index.js';
+import type { Endpoint, LegId, LegSecurity, PayloadTypeMap, RemoteMedia } from './api.js';
+import { PT_NONE } from './destination.js';
+import type { SrtpSessionOptions } from './srtp/index.js';
+
+export const MAX_SESSION_ID = 256;
+export const MAX_LEG_ID = 64;
+/** Legs in one session: a conference of a small office is well below this. */
+export const MAX_LEGS_PER_SESSION = 32;
+
+const LEG_ID = /^[A-Za-z0-9._:-]+$/;
+
+export function checkSessionId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SESSION_ID) {
+    throw new PbxError('protocol', 'bad media session id');
+  }
+  return id;
+}
+
+export function checkLegId(id: unknown, what = 'leg'): LegId {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_LEG_ID || !LEG_ID.test(id)) {
+    throw new PbxError('protocol', `bad ${what} id`);
+  }
+  return id;
+}
+
+const DIRECTIONS: ReadonlySet<string> = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
+
+function checkEndpoint(e: Endpoint | undefined, what: string): Endpoint {
+  if (!e || typeof e !== 'object' || typeof e.address !== 'string' || !Number.isInteger(e.port) || e.port < 0 || e.port > 65535) {
+    throw new PbxError('protocol', `bad ${what} endpoint`);
+  }
+  return { address: e.address, port: e.port };
+}
+
+export function checkRemote(r: unknown): RemoteMedia {
+  if (!r || typeof r !== 'object') throw new PbxError('protocol', 'missing remote media');
+  const m = r as RemoteMedia;
+  const rtp = checkEndpoint(m.rtp, 'rtp');
+  const rtcp = checkEndpoint(m.rtcp, 'rtcp');
+  if (typeof m.direction !== 'string' || !DIRECTIONS.has(m.direction)) throw new PbxError('protocol', 'bad direction');
+  return { rtp, rtcp, rtcpMux: m.rtcpMux === true, direction: m.direction };
+}
+
+const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay', 'srtp-pending']);
+
+/** The shape only; SrtpLeg checks the keys themselves (PbxError 'config'). */
+export function checkSecurity(l: unknown): LegSecurity {
+  const s = l as LegSecurity | null;
+  if (!s || typeof s !== 'object' || typeof s.kind !== 'string' || !SECURITY_KINDS.has(s.kind)) {
+    throw new PbxError('protocol', 'bad leg security');
+  }
+  if (s.kind === 'srtp' && !(srtpKeysShaped(s.rx) && srtpKeysShaped(s.tx))) {
+    throw new PbxError('protocol', 'SRTP leg security needs rx and tx keys');
+  }
+  return s;
+}
+
+/** Key material is bytes (a worker's structured clone keeps them so); SrtpSession checks lengths and the rest. */
+function srtpKeysShaped(o: unknown): boolean {
+  if (!o || typeof o !== 'object') return false;
+  const k = o as SrtpSessionOptions;
+  return k.masterKey instanceof Uint8Array && k.masterSalt instanceof Uint8Array && (k.mki === undefined || k.mki instanceof Uint8Array);
+}
+
+export function checkOptionalBoolean(v: unknown, what: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new PbxError('protocol', `bad ${what}`);
+  return v;
+}
+
+/** A payload type map as the lookup table the packet path uses, and a clean copy for stats. */
+export function ptTable(map: unknown): { table: Int16Array; map: PayloadTypeMap } {
+  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new PbxError('protocol', 'bad payload type map');
+  const t = new Int16Array(128).fill(PT_NONE);
+  const copy: Record<number, number> = {};
+  for (const [k, v] of Object.entries(map as Record<string, unknown>)) {
+    const from = /^[0-9]{1,3}$/.test(k) ? Number(k) : -1;
+    if (!Number.isInteger(from) || from < 0 || from > 127 || typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 127) {
+      throw new PbxError('protocol', `bad payload type mapping ${k} -> ${String(v)}`);
+    }
+    t[from] = v;
+    copy[from] = v;
+  }
+  return { table: t, map: copy };
+}
