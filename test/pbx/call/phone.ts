@@ -12,7 +12,7 @@ import {
   createResponse, getCallId, getCSeq, getHeader, toTag, withBody, type Header, type SipRequest, type SipResponse,
 } from '../../../firmware/sip/message/index.js';
 import {
-  TransactionLayer, type InviteClientTransaction, type InviteServerTransaction, type NonInviteServerTransaction,
+  TransactionLayer, buildCancel, type InviteClientTransaction, type InviteServerTransaction, type NonInviteServerTransaction,
   type ServerTransaction, type Target, type TransactionLayerUser, type TransportSink,
 } from '../../../firmware/sip/transaction/index.js';
 import { answerSdp, phoneSdp } from './sdp.js';
@@ -84,6 +84,8 @@ export class Incoming {
 export class Outgoing extends Sent {
   readonly challenges: SipResponse[] = [];
   tx?: InviteClientTransaction;
+  /** The first INVITE's transaction, the one the 401 answered. */
+  challengedTx?: InviteClientTransaction;
   readonly cancels: Sent[] = [];
   acks = 0;
   constructor(readonly phone: Phone, request: SipRequest, readonly autoAck: boolean) { super(request); }
@@ -94,6 +96,12 @@ export class Outgoing extends Sent {
     this.phone.layer.sendCancel(this.tx, { onResponse: (r) => { s.responses.push(r); } });
     this.cancels.push(s);
     return s;
+  }
+  /** A CANCEL sent without a transaction, whatever the INVITE's state (its answers land in phone.strays). */
+  rawCancel(of: 'authenticated' | 'challenged' = 'authenticated'): void {
+    const tx = of === 'authenticated' ? this.tx : this.challengedTx;
+    if (!tx) throw new Error('no such INVITE');
+    this.phone.layer.sendStateless(buildCancel(tx.request), this.phone.box);
   }
   /** ACK the 2xx (as the phone would; automatic unless autoAck is off). */
   ack(body?: Buffer): void {
@@ -116,6 +124,8 @@ export class Phone implements TransactionLayerUser {
   readonly inbox: Received[] = [];
   readonly acks: SipRequest[] = [];
   readonly cancels: SipRequest[] = [];
+  /** Responses that matched no transaction of the phone. */
+  readonly strays: SipResponse[] = [];
   /** What the phone answers by itself; a test sets a method to undefined to answer it by hand. */
   readonly auto: Record<string, AutoAnswer> = { BYE: 200, OPTIONS: 200, INFO: 200, UPDATE: 'sdp', INVITE: 'sdp' };
   registered: number | undefined;
@@ -193,7 +203,7 @@ export class Phone implements TransactionLayerUser {
     if (body) req = withBody(req, body, 'application/sdp');
     const out = new Outgoing(this, req, o.autoAck ?? true);
     this.outgoing.push(out);
-    this.layer.sendRequest(req, this.env.box, {
+    out.challengedTx = this.layer.sendRequest(req, this.env.box, {
       onResponse: (r) => {
         if (r.status !== 401) { out.responses.push(r); return; }
         out.challenges.push(r);
@@ -203,7 +213,7 @@ export class Phone implements TransactionLayerUser {
           onTimeout: () => { out.timedOut = true; },
         }) as InviteClientTransaction;
       },
-    });
+    }) as InviteClientTransaction;
     return out;
   }
 
@@ -285,6 +295,14 @@ export class Phone implements TransactionLayerUser {
 
   onAck(ack: SipRequest): void {
     this.acks.push(ack);
+  }
+
+  onStrayResponse(res: SipResponse): void {
+    this.strays.push(res);
+  }
+
+  get box(): Target {
+    return this.env.box;
   }
 }
 
