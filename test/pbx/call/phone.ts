@@ -230,13 +230,13 @@ export class Phone implements TransactionLayerUser {
   }
 
   /** A request inside the phone's dialog (the latest by default); a 2xx to a re-INVITE is ACKed (with an answer if it offered). */
-  request(method: string, o: { body?: Buffer; cseq?: number; callId?: string; autoAck?: boolean } = {}): Sent {
+  request(method: string, o: { body?: Buffer; contentType?: string; cseq?: number; callId?: string; autoAck?: boolean } = {}): Sent {
     const callId = o.callId ?? [...this.dialogs.keys()].pop();
     const d = callId !== undefined ? this.dialogs.get(callId) : undefined;
     if (!d || callId === undefined) throw new Error(`${this.ext} has no dialog`);
     const built = dialogRequest(d, method, {
       headers: method === 'INVITE' || method === 'UPDATE' ? [{ name: 'contact', value: `<${this.contact}>` }] : [],
-      ...(o.body ? { body: o.body, contentType: 'application/sdp' } : {}), ...(o.cseq !== undefined ? { cseq: o.cseq } : {}),
+      ...(o.body ? { body: o.body, contentType: o.contentType ?? 'application/sdp' } : {}), ...(o.cseq !== undefined ? { cseq: o.cseq } : {}),
     });
     this.dialogs.set(callId, built.dialog);
     const sent = new Sent(built.request);
@@ -245,7 +245,7 @@ export class Phone implements TransactionLayerUser {
         sent.responses.push(r);
         if (method === 'INVITE' && r.status >= 200 && r.status < 300 && (o.autoAck ?? true)) {
           const now = this.dialogs.get(callId) ?? built.dialog;
-          this.sendAck({ ...now, localSeq: getCSeq(built.request).seq }, o.body ? undefined : this.answerTo(r.body));
+          this.sendAck({ ...now, localSeq: getCSeq(built.request).seq }, o.body || r.body.length === 0 ? undefined : this.answerTo(r.body));
         }
       },
       onTimeout: () => { sent.timedOut = true; },
@@ -259,10 +259,12 @@ export class Phone implements TransactionLayerUser {
   }
 
   /** Answer a request the phone left to the test: 200 with its SDP, or any status. */
-  reply(r: Received, status: number, body?: Buffer): void {
+  reply(r: Received, status: number, body?: Buffer): SipResponse {
     const headers: Header[] = status >= 200 && status < 300 && (r.req.method === 'INVITE' || r.req.method === 'UPDATE')
       ? [{ name: 'contact', value: `<${this.contact}>` }] : [];
-    r.tx.respond(createResponse(r.req, status, undefined, { headers, ...(body ? { body, contentType: 'application/sdp' } : {}) }));
+    const res = createResponse(r.req, status, undefined, { headers, ...(body ? { body, contentType: 'application/sdp' } : {}) });
+    r.tx.respond(res);
+    return res;
   }
 
   onRequest(req: SipRequest, tx: ServerTransaction): void {
