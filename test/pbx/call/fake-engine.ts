@@ -36,8 +36,12 @@ export class FakeEngine implements MediaControl {
   /** While held, requests wait here unanswered (the engine is busy opening ports). */
   private held: Array<() => void> | undefined;
 
+  /** Requests about a session that was already freed (call control touching media of an ended call). */
+  lateRequests = 0;
+
   request(req: EngineRequest): Promise<EngineReply> {
     this.log.push(req);
+    if (req.op !== 'stats' && this.sessions.get(req.sessionId)?.deleted) this.lateRequests++;
     if (this.held) {
       const queue = this.held;
       return new Promise((resolve, reject) => {

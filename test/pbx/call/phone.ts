@@ -12,7 +12,7 @@ import {
   createResponse, getCallId, getCSeq, getHeader, toTag, withBody, type Header, type SipRequest, type SipResponse,
 } from '../../../firmware/sip/message/index.js';
 import {
-  TransactionLayer, buildCancel, type InviteClientTransaction, type InviteServerTransaction, type NonInviteServerTransaction,
+  TransactionLayer, buildCancel, type ClientTransaction, type InviteClientTransaction, type InviteServerTransaction, type NonInviteServerTransaction,
   type ServerTransaction, type Target, type TransactionLayerUser, type TransportSink,
 } from '../../../firmware/sip/transaction/index.js';
 import { answerSdp, phoneSdp } from './sdp.js';
@@ -39,9 +39,17 @@ export type AutoAnswer = number | 'sdp' | undefined;
 export class Sent {
   readonly responses: SipResponse[] = [];
   timedOut = false;
+  /** The client transaction (an in-dialog request's). */
+  clientTx?: ClientTransaction;
   constructor(readonly request: SipRequest) {}
   get statuses(): number[] { return this.responses.map((r) => r.status); }
   get final(): SipResponse | undefined { return this.responses.find((r) => r.status >= 200); }
+  /** CANCEL this request (an INVITE that has had a provisional); the CANCEL's answers go in `cancelResponses`. */
+  readonly cancelResponses: SipResponse[] = [];
+  cancelVia(layer: TransactionLayer): void {
+    if (this.clientTx?.kind !== 'invite-client') throw new Error('not an INVITE');
+    layer.sendCancel(this.clientTx, { onResponse: (r) => { this.cancelResponses.push(r); } });
+  }
 }
 
 /** A request that reached the phone, with its server transaction. */
@@ -240,7 +248,7 @@ export class Phone implements TransactionLayerUser {
     });
     this.dialogs.set(callId, built.dialog);
     const sent = new Sent(built.request);
-    this.layer.sendRequest(built.request, this.env.box, {
+    sent.clientTx = this.layer.sendRequest(built.request, this.env.box, {
       onResponse: (r) => {
         sent.responses.push(r);
         if (method === 'INVITE' && r.status >= 200 && r.status < 300 && (o.autoAck ?? true)) {
