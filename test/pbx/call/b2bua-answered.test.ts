@@ -132,8 +132,11 @@ t.test('BYE from the callee: 200 to it, BYE to the caller, record bye-callee', a
   t.same(w.records.map((r) => r.endReason), ['bye-callee']);
   t.ok(w.engine.deleted());
   const next = alice.request('INFO');
+  const reinvite = alice.request('INVITE', { body: alice.sdp() });
   await w.run(2 * LATENCY);
   t.same(next.statuses, [481], 'the dialog is gone');
+  t.same(reinvite.statuses, [481], 'a re-INVITE in it too (RFC 3261 12.2.2)');
+  t.equal(w.engine.lateRequests, 0, 'nothing asked of the freed media');
 });
 
 t.test('BYEs crossing: both phones hang up at once; each BYE gets a final answer, the call ends once', async (t) => {
@@ -190,4 +193,45 @@ t.test('media-timeout ends only the call whose session went silent', async (t) =
   await w.run(LATENCY);
   t.equal(w.calls().length, 1, 'an unknown session changes nothing');
   t.same(w.records.map((r) => r.endReason), ['media-timeout']);
+});
+
+t.test('stopAll while the engine is still opening ports: 487 to the caller, and the ports are freed when they arrive', async (t) => {
+  const w = new World();
+  const alice = w.phone('100');
+  const bob = w.phone('101');
+  await w.registerAll();
+  w.engine.hold();
+  const m = w.mark();
+  const out = alice.call('101');
+  await w.run(4 * LATENCY);
+  t.equal(w.phase, 'routing');
+  const stopping = w.b2bua.stopAll();
+  await w.run(2 * LATENCY);
+  t.same(out.statuses, [100, 487]);
+  t.same(w.calls(), []);
+  w.engine.release();
+  await stopping;
+  await w.run(4 * LATENCY);
+  t.same(w.seen(bob, m), [], 'nobody rang');
+  t.equal(w.engine.liveCount, 0);
+  t.same(w.records.map((r) => r.endReason), ['failed']);
+});
+
+t.test('the call list tells its listeners of each change: new call, answer, end', async (t) => {
+  const w = new World();
+  const alice = w.phone('100');
+  const bob = w.phone('101');
+  await w.registerAll();
+  const seen: string[] = [];
+  const off = w.b2bua.onChange(() => { seen.push(w.calls()[0]?.state ?? 'none'); });
+  await connect(w, alice, bob);
+  t.same(seen, ['routing', 'answered']);
+  t.equal(w.b2bua.activeCount, 1);
+  alice.request('BYE');
+  await w.run(4 * LATENCY);
+  t.same(seen, ['routing', 'answered', 'none']);
+  t.equal(w.b2bua.activeCount, 0);
+  off();
+  await connect(w, alice, bob);
+  t.equal(seen.length, 3, 'a listener that left hears nothing');
 });

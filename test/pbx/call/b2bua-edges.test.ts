@@ -134,3 +134,21 @@ t.test('the caller hangs up while its own re-INVITE is pending: the call ends, t
   t.same(w.seen(bob, m), ['INVITE', 'BYE']);
   t.same(w.records.map((r) => r.endReason), ['bye-caller']);
 });
+
+t.test('RFC 3261 14.1: no re-INVITE goes to a caller whose initial INVITE is not ACKed yet', { todo: 'call control: a re-INVITE from the callee is passed to the caller while the caller\'s INVITE transaction is still waiting for its ACK' }, async (t) => {
+  const w = new World();
+  const alice = w.phone('100');
+  const bob = w.phone('101');
+  await w.registerAll();
+  const out = alice.call('101', { autoAck: false });
+  await w.run(4 * LATENCY);
+  bob.incoming[0]!.answer();
+  await w.run(4 * LATENCY);
+  const m = w.mark();
+  const hold = bob.request('INVITE', { body: bob.sdp('sendonly') });
+  await w.run(4 * LATENCY);
+  t.notOk(w.seen(alice, m).includes('INVITE'), 'the caller gets no INVITE before its ACK');
+  t.ok(hold.final, 'the callee gets an answer (491, or the round once the ACK came)');
+  out.ack();
+  await w.run(4 * LATENCY);
+});

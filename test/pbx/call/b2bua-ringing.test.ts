@@ -112,6 +112,34 @@ t.test('no answer: the timer on the fake clock CANCELs the callee and gives the 
   t.equal(w.counters.get('call.no-answer'), 1);
 });
 
+t.test('no answer with two contacts: both are CANCELled, one 480 to the caller', async (t) => {
+  const { w, alice, bobs } = await setup(2);
+  w.noAnswerMs = 10_000;
+  const m = w.mark();
+  const out = alice.call('101');
+  await w.run(4 * LATENCY);
+  for (const b of bobs) b.incoming[0]!.ring();
+  await w.run(10_000 + 4 * LATENCY);
+  t.same(out.statuses, [100, 180, 180, 480]);
+  t.same(bobs.map((b) => w.seen(b, m)), [['INVITE', 'CANCEL', 'ACK'], ['INVITE', 'CANCEL', 'ACK']]);
+  t.same(w.records.map((r) => r.endReason), ['no-answer']);
+});
+
+t.test('the caller CANCELs and the silent callee then answers 200 straight away: ACK and BYE, no CANCEL needed', async (t) => {
+  const { w, alice, bob } = await setup();
+  const m = w.mark();
+  const out = alice.call('101');
+  await w.run(4 * LATENCY);
+  out.cancel();
+  await w.run(2 * LATENCY);
+  t.same(out.statuses, [100, 487]);
+  bob.incoming[0]!.answer();
+  await w.run(4 * LATENCY);
+  t.same(w.seen(bob, m), ['INVITE', 'ACK', 'BYE']);
+  t.same(w.records.map((r) => r.endReason), ['cancelled']);
+  t.equal(w.engine.lateRequests, 0, 'the late answer is not given to the freed media');
+});
+
 t.test('the no-answer timer does not fire into an answered call', async (t) => {
   const { w, alice, bob } = await setup();
   w.noAnswerMs = 1_000;
