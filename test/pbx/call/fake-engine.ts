@@ -1,0 +1,182 @@
+import type { EngineEvent, EngineReply, EngineRequest, LegId, LegSecurity, LocalMedia, RemoteMedia } from '../../../firmware/media/index.js';
+import type { MediaControl } from '../../../firmware/pbx/index.js';
+
+/**
+ * A media engine in memory for call-control tests. It keeps what call control
+ * told it per session (each leg's remote media and security, deleted or not)
+ * and answers with local ports of its own.
+ *
+ * All knowledge of the engine's message names lives in this file: the tests
+ * read the state through the accessors below (remote, security, deleted,
+ * raiseTimeout ...), so when the engine's messages change, only this fake
+ * needs editing.
+ */
+
+export const ENGINE_ADDRESS = '10.0.0.1';
+
+interface Session {
+  readonly id: string;
+  readonly local: { readonly a: LocalMedia; readonly b: LocalMedia };
+  readonly remote: { a?: RemoteMedia; b?: RemoteMedia };
+  readonly security: { a?: LegSecurity; b?: LegSecurity };
+  /** How many times each leg's remote was set (allocation, answer and every update). */
+  readonly changes: { a: number; b: number };
+  deleted: boolean;
+}
+
+export class FakeEngine implements MediaControl {
+  private readonly sessions = new Map<string, Session>();
+  private readonly listeners = new Set<(e: EngineEvent) => void>();
+  private nextPort = 20_000;
+  /** Requests refused from now on (a full port range, a broken engine). */
+  private refuseAllocations = false;
+  /** Every request, for the rare test that needs the order of things. */
+  readonly log: EngineRequest[] = [];
+
+  /** While held, requests wait here unanswered (the engine is busy opening ports). */
+  private held: Array<() => void> | undefined;
+
+  /** Requests about a session that was already freed (call control touching media of an ended call). */
+  lateRequests = 0;
+
+  request(req: EngineRequest): Promise<EngineReply> {
+    this.log.push(req);
+    if (req.op !== 'stats' && this.sessions.get(req.sessionId)?.deleted) this.lateRequests++;
+    if (this.held) {
+      const queue = this.held;
+      return new Promise((resolve, reject) => {
+        queue.push(() => { try { resolve(this.handle(req)); } catch (e) { reject(e instanceof Error ? e : new Error(String(e))); } });
+      });
+    }
+    return Promise.resolve().then(() => this.handle(req));
+  }
+
+  /** Requests wait unanswered until release(). */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Answer every request held, in order. */
+  release(): void {
+    const queue = this.held ?? [];
+    this.held = undefined;
+    for (const f of queue) f();
+  }
+
+  onEvent(listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private handle(req: EngineRequest): EngineReply {
+    switch (req.op) {
+      case 'offer': {
+        if (this.refuseAllocations) throw new Error('fake engine: no ports');
+        const port = (): LocalMedia => {
+          const p = this.nextPort;
+          this.nextPort += 2;
+          return { address: ENGINE_ADDRESS, rtpPort: p, rtcpPort: p + 1 };
+        };
+        const s: Session = {
+          id: req.sessionId, local: { a: port(), b: port() }, remote: {}, security: {}, changes: { a: 0, b: 0 }, deleted: false,
+        };
+        if (req.a) { s.remote.a = req.a; s.changes.a++; }
+        if (req.security?.a) s.security.a = req.security.a;
+        if (req.security?.b) s.security.b = req.security.b;
+        this.sessions.set(req.sessionId, s);
+        return { op: 'offer', a: s.local.a, b: s.local.b };
+      }
+      case 'answer': {
+        const s = this.live(req.sessionId);
+        s.remote.b = req.b;
+        s.changes.b++;
+        if (req.security?.a) s.security.a = req.security.a;
+        if (req.security?.b) s.security.b = req.security.b;
+        return { op: 'answer' };
+      }
+      case 'update': {
+        const s = this.live(req.sessionId);
+        s.remote[req.leg] = req.remote;
+        s.changes[req.leg]++;
+        if (req.security) s.security[req.leg] = req.security;
+        return { op: 'update' };
+      }
+      case 'map':
+        this.live(req.sessionId);
+        return { op: 'map' };
+      case 'delete': {
+        const s = this.sessions.get(req.sessionId);
+        if (!s) throw new Error(`fake engine: no session ${req.sessionId}`);
+        s.deleted = true;
+        return { op: 'delete' };
+      }
+      case 'stats':
+        return { op: 'stats', sessions: [], portsInUse: 0, counters: {} };
+    }
+  }
+
+  private live(id: string): Session {
+    const s = this.sessions.get(id);
+    if (!s || s.deleted) throw new Error(`fake engine: no live session ${id}`);
+    return s;
+  }
+
+  private session(id?: string): Session | undefined {
+    if (id !== undefined) return this.sessions.get(id);
+    let last: Session | undefined;
+    for (const s of this.sessions.values()) last = s;
+    return last;
+  }
+
+  /** Sessions ever allocated. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Sessions allocated and not freed. */
+  get liveCount(): number {
+    return [...this.sessions.values()].filter((s) => !s.deleted).length;
+  }
+
+  /** The box's own ports for a leg (what its SDP toward that leg must name); the latest session by default. */
+  local(leg: LegId, sessionId?: string): LocalMedia | undefined {
+    return this.session(sessionId)?.local[leg];
+  }
+
+  /** Where the engine sends a leg's media now, as call control last told it. */
+  remote(leg: LegId, sessionId?: string): RemoteMedia | undefined {
+    return this.session(sessionId)?.remote[leg];
+  }
+
+  /** How many times call control set the leg's remote media. */
+  changes(leg: LegId, sessionId?: string): number {
+    return this.session(sessionId)?.changes[leg] ?? 0;
+  }
+
+  /** The leg's protection kind as call control last set it ('rtp' when never said). */
+  security(leg: LegId, sessionId?: string): LegSecurity['kind'] | undefined {
+    const s = this.session(sessionId);
+    return s ? (s.security[leg]?.kind ?? 'rtp') : undefined;
+  }
+
+  /** Was the session freed? (the latest session by default) */
+  deleted(sessionId?: string): boolean {
+    return this.session(sessionId)?.deleted ?? false;
+  }
+
+  /** The id of the latest session (undefined before any call allocated media). */
+  get lastSession(): string | undefined {
+    return this.session()?.id;
+  }
+
+  /** From now on allocating media fails (as when the port range is used up). */
+  failAllocations(on = true): void {
+    this.refuseAllocations = on;
+  }
+
+  /** The engine reports no media on the session for idleMs. */
+  raiseTimeout(sessionId = this.lastSession, idleMs = 30_000): void {
+    if (sessionId === undefined) throw new Error('fake engine: no session to time out');
+    for (const l of [...this.listeners]) l({ type: 'media-timeout', sessionId, idleMs });
+  }
+}
