@@ -155,6 +155,14 @@ async function main(): Promise<void> {
   const PAUSED_BY = /Call \d+ has been paused by/;
   const PAUSED = /Call \d+ with \S+ is now paused\./;
 
+  t.test('the wire checker derives RFC 3711 B.3\'s session keys', async (t) => {
+    const master = Buffer.from('E1F97A0D3E018BE0D64FA32C06DE41390EC675AD498AFEEBB6960B3AABE6', 'hex');
+    const s = session({ suite: 'AES_CM_128_HMAC_SHA1_80', inline: master.toString('base64') });
+    t.equal(s?.rtp.encKey.toString('hex'), 'c61e7a93744f39ee10734afe3ff7a087', 'cipher key');
+    t.equal(s?.rtp.salt.toString('hex'), '30cbbc08863d8c85d49db34a9ae1', 'cipher salt');
+    t.equal(s?.rtp.authKey.toString('hex'), 'cebe321f6ff7716b6fd4ab49af256a156d38baa4', 'auth key');
+  });
+
   t.test('a whole call: setup, hold from each side, rekey, teardown', async (t) => {
     mark('setup');
     lpSay(`call sip:${B.ext}@127.0.0.1:${info.ports.sipTls};transport=tls`);
@@ -258,6 +266,13 @@ async function main(): Promise<void> {
     t.comment(`box -> 1001 by phase and kind: ${JSON.stringify(Object.fromEntries([...counts].filter(([k]) => k.includes('.'))))}`);
     t.comment(`SRTP by phase and the box key it authenticates under: ${JSON.stringify(Object.fromEntries(byKey))}`);
     t.comment(`phase marks (ms from the first INVITE): ${JSON.stringify(Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, v - marks.setup!])))}`);
+    // Controls: the check refuses what it must refuse.
+    const sample = fromBox.find((f) => f.dport === LP.rtp && !isStun(f.bytes));
+    const tampered = sample ? Buffer.from(sample.bytes) : Buffer.alloc(0);
+    if (tampered.length > 40) tampered[40]! ^= 0x01;
+    t.notOk(new SrtpOpener(boxSessions).open(tampered), 'control: a copy with one payload bit flipped does not authenticate');
+    const plainSample = frames.find((f) => inB(f.sport) && inBox(f.dport) && isPcmu(f.bytes));
+    t.notOk(plainSample && new SrtpOpener(boxSessions).open(plainSample.bytes), 'control: a plain RTP packet from 1002 does not pass as SRTP');
     t.equal(count('plain-rtp'), 0, 'no plain RTP packet ever went to the SDES leg');
     t.equal(count('unauthenticated'), 0, 'every RTP/RTCP packet to it authenticates under a key the box signalled');
     t.equal(count('before'), 0, 'nothing before the call');
