@@ -76,7 +76,7 @@ export interface RunningPhone { readonly proc: Proc; readonly ctrl: BaresipCtrl;
  * options such as `;mediaenc=srtp-mand`.
  */
 export async function startPhone(work: string, p: PhoneSpec, o: {
-  account: string; answermode: 'auto' | 'manual'; accountParams?: string; extraModules?: readonly string[]; timeoutSec?: number;
+  account: string; answermode: 'auto' | 'manual' | 'early'; accountParams?: string; extraModules?: readonly string[]; timeoutSec?: number;
   /** Modules the account line needs, loaded before account.so (srtp.so for mediaenc). */
   preAccountModules?: readonly string[];
 }): Promise<RunningPhone> {

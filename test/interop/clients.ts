@@ -33,6 +33,10 @@ export function startBaresip(dir: string, opts: {
 /** Start linphonec with one TLS account; commands go in through stdin. */
 export function startLinphonec(dir: string, opts: {
   tlsPort: number; boxTlsPort: number; user: string; password: string; realm: string; rootCa: string; timeoutSec: number;
+  /** More `key=value` lines for the [sip] section (media_encryption, keep_srtp_keys, ...). */
+  sipExtra?: readonly string[];
+  /** Further sections, written after the account's (`[rtp]`, codec sections, ...). */
+  extraRc?: readonly string[];
 }): Proc {
   mkdirSync(join(dir, '.local/share/linphone'), { recursive: true });
   writeFileSync(join(dir, 'rc'), [
@@ -49,6 +53,7 @@ export function startLinphonec(dir: string, opts: {
     // the network "down" and never register unless told not to watch it.
     'register_only_when_network_is_up=0',
     'auto_net_state_mon=0',
+    ...(opts.sipExtra ?? []),
     '',
     '[proxy_0]',
     `reg_proxy=<sip:127.0.0.1:${opts.boxTlsPort};transport=tls>`,
@@ -60,6 +65,8 @@ export function startLinphonec(dir: string, opts: {
     `username=${opts.user}`,
     `passwd=${opts.password}`,
     `realm=${opts.realm}`,
+    '',
+    ...(opts.extraRc ?? []),
     '',
   ].join('\n'));
   return startProc('linphonec', ['-c', join(dir, 'rc'), '-d', '6', '-l', join(dir, 'debug.log')], {
