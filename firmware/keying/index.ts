@@ -4,5 +4,5 @@ export {
   PLAIN_SDP,
   type KeyHolder, type KeyingEvent, type KeyingEventOutcome, type KeyingEventType, type KeyingMethod, type KeyingSdp, type KeyingView,
   type LegKeying, type TakenOffer,
-} from './leg.js';
-export { PlainKeying, plainProfile } from './plain.js';
+} from './leg/index.js';
+export { PlainKeying, plainProfile } from './leg/index.js';

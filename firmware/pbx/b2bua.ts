@@ -3,12 +3,11 @@ import { dialogAsUas } from '../sip/dialog/index.js';
 import type { InviteServerTransaction, ServerTransaction, Target } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import {
-  Call, failureOf, guard, newCallId, responseOf, type CallDeps, type CallFailure, type CalleeAccount, type EndReason, type LegId, type NamedPolicy,
+  Call, CallSetup, Renegotiation, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
+  type EndReason, type LegId, type SetupDeps,
 } from './call/index.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
-import { CallSetup, type CallEnding, type PbxCall } from './setup.js';
-import { Renegotiation, failureResponse } from './renegotiate.js';
 import type { CallView } from './views.js';
 
 export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
@@ -22,17 +21,13 @@ export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
  * failures) is pbx/call.
  */
 
-export interface B2buaDeps extends AuthDeps, CallDeps {
+export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly location: LocationService;
-  readonly callee: (extension: string) => CalleeAccount | undefined;
-  readonly noAnswerMs: () => number;
   readonly records: CallRecords;
-  /** The named media policies; without them every account gets the built-in defaults. */
-  readonly policies?: () => readonly NamedPolicy[];
 }
 
 export class B2bua implements CallEnding {
-  private readonly calls = new Set<PbxCall>();
+  private readonly calls = new Set<Call>();
   private readonly listeners = new Set<() => void>();
   private readonly setup: CallSetup;
   private readonly renegotiation: Renegotiation;
@@ -42,7 +37,7 @@ export class B2bua implements CallEnding {
     this.renegotiation = new Renegotiation(deps, this);
     deps.media.onEvent((e) => {
       if (e.type !== 'media-timeout') return;
-      const call = [...this.calls].find((c) => c.sessionId === e.sessionId);
+      const call = [...this.calls].find((c) => c.media.id === e.sessionId);
       // Early media (a 183 whose SDP never brings RTP) is no reason to end a call
       // that is still ringing: the no-answer timer owns that phase.
       if (call && call.state === 'answered') {
@@ -111,7 +106,7 @@ export class B2bua implements CallEnding {
       this.record(caller, calleeExt ?? req.uri, 'not-found', source);
       return;
     }
-    const call: PbxCall = new Call(d, req, tx, source, caller, callee.extension, callee.name);
+    const call: Call = new Call(d, req, tx, source, caller, callee.extension, callee.name);
     // No ACK for our 2xx: the dialog is dead (13.3.1.4).
     call.onNoAck = () => guard(d, this.hangup(call, 'timeout', 'both'), 'hangup');
     this.calls.add(call);
@@ -164,7 +159,7 @@ export class B2bua implements CallEnding {
   }
 
   /** End a call: an answered one with BYE toward the given leg(s), one still ringing by cancelling it. */
-  async hangup(call: PbxCall, reason: EndReason, byeTo: LegId | 'both'): Promise<void> {
+  async hangup(call: Call, reason: EndReason, byeTo: LegId | 'both'): Promise<void> {
     if (call.ended) return;
     if (call.state !== 'answered') {
       call.fork.cancelAll();
@@ -180,7 +175,7 @@ export class B2bua implements CallEnding {
    * End a call that was never answered, with a final response to the caller:
    * a catalogue entry (pbx/call failures), or a callee's own 4xx passed on.
    */
-  async fail(call: PbxCall, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void> {
+  async fail(call: Call, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void> {
     if (call.ended) return;
     const { status, reason } = typeof answer === 'string' ? responseOf(answer) : { status: answer.status, reason: undefined };
     if (!call.tx.isTerminated && !call.tx.lastResponse?.status || (call.tx.lastResponse?.status ?? 0) < 200) {
@@ -189,11 +184,11 @@ export class B2bua implements CallEnding {
     await this.end(call, why);
   }
 
-  private async end(call: PbxCall, reason: EndReason): Promise<void> {
+  private async end(call: Call, reason: EndReason): Promise<void> {
     if (call.ended) return;
     call.life.move('ended'); // cancels every timer of the call
     this.calls.delete(call);
-    try { await this.deps.media.request({ op: 'delete', sessionId: call.sessionId }); } catch { /* nothing allocated */ }
+    await call.media.close();
     const view = call.view();
     this.deps.records.write({
       id: call.id, caller: call.caller, callee: call.callee, startedAt: call.startedAt,
@@ -213,7 +208,7 @@ export class B2bua implements CallEnding {
     });
   }
 
-  private findByDialog(req: SipRequest): { call: PbxCall; leg: NonNullable<ReturnType<PbxCall['legOf']>> } | undefined {
+  private findByDialog(req: SipRequest): { call: Call; leg: NonNullable<ReturnType<Call['legOf']>> } | undefined {
     for (const call of this.calls) {
       const leg = call.legOf(req);
       if (leg) return { call, leg };

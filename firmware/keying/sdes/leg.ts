@@ -1,7 +1,7 @@
 import { PbxError, type Counters, type Random } from '../../core/index.js';
 import type { LegSecurity } from '../../media/index.js';
 import { mediaProfile, type MediaDescription } from '../../sdp/index.js';
-import type { KeyingEvent, KeyingEventOutcome, KeyingSdp, KeyingView, LegKeying, TakenOffer } from '../leg.js';
+import type { KeyingEvent, KeyingEventOutcome, KeyingSdp, KeyingView, LegKeying, TakenOffer } from '../leg/index.js';
 import type { CryptoAttribute } from './crypto.js';
 import { acceptAnswer, answerCrypto, chooseCrypto, offerCrypto, sdesAttributes, sdesOfMedia, srtpOptionsOf } from './negotiate.js';
 import { DEFAULT_OFFER_SUITES, type SdesSuiteName } from './suites.js';

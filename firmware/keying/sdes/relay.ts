@@ -1,8 +1,8 @@
 import { PbxError } from '../../core/index.js';
 import type { LegSecurity } from '../../media/index.js';
 import { attributeValues, mediaProfile, type Attribute, type MediaDescription } from '../../sdp/index.js';
-import { PLAIN_SDP, type KeyingEvent, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from '../leg.js';
-import { PlainKeying } from '../plain.js';
+import { PLAIN_SDP, type KeyingEvent, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from '../leg/index.js';
+import { PlainKeying } from '../leg/index.js';
 import { parseCryptoLine } from './crypto.js';
 import { sdesOfMedia, type SdesMode } from './negotiate.js';
 

@@ -4,7 +4,8 @@ import type { SessionDescription } from '../../sdp/index.js';
 import { createResponse, getCallId, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
 import { dialogAsUas } from '../../sip/dialog/index.js';
 import type { InviteServerTransaction, Target } from '../../sip/transaction/index.js';
-import type { CallDeps, CallKeying, CallView, LegId } from './deps.js';
+import { MediaSession, type CallKeys } from '../media/index.js';
+import type { CallDeps, CallView, LegId } from './deps.js';
 import { Fork } from './fork.js';
 import { CallLeg } from './leg.js';
 import { CallLifecycle } from './lifecycle.js';
@@ -24,19 +25,19 @@ export function newCallId(now: number): string {
  * contacts, and the keys of the branch that answered. The caller's INVITE is
  * answered through respond(); every leg speaks its own dialog.
  */
-export class Call<K extends CallKeying = CallKeying> {
+export class Call {
   readonly id: string;
   readonly startedAt: number;
   answeredAt?: number;
   readonly life: CallLifecycle;
-  /** The media engine's session of this call. */
-  readonly sessionId: string;
+  /** The call's media: one engine session, its legs named as the call's. */
+  readonly media: MediaSession;
   readonly legs = new Map<LegId, CallLeg>();
-  readonly fork: Fork<K>;
+  readonly fork: Fork<CallKeys>;
   /** The caller's SDP offer; undefined for a late-offer INVITE (the callee offers in its 2xx). */
   callerOffer?: SessionDescription;
   /** The media keys of the branch that answered. */
-  keys?: K;
+  keys?: CallKeys;
   /** Ringing's no-answer timer: cancelled the moment a branch wins, before the answer is processed. */
   noAnswerTimer?: TimerHandle;
   /** Runs when the caller never ACKs the box's 2xx: the call is dead. */
@@ -56,9 +57,9 @@ export class Call<K extends CallKeying = CallKeying> {
     this.id = newCallId(deps.clock.now());
     this.startedAt = deps.clock.now();
     this.tag = deps.random.token(64);
-    this.sessionId = `call-${this.id}`;
+    this.media = new MediaSession(deps.media, `call-${this.id}`);
     this.life = new CallLifecycle(deps.clock);
-    this.fork = new Fork<K>(deps.transactions);
+    this.fork = new Fork<CallKeys>(deps.transactions);
     this.legs.set('a', new CallLeg('a', caller, deps, source));
     this.legs.set('b', new CallLeg('b', callee, deps));
   }
@@ -157,7 +158,7 @@ export class Call<K extends CallKeying = CallKeying> {
 
   view(): CallView {
     const k = this.keys ?? this.fork.branches[0]?.keys;
-    const protection = (id: LegId): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(id) : { protection: 'rtp' });
+    const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(id) : { protection: 'rtp' });
     const a = this.callerLeg;
     const b = this.calleeLeg;
     const legA: LegView = { party: this.caller, transport: a.target!.transport, address: a.target!.address, ...protection('a') };

@@ -1,8 +1,9 @@
 import type { Clock, Counters, Logger, Random } from '../../core/index.js';
-import type { CallView, LegView } from '../../api/index.js';
-import type { EngineEvent, EngineReply, EngineRequest, LegId as EngineLegId } from '../../media/index.js';
+import type { CallView } from '../../api/index.js';
 import type { Target, TransactionLayer } from '../../sip/transaction/index.js';
-import type { MediaPlan, PhoneCaps, PolicySettings } from '../policy/index.js';
+import type { MediaControl } from '../media/index.js';
+import type { PhoneCaps, PolicySettings } from '../policy/index.js';
+import type { ContactBinding } from '../routing/index.js';
 
 /**
  * What the call layer stands on: the clock, randomness, the SIP transaction
@@ -11,14 +12,10 @@ import type { MediaPlan, PhoneCaps, PolicySettings } from '../policy/index.js';
  * imports it back (ARCHITECTURE.md, the call model).
  */
 
-/** The media engine as call control sees it: requests and replies as plain messages, and its events. */
-export interface MediaControl {
-  request(req: EngineRequest): Promise<EngineReply>;
-  onEvent(listener: (e: EngineEvent) => void): () => void;
-}
+export type { MediaControl };
 
-/** A leg's name within its call: today "a" toward the caller and "b" toward the callee, as the engine names them. */
-export type LegId = EngineLegId;
+/** A leg's name within its call and its media session: "a" toward the caller, "b" toward the callee; features add more. */
+export type LegId = string;
 
 export interface CalleeAccount {
   readonly extension: string;
@@ -47,21 +44,18 @@ export interface CallDeps {
   readonly contactFor: (target: Target) => string;
 }
 
+/** What setting a call up needs besides: where the callee is, its account, the policies, how long to ring. */
+export interface SetupDeps extends CallDeps {
+  readonly location: { lookup(extension: string): readonly ContactBinding[] };
+  readonly callee: (extension: string) => CalleeAccount | undefined;
+  readonly noAnswerMs: () => number;
+  /** The named media policies; without them every account gets the built-in defaults. */
+  readonly policies?: () => readonly NamedPolicy[];
+}
+
 /** Why a call ended, as its record keeps it. */
 export type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no-answer' | 'rejected' | 'not-found' | 'unavailable'
   | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout' | 'media-policy';
-
-/**
- * What the call layer needs of a call's keys: the plan they follow, whether
- * media passes end to end (the box holds no key), and what a leg's view shows.
- * The keying that implements it (pbx media-plan's CallKeys) adds the SDP and
- * engine steps the call's flows use.
- */
-export interface CallKeying {
-  readonly plan: MediaPlan;
-  readonly endToEnd: boolean;
-  view(leg: LegId): Pick<LegView, 'protection' | 'suite' | 'keys'>;
-}
 
 /** A call as the views list it. */
 export type { CallView };

@@ -1,5 +1,6 @@
 import type { SipRequest } from '../../sip/message/index.js';
 import type { ClientTransactionUser, InviteClientTransaction, Target, TransactionLayer } from '../../sip/transaction/index.js';
+import type { SdpSession } from '../media/index.js';
 import type { EndReason } from './deps.js';
 import type { CallFailure } from './failures.js';
 
@@ -17,6 +18,8 @@ export interface Branch<K> {
   readonly request: SipRequest;
   /** This contact's media keys under its plan (TLS, and so the plan, may differ per contact). */
   readonly keys: K;
+  /** The o= of the box's SDP in this branch's dialog (each branch is a dialog of its own). */
+  readonly sdp: SdpSession;
   tx?: InviteClientTransaction;
   state: BranchState;
   finalStatus?: number;
@@ -41,8 +44,8 @@ export class Fork<K> {
   constructor(private readonly transactions: TransactionLayer) {}
 
   /** Send one branch's INVITE; a contact the box cannot send to is a failed branch (503). */
-  ring(target: Target, contact: string, request: SipRequest, keys: K, user: ClientTransactionUser): Branch<K> {
-    const branch: Branch<K> = { target, contact, request, keys, state: 'calling', cancelWanted: false };
+  ring(target: Target, contact: string, request: SipRequest, keys: K, sdp: SdpSession, user: ClientTransactionUser): Branch<K> {
+    const branch: Branch<K> = { target, contact, request, keys, sdp, state: 'calling', cancelWanted: false };
     this.branches.push(branch);
     try {
       branch.tx = this.transactions.sendRequest(request, target, user) as InviteClientTransaction;

@@ -2,8 +2,10 @@ export { CallLifecycle, mayMove, type CallPhase } from './lifecycle.js';
 export { Negotiation, nextOfferAnswer, OfferAnswerError, type OfferAnswerEvent, type OfferAnswerRefusal, type OfferAnswerState } from './negotiation.js';
 export { CallError, FAILURES, failureOf, responseOf, type CallFailure, type FailureEntry } from './failures.js';
 export {
-  guard, type CallDeps, type CallKeying, type CallView, type CalleeAccount, type EndReason, type LegId, type MediaControl, type NamedPolicy,
+  guard, type CallDeps, type CallView, type CalleeAccount, type EndReason, type LegId, type MediaControl, type NamedPolicy, type SetupDeps,
 } from './deps.js';
-export { CallLeg, type SdpOrigin } from './leg.js';
+export { CallLeg } from './leg.js';
 export { Fork, bestFinal, type Branch, type BranchState } from './fork.js';
 export { Call, newCallId } from './call.js';
+export { CallSetup, type CallEnding } from './setup.js';
+export { Renegotiation, failureResponse } from './renegotiate.js';

@@ -7,12 +7,7 @@ import { T1, T2 } from '../../sip/transaction/index.js';
 import type { CallDeps, LegId } from './deps.js';
 import type { CallLifecycle } from './lifecycle.js';
 import { Negotiation } from './negotiation.js';
-
-/** o= of the box's SDP toward one leg: session id and version (RFC 3264 8). */
-export interface SdpOrigin {
-  readonly id: string;
-  version: number;
-}
+import { sdpSession, type SdpSession } from '../media/index.js';
 
 const SDP_TYPE = 'application/sdp';
 
@@ -31,7 +26,8 @@ export class CallLeg {
   local?: LocalMedia;
   /** The phone's media as last given to the engine, so a refused re-offer can put it back. */
   remote?: RemoteMedia;
-  readonly sdp: SdpOrigin;
+  /** o= of the box's SDP toward this phone; its version goes up only when the SDP changes (RFC 3264 8). */
+  sdp: SdpSession;
   readonly offerAnswer = new Negotiation();
   /** The 2xx the box sent on this leg, resent on UDP until the ACK (RFC 3261 13.3.1.4). */
   private final2xx?: SipResponse;
@@ -42,7 +38,7 @@ export class CallLeg {
 
   constructor(readonly id: LegId, readonly party: string, private readonly deps: CallDeps, target?: Target) {
     if (target) this.target = target;
-    this.sdp = { id: String(deps.random.int(2 ** 31)), version: 1 };
+    this.sdp = sdpSession(String(deps.random.int(2 ** 31)));
   }
 
   /** The Contact the box writes on this leg. */

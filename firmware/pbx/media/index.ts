@@ -9,3 +9,4 @@ export {
 } from './sdp.js';
 export { CallKeys, legKeying, type CallKeysOptions, type Side } from './keys.js';
 export { PLAIN_SDP } from '../../keying/index.js';
+export { MediaSession, type LegsSecurity, type MediaControl } from './session.js';

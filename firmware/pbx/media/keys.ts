@@ -1,6 +1,7 @@
 import { PbxError, type Counters, type Random } from '../../core/index.js';
 import { PlainKeying, SdesLeg, SdesRelayLeg, type KeyingView, type LegKeying } from '../../keying/index.js';
-import type { LegSecurity, SessionSecurity } from '../../media/index.js';
+import type { LegSecurity } from '../../media/index.js';
+import type { LegsSecurity } from './session.js';
 import type { MediaDescription } from '../../sdp/index.js';
 import type { LegPlan, MediaPlan } from '../policy/index.js';
 import type { LegSdp } from './sdp.js';
@@ -66,7 +67,7 @@ export class CallKeys {
    * each leg's engine security. Throws PbxError 'protocol' when the answer's
    * keys are unusable (RFC 4568 7.1.3): that branch has failed.
    */
-  calleeAnswered(answer: MediaDescription): { callerAnswer: LegSdp; engine: SessionSecurity } {
+  calleeAnswered(answer: MediaDescription): { callerAnswer: LegSdp; engine: LegsSecurity } {
     const { a, b } = this.legs;
     b.takeAnswer(answer);
     const callerAnswer = a.answer(answer);

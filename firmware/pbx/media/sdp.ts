@@ -1,7 +1,8 @@
 import { PbxError } from '../../core/index.js';
 import type { KeyingSdp } from '../../keying/index.js';
 import { PLAIN_SDP } from '../../keying/index.js';
-import type { LocalMedia, RemoteMedia, SessionSecurity } from '../../media/index.js';
+import type { LocalMedia, RemoteMedia } from '../../media/index.js';
+import type { LegsSecurity } from './session.js';
 import {
   parseSdp, relayAnswer, relayIndex, relayOffer, relayPayloadMap, relayedCodecs, remoteMediaOf, serializeSdp, stampLeg,
   type Codec, type MediaDescription, type RelayLeg, type SentSdp, type SessionDescription,
@@ -115,7 +116,7 @@ export function payloadMap(offer: SessionDescription, answer: SessionDescription
  * answer that brings the keys settles the leg (CallKeys.calleeAnswered),
  * plain RTP included when a best-effort offer ends up plain.
  */
-export function offerSecurity(callerOffer: MediaDescription | undefined): SessionSecurity | undefined {
+export function offerSecurity(callerOffer: MediaDescription | undefined): LegsSecurity | undefined {
   if (!callerOffer) return undefined;
   const srtp = /SAVP/i.test(callerOffer.protocol) || callerOffer.attributes.some((a) => a.name === 'crypto' || a.name === 'zrtp-hash');
   return srtp ? { a: { kind: 'srtp-pending' } } : undefined;

@@ -16,11 +16,13 @@ export const ENGINE_ADDRESS = '10.0.0.1';
 
 interface Session {
   readonly id: string;
-  readonly local: { readonly a: LocalMedia; readonly b: LocalMedia };
-  readonly remote: { a?: RemoteMedia; b?: RemoteMedia };
-  readonly security: { a?: LegSecurity; b?: LegSecurity };
-  /** How many times each leg's remote was set (allocation, answer and every update). */
-  readonly changes: { a: number; b: number };
+  readonly local: Record<LegId, LocalMedia>;
+  readonly remote: Record<LegId, RemoteMedia>;
+  readonly security: Record<LegId, LegSecurity>;
+  /** How many times each leg's remote was set (when the leg was added with one, and every update that names one). */
+  readonly changes: Record<LegId, number>;
+  /** One-way connections "from>to". */
+  readonly connections: Set<string>;
   deleted: boolean;
 }
 
@@ -70,40 +72,44 @@ export class FakeEngine implements MediaControl {
 
   private handle(req: EngineRequest): EngineReply {
     switch (req.op) {
-      case 'offer': {
+      case 'create': {
         if (this.refuseAllocations) throw new Error('fake engine: no ports');
-        const port = (): LocalMedia => {
-          const p = this.nextPort;
-          this.nextPort += 2;
-          return { address: ENGINE_ADDRESS, rtpPort: p, rtcpPort: p + 1 };
-        };
-        const s: Session = {
-          id: req.sessionId, local: { a: port(), b: port() }, remote: {}, security: {}, changes: { a: 0, b: 0 }, deleted: false,
-        };
-        if (req.a) { s.remote.a = req.a; s.changes.a++; }
-        if (req.security?.a) s.security.a = req.security.a;
-        if (req.security?.b) s.security.b = req.security.b;
-        this.sessions.set(req.sessionId, s);
-        return { op: 'offer', a: s.local.a, b: s.local.b };
+        if (this.sessions.get(req.sessionId)?.deleted === false) throw new Error(`fake engine: session ${req.sessionId} exists`);
+        this.sessions.set(req.sessionId, {
+          id: req.sessionId, local: {}, remote: {}, security: {}, changes: {}, connections: new Set(), deleted: false,
+        });
+        return { op: 'create' };
       }
-      case 'answer': {
+      case 'add-leg': {
         const s = this.live(req.sessionId);
-        s.remote.b = req.b;
-        s.changes.b++;
-        if (req.security?.a) s.security.a = req.security.a;
-        if (req.security?.b) s.security.b = req.security.b;
-        return { op: 'answer' };
-      }
-      case 'update': {
-        const s = this.live(req.sessionId);
-        s.remote[req.leg] = req.remote;
-        s.changes[req.leg]++;
+        if (s.local[req.leg]) throw new Error(`fake engine: leg ${req.leg} exists`);
+        const p = this.nextPort;
+        this.nextPort += 2;
+        s.local[req.leg] = { address: ENGINE_ADDRESS, rtpPort: p, rtcpPort: p + 1 };
+        s.changes[req.leg] = 0;
+        if (req.remote) { s.remote[req.leg] = req.remote; s.changes[req.leg]!++; }
         if (req.security) s.security[req.leg] = req.security;
-        return { op: 'update' };
+        return { op: 'add-leg', leg: req.leg, local: s.local[req.leg]! };
       }
-      case 'map':
-        this.live(req.sessionId);
-        return { op: 'map' };
+      case 'update-leg': {
+        const s = this.live(req.sessionId);
+        if (!s.local[req.leg]) throw new Error(`fake engine: no leg ${req.leg}`);
+        if (req.remote) { s.remote[req.leg] = req.remote; s.changes[req.leg] = (s.changes[req.leg] ?? 0) + 1; }
+        if (req.security) s.security[req.leg] = req.security;
+        return { op: 'update-leg' };
+      }
+      case 'connect':
+      case 'disconnect': {
+        const s = this.live(req.sessionId);
+        if (!s.local[req.from] || !s.local[req.to]) throw new Error('fake engine: connect of an unknown leg');
+        if (req.op === 'connect') s.connections.add(`${req.from}>${req.to}`); else s.connections.delete(`${req.from}>${req.to}`);
+        return { op: req.op };
+      }
+      case 'remove-leg': {
+        const s = this.live(req.sessionId);
+        delete s.local[req.leg];
+        return { op: 'remove-leg' };
+      }
       case 'delete': {
         const s = this.sessions.get(req.sessionId);
         if (!s) throw new Error(`fake engine: no session ${req.sessionId}`);
@@ -112,7 +118,14 @@ export class FakeEngine implements MediaControl {
       }
       case 'stats':
         return { op: 'stats', sessions: [], portsInUse: 0, counters: {} };
+      default:
+        throw new Error(`fake engine: call control sent ${req.op}, which it no longer should`);
     }
+  }
+
+  /** Whether media received on `from` goes to `to` (the latest session by default). */
+  connected(from: LegId, to: LegId, sessionId?: string): boolean {
+    return this.session(sessionId)?.connections.has(`${from}>${to}`) ?? false;
   }
 
   private live(id: string): Session {

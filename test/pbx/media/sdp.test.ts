@@ -7,10 +7,9 @@
 import t from 'tap';
 import { isPbxError } from '../../../firmware/core/index.js';
 import {
-  PLAIN_SDP, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, relayCheck, remoteOf, sdpSession,
+  answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, relayCheck, remoteOf, sdpSession,
   type SdpSession,
 } from '../../../firmware/pbx/media/index.js';
-import * as shim from '../../../firmware/pbx/media-plan.js';
 import { parseSdp, type SessionDescription } from '../../../firmware/sdp/index.js';
 
 const LOCAL = { address: '198.51.100.9', rtpPort: 40000, rtcpPort: 40001 };
@@ -50,13 +49,6 @@ t.test('call control that still bumps the version before each re-offer gets exac
     t.equal(b, a, `round ${i}: same bytes`);
   });
   t.equal(versionOf(offerFromOffer(phone(), legacy, LOCAL).body), '5', 'a plain session object is written as it stands');
-});
-
-t.test('the writer through the shim: b2bua\'s names still resolve to the one implementation', async (t) => {
-  t.equal(shim.offerFromOffer, offerFromOffer);
-  t.equal(shim.answerFromAnswer, answerFromAnswer);
-  t.equal(shim.PLAIN_SDP, PLAIN_SDP);
-  for (const name of ['CallKeys', 'SDP_TYPE', 'audioOf', 'offerSecurity', 'parseBody', 'payloadMap', 'remoteOf'] as const) t.ok(shim[name], name);
 });
 
 t.test('relayCheck, remoteOf, audioOf, payloadMap, offerSecurity, parseBody', async (t) => {

@@ -1,7 +1,7 @@
-import { PbxError } from '../core/index.js';
-import type { LegSecurity } from '../media/index.js';
-import { isSecureProfile, mediaProfile, type MediaDescription } from '../sdp/index.js';
-import { PLAIN_SDP, type KeyingEvent, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from './leg.js';
+import { PbxError } from '../../core/index.js';
+import type { LegSecurity } from '../../media/index.js';
+import { isSecureProfile, mediaProfile, type MediaDescription } from '../../sdp/index.js';
+import { PLAIN_SDP, type KeyingEvent, type KeyingEventOutcome, type KeyingSdp, type KeyingView, type LegKeying, type TakenOffer } from './keying.js';
 
 /** RTP/AVP or RTP/AVPF as the m-line has it, else RTP/AVP: the plain transport to answer it with. */
 export function plainProfile(m: MediaDescription | undefined): string {

@@ -20,8 +20,8 @@
  * Nothing here ever yields key material except as SDP attributes toward a
  * TLS leg and as LegSecurity for the engine.
  */
-import type { LegSecurity } from '../media/index.js';
-import type { Attribute, MediaDescription } from '../sdp/index.js';
+import type { LegSecurity } from '../../media/index.js';
+import type { Attribute, MediaDescription } from '../../sdp/index.js';
 
 /** What a leg's keying puts on the box's audio m-line toward its phone: the transport and the key attributes. */
 export interface KeyingSdp {

@@ -1,28 +1,27 @@
-import { PbxError, isPbxError } from '../core/index.js';
-import { isSecureSignalling } from '../keying/index.js';
-import { getHeader, parseNameAddr, parseUri, uriScheme, withBody, type Header, type SipRequest, type SipResponse } from '../sip/message/index.js';
-import { dialogAsUac, dialogRequest, type Dialog } from '../sip/dialog/index.js';
-import type { Target } from '../sip/transaction/index.js';
-import type { SessionDescription } from '../sdp/index.js';
-import { DEFAULT_POLICY } from '../config/index.js';
-import { guard, type Branch, type Call, type CallFailure, type CalleeAccount, type EndReason, type LegId } from './call/index.js';
-import { routeCallee } from './routing/index.js';
+import { PbxError, isPbxError } from '../../core/index.js';
+import { isSecureSignalling } from '../../keying/index.js';
+import { getHeader, parseNameAddr, parseUri, uriScheme, withBody, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
+import { dialogAsUac, dialogRequest, type Dialog } from '../../sip/dialog/index.js';
+import type { Target } from '../../sip/transaction/index.js';
+import type { SessionDescription } from '../../sdp/index.js';
+import { DEFAULT_POLICY } from '../../config/index.js';
+import { routeCallee } from '../routing/index.js';
 import {
-  CallKeys, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, remoteOf,
-} from './media-plan.js';
+  CallKeys, SDP_TYPE, sdpSession, type SdpSession, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, relayCheck, remoteOf,
+} from '../media/index.js';
 import {
   DEFAULT_PHONE_CAPS, POLICY_REFUSAL_COUNTER_PREFIX, decideMediaPlan, isRefusal, policySettings, summarizeOffer,
   type MediaPlan, type PolicyRefusal,
-} from './policy/index.js';
-import type { B2buaDeps } from './b2bua.js';
-
-/** A call of the B2BUA: its keys are CallKeys (pbx media-plan). */
-export type PbxCall = Call<CallKeys>;
+} from '../policy/index.js';
+import type { Call } from './call.js';
+import { guard, type CalleeAccount, type EndReason, type LegId, type SetupDeps } from './deps.js';
+import type { CallFailure } from './failures.js';
+import type { Branch } from './fork.js';
 
 /** What the setup needs back from the entry point: how a call ends. */
 export interface CallEnding {
-  fail(call: PbxCall, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void>;
-  hangup(call: PbxCall, reason: EndReason, byeTo: LegId | 'both'): Promise<void>;
+  fail(call: Call, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void>;
+  hangup(call: Call, reason: EndReason, byeTo: LegId | 'both'): Promise<void>;
   changed(): void;
 }
 
@@ -36,9 +35,9 @@ function failNoAudio(): never {
  * relay ringing and early media, and take the first answer.
  */
 export class CallSetup {
-  constructor(private readonly deps: B2buaDeps, private readonly ending: CallEnding) {}
+  constructor(private readonly deps: SetupDeps, private readonly ending: CallEnding) {}
 
-  async route(call: PbxCall, callee: CalleeAccount): Promise<void> {
+  async route(call: Call, callee: CalleeAccount): Promise<void> {
     const d = this.deps;
     const route = routeCallee(callee, d.location.lookup(callee.extension));
     for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
@@ -72,18 +71,17 @@ export class CallSetup {
     }
     // An SRTP caller's leg stays closed until an answer keys it (nothing in the clear while it rings).
     const security = offerSecurity(audioOf(offer));
-    const reply = await d.media.request({ op: 'offer', sessionId: call.sessionId, ...(a.remote ? { a: a.remote } : {}), ...(security ? { security } : {}) });
-    if (reply.op !== 'offer') throw new Error('engine answered offer with something else');
+    const local = await call.media.open({ ...(a.remote ? { remote: a.remote } : {}), ...(security?.a ? { security: security.a } : {}) });
     if (call.ended) {
       // The caller cancelled while the ports were being opened: end() found nothing to free then.
-      await d.media.request({ op: 'delete', sessionId: call.sessionId });
+      await call.media.close();
       return;
     }
-    a.local = reply.a;
-    b.local = reply.b;
+    a.local = local.a;
+    b.local = local.b;
 
     if (offer) {
-      try { offerFromOffer(offer, b.sdp, reply.b); } catch (e) {
+      try { relayCheck(offer); } catch (e) {
         d.counters.inc('call.codec-mismatch');
         await this.ending.fail(call, isPbxError(e) ? 'no-common-codec' : 'not-acceptable', 'codec-mismatch');
         return;
@@ -91,7 +89,7 @@ export class CallSetup {
     }
 
     // Each usable contact gets its own keys (a fresh key per branch where the box keys the callee's leg).
-    const branchesToTry: Array<{ target: Target; contact: string; keys: CallKeys; body: Buffer | undefined }> = [];
+    const branchesToTry: Array<{ target: Target; contact: string; keys: CallKeys; sdp: SdpSession; body: Buffer | undefined }> = [];
     let firstRefusal: PolicyRefusal | undefined;
     targets.forEach((t, i) => {
       const plan = plans[i]!;
@@ -101,21 +99,22 @@ export class CallSetup {
           random: d.random, counters: d.counters,
           tls: { a: isSecureSignalling(a.target!.transport), b: isSecureSignalling(t.target.transport) },
         });
-        const body = offer ? offerFromOffer(offer, b.sdp, reply.b, keys.calleeOffer()).body : undefined;
-        branchesToTry.push({ ...t, keys, body });
+        const sdp = sdpSession(b.sdp.id);
+        const body = offer ? offerFromOffer(offer, sdp, local.b, keys.calleeOffer()).body : undefined;
+        branchesToTry.push({ ...t, keys, sdp, body });
       } catch (e) {
         firstRefusal ??= { status: 488, code: 'no-common-suite', reason: e instanceof Error ? e.message : String(e) };
       }
     });
     if (branchesToTry.length === 0) {
-      await d.media.request({ op: 'delete', sessionId: call.sessionId });
+      await call.media.close();
       await this.refuse(call, firstRefusal ?? { status: 488, code: 'no-common-suite', reason: 'no usable media' });
       return;
     }
 
     call.life.move('ringing');
     for (const t of branchesToTry) {
-      const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, t.body), t.keys, {
+      const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, t.body), t.keys, t.sdp, {
         onResponse: (res) => { guard(d, this.onBranchResponse(call, branch, res), 'response'); },
         onTimeout: () => { guard(d, this.onBranchFinal(call, branch, 408), 'timeout'); },
         onTransportError: () => { guard(d, this.onBranchFinal(call, branch, 503), 'transport error'); },
@@ -132,7 +131,7 @@ export class CallSetup {
   }
 
   /** The box's INVITE toward one contact of the callee: a new dialog, the caller's name kept. */
-  private inviteFor(call: PbxCall, target: Target, contact: string, body: Buffer | undefined): SipRequest {
+  private inviteFor(call: Call, target: Target, contact: string, body: Buffer | undefined): SipRequest {
     const d = this.deps;
     const fromValue = parseNameAddr(getHeader(call.invite, 'from') ?? '');
     const display = fromValue.displayName ? `"${fromValue.displayName.replace(/(["\\])/g, '\\$1')}" ` : '';
@@ -151,7 +150,7 @@ export class CallSetup {
   }
 
   /** The media policy for one contact of the callee (pbx/policy). */
-  private decide(call: PbxCall, callee: CalleeAccount, offer: SessionDescription | undefined, target: Target): MediaPlan | PolicyRefusal {
+  private decide(call: Call, callee: CalleeAccount, offer: SessionDescription | undefined, target: Target): MediaPlan | PolicyRefusal {
     const d = this.deps;
     const policies = d.policies?.() ?? [];
     const callerAccount = d.callee(call.caller);
@@ -171,7 +170,7 @@ export class CallSetup {
   }
 
   /** The media policy refused the call: its status, and the reason in a Warning (RFC 3261 20.43, code 399). */
-  private async refuse(call: PbxCall, r: PolicyRefusal): Promise<void> {
+  private async refuse(call: Call, r: PolicyRefusal): Promise<void> {
     const text = r.reason.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ');
     await this.ending.fail(call, r.status === 480 ? 'unavailable' : 'not-acceptable', 'media-policy',
       [{ name: 'warning', value: `399 ${this.hostOf(call.callerLeg.target!)} "${text}"` }]);
@@ -182,8 +181,7 @@ export class CallSetup {
     try { return parseUri(this.deps.contactFor(target)).host; } catch { return 'securepbx'; }
   }
 
-  private async onBranchResponse(call: PbxCall, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
-    const d = this.deps;
+  private async onBranchResponse(call: Call, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
     if (res.status < 200) {
       if (!call.fork.provisional(branch)) return;
       if (res.status === 100 || call.ended || call.state === 'answered') return;
@@ -195,7 +193,7 @@ export class CallSetup {
           const early = parseBody(res.body)!;
           const k = branch.keys.calleeAnswered(audioOf(early) ?? failNoAudio());
           call.calleeLeg.remote = remoteOf(early);
-          await d.media.request({ op: 'answer', sessionId: call.sessionId, b: call.calleeLeg.remote, security: k.engine });
+          await call.media.answer('b', call.calleeLeg.remote, k.engine);
           body = answerFromAnswer(call.callerOffer, early, a.sdp, a.local, k.callerAnswer);
         } catch { body = undefined; }
       }
@@ -206,7 +204,7 @@ export class CallSetup {
     await this.onBranchFinal(call, branch, res.status);
   }
 
-  private async onBranchAnswered(call: PbxCall, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
+  private async onBranchAnswered(call: Call, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
     const d = this.deps;
     const b = call.calleeLeg;
     if (call.fork.winner === branch) {
@@ -228,6 +226,7 @@ export class CallSetup {
     call.noAnswerTimer?.cancel();
     b.dialog = dialog;
     b.target = branch.target;
+    b.sdp = branch.sdp;
     call.keys = branch.keys;
 
     const a = call.callerLeg;
@@ -241,14 +240,14 @@ export class CallSetup {
         // The RTP header is inside the SRTP tag: end-to-end SRTP cannot be renumbered.
         if (Object.keys(map).length && branch.keys.endToEnd) throw new PbxError('protocol', 'the callee renumbered payload types of end-to-end SRTP');
         b.remote = remoteOf(answer);
-        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: b.remote, security: k.engine });
-        if (Object.keys(map).length) await d.media.request({ op: 'map', sessionId: call.sessionId, bToA: map });
+        await call.media.answer('b', b.remote, k.engine);
+        if (Object.keys(map).length) await call.media.renumber('b', 'a', map);
         answerBody = answerFromAnswer(call.callerOffer, answer, a.sdp, a.local!, k.callerAnswer);
       } else if (!call.callerOffer && answer) {
         // Late offer (RFC 3261 13.2.1): the callee offered in its 2xx; the box offers
         // toward the caller and answers the callee when the caller's ACK brings the answer.
         b.remote = remoteOf(answer);
-        await d.media.request({ op: 'answer', sessionId: call.sessionId, b: b.remote });
+        await call.media.answer('b', b.remote);
         answerBody = offerFromOffer(answer, a.sdp, a.local!).body;
         lateOffer = true;
         a.whenAcked((ack) => this.lateAnswer(call, answer, ack));
@@ -273,19 +272,19 @@ export class CallSetup {
     this.ending.changed();
   }
 
-  private async onBranchFinal(call: PbxCall, branch: Branch<CallKeys>, status: number): Promise<void> {
+  private async onBranchFinal(call: Call, branch: Branch<CallKeys>, status: number): Promise<void> {
     if (call.fork.failed(branch, status)) await this.finishBranches(call);
   }
 
   /** Every contact failed: give the caller the most telling answer. */
-  private async finishBranches(call: PbxCall): Promise<void> {
+  private async finishBranches(call: Call): Promise<void> {
     if (call.ended || call.state === 'answered') return;
     const { answer, why } = call.fork.best();
     await this.ending.fail(call, answer, why);
   }
 
   /** Late offer: the caller's answer rides on its ACK to our 2xx; the box answers the callee in its own ACK. */
-  private lateAnswer(call: PbxCall, offer: SessionDescription, ack: SipRequest): void {
+  private lateAnswer(call: Call, offer: SessionDescription, ack: SipRequest): void {
     const a = call.callerLeg;
     const b = call.calleeLeg;
     let body: Buffer | undefined;
@@ -293,7 +292,7 @@ export class CallSetup {
       const answer = parseBody(ack.body);
       if (answer) {
         a.remote = remoteOf(answer);
-        guard(this.deps, this.deps.media.request({ op: 'update', sessionId: call.sessionId, leg: 'a', remote: a.remote }), 'late answer');
+        guard(this.deps, call.media.update('a', a.remote), 'late answer');
         body = answerFromAnswer(offer, answer, b.sdp, b.local!);
       }
     } catch { body = undefined; }
@@ -303,7 +302,7 @@ export class CallSetup {
 }
 
 /** A 2xx the call does not take: ACK it and hang that dialog up. */
-function stray(d: B2buaDeps, dialog: Dialog, target: Target): void {
+function stray(d: SetupDeps, dialog: Dialog, target: Target): void {
   try { d.transactions.sendAck(dialogRequest(dialog, 'ACK').request, target); } catch { /* the phone will time out */ }
   try { d.transactions.sendRequest(dialogRequest(dialog, 'BYE').request, target, { onResponse: () => {} }); } catch { /* nothing more to do */ }
 }

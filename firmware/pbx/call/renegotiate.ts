@@ -1,11 +1,13 @@
-import type { RemoteMedia } from '../media/index.js';
-import { createResponse, getCSeq, getHeader, type Header, type SipRequest, type SipResponse } from '../sip/message/index.js';
-import type { InviteServerTransaction, ServerTransaction } from '../sip/transaction/index.js';
-import type { SessionDescription } from '../sdp/index.js';
-import { guard, responseOf, type CallFailure, type CallLeg } from './call/index.js';
-import { PLAIN_SDP, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, parseBody, remoteOf } from './media-plan.js';
-import type { B2buaDeps } from './b2bua.js';
-import type { CallEnding, PbxCall } from './setup.js';
+import type { RemoteMedia } from '../../media/index.js';
+import { createResponse, getCSeq, getHeader, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
+import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/index.js';
+import type { SessionDescription } from '../../sdp/index.js';
+import { PLAIN_SDP, SDP_TYPE, type Side, answerFromAnswer, audioOf, offerFromOffer, parseBody, remoteOf } from '../media/index.js';
+import type { Call } from './call.js';
+import { guard, type CallDeps } from './deps.js';
+import { responseOf, type CallFailure } from './failures.js';
+import type { CallLeg } from './leg.js';
+import type { CallEnding } from './setup.js';
 
 /** A response from the failure catalogue (pbx/call failures): the one place a failure gets its status. */
 export function failureResponse(req: SipRequest, failure: CallFailure, opts: { toTag?: string | undefined } = {}): SipResponse {
@@ -21,9 +23,9 @@ export function failureResponse(req: SipRequest, failure: CallFailure, opts: { t
  * round rolls both legs back and puts the asker's media back as it was.
  */
 export class Renegotiation {
-  constructor(private readonly deps: B2buaDeps, private readonly ending: CallEnding) {}
+  constructor(private readonly deps: CallDeps, private readonly ending: CallEnding) {}
 
-  async across(call: PbxCall, here: CallLeg, req: SipRequest, tx: ServerTransaction): Promise<void> {
+  async across(call: Call, here: CallLeg, req: SipRequest, tx: ServerTransaction): Promise<void> {
     const d = this.deps;
     const there = call.other(here.id);
     const toTag = here.dialog?.localTag;
@@ -54,22 +56,23 @@ export class Renegotiation {
       if (!open) return;
       open = false;
       call.endRound(here.id, ok);
-      if (!ok && previous) {
-        here.remote = previous;
-        guard(d, d.media.request({ op: 'update', sessionId: call.sessionId, leg: here.id, remote: previous }), 'media rollback');
-      }
+      if (ok) return;
+      // A refused round leaves the old media and the old keys in force on both legs (RFC 6337 3.2, RFC 4568 7.1.4).
+      const keys = call.keys?.rollback(sideOf(here.id));
+      if (previous) here.remote = previous;
+      if (previous || keys?.here) guard(d, call.media.update(here.id, previous, keys?.here), 'media rollback');
+      if (keys?.there) guard(d, call.media.update(there.id, undefined, keys.there), 'media rollback');
     };
     let body: Buffer | undefined;
     if (offer) {
       try {
         // New keys in the offer rekey this leg; otherwise the keys stay (the engine restarts only the receive context).
         const media = audioOf(offer);
-        const re = call.keys && media ? call.keys.reoffer(here.id, media) : undefined;
+        const re = call.keys && media ? call.keys.reoffer(sideOf(here.id), media) : undefined;
         const next = remoteOf(offer);
-        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here.id, remote: next, ...(re?.here ? { security: re.here } : {}) });
+        await call.media.update(here.id, next, re?.here);
         previous = here.remote;
         here.remote = next;
-        there.sdp.version++;
         body = offerFromOffer(offer, there.sdp, there.local, re?.there ?? PLAIN_SDP).body;
       } catch {
         settled(false);
@@ -89,7 +92,7 @@ export class Renegotiation {
   }
 
   /** Send the passed-on request on the other leg and bring its answer back to the asker. */
-  private send(call: PbxCall, here: CallLeg, there: CallLeg, req: SipRequest, tx: ServerTransaction, outReq: SipRequest,
+  private send(call: Call, here: CallLeg, there: CallLeg, req: SipRequest, tx: ServerTransaction, outReq: SipRequest,
     offer: SessionDescription | undefined, settled: (ok: boolean) => void): void {
     const d = this.deps;
     const toTag = here.dialog!.localTag;
@@ -117,10 +120,9 @@ export class Renegotiation {
               const answer = parseBody(res.body);
               if (answer) {
                 const media = audioOf(answer);
-                const back = call.keys && media ? call.keys.reanswered(here.id, media) : undefined;
+                const back = call.keys && media ? call.keys.reanswered(sideOf(here.id), media) : undefined;
                 there.remote = remoteOf(answer);
-                await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there.id, remote: there.remote, ...(back?.there ? { security: back.there } : {}) });
-                here.sdp.version++;
+                await call.media.update(there.id, there.remote, back?.there);
                 answerBody = answerFromAnswer(offer, answer, here.sdp, here.local!, back?.here ?? PLAIN_SDP);
               }
             } catch (e) {
@@ -155,7 +157,7 @@ export class Renegotiation {
    * 2xx, and answers `there` in the ACK once the asker's ACK brings the
    * answer (RFC 3261 14.1 with 13.2.1's late offer). Returns the 2xx body.
    */
-  private async offerBack(call: PbxCall, here: CallLeg, there: CallLeg, theirOffer: SessionDescription, cseq: number,
+  private async offerBack(call: Call, here: CallLeg, there: CallLeg, theirOffer: SessionDescription, cseq: number,
     settled: (ok: boolean) => void): Promise<Buffer | undefined> {
     const d = this.deps;
     const fail = async (why: string): Promise<void> => {
@@ -167,10 +169,9 @@ export class Renegotiation {
     let body: Buffer;
     try {
       const media = audioOf(theirOffer);
-      const re = call.keys && media ? call.keys.reoffer(there.id, media) : undefined;
+      const re = call.keys && media ? call.keys.reoffer(sideOf(there.id), media) : undefined;
       there.remote = remoteOf(theirOffer);
-      await d.media.request({ op: 'update', sessionId: call.sessionId, leg: there.id, remote: there.remote, ...(re?.here ? { security: re.here } : {}) });
-      here.sdp.version++;
+      await call.media.update(there.id, there.remote, re?.here);
       body = offerFromOffer(theirOffer, here.sdp, here.local!, re?.there ?? PLAIN_SDP).body;
     } catch (e) {
       await fail(e instanceof Error ? e.message : String(e));
@@ -181,10 +182,9 @@ export class Renegotiation {
         const answer = parseBody(ack.body);
         const media = audioOf(answer);
         if (!answer || !media) throw new Error('the ACK brings no SDP answer');
-        const back = call.keys ? call.keys.reanswered(there.id, media) : undefined;
+        const back = call.keys ? call.keys.reanswered(sideOf(there.id), media) : undefined;
         here.remote = remoteOf(answer);
-        await d.media.request({ op: 'update', sessionId: call.sessionId, leg: here.id, remote: here.remote, ...(back?.there ? { security: back.there } : {}) });
-        there.sdp.version++;
+        await call.media.update(here.id, here.remote, back?.there);
         const toThere = answerFromAnswer(theirOffer, answer, there.sdp, there.local!, back?.here ?? PLAIN_SDP);
         settled(true);
         there.ack({ cseq, body: toThere });
@@ -194,6 +194,12 @@ export class Renegotiation {
     })(), 'answer in ACK'));
     return body;
   }
+}
+
+/** A call's keys are two-party today: leg "a" is the caller's side, "b" the callee's. */
+function sideOf(leg: string): Side {
+  if (leg !== 'a' && leg !== 'b') throw new Error(`two-party keys have no leg ${leg}`);
+  return leg;
 }
 
 function parseOrNothing(body: Buffer): SessionDescription | undefined {

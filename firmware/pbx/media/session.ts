@@ -1,0 +1,88 @@
+import type {
+  EngineEvent, EngineReply, EngineRequest, LegId, LegSecurity, LocalMedia, PayloadTypeMap, RemoteMedia,
+} from '../../media/index.js';
+
+/**
+ * The only place call control speaks the media engine's messages. A call's
+ * media is one engine session: legs by id, each with its ports on the box,
+ * and one-way connections between them (relay or bridge falls out of the two
+ * legs' security). The messages are plain data, so the engine can run in a
+ * worker thread behind `MediaControl` with no change here.
+ */
+
+/** The media engine as call control sees it: requests and replies as plain messages, and its events. */
+export interface MediaControl {
+  request(req: EngineRequest): Promise<EngineReply>;
+  onEvent(listener: (e: EngineEvent) => void): () => void;
+}
+
+/** Security for the two legs of a two-party call, by leg; a leg left out keeps what it has. */
+export interface LegsSecurity {
+  readonly a?: LegSecurity;
+  readonly b?: LegSecurity;
+}
+
+export class MediaSession {
+  private opened = false;
+
+  constructor(private readonly media: MediaControl, readonly id: string) {}
+
+  /**
+   * Open the session with the call's first two legs, "a" (the caller's, its
+   * remote known from an offer) and "b" (the callee's), connected both ways.
+   * Nothing is left allocated when a step fails.
+   */
+  async open(a: { remote?: RemoteMedia; security?: LegSecurity }, b: { security?: LegSecurity } = {}): Promise<{ a: LocalMedia; b: LocalMedia }> {
+    const sessionId = this.id;
+    await this.media.request({ op: 'create', sessionId });
+    this.opened = true;
+    try {
+      const la = await this.addLeg('a', a);
+      const lb = await this.addLeg('b', b);
+      await this.media.request({ op: 'connect', sessionId, from: 'a', to: 'b' });
+      await this.media.request({ op: 'connect', sessionId, from: 'b', to: 'a' });
+      return { a: la, b: lb };
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+  }
+
+  private async addLeg(leg: LegId, o: { remote?: RemoteMedia; security?: LegSecurity }): Promise<LocalMedia> {
+    const r = await this.media.request({
+      op: 'add-leg', sessionId: this.id, leg, ...(o.remote ? { remote: o.remote } : {}), ...(o.security ? { security: o.security } : {}),
+    });
+    if (r.op !== 'add-leg') throw new Error(`engine answered add-leg with ${r.op}`);
+    return r.local;
+  }
+
+  /**
+   * The negotiated answer: a leg's remote and each leg's security as the keys
+   * settle them. Only here may a leg still pending (SRTP offered, keys not yet
+   * known) settle as plain RTP: a best-effort offer answered without keys.
+   */
+  async answer(leg: LegId, remote: RemoteMedia, security: LegsSecurity = {}): Promise<void> {
+    for (const [id, sec] of Object.entries(security) as Array<[LegId, LegSecurity | undefined]>) {
+      if (id !== leg && sec) await this.media.request({ op: 'update-leg', sessionId: this.id, leg: id, security: sec, answer: true });
+    }
+    const own = (security as Record<string, LegSecurity | undefined>)[leg];
+    await this.media.request({ op: 'update-leg', sessionId: this.id, leg, remote, ...(own ? { security: own } : {}), answer: true });
+  }
+
+  /** A re-offer or its answer moved a leg (hold, resume, new address) or rekeyed it. */
+  async update(leg: LegId, remote: RemoteMedia | undefined, security?: LegSecurity): Promise<void> {
+    await this.media.request({ op: 'update-leg', sessionId: this.id, leg, ...(remote ? { remote } : {}), ...(security ? { security } : {}) });
+  }
+
+  /** Payload types rewritten on the way from one leg to another (the phones numbered a codec differently). */
+  async renumber(from: LegId, to: LegId, ptMap: PayloadTypeMap): Promise<void> {
+    await this.media.request({ op: 'connect', sessionId: this.id, from, to, ptMap });
+  }
+
+  /** Free every port of the session; harmless when nothing is open. */
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    this.opened = false;
+    try { await this.media.request({ op: 'delete', sessionId: this.id }); } catch { /* already gone */ }
+  }
+}
