@@ -5,18 +5,26 @@ import { dialogAsUac, dialogRequest, type Dialog } from '../../sip/dialog/index.
 import type { Target } from '../../sip/transaction/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
 import { DEFAULT_POLICY } from '../../config/index.js';
-import { routeCallee } from '../routing/index.js';
+import { routeCallee, type RouteTarget } from '../routing/index.js';
 import {
   CallKeys, SDP_TYPE, sdpSession, type SdpSession, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, relayCheck, remoteOf,
 } from '../media/index.js';
 import {
-  DEFAULT_PHONE_CAPS, POLICY_REFUSAL_COUNTER_PREFIX, decideMediaPlan, isRefusal, policySettings, summarizeOffer,
-  type MediaPlan, type PolicyRefusal,
+  DEFAULT_PHONE_CAPS, POLICY_REFUSAL_COUNTER_PREFIX, decideRemembering, isRefusal, policySettings, retryPlan, shapeLabel, shapeOf, summarizeOffer,
+  type MediaPlan, type PlanInput, type PolicyRefusal,
 } from '../policy/index.js';
+import { AbilityMemory, MAX_ATTEMPTS, REFUSES_MEDIA, type Attempt } from './abilities.js';
 import type { Call } from './call.js';
 import { guard, type CalleeAccount, type EndReason, type LegId, type SetupDeps } from './deps.js';
 import type { CallFailure } from './failures.js';
 import type { Branch } from './fork.js';
+
+/** One branch's offer, made ready before it rings. */
+interface PreparedOffer {
+  readonly keys: CallKeys;
+  readonly sdp: SdpSession;
+  readonly body: Buffer | undefined;
+}
 
 /** What the setup needs back from the entry point: how a call ends. */
 export interface CallEnding {
@@ -35,6 +43,12 @@ function failNoAudio(): never {
  * relay ringing and early media, and take the first answer.
  */
 export class CallSetup {
+  /** What each contact took last time (offer shapes), for the next call to it. */
+  readonly abilities = new AbilityMemory();
+  private readonly attempts = new WeakMap<Branch<CallKeys>, Attempt>();
+  /** Why the box stopped offering other shapes, per call: the Warning of its final answer. */
+  private readonly refusals = new WeakMap<Call, PolicyRefusal>();
+
   constructor(private readonly deps: SetupDeps, private readonly ending: CallEnding) {}
 
   async route(call: Call, callee: CalleeAccount): Promise<void> {
@@ -56,7 +70,8 @@ export class CallSetup {
     }
     if (offer) call.callerOffer = offer;
     // The media policy, per contact: the callee's leg may be TLS on one and not on another.
-    const plans = targets.map((t) => this.decide(call, callee, offer, t.target));
+    const decided = targets.map((t) => this.decide(call, callee, offer, t));
+    const plans = decided.map((x) => x.plan);
     if (!plans.some((p) => !isRefusal(p))) {
       await this.refuse(call, plans[0] as PolicyRefusal);
       return;
@@ -89,19 +104,13 @@ export class CallSetup {
     }
 
     // Each usable contact gets its own keys (a fresh key per branch where the box keys the callee's leg).
-    const branchesToTry: Array<{ target: Target; contact: string; keys: CallKeys; sdp: SdpSession; body: Buffer | undefined }> = [];
+    const branchesToTry: Array<{ target: RouteTarget; offer: PreparedOffer; attempt: Attempt }> = [];
     let firstRefusal: PolicyRefusal | undefined;
     targets.forEach((t, i) => {
       const plan = plans[i]!;
       if (isRefusal(plan)) { firstRefusal ??= plan; return; }
       try {
-        const keys = new CallKeys(plan, audioOf(offer), {
-          random: d.random, counters: d.counters,
-          tls: { a: isSecureSignalling(a.target!.transport), b: isSecureSignalling(t.target.transport) },
-        });
-        const sdp = sdpSession(b.sdp.id);
-        const body = offer ? offerFromOffer(offer, sdp, local.b, keys.calleeOffer()).body : undefined;
-        branchesToTry.push({ ...t, keys, sdp, body });
+        branchesToTry.push({ target: t, offer: this.prepare(call, t, plan), attempt: decided[i]!.attempt });
       } catch (e) {
         firstRefusal ??= { status: 488, code: 'no-common-suite', reason: e instanceof Error ? e.message : String(e) };
       }
@@ -113,14 +122,7 @@ export class CallSetup {
     }
 
     call.life.move('ringing');
-    for (const t of branchesToTry) {
-      const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, t.body), t.keys, t.sdp, {
-        onResponse: (res) => { guard(d, this.onBranchResponse(call, branch, res), 'response'); },
-        onTimeout: () => { guard(d, this.onBranchFinal(call, branch, 408), 'timeout'); },
-        onTransportError: () => { guard(d, this.onBranchFinal(call, branch, 503), 'transport error'); },
-      });
-      if (branch.state === 'done') d.log.warn({ call: call.id, contact: t.contact }, 'cannot send INVITE to a contact');
-    }
+    for (const t of branchesToTry) this.ring(call, t.target, t.offer, t.attempt);
     if (call.fork.allDone) { await this.finishBranches(call); return; }
     // Scoped to ringing: it cannot fire once the call is answered or over.
     call.noAnswerTimer = call.life.timer(d.noAnswerMs(), () => {
@@ -128,6 +130,59 @@ export class CallSetup {
       call.fork.cancelAll();
       guard(d, this.ending.fail(call, 'no-answer', 'no-answer'), 'no-answer');
     });
+  }
+
+  /** One branch's keys and SDP under `plan` (a fresh key where the box keys the callee's leg); throws when they cannot be made. */
+  private prepare(call: Call, t: RouteTarget, plan: MediaPlan): PreparedOffer {
+    const d = this.deps;
+    const keys = new CallKeys(plan, audioOf(call.callerOffer), {
+      random: d.random, counters: d.counters,
+      tls: { a: isSecureSignalling(call.callerLeg.target!.transport), b: isSecureSignalling(t.target.transport) },
+    });
+    const sdp = sdpSession(call.calleeLeg.sdp.id);
+    const body = call.callerOffer ? offerFromOffer(call.callerOffer, sdp, call.calleeLeg.local!, keys.calleeOffer()).body : undefined;
+    return { keys, sdp, body };
+  }
+
+  /** Ring one contact: a branch of the call's fork. */
+  private ring(call: Call, t: RouteTarget, o: PreparedOffer, attempt: Attempt): void {
+    const d = this.deps;
+    const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, o.body), o.keys, o.sdp, {
+      onResponse: (res) => { guard(d, this.onBranchResponse(call, branch, res), 'response'); },
+      onTimeout: () => { guard(d, this.onBranchFinal(call, branch, 408), 'timeout'); },
+      onTransportError: () => { guard(d, this.onBranchFinal(call, branch, 503), 'transport error'); },
+    });
+    this.attempts.set(branch, attempt);
+    if (branch.state === 'done') d.log.warn({ call: call.id, contact: t.contact }, 'cannot send INVITE to a contact');
+  }
+
+  /**
+   * A contact refused the box's offer (488, 415, 606): offer it the next
+   * shape the policy allows, bridged, as a new branch; true when one went out.
+   * A refusal by the policy (forced_relay, nothing left) is kept for the
+   * Warning of the caller's final answer.
+   */
+  private retry(call: Call, branch: Branch<CallKeys>): boolean {
+    const d = this.deps;
+    const attempt = this.attempts.get(branch);
+    if (!attempt || !call.callerOffer || call.ended || call.state !== 'ringing' || attempt.tried.length >= MAX_ATTEMPTS) return false;
+    const next = retryPlan(attempt.input, attempt.tried);
+    if (isRefusal(next)) {
+      d.counters.inc('call.retry.refused');
+      d.log.info({ call: call.id, contact: branch.contact, reason: next.reason }, 'no other offer for a contact that refused the media');
+      this.refusals.set(call, next);
+      return false;
+    }
+    let prepared: PreparedOffer;
+    try { prepared = this.prepare(call, { target: branch.target, contact: branch.contact, kind: 'registered' }, next); } catch (e) {
+      d.log.info({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'retry offer could not be made');
+      return false;
+    }
+    const shape = shapeOf(next, attempt.input.offer);
+    d.counters.inc('call.retry');
+    d.log.info({ call: call.id, contact: branch.contact, tried: attempt.tried.map(shapeLabel), next: shapeLabel(shape) }, 'contact refused the media: offering another shape');
+    this.ring(call, { target: branch.target, contact: branch.contact, kind: 'registered' }, prepared, { ...attempt, tried: [...attempt.tried, shape] });
+    return true;
   }
 
   /** The box's INVITE toward one contact of the callee: a new dialog, the caller's name kept. */
@@ -149,31 +204,37 @@ export class CallSetup {
     return body ? withBody(req, body, SDP_TYPE) : req;
   }
 
-  /** The media policy for one contact of the callee (pbx/policy). */
-  private decide(call: Call, callee: CalleeAccount, offer: SessionDescription | undefined, target: Target): MediaPlan | PolicyRefusal {
+  /** The media policy for one contact of the callee (pbx/policy), with what the box learned of that contact. */
+  private decide(call: Call, callee: CalleeAccount, offer: SessionDescription | undefined, target: RouteTarget): { plan: MediaPlan | PolicyRefusal; attempt: Attempt } {
     const d = this.deps;
     const policies = d.policies?.() ?? [];
     const callerAccount = d.callee(call.caller);
-    const plan = decideMediaPlan({
+    const input: PlanInput = {
       callerPolicy: policySettings(policies, callerAccount?.policy ?? DEFAULT_POLICY),
       calleePolicy: policySettings(policies, callee.policy ?? DEFAULT_POLICY),
       caller: { caps: callerAccount?.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(call.callerLeg.target!.transport) },
-      callee: { caps: callee.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(target.transport) },
+      callee: { caps: callee.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(target.target.transport) },
       // RFC 5630: a sips: Request-URI asks for TLS on every hop.
       offer: summarizeOffer(audioOf(offer), uriScheme(call.invite.uri) === 'sips'),
-    });
+    };
+    const key = AbilityMemory.keyOf(callee.extension, target.contact);
+    const plan = decideRemembering(input, this.abilities.get(key));
     if (isRefusal(plan)) {
       d.counters.inc(POLICY_REFUSAL_COUNTER_PREFIX + plan.code);
       d.log.info({ call: call.id, code: plan.code, reason: plan.reason }, 'media policy refused a contact');
     }
-    return plan;
+    return { plan, attempt: { key, input, tried: isRefusal(plan) ? [] : [shapeOf(plan, input.offer)] } };
   }
 
   /** The media policy refused the call: its status, and the reason in a Warning (RFC 3261 20.43, code 399). */
   private async refuse(call: Call, r: PolicyRefusal): Promise<void> {
-    const text = r.reason.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ');
-    await this.ending.fail(call, r.status === 480 ? 'unavailable' : 'not-acceptable', 'media-policy',
-      [{ name: 'warning', value: `399 ${this.hostOf(call.callerLeg.target!)} "${text}"` }]);
+    await this.ending.fail(call, r.status === 480 ? 'unavailable' : 'not-acceptable', 'media-policy', [this.warning(call, r.reason)]);
+  }
+
+  /** A Warning with the box's reason in words (RFC 3261 20.43, code 399). */
+  private warning(call: Call, reason: string): Header {
+    const text = reason.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ');
+    return { name: 'warning', value: `399 ${this.hostOf(call.callerLeg.target!)} "${text}"` };
   }
 
   /** The box's host as the phone on `target` sees it, from the Contact the box writes on that leg. */
@@ -224,6 +285,9 @@ export class CallSetup {
     }
     call.fork.win(branch);
     call.noAnswerTimer?.cancel();
+    const attempt = this.attempts.get(branch);
+    const shape = attempt?.tried[attempt.tried.length - 1];
+    if (attempt && shape) this.abilities.remember(attempt.key, shape);
     b.dialog = dialog;
     b.target = branch.target;
     b.sdp = branch.sdp;
@@ -273,14 +337,25 @@ export class CallSetup {
   }
 
   private async onBranchFinal(call: Call, branch: Branch<CallKeys>, status: number): Promise<void> {
-    if (call.fork.failed(branch, status)) await this.finishBranches(call);
+    if (branch.state === 'done' || branch.state === 'answered') return;
+    // A phone refusing the media gets another offer first, so the fork stays open for it.
+    const retried = REFUSES_MEDIA.has(status) && this.retry(call, branch);
+    const last = call.fork.failed(branch, status);
+    if (status >= 600 && !retried && !call.fork.winner) {
+      // RFC 3261 16.7: a 6xx ends the search: the other contacts stop ringing.
+      call.fork.cancelAll();
+      await this.finishBranches(call);
+      return;
+    }
+    if (last) await this.finishBranches(call);
   }
 
-  /** Every contact failed: give the caller the most telling answer. */
+  /** Every contact failed: give the caller the most telling answer, with the policy's reason when it stopped the retries. */
   private async finishBranches(call: Call): Promise<void> {
     if (call.ended || call.state === 'answered') return;
     const { answer, why } = call.fork.best();
-    await this.ending.fail(call, answer, why);
+    const refusal = this.refusals.get(call);
+    await this.ending.fail(call, answer, why, refusal ? [this.warning(call, refusal.reason)] : undefined);
   }
 
   /** Late offer: the caller's answer rides on its ACK to our 2xx; the box answers the callee in its own ACK. */

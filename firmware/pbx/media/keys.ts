@@ -59,7 +59,17 @@ export class CallKeys {
 
   /** The box's m-line toward the callee in its first INVITE. */
   calleeOffer(): LegSdp {
-    return this.legs.b.offer(this.callerOffer, false);
+    return this.towardCallee(this.legs.b.offer(this.callerOffer, false));
+  }
+
+  /**
+   * The profile toward the callee as the plan says: with or without feedback
+   * (RTP/SAVPF or RTP/SAVP, RTP/AVPF or RTP/AVP) when a retry chose it for a
+   * phone that refused the other; as the caller offered otherwise.
+   */
+  private towardCallee(sdp: LegSdp): LegSdp {
+    const fb = this.plan.legB.feedback;
+    return fb === undefined ? sdp : { ...sdp, profile: withFeedback(sdp.profile, fb) };
   }
 
   /**
@@ -88,7 +98,8 @@ export class CallKeys {
     const there = this.legs[other(side)];
     this.round = side;
     const taken = here.takeOffer(offer);
-    const sdp = there.offer(offer, taken.rekey);
+    const made = there.offer(offer, taken.rekey);
+    const sdp = side === 'a' ? this.towardCallee(made) : made;
     return { there: sdp, ...(taken.security ? { here: taken.security } : {}) };
   }
 
@@ -123,6 +134,12 @@ export class CallKeys {
   get endToEnd(): boolean {
     return this.legs.a.view().keys === 'end-to-end' && this.legs.b.view().keys === 'end-to-end';
   }
+}
+
+/** An RTP profile with or without the feedback extension (RFC 4585, RFC 5124). */
+export function withFeedback(profile: string, feedback: boolean): string {
+  const bare = profile.replace(/F$/i, '');
+  return feedback ? `${bare}F` : bare;
 }
 
 function other(side: Side): Side {
