@@ -1,6 +1,6 @@
 /**
  * The seam between call control (pbx/) and the media engine, as plain,
- * serialisable messages (like rtpengine's offer/answer/delete). Nothing here
+ * serialisable messages (in the spirit of rtpengine's control protocol). Nothing here
  * holds a socket or a function, so the engine can move into a worker thread
  * without a change on the pbx side.
  *
@@ -23,9 +23,6 @@ import type { SrtpSessionOptions } from './srtp/index.js';
 
 /** Chosen by call control: 1..MAX_LEG_ID characters of [A-Za-z0-9._:-]. */
 export type LegId = string;
-
-/** The two legs of the old two-party requests (see TwoPartyRequest). */
-export type TwoPartyLeg = 'a' | 'b';
 
 /**
  * How a leg's media is protected, as the engine needs it:
@@ -57,12 +54,6 @@ export type LegSecurity =
   | { readonly kind: 'srtp'; readonly rx: SrtpSessionOptions; readonly tx: SrtpSessionOptions }
   | { readonly kind: 'srtp-relay' }
   | { readonly kind: 'srtp-pending' };
-
-/** Security per leg of a two-party request; a leg left out keeps what it has. */
-export interface SessionSecurity {
-  readonly a?: LegSecurity;
-  readonly b?: LegSecurity;
-}
 
 export interface Endpoint {
   readonly address: string;
@@ -135,26 +126,7 @@ export type EngineRequest =
   | { readonly op: 'disconnect'; readonly sessionId: string; readonly from: LegId; readonly to: LegId }
   /** Close the session and all its legs. Idempotent. */
   | { readonly op: 'delete'; readonly sessionId: string }
-  | { readonly op: 'stats'; readonly sessionId?: string }
-  | TwoPartyRequest;
-
-/**
- * The old two-party requests, with legs 'a' and 'b' wired both ways. They are
- * a translation onto the requests above (two-party.ts) and go once call
- * control speaks the N-leg requests.
- */
-export type TwoPartyRequest =
-  /** create + add-leg a (with its remote) + add-leg b + connect a->b and b->a. */
-  | { readonly op: 'offer'; readonly sessionId: string; readonly a?: RemoteMedia; readonly rtcpMux?: boolean; readonly security?: SessionSecurity }
-  /** update-leg b with its remote, and each leg's security, as the answer. */
-  | { readonly op: 'answer'; readonly sessionId: string; readonly b: RemoteMedia; readonly security?: SessionSecurity }
-  /** update-leg; ptMap rewrites payload types of packets sent toward `leg` (connect other->leg). */
-  | {
-    readonly op: 'update'; readonly sessionId: string; readonly leg: TwoPartyLeg; readonly remote: RemoteMedia;
-    readonly ptMap?: PayloadTypeMap; readonly security?: LegSecurity;
-  }
-  /** The payload type maps of the connections a->b and b->a. */
-  | { readonly op: 'map'; readonly sessionId: string; readonly aToB?: PayloadTypeMap; readonly bToA?: PayloadTypeMap };
+  | { readonly op: 'stats'; readonly sessionId?: string };
 
 export interface LegStats {
   readonly local: LocalMedia;
@@ -214,13 +186,7 @@ export interface SessionStats {
 export type EngineReply =
   | { readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete' }
   | { readonly op: 'add-leg'; readonly leg: LegId; readonly local: LocalMedia }
-  | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> }
-  | TwoPartyReply;
-
-/** Replies to TwoPartyRequest; they go with it. */
-export type TwoPartyReply =
-  | { readonly op: 'offer'; readonly a: LocalMedia; readonly b: LocalMedia }
-  | { readonly op: 'answer' | 'update' | 'map' };
+  | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
 
 export type EngineEvent =
   | { readonly type: 'first-packet'; readonly sessionId: string; readonly leg: LegId }

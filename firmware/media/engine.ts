@@ -5,8 +5,7 @@
  * goes out of every leg it is connected to, toward its phone.
  *
  * This file is the request handler: it checks each request (checks.ts),
- * applies it, and runs the media timer. The old two-party requests are a
- * translation onto the N-leg ones (two-party.ts).
+ * applies it, and runs the media timer.
  *
  * Both sockets of a leg are always bound, even when rtcp-mux is offered: an
  * answer may refuse mux (RFC 5761 5.1.1), and then the RTCP port must exist.
@@ -36,7 +35,6 @@ import { PortPairAllocator, type PortRange } from './ports.js';
 import { onDatagram, type PathContext } from './receive.js';
 import { Session } from './session.js';
 import { SrtpLeg } from './transform.js';
-import { twoPartyRequest, isTwoPartyRequest } from './two-party.js';
 import { dgramSocketFactory, type UdpSocketFactory } from './udp.js';
 
 export { MAX_MEDIA_PACKET } from './leg.js';
@@ -110,7 +108,6 @@ export class MediaEngine {
   async request(req: EngineRequest): Promise<EngineReply> {
     if (this.closed) throw new PbxError('invalid-state', 'media engine closed');
     if (!req || typeof req !== 'object') throw new PbxError('protocol', 'bad media request');
-    if (isTwoPartyRequest(req)) return twoPartyRequest(req, (r) => this.request(r));
     switch (req.op) {
       case 'create': return this.create(req);
       case 'add-leg': return this.addLeg(req);

@@ -4,8 +4,8 @@
  * tools and tests (parsers, allocator, socket interface).
  */
 export type {
-  LegId, TwoPartyLeg, LegSecurity, SessionSecurity, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia,
-  EngineRequest, TwoPartyRequest, EngineReply, TwoPartyReply, EngineEvent,
+  LegId, LegSecurity, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia,
+  EngineRequest, EngineReply, EngineEvent,
   LegStats, ConnectionStats, SessionStats, ReceptionReport,
 } from './api.js';
 export {

@@ -7,8 +7,10 @@ import fc from 'fast-check';
 import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
   MediaEngine, parseStun, readXorMappedAddress, type EngineEvent, type EngineRequest, type LegStats, type RemoteInfo, type RemoteMedia,
+  type SessionStats,
 } from '../../firmware/media/index.js';
-import { FakeNet, legOf, rtcpRR, rtp, offerOf } from './helpers.js';
+import { SRTP_SUITES, type SrtpSessionOptions } from '../../firmware/media/srtp/index.js';
+import { FakeNet, answerB, legOf, rtcpRR, rtp, twoLegs, type TwoLegSecurity } from './helpers.js';
 
 const ALICE: RemoteInfo = { address: '10.0.0.2', port: 4000 };
 const BOB: RemoteInfo = { address: '10.0.0.3', port: 6000 };
@@ -17,8 +19,12 @@ function remote(at: RemoteInfo, direction: RemoteMedia['direction'] = 'sendrecv'
   return { rtp: { ...at }, rtcp: { address: at.address, port: at.port + 1 }, rtcpMux: false, direction };
 }
 
+function key(byte: number, length?: number): SrtpSessionOptions {
+  const s = SRTP_SUITES.AES_CM_128_HMAC_SHA1_80;
+  return { suite: 'AES_CM_128_HMAC_SHA1_80', masterKey: Buffer.alloc(length ?? s.keyLength, byte), masterSalt: Buffer.alloc(s.saltLength, byte) };
+}
 
-async function setup(opts: { range?: { min: number; max: number }; bind?: string; answer?: boolean } = {}) {
+async function setup(opts: { range?: { min: number; max: number }; bind?: string; answer?: boolean; security?: TwoLegSecurity } = {}) {
   const net = new FakeNet();
   const clock = new FakeClock();
   const counters = new Counters();
@@ -28,43 +34,99 @@ async function setup(opts: { range?: { min: number; max: number }; bind?: string
   });
   const events: EngineEvent[] = [];
   engine.onEvent((e) => events.push(e));
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(ALICE) }));
-  if (opts.answer !== false) await engine.request({ op: 'answer', sessionId: 's', b: remote(BOB) });
-  const legStats = async (leg: 'a' | 'b'): Promise<LegStats> => {
+  const { a, b } = await twoLegs(engine, 's', { a: remote(ALICE), ...(opts.security ? { security: opts.security } : {}) });
+  if (opts.answer !== false) await answerB(engine, 's', remote(BOB));
+  const stats = async (): Promise<SessionStats> => {
     const r = await engine.request({ op: 'stats', sessionId: 's' });
     if (r.op !== 'stats') throw new Error('expected stats');
-    return legOf(r.sessions[0], leg);
+    return r.sessions[0]!;
   };
-  return { net, clock, counters, engine, events, a, b, legStats };
+  const legStats = async (leg: 'a' | 'b'): Promise<LegStats> => legOf(await stats(), leg);
+  return { net, clock, counters, engine, events, a, b, stats, legStats };
 }
 
 t.test('request errors carry stable codes', async (t) => {
   const { engine } = await setup();
-  await t.rejects(engine.request({ op: 'offer', sessionId: 's' }), { code: 'conflict' });
-  await t.rejects(engine.request({ op: 'offer', sessionId: '' }), { code: 'protocol' });
-  await t.rejects(engine.request({ op: 'answer', sessionId: 'nope', b: remote(BOB) }), { code: 'not-found' });
-  await t.rejects(engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: { ...remote(ALICE), rtp: { address: '10.0.0.2', port: 70000 } } }), { code: 'protocol' });
+  await t.rejects(engine.request({ op: 'create', sessionId: 's' }), { code: 'conflict' });
+  await t.rejects(engine.request({ op: 'create', sessionId: '' }), { code: 'protocol' });
+  await t.rejects(engine.request({ op: 'update-leg', sessionId: 'nope', leg: 'b', remote: remote(BOB), answer: true }), { code: 'not-found' });
+  await t.rejects(engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: { ...remote(ALICE), rtp: { address: '10.0.0.2', port: 70000 } } }), { code: 'protocol' });
   const badDirection = JSON.parse(JSON.stringify({ ...remote(ALICE), direction: 'sideways' })) as RemoteMedia;
-  await t.rejects(engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: badDirection }), { code: 'protocol' });
+  await t.rejects(engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: badDirection }), { code: 'protocol' });
+  const noRemote = JSON.parse('{"op":"update-leg","sessionId":"s","leg":"b","remote":null}') as EngineRequest;
+  await t.rejects(engine.request(noRemote), { code: 'protocol' }, 'a remote that is present must be one');
   const unknownOp = JSON.parse('{"op":"transcode","sessionId":"s"}') as EngineRequest;
   await t.rejects(engine.request(unknownOp), { code: 'protocol' });
+  // The retired two-party requests are unknown requests now, whatever they carry.
+  for (const op of ['offer', 'answer', 'update', 'map']) {
+    const old = JSON.parse(JSON.stringify({ op, sessionId: 's', leg: 'a', a: remote(ALICE), b: remote(BOB), remote: remote(ALICE), aToB: { 0: 8 } })) as EngineRequest;
+    await t.rejects(engine.request(old), { code: 'protocol' }, `${op} is refused`);
+  }
+  const st = await engine.request({ op: 'stats', sessionId: 's' });
+  t.ok(st.op === 'stats' && st.sessions[0]!.connections.every((c) => c.ptMap === undefined), 'no refused request changed a connection');
+  t.same(st.op === 'stats' ? legOf(st.sessions[0], 'b').remote : undefined, BOB, 'nor a remote');
   await engine.close();
   await t.rejects(engine.request({ op: 'stats' }), { code: 'invalid-state' });
 });
 
-t.test('an offer that cannot get its second pair releases the first (no leak)', async (t) => {
+t.test('a leg that cannot get its pair takes nothing; deleting the session releases the first leg (no leak)', async (t) => {
   const net = new FakeNet();
   net.busy.add(10002);
   const engine = new MediaEngine({ bindAddress: '0.0.0.0', advertiseAddress: 'x', portRange: { min: 10000, max: 10003 }, clock: new FakeClock(), socketFactory: net.factory });
-  await t.rejects(engine.request({ op: 'offer', sessionId: 's' }), { code: 'limit' });
-  const st = await engine.request({ op: 'stats' });
+  await t.rejects(twoLegs(engine, 's'), { code: 'limit' }, 'the second leg finds no free pair');
+  let st = await engine.request({ op: 'stats' });
+  t.equal(st.op === 'stats' ? st.portsInUse : -1, 2, 'only leg a holds its two ports');
+  t.ok(st.op === 'stats' && Object.keys(st.sessions[0]!.legs).length === 1, 'the refused leg is not in the session');
+  t.equal(net.bound.size, 2, 'only leg a\'s two sockets are bound');
+  t.ok(net.all.filter((s) => !s.closed).every((s) => s.port === 10000 || s.port === 10001), 'every socket the refused leg opened was closed');
+  await engine.request({ op: 'delete', sessionId: 's' });
+  st = await engine.request({ op: 'stats' });
   t.ok(st.op === 'stats' && st.portsInUse === 0);
   t.equal(net.bound.size, 0, 'every socket opened was closed');
   t.ok(net.all.every((s) => s.closed));
   // And the pair is usable again once the squatter leaves.
   net.busy.clear();
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId: 's' }));
+  const { a, b } = await twoLegs(engine, 's');
   t.same([a.rtpPort, b.rtpPort].sort(), [10000, 10002]);
+});
+
+t.test('a refused add-leg (malformed remote, SRTP key that cannot make a session) takes no port and adds no leg', async (t) => {
+  const net = new FakeNet();
+  const engine = new MediaEngine({ bindAddress: '0.0.0.0', advertiseAddress: 'x', portRange: { min: 10000, max: 10099 }, clock: new FakeClock(), socketFactory: net.factory });
+  await engine.request({ op: 'create', sessionId: 's' });
+  const badRemote = JSON.parse(JSON.stringify({ ...remote(ALICE), direction: 'up' })) as RemoteMedia;
+  await t.rejects(engine.request({ op: 'add-leg', sessionId: 's', leg: 'a', remote: badRemote }), { code: 'protocol' });
+  t.equal(net.all.length, 0, 'a bad remote opens no socket');
+  await t.rejects(engine.request({ op: 'add-leg', sessionId: 's', leg: 'b', security: { kind: 'srtp', rx: key(1, 3), tx: key(2) } }), { code: 'config' });
+  t.equal(net.all.length, 0, 'nor do keys the box cannot use: they are checked before a port is taken');
+  const st = await engine.request({ op: 'stats', sessionId: 's' });
+  t.ok(st.op === 'stats' && st.portsInUse === 0);
+  t.same(st.op === 'stats' ? st.sessions[0]!.legs : undefined, {});
+});
+
+t.test('a two-party call as call control builds it, seen in the stats: legs, connections both ways, the answer, a map per direction', async (t) => {
+  const { engine, a, b, stats } = await setup({ answer: false, security: { a: { kind: 'srtp-pending' } } });
+  let st = await stats();
+  t.same(Object.keys(st.legs), ['a', 'b']);
+  t.same(legOf(st, 'a').local, a);
+  t.same(legOf(st, 'b').local, b);
+  t.same(st.connections, [{ from: 'a', to: 'b' }, { from: 'b', to: 'a' }]);
+  t.equal(legOf(st, 'a').security, 'srtp-pending');
+  t.same(legOf(st, 'a').remote, ALICE);
+  t.notOk(legOf(st, 'b').remote, 'the callee is not known yet');
+
+  await answerB(engine, 's', remote(BOB), { a: { kind: 'rtp' }, b: { kind: 'rtp' } });
+  st = await stats();
+  t.equal(legOf(st, 'a').security, 'rtp', 'the answer settles a pending leg as plain RTP (best-effort SDES declined)');
+  t.same(legOf(st, 'b').remote, BOB);
+
+  await engine.request({ op: 'connect', sessionId: 's', from: 'a', to: 'b', ptMap: { 96: 101 } });
+  await engine.request({ op: 'connect', sessionId: 's', from: 'b', to: 'a', ptMap: { 101: 96 } });
+  st = await stats();
+  t.same(st.connections, [{ from: 'a', to: 'b', ptMap: { 96: 101 } }, { from: 'b', to: 'a', ptMap: { 101: 96 } }],
+    'connecting again replaces the map of that direction only, in place');
+  await t.rejects(engine.request({ op: 'connect', sessionId: 's', from: 'b', to: 'a', ptMap: { 1: 999 } }), { code: 'protocol' });
+  t.same((await stats()).connections, st.connections, 'a refused map changes nothing');
 });
 
 t.test('socket errors, failed sends and throwing listeners become counters', async (t) => {
@@ -88,10 +150,10 @@ t.test('no media-timeout while ringing, nor while the call is on hold both ways'
   ringing.clock.advance(600_000);
   t.same(ringing.events, [], 'no timer before the answer');
   const { clock, engine, events } = await setup();
-  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(ALICE, 'inactive') });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(ALICE, 'inactive') });
   clock.advance(300_000);
   t.same(events, [], 'held: no media expected');
-  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(ALICE, 'sendrecv') });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(ALICE, 'sendrecv') });
   clock.advance(60_000);
   t.same(events, [{ type: 'media-timeout', sessionId: 's', idleMs: 60_000 }], 'resumed, then silent for the full window');
 });
@@ -128,8 +190,8 @@ t.test('RFC 5389: STUN from an IPv6 phone on an IPv6 engine gets an IPv6 XOR-MAP
   const req = Buffer.from('000100002112a442' + '0102030405060708090a0b0c', 'hex');
   const phone = { address: 'fd00::1:2', port: 5004 };
   // The box answers a leg's own phone only: the SDP names these hosts.
-  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(phone) });
-  await engine.request({ op: 'update', sessionId: 's', leg: 'b', remote: remote({ address: '10.1.2.3', port: 7000 }) });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(phone) });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'b', remote: remote({ address: '10.1.2.3', port: 7000 }) });
   net.at(a.rtcpPort).deliver(req, phone);
   const sent = net.at(a.rtcpPort).sent;
   t.equal(sent.length, 1);
@@ -164,7 +226,7 @@ t.test('RTCP on its own port: latched separately, but only from the host RTP lat
 
 t.test('the SDP host check: IPv6 in any spelling, IPv4 senders on a dual-stack socket, and c=0.0.0.0 hold (RFC 2543) that names nobody', async (t) => {
   const { net, engine, a, b, legStats } = await setup({ bind: '::' });
-  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote({ address: 'FD00:0:0::1:2', port: 5004 }) });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote({ address: 'FD00:0:0::1:2', port: 5004 }) });
   net.at(a.rtpPort).deliver(rtp({ seq: 1, ssrc: 1 }), { address: 'fd00::1:2', port: 5004 });
   t.equal(net.at(b.rtpPort).sent.length, 1, 'an uncompressed, upper-case SDP address still names the phone');
   net.at(b.rtpPort).deliver(rtp({ seq: 1, ssrc: 2 }), { address: '::ffff:10.0.0.3', port: 6000 });
@@ -172,7 +234,7 @@ t.test('the SDP host check: IPv6 in any spelling, IPv4 senders on a dual-stack s
   t.ok((await legStats('b')).latched);
   // Old-style hold: c=0.0.0.0 (RFC 2543, RFC 3264 8.4 says to accept it). The box sends nothing to 0.0.0.0,
   // and bob's packets from his real address are still his.
-  await engine.request({ op: 'update', sessionId: 's', leg: 'b', remote: remote({ address: '0.0.0.0', port: 6000 }) });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'b', remote: remote({ address: '0.0.0.0', port: 6000 }) });
   net.at(a.rtpPort).deliver(rtp({ seq: 2, ssrc: 1 }), { address: 'fd00::1:2', port: 5004 });
   t.equal(net.at(b.rtpPort).sent.length, 1, 'nothing sent toward 0.0.0.0');
   t.equal((await legStats('a')).dropped['no-target'], 1);
@@ -213,9 +275,9 @@ t.test('property: any mix of datagrams, sources and requests leaves the engine c
         const local = s.leg === 'a' ? a : b;
         net.at(s.rtcp ? local.rtcpPort : local.rtpPort).deliver(s.data, sources[s.src]!);
       } else if (s.kind === 'update') {
-        await engine.request({ op: 'update', sessionId: 's', leg: s.leg, remote: { ...remote(sources[s.src]!, s.dir), rtcpMux: s.mux } });
+        await engine.request({ op: 'update-leg', sessionId: 's', leg: s.leg, remote: { ...remote(sources[s.src]!, s.dir), rtcpMux: s.mux } });
       } else if (s.kind === 'map') {
-        await engine.request({ op: 'map', sessionId: 's', aToB: { [s.from]: s.to } });
+        await engine.request({ op: 'connect', sessionId: 's', from: 'a', to: 'b', ptMap: { [s.from]: s.to } });
       } else {
         clock.advance(s.ms);
       }

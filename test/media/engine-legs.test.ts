@@ -359,6 +359,7 @@ t.test('property: JSON junk sent as N-leg requests is refused with a PbxError or
   const ids = fc.oneof(fc.constantFrom('s', 'A', 'B', 'C', '', '__proto__', 'constructor'), fc.string({ maxLength: 70 }), fc.integer(), fc.constant(null));
   const junk = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined));
   const good = fc.constantFrom(remote(PHONE['A']!), remote(PHONE['B']!));
+  // The retired two-party op names (and their fields a, b, aToB, bToA) stay in the mix: they must be refused like any junk.
   const request = fc.record({
     op: fc.oneof(fc.constantFrom('create', 'add-leg', 'update-leg', 'remove-leg', 'connect', 'disconnect', 'delete', 'stats', 'offer', 'answer', 'update', 'map'), fc.string()),
     sessionId: ids, leg: ids, from: ids, to: ids,

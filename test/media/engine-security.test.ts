@@ -15,10 +15,10 @@
 import t from 'tap';
 import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
-  MediaEngine, RELATCH_SILENCE_MS, type LegStats, type RemoteMedia, type SessionSecurity,
+  MediaEngine, RELATCH_SILENCE_MS, type LegStats, type RemoteMedia,
 } from '../../firmware/media/index.js';
 import { SRTP_SUITES, SrtpSession, type SrtpSessionOptions } from '../../firmware/media/srtp/index.js';
-import { Phone, legOf, rtcpRR, rtp, offerOf, ok } from './helpers.js';
+import { Phone, answerB, legOf, ok, rtcpRR, rtp, twoLegs, type TwoLegSecurity } from './helpers.js';
 
 const LO = '127.0.0.1';
 /** Another host on the "LAN": inside or outside a namespace, lo answers all of 127/8 on Linux. */
@@ -87,7 +87,7 @@ t.test('issue: an SDES caller gets nothing from the callee-side port while the c
   const bob = await phone(t);
   const stranger = await phone(t, STRANGER);
   // The caller offered SRTP: call control says so at offer time, before any key exists.
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port), security: { a: { kind: 'srtp-pending' } } }));
+  const { a, b } = await twoLegs(engine, 's', { a: remote(alice.port), security: { a: { kind: 'srtp-pending' } } });
   // The callee rings. Its phone (or anyone) sends plain RTP at the box's callee-side port.
   for (let i = 0; i < 5; i++) await bob.send(voice(100 + i, 0xb0b, 0x55), b.rtpPort);
   for (let i = 0; i < 5; i++) await stranger.send(voice(200 + i, 0xbad, 0x66), b.rtpPort);
@@ -112,7 +112,7 @@ t.test('issue: an SDES caller gets nothing from the callee-side port while the c
 
   // The callee answers (or sends 183): both legs keyed at once, with the callee's address.
   const boxKey = key();
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bob.port), security: { a: { kind: 'srtp', rx: aliceKey, tx: boxKey }, b: { kind: 'rtp' } } });
+  await answerB(engine, 's', remote(bob.port), { a: { kind: 'srtp', rx: aliceKey, tx: boxKey }, b: { kind: 'rtp' } });
   const aliceIn = new SrtpSession(boxKey);
   for (let i = 0; i < 5; i++) {
     const clear = voice(300 + i, 0xb0b, 0x77);
@@ -133,18 +133,18 @@ t.test('a leg whose SRTP keys are pending stays closed when the other leg is ans
   const { engine, stats } = await engineRig(t);
   const alice = await phone(t);
   const bob = await phone(t);
-  const { b } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port), security: { a: { kind: 'srtp-pending' } } }));
+  const { b } = await twoLegs(engine, 's', { a: remote(alice.port), security: { a: { kind: 'srtp-pending' } } });
   // An answer that keys only leg b: leg a stays pending, so bob's RTP and RTCP are refused toward it.
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bob.port), security: { b: { kind: 'rtp' } } });
+  await answerB(engine, 's', remote(bob.port), { b: { kind: 'rtp' } });
   for (let i = 0; i < 3; i++) await bob.send(voice(10 + i, 0xb0b, 0x22), b.rtpPort);
   await bob.send(rtcpRR(0xb0b), b.rtcpPort);
   let st = await until('bob\'s packets refused', async () => { const s = await stats(); return drops(s.a, 'no-keys') === 4 ? s : undefined; });
   t.equal(st.a.packetsOut, 0, 'nothing in the clear toward a leg whose plan is SRTP');
   t.ok(st.b.latched, 'the callee\'s own packets did latch its leg');
-  await t.rejects(engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(alice.port), security: { kind: 'rtp' } }), { code: 'protocol' },
+  await t.rejects(engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(alice.port), security: { kind: 'rtp' } }), { code: 'protocol' },
     'an update cannot turn a pending SRTP leg into plain RTP');
   const boxKey = key();
-  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(alice.port), security: { kind: 'srtp', rx: key(), tx: boxKey } });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(alice.port), security: { kind: 'srtp', rx: key(), tx: boxKey } });
   const clear = voice(20, 0xb0b, 0x23);
   await bob.send(clear, b.rtpPort);
   t.same(ok(new SrtpSession(boxKey).unprotectRtp((await alice.next()).msg)), clear, 'keyed: now it flows, protected');
@@ -159,13 +159,13 @@ t.test('no latch before the remote is known; then only from the host the SDP nam
   const bobSdp = await phone(t); // where bob's SDP says it receives
   const bobNat = await phone(t); // where its packets really come from: same host, another port
   const stranger = await phone(t, STRANGER);
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port) }));
+  const { a, b } = await twoLegs(engine, 's', { a: remote(alice.port) });
   await bobNat.send(voice(1, 0xb0b, 0x31), b.rtpPort);
   await until('the early packet', async () => drops((await stats()).b, 'no-remote') === 1);
   t.notOk((await stats()).b.latched, 'no latch before the callee\'s SDP is known');
   t.equal(alice.pendingCount, 0);
 
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bobSdp.port) });
+  await answerB(engine, 's', remote(bobSdp.port));
   for (let i = 0; i < 3; i++) await stranger.send(voice(50 + i, 0xbad, 0x66), b.rtpPort);
   await stranger.send(rtcpRR(0xbad), b.rtcpPort);
   let st = await until('the stranger refused', async () => { const s = await stats(); return drops(s.b, 'foreign-host') === 4 ? s : undefined; });
@@ -189,7 +189,7 @@ t.test('RTP bleed: a stranger spraying every port before and during a call is re
   const alice = await phone(t);
   const bob = await phone(t);
   const stranger = await phone(t, STRANGER);
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port) }));
+  const { a, b } = await twoLegs(engine, 's', { a: remote(alice.port) });
   let sprayed = 0;
   let seq = 1;
   const spray = async (n: number): Promise<void> => {
@@ -205,7 +205,7 @@ t.test('RTP bleed: a stranger spraying every port before and during a call is re
   // Before the answer, the moment CVE-2017-14099 exploits.
   await spray(10);
   await until('the first spray processed', processed);
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bob.port) });
+  await answerB(engine, 's', remote(bob.port));
   await spray(10);
   await until('the second spray processed', processed);
   // Now the phones talk, with the spray going on between their packets.
@@ -249,9 +249,9 @@ t.test('a replay from another address after silence neither moves the latch nor 
   const bob = await phone(t);
   const attacker = await phone(t, STRANGER);
   const aliceKey = key();
-  const security: SessionSecurity = { a: { kind: 'srtp', rx: aliceKey, tx: key() }, b: { kind: 'rtp' } };
-  const { a } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port), security: { a: { kind: 'srtp-pending' } } }));
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bob.port), security });
+  const security: TwoLegSecurity = { a: { kind: 'srtp', rx: aliceKey, tx: key() }, b: { kind: 'rtp' } };
+  const { a } = await twoLegs(engine, 's', { a: remote(alice.port), security: { a: { kind: 'srtp-pending' } } });
+  await answerB(engine, 's', remote(bob.port), security);
   const stack = new SrtpSession(aliceKey);
   const captured: Buffer[] = [];
   for (let seq = 1; seq <= 5; seq++) {
@@ -272,7 +272,7 @@ t.test('a replay from another address after silence neither moves the latch nor 
   t.equal(counters.get('media.relatch'), 0);
 
   // A re-INVITE (hold, resume) with the same key: the context is not reset, so a replay from alice's own address fails too.
-  await engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(alice.port), security: security.a! });
+  await engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(alice.port), security: security.a! });
   await alice.send(captured[4]!, a.rtpPort);
   const next = voice(6, 0xa11ce, 0x16);
   await alice.send(ok(stack.protectRtp(next)), a.rtpPort);
@@ -298,8 +298,8 @@ t.test('plain RTP: after silence another host cannot relatch even in sequence; t
   const bob = await phone(t);
   const stranger = await phone(t, STRANGER);
   const nat = await phone(t);
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port) }));
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bob.port) });
+  const { a, b } = await twoLegs(engine, 's', { a: remote(alice.port) });
+  await answerB(engine, 's', remote(bob.port));
   await alice.send(voice(1, 0xa11ce, 1), a.rtpPort);
   await bob.next();
   clock.advance(RELATCH_SILENCE_MS + 500);
@@ -318,13 +318,13 @@ t.test('end-to-end SRTP legs get only end-to-end SRTP; a downgrade by update is 
   const { engine, counters, stats } = await engineRig(t);
   const alice = await phone(t);
   const bob = await phone(t);
-  const { b } = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port) }));
+  const { b } = await twoLegs(engine, 's', { a: remote(alice.port) });
   // A mismatched plan (a bug in call control): the engine must still not send plain RTP to the SRTP phone.
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bob.port), security: { a: { kind: 'srtp-relay' }, b: { kind: 'rtp' } } });
+  await answerB(engine, 's', remote(bob.port), { a: { kind: 'srtp-relay' }, b: { kind: 'rtp' } });
   await bob.send(voice(1, 0xb0b, 1), b.rtpPort);
   const st = await until('refused', async () => { const s = await stats(); return drops(s.a, 'no-keys') === 1 ? s : undefined; });
   t.equal(st.a.packetsOut, 0);
-  await t.rejects(engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(alice.port), security: { kind: 'rtp' } }), { code: 'protocol' });
+  await t.rejects(engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(alice.port), security: { kind: 'rtp' } }), { code: 'protocol' });
   t.equal(counters.get('media.security.downgrade-refused'), 1);
   t.equal((await stats()).a.security, 'srtp-relay', 'the refused update changed nothing');
   t.equal(alice.pendingCount, 0);

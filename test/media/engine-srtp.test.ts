@@ -11,7 +11,7 @@ import {
   MediaEngine, REKEY_OVERLAP_PACKETS, parseRtp, type LegSecurity, type LegStats, type RemoteMedia,
 } from '../../firmware/media/index.js';
 import { SRTP_SUITES, SrtpSession, type SrtpSessionOptions, type SrtpSuiteName } from '../../firmware/media/srtp/index.js';
-import { Phone, legOf, rtcpRR, rtp, offerOf, ok } from './helpers.js';
+import { Phone, answerB, legOf, ok, rtcpRR, rtp, twoLegs } from './helpers.js';
 
 const LO = '127.0.0.1';
 const RANGE = { min: 43000, max: 43999 };
@@ -39,8 +39,8 @@ async function rig(t: HasTeardown, a: LegSecurity, b: LegSecurity) {
   const engine = new MediaEngine({ bindAddress: LO, advertiseAddress: LO, portRange: RANGE, clock, counters });
   const alice = await Phone.open();
   const bob = await Phone.open();
-  const local = offerOf(await engine.request({ op: 'offer', sessionId: 's', a: remote(alice.port) }));
-  await engine.request({ op: 'answer', sessionId: 's', b: remote(bob.port), security: { a, b } });
+  const local = await twoLegs(engine, 's', { a: remote(alice.port) });
+  await answerB(engine, 's', remote(bob.port), { a, b });
   t.teardown(async () => { alice.close(); bob.close(); await engine.close(); });
   const legStats = async (leg: 'a' | 'b'): Promise<LegStats> => {
     const r = await engine.request({ op: 'stats', sessionId: 's' });
@@ -122,9 +122,9 @@ t.test('relay of end-to-end SRTP: packets pass byte for byte, SRTCP is not parse
   const srtcp = ok(aliceOut.protectRtcp(rtcpRR(0xa)));
   await r.alice.send(srtcp, r.a.rtcpPort);
   t.same((await r.bob.next()).msg, srtcp, 'SRTCP passes too (its compound check would fail on ciphertext)');
-  await t.rejects(r.engine.request({ op: 'map', sessionId: 's', bToA: { 96: 97 } }), { code: 'protocol' },
+  await t.rejects(r.engine.request({ op: 'connect', sessionId: 's', from: 'b', to: 'a', ptMap: { 96: 97 } }), { code: 'protocol' },
     'a payload type map on an end-to-end SRTP call is refused: it would break the tag');
-  await t.rejects(r.engine.request({ op: 'update', sessionId: 's', leg: 'b', remote: remote(r.bob.port), ptMap: { 0: 8 } }), { code: 'protocol' });
+  await t.rejects(r.engine.request({ op: 'connect', sessionId: 's', from: 'a', to: 'b', ptMap: { 0: 8 } }), { code: 'protocol' }, 'either way');
   t.same((await r.legStats('a')).dropped, {});
   t.equal((await r.legStats('a')).security, 'srtp-relay');
 });
@@ -215,7 +215,7 @@ t.test('rekey by update: no gap (old-key packets in flight still pass), send key
   t.same(ok(aliceIn.unprotectRtp((await r.alice.next()).msg)), voice(1, 0xb0b));
 
   const aRx2 = key();
-  await r.engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(r.alice.port), security: { kind: 'srtp', rx: aRx2, tx: aTx } });
+  await r.engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(r.alice.port), security: { kind: 'srtp', rx: aRx2, tx: aTx } });
   await r.alice.send(ok(alice1.protectRtp(voice(2))), r.a.rtpPort);
   t.same((await r.bob.next()).msg, voice(2), 'a packet under the old key, sent before alice saw the answer, still passes');
   const alice2 = new SrtpSession(aRx2);
@@ -234,13 +234,13 @@ t.test('rekey by update: no gap (old-key packets in flight still pass), send key
   t.equal((await r.legStats('a')).dropped['srtp-auth'], 1, 'once the new key is established, the old one is gone');
 
   const aTx2 = key();
-  await r.engine.request({ op: 'update', sessionId: 's', leg: 'a', remote: remote(r.alice.port), security: { kind: 'srtp', rx: aRx2, tx: aTx2 } });
+  await r.engine.request({ op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(r.alice.port), security: { kind: 'srtp', rx: aRx2, tx: aTx2 } });
   await r.bob.send(voice(3, 0xb0b), r.b.rtpPort);
   const wire = (await r.alice.next()).msg;
   t.equal(aliceIn.unprotectRtp(wire), 'srtp-auth', 'a new send key replaces the old one');
   t.same(ok(new SrtpSession(aTx2).unprotectRtp(wire)), voice(3, 0xb0b));
   await t.rejects(r.engine.request({
-    op: 'update', sessionId: 's', leg: 'a', remote: remote(r.alice.port),
+    op: 'update-leg', sessionId: 's', leg: 'a', remote: remote(r.alice.port),
     security: { kind: 'srtp', rx: { ...aRx2, masterKey: Buffer.alloc(3) }, tx: aTx2 },
   }), { code: 'config' }, 'a bad key is refused and changes nothing');
   await r.bob.send(voice(4, 0xb0b), r.b.rtpPort);

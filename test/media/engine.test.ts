@@ -10,7 +10,7 @@ import { Counters, FakeClock } from '../../firmware/core/index.js';
 import {
   MediaEngine, parseRtp, parseStun, readXorMappedAddress, type EngineEvent, type LegStats, type LocalMedia, type RemoteMedia,
 } from '../../firmware/media/index.js';
-import { Phone, legOf, rtcpRR, rtp, offerOf } from './helpers.js';
+import { Phone, answerB, legOf, rtcpRR, rtp, twoLegs } from './helpers.js';
 
 const LO = '127.0.0.1';
 const RANGE = { min: 42000, max: 42999 };
@@ -44,8 +44,8 @@ async function rig(t: HasTeardown, opts: { aliceRemote?: (p: Phone) => RemoteMed
   const alice = await Phone.open();
   const bob = await Phone.open();
   const sessionId = opts.sessionId ?? 'call-1';
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId, a: (opts.aliceRemote ?? ((p) => remote(p.port)))(alice) }));
-  await engine.request({ op: 'answer', sessionId, b: (opts.bobRemote ?? ((p) => remote(p.port)))(bob) });
+  const { a, b } = await twoLegs(engine, sessionId, { a: (opts.aliceRemote ?? ((p) => remote(p.port)))(alice) });
+  await answerB(engine, sessionId, (opts.bobRemote ?? ((p) => remote(p.port)))(bob));
   t.teardown(async () => {
     alice.close();
     bob.close();
@@ -63,7 +63,7 @@ async function rig(t: HasTeardown, opts: { aliceRemote?: (p: Phone) => RemoteMed
   };
 }
 
-t.test('offer allocates two even/odd pairs and advertises the configured address', async (t) => {
+t.test('two legs allocate two even/odd pairs and advertises the configured address', async (t) => {
   const r = await rig(t);
   t.equal(r.a.address, '192.0.2.10');
   t.equal(r.a.rtpPort % 2, 0);
@@ -102,7 +102,8 @@ t.test('RTP relays both ways byte for byte; telephone-event (RFC 4733) untouched
 
 t.test('payload type map rewrites PT per direction and keeps the marker bit', async (t) => {
   const r = await rig(t);
-  await r.engine.request({ op: 'map', sessionId: 'call-1', aToB: { 96: 101 }, bToA: { 101: 96 } });
+  await r.engine.request({ op: 'connect', sessionId: 'call-1', from: 'a', to: 'b', ptMap: { 96: 101 } });
+  await r.engine.request({ op: 'connect', sessionId: 'call-1', from: 'b', to: 'a', ptMap: { 101: 96 } });
   await r.alice.send(rtp({ pt: 96, marker: true, seq: 1 }), r.a.rtpPort);
   const toBob = parseRtp((await r.bob.next()).msg);
   t.ok(toBob.ok && toBob.header.payloadType === 101 && toBob.header.marker);
@@ -112,7 +113,7 @@ t.test('payload type map rewrites PT per direction and keeps the marker bit', as
   await r.bob.send(rtp({ pt: 101, seq: 9, ssrc: 2 }), r.b.rtpPort);
   const toAlice = parseRtp((await r.alice.next()).msg);
   t.ok(toAlice.ok && toAlice.header.payloadType === 96 && !toAlice.header.marker);
-  await t.rejects(r.engine.request({ op: 'map', sessionId: 'call-1', aToB: { 96: 300 } }), { code: 'protocol' });
+  await t.rejects(r.engine.request({ op: 'connect', sessionId: 'call-1', from: 'a', to: 'b', ptMap: { 96: 300 } }), { code: 'protocol' });
 });
 
 t.test('RTCP: relayed to the separate RTCP port, or to the RTP port under rtcp-mux; reports kept', async (t) => {
@@ -127,7 +128,7 @@ t.test('RTCP: relayed to the separate RTCP port, or to the RTP port under rtcp-m
   const a = await r.legStats('a');
   t.same(a.remoteReport, { fractionLost: 0.5, cumulativeLost: 7, jitterMs: 20, at: r.clock.now() }, 'jitter 160 units at 8 kHz = 20 ms');
   // Now bob moves to rtcp-mux: RTCP for him goes to his RTP port, from leg b's RTP port.
-  await r.engine.request({ op: 'update', sessionId: 'call-1', leg: 'b', remote: remote(r.bob.port, 'sendrecv', true) });
+  await r.engine.request({ op: 'update-leg', sessionId: 'call-1', leg: 'b', remote: remote(r.bob.port, 'sendrecv', true) });
   await r.alice.send(rr, r.a.rtpPort);
   const muxed = await r.bob.next();
   t.same(muxed.msg, rr, 'RTCP on alice\'s RTP port is accepted too');
@@ -208,7 +209,7 @@ t.test('update with a new address resets the latch', async (t) => {
   const r = await rig(t);
   await r.alice.send(rtp({ seq: 1 }), r.a.rtpPort);
   await r.bob.next();
-  await r.engine.request({ op: 'update', sessionId: 'call-1', leg: 'a', remote: remote(other.port) });
+  await r.engine.request({ op: 'update-leg', sessionId: 'call-1', leg: 'a', remote: remote(other.port) });
   const a = await r.legStats('a');
   t.notOk(a.latched);
   t.same(a.remote, { address: LO, port: other.port });
@@ -225,13 +226,13 @@ t.test('RFC 3264 6.1 directions: nothing toward a sendonly/inactive leg, nothing
   t.same((await r.alice.next()).msg, fromBob, 'the sendonly side is heard');
   t.equal((await r.legStats('a')).dropped['direction'], 1, 'alice is not relayed to a sendonly bob');
   t.equal(r.bob.pendingCount, 0);
-  await r.engine.request({ op: 'update', sessionId: 'call-1', leg: 'a', remote: remote(r.alice.port, 'recvonly') });
-  await r.engine.request({ op: 'update', sessionId: 'call-1', leg: 'b', remote: remote(r.bob.port, 'sendrecv') });
+  await r.engine.request({ op: 'update-leg', sessionId: 'call-1', leg: 'a', remote: remote(r.alice.port, 'recvonly') });
+  await r.engine.request({ op: 'update-leg', sessionId: 'call-1', leg: 'b', remote: remote(r.bob.port, 'sendrecv') });
   await r.alice.send(rtp({ seq: 2, ssrc: 1 }), r.a.rtpPort);
   await r.bob.send(fromBob, r.b.rtpPort);
   await r.alice.next();
   t.equal((await r.legStats('a')).dropped['direction'], 2, 'a recvonly phone\'s packets are dropped');
-  await r.engine.request({ op: 'update', sessionId: 'call-1', leg: 'a', remote: remote(r.alice.port, 'sendrecv') });
+  await r.engine.request({ op: 'update-leg', sessionId: 'call-1', leg: 'a', remote: remote(r.alice.port, 'sendrecv') });
   const resumed = rtp({ seq: 3, ssrc: 1, payload: Buffer.from('resumed') });
   await r.alice.send(resumed, r.a.rtpPort);
   t.same((await r.bob.next()).msg, resumed);
@@ -334,11 +335,13 @@ t.test('a busy port in the range is skipped (EADDRINUSE)', async (t) => {
   t.teardown(() => squatter.close());
   const engine = new MediaEngine({ bindAddress: LO, advertiseAddress: LO, portRange: { min: 45990, max: 45995 }, clock: new FakeClock() });
   t.teardown(() => engine.close());
-  const { a, b } = offerOf(await engine.request({ op: 'offer', sessionId: 'x' }));
+  const { a, b } = await twoLegs(engine, 'x');
   t.same([a.rtpPort, b.rtpPort], [45992, 45994]);
-  await t.rejects(engine.request({ op: 'offer', sessionId: 'y' }), { code: 'limit' });
+  await engine.request({ op: 'create', sessionId: 'y' });
+  await t.rejects(engine.request({ op: 'add-leg', sessionId: 'y', leg: 'a' }), { code: 'limit' });
   const st = await engine.request({ op: 'stats' });
-  t.ok(st.op === 'stats' && st.portsInUse === 4, 'the failed offer leaked nothing');
+  t.ok(st.op === 'stats' && st.portsInUse === 4, 'the failed add-leg leaked nothing');
+  t.ok(st.op === 'stats' && st.sessions.find((s) => s.sessionId === 'y')?.legs['a'] === undefined, 'and added no leg');
 });
 
 t.test('property: random datagrams at every engine port never crash it', async (t) => {

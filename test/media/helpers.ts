@@ -1,7 +1,7 @@
 /** Builders for RTP/RTCP test packets and small in-test "phones". */
 import dgram from 'node:dgram';
 import type {
-  EngineReply, LegStats, LocalMedia, RemoteInfo, SessionStats, UdpSocketFactory, UdpSocketLike, UdpType,
+  EngineReply, EngineRequest, LegSecurity, LegStats, LocalMedia, RemoteInfo, RemoteMedia, SessionStats, UdpSocketFactory, UdpSocketLike, UdpType,
 } from '../../firmware/media/index.js';
 
 export interface RtpSpec {
@@ -196,10 +196,56 @@ export class FakeNet {
   }
 }
 
-/** The local ports of an engine 'offer' reply; anything else fails the test. */
-export function offerOf(r: EngineReply): { a: LocalMedia; b: LocalMedia } {
-  if (r.op !== 'offer') throw new Error(`expected an offer reply, got ${r.op}`);
-  return r;
+/** Anything that takes the engine's public requests (the MediaEngine itself). */
+export interface Requests {
+  request(req: EngineRequest): Promise<EngineReply>;
+}
+
+/** Security for the two legs of a two-party call; a leg left out keeps what it has. */
+export interface TwoLegSecurity {
+  readonly a?: LegSecurity;
+  readonly b?: LegSecurity;
+}
+
+/** The local ports of an 'add-leg' reply for `leg`; anything else fails the test. */
+export function localOf(r: EngineReply, leg: string): LocalMedia {
+  if (r.op !== 'add-leg' || r.leg !== leg) throw new Error(`expected the add-leg reply for leg ${leg}, got ${r.op}`);
+  return r.local;
+}
+
+/**
+ * A two-party call as call control sets it up at the caller's offer, with the
+ * public requests only: create, add-leg 'a' (the caller, its remote when
+ * known), add-leg 'b' (the callee, not known yet), connect a->b and b->a.
+ * A refused step is thrown as is and nothing is undone: the test sees what
+ * the engine kept.
+ */
+export async function twoLegs(
+  engine: Requests, sessionId: string,
+  opts: { readonly a?: RemoteMedia; readonly rtcpMux?: boolean; readonly security?: TwoLegSecurity } = {},
+): Promise<{ a: LocalMedia; b: LocalMedia }> {
+  const mux = opts.rtcpMux !== undefined ? { rtcpMux: opts.rtcpMux } : {};
+  await engine.request({ op: 'create', sessionId });
+  const a = localOf(await engine.request({
+    op: 'add-leg', sessionId, leg: 'a', ...(opts.a ? { remote: opts.a } : {}), ...mux,
+    ...(opts.security?.a ? { security: opts.security.a } : {}),
+  }), 'a');
+  const b = localOf(await engine.request({
+    op: 'add-leg', sessionId, leg: 'b', ...mux, ...(opts.security?.b ? { security: opts.security.b } : {}),
+  }), 'b');
+  await engine.request({ op: 'connect', sessionId, from: 'a', to: 'b' });
+  await engine.request({ op: 'connect', sessionId, from: 'b', to: 'a' });
+  return { a, b };
+}
+
+/**
+ * The callee's answer, with the public requests only: leg a keyed by the
+ * answer the box gives the caller (when given), then leg b's remote and
+ * security; both as the answer (`answer: true`).
+ */
+export async function answerB(engine: Requests, sessionId: string, b: RemoteMedia, security: TwoLegSecurity = {}): Promise<void> {
+  if (security.a) await engine.request({ op: 'update-leg', sessionId, leg: 'a', security: security.a, answer: true });
+  await engine.request({ op: 'update-leg', sessionId, leg: 'b', remote: b, ...(security.b ? { security: security.b } : {}), answer: true });
 }
 
 /** An SRTP protect/unprotect result that must have succeeded (a string is the drop reason). */
