@@ -458,6 +458,92 @@ t.test('early media toward an SDES caller is SRTP from its first packet: the 183
   await udpCallee.waitRequest('CANCEL', (r) => r.callId === inc.callId);
 });
 
+/** The callee's answer to a box offer with SDES lines: the first line, answered with the callee's own fresh key (RFC 4568 7.1.2). */
+function sdesAnswer(offer: Buffer, port: number): { sdp: string; ours: CryptoAttribute; theirs: CryptoAttribute } {
+  const theirs = cryptoOf(offer)[0]!;
+  const ours = offerCrypto([theirs.suite], cryptoRandom)[0]!;
+  const mine = { ...ours, tag: theirs.tag };
+  return { sdp: sdp({ port, profile: audio(offer).protocol, extraMedia: cryptoLines([mine]) }), ours: mine, theirs };
+}
+
+t.test('abilities under the default policy: a plain UDP phone calls a TLS phone that refuses plain RTP (488); the box retries bridged with SDES, both hear each other, and the next call goes straight to SDES', async (t) => {
+  const retries = counter('call.retry');
+  const ma = await Media.open();
+  const mb = await Media.open();
+  const out = await udpCaller.call('301', { sdp: sdp({ port: ma.port }) });
+  const first = await tlsCallee.waitInvite();
+  t.equal(audio(first.sdp).protocol, 'RTP/AVP', 'first the caller\'s plain offer, relayed');
+  first.reject(488, 'Not Acceptable Here');
+  const second = await tlsCallee.waitInvite();
+  t.equal(audio(second.sdp).protocol, 'RTP/SAVP', 'then an SRTP offer from the box, on the same contact');
+  t.ok(cryptoOf(second.sdp).length > 0, 'with the box\'s own a=crypto lines (the callee\'s leg is TLS)');
+  const ans = sdesAnswer(second.sdp, mb.port);
+  const b = second.answer(ans.sdp);
+  const ok = await out.waitStatus(200);
+  t.same({ profile: audio(ok.body).protocol, crypto: rawCryptoOf(ok.body) }, { profile: 'RTP/AVP', crypto: [] }, 'the plain caller gets a plain answer');
+  const a = out.ack(ok);
+  await tlsCallee.waitRequest('ACK', (r) => r.callId === second.invite.callId);
+  t.equal(counter('call.retry'), retries + 1, 'one retry, counted');
+  t.match(calls()[0], { mode: 'bridge', legs: { a: { protection: 'rtp' }, b: { protection: 'sdes', keys: 'box' } } });
+  mb.tx = new SrtpSession(srtpOptionsOf(ans.ours));
+  mb.rx = new SrtpSession(srtpOptionsOf(ans.theirs));
+  await ma.flow(boxPort(ok.body), mb, 0x31);
+  await mb.flow(boxPort(second.sdp), ma, 0x32);
+  t.pass('media both ways: plain on the caller\'s leg, SRTP on the callee\'s');
+  await hangup(t, { out, inc: second, a, b, offerToCallee: second.sdp, answerToCaller: ok.body });
+
+  // The box remembers what this contact took: no refused INVITE this time.
+  const out2 = await udpCaller.call('301', { sdp: sdp({ port: ma.port }) });
+  const straight = await tlsCallee.waitInvite();
+  t.equal(audio(straight.sdp).protocol, 'RTP/SAVP', 'the next call offers SRTP at once');
+  const b2 = straight.answer(sdesAnswer(straight.sdp, mb.port).sdp);
+  const ok2 = await out2.waitStatus(200);
+  const a2 = out2.ack(ok2);
+  t.equal(counter('call.retry'), retries + 1, 'no second retry');
+  await hangup(t, { out: out2, inc: straight, a: a2, b: b2, offerToCallee: straight.sdp, answerToCaller: ok2.body });
+});
+
+t.test('abilities: an RTP/SAVP caller and a phone that takes only RTP/SAVPF (488 to SAVP): the box retries with SAVPF, bridged', async (t) => {
+  const ma = await Media.open();
+  const mb = await Media.open();
+  const mine = offerCrypto(['AES_CM_128_HMAC_SHA1_80'], cryptoRandom);
+  const out = await caller.call('301', { sdp: sdp({ port: ma.port, profile: 'RTP/SAVP', extraMedia: cryptoLines(mine) }) });
+  const first = await tlsCallee.waitInvite();
+  t.equal(audio(first.sdp).protocol, 'RTP/SAVP');
+  first.reject(488, 'Not Acceptable Here');
+  const second = await tlsCallee.waitInvite();
+  t.equal(audio(second.sdp).protocol, 'RTP/SAVPF', 'the retry uses the feedback profile');
+  const ans = sdesAnswer(second.sdp, mb.port);
+  const b = second.answer(ans.sdp);
+  const ok = await out.waitStatus(200);
+  t.equal(audio(ok.body).protocol, 'RTP/SAVP', 'the caller hears its own profile back');
+  const a = out.ack(ok);
+  await tlsCallee.waitRequest('ACK', (r) => r.callId === second.invite.callId);
+  t.match(calls()[0], { mode: 'bridge', legs: { a: { protection: 'sdes', keys: 'box' }, b: { protection: 'sdes', keys: 'box' } } });
+  ma.tx = new SrtpSession(srtpOptionsOf(mine[0]!));
+  ma.rx = new SrtpSession(srtpOptionsOf(cryptoOf(ok.body)[0]!));
+  mb.tx = new SrtpSession(srtpOptionsOf(ans.ours));
+  mb.rx = new SrtpSession(srtpOptionsOf(ans.theirs));
+  await ma.flow(boxPort(ok.body), mb, 0x41);
+  await mb.flow(boxPort(second.sdp), ma, 0x42);
+  t.pass('SRTP both ways, re-encrypted by the box');
+  await hangup(t, { out, inc: second, a, b, offerToCallee: second.sdp, answerToCaller: ok.body });
+});
+
+t.test('abilities under forced_relay: the box never bridges; the callee\'s 488 reaches the caller with a Warning saying why', async (t) => {
+  await setPolicy('300', 'private');
+  t.teardown(() => setPolicy('300', 'default'));
+  const ma = await Media.open();
+  const mine = offerCrypto(['AES_CM_128_HMAC_SHA1_80'], cryptoRandom);
+  const out = await caller.call('301', { sdp: sdp({ port: ma.port, profile: 'RTP/AVPF', extraMedia: cryptoLines(mine) }) });
+  const first = await tlsCallee.waitInvite();
+  first.reject(488, 'Not Acceptable Here');
+  const fin = await out.final();
+  t.equal(fin.status, 488);
+  t.match(getHeader(fin, 'warning'), /forced_relay/, 'the Warning names the policy that stopped the retry');
+  t.notOk(await tlsCallee.sees('INVITE', () => true, 300), 'no second INVITE');
+});
+
 t.test('the box is idle afterwards', async (t) => {
   const end = Date.now() + 2_000;
   let s = await app.media.request({ op: 'stats' });

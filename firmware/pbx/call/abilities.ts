@@ -1,10 +1,11 @@
-import type { OfferShape, PlanInput } from '../policy/index.js';
+import type { LearnedAbilities, OfferShape, PlanInput } from '../policy/index.js';
 
 /**
  * What the box learns about the phones it calls. When a contact refuses an
  * offer (488, 415, 606) the box tries another shape of offer on it (bridged:
- * another protection or profile, within the policy); the shape that got an
- * answer is remembered per contact, so the next call goes straight to it.
+ * another protection or profile, within the policy); what it refused and the
+ * shape that then got an answer are remembered per contact, so the next call
+ * goes straight to it. A contact that took the first offer teaches nothing.
  * Memory only, bounded, forgotten at restart: a phone re-learns on its next
  * refusal, which costs one extra INVITE.
  */
@@ -25,7 +26,7 @@ export interface Attempt {
 }
 
 export class AbilityMemory {
-  private readonly known = new Map<string, OfferShape>();
+  private readonly known = new Map<string, LearnedAbilities>();
 
   constructor(private readonly limit = 1_000) {}
 
@@ -33,14 +34,20 @@ export class AbilityMemory {
     return `${extension} ${contact}`;
   }
 
-  get(key: string): OfferShape | undefined {
+  get(key: string): LearnedAbilities | undefined {
     return this.known.get(key);
   }
 
-  /** The contact answered an offer of this shape. */
-  remember(key: string, shape: OfferShape): void {
+  /** The contact answered the last of `tried` after refusing the others. */
+  learned(key: string, tried: readonly OfferShape[]): void {
+    const worked = tried[tried.length - 1];
+    if (!worked || tried.length < 2) return;
+    const before = this.known.get(key)?.refused ?? [];
+    const refused = [...before, ...tried.slice(0, -1)].filter((r, i, all) =>
+      all.findIndex((x) => x.protection === r.protection && x.feedback === r.feedback) === i
+      && !(r.protection === worked.protection && r.feedback === worked.feedback));
     this.known.delete(key);
-    this.known.set(key, shape);
+    this.known.set(key, { refused, worked });
     while (this.known.size > this.limit) {
       const oldest = this.known.keys().next();
       if (oldest.done) break;

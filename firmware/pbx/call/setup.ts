@@ -286,8 +286,7 @@ export class CallSetup {
     call.fork.win(branch);
     call.noAnswerTimer?.cancel();
     const attempt = this.attempts.get(branch);
-    const shape = attempt?.tried[attempt.tried.length - 1];
-    if (attempt && shape) this.abilities.remember(attempt.key, shape);
+    if (attempt) this.abilities.learned(attempt.key, attempt.tried);
     b.dialog = dialog;
     b.target = branch.target;
     b.sdp = branch.sdp;

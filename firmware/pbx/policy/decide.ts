@@ -129,9 +129,10 @@ class Decider {
     const calleeStream = (this.input.calleePolicy ?? this.input.callerPolicy).calleeStream;
     if (calleeStream === 'decrypted') return ['rtp'];
     if (calleeStream !== 'as_caller') return [calleeStream];
-    // As the caller: its own protection first, then another encryption, plain RTP last (only for an encrypted caller, as relayOrBridge).
+    // As the caller: an encrypted caller's own protection first (another profile), then another encryption,
+    // plain RTP last; a plain caller's phone that refused plain RTP most likely wants encryption, so that first.
     const rest = ENCRYPTED_ORDER.filter((x) => x !== p);
-    return p === 'rtp' ? ['rtp', ...rest] : [p, ...rest, 'rtp'];
+    return p === 'rtp' ? [...rest, 'rtp'] : [p, ...rest, 'rtp'];
   }
 
   /** A plan whose offer toward the callee has `shape`, if the policy and the callee's leg allow it. */
@@ -247,16 +248,26 @@ export function retryPlan(input: PlanInput, tried: readonly OfferShape[]): Media
   return new Decider(input).retry(tried);
 }
 
+/** What the box learned of one contact: offer shapes it refused, and the one it then took. */
+export interface LearnedAbilities {
+  readonly refused: readonly OfferShape[];
+  readonly worked: OfferShape;
+}
+
+const sameShape = (x: OfferShape, y: OfferShape): boolean => x.protection === y.protection && x.feedback === y.feedback;
+
 /**
- * The plan for a call to a contact that took `shape` last time: decideMediaPlan
- * first; if its offer would have another shape and the policy allows the
- * remembered one, that one, so the call goes straight to what works.
+ * The plan for a call to a contact the box learned about: decideMediaPlan
+ * first; only if that plan's offer has a shape the contact refused before,
+ * the shape it took instead (when the policy allows it), so the call goes
+ * straight to what works. A plan the contact never refused stays as it is:
+ * a relay that keeps a call private is not traded for a bridge.
  */
-export function decideRemembering(input: PlanInput, shape: OfferShape | undefined): MediaPlan | PolicyRefusal {
+export function decideRemembering(input: PlanInput, learned: LearnedAbilities | undefined): MediaPlan | PolicyRefusal {
   const first = decideMediaPlan(input);
-  if (!shape || isRefusal(first)) return first;
+  if (!learned || isRefusal(first)) return first;
   const now = shapeOf(first, input.offer);
-  if (now.protection === shape.protection && now.feedback === shape.feedback) return first;
-  if (input.offer.sips && shape.protection === 'rtp') return first;
-  return new Decider(input).remembered(shape) ?? first;
+  if (!learned.refused.some((r) => sameShape(r, now))) return first;
+  if (input.offer.sips && learned.worked.protection === 'rtp') return first;
+  return new Decider(input).remembered(learned.worked) ?? first;
 }

@@ -4,6 +4,6 @@ export type {
   PolicyRefusal, RefusalCode, OfferShape,
 } from './types.js';
 export {
-  decideMediaPlan, decideRemembering, retryPlan, shapeOf, shapeLabel, isRefusal, accepts, AVAILABLE_KEY_AGREEMENTS, POLICY_REFUSAL_COUNTER_PREFIX,
+  decideMediaPlan, decideRemembering, type LearnedAbilities, retryPlan, shapeOf, shapeLabel, isRefusal, accepts, AVAILABLE_KEY_AGREEMENTS, POLICY_REFUSAL_COUNTER_PREFIX,
 } from './decide.js';
 export { summarizeOffer, policySettings, DEFAULT_POLICY_SETTINGS, DEFAULT_PHONE_CAPS } from './offer.js';

@@ -153,7 +153,7 @@ t.test('the no-answer timer does not fire into an answered call', async (t) => {
 });
 
 for (const [status, expect, reason] of [
-  [486, 486, 'busy'], [600, 486, 'busy'], [403, 403, 'rejected'], [404, 404, 'rejected'], [415, 415, 'rejected'],
+  [486, 486, 'busy'], [600, 486, 'busy'], [403, 403, 'rejected'], [404, 404, 'rejected'], [420, 420, 'rejected'],
   [408, 480, 'unavailable'], [500, 480, 'unavailable'], [503, 480, 'unavailable'],
 ] as const) {
   t.test(`the callee answers ${status}: the caller gets ${expect}, the record says ${reason}`, async (t) => {
@@ -171,6 +171,27 @@ for (const [status, expect, reason] of [
     t.same(w.calls(), []);
   });
 }
+
+t.test('a phone that refuses the media (488) is offered another shape on the same contact; when it refuses that too, the caller gets 488', async (t) => {
+  const { w, alice, bob } = await setup();
+  const retries = w.counters.get('call.retry');
+  const out = alice.call('101');
+  await w.run(4 * LATENCY);
+  const first = bob.incoming[0]!;
+  t.match(first.req.body.toString(), /m=audio \d+ RTP\/AVP /, 'first the caller\'s plain offer, relayed');
+  first.respond(488);
+  await w.run(4 * LATENCY);
+  const second = bob.incoming[1];
+  t.ok(second, 'a second INVITE to the same phone');
+  t.match(second?.req.body.toString(), /m=audio \d+ RTP\/AVPF /, 'a UDP leg gets no SDES: only the feedback profile is left to try');
+  t.equal(w.counters.get('call.retry'), retries + 1);
+  t.equal(w.phase, 'ringing', 'the call still rings');
+  second!.respond(488);
+  await w.run(4 * LATENCY);
+  t.equal(out.final?.status, 488, 'nothing left: the caller hears the refusal');
+  t.same(w.records.map((r) => r.endReason), ['rejected']);
+  t.ok(w.engine.deleted());
+});
 
 t.test('RFC 3261 21.6.2: a callee that declines (603) — the caller should hear Decline, not "unavailable"', { todo: 'call control: a 6xx from a contact is turned into 480 (finishBranches only knows 600)' }, async (t) => {
   const { w, alice, bob } = await setup();
@@ -277,7 +298,7 @@ t.test('forking: a second 200 that crossed the CANCEL is ACKed and hung up; the 
 
 t.test('forking: when every contact fails the caller gets the most telling answer', async (t) => {
   for (const [statuses, expect] of [
-    [[503, 486], 486], [[404, 500], 404], [[408, 503], 480], [[500, 415], 415],
+    [[503, 486], 486], [[404, 500], 404], [[408, 503], 480], [[500, 420], 420],
   ] as const) {
     const { w, alice, bobs } = await setup(2);
     const out = alice.call('101');

@@ -119,7 +119,7 @@ export class FakeEngine implements MediaControl {
       case 'stats':
         return { op: 'stats', sessions: [], portsInUse: 0, counters: {} };
       default:
-        throw new Error(`fake engine: call control sent ${req.op}, which it no longer should`);
+        throw new Error(`fake engine: call control sent ${(req as { op: string }).op}, which the engine does not know`);
     }
   }
 
