@@ -153,7 +153,7 @@ t.test('the no-answer timer does not fire into an answered call', async (t) => {
 });
 
 for (const [status, expect, reason] of [
-  [486, 486, 'busy'], [600, 486, 'busy'], [403, 403, 'rejected'], [404, 404, 'rejected'], [415, 415, 'rejected'],
+  [486, 486, 'busy'], [600, 600, 'busy'], [603, 603, 'rejected'], [403, 403, 'rejected'], [404, 404, 'rejected'], [415, 415, 'rejected'],
   [408, 480, 'unavailable'], [500, 480, 'unavailable'], [503, 480, 'unavailable'],
 ] as const) {
   t.test(`the callee answers ${status}: the caller gets ${expect}, the record says ${reason}`, async (t) => {
@@ -172,7 +172,7 @@ for (const [status, expect, reason] of [
   });
 }
 
-t.test('RFC 3261 21.6.2: a callee that declines (603) — the caller should hear Decline, not "unavailable"', { todo: 'call control: a 6xx from a contact is turned into 480 (finishBranches only knows 600)' }, async (t) => {
+t.test('RFC 3261 21.6.2: a callee that declines (603) — the caller should hear Decline, not "unavailable"', async (t) => {
   const { w, alice, bob } = await setup();
   const out = alice.call('101');
   await w.run(4 * LATENCY);
