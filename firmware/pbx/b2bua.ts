@@ -118,10 +118,18 @@ export class B2bua implements CallEnding {
     });
   }
 
-  /** The caller's CANCEL (9.2): 200 to the CANCEL, 487 to the INVITE, CANCEL toward every contact. */
+  /**
+   * A CANCEL (9.2): of the caller's INVITE, 200 to the CANCEL, 487 to the
+   * INVITE, CANCEL toward every contact; of a re-INVITE crossing the box, 200,
+   * 487 to the re-INVITE and CANCEL of the box's own on the other leg, the
+   * call going on.
+   */
   onCancel(cancel: SipRequest, tx: ServerTransaction, cancelled: InviteServerTransaction | undefined): void {
     const call = cancelled ? [...this.calls].find((c) => c.tx === cancelled) : undefined;
-    tx.respond(createResponse(cancel, call ? 200 : 481, undefined, { toTag: this.deps.toTag() }));
+    const crossing = cancelled && !call
+      ? [...this.calls].flatMap((c) => [...c.crossings]).find((x) => x.asked === cancelled) : undefined;
+    tx.respond(createResponse(cancel, call || crossing ? 200 : 481, undefined, { toTag: this.deps.toTag() }));
+    if (crossing) { crossing.abandon('cancel'); return; }
     if (!call || call.state === 'answered') return;
     call.fork.cancelAll();
     guard(this.deps, this.fail(call, 'cancelled', 'cancelled'), 'cancel');
@@ -167,6 +175,8 @@ export class B2bua implements CallEnding {
       return;
     }
     call.life.move('ending');
+    // Requests still crossing get their final answer before the BYE ends their dialog (RFC 3261 15.1.2).
+    for (const x of [...call.crossings]) x.abandon('ended');
     for (const leg of call.legs.values()) if (byeTo === 'both' || byeTo === leg.id) leg.bye();
     await this.end(call, reason);
   }
@@ -187,6 +197,7 @@ export class B2bua implements CallEnding {
   private async end(call: Call, reason: EndReason): Promise<void> {
     if (call.ended) return;
     call.life.move('ended'); // cancels every timer of the call
+    for (const x of [...call.crossings]) x.abandon('ended');
     this.calls.delete(call);
     await call.media.close();
     const view = call.view();

@@ -3,7 +3,7 @@ import type { LegView } from '../../api/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
 import { createResponse, getCallId, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
 import { dialogAsUas } from '../../sip/dialog/index.js';
-import type { InviteServerTransaction, Target } from '../../sip/transaction/index.js';
+import type { InviteServerTransaction, ServerTransaction, Target } from '../../sip/transaction/index.js';
 import { MediaSession, type CallKeys } from '../media/index.js';
 import type { CallDeps, CallView, LegId } from './deps.js';
 import { Fork } from './fork.js';
@@ -12,6 +12,24 @@ import { CallLifecycle } from './lifecycle.js';
 import type { OfferAnswerRefusal } from './negotiation.js';
 
 let callCounter = 0;
+
+/**
+ * A request crossing the box that has no final answer yet: received on one
+ * leg (its server transaction), passed on to the other. A CANCEL of it, a
+ * re-INVITE left hanging, or the end of the call finishes it from outside.
+ */
+export interface Crossing {
+  /** The asker's transaction: a CANCEL (RFC 3261 9.2) finds the crossing by it. */
+  readonly asked: ServerTransaction;
+  /**
+   * Give the crossing up: the asker gets `status` of the catalogue's
+   * 'cancelled' or 'timeout' at once and the round rolls back; for a CANCEL
+   * or a timeout the box CANCELs its own request on the other leg, for the
+   * call's end nothing more goes toward it. False when the other side's
+   * final answer came first (it is on its way to the asker).
+   */
+  abandon(why: 'cancel' | 'timeout' | 'ended'): boolean;
+}
 
 /** A call's id: time-ordered, unique within the process. */
 export function newCallId(now: number): string {
@@ -42,6 +60,8 @@ export class Call {
   noAnswerTimer?: TimerHandle;
   /** Runs when the caller never ACKs the box's 2xx: the call is dead. */
   onNoAck: () => void = () => {};
+  /** Requests passed across that await their final answer (renegotiate.ts adds and removes them). */
+  readonly crossings = new Set<Crossing>();
   /** The box's To tag toward the caller. */
   private readonly tag: string;
 

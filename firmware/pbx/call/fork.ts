@@ -27,9 +27,16 @@ export interface Branch<K> {
   cancelWanted: boolean;
 }
 
-/** What the caller hears when every branch failed, and why the call record says it ended. */
+/**
+ * What the caller hears when every branch failed, and why the call record
+ * says it ended: a 6xx first (600 is busy everywhere, 603 and the others a
+ * refusal), then busy, cancelled, a telling 4xx, else "unavailable".
+ */
 export function bestFinal(statuses: readonly number[]): { answer: CallFailure | { readonly status: number }; why: EndReason } {
-  if (statuses.some((s) => s === 486 || s === 600)) return { answer: 'busy', why: 'busy' };
+  // A 6xx is final for the whole call (RFC 3261 16.7 step 6, 21.6): it wins over every other answer and is passed on as is.
+  const global = statuses.find((s) => s >= 600 && s < 700);
+  if (global !== undefined) return { answer: { status: global }, why: global === 600 ? 'busy' : 'rejected' };
+  if (statuses.some((s) => s === 486)) return { answer: 'busy', why: 'busy' };
   if (statuses.some((s) => s === 487)) return { answer: 'cancelled', why: 'cancelled' };
   const fourxx = statuses.find((s) => s >= 400 && s < 500 && s !== 408);
   if (fourxx) return { answer: { status: fourxx }, why: 'rejected' };

@@ -6,6 +6,6 @@ export {
 } from './deps.js';
 export { CallLeg } from './leg.js';
 export { Fork, bestFinal, type Branch, type BranchState } from './fork.js';
-export { Call, newCallId } from './call.js';
+export { Call, newCallId, type Crossing } from './call.js';
 export { CallSetup, type CallEnding } from './setup.js';
 export { Renegotiation, failureResponse } from './renegotiate.js';

@@ -116,13 +116,22 @@ export class CallLeg {
 
   /**
    * The box answered this leg's INVITE with `res` (a 2xx): on UDP it is resent,
-   * T1 doubling to T2, until acked() or 64*T1 (RFC 3261 13.3.1.4); then
+   * T1 doubling to T2, until acked() or 64*T1 (RFC 3261 13.3.1.4); on TCP/TLS
+   * it is sent once, with the same 64*T1 wait. Without the ACK by then
    * `onNoAck` runs, since the dialog is dead. Scoped to the call's answered
    * phase: once the call ends, nothing is resent.
    */
   answered(tx: InviteServerTransaction, res: SipResponse, life: CallLifecycle, onNoAck: () => void): void {
     this.final2xx = res;
-    if (this.target?.transport !== 'udp') return;
+    if (this.target?.transport !== 'udp') {
+      // A reliable transport carries the 2xx once, but an ACK that never comes still means a dead dialog.
+      this.retransmit = life.timer(64 * T1, () => {
+        if (!this.final2xx) return;
+        this.final2xx = undefined;
+        onNoAck();
+      }, ['answered']);
+      return;
+    }
     const clock = this.deps.clock;
     const sentAt = clock.now();
     let interval = T1;

@@ -1,13 +1,21 @@
+import type { TimerHandle } from '../../core/index.js';
 import type { RemoteMedia } from '../../media/index.js';
 import { createResponse, getCSeq, getHeader, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
-import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/index.js';
+import type { ClientTransaction, InviteServerTransaction, ServerTransaction } from '../../sip/transaction/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
 import { PLAIN_SDP, SDP_TYPE, type Side, answerFromAnswer, audioOf, offerFromOffer, parseBody, remoteOf } from '../media/index.js';
-import type { Call } from './call.js';
+import type { Call, Crossing } from './call.js';
 import { guard, type CallDeps } from './deps.js';
 import { responseOf, type CallFailure } from './failures.js';
 import type { CallLeg } from './leg.js';
 import type { CallEnding } from './setup.js';
+
+/**
+ * How long a passed-on re-INVITE may stay at provisionals before the box
+ * gives it up: 64*T1 like Timer B, well short of Timer C's 3 minutes, since
+ * a re-INVITE needs no human to answer it.
+ */
+export const REINVITE_WAIT_MS = 32_000;
 
 /** A response from the failure catalogue (pbx/call failures): the one place a failure gets its status. */
 export function failureResponse(req: SipRequest, failure: CallFailure, opts: { toTag?: string | undefined } = {}): SipResponse {
@@ -33,12 +41,26 @@ export class Renegotiation {
       tx.respond(failureResponse(req, 'glare', { toTag }));
       return;
     }
+    // RFC 3261 14.1: no INVITE toward a phone whose INVITE transaction with the
+    // box still waits for its ACK; the asker gets 491 and retries (14.1's backoff).
+    if (req.method === 'INVITE' && there.awaitingAck) {
+      d.counters.inc('call.reinvite-before-ack');
+      tx.respond(failureResponse(req, 'glare', { toTag }));
+      return;
+    }
     const negotiates = req.method === 'INVITE' || req.method === 'UPDATE';
-    let offer: SessionDescription | undefined;
-    try { offer = parseBody(req.body); } catch {
+    const carried = negotiates ? sdpIn(req) : { offer: undefined };
+    if (carried === 'bad-sdp') {
       tx.respond(failureResponse(req, 'bad-sdp', { toTag }));
       return;
     }
+    if (carried === 'unsupported') {
+      // A body the box cannot negotiate with (RFC 3261 21.4.13): it says what it takes.
+      d.counters.inc('call.unsupported-body');
+      tx.respond(createResponse(req, 415, 'Unsupported Media Type', { toTag, headers: [{ name: 'accept', value: SDP_TYPE }] }));
+      return;
+    }
+    const offer = carried.offer;
     // A re-INVITE without SDP asks the other side to offer (in its 2xx); as a
     // round it is pending on both legs all the same.
     if (negotiates) {
@@ -56,7 +78,8 @@ export class Renegotiation {
       if (!open) return;
       open = false;
       call.endRound(here.id, ok);
-      if (ok) return;
+      // A call that is ending or ended has no media left to put back.
+      if (ok || call.state !== 'answered') return;
       // A refused round leaves the old media and the old keys in force on both legs (RFC 6337 3.2, RFC 4568 7.1.4).
       const keys = call.keys?.rollback(sideOf(here.id));
       if (previous) here.remote = previous;
@@ -79,6 +102,12 @@ export class Renegotiation {
         tx.respond(failureResponse(req, 'not-acceptable', { toTag }));
         return;
       }
+      if (call.state !== 'answered') {
+        // The call ended while the engine took the offer: nothing crosses any more.
+        settled(false);
+        tx.respond(failureResponse(req, 'cancelled', { toTag }));
+        return;
+      }
     }
     const outReq = there.nextRequest(req.method, body ? { body } : req.body.length
       ? { body: req.body, contentType: getHeader(req, 'content-type') ?? 'application/octet-stream' } : {});
@@ -91,64 +120,140 @@ export class Renegotiation {
     }
   }
 
-  /** Send the passed-on request on the other leg and bring its answer back to the asker. */
+  /**
+   * Send the passed-on request on the other leg and bring its answer back to
+   * the asker. Until its final answer the request is one of the call's
+   * crossings; a passed-on re-INVITE that gets no more than provisionals is
+   * given up after REINVITE_WAIT_MS (RFC 3261's Timer C in spirit).
+   */
   private send(call: Call, here: CallLeg, there: CallLeg, req: SipRequest, tx: ServerTransaction, outReq: SipRequest,
     offer: SessionDescription | undefined, settled: (ok: boolean) => void): void {
     const d = this.deps;
     const toTag = here.dialog!.localTag;
     const negotiates = req.method === 'INVITE' || req.method === 'UPDATE';
+    const cseq = getCSeq(outReq).seq;
+    /** The other side's final answer arrived. */
     let final = false;
-    there.send(outReq, {
+    /** The asker has its final answer, or the crossing was given up. */
+    let done = false;
+    let cancelWanted = false;
+    let waiting: TimerHandle | undefined;
+    let out: ClientTransaction | undefined;
+    const finished = (): void => {
+      call.crossings.delete(crossing);
+      waiting?.cancel();
+    };
+    const cancelThere = (): void => {
+      if (out?.kind !== 'invite-client') return;
+      if (out.state !== 'proceeding') { cancelWanted = out.state === 'calling'; return; }
+      cancelWanted = false;
+      try { d.transactions.sendCancel(out, { onResponse: () => {} }); } catch { /* the INVITE ended meanwhile */ }
+    };
+    const crossing: Crossing = {
+      asked: tx,
+      abandon: (why) => {
+        if (done || (final && why !== 'ended')) return false;
+        done = true;
+        finished();
+        if (!final) settled(false);
+        if (!final && why !== 'ended') cancelThere();
+        try { tx.respond(failureResponse(req, why === 'timeout' ? 'timeout' : 'cancelled', { toTag })); } catch { /* already answered */ }
+        d.counters.inc(`call.crossing-${why}`);
+        return true;
+      },
+    };
+    out = there.send(outReq, {
       onResponse: (res) => {
-        if (res.status < 200) return;
+        if (res.status < 200) {
+          if (cancelWanted) cancelThere();
+          else if (req.method === 'INVITE' && !waiting && !done) {
+            waiting = call.life.timer(REINVITE_WAIT_MS, () => { crossing.abandon('timeout'); }, ['answered']);
+          }
+          return;
+        }
         if (final) {
           // A resent 2xx: our ACK was lost (RFC 3261 13.2.2.4). The same ACK again; everything else was done.
-          if (res.status < 300 && req.method === 'INVITE') there.reAck();
+          if (res.status < 300 && req.method === 'INVITE' && !call.ended) there.reAck();
           return;
         }
         final = true;
+        if (done) {
+          // Given up already: a 2xx still needs its ACK while the dialog lives; media stays as the rollback left it.
+          if (res.status < 300 && req.method === 'INVITE' && call.state === 'answered') there.ack({ cseq });
+          return;
+        }
+        // Still a crossing until the asker is answered: the call may end while the engine works.
+        waiting?.cancel();
         if (res.status < 300 && negotiates) there.refreshedBy(res);
         // A re-INVITE without SDP: the other side offers in its 2xx and the round ends with the asker's ACK.
         const theirOffer = res.status < 300 && !offer && req.method === 'INVITE' ? parseOrNothing(res.body) : undefined;
         if (!theirOffer) settled(res.status < 300);
-        guard(d, (async () => {
-          let answerBody: Buffer | undefined;
-          if (theirOffer) {
-            answerBody = await this.offerBack(call, here, there, theirOffer, getCSeq(outReq).seq, settled);
-          } else if (res.status < 300 && offer) {
-            try {
-              const answer = parseBody(res.body);
-              if (answer) {
-                const media = audioOf(answer);
-                const back = call.keys && media ? call.keys.reanswered(sideOf(here.id), media) : undefined;
-                there.remote = remoteOf(answer);
-                await call.media.update(there.id, there.remote, back?.there);
-                answerBody = answerFromAnswer(offer, answer, here.sdp, here.local!, back?.here ?? PLAIN_SDP);
-              }
-            } catch (e) {
-              d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 're-offer answer unusable');
-              answerBody = undefined;
-            }
-          }
-          if (req.method === 'INVITE' && res.status < 300 && !theirOffer) there.ack({ cseq: getCSeq(outReq).seq });
-          const headers: Header[] = res.status < 300 && req.method !== 'INFO' ? [here.contact()] : [];
-          const response = createResponse(req, res.status, res.reason, {
-            toTag, headers, ...(answerBody ? { body: answerBody, contentType: SDP_TYPE } : {}),
-          });
-          tx.respond(response);
-          // The 2xx of a re-INVITE is resent on UDP until the asker's ACK, like the first one (RFC 3261 13.3.1.4).
-          if (req.method === 'INVITE' && res.status < 300) {
-            here.answered(tx as InviteServerTransaction, response, call.life, () => guard(d, this.ending.hangup(call, 'timeout', 'both'), 'no ACK'));
-          }
-        })(), `${req.method} answer`);
+        guard(d, this.answerBack(call, here, there, req, tx, res, offer, theirOffer, cseq, settled, () => {
+          if (done) return false;
+          done = true;
+          finished();
+          return true;
+        }), `${req.method} answer`);
       },
       onTimeout: () => {
+        if (done) return;
+        done = true;
+        finished();
         settled(false);
         tx.respond(failureResponse(req, 'timeout', { toTag }));
         guard(d, this.ending.hangup(call, 'timeout', 'both'), 'timeout');
       },
-      onTransportError: () => { settled(false); tx.respond(failureResponse(req, 'unreachable', { toTag })); },
+      onTransportError: () => {
+        if (done) return;
+        done = true;
+        finished();
+        settled(false);
+        tx.respond(failureResponse(req, 'unreachable', { toTag }));
+      },
     });
+    call.crossings.add(crossing);
+  }
+
+  /**
+   * The other side's final answer `res`, rewritten for the asker: the SDP
+   * answer (or the box's offer, when the other side offered in its 2xx) and
+   * the engine updated to match. `claim` says whether the asker may still be
+   * answered (the call may have ended while the engine worked).
+   */
+  private async answerBack(call: Call, here: CallLeg, there: CallLeg, req: SipRequest, tx: ServerTransaction, res: SipResponse,
+    offer: SessionDescription | undefined, theirOffer: SessionDescription | undefined, cseq: number,
+    settled: (ok: boolean) => void, claim: () => boolean): Promise<void> {
+    const d = this.deps;
+    const toTag = here.dialog!.localTag;
+    let answerBody: Buffer | undefined;
+    if (theirOffer) {
+      answerBody = await this.offerBack(call, here, there, theirOffer, cseq, settled);
+    } else if (res.status < 300 && offer && call.state === 'answered') {
+      try {
+        const answer = parseBody(res.body);
+        if (answer) {
+          const media = audioOf(answer);
+          const back = call.keys && media ? call.keys.reanswered(sideOf(here.id), media) : undefined;
+          there.remote = remoteOf(answer);
+          await call.media.update(there.id, there.remote, back?.there);
+          answerBody = answerFromAnswer(offer, answer, here.sdp, here.local!, back?.here ?? PLAIN_SDP);
+        }
+      } catch (e) {
+        d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 're-offer answer unusable');
+        answerBody = undefined;
+      }
+    }
+    if (req.method === 'INVITE' && res.status < 300 && !theirOffer && !call.ended) there.ack({ cseq });
+    if (!claim()) return;
+    const headers: Header[] = res.status < 300 && req.method !== 'INFO' ? [here.contact()] : [];
+    const response = createResponse(req, res.status, res.reason, {
+      toTag, headers, ...(answerBody ? { body: answerBody, contentType: SDP_TYPE } : {}),
+    });
+    tx.respond(response);
+    // The 2xx of a re-INVITE is resent on UDP until the asker's ACK, like the first one (RFC 3261 13.3.1.4).
+    if (req.method === 'INVITE' && res.status < 300 && call.state === 'answered') {
+      here.answered(tx as InviteServerTransaction, response, call.life, () => guard(d, this.ending.hangup(call, 'timeout', 'both'), 'no ACK'));
+    }
   }
 
   /**
@@ -200,6 +305,18 @@ export class Renegotiation {
 function sideOf(leg: string): Side {
   if (leg !== 'a' && leg !== 'b') throw new Error(`two-party keys have no leg ${leg}`);
   return leg;
+}
+
+/**
+ * The SDP a re-INVITE or UPDATE carries: only a body typed application/sdp
+ * (or untyped, if it is SDP) is one; no body is no offer; any other type the
+ * box cannot negotiate with.
+ */
+function sdpIn(req: SipRequest): { offer: SessionDescription | undefined } | 'bad-sdp' | 'unsupported' {
+  if (req.body.length === 0) return { offer: undefined };
+  const type = getHeader(req, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (type !== undefined && type !== SDP_TYPE) return 'unsupported';
+  try { return { offer: parseBody(req.body) }; } catch { return 'bad-sdp'; }
 }
 
 function parseOrNothing(body: Buffer): SessionDescription | undefined {

@@ -45,7 +45,7 @@ t.test('RFC 3261 13.3.1.4: the 2xx to a re-INVITE from a UDP phone is resent unt
   t.same(w.seen(bob, m), ['INVITE', 'ACK']);
 });
 
-t.test('RFC 3261 9.2: a CANCEL of a pending re-INVITE: 200, 487 to the re-INVITE, the call goes on', { todo: 'call control: a CANCEL of a re-INVITE gets 481 (only the initial INVITE is matched) and the re-INVITE stays open' }, async (t) => {
+t.test('RFC 3261 9.2: a CANCEL of a pending re-INVITE: 200, 487 to the re-INVITE, the call goes on', async (t) => {
   const { w, alice, bob } = await answered();
   bob.auto.INVITE = undefined;
   const m = w.mark();
@@ -59,23 +59,31 @@ t.test('RFC 3261 9.2: a CANCEL of a pending re-INVITE: 200, 487 to the re-INVITE
   t.equal(w.phase, 'answered');
 });
 
-t.test('a CANCEL of a pending re-INVITE today: answered, and the call is not ended by it', async (t) => {
+t.test('a 2xx that crosses the box\'s CANCEL of a re-INVITE is ACKed; the asker, already given 487, hears nothing more', async (t) => {
   const { w, alice, bob } = await answered();
   bob.auto.INVITE = undefined;
   const hold = alice.request('INVITE', { body: alice.sdp('sendonly') });
   await w.run(300);
   hold.cancelVia(alice.layer);
   await w.run(300);
-  t.equal(hold.cancelResponses.length, 1, 'the CANCEL gets an answer');
-  t.equal(w.phase, 'answered');
+  t.same(hold.statuses, [100, 487]);
+  const changes = w.engine.changes('b');
+  const m = w.mark();
   const r = bob.last('INVITE')!;
   bob.reply(r, 200, bob.answerTo(r.req.body));
   await w.run(4 * LATENCY);
-  t.same(hold.statuses, [100, 200], 'the re-INVITE completes when the other side answers');
+  t.same(w.seen(bob, m), ['ACK'], 'the late 2xx is ACKed');
+  t.same(w.seen(alice, m), [], 'the asker hears nothing of it');
+  t.equal(w.engine.changes('b'), changes, 'the given-up round touches no media');
+  t.equal(w.phase, 'answered');
   t.equal(w.internalErrors, 0);
+  bob.auto.INVITE = 'sdp';
+  const next = alice.request('INVITE', { body: alice.sdp('sendonly') });
+  await w.run(8 * LATENCY);
+  t.equal(next.final?.status, 200, 'a later re-INVITE works');
 });
 
-t.test('RFC 3261 15.1.2: the other side hangs up while a re-INVITE is pending: the asker gets BYE and its re-INVITE a final answer', { todo: 'call control: the pending re-INVITE of the asker is never answered once the call has ended' }, async (t) => {
+t.test('RFC 3261 15.1.2: the other side hangs up while a re-INVITE is pending: the asker gets BYE and its re-INVITE a final answer', async (t) => {
   const { w, alice, bob } = await answered();
   bob.auto.INVITE = undefined;
   const m = w.mark();
@@ -98,7 +106,7 @@ t.test('the other side hangs up while a re-INVITE is pending: the call ends with
   const bye = bob.request('BYE');
   await w.run(4 * LATENCY);
   t.same(bye.statuses, [200]);
-  t.same(w.seen(alice, m), ['100 INVITE', 'BYE']);
+  t.same(w.seen(alice, m), ['100 INVITE', '487 INVITE', 'BYE'], 'the pending re-INVITE is answered before the BYE (RFC 3261 15.1.2)');
   t.same(w.records.map((r) => r.endReason), ['bye-callee']);
   t.ok(w.engine.deleted());
   // The callee's phone, its dialog over, refuses the re-INVITE it still has: nothing breaks.
@@ -109,7 +117,7 @@ t.test('the other side hangs up while a re-INVITE is pending: the call ends with
   t.equal(w.records.length, 1);
 });
 
-t.test('a late refusal of a re-INVITE after the call ended does not touch the freed media', { todo: 'call control: the rollback of the refused round sends an update for the deleted session (an internal error, logged)' }, async (t) => {
+t.test('a late refusal of a re-INVITE after the call ended does not touch the freed media', async (t) => {
   const { w, alice, bob } = await answered();
   bob.auto.INVITE = undefined;
   alice.request('INVITE', { body: alice.sdp('sendonly') });
@@ -135,7 +143,7 @@ t.test('the caller hangs up while its own re-INVITE is pending: the call ends, t
   t.same(w.records.map((r) => r.endReason), ['bye-caller']);
 });
 
-t.test('RFC 3261 14.1: no re-INVITE goes to a caller whose initial INVITE is not ACKed yet', { todo: 'call control: a re-INVITE from the callee is passed to the caller while the caller\'s INVITE transaction is still waiting for its ACK' }, async (t) => {
+t.test('RFC 3261 14.1: no re-INVITE goes to a caller whose initial INVITE is not ACKed yet', async (t) => {
   const w = new World();
   const alice = w.phone('100');
   const bob = w.phone('101');

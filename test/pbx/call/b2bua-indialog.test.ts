@@ -100,7 +100,7 @@ t.test('INFO without a body crosses and the other side\'s answer comes back (200
   t.equal(w.engine.changes('a') + w.engine.changes('b'), changes, 'INFO never touches media');
 });
 
-t.test('INFO with a DTMF body (application/dtmf-relay) crosses with its body and type untouched', { todo: 'call control: every INFO body is parsed as SDP, so DTMF by INFO gets 400 Bad SDP' }, async (t) => {
+t.test('INFO with a DTMF body (application/dtmf-relay) crosses with its body and type untouched', async (t) => {
   const { w, alice, bob } = await answered();
   const dtmf = Buffer.from('Signal=5\r\nDuration=160\r\n');
   const info = alice.request('INFO', { body: dtmf, contentType: 'application/dtmf-relay' });
@@ -109,6 +109,19 @@ t.test('INFO with a DTMF body (application/dtmf-relay) crosses with its body and
   const got = bob.last('INFO')?.req;
   t.equal(got?.body.toString(), dtmf.toString());
   t.equal(got && getHeader(got, 'content-type'), 'application/dtmf-relay');
+});
+
+t.test('a re-INVITE whose body is not SDP (RFC 3261 21.4.13): 415 with Accept, nothing crosses, a later offer works', async (t) => {
+  const { w, alice, bob } = await answered();
+  const m = w.mark();
+  const odd = alice.request('INVITE', { body: Buffer.from('<x/>'), contentType: 'application/xml' });
+  await w.run(4 * LATENCY);
+  t.equal(odd.final?.status, 415);
+  t.equal(odd.final && getHeader(odd.final, 'accept'), 'application/sdp');
+  t.same(w.seen(bob, m), []);
+  const hold = alice.request('INVITE', { body: alice.sdp('sendonly') });
+  await w.run(8 * LATENCY);
+  t.equal(hold.final?.status, 200);
 });
 
 t.test('OPTIONS inside the call: the box answers 200 itself, the other phone sees nothing', async (t) => {

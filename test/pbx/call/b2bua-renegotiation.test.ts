@@ -138,7 +138,7 @@ t.test('a passed-on re-INVITE that is never answered (Timer B): 408 to the asker
   t.ok(w.engine.deleted());
 });
 
-t.test('a re-INVITE the other side only answers 100 to is not left open for ever', { todo: 'call control: no timer on a proceeding re-INVITE; the round stays open and every later offer gets 491' }, async (t) => {
+t.test('a re-INVITE the other side only answers 100 to is not left open for ever', async (t) => {
   const { w, alice, bob } = await answered();
   bob.auto.INVITE = undefined; // its transaction sends 100 Trying, the phone never answers
   const hold = alice.request('INVITE', { body: alice.sdp('sendonly') });
@@ -147,6 +147,21 @@ t.test('a re-INVITE the other side only answers 100 to is not left open for ever
   const next = alice.request('INVITE', { body: alice.sdp('sendrecv') });
   await w.run(4 * LATENCY);
   t.not(next.final?.status, 491, 'and may renegotiate again');
+});
+
+t.test('a re-INVITE left at 100 is given up 32 s after the provisional: CANCEL on the other leg, 408 to the asker, the call goes on', async (t) => {
+  const { w, alice, bob } = await answered();
+  bob.auto.INVITE = undefined;
+  const m = w.mark();
+  const hold = alice.request('INVITE', { body: alice.sdp('sendonly') });
+  await w.run(31_000);
+  t.same(hold.statuses, [100], 'still waiting before the bound');
+  t.same(w.seen(bob, m), ['INVITE']);
+  await w.run(2_000);
+  t.same(hold.statuses, [100, 408]);
+  t.same(w.seen(bob, m), ['INVITE', 'CANCEL'], 'the box CANCELs its own re-INVITE');
+  t.equal(w.phase, 'answered');
+  t.equal(w.counters.get('call.crossing-timeout'), 1);
 });
 
 t.test('a 2xx to a passed-on re-INVITE resent by the other side is ACKed again and changes nothing for the asker', async (t) => {
