@@ -53,7 +53,7 @@ const REFUSALS = ['media.drop.no-remote', 'media.drop.foreign-host', 'media.drop
  */
 const SPRAYER = String.raw`
 import dgram from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 const [bind, target, lo, hi, statsFile] = process.argv.slice(2);
 const ports = [];
 for (let p = Number(lo); p <= Number(hi); p++) if (p % 2 === 0) ports.push(p);
@@ -70,7 +70,9 @@ const stats = { sent: 0, received: 0, from: {}, errors: 0 };
 const sock = dgram.createSocket('udp4');
 sock.on('message', (m, r) => { stats.received++; const k = r.address + ':' + r.port; stats.from[k] = (stats.from[k] ?? 0) + 1; });
 sock.on('error', () => { stats.errors++; });
-const save = () => writeFileSync(statsFile, JSON.stringify(stats));
+// Written aside and renamed into place: the test reads the file while the sprayer runs, and a plain
+// rewrite let it read an empty file once ('Unexpected end of JSON input' on a loaded machine).
+const save = () => { writeFileSync(statsFile + '.tmp', JSON.stringify(stats)); renameSync(statsFile + '.tmp', statsFile); };
 sock.bind(0, bind, () => {
   let group = 0;
   setInterval(() => {

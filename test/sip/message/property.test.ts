@@ -42,7 +42,12 @@ function checkTotal(buf: Buffer): void {
   if ((f.value.kind === 'message' || f.value.kind === 'keepalive') && (f.value.length <= 0 || f.value.length > buf.length)) {
     throw new Error('frame length outside the buffer');
   }
-  if (p.ms > MAX_CALL_MS || f.ms > MAX_CALL_MS) throw new Error(`slow: parse ${p.ms} ms, frame ${f.ms} ms`);
+  if (p.ms > MAX_CALL_MS || f.ms > MAX_CALL_MS) {
+    // A hang or quadratic blow-up is slow every time; a GC pause or a busy machine is not (it failed
+    // once so, on a loaded machine): judge by the fastest of three more runs of the same input.
+    const best = Math.min(...[0, 1, 2].map(() => timed(() => parseMessage(buf)).ms + timed(() => frameStream(buf)).ms));
+    if (best > MAX_CALL_MS) throw new Error(`slow: parse ${p.ms} ms, frame ${f.ms} ms, fastest rerun ${best} ms`);
+  }
 }
 
 const mutation = fc.oneof(
