@@ -74,12 +74,6 @@ export class SrtpLeg implements LegTransform {
     for (let i = 0; i < SRTP_OUT_RING; i++) this.ring.push(Buffer.alloc(MAX_SRTP_PACKET + MAX_SRTP_TRAILER));
   }
 
-  /** Throws PbxError 'config' if either key cannot make an SRTP session. */
-  static check(keys: SrtpLegKeys): void {
-    void new SrtpSession(keys.rx);
-    void new SrtpSession(keys.tx);
-  }
-
   /** The suite of what the box receives on this leg (what the phone chose or was given). */
   get suite(): string { return this.rx.suite.name; }
 

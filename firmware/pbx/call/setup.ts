@@ -43,7 +43,7 @@ function failNoAudio(): never {
  * relay ringing and early media, and take the first answer.
  */
 export class CallSetup {
-  /** What each contact took last time (offer shapes), for the next call to it. */
+  /** What each contact refused and then took (offer shapes), for the next call to it. */
   readonly abilities = new AbilityMemory();
   private readonly attempts = new WeakMap<Branch<CallKeys>, Attempt>();
   /** Why the box stopped offering other shapes, per call: the Warning of its final answer. */
