@@ -3,7 +3,7 @@ import { dialogAsUas } from '../sip/dialog/index.js';
 import type { InviteServerTransaction, ServerTransaction, Target } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import {
-  Call, CallSetup, Renegotiation, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
+  Call, CallSetup, Renegotiation, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
   type EndReason, type LegId, type SetupDeps,
 } from './call/index.js';
 import type { CallRecords } from './records.js';
@@ -89,6 +89,13 @@ export class B2bua implements CallEnding {
     try { dialogAsUas(req, 'check'); } catch {
       d.counters.inc('call.bad-invite');
       tx.respond(failureResponse(req, 'missing-contact', { toTag: d.toTag() }));
+      return;
+    }
+    // RFC 3261 8.2.2.3: an extension the caller insists on and the box lacks is refused, not ignored.
+    const unsupported = unsupportedRequired(req);
+    if (unsupported.length > 0) {
+      d.counters.inc('call.bad-extension');
+      tx.respond(createResponse(req, 420, 'Bad Extension', { toTag: d.toTag(), headers: [{ name: 'unsupported', value: unsupported.join(', ') }] }));
       return;
     }
     const src: RequestSource = { transport: source.transport, address: source.address, port: source.port, ...(source.flowId ? { flowId: source.flowId } : {}) };

@@ -9,7 +9,7 @@ import { FakeClock, silentLogger } from '../../firmware/core/index.js';
 import { startAppliance, type Appliance } from '../../firmware/main.js';
 import { CALLS_FILE, type CallView } from '../../firmware/pbx/index.js';
 import { getCSeq, getHeader, toTag } from '../../firmware/sip/message/index.js';
-import { CallUa, RtpPeer, UaDialog, sdp, sdpOf, type IncomingCall, type OutgoingCall } from './call-ua.js';
+import { CallUa, OutgoingCall, RtpPeer, UaDialog, sdp, sdpOf, type IncomingCall } from './call-ua.js';
 
 /**
  * Calls through the whole appliance, booted in-process on loopback: the box
@@ -491,6 +491,42 @@ t.test('RFC 3261 12.2: a re-INVITE with a new Contact is a target refresh: the b
   t.equal((await c.b.bye()).status, 200);
   const bye = await other.waitRequest('BYE', (r) => r.callId === c.a.state.callId);
   t.equal(bye.req.uri, moved, 'the BYE toward the caller goes to the Contact of its re-INVITE');
+  await quiet(t);
+});
+
+t.test('RFC 3261 8.2.2.3: an INVITE that Requires an extension the box lacks (100rel) gets 420 with Unsupported; nobody rings', async (t) => {
+  const rtpA = await rtp();
+  const out = new OutgoingCall(caller, '101', sdp({ port: rtpA.port }));
+  out.send(undefined, [['Require', '100rel']]);
+  const fin = await out.final();
+  t.equal(fin.status, 420);
+  t.equal(getHeader(fin, 'unsupported'), '100rel');
+  t.notOk(await callee.sees('INVITE', () => true, 300), 'the callee never rings');
+});
+
+t.test('RFC 3262: a callee that sends a reliable 183 anyway gets the box\'s PRACK; the caller hears a plain 183; the dialog\'s CSeq goes on after the PRACK', async (t) => {
+  const rtpA = await rtp();
+  const rtpB = await rtp();
+  const out = await caller.call('101', { sdp: sdp({ port: rtpA.port }) });
+  const inc = await callee.waitInvite();
+  inc.invite.respond(183, 'Session Progress', {
+    body: sdp({ port: rtpB.port }), headers: [['Contact', `<${callee.contactUri}>`], ['Require', '100rel'], ['RSeq', '1']],
+  });
+  const early = await out.waitStatus(183);
+  t.equal(getHeader(early, 'require'), undefined, 'the caller\'s 183 is an ordinary one');
+  const prack = await callee.waitRequest('PRACK', (r) => r.callId === inc.callId);
+  t.equal(getHeader(prack.req, 'rack'), `1 ${getCSeq(inc.invite.req).seq} INVITE`, 'RAck names the RSeq and the INVITE (RFC 3262 7.2)');
+  const prackSeq = getCSeq(prack.req).seq;
+  t.ok(prackSeq > getCSeq(inc.invite.req).seq, 'the PRACK takes the next CSeq of the early dialog');
+  prack.respond(200, 'OK');
+  const b = inc.answer(sdp({ port: rtpB.port }));
+  const ok = await out.waitStatus(200);
+  const a = out.ack(ok);
+  const ack = await callee.waitRequest('ACK', (r) => r.callId === inc.callId);
+  t.equal(getCSeq(ack.req).seq, getCSeq(inc.invite.req).seq, 'the ACK carries the INVITE\'s CSeq, not the PRACK\'s (RFC 3261 13.2.2.4)');
+  t.equal((await a.bye()).status, 200);
+  const bye = await b.waitRequest('BYE');
+  t.ok(getCSeq(bye.req).seq > prackSeq, 'the box\'s BYE comes after its PRACK in CSeq order (RFC 3261 12.2.1.1)');
   await quiet(t);
 });
 

@@ -25,6 +25,8 @@ export interface Branch<K> {
   finalStatus?: number;
   /** A CANCEL the box wants but may not send before a provisional (RFC 3261 9.1). */
   cancelWanted: boolean;
+  /** The highest RSeq the box PRACKed on this branch, and the CSeq of its last PRACK (RFC 3262). */
+  prack?: { rseq: number; seq: number };
 }
 
 /**

@@ -9,3 +9,4 @@ export { Fork, bestFinal, type Branch, type BranchState } from './fork.js';
 export { Call, newCallId, type Crossing } from './call.js';
 export { CallSetup, type CallEnding } from './setup.js';
 export { Renegotiation, failureResponse } from './renegotiate.js';
+export { SUPPORTED_OPTION_TAGS, prackFor, reliableSeq, unsupportedRequired } from './reliable.js';

@@ -1,6 +1,6 @@
 import { PbxError, isPbxError } from '../../core/index.js';
 import { isSecureSignalling } from '../../keying/index.js';
-import { getHeader, parseNameAddr, parseUri, uriScheme, withBody, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
+import { getCSeq, getHeader, parseNameAddr, parseUri, uriScheme, withBody, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
 import { dialogAsUac, dialogRequest, type Dialog } from '../../sip/dialog/index.js';
 import type { Target } from '../../sip/transaction/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
@@ -15,6 +15,7 @@ import {
 } from '../policy/index.js';
 import { AbilityMemory, MAX_ATTEMPTS, REFUSES_MEDIA, type Attempt } from './abilities.js';
 import type { Call } from './call.js';
+import { prackFor, reliableSeq } from './reliable.js';
 import { guard, type CalleeAccount, type EndReason, type LegId, type SetupDeps } from './deps.js';
 import type { CallFailure } from './failures.js';
 import type { Branch } from './fork.js';
@@ -185,6 +186,18 @@ export class CallSetup {
     return true;
   }
 
+  /** A reliable provisional (RFC 3262) gets the box's PRACK, once per RSeq; the caller hears an ordinary 18x. */
+  private prack(branch: Branch<CallKeys>, res: SipResponse): void {
+    const rseq = reliableSeq(res);
+    if (rseq === undefined || (branch.prack && rseq <= branch.prack.rseq)) return;
+    const seq = (branch.prack?.seq ?? getCSeq(branch.request).seq) + 1;
+    const req = prackFor(branch.request, res, rseq, seq);
+    if (!req) return;
+    branch.prack = { rseq, seq };
+    this.deps.counters.inc('call.prack');
+    try { this.deps.transactions.sendRequest(req, branch.target, { onResponse: () => {} }); } catch { /* the INVITE's own fate decides */ }
+  }
+
   /** The box's INVITE toward one contact of the callee: a new dialog, the caller's name kept. */
   private inviteFor(call: Call, target: Target, contact: string, body: Buffer | undefined): SipRequest {
     const d = this.deps;
@@ -244,6 +257,7 @@ export class CallSetup {
 
   private async onBranchResponse(call: Call, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
     if (res.status < 200) {
+      this.prack(branch, res);
       if (!call.fork.provisional(branch)) return;
       if (res.status === 100 || call.ended || call.state === 'answered') return;
       // 180/183 relayed; early media (183 with SDP) makes the callee's media flow now.
@@ -287,7 +301,8 @@ export class CallSetup {
     call.noAnswerTimer?.cancel();
     const attempt = this.attempts.get(branch);
     if (attempt) this.abilities.learned(attempt.key, attempt.tried);
-    b.dialog = dialog;
+    // PRACKs in the early dialog used CSeq numbers too: the dialog's next request comes after them.
+    b.dialog = branch.prack ? { ...dialog, localSeq: Math.max(dialog.localSeq, branch.prack.seq) } : dialog;
     b.target = branch.target;
     b.sdp = branch.sdp;
     call.keys = branch.keys;
@@ -319,13 +334,14 @@ export class CallSetup {
       }
     } catch (e) {
       d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'callee answer unusable');
-      b.ack();
+      b.ack({ cseq: getCSeq(branch.request).seq });
       b.bye();
       b.dialog = undefined;
       await this.ending.fail(call, 'not-acceptable', 'codec-mismatch');
       return;
     }
-    if (!lateOffer) b.ack();
+    // The ACK carries the INVITE's CSeq, whatever PRACKs came between (RFC 3261 13.2.2.4).
+    if (!lateOffer) b.ack({ cseq: getCSeq(branch.request).seq });
     call.life.move('answered');
     call.settleInitialOffer();
     call.answeredAt = d.clock.now();
@@ -370,7 +386,8 @@ export class CallSetup {
         body = answerFromAnswer(offer, answer, b.sdp, b.local!);
       }
     } catch { body = undefined; }
-    b.ack(body ? { body } : {});
+    const invite = call.fork.winner?.request;
+    b.ack({ ...(invite ? { cseq: getCSeq(invite).seq } : {}), ...(body ? { body } : {}) });
     if (!body) guard(this.deps, this.ending.hangup(call, 'codec-mismatch', 'both'), 'late answer');
   }
 }
