@@ -544,6 +544,42 @@ t.test('abilities under forced_relay: the box never bridges; the callee\'s 488 r
   t.notOk(await tlsCallee.sees('INVITE', () => true, 300), 'no second INVITE');
 });
 
+t.test('SDES on a late offer: a plain UDP caller sends no SDP, the TLS callee offers SRTP in its 200; the box offers the caller plain RTP, answers the callee with its own key in the ACK, and bridges', async (t) => {
+  const ma = await Media.open();
+  const mb = await Media.open();
+  const out = await udpCaller.call('301');
+  const inc = await tlsCallee.waitInvite();
+  t.equal(inc.sdp.length, 0, 'the callee is asked for an offer');
+  const mine = offerCrypto(['AES_CM_128_HMAC_SHA1_80'], cryptoRandom);
+  const b = inc.answer(sdp({ port: mb.port, profile: 'RTP/SAVP', extraMedia: cryptoLines(mine) }));
+  const ok = await out.waitStatus(200);
+  t.same({ profile: audio(ok.body).protocol, crypto: rawCryptoOf(ok.body) }, { profile: 'RTP/AVP', crypto: [] }, 'the UDP caller is offered plain RTP: no key goes to it');
+  const a = out.ack(ok, sdp({ port: ma.port }));
+  const ack = await tlsCallee.waitRequest('ACK', (r) => r.callId === inc.invite.callId);
+  t.equal(audio(ack.body).protocol, 'RTP/SAVP', 'the callee\'s ACK carries an SRTP answer');
+  const answered = cryptoOf(ack.body);
+  t.equal(answered.length, 1, 'one a=crypto (RFC 4568 7.1.2)');
+  t.not(b64(answered[0]!), b64(mine[0]!), 'with the box\'s own key');
+  t.match(calls()[0], { mode: 'bridge', legs: { a: { protection: 'rtp' }, b: { protection: 'sdes', keys: 'box' } } });
+  mb.tx = new SrtpSession(srtpOptionsOf(mine[0]!));
+  mb.rx = new SrtpSession(srtpOptionsOf(answered[0]!));
+  await mb.flow(boxPort(ack.body), ma, 0x51);
+  await ma.flow(boxPort(ok.body), mb, 0x52);
+  t.pass('SRTP on the callee\'s leg, plain RTP on the caller\'s, both ways');
+  // A hold from the plain caller reaches the SDES callee as SRTP with the box's key, the keys' sides kept apart.
+  const hold = a.request('INVITE', { sdp: sdp({ port: ma.port, direction: 'sendonly', version: 2 }) });
+  const re = await b.waitRequest('INVITE');
+  t.same({ profile: audio(re.body).protocol, dir: audio(re.body).attributes.some((x) => x.name === 'sendonly') }, { profile: 'RTP/SAVP', dir: true });
+  const reKeys = cryptoOf(re.body);
+  t.ok(reKeys.length > 0 && reKeys.every((c) => c.tag > 0), 'the re-offer carries the box\'s a=crypto');
+  re.respond(200, 'OK', { body: sdp({ port: mb.port, profile: 'RTP/SAVP', direction: 'recvonly', version: 2, extraMedia: cryptoLines([{ ...mine[0]!, tag: reKeys[0]!.tag }]) }), headers: [['Contact', `<${tlsCallee.contactUri}>`]] });
+  const held = await hold;
+  t.same({ status: held.status, profile: audio(held.body).protocol, crypto: rawCryptoOf(held.body) }, { status: 200, profile: 'RTP/AVP', crypto: [] }, 'the caller hears a plain answer');
+  a.ack(held);
+  await b.waitRequest('ACK');
+  await hangup(t, { out, inc, a, b, offerToCallee: ack.body, answerToCaller: ok.body });
+});
+
 t.test('the box is idle afterwards', async (t) => {
   const end = Date.now() + 2_000;
   let s = await app.media.request({ op: 'stats' });

@@ -56,6 +56,8 @@ export class Call {
   callerOffer?: SessionDescription;
   /** The media keys of the branch that answered. */
   keys?: CallKeys;
+  /** The keys were built with the callee as the offering side (a late offer): their "a" is leg b. */
+  keysFlipped = false;
   /** Ringing's no-answer timer: cancelled the moment a branch wins, before the answer is processed. */
   noAnswerTimer?: TimerHandle;
   /** Runs when the caller never ACKs the box's 2xx: the call is dead. */
@@ -178,7 +180,7 @@ export class Call {
 
   view(): CallView {
     const k = this.keys ?? this.fork.branches[0]?.keys;
-    const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(id) : { protection: 'rtp' });
+    const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(this.keysFlipped && this.keys ? (id === 'a' ? 'b' : 'a') : id) : { protection: 'rtp' });
     const a = this.callerLeg;
     const b = this.calleeLeg;
     const legA: LegView = { party: this.caller, transport: a.target!.transport, address: a.target!.address, ...protection('a') };

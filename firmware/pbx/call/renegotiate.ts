@@ -3,12 +3,13 @@ import type { RemoteMedia } from '../../media/index.js';
 import { createResponse, getCSeq, getHeader, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
 import type { ClientTransaction, InviteServerTransaction, ServerTransaction } from '../../sip/transaction/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
-import { PLAIN_SDP, SDP_TYPE, type Side, answerFromAnswer, audioOf, offerFromOffer, parseBody, remoteOf } from '../media/index.js';
+import { PLAIN_SDP, SDP_TYPE, answerFromAnswer, audioOf, offerFromOffer, parseBody, remoteOf } from '../media/index.js';
 import type { Call, Crossing } from './call.js';
 import { guard, type CallDeps } from './deps.js';
 import { responseOf, type CallFailure } from './failures.js';
 import type { CallLeg } from './leg.js';
 import type { CallEnding } from './setup.js';
+import { keySide } from './late-offer.js';
 
 /**
  * How long a passed-on re-INVITE may stay at provisionals before the box
@@ -81,7 +82,7 @@ export class Renegotiation {
       // A call that is ending or ended has no media left to put back.
       if (ok || call.state !== 'answered') return;
       // A refused round leaves the old media and the old keys in force on both legs (RFC 6337 3.2, RFC 4568 7.1.4).
-      const keys = call.keys?.rollback(sideOf(here.id));
+      const keys = call.keys?.rollback(keySide(call, here.id));
       if (previous) here.remote = previous;
       if (previous || keys?.here) guard(d, call.media.update(here.id, previous, keys?.here), 'media rollback');
       if (keys?.there) guard(d, call.media.update(there.id, undefined, keys.there), 'media rollback');
@@ -91,7 +92,7 @@ export class Renegotiation {
       try {
         // New keys in the offer rekey this leg; otherwise the keys stay (the engine restarts only the receive context).
         const media = audioOf(offer);
-        const re = call.keys && media ? call.keys.reoffer(sideOf(here.id), media) : undefined;
+        const re = call.keys && media ? call.keys.reoffer(keySide(call, here.id), media) : undefined;
         const next = remoteOf(offer);
         await call.media.update(here.id, next, re?.here);
         previous = here.remote;
@@ -233,7 +234,7 @@ export class Renegotiation {
         const answer = parseBody(res.body);
         if (answer) {
           const media = audioOf(answer);
-          const back = call.keys && media ? call.keys.reanswered(sideOf(here.id), media) : undefined;
+          const back = call.keys && media ? call.keys.reanswered(keySide(call, here.id), media) : undefined;
           there.remote = remoteOf(answer);
           await call.media.update(there.id, there.remote, back?.there);
           answerBody = answerFromAnswer(offer, answer, here.sdp, here.local!, back?.here ?? PLAIN_SDP);
@@ -274,7 +275,7 @@ export class Renegotiation {
     let body: Buffer;
     try {
       const media = audioOf(theirOffer);
-      const re = call.keys && media ? call.keys.reoffer(sideOf(there.id), media) : undefined;
+      const re = call.keys && media ? call.keys.reoffer(keySide(call, there.id), media) : undefined;
       there.remote = remoteOf(theirOffer);
       await call.media.update(there.id, there.remote, re?.here);
       body = offerFromOffer(theirOffer, here.sdp, here.local!, re?.there ?? PLAIN_SDP).body;
@@ -287,7 +288,7 @@ export class Renegotiation {
         const answer = parseBody(ack.body);
         const media = audioOf(answer);
         if (!answer || !media) throw new Error('the ACK brings no SDP answer');
-        const back = call.keys ? call.keys.reanswered(sideOf(there.id), media) : undefined;
+        const back = call.keys ? call.keys.reanswered(keySide(call, there.id), media) : undefined;
         here.remote = remoteOf(answer);
         await call.media.update(here.id, here.remote, back?.there);
         const toThere = answerFromAnswer(theirOffer, answer, there.sdp, there.local!, back?.here ?? PLAIN_SDP);
@@ -299,12 +300,6 @@ export class Renegotiation {
     })(), 'answer in ACK'));
     return body;
   }
-}
-
-/** A call's keys are two-party today: leg "a" is the caller's side, "b" the callee's. */
-function sideOf(leg: string): Side {
-  if (leg !== 'a' && leg !== 'b') throw new Error(`two-party keys have no leg ${leg}`);
-  return leg;
 }
 
 /**

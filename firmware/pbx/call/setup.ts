@@ -16,6 +16,7 @@ import {
 import { AbilityMemory, MAX_ATTEMPTS, REFUSES_MEDIA, type Attempt } from './abilities.js';
 import type { Call } from './call.js';
 import { prackFor, reliableSeq } from './reliable.js';
+import { lateOffer } from './late-offer.js';
 import { guard, type CalleeAccount, type EndReason, type LegId, type SetupDeps } from './deps.js';
 import type { CallFailure } from './failures.js';
 import type { Branch } from './fork.js';
@@ -309,7 +310,7 @@ export class CallSetup {
 
     const a = call.callerLeg;
     let answerBody: Buffer | undefined;
-    let lateOffer = false;
+    let offeredLate = false;
     try {
       const answer = parseBody(res.body);
       if (call.callerOffer && answer) {
@@ -322,13 +323,11 @@ export class CallSetup {
         if (Object.keys(map).length) await call.media.renumber('b', 'a', map);
         answerBody = answerFromAnswer(call.callerOffer, answer, a.sdp, a.local!, k.callerAnswer);
       } else if (!call.callerOffer && answer) {
-        // Late offer (RFC 3261 13.2.1): the callee offered in its 2xx; the box offers
-        // toward the caller and answers the callee when the caller's ACK brings the answer.
-        b.remote = remoteOf(answer);
-        await call.media.answer('b', b.remote);
-        answerBody = offerFromOffer(answer, a.sdp, a.local!).body;
-        lateOffer = true;
-        a.whenAcked((ack) => this.lateAnswer(call, answer, ack));
+        // Late offer (RFC 3261 13.2.1): the callee offered in its 2xx (pbx/call late-offer).
+        const late = await lateOffer(d, call, answer, () => this.ending.hangup(call, 'codec-mismatch', 'both'));
+        if ('status' in late) throw new PbxError('protocol', late.reason);
+        answerBody = late.body;
+        offeredLate = true;
       } else {
         throw new Error('no SDP in the answer');
       }
@@ -341,7 +340,7 @@ export class CallSetup {
       return;
     }
     // The ACK carries the INVITE's CSeq, whatever PRACKs came between (RFC 3261 13.2.2.4).
-    if (!lateOffer) b.ack({ cseq: getCSeq(branch.request).seq });
+    if (!offeredLate) b.ack({ cseq: getCSeq(branch.request).seq });
     call.life.move('answered');
     call.settleInitialOffer();
     call.answeredAt = d.clock.now();
@@ -371,24 +370,6 @@ export class CallSetup {
     const { answer, why } = call.fork.best();
     const refusal = this.refusals.get(call);
     await this.ending.fail(call, answer, why, refusal ? [this.warning(call, refusal.reason)] : undefined);
-  }
-
-  /** Late offer: the caller's answer rides on its ACK to our 2xx; the box answers the callee in its own ACK. */
-  private lateAnswer(call: Call, offer: SessionDescription, ack: SipRequest): void {
-    const a = call.callerLeg;
-    const b = call.calleeLeg;
-    let body: Buffer | undefined;
-    try {
-      const answer = parseBody(ack.body);
-      if (answer) {
-        a.remote = remoteOf(answer);
-        guard(this.deps, call.media.update('a', a.remote), 'late answer');
-        body = answerFromAnswer(offer, answer, b.sdp, b.local!);
-      }
-    } catch { body = undefined; }
-    const invite = call.fork.winner?.request;
-    b.ack({ ...(invite ? { cseq: getCSeq(invite).seq } : {}), ...(body ? { body } : {}) });
-    if (!body) guard(this.deps, this.ending.hangup(call, 'codec-mismatch', 'both'), 'late answer');
   }
 }
 
