@@ -203,10 +203,8 @@ export class B2bua implements CallEnding {
 
   private async end(call: Call, reason: EndReason): Promise<void> {
     if (call.ended) return;
-    call.life.move('ended'); // cancels every timer of the call
-    for (const x of [...call.crossings]) x.abandon('ended');
     this.calls.delete(call);
-    await call.media.close();
+    if (!(await call.close(reason))) return;
     const view = call.view();
     this.deps.records.write({
       id: call.id, caller: call.caller, callee: call.callee, startedAt: call.startedAt,

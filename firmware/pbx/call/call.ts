@@ -5,13 +5,19 @@ import { createResponse, getCallId, type Header, type SipRequest, type SipRespon
 import { dialogAsUas } from '../../sip/dialog/index.js';
 import type { InviteServerTransaction, ServerTransaction, Target } from '../../sip/transaction/index.js';
 import { MediaSession, type CallKeys } from '../media/index.js';
-import type { CallDeps, CallView, LegId } from './deps.js';
+import type { CallDeps, CallView, EndReason, LegId } from './deps.js';
 import { Fork } from './fork.js';
 import { CallLeg } from './leg.js';
-import { CallLifecycle } from './lifecycle.js';
+import { CallLifecycle, type CallPhase } from './lifecycle.js';
 import type { OfferAnswerRefusal } from './negotiation.js';
 
 let callCounter = 0;
+
+/** The typed events of a call. */
+export interface CallEvents {
+  readonly phase: { readonly to: CallPhase; readonly from: CallPhase };
+  readonly closed: { readonly reason: EndReason };
+}
 
 /**
  * A request crossing the box that has no final answer yet: received on one
@@ -81,9 +87,47 @@ export class Call {
     this.tag = deps.random.token(64);
     this.media = new MediaSession(deps.media, `call-${this.id}`);
     this.life = new CallLifecycle(deps.clock);
+    this.life.onMove((to, from) => this.emit('phase', { to, from }));
     this.fork = new Fork<CallKeys>(deps.transactions);
     this.legs.set('a', new CallLeg('a', caller, deps, source));
     this.legs.set('b', new CallLeg('b', callee, deps));
+  }
+
+  /** What a call tells whoever watches it: each phase it enters, and once, that it closed and why. */
+  private readonly listeners: { [E in keyof CallEvents]: Set<(e: CallEvents[E]) => void> } = { phase: new Set(), closed: new Set() };
+  private closing?: Promise<boolean>;
+
+  on<E extends keyof CallEvents>(event: E, listener: (e: CallEvents[E]) => void): () => void {
+    const set = this.listeners[event] as Set<(e: CallEvents[E]) => void>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  private emit<E extends keyof CallEvents>(event: E, e: CallEvents[E]): void {
+    for (const l of [...(this.listeners[event] as Set<(e: CallEvents[E]) => void>)]) {
+      try { l(e); } catch { /* a watcher must not break the call */ }
+    }
+  }
+
+  /**
+   * End the call's life: the lifecycle moves to ended (every timer of the
+   * call stops), each passed-on request still open gets its final answer,
+   * no leg resends anything, and the media session's ports are freed; then
+   * 'closed' is told once. Idempotent: a second close() waits for the first
+   * and returns false. Signalling toward the phones (BYE, CANCEL, the
+   * caller's final response) is the caller's job before this.
+   */
+  close(reason: EndReason): Promise<boolean> {
+    if (this.closing) return this.closing.then(() => false);
+    this.closing = (async () => {
+      this.life.tryMove('ended');
+      for (const x of [...this.crossings]) x.abandon('ended');
+      for (const leg of this.legs.values()) leg.acked();
+      await this.media.close();
+      this.emit('closed', { reason });
+      return true;
+    })();
+    return this.closing;
   }
 
   leg(id: LegId): CallLeg {
