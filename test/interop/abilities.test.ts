@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { have, reexecInNetns, waitFor } from './harness.js';
+import { have, reexecInNetns, startCapture, tsharkFields, waitFor } from './harness.js';
 import { pbxOk, startBox } from './box.js';
 import {
   assertHeard, boxStatus, established, none, records, sleep, startPhone, stopPhone, waitState, wavsNow,
@@ -29,15 +29,35 @@ const S: PhoneSpec = { ext: '1002', pass: 'savp-secret', sip: 34010, ctrl: 34110
 const F: PhoneSpec = { ext: '1003', pass: 'savpf-secret', sip: 34020, ctrl: 34120, rtp: '32200-32299', tone: 1400 };
 const BOX_RTP = { min: 42000, max: 42999 };
 const TALK_MS = 2500;
+/** RTP header (12) + 20 ms of PCMU (160). */
+const PLAIN_RTP = 172;
+/** SRTP authentication tag bytes per suite (RFC 3711 4.2, RFC 4568 6.2). */
+const TAG: Readonly<Record<string, number>> = {
+  AES_CM_128_HMAC_SHA1_80: 10, AES_CM_128_HMAC_SHA1_32: 4, AES_256_CM_HMAC_SHA1_80: 10, AES_256_CM_HMAC_SHA1_32: 4,
+  AEAD_AES_128_GCM: 16, AEAD_AES_256_GCM: 16,
+};
 
 interface Leg { party: string; transport: string; protection: string; suite?: string; keys?: string }
 interface CallView { mode: string; legs: { a: Leg; b?: Leg }; policyNote?: string }
 type Asserts = Pick<typeof t, 'ok' | 'same' | 'equal' | 'match' | 'comment' | 'pass' | 'fail'>;
 
 if (!reexecInNetns()) {
-  const missing = ['baresip', 'sox'].filter((c) => !have(c));
+  const missing = ['baresip', 'sox', 'tshark'].filter((c) => !have(c));
   if (missing.length) t.fail(`missing ${missing.join(', ')}: scripts/install-deps.sh installs them`);
   else await main();
+}
+
+interface Packet { src: number; dst: number; len: number }
+const inRange = (p: number, r: string): boolean => { const [lo, hi] = r.split('-').map(Number); return p >= lo! && p <= hi!; };
+const inBox = (p: number): boolean => p >= BOX_RTP.min && p <= BOX_RTP.max;
+
+/** PCMU RTP (or SRTP: its header is clear) packets of a capture, by ports and length; RTCP left out. */
+function rtpPackets(pcap: string): Packet[] {
+  return tsharkFields(pcap, 'udp', ['udp.srcport', 'udp.dstport', 'udp.payload']).flatMap((l) => {
+    const [src, dst, hex] = l.split('\t');
+    const b = Buffer.from((hex ?? '').replace(/:/g, ''), 'hex');
+    return b.length >= 12 && b[0]! >> 6 === 2 && (b[1]! & 0x7f) === 0 ? [{ src: Number(src), dst: Number(dst), len: b.length }] : [];
+  });
 }
 
 /** One SIP message of a baresip trace (-s). */
@@ -130,16 +150,22 @@ async function main(): Promise<void> {
   interface Placed {
     view: CallView; record: CallView & { endReason: string }; retried: number;
     callee: Traced[]; caller: Traced[]; calleeNotes: string[];
+    /** With `wire`: the RTP/SRTP packets on lo during the call. */
+    packets?: Packet[];
   }
 
   /** `from` calls `to` (auto answer); both talk TALK_MS; the caller hangs up; both must hear the other's tone. */
-  const talk = async (tt: Asserts, from: PhoneSpec, to: PhoneSpec): Promise<Placed> => {
+  const talk = async (tt: Asserts, from: PhoneSpec, to: PhoneSpec, wire = false): Promise<Placed> => {
     const x = phones.get(from)!;
     const y = phones.get(to)!;
     const nRecords = records(data).length;
     const r0 = retries();
     const [bx, by] = [wavsNow(x.dir), wavsNow(y.dir)];
     const [lx, ly] = [logOf(x).length, logOf(y).length];
+    const pcap = join(work, `call-${from.ext}-${to.ext}-${Date.now()}.pcap`);
+    const capture = wire
+      ? await startCapture(pcap, `udp and (portrange 32000-32299 or portrange ${BOX_RTP.min}-${BOX_RTP.max})`, join(work, 'tshark.log'))
+      : undefined;
     tt.ok((await x.ctrl.dial(dialUri(from, to))).ok, `${from.ext} dials ${to.ext}`);
     await waitState(x.ctrl, `${from.ext}: call established`, established);
     await waitState(y.ctrl, `${to.ext}: call established`, established);
@@ -153,6 +179,7 @@ async function main(): Promise<void> {
     tt.ok((await x.ctrl.hangup()).ok, 'caller hangs up');
     await waitState(x.ctrl, `${from.ext}: call gone`, none);
     await waitState(y.ctrl, `${to.ext}: call gone`, none);
+    await capture?.stop();
     const record = await waitFor('the call record', () => records<CallView & { endReason: string }>(data)[nRecords], 3_000);
     assertHeard(tt, `caller ${from.ext}`, x.dir, bx, to.tone, TALK_MS / 1000);
     assertHeard(tt, `callee ${to.ext}`, y.dir, by, from.tone, TALK_MS / 1000);
@@ -160,13 +187,33 @@ async function main(): Promise<void> {
     const caller = traced(logOf(x).slice(lx), boxPorts);
     tt.comment(`${to.ext} got INVITEs ${JSON.stringify(invitesIn(callee.messages))}, answered ${JSON.stringify(finalsOut(callee.messages))}; ${callee.notes.join('; ')}`);
     tt.comment(`box: ${view.mode}: ${view.policyNote ?? ''}`);
-    return { view, record, retried, callee: callee.messages, caller: caller.messages, calleeNotes: callee.notes };
+    return {
+      view, record, retried, callee: callee.messages, caller: caller.messages, calleeNotes: callee.notes,
+      ...(capture ? { packets: rtpPackets(pcap) } : {}),
+    };
   };
 
   /** The box's view and record: mode, and per leg its transport, protection and who holds the keys. */
   const assertLegs = (tt: Asserts, c: Placed, mode: string, a: Partial<Leg>, b: Partial<Leg>): void => {
     tt.match(c.view, { mode, legs: { a, b } }, `pbx status: ${mode}, leg a ${JSON.stringify(a)}, leg b ${JSON.stringify(b)}`);
     tt.match(c.record, { mode, endReason: 'bye-caller', legs: { a, b } }, 'the call record says the same');
+  };
+
+  /**
+   * On the wire: each phone's media goes to and comes from the box only, both
+   * ways, every packet of a plain leg 172 bytes (RTP), of an SDES leg 172 +
+   * the suite's tag (SRTP), so each leg has the protection the box reports.
+   */
+  const assertWire = (tt: Asserts, c: Placed, phone: PhoneSpec, leg: Leg | undefined): void => {
+    const all = c.packets ?? [];
+    const toBox = all.filter((x) => inRange(x.src, phone.rtp) && inBox(x.dst));
+    const fromBox = all.filter((x) => inBox(x.src) && inRange(x.dst, phone.rtp));
+    const want = leg?.protection === 'sdes' ? PLAIN_RTP + (TAG[leg.suite ?? ''] ?? NaN) : PLAIN_RTP;
+    const enough = (TALK_MS / 20) * 0.6;
+    tt.ok(toBox.length >= enough && fromBox.length >= enough, `${phone.ext}'s leg: ${toBox.length} packets to the box, ${fromBox.length} from it`);
+    tt.same([...new Set([...toBox, ...fromBox].map((x) => x.len))], [want],
+      `${phone.ext}'s leg: every packet ${want} bytes (${leg?.protection === 'sdes' ? `SRTP, ${leg.suite}` : 'plain RTP'})`);
+    tt.equal(all.filter((x) => inRange(x.src, phone.rtp) && !inBox(x.dst)).length, 0, `${phone.ext} sends media to the box only`);
   };
 
   /*
@@ -193,13 +240,15 @@ async function main(): Promise<void> {
   const PLAIN_UDP = { transport: 'udp', protection: 'rtp' };
 
   t.test('plain UDP phone calls an srtp-mand TLS phone: 488 to the relayed RTP/AVP, retried as RTP/SAVP with box keys; the next call goes straight', async (t) => {
-    const c1 = await talk(t, P, S);
+    const c1 = await talk(t, P, S, true);
     t.same(invitesIn(c1.callee), ['RTP/AVP', 'RTP/SAVP'], 'the callee got the relayed plain offer, then the box\'s SAVP offer');
     t.same(finalsOut(c1.callee), ['488', '200 RTP/SAVP'], 'it refused the first with 488 and took the second');
     t.ok(c1.callee.filter((m) => m.dir === 'recv' && isInvite(m))[1]?.crypto, 'the retry carries the box\'s a=crypto');
     t.same(finalIn(c1.caller), ['200 RTP/AVP'], 'the plain caller gets a plain answer');
     t.equal(c1.retried, 1, 'call.retry moved by one');
     assertLegs(t, c1, 'bridge', { party: P.ext, ...PLAIN_UDP }, { party: S.ext, ...SDES_BOX });
+    assertWire(t, c1, P, c1.view.legs.a);
+    assertWire(t, c1, S, c1.view.legs.b);
 
     const c2 = await talk(t, P, S);
     t.same(invitesIn(c2.callee), ['RTP/SAVP'], 'second call: one INVITE, straight to SAVP');
@@ -209,23 +258,27 @@ async function main(): Promise<void> {
   });
 
   t.test('srtp-mand TLS phone calls the plain UDP phone: bridged SDES to RTP at once, no retry', async (t) => {
-    const c = await talk(t, S, P);
+    const c = await talk(t, S, P, true);
     t.same(invitesIn(c.callee), ['RTP/AVP'], 'the plain phone gets one plain offer');
     t.equal(c.callee.filter((m) => m.dir === 'recv' && isInvite(m))[0]?.crypto, 0, 'with no a=crypto (its leg is UDP)');
     t.same(finalsOut(c.callee), ['200 RTP/AVP']);
     t.same(finalIn(c.caller), ['200 RTP/SAVP'], 'the SRTP caller gets an SAVP answer (the box\'s keys)');
     t.equal(c.retried, 0, 'call.retry did not move');
     assertLegs(t, c, 'bridge', { party: S.ext, ...SDES_BOX }, { party: P.ext, ...PLAIN_UDP });
+    assertWire(t, c, S, c.view.legs.a);
+    assertWire(t, c, P, c.view.legs.b);
   });
 
   t.test('srtp-mand (SAVP) calls srtp-mandf (SAVPF): 488 to the relayed SAVP, retried as SAVPF bridged; the next call goes straight', async (t) => {
-    const c1 = await talk(t, S, F);
+    const c1 = await talk(t, S, F, true);
     t.same(invitesIn(c1.callee), ['RTP/SAVP', 'RTP/SAVPF'], 'the relayed SAVP offer, then the box\'s SAVPF offer');
     t.same(finalsOut(c1.callee), ['488', '200 RTP/SAVPF']);
     t.same(finalIn(c1.caller), ['200 RTP/SAVP'], 'the caller hears its own profile back');
     assertRelayThenBoxKeys(t, c1);
     t.equal(c1.retried, 1, 'call.retry moved by one');
     assertLegs(t, c1, 'bridge', { party: S.ext, ...SDES_BOX }, { party: F.ext, ...SDES_BOX });
+    assertWire(t, c1, S, c1.view.legs.a);
+    assertWire(t, c1, F, c1.view.legs.b);
 
     const c2 = await talk(t, S, F);
     t.same(invitesIn(c2.callee), ['RTP/SAVPF'], 'second call: straight to SAVPF');
@@ -236,13 +289,15 @@ async function main(): Promise<void> {
 
   t.test('srtp-mandf (SAVPF) calls srtp-mand (SAVP): 488 to the relayed SAVPF, retried as SAVP bridged; the next call goes straight', async (t) => {
     // 1002's contact already taught the box it refuses plain RTP; SAVPF is new to it, so the box first relays.
-    const c1 = await talk(t, F, S);
+    const c1 = await talk(t, F, S, true);
     t.same(invitesIn(c1.callee), ['RTP/SAVPF', 'RTP/SAVP'], 'the relayed SAVPF offer, then the box\'s SAVP offer');
     t.same(finalsOut(c1.callee), ['488', '200 RTP/SAVP']);
     t.same(finalIn(c1.caller), ['200 RTP/SAVPF'], 'the caller hears its own profile back');
     assertRelayThenBoxKeys(t, c1);
     t.equal(c1.retried, 1, 'call.retry moved by one');
     assertLegs(t, c1, 'bridge', { party: F.ext, ...SDES_BOX }, { party: S.ext, ...SDES_BOX });
+    assertWire(t, c1, F, c1.view.legs.a);
+    assertWire(t, c1, S, c1.view.legs.b);
 
     const c2 = await talk(t, F, S);
     t.same(invitesIn(c2.callee), ['RTP/SAVP'], 'second call: straight to SAVP');
