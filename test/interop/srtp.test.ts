@@ -60,6 +60,11 @@ function rtpPackets(pcap: string): Packet[] {
   }).filter((p) => p.bytes.length >= 12 && p.bytes[0]! >> 6 === 2 && (p.bytes[1]! & 0x7f) === 0);
 }
 
+/** A packet's bytes with mu-law's negative zero (0x7f) written as positive zero (0xff): the same silence. */
+function muZero(bytes: Buffer): Buffer {
+  return Buffer.from(bytes.map((b) => (b === 0x7f ? 0xff : b)));
+}
+
 function legPackets(all: readonly Packet[], phone: PhoneSpec): { toBox: Packet[]; fromBox: Packet[] } {
   return {
     toBox: all.filter((p) => inRange(p.src, phone.rtp) && inBox(p.dst)),
@@ -158,7 +163,7 @@ async function main(): Promise<void> {
     tt.same([...lengths], [PLAIN_RTP + (tag ?? 0)], `${name}: every packet is ${PLAIN_RTP} + ${tag}-byte tag (${suite})`);
     const h = entropy(packets.map((p) => p.bytes.subarray(12, PLAIN_RTP)));
     tt.ok(h > 7.5, `${name}: payload entropy ${h.toFixed(2)} bits/byte, as ciphertext`);
-    if (pattern) tt.equal(packets.filter((p) => p.bytes.includes(pattern)).length, 0, `${name}: the clear tone's bytes never appear`);
+    if (pattern) tt.equal(packets.filter((p) => muZero(p.bytes).includes(pattern)).length, 0, `${name}: the clear tone's bytes never appear`);
   };
 
   let clearPattern: Buffer | undefined;
@@ -201,9 +206,13 @@ async function main(): Promise<void> {
     t.ok(bLeg.fromBox.length >= (TALK_MS / 20) * 0.6 && bLeg.toBox.length >= (TALK_MS / 20) * 0.6, `plain leg: ${bLeg.fromBox.length}/${bLeg.toBox.length} packets`);
     t.same([...new Set([...bLeg.toBox, ...bLeg.fromBox].map((p) => p.bytes.length))], [PLAIN_RTP], 'plain leg: plain RTP, 172 bytes');
     t.ok(entropy(bLeg.fromBox.map((p) => p.bytes.subarray(12))) < 6, 'plain leg: tone-like entropy');
-    const mid = bLeg.fromBox[Math.floor(bLeg.fromBox.length / 2)]!;
-    clearPattern = Buffer.from(mid.bytes.subarray(60, 76));
-    t.ok(bLeg.fromBox.filter((p) => p.bytes.includes(clearPattern!)).length > bLeg.fromBox.length / 2, 'a 16-byte pattern of the clear 1000 Hz tone recurs on the plain leg');
+    // The tone's most common 16-byte run (mu-law's two zeros, 0x7f and 0xff, counted as one: the tone's
+    // zero crossings come out as either, so a run picked from one packet recurred in only ~60% of them
+    // and the check below failed once).
+    const runs = new Map<string, number>();
+    for (const p of bLeg.fromBox) { const k = muZero(p.bytes).subarray(60, 76).toString('hex'); runs.set(k, (runs.get(k) ?? 0) + 1); }
+    clearPattern = Buffer.from([...runs.entries()].sort((x, y) => y[1] - x[1])[0]![0], 'hex');
+    t.ok(bLeg.fromBox.filter((p) => muZero(p.bytes).includes(clearPattern!)).length > bLeg.fromBox.length * 0.9, 'a 16-byte run of the clear 1000 Hz tone recurs in (nearly) every packet of the plain leg');
     const suite = placed.view.legs.a.suite;
     assertSrtp(t, 'caller -> box', aLeg.toBox, suite, clearPattern);
     assertSrtp(t, 'box -> caller', aLeg.fromBox, suite, clearPattern);
