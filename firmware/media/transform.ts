@@ -41,6 +41,19 @@ export const SRTP_OUT_RING = 16;
  */
 export const REKEY_OVERLAP_PACKETS = 50;
 
+/** How many replaced sessions a leg keeps per direction. */
+export const RETIRED_SESSIONS = 4;
+
+interface Retired {
+  readonly opts: SrtpSessionOptions;
+  readonly session: SrtpSession;
+}
+
+function retire(list: Retired[], opts: SrtpSessionOptions, session: SrtpSession): void {
+  list.push({ opts, session });
+  while (list.length > RETIRED_SESSIONS) list.shift();
+}
+
 function sameKey(a: SrtpSessionOptions, b: SrtpSessionOptions): boolean {
   const eq = (x: Uint8Array | undefined, y: Uint8Array | undefined): boolean =>
     x === undefined || y === undefined ? x === y : Buffer.from(x).equals(Buffer.from(y));
@@ -64,6 +77,15 @@ export class SrtpLeg implements LegTransform {
   private tx: SrtpSession;
   private readonly ring: Buffer[] = [];
   private slot = 0;
+  /**
+   * Sessions a rekey replaced, newest last, so a key that comes back (a
+   * refused rekey rolled back, RFC 6337 3.2) comes back with its state: the
+   * send side's rollover counter (a fresh session under a used key would
+   * repeat keystream once the sequence had wrapped) and the receive side's
+   * replay window.
+   */
+  private readonly retiredRx: Retired[] = [];
+  private readonly retiredTx: Retired[] = [];
 
   constructor(keys: SrtpLegKeys) {
     this.rxOpts = keys.rx;
@@ -89,11 +111,21 @@ export class SrtpLeg implements LegTransform {
    */
   rekey(keys: SrtpLegKeys): void {
     const rxSame = sameKey(keys.rx, this.rxOpts);
-    const rx = rxSame ? this.rx : new SrtpSession(keys.rx);
-    const tx = sameKey(keys.tx, this.txOpts) ? this.tx : new SrtpSession(keys.tx);
+    const txSame = sameKey(keys.tx, this.txOpts);
+    // Both sessions are found or built before anything changes (a bad key throws and changes nothing).
+    const rxFound = rxSame ? -1 : this.retiredRx.findIndex((r) => sameKey(r.opts, keys.rx));
+    const txFound = txSame ? -1 : this.retiredTx.findIndex((r) => sameKey(r.opts, keys.tx));
+    const rx = rxSame ? this.rx : rxFound >= 0 ? this.retiredRx[rxFound]!.session : new SrtpSession(keys.rx);
+    const tx = txSame ? this.tx : txFound >= 0 ? this.retiredTx[txFound]!.session : new SrtpSession(keys.tx);
     if (!rxSame) {
+      if (rxFound >= 0) this.retiredRx.splice(rxFound, 1);
+      retire(this.retiredRx, this.rxOpts, this.rx);
       this.prevRx = this.rx;
       this.overlapLeft = REKEY_OVERLAP_PACKETS;
+    }
+    if (!txSame) {
+      if (txFound >= 0) this.retiredTx.splice(txFound, 1);
+      retire(this.retiredTx, this.txOpts, this.tx);
     }
     this.rx = rx;
     this.rxOpts = keys.rx;
