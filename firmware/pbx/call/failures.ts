@@ -30,6 +30,8 @@ export const FAILURES = {
   /** Media the box cannot carry: no audio, no common codec, the policy says no (RFC 3264 6). */
   'not-acceptable': { status: 488, reason: 'Not Acceptable Here' },
   'no-common-codec': { status: 488, reason: 'No Common Codec' },
+  /** A body the box cannot negotiate with (RFC 3261 21.4.13): the response names what it accepts. */
+  'unsupported-body': { status: 415, reason: 'Unsupported Media Type' },
   /** An offer while one is pending on the leg (RFC 3261 14.1, RFC 3311 5.2). */
   'glare': { status: 491, reason: 'Request Pending' },
   /** A fault of the box itself. */
@@ -54,7 +56,7 @@ export class CallError extends PbxError {
 const FAILURE_CODE: Record<CallFailure, PbxError['code']> = {
   'bad-request': 'parse', 'missing-contact': 'protocol', 'bad-sdp': 'parse', forbidden: 'auth', 'not-found': 'not-found',
   unavailable: 'not-found', 'no-answer': 'not-found', 'no-dialog': 'not-found', busy: 'conflict', cancelled: 'invalid-state',
-  'not-acceptable': 'protocol', 'no-common-codec': 'protocol', glare: 'invalid-state', internal: 'invalid-state',
+  'not-acceptable': 'protocol', 'no-common-codec': 'protocol', 'unsupported-body': 'protocol', glare: 'invalid-state', internal: 'invalid-state',
   'cseq-out-of-order': 'protocol', 'media-ports': 'limit', unreachable: 'transport', timeout: 'transport',
 };
 

@@ -58,7 +58,8 @@ export class Renegotiation {
     if (carried === 'unsupported') {
       // A body the box cannot negotiate with (RFC 3261 21.4.13): it says what it takes.
       d.counters.inc('call.unsupported-body');
-      tx.respond(createResponse(req, 415, 'Unsupported Media Type', { toTag, headers: [{ name: 'accept', value: SDP_TYPE }] }));
+      const { status, reason } = responseOf('unsupported-body');
+      tx.respond(createResponse(req, status, reason, { toTag, headers: [{ name: 'accept', value: SDP_TYPE }] }));
       return;
     }
     const offer = carried.offer;

@@ -5,17 +5,8 @@
  * pending (RFC 3261 15.1.2).
  */
 import t from 'tap';
-import { LATENCY, World, connect } from './world.js';
+import { LATENCY, World, answered } from './world.js';
 
-async function answered() {
-  const w = new World();
-  const alice = w.phone('100');
-  const bob = w.phone('101');
-  await w.registerAll();
-  await connect(w, alice, bob);
-  await w.run(4 * LATENCY);
-  return { w, alice, bob };
-}
 
 t.test('plain RTP on both legs of a plain call, as the engine was told', async (t) => {
   const { w } = await answered();

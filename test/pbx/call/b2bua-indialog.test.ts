@@ -7,17 +7,8 @@ import t from 'tap';
 import { getHeader, type SipRequest } from '../../../firmware/sip/message/index.js';
 import { ENGINE_ADDRESS } from './fake-engine.js';
 import { sdpFacts } from './sdp.js';
-import { LATENCY, World, connect } from './world.js';
+import { LATENCY, answered } from './world.js';
 
-async function answered() {
-  const w = new World();
-  const alice = w.phone('100');
-  const bob = w.phone('101');
-  await w.registerAll();
-  const { out, inc } = await connect(w, alice, bob);
-  await w.run(4 * LATENCY);
-  return { w, alice, bob, out, inc };
-}
 
 const cseqOf = (r: SipRequest): string | undefined => getHeader(r, 'cseq');
 

@@ -6,17 +6,8 @@
  */
 import t from 'tap';
 import { sdpFacts } from './sdp.js';
-import { LATENCY, World, connect } from './world.js';
+import { LATENCY, answered } from './world.js';
 
-async function answered() {
-  const w = new World();
-  const alice = w.phone('100');
-  const bob = w.phone('101');
-  await w.registerAll();
-  const { out, inc } = await connect(w, alice, bob);
-  await w.run(4 * LATENCY);
-  return { w, alice, bob, out, inc };
-}
 
 t.test('RFC 3261 14.1 glare: both phones re-INVITE at once; the later one gets 491, the other round completes, the next re-INVITE works', async (t) => {
   const { w, alice, bob } = await answered();

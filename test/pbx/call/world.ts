@@ -273,3 +273,14 @@ export async function connect(w: World, caller: Phone, callee: Phone, o: { sdp?:
   if (w.calls().find((c) => c.caller === caller.ext)?.state !== 'answered') throw new Error('the call was not answered');
   return { out, inc };
 }
+
+/** A world with two phones, 100 calling 101, the call answered and ACKed. */
+export async function answered(): Promise<{ w: World; alice: Phone; bob: Phone; out: Outgoing; inc: Incoming }> {
+  const w = new World();
+  const alice = w.phone('100');
+  const bob = w.phone('101');
+  await w.registerAll();
+  const { out, inc } = await connect(w, alice, bob);
+  await w.run(4 * LATENCY);
+  return { w, alice, bob, out, inc };
+}
