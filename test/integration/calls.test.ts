@@ -476,6 +476,32 @@ t.test('RFC 3261 14.1 with 13.2.1: a re-INVITE without SDP crosses the box; the 
   await quiet(t);
 });
 
+t.test('RFC 3261 12.2.2: an ACK with the call\'s Call-ID but another From tag is no one\'s: the box keeps resending its 200 until the real ACK', async (t) => {
+  const rtpA = await rtp();
+  const rtpB = await rtp();
+  const out = await caller.call('101', { sdp: sdp({ port: rtpA.port }) });
+  const inc = await callee.waitInvite();
+  const b = inc.answer(sdp({ port: rtpB.port }));
+  const ok = await out.waitStatus(200);
+  const toBox = getHeader(ok, 'contact')!.replace(/^<|>.*$/g, '');
+  const forged = new UaDialog(caller, {
+    callId: out.callId, localTag: 'forged-tag', remoteTag: toTag(ok) ?? '', localUri: '<sip:100@pbx.local>',
+    remoteUri: '<sip:101@pbx.local>', remoteTarget: toBox, localSeq: out.cseq,
+  });
+  const resent = (): number => caller.trace.filter((l) => l === `< 200 OK (${out.cseq} INVITE)`).length;
+  const before = resent();
+  forged.ack(ok);
+  // The phone answers each resent 200 with the (forged) ACK it sent, so the 200s show in its trace only.
+  const end = Date.now() + 3_000;
+  while (resent() === before && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  t.ok(resent() > before, 'the forged ACK did not stop the 200 (RFC 3261 13.3.1.4)');
+  const a = out.ack(ok);
+  await callee.waitRequest('ACK', (r) => r.callId === inc.callId);
+  t.equal((await a.bye()).status, 200);
+  await b.waitRequest('BYE');
+  await quiet(t);
+});
+
 t.test('RFC 3261 12.2: a re-INVITE with a new Contact is a target refresh: the box sends the next request there', async (t) => {
   const c = await establish(t, caller, callee, '101');
   // The caller moves: its re-INVITE comes from a new address and names it in its Contact.

@@ -1,7 +1,7 @@
 import type { TimerHandle } from '../../core/index.js';
 import type { LegView } from '../../api/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
-import { createResponse, getCallId, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
+import { createResponse, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
 import { dialogAsUas } from '../../sip/dialog/index.js';
 import type { InviteServerTransaction, ServerTransaction, Target } from '../../sip/transaction/index.js';
 import { MediaSession, type CallKeys } from '../media/index.js';
@@ -155,11 +155,14 @@ export class Call {
     return p === 'ended' ? 'ending' : p;
   }
 
-  /** Which leg an in-dialog request (or the caller's ACK to our 2xx) belongs to. */
+  /**
+   * Which leg an in-dialog request belongs to, the ACK to one of the box's 2xx
+   * included: every leg's dialog exists from its 2xx on, so Call-ID and both
+   * tags decide (RFC 3261 12.2.2). An ACK with the right Call-ID but other
+   * tags is no one's: it cannot stop a 2xx or bring a late-offer answer.
+   */
   legOf(req: SipRequest): CallLeg | undefined {
     for (const leg of this.legs.values()) if (leg.matches(req)) return leg;
-    // The caller's ACK to our 2xx: match by Call-ID while the box waits for it.
-    if (req.method === 'ACK' && getCallId(req) === getCallId(this.invite) && this.callerLeg.awaitingAck) return this.callerLeg;
     return undefined;
   }
 
