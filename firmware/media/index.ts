@@ -27,3 +27,4 @@ export {
   STUN_MAGIC_COOKIE, STUN_BINDING_REQUEST, STUN_BINDING_SUCCESS, STUN_BINDING_INDICATION,
   type StunMessage, type StunAttribute, type StunParseResult, type StunReject, type MappedAddress,
 } from './stun.js';
+export * from './codec/index.js';
