@@ -102,6 +102,10 @@ export interface LegView {
   /** Who holds this leg's keys: the box (it decrypts), or the phones alone (relayed end to end). */
   readonly keys?: 'box' | 'end-to-end';
   readonly codec?: string;
+  /** This leg's phone has put the call on hold. */
+  readonly held?: boolean;
+  /** The box plays music on hold into this leg. */
+  readonly music?: boolean;
 }
 
 /** A live call (pbx/b2bua.ts builds these). */
@@ -120,6 +124,8 @@ export interface CallView {
   readonly recordingPossible: boolean;
   /** Why the media is protected as it is (the media policy's decision), once decided. */
   readonly policyNote?: string;
+  /** What a feature could not do on this call and why (e.g. no music on hold on a fully private call). */
+  readonly notes?: readonly string[];
 }
 
 /** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */

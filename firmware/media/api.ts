@@ -126,6 +126,19 @@ export type EngineRequest =
   | { readonly op: 'disconnect'; readonly sessionId: string; readonly from: LegId; readonly to: LegId }
   /** Close the session and all its legs. Idempotent. */
   | { readonly op: 'delete'; readonly sessionId: string }
+  /**
+   * Play audio into a leg (music on hold, prompts): 8 kHz mono linear PCM,
+   * sent as `codec` with `payloadType`, 20 ms per packet on the engine's
+   * clock, with its own SSRC, protected with the leg's own keys. While it
+   * plays, connections into the leg are muted. Refused ('invalid-state') on
+   * a leg whose keys the box does not hold ('srtp-relay', 'srtp-pending').
+   */
+  | {
+    readonly op: 'play'; readonly sessionId: string; readonly leg: LegId;
+    readonly pcm: Int16Array; readonly codec: 'PCMU' | 'PCMA'; readonly payloadType: number; readonly loop?: boolean;
+  }
+  /** Stop what plays into the leg (no error when nothing does); its connections are heard again at once. */
+  | { readonly op: 'stop-play'; readonly sessionId: string; readonly leg: LegId }
   | { readonly op: 'stats'; readonly sessionId?: string };
 
 export interface LegStats {
@@ -184,7 +197,7 @@ export interface SessionStats {
 }
 
 export type EngineReply =
-  | { readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete' }
+  | { readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete' | 'play' | 'stop-play' }
   | { readonly op: 'add-leg'; readonly leg: LegId; readonly local: LocalMedia }
   | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
 

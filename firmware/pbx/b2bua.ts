@@ -3,12 +3,14 @@ import { dialogAsUas } from '../sip/dialog/index.js';
 import type { InviteServerTransaction, ServerTransaction, Target } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import {
-  Call, CallSetup, Renegotiation, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
+  Call, CallSetup, Renegotiation, sdpIn, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
   type EndReason, type LegId, type SetupDeps,
 } from './call/index.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
+import { Hold } from './features/index.js';
+import type { CallLeg } from './call/index.js';
 
 export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
 
@@ -24,6 +26,8 @@ export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
 export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly location: LocationService;
   readonly records: CallRecords;
+  /** Music on hold (8 kHz mono PCM); absent or undefined: holds pass across to the other phone. */
+  readonly holdMusic?: () => Int16Array | undefined;
 }
 
 export class B2bua implements CallEnding {
@@ -31,10 +35,12 @@ export class B2bua implements CallEnding {
   private readonly listeners = new Set<() => void>();
   private readonly setup: CallSetup;
   private readonly renegotiation: Renegotiation;
+  private readonly hold: Hold;
 
   constructor(readonly deps: B2buaDeps) {
     this.setup = new CallSetup(deps, this);
     this.renegotiation = new Renegotiation(deps, this);
+    this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic: deps.holdMusic ?? (() => undefined) }, this);
     deps.media.onEvent((e) => {
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.media.id === e.sessionId);
@@ -77,7 +83,7 @@ export class B2bua implements CallEnding {
         tx.respond(failureResponse(req, 'cseq-out-of-order'));
         return;
       }
-      guard(d, this.renegotiation.across(found.call, found.leg, req, tx), 're-INVITE');
+      this.reoffer(found.call, found.leg, req, tx);
       return;
     }
     if (/;\s*tag=/i.test(getHeader(req, 'to') ?? '')) {
@@ -163,6 +169,8 @@ export class B2bua implements CallEnding {
         tx.respond(createResponse(req, 200, 'OK'));
         return true;
       case 'UPDATE':
+        this.reoffer(call, leg, req, tx);
+        return true;
       case 'INFO':
         guard(d, this.renegotiation.across(call, leg, req, tx), req.method);
         return true;
@@ -171,6 +179,17 @@ export class B2bua implements CallEnding {
         tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO' }] }));
         return true;
     }
+  }
+
+  /** A re-INVITE or UPDATE: a hold or resume the box answers itself (music on hold), else across to the other phone. */
+  private reoffer(call: Call, leg: CallLeg, req: SipRequest, tx: ServerTransaction): void {
+    const carried = sdpIn(req);
+    const offer = typeof carried === 'object' ? carried.offer : undefined;
+    if (offer && this.hold.takes(call, leg, req, offer)) {
+      guard(this.deps, this.hold.answer(call, leg, req, tx, offer), 'hold');
+      return;
+    }
+    guard(this.deps, this.renegotiation.across(call, leg, req, tx), req.method === 'INVITE' ? 're-INVITE' : req.method);
   }
 
   /** End a call: an answered one with BYE toward the given leg(s), one still ringing by cancelling it. */

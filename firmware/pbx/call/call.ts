@@ -70,6 +70,8 @@ export class Call {
   onNoAck: () => void = () => {};
   /** Requests passed across that await their final answer (renegotiate.ts adds and removes them). */
   readonly crossings = new Set<Crossing>();
+  /** What the call's features could not do and why (a hold without music on a fully private call), for the views. */
+  readonly notes: string[] = [];
   /** The box's To tag toward the caller. */
   private readonly tag: string;
 
@@ -230,9 +232,10 @@ export class Call {
     const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(this.keysFlipped && this.keys ? (id === 'a' ? 'b' : 'a') : id) : { protection: 'rtp' });
     const a = this.callerLeg;
     const b = this.calleeLeg;
-    const legA: LegView = { party: this.caller, transport: a.target!.transport, address: a.target!.address, ...protection('a') };
+    const state = (l: CallLeg): Pick<LegView, 'held' | 'music'> => ({ ...(l.holding ? { held: true } : {}), ...(l.hearingMusic ? { music: true } : {}) });
+    const legA: LegView = { party: this.caller, transport: a.target!.transport, address: a.target!.address, ...protection('a'), ...state(a) };
     const legB: LegView | undefined = b.target
-      ? { party: this.callee, transport: b.target.transport, address: b.target.address, ...protection('b') }
+      ? { party: this.callee, transport: b.target.transport, address: b.target.address, ...protection('b'), ...state(b) }
       : undefined;
     return {
       id: this.id, caller: this.caller, callee: this.callee, state: this.state, startedAt: this.startedAt,
@@ -241,6 +244,7 @@ export class Call {
       // The box sees clear media unless it relays SRTP whose keys it never had.
       mode: k?.plan.mode ?? 'relay', recordingPossible: k ? !k.endToEnd : true,
       ...(k ? { policyNote: k.plan.note } : {}),
+      ...(this.notes.length ? { notes: [...this.notes] } : {}),
     };
   }
 }

@@ -8,5 +8,6 @@ export { CallLeg } from './leg.js';
 export { Fork, bestFinal, type Branch, type BranchState } from './fork.js';
 export { Call, newCallId, type Crossing } from './call.js';
 export { CallSetup, type CallEnding } from './setup.js';
-export { Renegotiation, failureResponse } from './renegotiate.js';
+export { Renegotiation, failureResponse, sdpIn } from './renegotiate.js';
+export { keySide } from './late-offer.js';
 export { SUPPORTED_OPTION_TAGS, prackFor, reliableSeq, unsupportedRequired } from './reliable.js';

@@ -2,7 +2,7 @@ import { isSecureSignalling } from '../../keying/index.js';
 import { getCSeq, uriScheme, type SipRequest } from '../../sip/message/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
 import { DEFAULT_POLICY } from '../../config/index.js';
-import { CallKeys, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, remoteOf, type LegsSecurity } from '../media/index.js';
+import { CallKeys, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, type LegsSecurity } from '../media/index.js';
 import { DEFAULT_PHONE_CAPS, decideMediaPlan, isRefusal, policySettings, summarizeOffer, type PolicyRefusal } from '../policy/index.js';
 import type { Call } from './call.js';
 import { guard, type LegId, type SetupDeps } from './deps.js';
@@ -39,10 +39,10 @@ export async function lateOffer(d: SetupDeps, call: Call, offer: SessionDescript
   });
   call.keys = keys;
   call.keysFlipped = true;
-  b.remote = remoteOf(offer);
+  const remote = b.took(offer);
   // An SRTP offer from the callee: its leg sends and forwards nothing until the caller's answer keys it.
   const pending = offerSecurity(media)?.a;
-  await call.media.answer('b', b.remote, pending ? { b: pending } : {});
+  await call.media.answer('b', remote, pending ? { b: pending } : {});
   const body = offerFromOffer(offer, a.sdp, a.local!, keys.calleeOffer()).body;
   a.whenAcked((ack) => guard(d, lateAnswer(d, call, offer, ack, onFailed), 'late answer'));
   return { body };
@@ -65,9 +65,9 @@ async function lateAnswer(d: SetupDeps, call: Call, offer: SessionDescription, a
     if (!answer || !media || !call.keys) throw new Error('the ACK brings no SDP answer');
     // The keys see the callee as the offering side "a" and the caller as "b".
     const k = call.keys.calleeAnswered(media);
-    a.remote = remoteOf(answer);
+    const remote = a.took(answer);
     const security: LegsSecurity = { ...(k.engine.b ? { a: k.engine.b } : {}), ...(k.engine.a ? { b: k.engine.a } : {}) };
-    await call.media.answer('a', a.remote, security);
+    await call.media.answer('a', remote, security);
     body = answerFromAnswer(offer, answer, b.sdp, b.local!, k.callerAnswer);
   } catch (e) {
     d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'late answer unusable');

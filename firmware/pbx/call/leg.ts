@@ -7,7 +7,8 @@ import { T1, T2 } from '../../sip/transaction/index.js';
 import type { CallDeps, LegId } from './deps.js';
 import type { CallLifecycle } from './lifecycle.js';
 import { Negotiation } from './negotiation.js';
-import { sdpSession, type SdpSession } from '../media/index.js';
+import { remoteOf, sdpSession, type SdpSession } from '../media/index.js';
+import type { SessionDescription } from '../../sdp/index.js';
 
 const SDP_TYPE = 'application/sdp';
 
@@ -26,6 +27,12 @@ export class CallLeg {
   local?: LocalMedia;
   /** The phone's media as last given to the engine, so a refused re-offer can put it back. */
   remote?: RemoteMedia;
+  /** The phone's last SDP (offer or answer): what it takes, for media the box makes itself (music on hold). */
+  remoteSdp?: SessionDescription;
+  /** This leg's phone has put the call on hold (its last offer was sendonly, inactive or c=0.0.0.0). */
+  holding = false;
+  /** The box plays music on hold into this leg (the other phone holds). */
+  hearingMusic = false;
   /** o= of the box's SDP toward this phone; its version goes up only when the SDP changes (RFC 3264 8). */
   sdp: SdpSession;
   readonly offerAnswer = new Negotiation();
@@ -39,6 +46,14 @@ export class CallLeg {
   constructor(readonly id: LegId, readonly party: string, private readonly deps: CallDeps, target?: Target) {
     if (target) this.target = target;
     this.sdp = sdpSession(String(deps.random.int(2 ** 31)));
+  }
+
+  /** The phone's SDP is now `sd`: where its media goes (RemoteMedia) and what it said. Throws PbxError 'protocol' with no audio stream. */
+  took(sd: SessionDescription): RemoteMedia {
+    const remote = remoteOf(sd);
+    this.remote = remote;
+    this.remoteSdp = sd;
+    return remote;
   }
 
   /** The Contact the box writes on this leg. */

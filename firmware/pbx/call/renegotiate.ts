@@ -97,7 +97,7 @@ export class Renegotiation {
         const next = remoteOf(offer);
         await call.media.update(here.id, next, re?.here);
         previous = here.remote;
-        here.remote = next;
+        here.took(offer);
         body = offerFromOffer(offer, there.sdp, there.local, re?.there ?? PLAIN_SDP).body;
       } catch {
         settled(false);
@@ -236,7 +236,7 @@ export class Renegotiation {
         if (answer) {
           const media = audioOf(answer);
           const back = call.keys && media ? call.keys.reanswered(keySide(call, here.id), media) : undefined;
-          there.remote = remoteOf(answer);
+          there.took(answer);
           await call.media.update(there.id, there.remote, back?.there);
           answerBody = answerFromAnswer(offer, answer, here.sdp, here.local!, back?.here ?? PLAIN_SDP);
         }
@@ -277,7 +277,7 @@ export class Renegotiation {
     try {
       const media = audioOf(theirOffer);
       const re = call.keys && media ? call.keys.reoffer(keySide(call, there.id), media) : undefined;
-      there.remote = remoteOf(theirOffer);
+      there.took(theirOffer);
       await call.media.update(there.id, there.remote, re?.here);
       body = offerFromOffer(theirOffer, here.sdp, here.local!, re?.there ?? PLAIN_SDP).body;
     } catch (e) {
@@ -290,7 +290,7 @@ export class Renegotiation {
         const media = audioOf(answer);
         if (!answer || !media) throw new Error('the ACK brings no SDP answer');
         const back = call.keys ? call.keys.reanswered(keySide(call, there.id), media) : undefined;
-        here.remote = remoteOf(answer);
+        here.took(answer);
         await call.media.update(here.id, here.remote, back?.there);
         const toThere = answerFromAnswer(theirOffer, answer, there.sdp, there.local!, back?.here ?? PLAIN_SDP);
         settled(true);
@@ -308,7 +308,7 @@ export class Renegotiation {
  * (or untyped, if it is SDP) is one; no body is no offer; any other type the
  * box cannot negotiate with.
  */
-function sdpIn(req: SipRequest): { offer: SessionDescription | undefined } | 'bad-sdp' | 'unsupported' {
+export function sdpIn(req: SipRequest): { offer: SessionDescription | undefined } | 'bad-sdp' | 'unsupported' {
   if (req.body.length === 0) return { offer: undefined };
   const type = getHeader(req, 'content-type')?.split(';')[0]?.trim().toLowerCase();
   if (type !== undefined && type !== SDP_TYPE) return 'unsupported';

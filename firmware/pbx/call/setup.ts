@@ -7,7 +7,7 @@ import type { SessionDescription } from '../../sdp/index.js';
 import { DEFAULT_POLICY } from '../../config/index.js';
 import { routeCallee, type RouteTarget } from '../routing/index.js';
 import {
-  CallKeys, SDP_TYPE, sdpSession, type SdpSession, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, relayCheck, remoteOf,
+  CallKeys, SDP_TYPE, sdpSession, type SdpSession, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, payloadMap, relayCheck,
 } from '../media/index.js';
 import {
   DEFAULT_PHONE_CAPS, POLICY_REFUSAL_COUNTER_PREFIX, decideRemembering, isRefusal, policySettings, retryPlan, shapeLabel, shapeOf, summarizeOffer,
@@ -80,7 +80,7 @@ export class CallSetup {
     }
     const a = call.callerLeg;
     const b = call.calleeLeg;
-    try { if (offer) a.remote = remoteOf(offer); } catch {
+    try { if (offer) a.took(offer); } catch {
       // RFC 3264 6: nothing the box can relay (no audio stream, no usable address).
       d.counters.inc('call.no-audio');
       await this.ending.fail(call, 'not-acceptable', 'codec-mismatch');
@@ -268,8 +268,7 @@ export class CallSetup {
         try {
           const early = parseBody(res.body)!;
           const k = branch.keys.calleeAnswered(audioOf(early) ?? failNoAudio());
-          call.calleeLeg.remote = remoteOf(early);
-          await call.media.answer('b', call.calleeLeg.remote, k.engine);
+          await call.media.answer('b', call.calleeLeg.took(early), k.engine);
           body = answerFromAnswer(call.callerOffer, early, a.sdp, a.local, k.callerAnswer);
         } catch { body = undefined; }
       }
@@ -318,8 +317,7 @@ export class CallSetup {
         const map = payloadMap(call.callerOffer, answer);
         // The RTP header is inside the SRTP tag: end-to-end SRTP cannot be renumbered.
         if (Object.keys(map).length && branch.keys.endToEnd) throw new PbxError('protocol', 'the callee renumbered payload types of end-to-end SRTP');
-        b.remote = remoteOf(answer);
-        await call.media.answer('b', b.remote, k.engine);
+        await call.media.answer('b', b.took(answer), k.engine);
         if (Object.keys(map).length) await call.media.renumber('b', 'a', map);
         answerBody = answerFromAnswer(call.callerOffer, answer, a.sdp, a.local!, k.callerAnswer);
       } else if (!call.callerOffer && answer) {

@@ -103,6 +103,20 @@ export class CallKeys {
     return { there: sdp, ...(taken.security ? { here: taken.security } : {}) };
   }
 
+  /**
+   * A re-offer from `side` that the box answers itself, without asking the
+   * other phone (hold and resume when the box holds the keys: it plays music
+   * instead of passing the hold on). `peer` is the other phone's last m-line,
+   * for the codecs; the other leg's keys do not change, since nothing
+   * crosses to it. Returns the answer's m-line and the leg's engine security.
+   */
+  answerHere(side: Side, offer: MediaDescription, peer: MediaDescription | undefined): { here: LegSdp; security: LegSecurity } {
+    const leg = this.legs[side];
+    leg.takeOffer(offer);
+    const here = leg.answer(peer);
+    return { here, security: leg.security() };
+  }
+
   /** The other side answered the re-offer: the m-line back toward `side` and the engine security for the other leg. */
   reanswered(side: Side, answer: MediaDescription): { here: LegSdp; there?: LegSecurity } {
     const open = this.round === side;

@@ -79,6 +79,16 @@ export class MediaSession {
     await this.media.request({ op: 'connect', sessionId: this.id, from, to, ptMap });
   }
 
+  /** Play audio into a leg (music on hold): its connections are muted until stopPlay. */
+  async play(leg: LegId, pcm: Int16Array, codec: 'PCMU' | 'PCMA', payloadType: number): Promise<void> {
+    await this.media.request({ op: 'play', sessionId: this.id, leg, pcm, codec, payloadType });
+  }
+
+  /** Stop what plays into a leg; what its connections carry is heard again at once. */
+  async stopPlay(leg: LegId): Promise<void> {
+    await this.media.request({ op: 'stop-play', sessionId: this.id, leg });
+  }
+
   /** Free every port of the session; harmless when nothing is open. */
   async close(): Promise<void> {
     if (!this.opened) return;

@@ -23,6 +23,8 @@ interface Session {
   readonly changes: Record<LegId, number>;
   /** One-way connections "from>to". */
   readonly connections: Set<string>;
+  /** What plays into each leg (music on hold), as the request gave it. */
+  readonly playing: Record<LegId, { codec: string; payloadType: number; samples: number }>;
   deleted: boolean;
 }
 
@@ -76,7 +78,7 @@ export class FakeEngine implements MediaControl {
         if (this.refuseAllocations) throw new Error('fake engine: no ports');
         if (this.sessions.get(req.sessionId)?.deleted === false) throw new Error(`fake engine: session ${req.sessionId} exists`);
         this.sessions.set(req.sessionId, {
-          id: req.sessionId, local: {}, remote: {}, security: {}, changes: {}, connections: new Set(), deleted: false,
+          id: req.sessionId, local: {}, remote: {}, security: {}, changes: {}, connections: new Set(), playing: {}, deleted: false,
         });
         return { op: 'create' };
       }
@@ -116,11 +118,30 @@ export class FakeEngine implements MediaControl {
         s.deleted = true;
         return { op: 'delete' };
       }
+      case 'play': {
+        const s = this.live(req.sessionId);
+        if (!s.local[req.leg]) throw new Error(`fake engine: no leg ${req.leg}`);
+        const kind = s.security[req.leg]?.kind ?? 'rtp';
+        // As the real engine: nothing can be protected toward a leg whose keys the box lacks.
+        if (kind === 'srtp-relay' || kind === 'srtp-pending') throw new Error(`fake engine: cannot play into a ${kind} leg`);
+        s.playing[req.leg] = { codec: req.codec, payloadType: req.payloadType, samples: req.pcm.length };
+        return { op: 'play' };
+      }
+      case 'stop-play': {
+        const s = this.live(req.sessionId);
+        delete s.playing[req.leg];
+        return { op: 'stop-play' };
+      }
       case 'stats':
         return { op: 'stats', sessions: [], portsInUse: 0, counters: {} };
       default:
         throw new Error(`fake engine: call control sent ${(req as { op: string }).op}, which the engine does not know`);
     }
+  }
+
+  /** What plays into `leg` (music on hold), if anything (the latest session by default). */
+  playing(leg: LegId, sessionId?: string): { codec: string; payloadType: number; samples: number } | undefined {
+    return this.session(sessionId)?.playing[leg];
   }
 
   /** Whether media received on `from` goes to `to` (the latest session by default). */

@@ -3,7 +3,7 @@
  * product's SDP module, so the tests read the box's SDP independently.
  */
 
-const CODECS: Record<number, string> = { 0: 'PCMU/8000', 8: 'PCMA/8000', 18: 'G729/8000', 101: 'telephone-event/8000' };
+const CODECS: Record<number, string> = { 0: 'PCMU/8000', 8: 'PCMA/8000', 9: 'G722/8000', 18: 'G729/8000', 101: 'telephone-event/8000' };
 
 export interface PhoneSdp {
   readonly address: string;

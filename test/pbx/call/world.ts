@@ -154,6 +154,8 @@ export class World {
   readonly box: TransactionLayer;
   readonly phones: Phone[] = [];
   noAnswerMs = 60_000;
+  /** Music on hold the box plays; undefined (the default here) passes holds across. */
+  holdMusic: Int16Array | undefined = undefined;
   private readonly accounts = new Map<string, AccountInfo & CalleeAccount>();
 
   constructor(seed = 7) {
@@ -181,6 +183,7 @@ export class World {
       contactFor: (t) => `sip:securepbx@${BOX}:5060${t.transport === 'udp' ? '' : `;transport=${t.transport}`}`,
       noAnswerMs: () => this.noAnswerMs,
       records: { write: (r) => { this.records.push(r); } },
+      holdMusic: () => this.holdMusic,
     });
   }
 
