@@ -9,7 +9,7 @@ import {
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
-import { Hold } from './features/index.js';
+import { Hold, Transfer } from './features/index.js';
 import type { CallLeg } from './call/index.js';
 
 export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
@@ -36,11 +36,14 @@ export class B2bua implements CallEnding {
   private readonly setup: CallSetup;
   private readonly renegotiation: Renegotiation;
   private readonly hold: Hold;
+  private readonly transfer: Transfer;
 
   constructor(readonly deps: B2buaDeps) {
     this.setup = new CallSetup(deps, this);
     this.renegotiation = new Renegotiation(deps, this);
-    this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic: deps.holdMusic ?? (() => undefined) }, this);
+    const holdMusic = deps.holdMusic ?? (() => undefined);
+    this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
+    this.transfer = new Transfer({ ...deps, holdMusic }, this);
     deps.media.onEvent((e) => {
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.media.id === e.sessionId);
@@ -163,6 +166,8 @@ export class B2bua implements CallEnding {
     switch (req.method) {
       case 'BYE':
         tx.respond(createResponse(req, 200, 'OK'));
+        // A blind transferor may hang up before the target answers (RFC 5589 6): the call stays for the transferee.
+        if (this.transfer.transferorLeft(call, leg)) return true;
         guard(d, this.hangup(call, leg.id === 'a' ? 'bye-caller' : 'bye-callee', call.other(leg.id).id), 'BYE');
         return true;
       case 'OPTIONS':
@@ -174,9 +179,12 @@ export class B2bua implements CallEnding {
       case 'INFO':
         guard(d, this.renegotiation.across(call, leg, req, tx), req.method);
         return true;
+      case 'REFER':
+        guard(d, this.transfer.refer(call, leg, req, tx), 'REFER');
+        return true;
       default:
         d.counters.inc('call.in-dialog-unsupported');
-        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO' }] }));
+        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER' }] }));
         return true;
     }
   }

@@ -138,15 +138,36 @@ export class Call {
     return l;
   }
 
-  /** The leg toward the caller. */
-  get callerLeg(): CallLeg { return this.leg('a'); }
+  /**
+   * The two legs that talk to each other now, by the side of the call they
+   * stand on: "a" first the caller's, "b" the callee's. A transfer puts a new
+   * leg in the place of the one that leaves; the call's keys follow the side.
+   */
+  readonly sides: { a: LegId; b: LegId } = { a: 'a', b: 'b' };
 
-  /** The leg toward the callee. */
-  get calleeLeg(): CallLeg { return this.leg('b'); }
+  /** The leg on the caller's side (the caller's, until a transfer replaces it). */
+  get callerLeg(): CallLeg { return this.leg(this.sides.a); }
+
+  /** The leg on the callee's side. */
+  get calleeLeg(): CallLeg { return this.leg(this.sides.b); }
+
+  /** Which side a leg talks from; undefined for a leg that is joining or leaving (a transfer). */
+  sideOf(id: LegId): 'a' | 'b' | undefined {
+    return this.sides.a === id ? 'a' : this.sides.b === id ? 'b' : undefined;
+  }
 
   /** The leg whose media and requests pair with `id`'s. */
   other(id: LegId): CallLeg {
-    return this.leg(id === 'a' ? 'b' : 'a');
+    return this.leg(this.sides.a === id ? this.sides.b : this.sides.a);
+  }
+
+  /** `joining` takes the place of the leg on `side`, which leaves the call (it is no longer listed). */
+  replace(side: 'a' | 'b', joining: CallLeg): CallLeg {
+    const leaving = this.leg(this.sides[side]);
+    this.legs.set(joining.id, joining);
+    this.sides[side] = joining.id;
+    this.legs.delete(leaving.id);
+    return leaving;
   }
 
   get ended(): boolean { return this.life.ended; }
@@ -233,9 +254,9 @@ export class Call {
     const a = this.callerLeg;
     const b = this.calleeLeg;
     const state = (l: CallLeg): Pick<LegView, 'held' | 'music'> => ({ ...(l.holding ? { held: true } : {}), ...(l.hearingMusic ? { music: true } : {}) });
-    const legA: LegView = { party: this.caller, transport: a.target!.transport, address: a.target!.address, ...protection('a'), ...state(a) };
+    const legA: LegView = { party: a.party, transport: a.target!.transport, address: a.target!.address, ...protection('a'), ...state(a) };
     const legB: LegView | undefined = b.target
-      ? { party: this.callee, transport: b.target.transport, address: b.target.address, ...protection('b'), ...state(b) }
+      ? { party: b.party, transport: b.target.transport, address: b.target.address, ...protection('b'), ...state(b) }
       : undefined;
     return {
       id: this.id, caller: this.caller, callee: this.callee, state: this.state, startedAt: this.startedAt,

@@ -41,6 +41,8 @@ export const FAILURES = {
   'media-ports': { status: 503, reason: 'Media Ports Exhausted' },
   'unreachable': { status: 503, reason: 'Service Unavailable' },
   'timeout': { status: 408, reason: 'Request Timeout' },
+  /** A request the box will not carry out, with its reason in a Warning (a transfer of a fully private call). */
+  'declined': { status: 603, reason: 'Decline' },
 } as const satisfies Record<string, FailureEntry>;
 
 export type CallFailure = keyof typeof FAILURES;
@@ -57,7 +59,7 @@ const FAILURE_CODE: Record<CallFailure, PbxError['code']> = {
   'bad-request': 'parse', 'missing-contact': 'protocol', 'bad-sdp': 'parse', forbidden: 'auth', 'not-found': 'not-found',
   unavailable: 'not-found', 'no-answer': 'not-found', 'no-dialog': 'not-found', busy: 'conflict', cancelled: 'invalid-state',
   'not-acceptable': 'protocol', 'no-common-codec': 'protocol', 'unsupported-body': 'protocol', glare: 'invalid-state', internal: 'invalid-state',
-  'cseq-out-of-order': 'protocol', 'media-ports': 'limit', unreachable: 'transport', timeout: 'transport',
+  'cseq-out-of-order': 'protocol', 'media-ports': 'limit', unreachable: 'transport', timeout: 'transport', declined: 'invalid-state',
 };
 
 /**

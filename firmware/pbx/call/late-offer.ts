@@ -79,7 +79,8 @@ async function lateAnswer(d: SetupDeps, call: Call, offer: SessionDescription, a
 
 /** The side of the call's keys that belongs to `leg` (flipped for a late offer). */
 export function keySide(call: Call, leg: LegId): 'a' | 'b' {
-  if (leg !== 'a' && leg !== 'b') throw new Error(`two-party keys have no leg ${leg}`);
-  if (!call.keysFlipped) return leg;
-  return leg === 'a' ? 'b' : 'a';
+  const side = call.sideOf(leg);
+  if (!side) throw new Error(`leg ${leg} is not one of the two that talk`);
+  if (!call.keysFlipped) return side;
+  return side === 'a' ? 'b' : 'a';
 }

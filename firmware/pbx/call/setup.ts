@@ -212,7 +212,7 @@ export class CallSetup {
       { name: 'call-id', value: `${d.random.token(96)}@securepbx` },
       { name: 'cseq', value: '1 INVITE' },
       { name: 'contact', value: `<${d.contactFor(target)}>` },
-      { name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO' },
+      { name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER' },
     ];
     const req: SipRequest = { kind: 'request', method: 'INVITE', uri: contact, headers, body: Buffer.alloc(0) };
     return body ? withBody(req, body, SDP_TYPE) : req;

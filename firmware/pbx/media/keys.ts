@@ -40,7 +40,7 @@ export function legKeying(plan: MediaPlan, lp: LegPlan, tls: boolean, o: CallKey
  * refuses anything else) and as engine security.
  */
 export class CallKeys {
-  private readonly legs: Readonly<Record<Side, LegKeying>>;
+  private readonly legs: Record<Side, LegKeying>;
   /** The side whose offer opened the round in progress (reoffer), until it is answered or rolled back. */
   private round: Side | undefined;
 
@@ -137,6 +137,17 @@ export class CallKeys {
     const here = this.legs[side].rollback();
     const there = this.legs[other(side)].rollback();
     return { ...(here ? { here } : {}), ...(there ? { there } : {}) };
+  }
+
+  /**
+   * A new leg takes the place of `side`'s (a transfer): its keying replaces
+   * the old one; the other side's keys stay as they are. Only where the box
+   * keys the other side: end-to-end keys cannot be handed to a new phone.
+   */
+  replace(side: Side, keying: LegKeying): void {
+    if (this.legs[other(side)].holder === 'end-to-end') throw new PbxError('invalid-state', 'end-to-end keys cannot be joined to another phone');
+    this.round = undefined;
+    this.legs[side] = keying;
   }
 
   /** What the views show of a leg: protection and suite, never a key. */

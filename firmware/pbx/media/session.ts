@@ -48,7 +48,8 @@ export class MediaSession {
     }
   }
 
-  private async addLeg(leg: LegId, o: { remote?: RemoteMedia; security?: LegSecurity }): Promise<LocalMedia> {
+  /** Open one more leg's ports (a transfer target, a conference member). */
+  async addLeg(leg: LegId, o: { remote?: RemoteMedia; security?: LegSecurity }): Promise<LocalMedia> {
     const r = await this.media.request({
       op: 'add-leg', sessionId: this.id, leg, ...(o.remote ? { remote: o.remote } : {}), ...(o.security ? { security: o.security } : {}),
     });
@@ -77,6 +78,16 @@ export class MediaSession {
   /** Payload types rewritten on the way from one leg to another (the phones numbered a codec differently). */
   async renumber(from: LegId, to: LegId, ptMap: PayloadTypeMap): Promise<void> {
     await this.media.request({ op: 'connect', sessionId: this.id, from, to, ptMap });
+  }
+
+  /** Media from `from`'s phone goes to `to`'s (one direction). */
+  async connect(from: LegId, to: LegId): Promise<void> {
+    await this.media.request({ op: 'connect', sessionId: this.id, from, to });
+  }
+
+  /** Close a leg's ports; its connections go with it. */
+  async removeLeg(leg: LegId): Promise<void> {
+    await this.media.request({ op: 'remove-leg', sessionId: this.id, leg });
   }
 
   /** Play audio into a leg (music on hold): its connections are muted until stopPlay. */

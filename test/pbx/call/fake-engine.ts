@@ -110,6 +110,8 @@ export class FakeEngine implements MediaControl {
       case 'remove-leg': {
         const s = this.live(req.sessionId);
         delete s.local[req.leg];
+        delete s.playing[req.leg];
+        for (const c of [...s.connections]) if (c.startsWith(`${req.leg}>`) || c.endsWith(`>${req.leg}`)) s.connections.delete(c);
         return { op: 'remove-leg' };
       }
       case 'delete': {
@@ -173,6 +175,12 @@ export class FakeEngine implements MediaControl {
   }
 
   /** The box's own ports for a leg (what its SDP toward that leg must name); the latest session by default. */
+  /** The legs that have ports now (the latest session by default). */
+  legs(sessionId?: string): LegId[] | undefined {
+    const s = this.session(sessionId);
+    return s ? Object.keys(s.local) : undefined;
+  }
+
   local(leg: LegId, sessionId?: string): LocalMedia | undefined {
     return this.session(sessionId)?.local[leg];
   }

@@ -135,7 +135,7 @@ export class Phone implements TransactionLayerUser {
   /** Responses that matched no transaction of the phone. */
   readonly strays: SipResponse[] = [];
   /** What the phone answers by itself; a test sets a method to undefined to answer it by hand. */
-  readonly auto: Record<string, AutoAnswer> = { BYE: 200, OPTIONS: 200, INFO: 200, UPDATE: 'sdp', INVITE: 'sdp' };
+  readonly auto: Record<string, AutoAnswer> = { BYE: 200, OPTIONS: 200, INFO: 200, NOTIFY: 200, UPDATE: 'sdp', INVITE: 'sdp' };
   registered: number | undefined;
   /** The phone's RTP port, written in its SDP. */
   mediaPort: number;
@@ -238,12 +238,12 @@ export class Phone implements TransactionLayerUser {
   }
 
   /** A request inside the phone's dialog (the latest by default); a 2xx to a re-INVITE is ACKed (with an answer if it offered). */
-  request(method: string, o: { body?: Buffer; contentType?: string; cseq?: number; callId?: string; autoAck?: boolean } = {}): Sent {
+  request(method: string, o: { body?: Buffer; contentType?: string; cseq?: number; callId?: string; autoAck?: boolean; headers?: Header[] } = {}): Sent {
     const callId = o.callId ?? [...this.dialogs.keys()].pop();
     const d = callId !== undefined ? this.dialogs.get(callId) : undefined;
     if (!d || callId === undefined) throw new Error(`${this.ext} has no dialog`);
     const built = dialogRequest(d, method, {
-      headers: method === 'INVITE' || method === 'UPDATE' ? [{ name: 'contact', value: `<${this.contact}>` }] : [],
+      headers: [...(method === 'INVITE' || method === 'UPDATE' ? [{ name: 'contact', value: `<${this.contact}>` }] : []), ...(o.headers ?? [])],
       ...(o.body ? { body: o.body, contentType: o.contentType ?? 'application/sdp' } : {}), ...(o.cseq !== undefined ? { cseq: o.cseq } : {}),
     });
     this.dialogs.set(callId, built.dialog);

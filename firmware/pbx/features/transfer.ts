@@ -1,0 +1,340 @@
+import type { TimerHandle } from '../../core/index.js';
+import { isSecureSignalling, type LegKeying } from '../../keying/index.js';
+import {
+  createResponse, getCSeq, getHeader, parseNameAddr, parseUri, withBody, type Header, type SipRequest, type SipResponse,
+} from '../../sip/message/index.js';
+import { dialogAsUac, dialogRequest, type Dialog } from '../../sip/dialog/index.js';
+import type { ServerTransaction, Target } from '../../sip/transaction/index.js';
+import { DEFAULT_POLICY } from '../../config/index.js';
+import { routeCallee } from '../routing/index.js';
+import { SDP_TYPE, audioOf, legKeying, offerFromOffer, parseBody, payloadMap, sdpSession, type SdpSession } from '../media/index.js';
+import { DEFAULT_PHONE_CAPS, decideMediaPlan, isRefusal, policySettings, summarizeOffer } from '../policy/index.js';
+import {
+  CallLeg, Fork, failureResponse, guard, keySide, responseOf, type Branch, type Call, type CallEnding, type SetupDeps,
+} from '../call/index.js';
+import { musicCodec } from './hold.js';
+
+/**
+ * Blind transfer (RFC 3515 REFER, RFC 5589 4): the transferor asks the box,
+ * in its dialog, to connect the other party (the transferee) to a third
+ * phone. The box does it itself: it rings the target with an offer made from
+ * the transferee's media, and when the target answers, the target's new leg
+ * takes the transferor's place in the call. The transferee's leg is not
+ * touched (no re-INVITE): its ports, keys, SRTP context and SSRC go on, so
+ * there is no stale context and no one-way audio. The target's leg gets its
+ * own keys as its account's policy says (SDES over TLS, or plain). Progress
+ * goes to the transferor as NOTIFYs of message/sipfrag (RFC 3515 2.4.5),
+ * then the box ends the transferor's leg.
+ *
+ * A fully private call (relayed end to end) cannot be transferred by the box:
+ * the transferee's keys belong to the transferor's phone, and the box has
+ * none to give the target. The REFER is declined (603) with a Warning.
+ */
+
+export interface TransferDeps extends SetupDeps {
+  readonly holdMusic: () => Int16Array | undefined;
+}
+
+/** Why a fully private call cannot be transferred, in a Warning and the call's notes. */
+export const PRIVATE_TRANSFER_NOTE = 'transfer refused: the call is fully private (encrypted end to end), the box has no keys to join another phone to it';
+
+/** How long a NOTIFY subscription made by a REFER lasts (RFC 3515 2.4.4). */
+const REFER_EXPIRES_S = 60;
+
+interface Pending {
+  readonly fork: Fork<LegKeying>;
+  readonly leg: CallLeg;
+  /** The transferor's leg: it may hang up before the target answers (RFC 5589 6: a blind transferor may). */
+  readonly transferor: CallLeg;
+  transferorGone: boolean;
+  timer?: TimerHandle;
+  /** The box's offer toward the target, for the payload map of its answer. */
+  readonly offer: Buffer;
+}
+
+let transfers = 0;
+
+export class Transfer {
+  private readonly pending = new Map<Call, Pending>();
+
+  constructor(private readonly deps: TransferDeps, private readonly ending: CallEnding) {}
+
+  /** A transfer of this call is ringing its target. */
+  busy(call: Call): boolean {
+    return this.pending.has(call);
+  }
+
+  /**
+   * The transferor hung up while its transfer rings (RFC 5589 6): the call
+   * stays up for the transferee, who hears music while the target rings.
+   * True when the BYE was this.
+   */
+  transferorLeft(call: Call, leg: CallLeg): boolean {
+    const p = this.pending.get(call);
+    if (!p || p.transferor !== leg || p.transferorGone) return false;
+    p.transferorGone = true;
+    guard(this.deps, this.music(call, call.other(leg.id), true), 'transfer music');
+    return true;
+  }
+
+  /** A REFER in one of the call's dialogs. */
+  async refer(call: Call, here: CallLeg, req: SipRequest, tx: ServerTransaction): Promise<void> {
+    const d = this.deps;
+    const toTag = here.dialog?.localTag;
+    let target: { user: string; replaces: boolean };
+    try {
+      const uri = parseUri(parseNameAddr(getHeader(req, 'refer-to') ?? '').uri);
+      if (!uri.user) throw new Error('no user');
+      target = { user: uri.user, replaces: uri.headers.some((h) => h.name.toLowerCase() === 'replaces') };
+    } catch {
+      d.counters.inc('transfer.bad-refer');
+      tx.respond(failureResponse(req, 'bad-request', { toTag }));
+      return;
+    }
+    if (call.state !== 'answered' || !call.sideOf(here.id) || this.pending.has(call)) {
+      tx.respond(failureResponse(req, 'glare', { toTag }));
+      return;
+    }
+    if (!call.keys || call.keys.endToEnd) {
+      d.counters.inc('transfer.private-refused');
+      if (!call.notes.includes(PRIVATE_TRANSFER_NOTE)) call.notes.push(PRIVATE_TRANSFER_NOTE);
+      d.log.info({ call: call.id }, PRIVATE_TRANSFER_NOTE);
+      const { status, reason } = responseOf('declined');
+      tx.respond(createResponse(req, status, reason, { toTag, headers: [{ name: 'warning', value: `399 securepbx "${PRIVATE_TRANSFER_NOTE}"` }] }));
+      return;
+    }
+    if (target.replaces) {
+      // Attended transfer (RFC 3891 Replaces) is not carried out yet: the phone keeps its call.
+      d.counters.inc('transfer.attended-unsupported');
+      tx.respond(createResponse(req, 501, 'Not Implemented', { toTag }));
+      return;
+    }
+    tx.respond(createResponse(req, 202, 'Accepted', { toTag }));
+    d.counters.inc('transfer.accepted');
+    this.notify(here, '100 Trying', true);
+    const account = d.callee(target.user);
+    const stay = call.other(here.id);
+    if (!account) { this.failed(call, here, undefined, '404 Not Found'); return; }
+    const targets = routeCallee(account, d.location.lookup(account.extension)).targets;
+    if (targets.length === 0 || !stay.remoteSdp) { this.failed(call, here, undefined, '480 Temporarily Unavailable'); return; }
+
+    const id = `t${++transfers}`;
+    const leg = new CallLeg(id, account.extension, d);
+    try {
+      leg.local = await call.media.addLeg(id, {});
+    } catch {
+      this.failed(call, here, undefined, '503 Service Unavailable');
+      return;
+    }
+    const fork = new Fork<LegKeying>(d.transactions);
+    let offerBody: Buffer | undefined;
+    const policies = d.policies?.() ?? [];
+    const stayAccount = d.callee(stay.party);
+    for (const t of targets) {
+      // The target's leg is keyed by the box as the target's account allows:
+      // the transferee's keys stay on its own leg.
+      const plan = decideMediaPlan({
+        callerPolicy: policySettings(policies, stayAccount?.policy ?? DEFAULT_POLICY),
+        calleePolicy: policySettings(policies, account.policy ?? DEFAULT_POLICY),
+        caller: { caps: stayAccount?.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(stay.target!.transport) },
+        callee: { caps: account.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(t.target.transport) },
+        offer: summarizeOffer(audioOf(stay.remoteSdp), false),
+      });
+      if (isRefusal(plan)) continue;
+      let keying: LegKeying;
+      let body: Buffer;
+      const sdp: SdpSession = sdpSession(leg.sdp.id);
+      try {
+        keying = legKeying({ ...plan, mode: 'bridge' }, { ...plan.legB, keys: 'box' }, isSecureSignalling(t.target.transport), { random: d.random, counters: d.counters, tls: { a: false, b: false } });
+        body = offerFromOffer(stay.remoteSdp, sdp, leg.local, keying.offer(audioOf(stay.remoteSdp), false)).body;
+      } catch (e) {
+        d.log.info({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'transfer: no offer for a contact of the target');
+        continue;
+      }
+      offerBody ??= body;
+      const branch: Branch<LegKeying> = fork.ring(t.target, t.contact, this.invite(stay, here, t.target, t.contact, account.extension, req, body), keying, sdp, {
+        onResponse: (res) => guard(d, this.onResponse(call, branch, res), 'transfer response'),
+        onTimeout: () => guard(d, this.onFinal(call, branch, 408), 'transfer timeout'),
+        onTransportError: () => guard(d, this.onFinal(call, branch, 503), 'transfer transport'),
+      });
+      if (branch.state === 'done') fork.failed(branch, 503);
+    }
+    if (fork.branches.length === 0 || !offerBody) {
+      await call.media.removeLeg(id).catch(() => {});
+      this.failed(call, here, undefined, '488 Not Acceptable Here');
+      return;
+    }
+    const p: Pending = { fork, leg, transferor: here, transferorGone: false, offer: offerBody };
+    this.pending.set(call, p);
+    p.timer = call.life.timer(d.noAnswerMs(), () => {
+      fork.cancelAll();
+      guard(d, this.finish(call, '480 No Answer'), 'transfer no answer');
+    }, ['answered']);
+    call.on('closed', () => {
+      const q = this.pending.get(call);
+      if (!q) return;
+      this.pending.delete(call);
+      q.timer?.cancel();
+      q.fork.cancelAll();
+    });
+    if (fork.allDone) await this.finish(call, '503 Service Unavailable');
+    d.log.info({ call: call.id, transferor: here.party, transferee: stay.party, target: account.extension }, 'blind transfer: ringing the target');
+  }
+
+  private async onResponse(call: Call, branch: Branch<LegKeying>, res: SipResponse): Promise<void> {
+    const p = this.pending.get(call);
+    if (res.status < 200) {
+      if (!p) return;
+      if (!p.fork.provisional(branch)) return;
+      if (res.status === 180 || res.status === 183) this.notifyIfThere(p, `${res.status} ${res.status === 180 ? 'Ringing' : 'Session Progress'}`, true);
+      return;
+    }
+    if (res.status >= 300) { await this.onFinal(call, branch, res.status); return; }
+    let dialog: Dialog;
+    try { dialog = dialogAsUac(branch.request, res); } catch { return; }
+    if (!p || p.fork.winner || call.ended) {
+      if (p?.fork.winner === branch) { p.leg.reAck(); return; }
+      stray(this.deps, dialog, branch.target);
+      return;
+    }
+    p.fork.win(branch);
+    p.timer?.cancel();
+    await this.join(call, p, branch, res, dialog);
+  }
+
+  private async onFinal(call: Call, branch: Branch<LegKeying>, status: number): Promise<void> {
+    const p = this.pending.get(call);
+    if (!p) return;
+    if (p.fork.failed(branch, status)) {
+      const { answer } = p.fork.best();
+      const final = typeof answer === 'string' ? responseOf(answer) : { status: answer.status, reason: 'Failed' };
+      await this.finish(call, `${final.status} ${final.reason}`);
+    }
+  }
+
+  /** The target answered: its leg takes the transferor's place. */
+  private async join(call: Call, p: Pending, branch: Branch<LegKeying>, res: SipResponse, dialog: Dialog): Promise<void> {
+    const d = this.deps;
+    const { leg } = p;
+    const stay = call.other(p.transferor.id);
+    leg.dialog = dialog;
+    leg.target = branch.target;
+    leg.sdp = branch.sdp;
+    const cseq = getCSeq(branch.request).seq;
+    try {
+      const answer = parseBody(res.body);
+      const media = audioOf(answer);
+      if (!answer || !media) throw new Error('no SDP in the answer');
+      const security = branch.keys.takeAnswer(media) ?? branch.keys.security();
+      const remote = leg.took(answer);
+      await call.media.update(leg.id, remote, security);
+      const offered = parseBody(p.offer)!;
+      const map = payloadMap(offered, answer);
+      leg.ack({ cseq });
+      if (call.ended || call.state !== 'answered') { leg.bye(); return; }
+      const side = call.sideOf(p.transferor.id)!;
+      call.keys!.replace(keySide(call, p.transferor.id), branch.keys);
+      const leaving = call.replace(side, leg);
+      this.pending.delete(call);
+      await call.media.removeLeg(leaving.id);
+      await this.music(call, stay, false);
+      await call.media.connect(stay.id, leg.id);
+      if (Object.keys(map).length) await call.media.renumber(leg.id, stay.id, map);
+      else await call.media.connect(leg.id, stay.id);
+      if (!p.transferorGone) {
+        this.notify(leaving, '200 OK', false);
+        leaving.bye();
+      }
+      call.notes.push(`transferred by ${leaving.party} to ${leg.party}`);
+      d.counters.inc('transfer.done');
+      d.log.info({ call: call.id, transferor: leaving.party, transferee: stay.party, target: leg.party }, 'blind transfer: connected');
+      this.ending.changed();
+    } catch (e) {
+      d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'transfer: the target\'s answer is unusable');
+      leg.ack({ cseq });
+      leg.bye();
+      await this.finish(call, '488 Not Acceptable Here');
+    }
+  }
+
+  /** The transfer failed: the transferor hears why; the call goes on, or ends when the transferor already left. */
+  private async finish(call: Call, frag: string): Promise<void> {
+    const p = this.pending.get(call);
+    if (!p) return;
+    this.pending.delete(call);
+    p.timer?.cancel();
+    await call.media.removeLeg(p.leg.id).catch(() => {});
+    this.failed(call, p.transferor, p, frag);
+  }
+
+  private failed(call: Call, transferor: CallLeg, p: Pending | undefined, frag: string): void {
+    const d = this.deps;
+    d.counters.inc('transfer.failed');
+    d.log.info({ call: call.id, result: frag }, 'blind transfer failed');
+    if (p?.transferorGone) {
+      guard(d, this.ending.hangup(call, 'failed', 'both'), 'transfer failed');
+      return;
+    }
+    this.notify(transferor, frag, false);
+  }
+
+  private notifyIfThere(p: Pending, frag: string, active: boolean): void {
+    if (!p.transferorGone) this.notify(p.transferor, frag, active);
+  }
+
+  /** A NOTIFY of the REFER's progress (RFC 3515 2.4.5): the status line of the target's answer as message/sipfrag. */
+  private notify(leg: CallLeg, frag: string, active: boolean): void {
+    if (!leg.dialog || !leg.target) return;
+    const req = leg.nextRequest('NOTIFY', { body: Buffer.from(`SIP/2.0 ${frag}\r\n`), contentType: 'message/sipfrag;version=2.0' });
+    const headers: Header[] = [
+      ...req.headers,
+      { name: 'event', value: 'refer' },
+      { name: 'subscription-state', value: active ? `active;expires=${REFER_EXPIRES_S}` : 'terminated;reason=noresource' },
+    ];
+    try { leg.send({ ...req, headers }, { onResponse: () => {} }); } catch { /* the transferor is gone */ }
+  }
+
+  /** Music to the transferee while it waits for the target alone (the transferor left), or stop it. */
+  private async music(call: Call, leg: CallLeg, on: boolean): Promise<void> {
+    if (!on) {
+      if (!leg.hearingMusic) return;
+      leg.hearingMusic = false;
+      await call.media.stopPlay(leg.id);
+      return;
+    }
+    const pcm = this.deps.holdMusic();
+    const codec = musicCodec(leg.remoteSdp);
+    if (!pcm || !codec || leg.hearingMusic) return;
+    await call.media.play(leg.id, pcm, codec.codec, codec.payloadType);
+    leg.hearingMusic = true;
+  }
+
+  /** The box's INVITE toward the target: from the transferee, with Referred-By (RFC 3892) when the REFER gave one. */
+  private invite(stay: CallLeg, transferor: CallLeg, target: Target, contact: string, ext: string, refer: SipRequest, body: Buffer): SipRequest {
+    const d = this.deps;
+    const host = hostOf(d.contactFor(target));
+    const referredBy = getHeader(refer, 'referred-by');
+    const headers: Header[] = [
+      { name: 'max-forwards', value: '70' },
+      { name: 'from', value: `<sip:${stay.party}@${host}>;tag=${d.random.token(64)}` },
+      { name: 'to', value: `<sip:${ext}@${host}>` },
+      { name: 'call-id', value: `${d.random.token(96)}@securepbx` },
+      { name: 'cseq', value: '1 INVITE' },
+      { name: 'contact', value: `<${d.contactFor(target)}>` },
+      { name: 'allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY' },
+      { name: 'referred-by', value: referredBy ?? `<sip:${transferor.party}@${host}>` },
+    ];
+    const req: SipRequest = { kind: 'request', method: 'INVITE', uri: contact, headers, body: Buffer.alloc(0) };
+    return withBody(req, body, SDP_TYPE);
+  }
+}
+
+function hostOf(contact: string): string {
+  try { return parseUri(contact).host; } catch { return 'securepbx'; }
+}
+
+/** A 2xx the transfer does not take: ACK it and hang that dialog up. */
+function stray(d: SetupDeps, dialog: Dialog, target: Target): void {
+  try { d.transactions.sendAck(dialogRequest(dialog, 'ACK').request, target); } catch { /* the phone will time out */ }
+  try { d.transactions.sendRequest(dialogRequest(dialog, 'BYE').request, target, { onResponse: () => {} }); } catch { /* nothing more */ }
+}
