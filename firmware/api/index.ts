@@ -174,6 +174,12 @@ export interface AccountRemoved { readonly removed: string }
 
 /** `pbx account import`. */
 export interface AccountsImported { readonly imported: number }
+/** Music on hold stored from an uploaded WAV: its length after conversion, and what the file was. */
+export interface HoldMusicSet {
+  readonly seconds: number;
+  readonly cut: boolean;
+  readonly source: { readonly format: string; readonly sampleRate: number; readonly channels: number; readonly bitsPerSample: number };
+}
 
 /* ---- policies ---- */
 
@@ -289,6 +295,7 @@ export interface CommandReplies {
   readonly 'account.update': AccountView;
   readonly 'account.password': PasswordReset;
   readonly 'account.import': AccountsImported;
+  readonly 'moh.set': HoldMusicSet;
   readonly 'account.list': readonly AccountView[];
   readonly 'account.remove': AccountRemoved;
   readonly 'policy.list': readonly PolicyListEntry[];

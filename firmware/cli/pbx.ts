@@ -26,6 +26,7 @@ const USAGE = `usage:
   pbx policy add NAME [--caller forced_relay|relay_or_decrypt|decrypt] [--callee as_caller|decrypted|sdes|dtls|zrtp]
   pbx policy set NAME [--caller MODE] [--callee MODE]
   pbx policy remove NAME
+  pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew`;
 
@@ -212,6 +213,16 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
+    }
+    case 'moh': {
+      if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
+      const { values, positionals } = parse(rest, {}, 1);
+      const r = await command(String(values.data ?? 'var'), { command: 'moh.set', args: { path: resolve(positionals[0]!) } }) as {
+        seconds: number; cut: boolean; source: { format: string; sampleRate: number; channels: number; bitsPerSample: number };
+      };
+      const s = r.source;
+      process.stdout.write(`music on hold set: ${r.seconds.toFixed(1)} s${r.cut ? ' (cut to that length)' : ''}, from ${s.bitsPerSample}-bit ${s.format} at ${s.sampleRate} Hz, ${s.channels} channel${s.channels === 1 ? '' : 's'}\n`);
+      return 0;
     }
     case 'status': {
       const { values } = parse(argv.slice(1), { json: { type: 'boolean' } }, 0);

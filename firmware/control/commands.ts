@@ -10,6 +10,17 @@ import {
 import { PbxError, cryptoRandom, isPbxError, type ErrorCode, type Random } from '../core/index.js';
 import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '../pki/index.js';
 import type { ControlRequest } from './socket.js';
+import { MAX_WAV_BYTES } from '../media/index.js';
+import { storeHoldMusic } from '../pbx/index.js';
+
+/** A file's size, or a not-found error naming it. */
+function fileSize(path: string): number {
+  let fd: number;
+  try { fd = openSync(path, 'r'); } catch (e) {
+    throw new CommandError('not-found', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'path');
+  }
+  try { return fstatSync(fd).size; } finally { closeSync(fd); }
+}
 
 /**
  * The operations behind `pbx ...` (and later the serial console and the web
@@ -216,6 +227,15 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     }
     case 'account.list':
       return listAccounts(store.data) satisfies CommandReplies['account.list'];
+    case 'moh.set': {
+      // The WAV is converted here, once, to what G.711 carries; the running box plays it from the next hold on.
+      const path = str(a, 'path', true);
+      const size = fileSize(path);
+      if (size > MAX_WAV_BYTES) throw new CommandError('limit', `${path} is larger than ${MAX_WAV_BYTES / 1024 / 1024} MB`, 'path');
+      const r = storeHoldMusic(ctx.dataDir, readFileSync(path));
+      const { format, sampleRate, channels, bitsPerSample } = r.source;
+      return { seconds: r.seconds, cut: r.cut, source: { format, sampleRate, channels, bitsPerSample } } satisfies CommandReplies['moh.set'];
+    }
     case 'account.remove': {
       const extension = str(a, 'extension', true);
       await store.update((d) => removeAccount(d, extension));

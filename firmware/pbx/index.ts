@@ -18,3 +18,4 @@ export {
   type LegPlan, type MediaPlan, type PolicyRefusal, type RefusalCode,
 } from './policy/index.js';
 export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';
+export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, type StoredMusic } from './features/index.js';

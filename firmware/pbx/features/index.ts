@@ -1,3 +1,4 @@
 /** Call features on the call model: each works on a Call and its media session (ARCHITECTURE.md, pbx/features). */
 export { Hold, isHoldOffer, musicCodec, PRIVATE_HOLD_NOTE, type HoldDeps } from './hold.js';
 export { Transfer, PRIVATE_TRANSFER_NOTE, type TransferDeps } from './transfer.js';
+export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, MIN_HOLD_MUSIC_SECONDS, MAX_HOLD_MUSIC_SECONDS, type StoredMusic } from './music.js';
