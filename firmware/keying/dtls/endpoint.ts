@@ -304,8 +304,9 @@ export class DtlsEndpoint {
     for (const rec of parsed.value) {
       if (this.ended()) return this.drop('closed');
       this.record(rec, from);
+      // Messages are taken as soon as complete, so keys derived from one record read the next.
+      this.drain();
     }
-    this.drain();
   }
 
   /** One record from the latched peer (or, for a client before the ServerHello, from anywhere). */
@@ -713,7 +714,14 @@ export class DtlsEndpoint {
     // Records of the next epoch that overtook their keys are read now (they counted as taken when held).
     for (const rec of early) {
       const p = unprotectFragment(this.readKeys, rec);
-      if (!p || this.windows[1].check(rec.seq) !== 'ok') continue;
+      if (!p) {
+        this.drop('bad-mac');
+        continue;
+      }
+      if (this.windows[1].check(rec.seq) !== 'ok') {
+        this.drop('replay');
+        continue;
+      }
       this.windows[1].mark(rec.seq);
       if (rec.type === ContentType.handshake) {
         const frags = parseHandshakeFragments(p);
