@@ -358,7 +358,7 @@ export class DtlsEndpoint {
         if (a.value.description === AlertDescription.closeNotify) {
           this.stopTimer();
           this.st = 'closed';
-          this.o.onClosed?.();
+          this.notify(() => this.o.onClosed?.());
           return;
         }
         if (a.value.level === 2) throw new Fail('peer-alert', `peer sent fatal alert ${a.value.description}`);
@@ -742,7 +742,7 @@ export class DtlsEndpoint {
     this.transcript = [];
     this.st = 'established';
     this.o.counters.inc(DTLS_COUNTER.connected);
-    this.o.onConnected?.(this.result);
+    this.notify(() => this.o.onConnected?.(this.result!));
   }
 
   private ownMessage(msgType: HandshakeMessage['msgType'], body: Buffer): HandshakeMessage {
@@ -825,6 +825,15 @@ export class DtlsEndpoint {
     }
   }
 
+  /** The owner's callbacks run after our state is settled; one that throws is counted and changes nothing here. */
+  private notify(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      this.o.counters.inc('dtls-listener-error');
+    }
+  }
+
   private fail(code: DtlsFailureCode, message: string): void {
     if (this.st === 'failed' || this.st === 'closed') return;
     const alert = FAILURE_ALERT[code];
@@ -833,6 +842,6 @@ export class DtlsEndpoint {
     this.st = 'failed';
     this.ephemeral = undefined;
     this.o.counters.inc(`dtls-failed-${code}`);
-    this.o.onFailed?.({ code, message });
+    this.notify(() => this.o.onFailed?.({ code, message }));
   }
 }

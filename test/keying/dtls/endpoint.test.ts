@@ -188,3 +188,32 @@ t.test('close() sends close_notify and the peer closes; restart() runs a new han
   p.client.close();
   t.equal(p.client.state, 'closed', 'idempotent');
 });
+
+t.test('a throwing onConnected listener is counted and changes nothing; an unprotected alert after establishment is dropped', async (t) => {
+  const { Counters, FakeClock, seededRandom } = await import('../../../firmware/core/index.js');
+  const { DtlsEndpoint, serializeRecord, serializeAlert } = await import('../../../firmware/keying/index.js');
+  const clock = new FakeClock();
+  const counters = new Counters();
+  const q: { to: 'c' | 's'; d: Buffer }[] = [];
+  const mk = (role: 'client' | 'server'): InstanceType<typeof DtlsEndpoint> => new DtlsEndpoint({
+    role, certificate: cert(role), expectedFingerprint: cert(role === 'client' ? 'server' : 'client').fingerprint,
+    clock, random: seededRandom(role === 'client' ? 3 : 4), counters,
+    send: (d) => q.push({ to: role === 'client' ? 's' : 'c', d }),
+    onConnected: () => { throw new Error('listener bug'); },
+  });
+  const c = mk('client');
+  const s = mk('server');
+  s.start();
+  c.start();
+  for (let i = 0; q.length > 0 && i < 100; i++) {
+    const { to, d } = q.shift()!;
+    if (to === 's') s.receive(d, CLIENT_ADDR);
+    else c.receive(d, { address: '192.0.2.20', port: 50000 });
+  }
+  t.equal(c.state, 'established');
+  t.equal(s.state, 'established');
+  t.equal(counters.get('dtls-listener-error'), 2);
+  s.receive(serializeRecord({ type: 21, version: 0xfefd, epoch: 0, seq: 99, fragment: serializeAlert({ level: 2, description: 40 }) }), CLIENT_ADDR);
+  t.equal(s.state, 'established', 'an alert in the clear cannot end a keyed association');
+  t.equal(counters.get('dtls-drop-alert'), 1);
+});
