@@ -55,10 +55,12 @@ interface Run {
   readonly ours: DtlsConnected;
   readonly theirs: string;
   readonly output: string;
+  /** Largest datagram openssl sent us. */
+  readonly largest: number;
 }
 
 /** Spawns openssl (bounded, killed by its PID) and runs our endpoint against it over loopback UDP. */
-async function run(role: DtlsRole, peer: PeerFiles, profile: SrtpProfileName, extra: string[] = [], mine = ours): Promise<Run> {
+async function run(role: DtlsRole, peer: PeerFiles, profile: SrtpProfileName, extra: string[] = [], mine = ours, mtu?: number): Promise<Run> {
   const len = 2 * (srtpProfileByName(profile).keyLength + srtpProfileByName(profile).saltLength);
   const sock: Socket = createSocket('udp4');
   await new Promise<void>((res) => sock.bind(0, '127.0.0.1', () => res()));
@@ -66,17 +68,18 @@ async function run(role: DtlsRole, peer: PeerFiles, profile: SrtpProfileName, ex
   let child: ChildProcess | undefined;
   let output = '';
   let remote: { address: string; port: number } | undefined;
+  let largest = 0;
   const killer = setTimeout(() => child?.kill('SIGKILL'), 20000);
   try {
     const result = await new Promise<Run>((resolve, reject) => {
       let connected: DtlsConnected | undefined;
       const check = (): void => {
         const m = /Keying material: ([0-9A-Fa-f]+)/.exec(output);
-        if (connected && m) resolve({ ours: connected, theirs: m[1]!.toUpperCase(), output });
+        if (connected && m) resolve({ ours: connected, theirs: m[1]!.toUpperCase(), output, largest });
       };
       const ep = new DtlsEndpoint({
         role, certificate: mine, expectedFingerprint: peer.fingerprint, srtpProfiles: [profile],
-        clock: systemClock, random: cryptoRandom, counters: new Counters(),
+        clock: systemClock, random: cryptoRandom, counters: new Counters(), ...(mtu ? { mtu } : {}),
         send: (d, to) => {
           const dst = to ?? remote;
           if (dst) sock.send(d, dst.port, dst.address);
@@ -84,7 +87,7 @@ async function run(role: DtlsRole, peer: PeerFiles, profile: SrtpProfileName, ex
         onConnected: (c) => { connected = c; check(); },
         onFailed: (f: DtlsFailure) => reject(new Error(`our endpoint failed: ${f.code} ${f.message}\n${output}`)),
       });
-      sock.on('message', (msg, rinfo) => ep.receive(msg, { address: rinfo.address, port: rinfo.port }));
+      sock.on('message', (msg, rinfo) => { largest = Math.max(largest, msg.length); ep.receive(msg, { address: rinfo.address, port: rinfo.port }); });
       const args = role === 'client'
         ? ['s_server', ...common, '-accept', '127.0.0.1:0', '-verify', '1', '-naccept', '1']
         : ['s_client', ...common, '-connect', `127.0.0.1:${sock.address().port}`];
@@ -129,6 +132,13 @@ t.test('our DTLS client against openssl s_server with an RSA certificate and P-2
   t.equal(r.ours.group, 'secp256r1');
 });
 
+t.test('our DTLS client reassembles what openssl fragments: s_server with a 256-byte MTU and an RSA certificate', { skip: !peers && 'no openssl' }, async (t) => {
+  const r = await run('client', peers!.rsa, 'SRTP_AEAD_AES_256_GCM', ['-mtu', '256']);
+  t.equal(r.theirs.length, 176);
+  t.ok(r.largest <= 256, `openssl kept to the MTU (largest ${r.largest})`);
+  t.equal(exported(r.ours), r.theirs);
+});
+
 t.test('our DTLS server against openssl s_client (ECDSA peer): equal exported bytes', { skip: !peers && 'no openssl' }, async (t) => {
   const r = await run('server', peers!.ecdsa, 'SRTP_AES128_CM_SHA1_80');
   t.match(r.output, /SRTP Extension negotiated, profile=SRTP_AES128_CM_SHA1_80/);
@@ -140,6 +150,12 @@ t.test('our DTLS server against openssl s_client with an RSA client certificate,
   t.equal(r.theirs.length, 112);
   t.equal(exported(r.ours), r.theirs);
   t.equal(r.ours.suite, 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
+});
+
+t.test('openssl s_client reassembles what our server fragments (a 256-byte MTU, our RSA certificate)', { skip: !peers && 'no openssl' }, async (t) => {
+  const r = await run('server', peers!.ecdsa, 'SRTP_AES128_CM_SHA1_32', [], oursRsa, 256);
+  t.match(r.output, /profile=SRTP_AES128_CM_SHA1_32/);
+  t.equal(exported(r.ours), r.theirs);
 });
 
 t.test('openssl reads our self-signed certificate (x509 -text) as a v3 ECDSA certificate', { skip: !haveOpenssl && 'no openssl' }, async (t) => {
