@@ -19,7 +19,7 @@ import {
   type ClientHello, type Extension, type HandshakeFragment, type HandshakeMessage,
 } from './handshake.js';
 import {
-  COOKIE_LIFETIME_MS, DEFAULT_MTU, INITIAL_RETRANSMIT_MS, MAX_DATAGRAM, MAX_EARLY_RECORDS, MAX_RETRANSMITS, MAX_RETRANSMIT_MS, MIN_MTU,
+  COOKIE_LIFETIME_MS, DEFAULT_MTU, INITIAL_RETRANSMIT_MS, MAX_DATAGRAM, MAX_EARLY_RECORDS, MAX_RETRANSMITS, MAX_RETRANSMIT_MS, MIN_MTU, MIN_REPEAT_RETRANSMIT_MS,
 } from './limits.js';
 import {
   AEAD_OVERHEAD, ContentType, DTLS10, DTLS12, RECORD_HEADER, ReplayWindow, parseRecords, protectFragment, serializeRecord,
@@ -389,10 +389,13 @@ export class DtlsEndpoint {
     if (!this.peer && this.o.role === 'client' && f.msgType === HandshakeType.serverHello) this.pendingFrom = from;
   }
   private pendingFrom: DtlsPeer | undefined;
+  private lastRepeatAt = -Infinity;
 
   /** RFC 6347 4.2.4: the peer repeating its last flight means ours was lost; send it again at once. */
   private retransmitOnPeerRepeat(): void {
-    if (this.flight.length === 0) return this.drop('hs-old');
+    const now = this.o.clock.now();
+    if (this.flight.length === 0 || now - this.lastRepeatAt < MIN_REPEAT_RETRANSMIT_MS) return this.drop('hs-old');
+    this.lastRepeatAt = now;
     this.o.counters.inc(DTLS_COUNTER.retransmit);
     this.transmit();
   }

@@ -41,3 +41,5 @@ export const DEFAULT_MTU = 1200;
 export const MIN_MTU = 128;
 /** A cookie is honoured for this long (two cookie secrets are kept: current and previous). */
 export const COOKIE_LIFETIME_MS = 60000;
+/** A flight is sent again on the peer's repeat at most this often (a spoofed repeat must not make us an amplifier). */
+export const MIN_REPEAT_RETRANSMIT_MS = 250;
