@@ -1,0 +1,171 @@
+import { PbxError, type Counters } from '../../core/index.js';
+import type { LegSecurity } from '../../media/index.js';
+import { mediaProfile, type MediaDescription } from '../../sdp/index.js';
+import type { KeyingEvent, KeyingEventOutcome, KeyingSdp, KeyingView, LegKeying, TakenOffer } from '../leg/index.js';
+import type { Fingerprint } from './cert.js';
+import { DEFAULT_SRTP_PROFILES, type SrtpProfileName } from './crypto.js';
+import type { DtlsConnected, DtlsRole } from './endpoint.js';
+import { dtlsOfMedia, fingerprintAttribute, setupAttribute, type DtlsSetup } from './sdp.js';
+
+export interface DtlsLegOptions {
+  /** The box's certificate fingerprint, for our a=fingerprint. */
+  readonly fingerprint: Fingerprint;
+  readonly srtpProfiles?: readonly SrtpProfileName[];
+  readonly counters?: Counters;
+}
+
+/**
+ * What the DtlsEndpoint on this leg must be. `generation` changes whenever
+ * role or peer fingerprint changes: the owner then creates the endpoint
+ * (generation 1) or calls restart(expectedFingerprint) on it.
+ */
+export interface DtlsLegEndpoint {
+  readonly role: DtlsRole;
+  readonly expectedFingerprint: Fingerprint;
+  readonly srtpProfiles: readonly SrtpProfileName[];
+  readonly generation: number;
+}
+
+interface Association {
+  readonly role: DtlsRole;
+  readonly fingerprint: Fingerprint;
+}
+
+const sameFingerprint = (a: Fingerprint, b: Fingerprint): boolean => a.algorithm === b.algorithm && a.value === b.value;
+const DTLS_PROFILES = ['UDP/TLS/RTP/SAVP', 'UDP/TLS/RTP/SAVPF'];
+const ROLE_FOR_ANSWER: Readonly<Record<Exclude<DtlsSetup, 'holdconn'>, DtlsRole>> = {
+  // The phone offered: its setup decides ours (RFC 5763 5; RFC 8842 5.3: we answer actpass with active).
+  actpass: 'client', active: 'server', passive: 'client',
+};
+
+function peerDtls(media: MediaDescription, counters: Counters | undefined): { fingerprint: Fingerprint; setup: Exclude<DtlsSetup, 'holdconn'> | undefined } {
+  const p = mediaProfile(media);
+  if (!p || !DTLS_PROFILES.includes(p)) throw new PbxError('protocol', 'this leg is DTLS-SRTP: the m-line is not UDP/TLS/RTP/SAVP(F)');
+  const d = dtlsOfMedia(media, counters);
+  // Strongest usable hash first; each is checked against the certificate in constant time later.
+  const order = ['sha-512', 'sha-384', 'sha-256'];
+  const fingerprint = [...d.fingerprints].sort((a, b) => order.indexOf(a.algorithm) - order.indexOf(b.algorithm))[0];
+  if (!fingerprint) throw new PbxError('protocol', 'no usable a=fingerprint (RFC 8122)');
+  if (d.setup === 'holdconn') throw new PbxError('protocol', 'a=setup:holdconn: no DTLS association');
+  const setup = d.setup;
+  return { fingerprint, setup };
+}
+
+/**
+ * DTLS-SRTP (RFC 5763, RFC 5764, RFC 8842) on a leg the box keys: our SDP
+ * carries the box's certificate fingerprint and a=setup; the phone's gives
+ * its fingerprint and, with its setup, who is the DTLS client. The keys
+ * come from the handshake in the media path: until the owner hands the
+ * endpoint's result to deliver() and the engine's 'keying-done' event
+ * comes through handle(), the leg is 'srtp-pending'.
+ */
+export class DtlsLeg implements LegKeying {
+  readonly method = 'dtls' as const;
+  readonly holder = 'box' as const;
+  readonly events = ['keying-done', 'keying-failed'] as const;
+  private current: Association | undefined;
+  private pending: Association | undefined;
+  private generation = 0;
+  private profile: string | undefined;
+  /** Our last offer was actpass: the answer's setup decides our role. */
+  private offeredActpass = false;
+  private delivered: DtlsConnected | undefined;
+  private keys: DtlsConnected | undefined;
+
+  constructor(private readonly o: DtlsLegOptions) {}
+
+  /** The endpoint this leg needs now, once a round settled the peer's fingerprint and the roles. */
+  endpoint(): DtlsLegEndpoint | undefined {
+    const a = this.current;
+    return a && {
+      role: a.role, expectedFingerprint: a.fingerprint, srtpProfiles: this.o.srtpProfiles ?? DEFAULT_SRTP_PROFILES, generation: this.generation,
+    };
+  }
+
+  /**
+   * The endpoint's onConnected result. Taken only when it is for the
+   * association in force (same role, same peer fingerprint); a late result
+   * of a replaced one is counted and ignored.
+   */
+  deliver(result: DtlsConnected): boolean {
+    const a = this.current;
+    if (!a || a.role !== result.role || !sameFingerprint(a.fingerprint, result.peerFingerprint)) {
+      this.o.counters?.inc('dtls-leg-stale-result');
+      return false;
+    }
+    this.delivered = result;
+    return true;
+  }
+
+  takeOffer(media: MediaDescription): TakenOffer {
+    const d = peerDtls(media, this.o.counters);
+    const role = ROLE_FOR_ANSWER[d.setup ?? 'active'];
+    this.pending = { role, fingerprint: d.fingerprint };
+    this.profile = mediaProfile(media);
+    const changed = !this.current || !sameFingerprint(this.current.fingerprint, d.fingerprint) || this.current.role !== role;
+    return { rekey: changed, ...(this.keys ? {} : { security: { kind: 'srtp-pending' as const } }) };
+  }
+
+  answer(_peer?: MediaDescription): KeyingSdp {
+    const p = this.pending;
+    if (!p) throw new PbxError('invalid-state', 'DTLS: an answer without an offer');
+    this.settle(p);
+    this.pending = undefined;
+    return {
+      profile: this.profile ?? 'UDP/TLS/RTP/SAVP',
+      attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(p.role === 'client' ? 'active' : 'passive')],
+    };
+  }
+
+  offer(peer: MediaDescription | undefined, rekey: boolean): KeyingSdp {
+    this.pending = undefined;
+    // RFC 8842 5.5: a re-offer that keeps the association repeats the role; a new association starts from actpass.
+    const keep = this.current && !rekey;
+    this.offeredActpass = !keep;
+    const setup: DtlsSetup = keep ? (this.current!.role === 'client' ? 'active' : 'passive') : 'actpass';
+    this.profile ??= peer && /F$/i.test(peer.protocol) ? 'UDP/TLS/RTP/SAVPF' : 'UDP/TLS/RTP/SAVP';
+    return { profile: this.profile, attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(setup)] };
+  }
+
+  takeAnswer(media: MediaDescription): undefined {
+    const d = peerDtls(media, this.o.counters);
+    const setup = d.setup ?? 'active';
+    if (setup === 'actpass') throw new PbxError('protocol', 'an answer must not say a=setup:actpass (RFC 5763 5)');
+    const role: DtlsRole = setup === 'active' ? 'server' : 'client';
+    if (!this.offeredActpass && this.current && this.current.role !== role) {
+      throw new PbxError('protocol', 'the answer swaps the DTLS roles of the association it keeps');
+    }
+    this.settle({ role, fingerprint: d.fingerprint });
+    return undefined;
+  }
+
+  private settle(a: Association): void {
+    const c = this.current;
+    if (c && c.role === a.role && sameFingerprint(c.fingerprint, a.fingerprint)) return;
+    this.current = a;
+    this.generation++;
+    this.delivered = undefined;
+  }
+
+  security(): LegSecurity {
+    return this.keys ? { kind: 'srtp', rx: this.keys.srtp.localRx, tx: this.keys.srtp.localTx } : { kind: 'srtp-pending' };
+  }
+
+  rollback(): undefined {
+    this.pending = undefined;
+    return undefined;
+  }
+
+  handle(event: KeyingEvent): KeyingEventOutcome {
+    if (event.type === 'keying-failed') return { failed: event.reason };
+    if (event.type !== 'keying-done') return {};
+    const r = this.delivered;
+    if (!r) return { failed: 'DTLS: keying-done without the handshake result of the association in force' };
+    this.keys = r;
+    return { security: this.security() };
+  }
+
+  view(): KeyingView {
+    return { protection: 'dtls', keys: 'box', ...(this.keys ? { suite: this.keys.profile } : {}) };
+  }
+}
