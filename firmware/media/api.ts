@@ -137,6 +137,12 @@ export type EngineRequest =
     readonly op: 'play'; readonly sessionId: string; readonly leg: LegId;
     readonly pcm: Int16Array; readonly codec: 'PCMU' | 'PCMA'; readonly payloadType: number; readonly loop?: boolean;
   }
+  /**
+   * Move a leg, sockets, latch and SRTP contexts included, into another
+   * session under `as` (default: the same id); its connections stay behind.
+   * An attended transfer joins legs of two calls this way.
+   */
+  | { readonly op: 'move-leg'; readonly sessionId: string; readonly leg: LegId; readonly toSessionId: string; readonly as?: LegId }
   /** Stop what plays into the leg (no error when nothing does); its connections are heard again at once. */
   | { readonly op: 'stop-play'; readonly sessionId: string; readonly leg: LegId }
   | { readonly op: 'stats'; readonly sessionId?: string };
@@ -197,7 +203,7 @@ export interface SessionStats {
 }
 
 export type EngineReply =
-  | { readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete' | 'play' | 'stop-play' }
+  | { readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete' | 'play' | 'stop-play' | 'move-leg' }
   | { readonly op: 'add-leg'; readonly leg: LegId; readonly local: LocalMedia }
   | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
 

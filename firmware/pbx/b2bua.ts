@@ -43,7 +43,7 @@ export class B2bua implements CallEnding {
     this.renegotiation = new Renegotiation(deps, this);
     const holdMusic = deps.holdMusic ?? (() => undefined);
     this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
-    this.transfer = new Transfer({ ...deps, holdMusic }, this);
+    this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls }, this);
     deps.media.onEvent((e) => {
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.media.id === e.sessionId);

@@ -55,7 +55,9 @@ export interface SetupDeps extends CallDeps {
 
 /** Why a call ended, as its record keeps it. */
 export type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no-answer' | 'rejected' | 'not-found' | 'unavailable'
-  | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout' | 'media-policy';
+  | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout' | 'media-policy'
+  /** Its parties were joined to another call (an attended transfer): the transferor's legs ended. */
+  | 'transferred';
 
 /** A call as the views list it. */
 export type { CallView };

@@ -6,6 +6,7 @@ import {
 import { dialogAsUac, dialogRequest, type Dialog } from '../../sip/dialog/index.js';
 import type { ServerTransaction, Target } from '../../sip/transaction/index.js';
 import { DEFAULT_POLICY } from '../../config/index.js';
+import { codecsOf, type SessionDescription } from '../../sdp/index.js';
 import { routeCallee } from '../routing/index.js';
 import { SDP_TYPE, audioOf, legKeying, offerFromOffer, parseBody, payloadMap, sdpSession, type SdpSession } from '../media/index.js';
 import { DEFAULT_PHONE_CAPS, decideMediaPlan, isRefusal, policySettings, summarizeOffer } from '../policy/index.js';
@@ -33,6 +34,44 @@ import { musicCodec } from './hold.js';
 
 export interface TransferDeps extends SetupDeps {
   readonly holdMusic: () => Int16Array | undefined;
+  /** Every call the box has now (a Replaces names a dialog of another call). */
+  readonly calls: () => Iterable<Call>;
+}
+
+/** The dialog a Replaces header names (RFC 3891 6.1). */
+interface Replaces {
+  readonly callId: string;
+  readonly toTag: string;
+  readonly fromTag: string;
+}
+
+/** `callid;to-tag=x;from-tag=y` (RFC 3891 6.1), already unescaped from the Refer-To URI; throws when a part is missing. */
+function parseReplaces(value: string): Replaces {
+  const [callId, ...params] = value.split(';').map((x) => x.trim());
+  const p = new Map(params.map((x) => { const i = x.indexOf('='); return [x.slice(0, i).toLowerCase(), x.slice(i + 1)] as const; }));
+  const toTag = p.get('to-tag');
+  const fromTag = p.get('from-tag');
+  if (!callId || !toTag || !fromTag) throw new Error('Replaces needs a Call-ID, to-tag and from-tag');
+  return { callId, toTag, fromTag };
+}
+
+/**
+ * Payload type numbers between two phones that each negotiated with the box
+ * on their own: `there` rewrites what `from`'s phone sends into `to`'s
+ * numbers, `back` the other way. Codecs match by name and rate.
+ */
+function codecMap(from: SessionDescription | undefined, to: SessionDescription | undefined): { there: Record<number, number>; back: Record<number, number> } {
+  const there: Record<number, number> = {};
+  const back: Record<number, number> = {};
+  const fm = audioOf(from);
+  const tm = audioOf(to);
+  if (!fm || !tm) return { there, back };
+  const tc = codecsOf(tm);
+  for (const c of codecsOf(fm)) {
+    const m = tc.find((x) => x.encoding.toLowerCase() === c.encoding.toLowerCase() && x.clockRate === c.clockRate);
+    if (m && m.pt !== c.pt) { there[c.pt] = m.pt; back[m.pt] = c.pt; }
+  }
+  return { there, back };
 }
 
 /** Why a fully private call cannot be transferred, in a Warning and the call's notes. */
@@ -81,11 +120,12 @@ export class Transfer {
   async refer(call: Call, here: CallLeg, req: SipRequest, tx: ServerTransaction): Promise<void> {
     const d = this.deps;
     const toTag = here.dialog?.localTag;
-    let target: { user: string; replaces: boolean };
+    let target: { user: string; replaces: Replaces | undefined };
     try {
       const uri = parseUri(parseNameAddr(getHeader(req, 'refer-to') ?? '').uri);
       if (!uri.user) throw new Error('no user');
-      target = { user: uri.user, replaces: uri.headers.some((h) => h.name.toLowerCase() === 'replaces') };
+      const rep = uri.headers.find((h) => h.name.toLowerCase() === 'replaces');
+      target = { user: uri.user, replaces: rep ? parseReplaces(rep.value ?? '') : undefined };
     } catch {
       d.counters.inc('transfer.bad-refer');
       tx.respond(failureResponse(req, 'bad-request', { toTag }));
@@ -104,9 +144,7 @@ export class Transfer {
       return;
     }
     if (target.replaces) {
-      // Attended transfer (RFC 3891 Replaces) is not carried out yet: the phone keeps its call.
-      d.counters.inc('transfer.attended-unsupported');
-      tx.respond(createResponse(req, 501, 'Not Implemented', { toTag }));
+      await this.attended(call, here, req, tx, target.replaces);
       return;
     }
     tx.respond(createResponse(req, 202, 'Accepted', { toTag }));
@@ -179,6 +217,86 @@ export class Transfer {
     });
     if (fork.allDone) await this.finish(call, '503 Service Unavailable');
     d.log.info({ call: call.id, transferor: here.party, transferee: stay.party, target: account.extension }, 'blind transfer: ringing the target');
+  }
+
+  /**
+   * Attended transfer (RFC 5589 7, RFC 3891): the transferor has a second
+   * call through the box, named by Replaces. The box joins the two parties
+   * that stay, each on its own leg with its own keys: the target's leg moves
+   * (ports, latch and SRTP context) from the second call into this one in
+   * the transferor's place, and both of the transferor's legs end. Nobody is
+   * re-INVITEd. Both calls must have their keys held by the box: a fully
+   * private call cannot be joined to another phone.
+   */
+  private async attended(call: Call, here: CallLeg, req: SipRequest, tx: ServerTransaction, rep: Replaces): Promise<void> {
+    const d = this.deps;
+    const toTag = here.dialog?.localTag;
+    const found = this.find(rep);
+    if (!found || found.call === call || found.call.state !== 'answered' || !found.call.sideOf(found.leg.id) || this.pending.has(found.call)) {
+      d.counters.inc('transfer.replaces-unknown');
+      // RFC 3891 3: no dialog matches: the Replaces cannot be carried out.
+      tx.respond(failureResponse(req, 'no-dialog', { toTag }));
+      return;
+    }
+    const other = found.call;
+    if (!other.keys || other.keys.endToEnd) {
+      d.counters.inc('transfer.private-refused');
+      const { status, reason } = responseOf('declined');
+      tx.respond(createResponse(req, status, reason, { toTag, headers: [{ name: 'warning', value: `399 securepbx "${PRIVATE_TRANSFER_NOTE}"` }] }));
+      return;
+    }
+    tx.respond(createResponse(req, 202, 'Accepted', { toTag }));
+    this.notify(here, '100 Trying', true);
+    const stay = call.other(here.id);
+    const joining = other.other(found.leg.id);
+    const keying = other.keys.leg(keySide(other, joining.id));
+    const newId = `j${++transfers}`;
+    try {
+      await other.media.moveLeg(joining.id, call.media, newId);
+    } catch (e) {
+      d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'attended transfer: the leg could not be moved');
+      this.notify(here, '503 Service Unavailable', false);
+      return;
+    }
+    // The moved leg keeps its dialog, its keys and its ports; only its name in this call is new.
+    const oldId = joining.id;
+    joining.id = newId;
+    other.legs.delete(oldId);
+    other.legs.set(newId, joining);
+    if (other.sides.a === oldId) other.sides.a = newId; else other.sides.b = newId;
+    call.keys!.replace(keySide(call, here.id), keying);
+    const side = call.sideOf(here.id)!;
+    const leaving = call.replace(side, joining);
+    if (stay.hearingMusic) { stay.hearingMusic = false; await call.media.stopPlay(stay.id).catch(() => {}); }
+    if (joining.hearingMusic) { joining.hearingMusic = false; await call.media.stopPlay(newId).catch(() => {}); }
+    stay.holding = false;
+    joining.holding = false;
+    await call.media.removeLeg(leaving.id).catch(() => {});
+    const map = codecMap(joining.remoteSdp, stay.remoteSdp);
+    if (Object.keys(map.there).length) await call.media.renumber(newId, stay.id, map.there); else await call.media.connect(newId, stay.id);
+    if (Object.keys(map.back).length) await call.media.renumber(stay.id, newId, map.back); else await call.media.connect(stay.id, newId);
+    this.notify(leaving, '200 OK', false);
+    leaving.bye();
+    call.notes.push(`attended transfer by ${leaving.party}: ${stay.party} joined to ${joining.party}`);
+    // The other call is over for the transferor; the joined party's leg lives on in this call
+    // (the other call still names it, for its record, but sends it nothing more).
+    await this.ending.hangup(other, 'transferred', found.leg.id);
+    d.counters.inc('transfer.attended');
+    d.log.info({ call: call.id, from: other.id, transferor: leaving.party, joined: [stay.party, joining.party] }, 'attended transfer: connected');
+    this.ending.changed();
+  }
+
+  /** The call and leg whose dialog a Replaces names (RFC 3891 3): by Call-ID and both tags, in either order. */
+  private find(rep: Replaces): { call: Call; leg: CallLeg } | undefined {
+    for (const c of this.deps.calls()) {
+      for (const leg of c.legs.values()) {
+        const dl = leg.dialog;
+        if (!dl || dl.callId !== rep.callId) continue;
+        const tags = new Set([dl.localTag, dl.remoteTag]);
+        if (tags.has(rep.toTag) && tags.has(rep.fromTag)) return { call: c, leg };
+      }
+    }
+    return undefined;
   }
 
   private async onResponse(call: Call, branch: Branch<LegKeying>, res: SipResponse): Promise<void> {

@@ -85,6 +85,11 @@ export class MediaSession {
     await this.media.request({ op: 'connect', sessionId: this.id, from, to });
   }
 
+  /** Move one of this session's legs into `to` under the id `as` (an attended transfer); its connections stay behind. */
+  async moveLeg(leg: LegId, to: MediaSession, as: LegId): Promise<void> {
+    await this.media.request({ op: 'move-leg', sessionId: this.id, leg, toSessionId: to.id, as });
+  }
+
   /** Close a leg's ports; its connections go with it. */
   async removeLeg(leg: LegId): Promise<void> {
     await this.media.request({ op: 'remove-leg', sessionId: this.id, leg });

@@ -34,6 +34,8 @@ export class FakeEngine implements MediaControl {
   private nextPort = 20_000;
   /** Requests refused from now on (a full port range, a broken engine). */
   private refuseAllocations = false;
+  /** Legs moved between sessions, "from/leg>to/as". */
+  readonly moves: string[] = [];
   /** Every request, for the rare test that needs the order of things. */
   readonly log: EngineRequest[] = [];
 
@@ -128,6 +130,22 @@ export class FakeEngine implements MediaControl {
         if (kind === 'srtp-relay' || kind === 'srtp-pending') throw new Error(`fake engine: cannot play into a ${kind} leg`);
         s.playing[req.leg] = { codec: req.codec, payloadType: req.payloadType, samples: req.pcm.length };
         return { op: 'play' };
+      }
+      case 'move-leg': {
+        const s = this.live(req.sessionId);
+        const to = this.live(req.toSessionId);
+        const as = req.as ?? req.leg;
+        if (!s.local[req.leg]) throw new Error(`fake engine: no leg ${req.leg}`);
+        if (to.local[as]) throw new Error(`fake engine: leg ${as} exists in ${req.toSessionId}`);
+        to.local[as] = s.local[req.leg]!;
+        if (s.remote[req.leg]) to.remote[as] = s.remote[req.leg]!;
+        if (s.security[req.leg]) to.security[as] = s.security[req.leg]!;
+        to.changes[as] = s.changes[req.leg] ?? 0;
+        delete s.local[req.leg];
+        delete s.playing[req.leg];
+        for (const c of [...s.connections]) if (c.startsWith(`${req.leg}>`) || c.endsWith(`>${req.leg}`)) s.connections.delete(c);
+        this.moves.push(`${req.sessionId}/${req.leg}>${req.toSessionId}/${as}`);
+        return { op: 'move-leg' };
       }
       case 'stop-play': {
         const s = this.live(req.sessionId);

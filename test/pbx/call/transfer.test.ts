@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { getHeader, type SipMessage, type SipRequest } from '../../../firmware/sip/message/index.js';
-import { LATENCY, answered } from './world.js';
+import { LATENCY, answered, connect } from './world.js';
 
 const MUSIC = Int16Array.from({ length: 800 }, (_, i) => Math.round(4000 * Math.sin(i)));
 
@@ -130,10 +130,49 @@ t.test('the transferor left and the target does not answer: the transferee\'s ca
   t.equal(w.calls().length, 0);
 });
 
-t.test('attended transfer (Replaces) is refused with 501 for now; the call goes on', async (t) => {
+t.test('attended transfer (RFC 5589 7, Replaces): the transferor\'s two calls through the box become one between the parties that stay', async (t) => {
+  const { w, alice, bob, carol } = await three();
+  const first = [...alice.dialogs.keys()][0]!;
+  await connect(w, alice, carol);
+  const second = [...alice.dialogs.keys()].find((k) => k !== first)!;
+  const d2 = alice.dialogs.get(second)!;
+  t.equal(w.calls().length, 2);
+  const before = w.engine.moves.length;
+  const m = w.mark();
+  const replaces = encodeURIComponent(`${d2.callId};to-tag=${d2.remoteTag};from-tag=${d2.localTag}`);
+  const refer = alice.request('REFER', { callId: first, headers: [{ name: 'refer-to', value: `<sip:102@10.0.0.1?Replaces=${replaces}>` }] });
+  await w.run(8 * LATENCY);
+  t.same(refer.statuses, [202]);
+  t.same(notifies(w.delivered(alice, m)).map((n) => n.split(' | ').slice(0, 2).join(' | ')), ['SIP/2.0 100 Trying | active', 'SIP/2.0 200 OK | terminated']);
+  t.equal(w.seen(alice, m).filter((x) => x === 'BYE').length, 2, 'both of the transferor\'s legs end');
+  t.same(w.seen(bob, m), [], 'the party that stays is not re-INVITEd');
+  t.same(w.seen(carol, m), [], 'nor is the party joined to it: its leg moved with its keys');
+  t.equal(w.engine.moves.length - before, 1, 'one leg moved between the media sessions');
+  const calls = w.calls();
+  t.equal(calls.length, 1, 'one call is left');
+  t.same([calls[0]!.legs.a.party, calls[0]!.legs.b?.party].sort(), ['101', '102']);
+  const session = `call-${calls[0]!.id}`;
+  const legs = w.engine.legs(session)!;
+  t.equal(legs.length, 2, 'the first call\'s session holds the two parties\' legs');
+  t.ok(w.engine.connected(legs[0]!, legs[1]!, session) && w.engine.connected(legs[1]!, legs[0]!, session), 'media flows both ways between them');
+  t.match(w.records.map((r) => r.endReason), ['transferred'], 'the second call\'s record says it was transferred');
+  // The joined parties talk on: a re-INVITE from the moved leg reaches the other party.
+  const m2 = w.mark();
+  const re = carol.request('INVITE', { body: carol.sdp() });
+  await w.run(6 * LATENCY);
+  t.same(re.statuses, [200]);
+  t.same(w.seen(bob, m2), ['INVITE', 'ACK']);
+  bob.request('BYE');
+  await w.run(6 * LATENCY);
+  t.ok(w.seen(carol, m2).includes('BYE'));
+  t.equal(w.calls().length, 0);
+  t.equal(w.internalErrors, 0);
+});
+
+t.test('a Replaces that names no dialog gets 481; the call goes on', async (t) => {
   const { w, bob } = await three();
   const r = bob.request('REFER', { headers: [{ name: 'refer-to', value: '<sip:102@10.0.0.1?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>' }] });
   await w.run(4 * LATENCY);
-  t.same(r.statuses, [501]);
+  t.same(r.statuses, [481]);
   t.equal(w.phase, 'answered');
 });
