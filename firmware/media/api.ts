@@ -126,26 +126,63 @@ export type EngineRequest =
   | { readonly op: 'disconnect'; readonly sessionId: string; readonly from: LegId; readonly to: LegId }
   /** Close the session and all its legs. Idempotent. */
   | { readonly op: 'delete'; readonly sessionId: string }
+  | { readonly op: 'stats'; readonly sessionId?: string }
   /**
-   * Play audio into a leg (music on hold, prompts): 8 kHz mono linear PCM,
-   * sent as `codec` with `payloadType`, 20 ms per packet on the engine's
-   * clock, with its own SSRC, protected with the leg's own keys. While it
-   * plays, connections into the leg are muted. Refused ('invalid-state') on
-   * a leg whose keys the box does not hold ('srtp-relay', 'srtp-pending').
+   * Music on hold or a prompt into `leg`: `pcm` (8 kHz mono linear, at most
+   * MAX_PLAY_SAMPLES) goes out as one 20 ms G.711 packet per 20 ms of the
+   * engine's clock, a stream of its own (random SSRC, sequence number and
+   * timestamp, marker on the first packet), protected with the leg's own keys.
+   * `loop` defaults to true; a prompt that does not loop ends with a
+   * 'play-ended' event. While it plays, every connection into the leg is muted
+   * (dropped as 'muted' on the source leg); connections from the leg are
+   * not. A second 'play' replaces the first. 'invalid-state' on an
+   * 'srtp-relay' or 'srtp-pending' leg (the box has no keys to protect it) and
+   * on a mixer member. The player stops when the leg is removed or moved, or
+   * its security becomes 'srtp-relay' or 'srtp-pending'. It sends no RTCP.
    */
   | {
     readonly op: 'play'; readonly sessionId: string; readonly leg: LegId;
     readonly pcm: Int16Array; readonly codec: 'PCMU' | 'PCMA'; readonly payloadType: number; readonly loop?: boolean;
   }
+  /** Stop the leg's player and unmute its connections at once; no error if nothing plays. */
+  | { readonly op: 'stop-play'; readonly sessionId: string; readonly leg: LegId }
   /**
-   * Move a leg, sockets, latch and SRTP contexts included, into another
-   * session under `as` (default: the same id); its connections stay behind.
-   * An attended transfer joins legs of two calls this way.
+   * Move a leg into another session (transfer, pickup, park) as `as`
+   * (default: the same id): its sockets, ports, latch, remote, security and
+   * SRTP contexts (rollover counters, replay windows) go with it. Its
+   * connections, its player, its mixer membership and its taps in the old
+   * session are dropped. 'conflict' if `as` is taken there, 'not-found' if
+   * either session or the leg is missing. Both sessions get a fresh media
+   * timer window.
    */
   | { readonly op: 'move-leg'; readonly sessionId: string; readonly leg: LegId; readonly toSessionId: string; readonly as?: LegId }
-  /** Stop what plays into the leg (no error when nothing does); its connections are heard again at once. */
-  | { readonly op: 'stop-play'; readonly sessionId: string; readonly leg: LegId }
-  | { readonly op: 'stats'; readonly sessionId?: string };
+  /**
+   * A recorder tap: every RTP packet received on each of `legs` (after
+   * authentication and decryption; opaque SRTP on 'srtp-relay' legs) is
+   * handed to a TapSink the engine's TapSinkFactory makes from `sink` (a
+   * serialisable spec). A 'tap' with an existing tapId replaces its legs
+   * (the same sink; a different `sink` spec is a 'conflict'). 'config' when
+   * the engine has no factory. A sink that throws is closed and its tap
+   * removed ('tap-closed' event). Taps are closed with their session.
+   */
+  | { readonly op: 'tap'; readonly sessionId: string; readonly tapId: string; readonly legs: readonly LegId[]; readonly sink: Readonly<Record<string, unknown>> }
+  /** Close the tap's sink and remove it; no error if there is none. */
+  | { readonly op: 'untap'; readonly sessionId: string; readonly tapId: string }
+  /**
+   * Add `leg` to the conference mixer `mixer` (created by its first
+   * member), or change its codec: every 20 ms it gets the sum of the other
+   * members' audio (not its own), encoded in `codec` under `payloadType`, a
+   * stream of its own protected with its own keys. Only 'rtp' legs and
+   * 'srtp' legs the box keys can be members ('invalid-state' otherwise: the
+   * box cannot decrypt an end-to-end encrypted leg, nor one whose keys are
+   * pending), nor a leg with a player ('invalid-state'), nor a member of
+   * another mixer ('conflict'). Connections into a member are muted.
+   * The packets a member sends are mixed only when their payload type is
+   * `payloadType` (DTMF events and comfort noise are not mixed).
+   */
+  | { readonly op: 'mix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId; readonly codec: 'PCMU' | 'PCMA'; readonly payloadType: number }
+  /** Take `leg` out of the mixer (the last member leaving removes it); no error if it is not a member. */
+  | { readonly op: 'unmix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId };
 
 export interface LegStats {
   readonly local: LocalMedia;
@@ -176,6 +213,10 @@ export interface LegStats {
   readonly lastPacketAt?: number;
   /** The last RTCP reception report this leg's phone sent about what it receives from the box. */
   readonly remoteReport?: ReceptionReport;
+  /** A player plays into the leg (absent when none). Its packets count in packetsOut. */
+  readonly playing?: boolean;
+  /** The conference mixer the leg is a member of. */
+  readonly mixer?: string;
 }
 
 /** One RTCP SR/RR report block (RFC 3550 6.4.1), as the phone saw the stream the box sends it. */
@@ -200,10 +241,17 @@ export interface SessionStats {
   /** By leg id. */
   readonly legs: Readonly<Record<LegId, LegStats>>;
   readonly connections: readonly ConnectionStats[];
+  /** Recorder taps and the legs each listens to (absent when none). */
+  readonly taps?: readonly { readonly tapId: string; readonly legs: readonly LegId[] }[];
+  /** Conference mixers and their members (absent when none). */
+  readonly mixers?: readonly { readonly mixer: string; readonly members: readonly LegId[] }[];
 }
 
 export type EngineReply =
-  | { readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete' | 'play' | 'stop-play' | 'move-leg' }
+  | {
+    readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete'
+      | 'play' | 'stop-play' | 'move-leg' | 'tap' | 'untap' | 'mix' | 'unmix';
+  }
   | { readonly op: 'add-leg'; readonly leg: LegId; readonly local: LocalMedia }
   | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
 
@@ -217,4 +265,8 @@ export type EngineEvent =
    * emits this event today. With SDES the keys come in 'add-leg' or
    * 'update-leg' and need no event. `reason` never carries key material.
    */
-  | { readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string };
+  | { readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string }
+  /** A prompt played with `loop: false` reached its end (its leg's connections are heard again). */
+  | { readonly type: 'play-ended'; readonly sessionId: string; readonly leg: LegId }
+  /** A tap ended without an 'untap': its sink threw ('sink-error'); the sink was closed. */
+  | { readonly type: 'tap-closed'; readonly sessionId: string; readonly tapId: string; readonly reason: 'sink-error' };

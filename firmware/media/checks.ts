@@ -89,3 +89,60 @@ export function ptTable(map: unknown): { table: Int16Array; map: PayloadTypeMap 
   }
   return { table: t, map: copy };
 }
+
+/** The longest PCM a 'play' takes: ten minutes at 8 kHz. */
+export const MAX_PLAY_SAMPLES = 8000 * 600;
+/** Tap and mixer names: the same alphabet and length as leg ids. */
+export const MAX_NAME = MAX_LEG_ID;
+
+const CODECS: ReadonlySet<string> = new Set(['PCMU', 'PCMA']);
+
+export function checkCodec(c: unknown): 'PCMU' | 'PCMA' {
+  if (typeof c !== 'string' || !CODECS.has(c)) throw new PbxError('protocol', 'bad codec (PCMU or PCMA)');
+  return c as 'PCMU' | 'PCMA';
+}
+
+export function checkPayloadType(pt: unknown): number {
+  if (typeof pt !== 'number' || !Number.isInteger(pt) || pt < 0 || pt > 127) throw new PbxError('protocol', 'bad payload type');
+  return pt;
+}
+
+/** A tap id or mixer name. */
+export function checkName(id: unknown, what: string): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_NAME || !LEG_ID.test(id)) {
+    throw new PbxError('protocol', `bad ${what}`);
+  }
+  return id;
+}
+
+export function checkPcm(pcm: unknown): Int16Array {
+  if (!(pcm instanceof Int16Array) || pcm.length === 0) throw new PbxError('protocol', 'play needs 8 kHz linear PCM as a non-empty Int16Array');
+  if (pcm.length > MAX_PLAY_SAMPLES) throw new PbxError('limit', 'the PCM to play is longer than ten minutes');
+  return pcm;
+}
+
+/** A tap's legs: 1..MAX_LEGS_PER_SESSION distinct, well-formed ids. */
+export function checkLegList(legs: unknown): LegId[] {
+  if (!Array.isArray(legs) || legs.length === 0 || legs.length > MAX_LEGS_PER_SESSION) throw new PbxError('protocol', 'bad tap leg list');
+  const out = legs.map((l) => checkLegId(l, 'tapped leg'));
+  if (new Set(out).size !== out.length) throw new PbxError('protocol', 'a leg is listed twice in a tap');
+  return out;
+}
+
+/** The most a sink spec may weigh as JSON. */
+export const MAX_SINK_SPEC = 4096;
+
+/** A sink spec: a plain serialisable object, copied (the factory never sees the caller's object). */
+export function checkSinkSpec(spec: unknown): { spec: Readonly<Record<string, unknown>>; json: string } {
+  if (!spec || typeof spec !== 'object' || Array.isArray(spec) || ArrayBuffer.isView(spec)) throw new PbxError('protocol', 'bad tap sink spec');
+  let copy: Record<string, unknown>;
+  let json: string;
+  try {
+    copy = structuredClone(spec) as Record<string, unknown>;
+    json = JSON.stringify(copy);
+  } catch {
+    throw new PbxError('protocol', 'a tap sink spec must be serialisable');
+  }
+  if (json.length > MAX_SINK_SPEC) throw new PbxError('limit', 'tap sink spec too large');
+  return { spec: Object.freeze(copy), json };
+}

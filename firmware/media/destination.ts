@@ -3,14 +3,15 @@
  * interface instead of to "the other leg". A socket leg (leg.ts) is both a
  * source (its phone sends) and a destination (the box sends to its phone).
  *
- * The places the coming call features plug in (each its own issue; none
- * exists yet, and the API has no request for them until one does):
- *  - a recorder tap is a MediaDestination that writes what it is given
- *    (it would be connected from the legs it records, beside their peers);
- *  - a music-on-hold player is a MediaSource that calls deliverRtp/deliverRtcp
- *    of the leg it plays into, on its own clock;
- *  - a mixer is a MediaDestination for every member (decode, sum) and a
- *    MediaSource toward each (the sum without the member's own voice).
+ * Where the call features plug in:
+ *  - a player (player.ts: music on hold, prompts) is a MediaSource that calls
+ *    deliverRtp of the leg it plays into, on the engine's frame clock;
+ *  - a conference mixer (conference.ts, mixer.ts) is fed from each member's
+ *    receive path and has a MediaSource per member that delivers the mix;
+ *  - either has the leg to itself while it plays (SocketLeg.exclusive):
+ *    connections into the leg are muted, not removed;
+ *  - a recorder tap (tap.ts) hears a leg's receive path directly, so it gets
+ *    what no connection forwards as well.
  * Whatever implements MediaDestination applies the same security rule as a
  * socket leg if it sends on: nothing unprotected toward a leg that is not 'rtp'.
  */

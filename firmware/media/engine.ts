@@ -25,15 +25,20 @@
  * leg negotiated as SRTP.
  */
 import { isIPv6 } from 'node:net';
-import { Counters, PbxError, silentLogger, type Clock, type Logger } from '../core/index.js';
+import { Counters, PbxError, cryptoRandom, isPbxError, silentLogger, type Clock, type Logger, type Random } from '../core/index.js';
 import type { EngineEvent, EngineReply, EngineRequest, LegSecurity, SessionStats } from './api.js';
 import {
-  checkLegId, checkOptionalBoolean, checkRemote, checkSecurity, checkSessionId, ptTable, MAX_LEGS_PER_SESSION,
+  checkCodec, checkLegId, checkLegList, checkName, checkOptionalBoolean, checkPayloadType, checkPcm, checkRemote, checkSecurity,
+  checkSessionId, checkSinkSpec, ptTable, MAX_LEGS_PER_SESSION,
 } from './checks.js';
+import { MAX_MIXERS_PER_SESSION, SessionMixer } from './conference.js';
 import { SocketLeg, type DropCounter } from './leg.js';
+import { MAX_MIXER_MEMBERS } from './mixer.js';
+import { Player } from './player.js';
 import { PortPairAllocator, type PortRange } from './ports.js';
 import { onDatagram, type PathContext } from './receive.js';
 import { Session } from './session.js';
+import { MAX_TAPS_PER_SESSION, Tap, type TapSink, type TapSinkFactory } from './tap.js';
 import { SrtpLeg } from './transform.js';
 import { dgramSocketFactory, type UdpSocketFactory } from './udp.js';
 
@@ -53,14 +58,24 @@ export interface MediaEngineOptions {
   readonly mediaTimeoutMs?: number;
   readonly counters?: Counters;
   readonly log?: Logger;
+  /** SSRCs, sequence numbers and timestamps of the box's own streams (players, mixers). */
+  readonly random?: Random;
+  /** Makes recorder tap sinks from a 'tap' request's spec; without it 'tap' is refused ('config'). */
+  readonly tapSinks?: TapSinkFactory;
 }
 
 export type EngineListener = (event: EngineEvent) => void;
+
+/** Whether the box can protect its own stream toward the leg (plain RTP, or SRTP under its keys). */
+function boxKeyed(leg: SocketLeg): boolean {
+  return leg.security === 'rtp' || (leg.security === 'srtp' && leg.transform !== undefined);
+}
 
 type Req<K extends EngineRequest['op']> = Extract<EngineRequest, { op: K }>;
 
 export class MediaEngine {
   private readonly clock: Clock;
+  private readonly random: Random;
   private readonly counters: Counters;
   private readonly log: Logger;
   private readonly ports: PortPairAllocator;
@@ -76,6 +91,7 @@ export class MediaEngine {
 
   constructor(private readonly opts: MediaEngineOptions) {
     this.clock = opts.clock;
+    this.random = opts.random ?? cryptoRandom;
     this.counters = opts.counters ?? new Counters();
     this.log = opts.log ?? silentLogger;
     this.ports = new PortPairAllocator(opts.portRange);
@@ -96,6 +112,7 @@ export class MediaEngine {
       clock: this.clock, counters: this.counters, log: this.log,
       emit: (ev) => this.emit(ev),
       activity: (s, now) => this.activity(s, now),
+      tapFailed: (s, tap, err) => this.tapFailed(s, tap, err),
     };
   }
 
@@ -134,6 +151,28 @@ export class MediaEngine {
           counters: this.mediaCounters(),
         };
       }
+      case 'play': return this.play(req);
+      case 'stop-play': {
+        const leg = this.session(req.sessionId).leg(checkLegId(req.leg));
+        this.stopPlayer(leg);
+        return { op: 'stop-play' };
+      }
+      case 'move-leg': return this.moveLeg(req);
+      case 'tap': return this.tap(req);
+      case 'untap': {
+        const s = this.session(req.sessionId);
+        const t = s.taps.get(checkName(req.tapId, 'tap id'));
+        if (t) this.removeTap(s, t);
+        return { op: 'untap' };
+      }
+      case 'mix': return this.mix(req);
+      case 'unmix': {
+        const s = this.session(req.sessionId);
+        const m = s.mixers.get(checkName(req.mixer, 'mixer name'));
+        const leg = s.legs.get(checkLegId(req.leg));
+        if (m && leg) this.leaveMixer(s, m, leg);
+        return { op: 'unmix' };
+      }
       default:
         throw new PbxError('protocol', `unknown media request ${String((req as { op?: unknown }).op)}`);
     }
@@ -168,7 +207,7 @@ export class MediaEngine {
     if (s.legs.size + s.opening.size >= MAX_LEGS_PER_SESSION) throw new PbxError('limit', 'too many legs in one media session');
     // Keys first (PbxError 'config' on a bad one), before a port is taken.
     const srtp = security?.kind === 'srtp' ? new SrtpLeg({ rx: security.rx, tx: security.tx }) : undefined;
-    const leg = new SocketLeg(id, this.countDrop);
+    const leg = new SocketLeg(id, this.countDrop, s);
     s.opening.add(id);
     try {
       await this.openLeg(s, leg);
@@ -194,6 +233,8 @@ export class MediaEngine {
     const answer = checkOptionalBoolean(req.answer, 'answer');
     // Keys before the address: the first packet sent to a new address is already protected.
     if (security) this.secure(leg, security, answer);
+    // The box lost the keys it would protect its own streams with.
+    if (security && !boxKeyed(leg)) this.dropOwnStreams(s, leg);
     if (remote) leg.setRemote(remote);
     // A re-INVITE gives the media a fresh window (hold, resume, move).
     this.freshWindow(s);
@@ -205,6 +246,7 @@ export class MediaEngine {
     const id = checkLegId(req.leg);
     if (s.opening.has(id)) throw new PbxError('invalid-state', `leg ${id} is still being opened`);
     const leg = s.leg(id);
+    this.dropFeatures(s, leg);
     s.detach(leg);
     this.releaseLeg(leg);
     return { op: 'remove-leg' };
@@ -271,8 +313,9 @@ export class MediaEngine {
     const pair = await this.ports.allocate(async (rtpPort, rtcpPort) => {
       const rtp = this.factory(this.socketType);
       const rtcp = this.factory(this.socketType);
-      rtp.setHandlers((m, f) => onDatagram(this.path, s, leg, 'rtp', m, f), (e) => this.onSocketError(e));
-      rtcp.setHandlers((m, f) => onDatagram(this.path, s, leg, 'rtcp', m, f), (e) => this.onSocketError(e));
+      // The leg's session is read per datagram: move-leg changes it.
+      rtp.setHandlers((m, f) => onDatagram(this.path, leg.session, leg, 'rtp', m, f), (e) => this.onSocketError(e));
+      rtcp.setHandlers((m, f) => onDatagram(this.path, leg.session, leg, 'rtcp', m, f), (e) => this.onSocketError(e));
       try {
         await rtp.bind(rtpPort, this.opts.bindAddress);
         await rtcp.bind(rtcpPort, this.opts.bindAddress);
@@ -291,6 +334,7 @@ export class MediaEngine {
 
   private releaseLeg(leg: SocketLeg): void {
     leg.closed = true;
+    this.stopPlayer(leg);
     leg.outs = [];
     leg.rtpSock?.close();
     leg.rtcpSock?.close();
@@ -305,10 +349,193 @@ export class MediaEngine {
     s.closed = true;
     s.timer?.cancel();
     s.timer = undefined;
+    for (const m of s.mixers.values()) m.close();
+    s.mixers.clear();
+    for (const t of [...s.taps.values()]) this.removeTap(s, t);
     for (const leg of s.legs.values()) this.releaseLeg(leg);
     s.legs.clear();
     this.sessions.delete(s.id);
     this.counters.inc('media.sessions.deleted');
+  }
+
+  // ------------------------------------------------------------ the box's own streams, taps
+
+  private play(req: Req<'play'>): EngineReply {
+    const s = this.session(req.sessionId);
+    const leg = s.leg(checkLegId(req.leg));
+    const pcm = checkPcm(req.pcm);
+    const codec = checkCodec(req.codec);
+    const payloadType = checkPayloadType(req.payloadType);
+    const loop = req.loop === undefined ? true : checkOptionalBoolean(req.loop, 'loop');
+    this.needBoxKeys(leg, 'play music or a prompt on it');
+    if (leg.member) throw new PbxError('invalid-state', `leg ${leg.id} is in mixer ${leg.member.mixer.name}: unmix it first`);
+    this.stopPlayer(leg);
+    const player: Player = new Player({
+      into: leg, pcm, codec, payloadType, loop, clock: this.clock, random: this.random,
+      onEnd: () => this.playEnded(leg, player),
+      onError: (e) => this.frameError('play', e),
+    });
+    leg.player = player;
+    leg.exclusive = player;
+    this.counters.inc('media.play.started');
+    player.start();
+    return { op: 'play' };
+  }
+
+  private playEnded(leg: SocketLeg, player: Player): void {
+    if (leg.player !== player) return;
+    this.stopPlayer(leg);
+    this.emit({ type: 'play-ended', sessionId: leg.session.id, leg: leg.id });
+  }
+
+  private stopPlayer(leg: SocketLeg): void {
+    const p = leg.player;
+    if (!p) return;
+    p.stop();
+    leg.player = undefined;
+    if (leg.exclusive === p) leg.exclusive = undefined;
+    this.counters.inc('media.play.stopped');
+  }
+
+  /**
+   * The box's own streams need the leg's keys: it can protect what it sends
+   * on an 'rtp' leg (nothing to do) or an 'srtp' leg it keys, never on
+   * end-to-end SRTP or before the keys came.
+   */
+  private needBoxKeys(leg: SocketLeg, what: string): void {
+    if (boxKeyed(leg)) return;
+    const why = leg.security === 'srtp-relay'
+      ? 'it carries end-to-end SRTP and the box has no keys to decrypt or protect an end-to-end encrypted leg'
+      : leg.security === 'srtp-pending' ? 'its SRTP keys are not known yet, so the box cannot protect anything toward it'
+        : 'the box holds no keys for it';
+    throw new PbxError('invalid-state', `leg ${leg.id} is ${leg.security}: ${why}; cannot ${what}`);
+  }
+
+  /** Players and mixer membership end when the box can no longer protect them. */
+  private dropOwnStreams(s: Session, leg: SocketLeg): void {
+    this.stopPlayer(leg);
+    if (leg.member) this.leaveMixer(s, leg.member.mixer, leg);
+  }
+
+  /** Everything of the leg's in its session besides its connections: player, mixer, taps. */
+  private dropFeatures(s: Session, leg: SocketLeg): void {
+    this.dropOwnStreams(s, leg);
+    for (const t of leg.taps) t.legs = t.legs.filter((l) => l !== leg);
+    leg.taps = [];
+  }
+
+  private moveLeg(req: Req<'move-leg'>): EngineReply {
+    const from = this.session(req.sessionId);
+    const id = checkLegId(req.leg);
+    const to = this.session(req.toSessionId);
+    const as = req.as === undefined ? id : checkLegId(req.as, 'as leg');
+    if (from.opening.has(id)) throw new PbxError('invalid-state', `leg ${id} is still being opened`);
+    const leg = from.leg(id);
+    if (from === to && as === id) throw new PbxError('protocol', `leg ${id} is already in media session ${to.id}`);
+    if (to.hasLeg(as)) throw new PbxError('conflict', `leg ${as} exists in media session ${to.id}`);
+    if (to !== from && to.legs.size + to.opening.size >= MAX_LEGS_PER_SESSION) throw new PbxError('limit', 'too many legs in one media session');
+    this.dropFeatures(from, leg);
+    from.detach(leg);
+    leg.id = as;
+    leg.session = to;
+    to.legs.set(as, leg);
+    // Neither session may call its media dead because a leg changed hands.
+    this.freshWindow(from);
+    this.freshWindow(to);
+    this.counters.inc('media.leg.moved');
+    return { op: 'move-leg' };
+  }
+
+  private tap(req: Req<'tap'>): EngineReply {
+    const s = this.session(req.sessionId);
+    const id = checkName(req.tapId, 'tap id');
+    const legs = checkLegList(req.legs).map((l) => s.leg(l));
+    const { spec, json } = checkSinkSpec(req.sink);
+    const factory = this.opts.tapSinks;
+    if (!factory) throw new PbxError('config', 'the media engine has no recorder (no tap sink factory)');
+    let tap = s.taps.get(id);
+    if (tap) {
+      if (tap.specJson !== json) throw new PbxError('conflict', `tap ${id} exists with another sink`);
+    } else {
+      if (s.taps.size >= MAX_TAPS_PER_SESSION) throw new PbxError('limit', 'too many taps in one media session');
+      tap = new Tap(id, this.makeSink(factory, spec), json);
+      s.taps.set(id, tap);
+      this.counters.inc('media.tap.opened');
+    }
+    const t = tap;
+    for (const l of t.legs) if (!legs.includes(l)) l.taps = l.taps.filter((x) => x !== t);
+    for (const l of legs) if (!l.taps.includes(t)) l.taps = [...l.taps, t];
+    t.legs = legs;
+    return { op: 'tap' };
+  }
+
+  private makeSink(factory: TapSinkFactory, spec: Readonly<Record<string, unknown>>): TapSink {
+    let sink: TapSink;
+    try {
+      sink = factory(spec);
+    } catch (e) {
+      this.counters.inc('media.tap.factory-error');
+      if (isPbxError(e)) throw e;
+      this.log.warn({ err: e }, 'tap sink factory failed');
+      throw new PbxError('config', 'the recorder could not open a sink for this tap');
+    }
+    if (!sink || typeof sink.packet !== 'function' || typeof sink.close !== 'function') {
+      this.counters.inc('media.tap.factory-error');
+      throw new PbxError('config', 'the tap sink factory returned no sink');
+    }
+    return sink;
+  }
+
+  private removeTap(s: Session, tap: Tap): void {
+    if (s.taps.get(tap.id) === tap) s.taps.delete(tap.id);
+    for (const l of tap.legs) l.taps = l.taps.filter((x) => x !== tap);
+    tap.legs = [];
+    try {
+      tap.close();
+    } catch (e) {
+      this.counters.inc('media.tap.close-error');
+      this.log.warn({ err: e }, 'tap sink close failed');
+    }
+  }
+
+  private tapFailed(s: Session, tap: Tap, err: unknown): void {
+    if (tap.closed) return;
+    this.counters.inc('media.tap.sink-error');
+    this.log.warn({ err }, 'tap sink threw: tap removed');
+    this.removeTap(s, tap);
+    this.emit({ type: 'tap-closed', sessionId: s.id, tapId: tap.id, reason: 'sink-error' });
+  }
+
+  private mix(req: Req<'mix'>): EngineReply {
+    const s = this.session(req.sessionId);
+    const name = checkName(req.mixer, 'mixer name');
+    const leg = s.leg(checkLegId(req.leg));
+    const codec = checkCodec(req.codec);
+    const payloadType = checkPayloadType(req.payloadType);
+    this.needBoxKeys(leg, 'mix it into a conference');
+    if (leg.player) throw new PbxError('invalid-state', `a player plays into leg ${leg.id}: stop-play first`);
+    if (leg.member && leg.member.mixer.name !== name) throw new PbxError('conflict', `leg ${leg.id} is in mixer ${leg.member.mixer.name}`);
+    let m = s.mixers.get(name);
+    if (!m) {
+      if (s.mixers.size >= MAX_MIXERS_PER_SESSION) throw new PbxError('limit', 'too many mixers in one media session');
+      m = new SessionMixer(name, this.clock, this.random, (e) => this.frameError('mix', e));
+      s.mixers.set(name, m);
+      this.counters.inc('media.mix.created');
+    } else if (!m.members.has(leg) && m.members.size >= MAX_MIXER_MEMBERS) {
+      throw new PbxError('limit', 'too many members in one mixer');
+    }
+    m.add(leg, codec, payloadType);
+    this.freshWindow(s);
+    return { op: 'mix' };
+  }
+
+  private leaveMixer(s: Session, m: SessionMixer, leg: SocketLeg): void {
+    if (m.remove(leg) && s.mixers.get(m.name) === m) s.mixers.delete(m.name);
+  }
+
+  private frameError(what: string, e: unknown): void {
+    this.counters.inc(`media.${what}.error`);
+    this.log.warn({ err: e }, `media ${what} frame failed`);
   }
 
   private session(id: unknown): Session {

@@ -12,6 +12,14 @@ export {
   MediaEngine, type MediaEngineOptions, type EngineListener,
   MAX_MEDIA_PACKET, DEFAULT_MEDIA_TIMEOUT_MS, RELATCH_SILENCE_MS, MAX_SESSION_ID, MAX_LEG_ID, MAX_LEGS_PER_SESSION,
 } from './engine.js';
+export { MAX_PLAY_SAMPLES, MAX_SINK_SPEC } from './checks.js';
+export { type TapSink, type TapSinkFactory, MAX_TAPS_PER_SESSION } from './tap.js';
+export { defaultHoldMusic, DEFAULT_HOLD_MUSIC_NOTES_HZ, DEFAULT_HOLD_MUSIC_PEAK } from './hold-music.js';
+export {
+  Mixer, MixerMember, JITTER_RING_SAMPLES, JITTER_DELAY_SAMPLES, MAX_MIXER_MEMBERS, type MixerMemberOptions, type MixReject,
+} from './mixer.js';
+export { MAX_MIXERS_PER_SESSION } from './conference.js';
+export { FRAME_MS, FRAME_SAMPLES } from './frames.js';
 export { PortPairAllocator, isPortBusyError, type PortRange, type PortPair } from './ports.js';
 export { dgramSocketFactory, type UdpSocketLike, type UdpSocketFactory, type UdpType, type RemoteInfo } from './udp.js';
 export { SrtpLeg, SRTP_OUT_RING, REKEY_OVERLAP_PACKETS, type LegTransform, type MediaKind, type SrtpLegKeys } from './transform.js';

@@ -12,6 +12,10 @@ import { PT_NONE, type Connection, type MediaDestination, type MediaSource } fro
 import { DEFAULT_CLOCK_RATE, newRtpView, SourceStats, type RtpView } from './rtp.js';
 import { SrtpLeg, type LegTransform } from './transform.js';
 import type { UdpSocketLike } from './udp.js';
+import type { Membership } from './conference.js';
+import type { Player } from './player.js';
+import type { Session } from './session.js';
+import type { Tap } from './tap.js';
 
 /** Larger datagrams are not media on an Ethernet LAN; dropped as 'too-long'. */
 export const MAX_MEDIA_PACKET = 1500;
@@ -98,13 +102,27 @@ export class SocketLeg implements MediaSource, MediaDestination {
   firstPacket = false;
   remoteReport: ReceptionReport | undefined;
   closed = false;
+  /**
+   * A source that has the leg to itself (a player, a mixer's mix): while set,
+   * every other source's RTP toward this leg is dropped as 'muted'. Nothing
+   * else changes, so clearing it lets the connections through again at once.
+   */
+  exclusive: MediaSource | undefined;
+  player: Player | undefined;
+  member: Membership | undefined;
+  /** The recorder taps on this leg (a fresh array on every change, like outs). */
+  taps: readonly Tap[] = [];
   readonly dropped: Record<string, number> = Object.create(null) as Record<string, number>;
   /** One callback for every send of this leg, so sending allocates no closure. */
   readonly onSent: (err: Error | null) => void;
   private copies: Buffer[] | undefined;
   private copySlot = 0;
 
-  constructor(readonly id: LegId, private readonly count: DropCounter) {
+  /**
+   * `id` and `session` change only when the leg moves to another session
+   * (move-leg); the sockets' handlers read them on each datagram.
+   */
+  constructor(public id: LegId, private readonly count: DropCounter, public session: Session) {
     this.onSent = (err) => {
       if (err) this.drop('send-error');
     };
@@ -176,6 +194,7 @@ export class SocketLeg implements MediaSource, MediaDestination {
   }
 
   deliverRtp(pkt: Buffer, payloadType: number, from: MediaSource, ptOut: Int16Array | undefined): void {
+    if (this.exclusive !== undefined && from !== this.exclusive) return from.drop('muted');
     const remote = this.remote;
     if (!remote || this.rtpPortOut === 0 || !this.rtpSock) return from.drop('no-target');
     if (!this.keyedFor(from)) return this.drop('no-keys');
@@ -255,6 +274,8 @@ export class SocketLeg implements MediaSource, MediaDestination {
       dropped: { ...this.dropped },
       ...(this.lastPacketAt !== undefined ? { lastPacketAt: this.lastPacketAt } : {}),
       ...(this.remoteReport ? { remoteReport: this.remoteReport } : {}),
+      ...(this.player ? { playing: true } : {}),
+      ...(this.member ? { mixer: this.member.mixer.name } : {}),
     };
   }
 }

@@ -4,8 +4,9 @@
  *   size limit -> demux by first byte (RFC 7983) -> STUN answered here (to the
  *   leg's own phone only), DTLS/ZRTP counted -> RTP header check (RFC 3550
  *   5.1) -> X's remote known and X keyed -> source check (latch) ->
- *   X.transform.unprotect -> commit latch, sequence/jitter stats -> direction
- *   -> each of X's connections: destination.deliverRtp (leg.ts: keys,
+ *   X.transform.unprotect -> commit latch, sequence/jitter stats -> recorder
+ *   taps (tap.ts) -> direction -> X's mixer, if a member (conference.ts) ->
+ *   each of X's connections: destination.deliverRtp (leg.ts: mute, keys,
  *   payload-type map, protect, send). RTCP takes the same way (RFC 3550 6:
  *   reports go where the media goes), read on the way unless it is SRTCP
  *   passing end to end.
@@ -41,6 +42,8 @@ import type { Session } from './session.js';
 import { buildBindingSuccess, parseStun, STUN_BINDING_INDICATION, STUN_BINDING_REQUEST } from './stun.js';
 import type { MediaKind } from './transform.js';
 import type { RemoteInfo } from './udp.js';
+import { mixInput } from './conference.js';
+import type { Tap } from './tap.js';
 
 /** How long the latched source must be silent before another may take over. */
 export const RELATCH_SILENCE_MS = 2_000;
@@ -53,6 +56,8 @@ export interface PathContext {
   emit(ev: EngineEvent): void;
   /** Media moved on the session: the media timer starts its window again. */
   activity(s: Session, now: number): void;
+  /** A tap's sink threw: the engine removes the tap (never unwinding the socket path). */
+  tapFailed(s: Session, tap: Tap, err: unknown): void;
 }
 
 export function onDatagram(ctx: PathContext, s: Session, leg: SocketLeg, port: MediaKind, msg: Buffer, from: RemoteInfo): void {
@@ -129,11 +134,31 @@ function receiveRtp(ctx: PathContext, s: Session, x: SocketLeg, msg: Buffer, fro
     x.firstPacket = true;
     ctx.emit({ type: 'first-packet', sessionId: s.id, leg: x.id });
   }
+  // Recorder taps hear every genuine packet, whatever the direction and the connections.
+  const taps = x.taps;
+  if (taps.length > 0) feedTaps(ctx, s, x, taps, pkt, now);
   if (!x.sendsMedia()) return x.drop('direction');
+  const member = x.member;
+  if (member) mixInput(x, member.member, pkt, v);
   const outs = x.outs;
-  if (outs.length === 0) return x.drop('not-connected');
+  if (outs.length === 0) {
+    if (!member) x.drop('not-connected');
+    return;
+  }
   // Each destination protects with its own keys; the clear packet is shared.
   for (let i = 0; i < outs.length; i++) outs[i]!.to.deliverRtp(pkt, v.payloadType, x, outs[i]!.ptOut);
+}
+
+/** The sink gets the shared receive buffer (tap.ts: it copies what it keeps). */
+function feedTaps(ctx: PathContext, s: Session, x: SocketLeg, taps: readonly Tap[], pkt: Buffer, now: number): void {
+  for (let i = 0; i < taps.length; i++) {
+    const tap = taps[i]!;
+    try {
+      tap.sink.packet(x.id, pkt, now, x.opaque);
+    } catch (e) {
+      ctx.tapFailed(s, tap, e);
+    }
+  }
 }
 
 /** The RELATCH rule (see the file comment). */

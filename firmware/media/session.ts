@@ -5,13 +5,17 @@
  */
 import { PbxError, type TimerHandle } from '../core/index.js';
 import type { ConnectionStats, LegId, PayloadTypeMap, SessionStats } from './api.js';
+import type { SessionMixer } from './conference.js';
 import { Connection } from './destination.js';
 import type { SocketLeg } from './leg.js';
+import type { Tap } from './tap.js';
 
 export class Session {
   readonly legs = new Map<LegId, SocketLeg>();
   /** Leg ids whose ports are being opened (add-leg in flight): taken, not yet usable. */
   readonly opening = new Set<LegId>();
+  readonly taps = new Map<string, Tap>();
+  readonly mixers = new Map<string, SessionMixer>();
   closed = false;
   lastActivity: number;
   timer: TimerHandle | undefined;
@@ -59,6 +63,7 @@ export class Session {
       if (!l.sendsMedia()) continue;
       for (const c of l.outs) if (c.to.receivesMedia()) return true;
     }
+    for (const m of this.mixers.values()) if (m.mediaExpected()) return true;
     return false;
   }
 
@@ -69,6 +74,12 @@ export class Session {
       legs[id] = l.stats(address);
       for (const c of l.outs) connections.push({ from: id, to: c.to.id, ...(c.ptMap ? { ptMap: { ...c.ptMap } } : {}) });
     }
-    return { sessionId: this.id, createdAt: this.createdAt, legs, connections };
+    const taps = [...this.taps.values()].map((t) => ({ tapId: t.id, legs: t.legs.map((l) => l.id) }));
+    const mixers = [...this.mixers.values()].map((m) => ({ mixer: m.name, members: [...m.members.keys()].map((l) => l.id) }));
+    return {
+      sessionId: this.id, createdAt: this.createdAt, legs, connections,
+      ...(taps.length ? { taps } : {}),
+      ...(mixers.length ? { mixers } : {}),
+    };
   }
 }
