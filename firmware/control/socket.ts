@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { PbxError, isPbxError, type ErrorCode } from '../core/index.js';
+import { PbxError, isPbxError, type Counters, type ErrorCode, type Logger } from '../core/index.js';
 
 /**
  * The control socket: a unix socket in the data folder through which the `pbx`
@@ -11,7 +11,24 @@ import { PbxError, isPbxError, type ErrorCode } from '../core/index.js';
  */
 
 export const CONTROL_SOCKET = 'control.sock';
-const MAX_LINE = 1024 * 1024;
+/**
+ * Bytes one request line may hold: room for the largest import the CLI
+ * sends (MAX_INPUT_FILE_BYTES, escaped into JSON), far below what would
+ * strain the box. A longer line is answered with a 'limit' error and the
+ * connection closed.
+ */
+export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+/** Bytes of reply the CLI accepts (an account list of thousands is well under 1 MB). */
+export const MAX_REPLY_BYTES = 32 * 1024 * 1024;
+/** How long the CLI waits for an answer. */
+export const CONTROL_TIMEOUT_MS = 30_000;
+
+export interface ControlServerOptions {
+  readonly maxRequestBytes?: number;
+  /** Bumped as control.request-too-large. */
+  readonly counters?: Counters;
+  readonly log?: Logger;
+}
 
 export interface ControlRequest {
   readonly command: string;
@@ -32,7 +49,11 @@ export class ControlServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
 
-  constructor(private readonly path: string, private readonly handler: ControlHandler) {}
+  private readonly maxRequestBytes: number;
+
+  constructor(private readonly path: string, private readonly handler: ControlHandler, private readonly opts: ControlServerOptions = {}) {
+    this.maxRequestBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  }
 
   async start(): Promise<void> {
     // A socket file left by a process that died is stale: nobody answers on it.
@@ -53,22 +74,50 @@ export class ControlServer {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
-    let buf = '';
+    // Bytes, not characters: the cap is on memory. Chunks of the line so far
+    // are kept apart and joined once its newline came.
+    let parts: Buffer[] = [];
+    let held = 0;
+    let refused = false;
     // Replies carry no request id, so several lines on one connection are
     // answered one at a time, in the order they came.
     let queue: Promise<void> = Promise.resolve();
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE) { sock.destroy(); return; }
+    const enqueue = (line: string): void => {
+      queue = queue.then(async () => {
+        const text = encodeReply(await this.answer(line));
+        if (!sock.destroyed) sock.write(`${text}\n`);
+      });
+    };
+    sock.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      let start = 0;
       let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        queue = queue.then(async () => {
-          const text = encodeReply(await this.answer(line));
-          if (!sock.destroyed) sock.write(`${text}\n`);
+      while ((nl = chunk.indexOf(0x0a, start)) >= 0) {
+        if (held + nl - start > this.maxRequestBytes) break;
+        parts.push(chunk.subarray(start, nl));
+        enqueue(Buffer.concat(parts).toString('utf8'));
+        parts = [];
+        held = 0;
+        start = nl + 1;
+      }
+      const rest = chunk.subarray(start);
+      const restLine = rest.indexOf(0x0a);
+      if (held + (restLine < 0 ? rest.length : restLine) > this.maxRequestBytes) {
+        // Answer what came before, then say why, then close: never buffer on.
+        refused = true;
+        parts = [];
+        this.opts.counters?.inc('control.request-too-large');
+        this.opts.log?.warn({ limit: this.maxRequestBytes }, 'control request too large; connection closed');
+        const mb = this.maxRequestBytes / (1024 * 1024);
+        const message = `the request is larger than ${Number.isInteger(mb) ? `${mb} MB` : `${this.maxRequestBytes} bytes`}, the most the appliance accepts`;
+        queue = queue.then(() => {
+          if (!sock.destroyed) sock.end(`${encodeReply({ ok: false, error: { code: 'limit', message } })}\n`);
         });
+        return;
+      }
+      if (rest.length > 0) {
+        parts.push(Buffer.from(rest));
+        held += rest.length;
       }
     });
   }
@@ -121,28 +170,49 @@ export function isAlive(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-/** Send one request to a running appliance; throws PbxError('transport') if none answers. */
-export function callControl(path: string, req: ControlRequest, timeoutMs = 30_000): Promise<unknown> {
+/**
+ * Send one request to a running appliance; throws PbxError('transport') if
+ * none answers, and at once (not at the timeout) when the appliance closes the
+ * connection before its reply is complete, e.g. because it stopped or died.
+ */
+export function callControl(path: string, req: ControlRequest, timeoutMs = CONTROL_TIMEOUT_MS, maxReplyBytes = MAX_REPLY_BYTES): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = createConnection(path);
-    let buf = '';
-    const timer = setTimeout(() => { sock.destroy(); reject(new PbxError('transport', 'the appliance did not answer in time')); }, timeoutMs);
-    sock.setEncoding('utf8');
-    sock.once('connect', () => sock.write(`${JSON.stringify(req)}\n`));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
+    const parts: Buffer[] = [];
+    let held = 0;
+    let settled = false;
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      sock.end();
-      let reply: ControlReply;
-      try { reply = JSON.parse(buf.slice(0, nl)) as ControlReply; } catch {
-        reject(new PbxError('transport', 'the appliance sent a reply that is not JSON'));
-        return;
-      }
-      if (reply.ok) resolve(reply.result);
-      else reject(new PbxError(reply.error.code, reply.error.message));
+      fn();
+    };
+    const fail = (message: string): void => settle(() => { sock.destroy(); reject(new PbxError('transport', message)); });
+    const timer = setTimeout(() => fail('the appliance did not answer in time'), timeoutMs);
+    sock.once('connect', () => sock.write(`${JSON.stringify(req)}\n`));
+    sock.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      const nl = chunk.indexOf(0x0a);
+      const take = nl < 0 ? chunk : chunk.subarray(0, nl);
+      held += take.length;
+      if (held > maxReplyBytes) { fail(`the appliance's reply is larger than ${maxReplyBytes} bytes`); return; }
+      parts.push(take);
+      if (nl < 0) return;
+      settle(() => {
+        sock.end();
+        let reply: ControlReply;
+        try { reply = JSON.parse(Buffer.concat(parts).toString('utf8')) as ControlReply; } catch {
+          reject(new PbxError('transport', 'the appliance sent a reply that is not JSON'));
+          return;
+        }
+        if (reply.ok) resolve(reply.result);
+        else reject(new PbxError(reply.error.code, reply.error.message));
+      });
     });
-    sock.once('error', (e) => { clearTimeout(timer); reject(new PbxError('transport', `cannot reach the appliance: ${e.message}`)); });
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') fail(`cannot reach the appliance: ${e.message}`);
+      else fail(`the connection to the appliance failed before it answered (${e.code ?? e.message}); it may have stopped`);
+    });
+    sock.once('close', () => fail('the appliance closed the connection before answering; it may have stopped or restarted'));
   });
 }
