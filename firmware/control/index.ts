@@ -5,6 +5,6 @@ export {
 export {
   executeCommand, generatePassword, readCallHistory, CommandError,
   CALLS_FILE, DEFAULT_CALL_HISTORY, MAX_CALL_HISTORY, GENERATED_PASSWORD_LENGTH,
-  type CommandContext, type StatusReport, type CertSource, type CustomCertUpload,
+  type CommandContext, type BlockControl, type BlockView, type BlockRemoved, type StatusReport, type CertSource, type CustomCertUpload,
 } from './commands.js';
 export { readFileLimited, MAX_INPUT_FILE_BYTES } from './files.js';
