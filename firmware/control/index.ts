@@ -1,5 +1,5 @@
 export {
-  ControlServer, callControl, isAlive, controlSocketPath, CONTROL_SOCKET, MAX_REQUEST_BYTES, MAX_REPLY_BYTES, CONTROL_TIMEOUT_MS,
+  ControlServer, LineReader, callControl, isAlive, controlSocketPath, CONTROL_SOCKET, MAX_REQUEST_BYTES, MAX_REPLY_BYTES, CONTROL_TIMEOUT_MS,
   type ControlRequest, type ControlReply, type ControlHandler, type ControlServerOptions,
 } from './socket.js';
 export {

@@ -74,51 +74,27 @@ export class ControlServer {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
-    // Bytes, not characters: the cap is on memory. Chunks of the line so far
-    // are kept apart and joined once its newline came.
-    let parts: Buffer[] = [];
-    let held = 0;
-    let refused = false;
+    const reader = new LineReader(this.maxRequestBytes);
     // Replies carry no request id, so several lines on one connection are
     // answered one at a time, in the order they came.
     let queue: Promise<void> = Promise.resolve();
-    const enqueue = (line: string): void => {
-      queue = queue.then(async () => {
-        const text = encodeReply(await this.answer(line));
-        if (!sock.destroyed) sock.write(`${text}\n`);
-      });
-    };
     sock.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      let start = 0;
-      let nl: number;
-      while ((nl = chunk.indexOf(0x0a, start)) >= 0) {
-        if (held + nl - start > this.maxRequestBytes) break;
-        parts.push(chunk.subarray(start, nl));
-        enqueue(Buffer.concat(parts).toString('utf8'));
-        parts = [];
-        held = 0;
-        start = nl + 1;
-      }
-      const rest = chunk.subarray(start);
-      const restLine = rest.indexOf(0x0a);
-      if (held + (restLine < 0 ? rest.length : restLine) > this.maxRequestBytes) {
-        // Answer what came before, then say why, then close: never buffer on.
-        refused = true;
-        parts = [];
-        this.opts.counters?.inc('control.request-too-large');
-        this.opts.log?.warn({ limit: this.maxRequestBytes }, 'control request too large; connection closed');
-        const mb = this.maxRequestBytes / (1024 * 1024);
-        const message = `the request is larger than ${Number.isInteger(mb) ? `${mb} MB` : `${this.maxRequestBytes} bytes`}, the most the appliance accepts`;
-        queue = queue.then(() => {
-          if (!sock.destroyed) sock.end(`${encodeReply({ ok: false, error: { code: 'limit', message } })}\n`);
+      const { lines, tooLong } = reader.push(chunk);
+      for (const line of lines) {
+        queue = queue.then(async () => {
+          const text = encodeReply(await this.answer(line));
+          if (!sock.destroyed) sock.write(`${text}\n`);
         });
-        return;
       }
-      if (rest.length > 0) {
-        parts.push(Buffer.from(rest));
-        held += rest.length;
-      }
+      if (!tooLong) return;
+      // Answer what came before, then say why, then close: never buffer on.
+      this.opts.counters?.inc('control.request-too-large');
+      this.opts.log?.warn({ limit: this.maxRequestBytes }, 'control request too large; connection closed');
+      const mb = this.maxRequestBytes / (1024 * 1024);
+      const message = `the request is larger than ${Number.isInteger(mb) ? `${mb} MB` : `${this.maxRequestBytes} bytes`}, the most the appliance accepts`;
+      queue = queue.then(() => {
+        if (!sock.destroyed) sock.end(`${encodeReply({ ok: false, error: { code: 'limit', message } })}\n`);
+      });
     });
   }
 
@@ -147,6 +123,48 @@ export class ControlServer {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     try { unlinkSync(this.path); } catch { /* already gone */ }
+  }
+}
+
+/**
+ * Splits a byte stream into newline-terminated lines of at most `max` bytes
+ * (the newline not counted). Bytes, not characters: the cap is on memory, and
+ * a multi-byte character split across chunks is joined before decoding. Once
+ * a line is too long the reader says so and yields nothing more.
+ */
+export class LineReader {
+  private parts: Buffer[] = [];
+  private held = 0;
+  private failed = false;
+
+  constructor(private readonly max: number) {}
+
+  push(chunk: Buffer): { lines: string[]; tooLong: boolean } {
+    const lines: string[] = [];
+    if (this.failed) return { lines, tooLong: false };
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl < 0 ? chunk.length : nl;
+      if (this.held + end - start > this.max) {
+        this.failed = true;
+        this.parts = [];
+        this.held = 0;
+        return { lines, tooLong: true };
+      }
+      if (nl < 0) break;
+      this.parts.push(chunk.subarray(start, nl));
+      lines.push(Buffer.concat(this.parts).toString('utf8'));
+      this.parts = [];
+      this.held = 0;
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      // Copied: a few held bytes must not pin the whole chunk.
+      this.parts.push(Buffer.from(chunk.subarray(start)));
+      this.held += chunk.length - start;
+    }
+    return { lines, tooLong: false };
   }
 }
 
