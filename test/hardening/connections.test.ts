@@ -187,6 +187,25 @@ t.test('TLS: a connection still in its handshake counts against the per-address 
   t.ok(isOpen(e), 'room again after the timeouts');
 });
 
+t.test('TLS: the first-message wait counts from the TCP accept, across the handshake', async (t) => {
+  const { tr, clock, tls: port } = await setup(t);
+  const { connect } = await import('node:tls');
+  const s = await new Promise<import('node:tls').TLSSocket>((resolve, reject) => {
+    const c = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(c));
+    c.once('error', reject);
+  });
+  s.on('error', () => {});
+  s.resume();
+  t.teardown(() => s.destroy());
+  await until(() => tr.flowCount === 1, 'the TLS flow');
+  clock.advance(TLS_HANDSHAKE_TIMEOUT_MS);
+  t.ok(isOpen(s), 'a finished handshake is not timed out');
+  clock.advance(FIRST_MESSAGE_TIMEOUT_MS - TLS_HANDSHAKE_TIMEOUT_MS);
+  await closed(s);
+  t.equal(tr.counters.get('first-message-timeout'), 1);
+  t.equal(tr.counters.get('tls-handshake-timeout'), 0);
+});
+
 t.test('total connections are limited across addresses and transports', async (t) => {
   const { tr, tcp, tls } = await setup(t, { maxConnections: 3 });
   await accepted(t, tr, tcp);

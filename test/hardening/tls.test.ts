@@ -82,6 +82,18 @@ t.test('openssl s_client: static RSA and CBC suites are refused by default; TLS 
   }
 });
 
+t.test('a certificate swap (setTlsMaterial rebuilds the context) keeps the policy', async (t) => {
+  const { tr, port } = await listener(t);
+  const other = selfSigned('pbx-2.test', '0c');
+  tr.setTlsMaterial({ key: other.key, cert: other.cert });
+  const rsa = await openssl(sClient(port, '-tls1_2', '-cipher', 'AES128-SHA'));
+  t.equal(negotiated(rsa.out), undefined, 'static RSA still refused');
+  const v10 = await openssl(sClient(port, '-tls1', '-cipher', 'DEFAULT@SECLEVEL=0'));
+  t.match(v10.out, /alert protocol version/, 'TLS 1.0 still refused');
+  const ok = await openssl(sClient(port, '-tls1_3'));
+  t.match(ok.out, /CN\s*=\s*pbx-2\.test/, 'the new certificate is served');
+});
+
 t.test('the older-phones profile adds ECDHE-CBC after the AEAD suites, never static RSA', async (t) => {
   const { port } = await listener(t, 'older-phones');
   const cbc = await openssl(sClient(port, '-tls1_2', '-cipher', 'ECDHE-RSA-AES128-SHA'));
