@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, SessionToken, SetupState } from '../api/index.js';
 import { hashPassword, verifyPassword, type ConfigStore } from '../config/index.js';
-import { CommandError, type ControlRequest } from '../control/index.js';
+import { CommandError, type BlockRemoved, type BlockView, type ControlRequest } from '../control/index.js';
 import { type Clock, type Counters, type ErrorCode, type Logger, type TimerHandle, isPbxError } from '../core/index.js';
 import { AuthThrottle } from '../sip/digest/index.js';
 import { type Session, SessionStore, tokensEqual } from './sessions.js';
@@ -400,6 +400,13 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   app.get('/certs/history', async () => exec('cert.history'));
   app.post('/certs/renew', async () => exec('cert.renew'));
   app.post('/certs/custom', async (req) => exec('cert.install', pick(body(req), ['certPem', 'chainPem', 'keyPem'])));
+
+  /* ---- sources the SIP digest throttle blocks ---- */
+
+  // block.* are not (yet) in CommandReplies: their views come from the control module.
+  app.get('/blocks', async () => execute({ command: 'block.list', args: {} }) as Promise<readonly BlockView[]>);
+  app.delete('/blocks/:address', async (req) =>
+    execute({ command: 'block.remove', args: { address: param(req, 'address'), by: 'web' } }) as Promise<BlockRemoved>);
 
   /* ---- call history ---- */
 

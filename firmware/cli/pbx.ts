@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigStore, tryLockConfig } from '../config/index.js';
-import { controlSocketPath, callControl, executeCommand, isAlive, type ControlRequest } from '../control/index.js';
+import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimited, type ControlRequest } from '../control/index.js';
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 
@@ -147,10 +147,8 @@ async function main(argv: string[]): Promise<number> {
       }
       if (sub === 'import') {
         const { values, positionals } = parse(rest, {}, 1);
-        let csv: string;
-        try { csv = readFileSync(positionals[0] ?? '', 'utf8'); } catch (e) {
-          throw new PbxError('not-found', `cannot read ${positionals[0]}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-        }
+        // Bounded: `pbx account import /dev/zero` must not grow without end.
+        const csv = readFileLimited(positionals[0] ?? '');
         const r = await command(String(values.data ?? 'var'), { command: 'account.import', args: { csv } }) as { imported: number };
         process.stdout.write(`imported ${r.imported} accounts\n`);
         return 0;
@@ -262,6 +260,14 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command: ${cmd}`);
   }
+}
+
+// A reader that went away (`pbx account list | head`) is no error: stop quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
 }
 
 main(process.argv.slice(2)).then(

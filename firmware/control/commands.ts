@@ -7,7 +7,7 @@ import {
   addAccount, importAccountsCsv, listAccounts, removeAccount, setPassword, CalleeStreamSchema, CallerStreamSchema,
   DEFAULT_POLICY, PolicySchema, type CalleeStream, type CallerStream, type ConfigStore, type Policy,
 } from '../config/index.js';
-import { PbxError, cryptoRandom, isPbxError, type ErrorCode, type Random } from '../core/index.js';
+import { PbxError, cryptoRandom, isPbxError, systemClock, type Clock, type ErrorCode, type Random } from '../core/index.js';
 import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '../pki/index.js';
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
@@ -51,7 +51,35 @@ export interface CommandContext {
   readonly random?: Random;
   /** A running appliance's certificates; without it they are read from the files. */
   readonly certs?: CertSource;
+  /** A running appliance's digest throttle (sip/digest AuthThrottle fits); blocks live only in its memory. */
+  readonly blocks?: BlockControl;
+  /** The clock the throttle's times are on; the system clock by default. */
+  readonly clock?: Clock;
 }
+
+/** What `block.*` commands need of the digest throttle. */
+export interface BlockControl {
+  blocked(): readonly { readonly address: string; readonly until: number; readonly failures: number; readonly extension?: string }[];
+  unblock(address: string, by?: string): boolean;
+}
+
+/** One block as `pbx block list --json` and GET /api/blocks show it. */
+export interface BlockView {
+  readonly source: string;
+  /** The account the latest failure named, or null when unknown. */
+  readonly extension: string | null;
+  readonly failures: number;
+  /** When the block lifts, ISO 8601. */
+  readonly until: string;
+  readonly secondsLeft: number;
+}
+
+export interface BlockRemoved {
+  readonly removed: string;
+}
+
+/** An address as the throttle keys it: IPv4 dotted, IPv6 lower case, no brackets, no port. */
+const BLOCK_ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:.]{2,45})$/;
 
 /** What a running appliance offers for `cert.*` commands. */
 export interface CertSource {
@@ -311,6 +339,23 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         throw new CommandError('config', `limit must be a whole number from 1 to ${MAX_CALL_HISTORY}`, 'limit');
       }
       return readCallHistory(join(ctx.dataDir, CALLS_FILE), limit) satisfies CommandReplies['calls.history'];
+    }
+    case 'block.list': {
+      // No appliance, no blocks: they are kept in the running one's memory only.
+      const now = (ctx.clock ?? systemClock).now();
+      return (ctx.blocks?.blocked() ?? []).map((b): BlockView => ({
+        source: b.address, extension: b.extension ?? null, failures: b.failures,
+        until: new Date(b.until).toISOString(), secondsLeft: Math.max(0, Math.ceil((b.until - now) / 1000)),
+      }));
+    }
+    case 'block.remove': {
+      const raw = str(a, 'address', true).trim();
+      const address = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+      if (!BLOCK_ADDRESS.test(address)) throw new CommandError('config', `${raw} is not an IP address`, 'address');
+      if (!ctx.blocks) throw new PbxError('invalid-state', 'the appliance is not running; blocks live only in its memory');
+      const key = address.includes(':') ? address.toLowerCase() : address;
+      if (!ctx.blocks.unblock(key, str(a, 'by', false) ?? 'admin')) throw new CommandError('not-found', `${address} is not blocked`, 'address');
+      return { removed: key } satisfies BlockRemoved;
     }
     default:
       throw new PbxError('not-found', `unknown command ${req.command}`);

@@ -1,6 +1,10 @@
-export { ControlServer, callControl, isAlive, controlSocketPath, CONTROL_SOCKET, type ControlRequest, type ControlReply, type ControlHandler } from './socket.js';
+export {
+  ControlServer, LineReader, callControl, isAlive, controlSocketPath, CONTROL_SOCKET, MAX_REQUEST_BYTES, MAX_REPLY_BYTES, CONTROL_TIMEOUT_MS,
+  type ControlRequest, type ControlReply, type ControlHandler, type ControlServerOptions,
+} from './socket.js';
 export {
   executeCommand, generatePassword, readCallHistory, CommandError,
   CALLS_FILE, DEFAULT_CALL_HISTORY, MAX_CALL_HISTORY, GENERATED_PASSWORD_LENGTH,
-  type CommandContext, type StatusReport, type CertSource, type CustomCertUpload,
+  type CommandContext, type BlockControl, type BlockView, type BlockRemoved, type StatusReport, type CertSource, type CustomCertUpload,
 } from './commands.js';
+export { readFileLimited, MAX_INPUT_FILE_BYTES } from './files.js';

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { PbxError, isPbxError, type ErrorCode } from '../core/index.js';
+import { PbxError, isPbxError, type Counters, type ErrorCode, type Logger } from '../core/index.js';
 
 /**
  * The control socket: a unix socket in the data folder through which the `pbx`
@@ -11,7 +11,24 @@ import { PbxError, isPbxError, type ErrorCode } from '../core/index.js';
  */
 
 export const CONTROL_SOCKET = 'control.sock';
-const MAX_LINE = 1024 * 1024;
+/**
+ * Bytes one request line may hold: room for the largest import the CLI
+ * sends (MAX_INPUT_FILE_BYTES, escaped into JSON), far below what would
+ * strain the box. A longer line is answered with a 'limit' error and the
+ * connection closed.
+ */
+export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+/** Bytes of reply the CLI accepts (an account list of thousands is well under 1 MB). */
+export const MAX_REPLY_BYTES = 32 * 1024 * 1024;
+/** How long the CLI waits for an answer. */
+export const CONTROL_TIMEOUT_MS = 30_000;
+
+export interface ControlServerOptions {
+  readonly maxRequestBytes?: number;
+  /** Bumped as control.request-too-large. */
+  readonly counters?: Counters;
+  readonly log?: Logger;
+}
 
 export interface ControlRequest {
   readonly command: string;
@@ -32,7 +49,11 @@ export class ControlServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
 
-  constructor(private readonly path: string, private readonly handler: ControlHandler) {}
+  private readonly maxRequestBytes: number;
+
+  constructor(private readonly path: string, private readonly handler: ControlHandler, private readonly opts: ControlServerOptions = {}) {
+    this.maxRequestBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  }
 
   async start(): Promise<void> {
     // A socket file left by a process that died is stale: nobody answers on it.
@@ -53,23 +74,27 @@ export class ControlServer {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
-    let buf = '';
+    const reader = new LineReader(this.maxRequestBytes);
     // Replies carry no request id, so several lines on one connection are
     // answered one at a time, in the order they came.
     let queue: Promise<void> = Promise.resolve();
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE) { sock.destroy(); return; }
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
+    sock.on('data', (chunk: Buffer) => {
+      const { lines, tooLong } = reader.push(chunk);
+      for (const line of lines) {
         queue = queue.then(async () => {
           const text = encodeReply(await this.answer(line));
           if (!sock.destroyed) sock.write(`${text}\n`);
         });
       }
+      if (!tooLong) return;
+      // Answer what came before, then say why, then close: never buffer on.
+      this.opts.counters?.inc('control.request-too-large');
+      this.opts.log?.warn({ limit: this.maxRequestBytes }, 'control request too large; connection closed');
+      const mb = this.maxRequestBytes / (1024 * 1024);
+      const message = `the request is larger than ${Number.isInteger(mb) ? `${mb} MB` : `${this.maxRequestBytes} bytes`}, the most the appliance accepts`;
+      queue = queue.then(() => {
+        if (!sock.destroyed) sock.end(`${encodeReply({ ok: false, error: { code: 'limit', message } })}\n`);
+      });
     });
   }
 
@@ -101,6 +126,48 @@ export class ControlServer {
   }
 }
 
+/**
+ * Splits a byte stream into newline-terminated lines of at most `max` bytes
+ * (the newline not counted). Bytes, not characters: the cap is on memory, and
+ * a multi-byte character split across chunks is joined before decoding. Once
+ * a line is too long the reader says so and yields nothing more.
+ */
+export class LineReader {
+  private parts: Buffer[] = [];
+  private held = 0;
+  private failed = false;
+
+  constructor(private readonly max: number) {}
+
+  push(chunk: Buffer): { lines: string[]; tooLong: boolean } {
+    const lines: string[] = [];
+    if (this.failed) return { lines, tooLong: false };
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl < 0 ? chunk.length : nl;
+      if (this.held + end - start > this.max) {
+        this.failed = true;
+        this.parts = [];
+        this.held = 0;
+        return { lines, tooLong: true };
+      }
+      if (nl < 0) break;
+      this.parts.push(chunk.subarray(start, nl));
+      lines.push(Buffer.concat(this.parts).toString('utf8'));
+      this.parts = [];
+      this.held = 0;
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      // Copied: a few held bytes must not pin the whole chunk.
+      this.parts.push(Buffer.from(chunk.subarray(start)));
+      this.held += chunk.length - start;
+    }
+    return { lines, tooLong: false };
+  }
+}
+
 /** A result JSON cannot carry (a cycle, a BigInt) becomes an error reply, never an unhandled rejection. */
 function encodeReply(reply: ControlReply): string {
   try {
@@ -121,28 +188,49 @@ export function isAlive(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-/** Send one request to a running appliance; throws PbxError('transport') if none answers. */
-export function callControl(path: string, req: ControlRequest, timeoutMs = 30_000): Promise<unknown> {
+/**
+ * Send one request to a running appliance; throws PbxError('transport') if
+ * none answers, and at once (not at the timeout) when the appliance closes the
+ * connection before its reply is complete, e.g. because it stopped or died.
+ */
+export function callControl(path: string, req: ControlRequest, timeoutMs = CONTROL_TIMEOUT_MS, maxReplyBytes = MAX_REPLY_BYTES): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = createConnection(path);
-    let buf = '';
-    const timer = setTimeout(() => { sock.destroy(); reject(new PbxError('transport', 'the appliance did not answer in time')); }, timeoutMs);
-    sock.setEncoding('utf8');
-    sock.once('connect', () => sock.write(`${JSON.stringify(req)}\n`));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
+    const parts: Buffer[] = [];
+    let held = 0;
+    let settled = false;
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      sock.end();
-      let reply: ControlReply;
-      try { reply = JSON.parse(buf.slice(0, nl)) as ControlReply; } catch {
-        reject(new PbxError('transport', 'the appliance sent a reply that is not JSON'));
-        return;
-      }
-      if (reply.ok) resolve(reply.result);
-      else reject(new PbxError(reply.error.code, reply.error.message));
+      fn();
+    };
+    const fail = (message: string): void => settle(() => { sock.destroy(); reject(new PbxError('transport', message)); });
+    const timer = setTimeout(() => fail('the appliance did not answer in time'), timeoutMs);
+    sock.once('connect', () => sock.write(`${JSON.stringify(req)}\n`));
+    sock.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      const nl = chunk.indexOf(0x0a);
+      const take = nl < 0 ? chunk : chunk.subarray(0, nl);
+      held += take.length;
+      if (held > maxReplyBytes) { fail(`the appliance's reply is larger than ${maxReplyBytes} bytes`); return; }
+      parts.push(take);
+      if (nl < 0) return;
+      settle(() => {
+        sock.end();
+        let reply: ControlReply;
+        try { reply = JSON.parse(Buffer.concat(parts).toString('utf8')) as ControlReply; } catch {
+          reject(new PbxError('transport', 'the appliance sent a reply that is not JSON'));
+          return;
+        }
+        if (reply.ok) resolve(reply.result);
+        else reject(new PbxError(reply.error.code, reply.error.message));
+      });
     });
-    sock.once('error', (e) => { clearTimeout(timer); reject(new PbxError('transport', `cannot reach the appliance: ${e.message}`)); });
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') fail(`cannot reach the appliance: ${e.message}`);
+      else fail(`the connection to the appliance failed before it answered (${e.code ?? e.message}); it may have stopped`);
+    });
+    sock.once('close', () => fail('the appliance closed the connection before answering; it may have stopped or restarted'));
   });
 }

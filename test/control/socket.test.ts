@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlServer, callControl, controlSocketPath, isAlive, type ControlHandler } from '../../firmware/control/index.js';
+import { ControlServer, MAX_REQUEST_BYTES, callControl, controlSocketPath, isAlive, type ControlHandler } from '../../firmware/control/index.js';
 import { PbxError, isPbxError } from '../../firmware/core/index.js';
 
 // Unix socket paths are short (about 100 bytes): keep the folder near the root of tmp.
@@ -83,11 +83,13 @@ t.test('a result JSON cannot carry becomes an error reply, and the server lives 
   t.equal(await callControl(path, { command: 'next', args: {} }), 'fine');
 });
 
-t.test('a line over the size limit closes the connection', async (t) => {
+t.test('a line over the size limit is answered with a limit error, then the connection closes', async (t) => {
   const { path } = await serve(t, async () => 'x');
-  const { lines, closed } = await rawExchange(path, 'x'.repeat(1024 * 1024 + 10), 1);
+  // Two lines awaited: only one comes, so this returns when the server closes.
+  const { lines, closed } = await rawExchange(path, 'x'.repeat(MAX_REQUEST_BYTES + 10), 2);
   t.equal(closed, true);
-  t.same(lines, []);
+  t.equal(lines.length, 1);
+  t.equal((JSON.parse(lines[0] ?? '{}') as { error?: { code?: string } }).error?.code, 'limit');
 });
 
 t.test('a stale socket file left by a killed appliance is replaced', async (t) => {

@@ -12,11 +12,22 @@
  *   <t>-no-via / bad-via  a request without a usable top Via (dropped)
  *   <t>-bad-request-sent  a 400 answered to a malformed request
  *   udp-large             a datagram over the RFC 3261 18.1.1 size we still sent
- *   conn-limit-address / conn-limit-total   connections refused
- *   idle-timeout, write-backlog, tls-handshake, <t>-socket-error, listener-error, ...
+ *   conn-limit-address / conn-limit-total   connections refused at accept
+ *       (a TLS connection counts from its TCP accept, before its handshake)
+ *   first-message-timeout  an accepted connection that completed no SIP message in time
+ *   idle-timeout           no message or keep-alive for long, and no registration on it
+ *   partial-timeout        a partial message held longer than partialMessageTimeoutMs
+ *   buffer-total-limit     partial messages of all connections over their total cap
+ *   msg-rate-limit         more messages (or keep-alives) a second than a connection may send
+ *   tls-handshake-timeout  a TLS handshake not done in time (closed)
+ *   tls-renegotiation-refused  a client renegotiation attempt (closed at the first)
+ *   write-backlog, tls-handshake, <t>-socket-error, listener-error, ...
+ * Connections closed for a limit are also logged (warn, at most one line per
+ * reason every LIMIT_LOG_EVERY_MS, with the count of those not logged).
  *
- * Worst-case memory is about maxConnections * STREAM_BUFFER_LIMIT, reached only
- * when every connection holds a partial message; lower maxConnections on small boards.
+ * Partial messages hold at most streamBufferTotalLimit bytes over all
+ * connections (and streamBufferLimit each), so a flood of half-sent messages
+ * is bounded whatever maxConnections is. All timers run on the injected clock.
  * For UDP, Source.local is the bound address (the wildcard when bound to one).
  */
 import dgram from 'node:dgram';
@@ -27,7 +38,9 @@ import {
   type Clock, type Logger, type Random, type TimerHandle,
 } from '../../core/index.js';
 import { frameStream, parseMessage, serialize, type SipMessage } from '../message/index.js';
+import { registrationLifetimeMs } from './flowlife.js';
 import { badRequestFor } from './salvage.js';
+import { DEFAULT_TLS_PROFILE, isRenegotiationError, refuseRenegotiation, tlsServerPolicy, TLS_MIN_VERSION, type TlsProfile } from './tlspolicy.js';
 import type {
   BoundPorts, Source, StartOptions, Target, TlsMaterial, TransportEvent, TransportName,
 } from './types.js';
@@ -45,6 +58,29 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** An accepted connection must complete a SIP message within this (slowloris); TLS counts its handshake. */
+export const FIRST_MESSAGE_TIMEOUT_MS = 30_000;
+/**
+ * A connection with no message and no keep-alive for this long is closed,
+ * unless a live registration is bound to it (RFC 5626 keep-alives come every
+ * 2 minutes or so, so a phone using them never gets near this).
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+/** How long the bytes of one partial message may sit in a connection's buffer. */
+export const PARTIAL_MESSAGE_TIMEOUT_MS = 10_000;
+/** Partial-message bytes over all connections. */
+export const STREAM_BUFFER_TOTAL_LIMIT = 32 * 1024 * 1024;
+/** Messages (keep-alives included) one connection may send per second; more closes it. */
+export const MAX_MESSAGES_PER_SECOND = 200;
+const RATE_WINDOW_MS = 1000;
+/** One warn line per limit reason at most this often. */
+export const LIMIT_LOG_EVERY_MS = 10_000;
+/** Counters of connections closed or refused for a limit: logged, and not prefixed by transport. */
+const LIMIT_REASONS = new Set([
+  'conn-limit-address', 'conn-limit-total', 'idle-timeout', 'first-message-timeout', 'partial-timeout',
+  'buffer-total-limit', 'msg-rate-limit', 'write-backlog',
+]);
+const LOGGED_REASONS = new Set([...LIMIT_REASONS, 'tls-handshake-timeout', 'tls-renegotiation-refused']);
 /** Tries at finding a port free for both TCP and UDP. */
 export const SHARED_PORT_ATTEMPTS = 8;
 export const UDP_RECV_BUFFER = 1024 * 1024;
@@ -57,11 +93,20 @@ export interface TransportOptions {
   readonly random?: Random;
   readonly log?: Logger;
   readonly counters?: Counters;
-  /** Close a connection after this long without bytes in, unless pinned. 0 = never. */
+  /** Close a connection after this long without a message or keep-alive, unless kept for a registration. 0 = never. */
   readonly idleTimeoutMs?: number;
   readonly maxConnectionsPerAddress?: number;
   readonly maxConnections?: number;
   readonly streamBufferLimit?: number;
+  readonly streamBufferTotalLimit?: number;
+  /** 0 = never. */
+  readonly firstMessageTimeoutMs?: number;
+  /** 0 = never. */
+  readonly partialMessageTimeoutMs?: number;
+  readonly maxMessagesPerSecond?: number;
+  readonly tlsHandshakeTimeoutMs?: number;
+  /** Which TLS suites the listener offers (tlspolicy.ts). */
+  readonly tlsProfile?: TlsProfile;
 }
 
 type StreamName = 'tcp' | 'tls';
@@ -77,11 +122,33 @@ interface Flow {
   local: { address: string; port: number };
   tlsInfo?: Source['tls'];
   buffer: Buffer;
+  /** When the connection was accepted (for TLS: its TCP accept). */
+  readonly acceptedAt: number;
+  /** Complete SIP messages received. */
+  messages: number;
+  /** Last complete message or keep-alive in. */
   lastActivity: number;
+  /** Since when the bytes now in the buffer have waited for the rest of their message. */
+  partialSince?: number;
+  /** Clock time until which a registration carried by this flow keeps it (from the 2xx we sent). */
+  registeredUntil: number;
+  rateWindowStart: number;
+  rateCount: number;
   pinned: boolean;
-  idleTimer?: TimerHandle;
+  timer?: TimerHandle;
+  timerDue: number;
   connectTimer?: TimerHandle;
   closed: boolean;
+}
+
+/** A TLS connection accepted and counted, its handshake not yet done. */
+interface PendingTls {
+  readonly raw: net.Socket;
+  readonly address: string;
+  readonly acceptedAt: number;
+  timer?: TimerHandle;
+  /** Gives the connection's count back; idempotent (the raw or the TLS socket may close first). */
+  readonly release: () => void;
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -99,6 +166,12 @@ export class SipTransports {
   onFlowClosed: (flowId: string) => void = () => {};
   /** Rejections, errors and flow changes, each already counted. */
   onEvent: (event: TransportEvent) => void = () => {};
+  /**
+   * Asked when a flow has been idle for idleTimeoutMs: true keeps it (e.g.
+   * the location service knows a live binding on it). The transport already
+   * keeps flows it sent a REGISTER 2xx on, until the bindings expire.
+   */
+  isFlowInUse: (flowId: string) => boolean = () => false;
 
   readonly counters: Counters;
   private readonly clock: Clock;
@@ -108,6 +181,17 @@ export class SipTransports {
   private readonly maxPerAddress: number;
   private readonly maxConnections: number;
   private readonly streamBufferLimit: number;
+  private readonly streamBufferTotalLimit: number;
+  private readonly firstMessageMs: number;
+  private readonly partialMs: number;
+  private readonly maxPerSecond: number;
+  private readonly handshakeMs: number;
+  private readonly tlsProfile: TlsProfile;
+  /** Partial-message bytes held over all flows. */
+  private bufferedTotal = 0;
+  /** Accepted connections (TLS ones from their TCP accept) per address, and in all. */
+  private connectionTotal = 0;
+  private readonly limitLog = new Map<string, { at: number; suppressed: number }>();
 
   private state: State = 'new';
   private stopping?: Promise<void>;
@@ -122,6 +206,8 @@ export class SipTransports {
   private readonly perAddress = new Map<string, number>();
   /** Accepted TLS sockets, including those still in their handshake, so stop() can end them. */
   private readonly rawTlsSockets = new Set<net.Socket>();
+  /** TLS connections in their handshake, by peer "address|port" (what both the raw and the TLS socket know). */
+  private readonly pendingTls = new Map<string, PendingTls>();
   private flowSeq = 0;
   private boundPorts: BoundPorts = {};
 
@@ -130,10 +216,27 @@ export class SipTransports {
     this.random = opts.random ?? cryptoRandom;
     this.log = opts.log ?? silentLogger;
     this.counters = opts.counters ?? new Counters();
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxPerAddress = opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
     this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.streamBufferLimit = opts.streamBufferLimit ?? STREAM_BUFFER_LIMIT;
+    this.streamBufferTotalLimit = opts.streamBufferTotalLimit ?? STREAM_BUFFER_TOTAL_LIMIT;
+    this.firstMessageMs = opts.firstMessageTimeoutMs ?? FIRST_MESSAGE_TIMEOUT_MS;
+    this.partialMs = opts.partialMessageTimeoutMs ?? PARTIAL_MESSAGE_TIMEOUT_MS;
+    this.maxPerSecond = opts.maxMessagesPerSecond ?? MAX_MESSAGES_PER_SECOND;
+    this.handshakeMs = opts.tlsHandshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS;
+    this.tlsProfile = opts.tlsProfile ?? DEFAULT_TLS_PROFILE;
+    for (const [name, v] of Object.entries({
+      idleTimeoutMs: this.idleTimeoutMs, firstMessageTimeoutMs: this.firstMessageMs, partialMessageTimeoutMs: this.partialMs,
+    })) {
+      if (!Number.isFinite(v) || v < 0) throw new PbxError('config', `${name} must be 0 or more`);
+    }
+    for (const [name, v] of Object.entries({
+      maxConnectionsPerAddress: this.maxPerAddress, maxConnections: this.maxConnections, streamBufferLimit: this.streamBufferLimit,
+      streamBufferTotalLimit: this.streamBufferTotalLimit, maxMessagesPerSecond: this.maxPerSecond, tlsHandshakeTimeoutMs: this.handshakeMs,
+    })) {
+      if (!Number.isFinite(v) || v < 1) throw new PbxError('config', `${name} must be positive`);
+    }
   }
 
   get ports(): BoundPorts {
@@ -142,6 +245,16 @@ export class SipTransports {
 
   get flowCount(): number {
     return this.flows.size;
+  }
+
+  /** Accepted connections, including TLS ones still in their handshake. */
+  get connectionCount(): number {
+    return this.connectionTotal;
+  }
+
+  /** Partial-message bytes held over all connections. */
+  get bufferedBytes(): number {
+    return this.bufferedTotal;
   }
 
   hasFlow(flowId: string): boolean {
@@ -153,6 +266,11 @@ export class SipTransports {
   setFlowPinned(flowId: string, pinned: boolean): void {
     const f = this.flows.get(flowId);
     if (f !== undefined) f.pinned = pinned;
+  }
+
+  /** The TLS profile in force. */
+  get tlsPolicy(): TlsProfile {
+    return this.tlsProfile;
   }
 
   /** Closes one connection, e.g. when its registration is removed. */
@@ -215,7 +333,7 @@ export class SipTransports {
       return this.reject('send-serialize', target.transport, { detail: errorText(e) });
     }
     if (target.transport === 'udp') return this.sendUdp(bytes, target);
-    if (target.transport === 'tcp' || target.transport === 'tls') return this.sendStream(bytes, target.transport, target);
+    if (target.transport === 'tcp' || target.transport === 'tls') return this.sendStream(bytes, target.transport, target, registrationLifetimeMs(msg));
     return this.reject('send-unsupported', target.transport);
   }
 
@@ -264,19 +382,38 @@ export class SipTransports {
       // A client certificate is asked for, never demanded: the result goes up
       // in Source.tls and the PBX decides what a device may do.
       rejectUnauthorized: false,
-      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      // The clock timer in acceptTls closes a slow handshake; Node's is a backstop.
+      handshakeTimeout: Math.max(TLS_HANDSHAKE_TIMEOUT_MS, this.handshakeMs) * 2,
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: 60_000,
     });
     server.maxConnections = this.maxConnections;
     this.tlsServer = server;
-    server.on('connection', (raw: net.Socket) => {
-      this.rawTlsSockets.add(raw);
-      raw.once('close', () => this.rawTlsSockets.delete(raw));
+    server.on('connection', (raw: net.Socket) => this.acceptTls(raw));
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      const key = `${normalizeAddress(socket.remoteAddress ?? '')}|${socket.remotePort ?? 0}`;
+      const pending = this.pendingTls.get(key);
+      if (pending === undefined) {
+        // Refused at accept, or its handshake timed out: its count is gone.
+        socket.destroy();
+        return;
+      }
+      this.pendingTls.delete(key);
+      pending.timer?.cancel();
+      const flow = this.adoptSocket('tls', socket, false, undefined, pending);
+      if (flow === undefined) return;
+      refuseRenegotiation(socket, () => {
+        this.reject('renegotiation-refused', 'tls', { address: flow.address, port: flow.port, flowId: flow.id });
+      });
     });
-    server.on('secureConnection', (socket: tls.TLSSocket) => this.adoptSocket('tls', socket, false));
     server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      // Node leaves the socket open when someone listens for this event.
+      socket.destroy();
+      if ((err as { code?: unknown }).code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+        this.reject('handshake-timeout', 'tls', { address: socket.remoteAddress, port: socket.remotePort });
+        return;
+      }
       this.reject('handshake', 'tls', { address: socket.remoteAddress, port: socket.remotePort, detail: err.message });
     });
     const bound = await listen(server, bind, port);
@@ -319,7 +456,7 @@ export class SipTransports {
       key: material.key,
       cert: material.cert,
       ...(material.ca === undefined ? {} : { ca: caOption(material.ca) }),
-      minVersion: 'TLSv1.2',
+      ...tlsServerPolicy(this.tlsProfile),
       sessionTimeout: TLS_SESSION_TIMEOUT_S,
       ...(this.ticketKeys === undefined ? {} : { ticketKeys: this.ticketKeys }),
     };
@@ -342,31 +479,90 @@ export class SipTransports {
     this.handleMessageBytes(buf, source);
   }
 
-  private adoptSocket(t: StreamName, socket: net.Socket, outbound: boolean, target?: Target): Flow | undefined {
-    const address = normalizeAddress(target?.address ?? socket.remoteAddress ?? '');
-    const port = target?.port ?? socket.remotePort ?? 0;
-    socket.on('error', (err) => this.reject('socket-error', t, { address, port, detail: err.message }));
+  /** A TLS connection's TCP accept: counted now, closed if its handshake does not finish in time. */
+  private acceptTls(raw: net.Socket): void {
+    raw.on('error', () => raw.destroy());
+    const address = normalizeAddress(raw.remoteAddress ?? '');
+    const port = raw.remotePort ?? 0;
+    if (!this.takeSlot('tls', raw, address, port)) return;
+    this.rawTlsSockets.add(raw);
+    const key = `${address}|${port}`;
+    let released = false;
+    const pending: PendingTls = {
+      raw, address, acceptedAt: this.clock.now(),
+      release: () => {
+        if (released) return;
+        released = true;
+        this.rawTlsSockets.delete(raw);
+        pending.timer?.cancel();
+        if (this.pendingTls.get(key) === pending) this.pendingTls.delete(key);
+        this.releaseSlot(address);
+      },
+    };
+    this.pendingTls.set(key, pending);
+    raw.once('close', pending.release);
+    pending.timer = this.clock.setTimer(this.handshakeMs, () => {
+      if (this.pendingTls.get(key) !== pending) return;
+      this.pendingTls.delete(key);
+      this.reject('handshake-timeout', 'tls', { address, port });
+      raw.destroy();
+    });
+  }
+
+  /**
+   * Counts an accepted (or opened) connection against the per-address and
+   * total limits; false (socket destroyed, rejection counted) beyond them.
+   */
+  private takeSlot(t: StreamName, socket: net.Socket, address: string, port: number): boolean {
     if (address === '' || port === 0) {
       socket.destroy();
       this.reject('no-peer-address', t);
-      return undefined;
+      return false;
     }
-    const count = this.perAddress.get(address) ?? 0;
     if (this.state !== 'running' && this.state !== 'starting') {
       socket.destroy();
-      return undefined;
+      return false;
     }
-    if (this.flows.size >= this.maxConnections) {
+    if (this.connectionTotal >= this.maxConnections) {
       socket.destroy();
       this.reject('conn-limit-total', t, { address, port });
-      return undefined;
+      return false;
     }
+    const count = this.perAddress.get(address) ?? 0;
     if (count >= this.maxPerAddress) {
       socket.destroy();
       this.reject('conn-limit-address', t, { address, port });
-      return undefined;
+      return false;
     }
     this.perAddress.set(address, count + 1);
+    this.connectionTotal++;
+    return true;
+  }
+
+  private releaseSlot(address: string): void {
+    this.connectionTotal = Math.max(0, this.connectionTotal - 1);
+    const n = (this.perAddress.get(address) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, n);
+  }
+
+  private adoptSocket(t: StreamName, socket: net.Socket, outbound: boolean, target?: Target, pending?: PendingTls): Flow | undefined {
+    const address = normalizeAddress(target?.address ?? socket.remoteAddress ?? '');
+    const port = target?.port ?? socket.remotePort ?? 0;
+    socket.on('error', (err) => {
+      // An error leaves a stream in no state worth keeping (a TLS error after
+      // the handshake is only emitted, not acted on, by Node).
+      // A renegotiation attempt is counted by refuseRenegotiation's own listener.
+      if (!isRenegotiationError(err)) this.reject('socket-error', t, { address, port, detail: err.message });
+      socket.destroy();
+    });
+    // A TLS connection was counted at its TCP accept (acceptTls), and is released when that socket closes.
+    if (pending === undefined && !this.takeSlot(t, socket, address, port)) return undefined;
+    if (pending !== undefined && (this.state !== 'running' && this.state !== 'starting')) {
+      socket.destroy();
+      return undefined;
+    }
+    const now = this.clock.now();
     const flow: Flow = {
       id: `${t}:${++this.flowSeq}`,
       transport: t,
@@ -377,27 +573,38 @@ export class SipTransports {
       outbound,
       local: { address: normalizeAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
       buffer: Buffer.alloc(0),
-      lastActivity: this.clock.now(),
+      acceptedAt: pending?.acceptedAt ?? now,
+      messages: 0,
+      lastActivity: now,
+      registeredUntil: 0,
+      rateWindowStart: now,
+      rateCount: 0,
       pinned: false,
+      timerDue: Infinity,
       closed: false,
     };
     if (socket instanceof tls.TLSSocket && !outbound) flow.tlsInfo = tlsInfoOf(socket, this.tlsOptions?.requestCert ?? false);
     this.flows.set(flow.id, flow);
     this.byPeer.set(flow.peerKey, flow.id);
     socket.on('data', (chunk: Buffer) => this.onStreamData(flow, chunk));
-    socket.on('close', () => this.dropFlow(flow));
-    this.armIdle(flow);
+    socket.on('close', () => {
+      this.dropFlow(flow, pending === undefined);
+      pending?.release();
+    });
+    this.scheduleCheck(flow);
     this.emit({ kind: 'flow-opened', reason: 'flow-opened', transport: t, address, port, flowId: flow.id });
     return flow;
   }
 
   private onStreamData(flow: Flow, chunk: Buffer): void {
     if (flow.closed) return;
-    flow.lastActivity = this.clock.now();
-    flow.buffer = flow.buffer.length === 0 ? chunk : Buffer.concat([flow.buffer, chunk]);
+    const now = this.clock.now();
+    // The buffer is replaced (and bufferedTotal updated) once framing is done.
+    const joined = flow.buffer.length === 0 ? chunk : Buffer.concat([flow.buffer, chunk]);
     let offset = 0;
-    while (offset < flow.buffer.length && !flow.closed) {
-      const view = flow.buffer.subarray(offset);
+    let framed = 0;
+    while (offset < joined.length && !flow.closed) {
+      const view = joined.subarray(offset);
       const r = frameStream(view);
       if (r.kind === 'more') break;
       if (r.kind === 'error') {
@@ -411,18 +618,57 @@ export class SipTransports {
         return;
       }
       offset += r.length;
+      framed++;
+      if (!this.withinRate(flow, now)) return;
+      // RFC 5626 4.4.1: a keep-alive is activity, but not a message (it does not end the first-message wait).
+      flow.lastActivity = now;
       if (r.kind === 'keepalive') {
         if (r.length >= DOUBLE_CRLF_LENGTH) this.writeFlow(flow, PONG);
         continue;
       }
+      flow.messages++;
       this.handleMessageBytes(view.subarray(0, r.length), this.sourceOf(flow));
     }
     if (flow.closed) return;
-    flow.buffer = offset === 0 ? flow.buffer : flow.buffer.subarray(offset);
-    if (flow.buffer.length > this.streamBufferLimit) {
+    // Copy the tail so a small partial message does not pin the whole chunk it came in.
+    const rest = offset === 0 ? joined : Buffer.from(joined.subarray(offset));
+    this.setBuffer(flow, rest);
+    if (rest.length > this.streamBufferLimit) {
       this.reject('buffer-limit', flow.transport, { address: flow.address, port: flow.port, flowId: flow.id });
       flow.socket.destroy();
+      return;
     }
+    if (this.bufferedTotal > this.streamBufferTotalLimit) {
+      // This connection's partial message takes all of them over their total: it goes.
+      this.reject('buffer-total-limit', flow.transport, { address: flow.address, port: flow.port, flowId: flow.id });
+      flow.socket.destroy();
+      return;
+    }
+    if (rest.length === 0) {
+      flow.partialSince = undefined;
+    } else if (framed > 0 || flow.partialSince === undefined) {
+      // A new partial message starts its own wait.
+      flow.partialSince = now;
+      if (this.partialMs > 0 && now + this.partialMs < flow.timerDue) this.scheduleCheck(flow);
+    }
+  }
+
+  /** Keeps bufferedTotal equal to the sum of the flows' buffers. */
+  private setBuffer(flow: Flow, buffer: Buffer): void {
+    this.bufferedTotal += buffer.length - flow.buffer.length;
+    flow.buffer = buffer;
+  }
+
+  /** Fixed one-second windows: enough to stop a flood over one connection, cheap per message. */
+  private withinRate(flow: Flow, now: number): boolean {
+    if (now - flow.rateWindowStart >= RATE_WINDOW_MS || now < flow.rateWindowStart) {
+      flow.rateWindowStart = now;
+      flow.rateCount = 0;
+    }
+    if (++flow.rateCount <= this.maxPerSecond) return true;
+    this.reject('msg-rate-limit', flow.transport, { address: flow.address, port: flow.port, flowId: flow.id });
+    flow.socket.destroy();
+    return false;
   }
 
   private sourceOf(flow: Flow): Source {
@@ -495,7 +741,7 @@ export class SipTransports {
     }
   }
 
-  private sendStream(bytes: Buffer, t: StreamName, target: Target): boolean {
+  private sendStream(bytes: Buffer, t: StreamName, target: Target, registrationMs?: number): boolean {
     // 1. The named flow: the connection the request came on (RFC 3261 18.2.2)
     //    or the one a registration is bound to (RFC 5626 5.3).
     let flow = target.flowId === undefined ? undefined : this.flows.get(target.flowId);
@@ -509,6 +755,7 @@ export class SipTransports {
     // 3. A new connection.
     flow ??= this.connect(t, target);
     if (flow === undefined) return false;
+    if (registrationMs !== undefined) flow.registeredUntil = this.clock.now() + registrationMs;
     return this.writeFlow(flow, bytes);
   }
 
@@ -546,7 +793,8 @@ export class SipTransports {
           // their identity was already proven by digest over the registration,
           // so the certificate is not checked on this rare path.
           rejectUnauthorized: false,
-          minVersion: 'TLSv1.2',
+          minVersion: TLS_MIN_VERSION,
+          ciphers: tlsServerPolicy(this.tlsProfile).ciphers,
         })
         : net.connect({ host, port: target.port, noDelay: true });
     } catch (e) {
@@ -568,35 +816,74 @@ export class SipTransports {
 
   // ---- lifecycle ----------------------------------------------------------
 
-  private armIdle(flow: Flow): void {
-    if (this.idleTimeoutMs > 0) flow.idleTimer = this.clock.setTimer(this.idleTimeoutMs, () => this.checkIdle(flow));
+  /** Whether the idle timeout must spare this flow now. */
+  private kept(flow: Flow, now: number): boolean {
+    if (flow.pinned || flow.registeredUntil > now) return true;
+    try {
+      return this.isFlowInUse(flow.id);
+    } catch (e) {
+      this.reject('listener-error', flow.transport, { flowId: flow.id, detail: errorText(e) });
+      return false;
+    }
   }
 
-  /** Re-arms rather than resetting a timer on every read: one timer per idle period. */
-  private checkIdle(flow: Flow): void {
-    flow.idleTimer = undefined;
+  /**
+   * One timer per flow, set for the earliest deadline that applies: the first
+   * message (inbound only: a peer we called may just answer), the partial
+   * message, the idle time. It is not reset on every read: when it fires it
+   * closes the flow for an overdue deadline or sets itself for the next one.
+   */
+  private checkFlow(flow: Flow): void {
+    flow.timer = undefined;
+    flow.timerDue = Infinity;
     if (flow.closed) return;
-    const quiet = this.clock.now() - flow.lastActivity;
-    if (!flow.pinned && quiet >= this.idleTimeoutMs) {
-      this.reject('idle-timeout', flow.transport, { address: flow.address, port: flow.port, flowId: flow.id });
+    const now = this.clock.now();
+    const where = { address: flow.address, port: flow.port, flowId: flow.id };
+    if (!flow.outbound && flow.messages === 0 && this.firstMessageMs > 0 && now >= flow.acceptedAt + this.firstMessageMs) {
+      this.reject('first-message-timeout', flow.transport, where);
       flow.socket.destroy();
       return;
     }
-    const wait = flow.pinned ? this.idleTimeoutMs : this.idleTimeoutMs - quiet;
-    flow.idleTimer = this.clock.setTimer(wait, () => this.checkIdle(flow));
+    if (flow.partialSince !== undefined && this.partialMs > 0 && now >= flow.partialSince + this.partialMs) {
+      this.reject('partial-timeout', flow.transport, where);
+      flow.socket.destroy();
+      return;
+    }
+    if (this.idleTimeoutMs > 0 && now - flow.lastActivity >= this.idleTimeoutMs && !this.kept(flow, now)) {
+      this.reject('idle-timeout', flow.transport, where);
+      flow.socket.destroy();
+      return;
+    }
+    this.scheduleCheck(flow);
   }
 
-  private dropFlow(flow: Flow): void {
+  private scheduleCheck(flow: Flow): void {
+    if (flow.closed) return;
+    const now = this.clock.now();
+    let due = Infinity;
+    if (!flow.outbound && flow.messages === 0 && this.firstMessageMs > 0) due = Math.min(due, flow.acceptedAt + this.firstMessageMs);
+    if (flow.partialSince !== undefined && this.partialMs > 0) due = Math.min(due, flow.partialSince + this.partialMs);
+    if (this.idleTimeoutMs > 0) {
+      const idleDue = flow.lastActivity + this.idleTimeoutMs;
+      // A kept flow is looked at again one idle period from now.
+      due = Math.min(due, idleDue > now ? idleDue : now + this.idleTimeoutMs);
+    }
+    flow.timer?.cancel();
+    flow.timer = undefined;
+    flow.timerDue = due;
+    if (due === Infinity) return;
+    flow.timer = this.clock.setTimer(Math.max(0, due - now), () => this.checkFlow(flow));
+  }
+
+  private dropFlow(flow: Flow, ownSlot: boolean): void {
     if (flow.closed) return;
     flow.closed = true;
-    flow.idleTimer?.cancel();
+    flow.timer?.cancel();
     flow.connectTimer?.cancel();
-    flow.buffer = Buffer.alloc(0);
+    this.setBuffer(flow, Buffer.alloc(0));
     this.flows.delete(flow.id);
     if (this.byPeer.get(flow.peerKey) === flow.id) this.byPeer.delete(flow.peerKey);
-    const n = (this.perAddress.get(flow.address) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(flow.address);
-    else this.perAddress.set(flow.address, n);
+    if (ownSlot) this.releaseSlot(flow.address);
     this.emit({ kind: 'flow-closed', reason: 'flow-closed', transport: flow.transport, address: flow.address, port: flow.port, flowId: flow.id });
     try {
       this.onFlowClosed(flow.id);
@@ -609,6 +896,7 @@ export class SipTransports {
     const flows = [...this.flows.values()];
     for (const f of flows) f.socket.destroy();
     for (const raw of this.rawTlsSockets) raw.destroy();
+    for (const p of this.pendingTls.values()) p.timer?.cancel();
     const udp = this.udp;
     this.udp = undefined;
     await Promise.all([
@@ -633,10 +921,11 @@ export class SipTransports {
     t: TransportName,
     extra: { address?: string | undefined; port?: number | undefined; flowId?: string; detail?: string } = {},
   ): false {
-    const global = reason.startsWith('conn-limit') || reason === 'listener-error' || reason === 'idle-timeout' || reason === 'write-backlog';
+    const global = LIMIT_REASONS.has(reason) || reason === 'listener-error';
     const name = global ? reason : `${t}-${reason}`;
     this.counters.inc(name);
-    this.log.debug({ reason: name, ...extra }, 'sip transport rejection');
+    if (LOGGED_REASONS.has(name)) this.logLimit(name, t, extra);
+    else this.log.debug({ reason: name, ...extra }, 'sip transport rejection');
     const event: TransportEvent = {
       kind: reason.endsWith('error') ? 'error' : 'rejected',
       reason: name,
@@ -648,6 +937,22 @@ export class SipTransports {
     };
     this.emit(event);
     return false;
+  }
+
+  /** A warn line per limit reason, at most one every LIMIT_LOG_EVERY_MS, saying how many were not logged. */
+  private logLimit(name: string, t: TransportName, extra: { address?: string | undefined; port?: number | undefined; flowId?: string }): void {
+    const now = this.clock.now();
+    const last = this.limitLog.get(name);
+    if (last !== undefined && now - last.at < LIMIT_LOG_EVERY_MS && now >= last.at) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    this.limitLog.set(name, { at: now, suppressed: 0 });
+    this.log.warn({
+      reason: name, transport: t, address: extra.address, port: extra.port, flowId: extra.flowId,
+      ...(suppressed > 0 ? { notLoggedSinceLast: suppressed } : {}),
+    }, `sip ${t} connection closed or refused: ${name}`);
   }
 
   private emit(event: TransportEvent): void {
