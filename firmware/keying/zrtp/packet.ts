@@ -460,6 +460,6 @@ export function parseSasRelayPlain(b: Buffer): SasRelayPlain | undefined {
   if (b.length !== 40 + sigWords * 4) return undefined;
   return {
     sasVerified: (f & 4) !== 0, allowClear: (f & 2) !== 0, disclosure: (f & 1) !== 0,
-    renderingScheme: ascii(b, 4, 4), sasHash: copy(b, 8, 32),
+    renderingScheme: name(ascii(b, 4, 4)), sasHash: copy(b, 8, 32),
   };
 }

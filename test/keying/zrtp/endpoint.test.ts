@@ -221,7 +221,7 @@ t.test('tampered messages are refused through the hash chain MACs (RFC 6189 9)',
   }
   // The Commit's hvi changed: the DHPart2 no longer hashes to it.
   {
-    const w = world({}, { commit: false }, (p, from, ty) => (from === 'a' && ty === 'Commit' ? rewrite(p, 70, 1) : 'pass'));
+    const w = world({}, { commit: false }, (p, from, ty) => (from === 'a' && ty === 'Commit' ? rewrite(p, 80, 1) : 'pass'));
     w.run();
     t.equal(w.b.failed, 'commit-mac', 'the Commit MAC (keyed by H1) failed');
     t.equal(w.a.secure, undefined);
