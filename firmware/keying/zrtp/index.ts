@@ -9,7 +9,7 @@ export {
   type ErrorMessage, type GoClearMessage, type PingMessage, type PingAckMessage, type AckMessage, type ZrtpPacket,
   type PacketParse, type MessageParse, type ZrtpParseReject, type ConfirmPlain, type SasRelayPlain,
 } from './packet.js';
-export { crc32c } from './crc32c.js';
+export { crc32c, writeCrc32c, crc32cOk } from './crc32c.js';
 export {
   HASH_TYPES, CIPHER_TYPES, AUTH_TAG_TYPES, KEY_AGREEMENT_TYPES, SAS_TYPES, MANDATORY, PV_BYTES, CIPHER_KEY_BYTES,
   kdf, computeS0, deriveKeys, hashChain, renderSas, srtpSuiteOf, secretId, pbxSecretOf, generateKeyPair, cfb,

@@ -9,7 +9,7 @@
  */
 import { Counters, FakeClock, seededRandom, type Random } from '../../core/index.js';
 import { MemoryZrtpCache } from './cache.js';
-import { crc32c } from './crc32c.js';
+import { writeCrc32c } from './crc32c.js';
 import { ZrtpEndpoint } from './endpoint.js';
 
 export interface MutationReport {
@@ -85,7 +85,7 @@ export function mutationCampaign(count: number, seed = 7): MutationReport {
     }
     const m = mutate(packets[r.int(packets.length)] as Buffer, r);
     if (m.length >= 16 && m.length % 4 === 0 && r.int(2) === 0) {
-      m.writeUInt32BE(crc32c(m, 0, m.length - 4), m.length - 4);
+      writeCrc32c(m);
       crcFixed++;
     }
     const before = total(counters);

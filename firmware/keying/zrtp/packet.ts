@@ -18,7 +18,7 @@
  *  |              ZRTP message (length in its own header)          |
  *  |                            . . .                              |
  *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *  |                 CRC-32C of all the above (1 word)             |
+ *  |       CRC-32C of all the above (1 word, low byte first)       |
  *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  *
  * Every message starts with the same three words (RFC 6189 5.1.1):
@@ -32,7 +32,7 @@
  *
  * The length counts the whole message, those three words included.
  */
-import { crc32c } from './crc32c.js';
+import { crc32cOk, writeCrc32c } from './crc32c.js';
 
 export const ZRTP_FIRST_BYTE = 0x10;
 export const ZRTP_MAGIC_COOKIE = 0x5a525450;
@@ -190,7 +190,7 @@ export function parsePacket(b: Buffer): PacketParse {
   if (b.length > MAX_ZRTP_PACKET) return fail('too-long', 0);
   if (!isZrtpPacket(b)) return fail('not-zrtp', 0);
   if (b.length % 4 !== 0) return fail('bad-length', 0);
-  if (crc32c(b, 0, b.length - 4) !== b.readUInt32BE(b.length - 4)) return fail('bad-crc', b.length - 4);
+  if (!crc32cOk(b)) return fail('bad-crc', b.length - 4);
   const messageBytes = b.subarray(ZRTP_HEADER_BYTES, b.length - 4);
   const m = parseMessage(messageBytes);
   if (!m.ok) return fail(m.reason, m.offset + ZRTP_HEADER_BYTES);
@@ -205,7 +205,7 @@ export function serializePacket(sequence: number, ssrc: number, messageBytes: Ui
   out.writeUInt32BE(ZRTP_MAGIC_COOKIE, 4);
   out.writeUInt32BE(ssrc >>> 0, 8);
   out.set(messageBytes, ZRTP_HEADER_BYTES);
-  out.writeUInt32BE(crc32c(out, 0, out.length - 4), out.length - 4);
+  writeCrc32c(out);
   return out;
 }
 

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { SrtpSession } from '../../../firmware/media/srtp/index.js';
 import {
-  crc32c, MemoryZrtpCache, parsePacket, renderSas, serializeMessage, serializePacket, T1_MAX_TRIES, zrtpHashOfHello,
+  writeCrc32c, MemoryZrtpCache, parsePacket, renderSas, serializeMessage, serializePacket, T1_MAX_TRIES, zrtpHashOfHello,
   type AuthTagType, type CipherType, type KeyAgreementType, type SasType, type ZrtpMessageType, type ZrtpSecure,
 } from '../../../firmware/keying/zrtp/index.js';
 import { world, type NetFilter, type Party } from './world.js';
@@ -194,7 +194,7 @@ t.test('one side lost its cache entry: the other reports a mismatch, clears V, w
 function rewrite(p: Buffer, at: number, xor: number): Buffer {
   const out = Buffer.from(p);
   out[12 + at] = (out[12 + at] as number) ^ xor;
-  out.writeUInt32BE(crc32c(out, 0, out.length - 4), out.length - 4);
+  writeCrc32c(out);
   return out;
 }
 
