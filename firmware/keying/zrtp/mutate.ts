@@ -19,6 +19,8 @@ export interface MutationReport {
   readonly uncounted: number;
   readonly crcFixed: number;
   readonly ms: number;
+  /** Every counter the targets moved, summed over the campaign. */
+  readonly counts: Readonly<Record<string, number>>;
 }
 
 function total(c: Counters): number {
@@ -66,12 +68,15 @@ export function mutationCampaign(count: number, seed = 7): MutationReport {
   const r = seededRandom(seed * 31 + 1);
   let threw = 0; let uncounted = 0; let crcFixed = 0;
   let target: ZrtpEndpoint | undefined;
+  const counts: Record<string, number> = {};
+  const keep = (c: Counters): void => { for (const [k, v] of Object.entries(c.snapshot())) counts[k] = (counts[k] ?? 0) + v; };
   let counters = new Counters();
   let clock = new FakeClock();
   for (let i = 0; i < count; i++) {
-    if (i % 500 === 0) {
-      // A fresh endpoint now and then, brought part-way through an exchange by real packets.
+    if (i % 500 === 0 || target?.currentState === 'failed') {
+      // A fresh endpoint now and then (and once one has failed), brought part-way through an exchange by real packets.
       target?.close();
+      keep(counters);
       counters = new Counters();
       clock = new FakeClock();
       const live = new ZrtpEndpoint({
@@ -91,12 +96,13 @@ export function mutationCampaign(count: number, seed = 7): MutationReport {
     const before = total(counters);
     try {
       (target as ZrtpEndpoint).receive(m);
-      clock.advance(r.int(300));
+      clock.advance(r.int(40));
     } catch {
       threw++;
     }
     if (total(counters) === before) uncounted++;
   }
   target?.close();
-  return { packets: count, threw, uncounted, crcFixed, ms: Number(process.hrtime.bigint() - started) / 1e6 };
+  keep(counters);
+  return { packets: count, threw, uncounted, crcFixed, ms: Number(process.hrtime.bigint() - started) / 1e6, counts };
 }
