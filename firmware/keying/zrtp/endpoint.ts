@@ -225,7 +225,14 @@ export class ZrtpEndpoint {
   get secure(): ZrtpSecure | undefined { return this.secureInfo; }
 
   /** The peer's a=zrtp-hash arrived in its SDP after we were made. */
-  setPeerHelloHash(value: string): void { this.peerHelloHash = value; }
+  setPeerHelloHash(value: string): void {
+    this.peerHelloHash = value;
+    // The Hello may have come first (media before the answer's SDP): check it now.
+    if (this.peerHello && !checkZrtpHash(value, this.peerHello.bytes)) {
+      this.count('bad-zrtp-hash');
+      this.fail('bad-zrtp-hash', true, ZRTP_ERROR.malformed);
+    }
+  }
 
   start(): void {
     if (this.state !== 'idle') return;

@@ -216,6 +216,27 @@ const PRINTABLE4 = /^[\x20-\x7e]{4}$/;
 /** Names shorter than 4 characters are padded with spaces on the wire ("B32 "); the data form has no padding. */
 const name = (s: string | undefined): string => (s ?? '').trimEnd();
 
+/*
+ * Commit in DH mode (RFC 6189 5.4) and DHPart1/DHPart2 (5.5, 5.6), after the
+ * three header words:
+ *
+ *   Commit                                DHPart1 / DHPart2
+ *  |  hash image H2 (8 words)        |   |  hash image H1 (8 words)        |
+ *  |  ZID (3 words)                  |   |  rs1ID (2 words)                |
+ *  |  hash algorithm     (1 word)    |   |  rs2ID (2 words)                |
+ *  |  cipher algorithm   (1 word)    |   |  auxsecretID (2 words)          |
+ *  |  auth tag type      (1 word)    |   |  pbxsecretID (2 words)          |
+ *  |  key agreement type (1 word)    |   |  pv (96 words DH3k, 16 EC25,    |
+ *  |  SAS type           (1 word)    |   |      8 X255)                    |
+ *  |  hvi (8 words)                  |   |  MAC (2 words)                  |
+ *  |  MAC (2 words)                  |
+ *
+ * Confirm1/Confirm2/SASrelay: confirm_mac (2 words), CFB IV (4 words), then
+ * the encrypted part (below). Error: the error code (1 word). GoClear:
+ * clear_mac (2 words). Ping: version (1 word), endpoint hash (2 words).
+ * PingACK: version, sender's endpoint hash (2), received endpoint hash (2),
+ * SSRC of the Ping (1).
+ */
 /**
  * Parse one message block. Checks the preamble, that the length word matches
  * the bytes given and the fixed size of the type, then reads fields.

@@ -256,6 +256,17 @@ t.test('a=zrtp-hash: a Hello that does not match the SDP is refused (RFC 6189 8.
   }
 });
 
+t.test('a=zrtp-hash that arrives after the Hello is checked then; a mismatch ends the exchange', async (t) => {
+  const w = world({}, { commit: false }, (_p, from, ty) => (from === 'a' && ty === 'Commit' ? 'drop' : 'pass'));
+  w.run(20);
+  t.equal(w.b.ep.currentState, 'discovery', 'b has a\'s Hello');
+  w.b.ep.setPeerHelloHash(w.a.ep.zrtpHash);
+  t.equal(w.b.failed, undefined, 'the right hash is fine');
+  w.b.ep.setPeerHelloHash(`1.10 ${'ab'.repeat(32)}`);
+  t.equal(w.b.failed, 'bad-zrtp-hash');
+  t.equal(w.b.counters.get('zrtp.drop.bad-zrtp-hash'), 1);
+});
+
 t.test('GoClear is refused: no ClearACK, the session stays secure', async (t) => {
   const w = world({}, { commit: false });
   w.run();
