@@ -7,3 +7,12 @@ export {
   type LegKeying, type TakenOffer,
 } from './leg/index.js';
 export { PlainKeying, plainProfile } from './leg/index.js';
+export {
+  ZrtpEndpoint, FileZrtpCache, MemoryZrtpCache, zrtpHashOfHello, checkZrtpHash, isZrtpPacket, parsePacket as parseZrtpPacket,
+  serializePacket as serializeZrtpPacket, mutationCampaign as zrtpMutationCampaign, DEFAULT_SUPPORTED as ZRTP_DEFAULT_SUPPORTED,
+  ZRTP_VERSION, MAX_ZRTP_PACKET,
+  type ZrtpEndpointOptions, type ZrtpSupported, type ZrtpSecure, type ZrtpSasRelayed, type CacheMatch as ZrtpCacheMatch,
+  type ZrtpCache, type ZrtpCacheEntry, type MutationReport as ZrtpMutationReport,
+  type CipherType as ZrtpCipherType, type AuthTagType as ZrtpAuthTagType, type KeyAgreementType as ZrtpKeyAgreementType,
+  type SasType as ZrtpSasType,
+} from './zrtp/index.js';
