@@ -10,8 +10,8 @@ import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
-import { B2bua, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
-import { MediaEngine } from './media/index.js';
+import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
+import { MediaEngine, defaultHoldMusic } from './media/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
@@ -218,7 +218,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
 
   const location = new LocationService(clock, fileBindingPersistence(dataDir, log));
   const throttle = new AuthThrottle({
-    clock, counters, limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
+    clock, counters, log, name: 'sip digest', limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
   });
   const secret = digestSecret(dataDir, random);
   const makeDigest = (): DigestServer =>
@@ -259,15 +259,21 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       onAck: (ack) => core.onAck(ack),
     },
   });
+  // Music on hold: the admin's upload (pbx moh set), else the box's own tune.
+  const builtInMusic = defaultHoldMusic();
+  const holdMusic = new HoldMusicSource(dataDir, () => builtInMusic, log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
     callee: (ext) => account(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),
     policies: () => cfg().policies,
+    holdMusic: () => holdMusic.get(),
   });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
+  // A flow that carries a live registration stays open however quiet it is (RFC 5626).
+  transports.isFlowInUse = (id) => location.all().some((b) => b.flowId === id && b.expiresAt > clock.now());
   transports.onFlowClosed = (flowId) => {
     transactions.flowFailed(flowId);
     location.flowClosed(flowId);
@@ -277,7 +283,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The web API runs the very commands of the pbx CLI (control/commands.ts),
   // here with the running appliance's certificates and live status.
   const commandContext = {
-    store, dataDir, random,
+    store, dataDir, random, blocks: throttle,
     liveStatus: () => appliance?.status() ?? {},
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
@@ -313,7 +319,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   store.onChange(dropRemoved);
 
   let appliance: Appliance | undefined;
-  const control = new ControlServer(controlSocketPath(dataDir), (req) => executeCommand(commandContext, req));
+  const control = new ControlServer(controlSocketPath(dataDir), (req) => executeCommand(commandContext, req), { counters, log });
   await control.start();
 
   const adminHost = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;

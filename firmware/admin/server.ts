@@ -7,6 +7,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify';
 import type { ConfigStore } from '../config/index.js';
 import type { ControlRequest } from '../control/index.js';
+import { refuseRenegotiation, tlsServerPolicy } from '../sip/transport/index.js';
 import { Counters, cryptoRandom, systemClock, type Clock, type Logger, type Random } from '../core/index.js';
 import { API_PREFIX, type LiveSource, type RouteInfo, registerApi } from './api.js';
 import { checkCanonicalPath } from './canonical.js';
@@ -141,7 +142,12 @@ export class AdminServer {
     const clock = opts.clock ?? systemClock;
     const counters = this.counters;
     const https = Fastify({
-      serverFactory: (handler) => createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, canonicalOnly(counters, handler)),
+      serverFactory: (handler) => {
+        // The same TLS policy as SIP's 5061: TLS 1.2/1.3, ECDHE with AEAD, no renegotiation.
+        const server = createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert, ...tlsServerPolicy() }, canonicalOnly(counters, handler));
+        server.on('secureConnection', (sock) => refuseRenegotiation(sock, () => counters.inc('admin.tls-renegotiation-refused')));
+        return server;
+      },
       logger: false,
       bodyLimit: MAX_BODY_BYTES,
       // Long-lived event streams must not hold up close().
@@ -207,7 +213,7 @@ export class AdminServer {
 
   /** Swap the certificate without restarting (open connections keep theirs). */
   setTlsMaterial(tls: TlsMaterial): void {
-    (this.https?.server as HttpsServer | undefined)?.setSecureContext({ key: tls.key, cert: tls.cert });
+    (this.https?.server as HttpsServer | undefined)?.setSecureContext({ key: tls.key, cert: tls.cert, ...tlsServerPolicy() });
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@ import { ConfigStore, tryLockConfig } from '../config/index.js';
 import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimited, type ControlRequest } from '../control/index.js';
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
+import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -28,7 +29,8 @@ const USAGE = `usage:
   pbx policy remove NAME
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
-  pbx cert ca | info [--json] | renew`;
+  pbx cert ca | info [--json] | renew
+${BLOCK_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -64,9 +66,9 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list']);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set(['cert.renew']);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -212,6 +214,8 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
     }
+    case 'block':
+      return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);
@@ -273,7 +277,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e)) {

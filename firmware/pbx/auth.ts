@@ -1,6 +1,6 @@
 import type { Counters, Logger } from '../core/index.js';
 import { createResponse, getHeader, type SipRequest, type SipResponse } from '../sip/message/index.js';
-import type { AuthThrottle, DigestServer } from '../sip/digest/index.js';
+import { parseAuthParams, type AuthThrottle, type DigestServer } from '../sip/digest/index.js';
 import type { TransportName } from './location.js';
 
 /**
@@ -75,7 +75,9 @@ export function authenticate(d: AuthDeps, req: SipRequest, src: RequestSource): 
     d.counters.inc(`${what}.auth-${result.reason}`);
     if (result.reason === 'stale') return challenge(true);
     if (result.reason === 'bad-nonce' || result.reason === 'missing') return challenge();
-    d.throttle.recordFailure(src.address);
+    // The extension tried, for the block list (never the password): the username of the Authorization header.
+    const tried = parseAuthParams(authorization);
+    d.throttle.recordFailure(src.address, tried.ok ? tried.params.get('username') : undefined);
     d.log.warn({ method: req.method, source: `${src.address}:${src.port}`, transport: src.transport, reason: result.reason }, 'authentication failed');
     // The same answer for an unknown user and a wrong password, so a scanner learns nothing.
     return reply(403, 'Forbidden');

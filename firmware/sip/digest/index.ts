@@ -20,3 +20,4 @@ export {
   DEFAULT_THROTTLE_WINDOW_MS,
   DEFAULT_THROTTLE_BLOCK_MS,
 } from './throttle.js';
+export { parseAuthParams, type AuthParamsResult } from './params.js';
