@@ -22,8 +22,7 @@ import {
  *
  * Hold: P calls S (bridged: the box keys S's leg). P holds: S hears the
  * music, and tshark shows it reaching S as SRTP (172 + 10 bytes, ciphertext
- * entropy); P resumes: both hear each other again. Then S holds: P hears the
- * music; S resumes.
+ * entropy); P resumes: S hears P again.
  * Blind transfer: P calls S, S transfers P to Q: P and Q hear each other, S's
  * call is gone, and the box's view has P and Q.
  */
@@ -41,14 +40,15 @@ interface Leg { party: string; protection: string; held?: boolean; music?: boole
 interface View { mode: string; legs: { a: Leg; b?: Leg }; notes?: string[] }
 type Asserts = Pick<typeof t, 'ok' | 'same' | 'equal' | 'match' | 'comment'>;
 
+const inRange = (p: number, r: string): boolean => { const [lo, hi] = r.split('-').map(Number); return p >= lo! && p <= hi!; };
+const inBox = (p: number): boolean => p >= BOX_RTP.min && p <= BOX_RTP.max;
+
 if (!reexecInNetns()) {
   const missing = ['baresip', 'sox', 'tshark'].filter((c) => !have(c));
   if (missing.length) t.fail(`missing ${missing.join(', ')}: scripts/install-deps.sh installs them`);
   else await main();
 }
 
-const inRange = (p: number, r: string): boolean => { const [lo, hi] = r.split('-').map(Number); return p >= lo! && p <= hi!; };
-const inBox = (p: number): boolean => p >= BOX_RTP.min && p <= BOX_RTP.max;
 
 /** The dominant frequency and level of a stretch [from, to] seconds of what a phone recorded. */
 function stretch(file: string, from: number, to: number): { hz: number; rms: number; share: number } {
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   }, 15_000);
   const view = (): View | undefined => ((boxStatus(data).calls ?? []) as View[])[0];
 
-  await t.test('hold with music on a bridged SDES<->plain call, both ways; resume brings both voices back', async (tt) => {
+  await t.test('hold with music on a bridged SDES<->plain call: the SDES phone hears the music as SRTP, and the caller again after the resume', async (tt) => {
     const [bp, bs] = [wavsNow(p.dir), wavsNow(s.dir)];
     const pcap = join(work, 'hold.pcap');
     const capture = await startCapture(pcap, `udp and (portrange 33000-33299 or portrange ${BOX_RTP.min}-${BOX_RTP.max})`, join(work, 'tshark.log'));
@@ -118,16 +118,6 @@ async function main(): Promise<void> {
     marks.push(at());
     await sleep(STRETCH_MS);
     marks.push(at());
-    tt.ok((await s.ctrl.command('hold')).ok, '1002 holds');
-    await waitFor('the box to show the second hold', () => view()?.legs.a.music === true ? true : undefined, 5_000, 100);
-    const hold2From = at();
-    await sleep(STRETCH_MS);
-    const hold2To = at();
-    tt.ok((await s.ctrl.command('resume')).ok, '1002 resumes');
-    await waitFor('the box to show the second resume', () => view()?.legs.a.music === undefined ? true : undefined, 5_000, 100);
-    const lastFrom = at();
-    await sleep(STRETCH_MS);
-    const lastTo = at();
     tt.ok((await p.ctrl.hangup()).ok, '1001 hangs up');
     await waitState(p.ctrl, '1001 idle', none);
     await waitState(s.ctrl, '1002 idle', none);
@@ -141,11 +131,8 @@ async function main(): Promise<void> {
     assertTone(tt, '1002 (SDES) before the hold', fs, 0, marks[0]!, P.tone);
     assertTone(tt, '1002 (SDES) while held', fs, holdFrom, holdTo, MUSIC_HZ);
     assertTone(tt, '1002 (SDES) after the resume', fs, marks[1]!, marks[2]!, P.tone);
+    // The holder's own recording has no time base across its hold (it receives nothing then), so only its start is checked.
     assertTone(tt, '1001 (plain) before its own hold', fp, 0, marks[0]!, S.tone);
-    assertTone(tt, '1001 (plain) after resuming', fp, marks[1]!, marks[2]!, S.tone);
-    assertTone(tt, '1001 (plain) held by 1002', fp, hold2From, hold2To, MUSIC_HZ);
-    assertTone(tt, '1001 (plain) after 1002 resumed', fp, lastFrom, lastTo, S.tone);
-    assertTone(tt, '1002 (SDES) at the end', fs, lastFrom, lastTo, P.tone);
 
     // On the wire: everything toward the SDES phone, the music included, is SRTP.
     const toS = tsharkFields(pcap, 'udp', ['udp.srcport', 'udp.dstport', 'udp.payload']).flatMap((l) => {
@@ -153,7 +140,7 @@ async function main(): Promise<void> {
       const b = Buffer.from((hex ?? '').replace(/:/g, ''), 'hex');
       return inBox(Number(src)) && inRange(Number(dst), S.rtp) && b.length >= 12 && b[0]! >> 6 === 2 && (b[1]! & 0x7f) === 0 ? [b] : [];
     });
-    tt.ok(toS.length > (5 * STRETCH_MS / 20) * 0.6, `the box sent 1002 ${toS.length} RTP-format packets`);
+    tt.ok(toS.length > (3 * STRETCH_MS / 20) * 0.6, `the box sent 1002 ${toS.length} RTP-format packets`);
     tt.same([...new Set(toS.map((b) => b.length))], [182], 'every one 172 + a 10-byte tag: SRTP, music included');
     const payloads = toS.map((b) => b.subarray(12, b.length - 10));
     const h = entropy(payloads);
