@@ -11,7 +11,7 @@ import {
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
-import { MediaEngine, defaultHoldMusic } from './media/index.js';
+import { MediaEngine } from './media/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
@@ -259,9 +259,9 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       onAck: (ack) => core.onAck(ack),
     },
   });
-  // Music on hold: the admin's upload (pbx moh set), else the box's own tune.
-  const builtInMusic = defaultHoldMusic();
-  const holdMusic = new HoldMusicSource(dataDir, () => builtInMusic, log);
+  // Music on hold once the admin uploaded it (pbx moh set); until then holds pass across as before.
+  // The engine's built-in tune (defaultHoldMusic) is not the default yet: that needs a config switch.
+  const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
     callee: (ext) => account(ext),

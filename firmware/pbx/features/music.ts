@@ -41,9 +41,9 @@ export function storeHoldMusic(dataDir: string, wav: Uint8Array): StoredMusic {
 export class HoldMusicSource {
   private cached?: { mtimeMs: number; size: number; pcm: Int16Array };
 
-  constructor(private readonly dataDir: string, private readonly fallback: () => Int16Array, private readonly log?: Logger) {}
+  constructor(private readonly dataDir: string, private readonly fallback: () => Int16Array | undefined, private readonly log?: Logger) {}
 
-  get(): Int16Array {
+  get(): Int16Array | undefined {
     const path = join(this.dataDir, HOLD_MUSIC_FILE);
     let st;
     try { st = statSync(path); } catch { this.cached = undefined; return this.fallback(); }
