@@ -4,7 +4,7 @@ import type { InviteServerTransaction, ServerTransaction, Target } from '../sip/
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import {
   Call, CallSetup, Renegotiation, sdpIn, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
-  type EndReason, type LegId, type SetupDeps,
+  type CalleeAccount, type EndReason, type LegId, type SetupDeps,
 } from './call/index.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
@@ -23,6 +23,29 @@ export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
  * failures) is pbx/call.
  */
 
+/** A new INVITE the box has authenticated, before it is a call: what a destination is shown. */
+export interface IncomingCall {
+  readonly req: SipRequest;
+  readonly tx: InviteServerTransaction;
+  readonly source: Target;
+  /** The authenticated caller's extension. */
+  readonly caller: string;
+  /** What was dialled: the Request-URI's user part. */
+  readonly dialled: string;
+}
+
+/**
+ * A kind of destination beside the accounts' extensions: feature codes,
+ * pickup, park, ring groups, conference rooms, trunks' outbound routes.
+ * Destinations are asked in the order they were added, before the accounts;
+ * the first that takes the call owns its answer from then on.
+ */
+export interface Destination {
+  readonly name: string;
+  /** Take the call (and answer it, now or later), or return false to let the next one try. */
+  take(incoming: IncomingCall): boolean;
+}
+
 export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly location: LocationService;
   readonly records: CallRecords;
@@ -37,6 +60,7 @@ export class B2bua implements CallEnding {
   private readonly renegotiation: Renegotiation;
   private readonly hold: Hold;
   private readonly transfer: Transfer;
+  private readonly destinations: Destination[] = [];
 
   constructor(readonly deps: B2buaDeps) {
     this.setup = new CallSetup(deps, this);
@@ -54,6 +78,16 @@ export class B2bua implements CallEnding {
         guard(deps, this.hangup(call, 'media-timeout', 'both'), 'media-timeout');
       }
     });
+  }
+
+  /** Add a kind of destination (see Destination); asked after those added before it, before the accounts. */
+  addDestination(dest: Destination): void {
+    this.destinations.push(dest);
+  }
+
+  /** The calls in progress, for features that look across calls (pickup, park, transfer). */
+  active(): Iterable<Call> {
+    return this.calls;
   }
 
   list(): CallView[] {
@@ -113,25 +147,60 @@ export class B2bua implements CallEnding {
     const caller = auth.account.extension;
     tx.respond(createResponse(req, 100, 'Trying'));
 
-    let calleeExt: string | undefined;
-    try { calleeExt = parseUri(req.uri).user; } catch { /* handled below */ }
-    const callee = calleeExt !== undefined ? d.callee(calleeExt) : undefined;
+    let dialled: string | undefined;
+    try { dialled = parseUri(req.uri).user; } catch { /* handled below */ }
+    if (dialled !== undefined) {
+      const incoming: IncomingCall = { req, tx, source, caller, dialled };
+      for (const dest of this.destinations) {
+        let taken = false;
+        try { taken = dest.take(incoming); } catch (e) {
+          d.counters.inc('call.internal-error');
+          d.log.error({ destination: dest.name, err: e instanceof Error ? e.message : String(e) }, 'destination failed');
+          this.refuse(incoming, 'internal', 'failed');
+          return;
+        }
+        if (taken) return;
+      }
+    }
+    const callee = dialled !== undefined ? d.callee(dialled) : undefined;
     if (!callee) {
       d.counters.inc('call.not-found');
+      d.log.info({ caller, dialled: dialled ?? req.uri }, 'call to an unknown number: 404');
       tx.respond(failureResponse(req, 'not-found', { toTag: d.toTag() }));
-      this.record(caller, calleeExt ?? req.uri, 'not-found', source);
+      this.record(caller, dialled ?? req.uri, 'not-found', source);
       return;
     }
-    const call: Call = new Call(d, req, tx, source, caller, callee.extension, callee.name);
+    this.ring({ req, tx, source, caller, dialled: dialled! }, [callee]);
+  }
+
+  /**
+   * Ring accounts for an incoming call: one (an extension, a forward) or
+   * several at once (a ring group); the first to answer takes the call. The
+   * call shows `shownAs` as its callee until a member answers.
+   */
+  ring(incoming: IncomingCall, callees: readonly CalleeAccount[], shownAs?: { readonly extension: string; readonly name: string }): Call {
+    const d = this.deps;
+    const first = callees[0];
+    const label = shownAs ?? (first ? { extension: first.extension, name: first.name } : { extension: incoming.dialled, name: '' });
+    const call: Call = new Call(d, incoming.req, incoming.tx, incoming.source, incoming.caller, label.extension, label.name);
     // No ACK for our 2xx: the dialog is dead (13.3.1.4).
     call.onNoAck = () => guard(d, this.hangup(call, 'timeout', 'both'), 'hangup');
     this.calls.add(call);
     this.changed();
-    void this.setup.route(call, callee).catch((e: unknown) => {
+    void this.setup.route(call, callees).catch((e: unknown) => {
       d.log.error({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'call setup failed');
       // The catalogue decides: no free media ports (a limit) is a passing overload, 503 so the phone retries.
       if (!call.ended) guard(d, this.fail(call, failureOf(e), 'failed'), 'fail');
     });
+    return call;
+  }
+
+  /** Refuse an incoming call before it is a call, with a catalogue answer, and keep its record. */
+  refuse(incoming: IncomingCall, answer: CallFailure, why: EndReason, headers?: Header[]): void {
+    try {
+      incoming.tx.respond(failureResponse(incoming.req, answer, { toTag: this.deps.toTag(), ...(headers ? { headers } : {}) }));
+    } catch { /* the transaction is gone */ }
+    this.record(incoming.caller, incoming.dialled, why, incoming.source);
   }
 
   /**

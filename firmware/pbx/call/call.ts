@@ -72,6 +72,9 @@ export class Call {
   readonly crossings = new Set<Crossing>();
   /** What the call's features could not do and why (a hold without music on a fully private call), for the views. */
   readonly notes: string[] = [];
+  /** The account the call is with: the dialled one, or the member of a ring group that answered. */
+  callee: string;
+  calleeName: string;
   /** The box's To tag toward the caller. */
   private readonly tag: string;
 
@@ -81,9 +84,11 @@ export class Call {
     readonly tx: InviteServerTransaction,
     source: Target,
     readonly caller: string,
-    readonly callee: string,
-    readonly calleeName: string,
+    callee: string,
+    calleeName: string,
   ) {
+    this.callee = callee;
+    this.calleeName = calleeName;
     this.id = newCallId(deps.clock.now());
     this.startedAt = deps.clock.now();
     this.tag = deps.random.token(64);
@@ -93,6 +98,13 @@ export class Call {
     this.fork = new Fork<CallKeys>(deps.transactions);
     this.legs.set('a', new CallLeg('a', caller, deps, source));
     this.legs.set('b', new CallLeg('b', callee, deps));
+  }
+
+  /** A member of a ring group (or a pickup) answered: the call and its callee leg are with that account now. */
+  answeredBy(extension: string, name: string): void {
+    this.callee = extension;
+    this.calleeName = name;
+    this.calleeLeg.party = extension;
   }
 
   /** What a call tells whoever watches it: each phase it enters, and once, that it closed and why. */
