@@ -270,6 +270,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     policies: () => cfg().policies,
     holdMusic: () => holdMusic.get(),
     groups: () => cfg().groups,
+    pickupCodes: () => cfg().features.codes,
     settingCodes: {
       codes: () => cfg().features.codes,
       setDnd: async (ext, on) => { await store.update((d) => setAccountFeatures(d, ext, { dnd: on })); },

@@ -9,8 +9,10 @@ import {
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
-import { Delivery, Hold, SettingCodesDestination, Transfer, type RingGroupEntry, type SettingCodes } from './features/index.js';
+import { Delivery, Hold, Pickup, SettingCodesDestination, Transfer, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
 import type { CallLeg, Destination, IncomingCall, RingOptions } from './call/index.js';
+import type { MediaPlan, PolicyRefusal } from './policy/index.js';
+import type { RouteTarget } from './routing/index.js';
 
 export type { Destination, IncomingCall, RingOptions };
 
@@ -34,6 +36,8 @@ export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly groups?: () => readonly RingGroupEntry[];
   /** Feature codes for settings, and where a changed setting is stored; absent: no such codes. */
   readonly settingCodes?: { readonly codes: () => SettingCodes; readonly setDnd: (extension: string, on: boolean) => Promise<void> };
+  /** Pickup codes (directed, group); absent: the defaults ** and *8. */
+  readonly pickupCodes?: () => PickupCodes;
 }
 
 export class B2bua implements CallEnding {
@@ -51,6 +55,7 @@ export class B2bua implements CallEnding {
     const holdMusic = deps.holdMusic ?? (() => undefined);
     this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
     this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls }, this);
+    this.destinations.push(new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log }, this));
     if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
     // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
     this.destinations.push(new Delivery({ callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log }, this));
@@ -180,6 +185,11 @@ export class B2bua implements CallEnding {
       if (!call.ended) guard(d, this.fail(call, failureOf(e), 'failed'), 'fail');
     });
     return call;
+  }
+
+  /** The media plan between a call's caller and another account on `target` (for a pickup). */
+  planFor(call: Call, callee: CalleeAccount, target: RouteTarget): MediaPlan | PolicyRefusal {
+    return this.setup.planFor(call, callee, target);
   }
 
   /** Is `extension` a party of an answered call (for call waiting off). */

@@ -83,6 +83,10 @@ export class Call {
    * it did, and the caller then hears nothing of this call's end.
    */
   onUnanswered?: (why: 'busy' | 'no-answer' | 'unavailable') => boolean;
+  /** The accounts whose phones the call rings (one, or a ring group's members). */
+  ringing: readonly string[] = [];
+  /** Another phone picked the ringing call up (its extension): the ringing branches no longer count. */
+  pickedUp?: string;
   /** The box's To tag toward the caller. */
   readonly tag: string;
 

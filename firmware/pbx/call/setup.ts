@@ -65,7 +65,9 @@ export class CallSetup {
   async route(call: Call, callees: CalleeAccount | readonly CalleeAccount[]): Promise<void> {
     const d = this.deps;
     const targets: Contact[] = [];
-    for (const callee of Array.isArray(callees) ? callees : [callees as CalleeAccount]) {
+    const list: readonly CalleeAccount[] = Array.isArray(callees) ? callees : [callees as CalleeAccount];
+    call.ringing = list.map((c) => c.extension);
+    for (const callee of list) {
       const route = routeCallee(callee, d.location.lookup(callee.extension));
       for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
       for (const t of route.targets) targets.push({ ...t, callee });
@@ -234,6 +236,11 @@ export class CallSetup {
     return body ? withBody(req, body, SDP_TYPE) : req;
   }
 
+  /** The media plan between the call's caller and `callee` on `target` (a pickup's phone), or the policy's refusal. */
+  planFor(call: Call, callee: CalleeAccount, target: RouteTarget): MediaPlan | PolicyRefusal {
+    return this.decide(call, callee, call.callerOffer, target).plan;
+  }
+
   /** The media policy for one contact of the callee (pbx/policy), with what the box learned of that contact. */
   private decide(call: Call, callee: CalleeAccount, offer: SessionDescription | undefined, target: RouteTarget): { plan: MediaPlan | PolicyRefusal; attempt: Attempt } {
     const d = this.deps;
@@ -276,7 +283,7 @@ export class CallSetup {
     if (res.status < 200) {
       this.prack(branch, res);
       if (!call.fork.provisional(branch)) return;
-      if (res.status === 100 || call.ended || call.state === 'answered') return;
+      if (res.status === 100 || call.ended || call.state === 'answered' || call.pickedUp) return;
       // 180/183 relayed; early media (183 with SDP) makes the callee's media flow now.
       let body: Buffer | undefined;
       const a = call.callerLeg;
@@ -308,8 +315,8 @@ export class CallSetup {
       d.counters.inc('call.bad-2xx');
       return;
     }
-    if (call.fork.winner || call.ended) {
-      // A second contact answered too (a race with our CANCEL), or the call is over: acknowledge and hang it up.
+    if (call.fork.winner || call.ended || call.pickedUp) {
+      // A second contact answered too (or another phone picked the call up) (a race with our CANCEL), or the call is over: acknowledge and hang it up.
       stray(d, dialog, branch.target);
       return;
     }
@@ -383,7 +390,7 @@ export class CallSetup {
 
   /** Every contact failed: give the caller the most telling answer, with the policy's reason when it stopped the retries. */
   private async finishBranches(call: Call): Promise<void> {
-    if (call.ended || call.state === 'answered') return;
+    if (call.ended || call.state === 'answered' || call.pickedUp) return;
     const { answer, why } = call.fork.best();
     const refusal = this.refusals.get(call);
     await this.ending.fail(call, answer, why, refusal ? [this.warning(call, refusal.reason)] : undefined);

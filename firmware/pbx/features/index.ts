@@ -4,3 +4,4 @@ export { Transfer, PRIVATE_TRANSFER_NOTE, type TransferDeps } from './transfer.j
 export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, MIN_HOLD_MUSIC_SECONDS, MAX_HOLD_MUSIC_SECONDS, type StoredMusic } from './music.js';
 export { Delivery, MAX_FORWARD_HOPS, type DeliveryDeps, type DeliveryHost, type RingGroupEntry } from './delivery.js';
 export { SettingCodesDestination, type SettingCodes, type SettingCodesDeps, type SettingCodesHost } from './codes.js';
+export { Pickup, PRIVATE_PICKUP_REASON, type PickupCodes, type PickupDeps, type PickupHost } from './pickup.js';
