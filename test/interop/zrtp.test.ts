@@ -38,7 +38,7 @@ if (!reexecInNetns()) {
   else await main();
 }
 
-interface LegJson { protection?: string; sas?: string; zrtp?: { sas: string; cache?: string; algorithms?: string }; suite?: string }
+interface LegJson { protection?: string; sas?: string; zrtp?: { sas: string; cache?: string; algorithms?: string; peerVerified?: boolean }; suite?: string }
 interface CallJson { legs?: { a?: LegJson; b?: LegJson }; mode?: string }
 
 async function main(): Promise<void> {
@@ -101,6 +101,9 @@ async function main(): Promise<void> {
     t.equal(call.legs?.a?.sas, token, `the box shows the SAS linphonec shows (${token})`);
     t.equal(call.legs?.b?.protection, 'sdes', 'the callee\'s leg is SDES');
     t.equal(call.mode, 'bridge');
+    t.equal(call.legs?.a?.zrtp?.cache, 'none', 'first call between linphonec and the box: no retained secret yet');
+    // The user compared the SAS: linphonec keeps it verified for the box's ZID (its V flag from now on).
+    lpSay('zrtp-set-verified');
     await sleep(TALK_MS);
     lpSay('terminate');
     await waitState(bp.ctrl, `${B.ext}: call gone`, (c) => c.length === 0, 10_000);
@@ -138,5 +141,20 @@ async function main(): Promise<void> {
     t.ok([...sizes].every((s) => s === 182 || s === 176), 'SRTP sizes only (182 with HS80, 176 with HS32)');
     const h = entropy(toLp.map((f) => f.bytes.subarray(12)));
     t.ok(h > 7.5, `ciphertext payloads (entropy ${h.toFixed(2)} bits/byte)`);
+  });
+
+  await t.test('a second call between the same linphonec and the box uses the cache, and linphonec says the SAS was verified (RFC 6189 4.6.1, 7.1)', async (t) => {
+    const tokens = (): string[] => [...lp.output().matchAll(/Call (\d+) is fully encrypted and auth token is ([^\s.]+)/g)].map((m) => `${m[1]}:${m[2]}`);
+    const firstCall = new Set(tokens());
+    lpSay(`call sip:${B.ext}@127.0.0.1:${info.ports.sipTls};transport=tls`);
+    await waitState(bp.ctrl, `${B.ext}: established`, established, 15_000);
+    const token = (await waitFor('linphonec: the second call encrypted', () => tokens().find((x) => !firstCall.has(x)), 15_000, 100)).split(':')[1];
+    const call = await waitFor('the box to show the SAS', () => ((boxStatus(data).calls ?? []) as CallJson[]).find((c) => c.legs?.a?.sas !== undefined), 10_000, 200);
+    t.comment(`box call view: ${JSON.stringify(call.legs?.a)}`);
+    t.equal(call.legs?.a?.sas, token, 'the same SAS on both ends again');
+    t.equal(call.legs?.a?.zrtp?.cache, 'match', 'the box matched its retained secret for linphonec');
+    t.equal(call.legs?.a?.zrtp?.peerVerified, true, 'linphonec\'s Confirm says its user verified the SAS');
+    lpSay('terminate');
+    await waitState(bp.ctrl, `${B.ext}: call gone`, (c) => c.length === 0, 10_000);
   });
 }
