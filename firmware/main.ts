@@ -290,6 +290,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // here with the running appliance's certificates and live status.
   const commandContext = {
     store, dataDir, random, blocks: throttle,
+    zrtp: {
+      list: () => zrtpCache.list(),
+      forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
+    },
     liveStatus: () => appliance?.status() ?? {},
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),

@@ -47,13 +47,13 @@ async function main(): Promise<void> {
   const cli = pbxOk(data);
   cli('account', 'add', LP.ext, '--password', LP.pass);
   cli('account', 'add', B.ext, '--password', B.pass);
-  const { proc: box, info } = await startBox(data, 150, ['--rtp-ports', `${BOX_RTP.min}-${BOX_RTP.max}`]);
+  const { proc: box, info } = await startBox(data, 300, ['--rtp-ports', `${BOX_RTP.min}-${BOX_RTP.max}`]);
   t.teardown(() => box.stop());
   t.comment(`box TLS ${info.ports.sipTls}; work dir ${work}`);
 
   const lpDir = join(work, 'linphonec');
   const lp: Proc = startLinphonec(lpDir, {
-    tlsPort: LP.tls, boxTlsPort: info.ports.sipTls, user: LP.ext, password: LP.pass, realm: 'pbx.local', rootCa: info.caPath, timeoutSec: 120,
+    tlsPort: LP.tls, boxTlsPort: info.ports.sipTls, user: LP.ext, password: LP.pass, realm: 'pbx.local', rootCa: info.caPath, timeoutSec: 290,
     sipExtra: ['media_encryption=zrtp', 'media_encryption_mandatory=1'],
     extraRc: [
       '[rtp]', `audio_rtp_port=${LP.rtp}`, '',
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   t.teardown(async () => { if (b) await stopPhone(b); });
   b = await startPhone(work, B, {
     account: `<sip:${B.ext}@127.0.0.1:${info.ports.sipTls};transport=tls>`, answermode: 'auto', accountParams: ';mediaenc=srtp-mand',
-    preAccountModules: ['srtp.so'], timeoutSec: 120,
+    preAccountModules: ['srtp.so'], timeoutSec: 290,
   });
   const bp = b;
   await waitFor('1001 and 1002 to register over TLS', () => {
@@ -154,6 +154,32 @@ async function main(): Promise<void> {
     t.equal(call.legs?.a?.sas, token, 'the same SAS on both ends again');
     t.equal(call.legs?.a?.zrtp?.cache, 'match', 'the box matched its retained secret for linphonec');
     t.equal(call.legs?.a?.zrtp?.peerVerified, true, 'linphonec\'s Confirm says its user verified the SAS');
+    lpSay('terminate');
+    await waitState(bp.ctrl, `${B.ext}: call gone`, (c) => c.length === 0, 10_000);
+  });
+
+  await t.test('after the admin deletes the box\'s cache entry (pbx zrtp forget), the next call has no shared secret and linphonec reports the mismatch', async (t) => {
+    const peers = JSON.parse(cli('zrtp', 'list', '--json')) as Array<{ zid: string; verified: boolean; retainedSecret: boolean }>;
+    t.comment(`box ZRTP peers: ${JSON.stringify(peers)}`);
+    t.equal(peers.length, 1, 'the box remembers one phone');
+    t.ok(peers[0]?.retainedSecret, 'with a retained secret');
+    cli('zrtp', 'forget', peers[0]!.zid);
+    t.same(JSON.parse(cli('zrtp', 'list', '--json')), [], 'forgotten');
+    const tokens = (): string[] => [...lp.output().matchAll(/Call (\d+) is fully encrypted and auth token is ([^\s.]+)/g)].map((m) => `${m[1]}:${m[2]}`);
+    const earlier = new Set(tokens());
+    const debugBefore = readFileSync(join(lpDir, 'debug.log'), 'latin1').length;
+    lpSay(`call sip:${B.ext}@127.0.0.1:${info.ports.sipTls};transport=tls`);
+    await waitState(bp.ctrl, `${B.ext}: established`, established, 15_000);
+    const token = (await waitFor('linphonec: the third call encrypted', () => tokens().find((x) => !earlier.has(x)), 15_000, 100)).split(':')[1];
+    const call = await waitFor('the box to show the SAS', () => ((boxStatus(data).calls ?? []) as CallJson[]).find((c) => c.legs?.a?.sas !== undefined), 10_000, 200);
+    t.comment(`box call view: ${JSON.stringify(call.legs?.a)}`);
+    t.equal(call.legs?.a?.sas, token, 'the same SAS on both ends');
+    t.equal(call.legs?.a?.zrtp?.cache, 'none', 'the box has no secret for the phone now');
+    t.equal(call.legs?.a?.zrtp?.peerVerified, false, 'linphonec no longer claims the SAS verified: its cache did not match');
+    await sleep(500);
+    const debug = readFileSync(join(lpDir, 'debug.log'), 'latin1').slice(debugBefore);
+    const lines = debug.split('\n').filter((l) => /mismatch|cache/i.test(l) && /zrtp/i.test(l)).slice(0, 5);
+    t.comment(`linphonec debug log: ${lines.join(' | ')}`);
     lpSay('terminate');
     await waitState(bp.ctrl, `${B.ext}: call gone`, (c) => c.length === 0, 10_000);
   });

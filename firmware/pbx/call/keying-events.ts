@@ -36,6 +36,12 @@ export function onKeyingEvent(d: Pick<CallDeps, 'counters' | 'log'>, ending: Cal
   const keying = keys.leg(keySide(call, e.leg));
   for (const ev of keyingEvents(e)) {
     if (!(keying.events as readonly string[]).includes(ev.type)) continue;
+    if (ev.type === 'sas' && ev.cache === 'mismatch') {
+      // RFC 6189 4.6.1.1: the phone's retained secret does not match ours: an attack, or a cache it lost. Said, never swallowed.
+      d.counters.inc('call.zrtp-cache-mismatch');
+      call.notes.push(`ZRTP cache mismatch on leg ${e.leg}: a possible man in the middle, or the phone lost its cache; compare the SAS before trusting the call`);
+      d.log.warn({ call: call.id, leg: e.leg }, 'ZRTP cache mismatch');
+    }
     const out = keying.handle(ev);
     if (out.security) guard(d, call.media.update(e.leg, undefined, out.security), 'keying security');
     if (out.failed !== undefined) {
