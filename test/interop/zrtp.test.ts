@@ -180,6 +180,7 @@ async function main(): Promise<void> {
     const debug = readFileSync(join(lpDir, 'debug.log'), 'latin1').slice(debugBefore);
     const lines = debug.split('\n').filter((l) => /mismatch|cache/i.test(l) && /zrtp/i.test(l)).slice(0, 5);
     t.comment(`linphonec debug log: ${lines.join(' | ')}`);
+    t.ok(lines.some((l) => /cache mismatch/i.test(l)), 'linphonec reports a ZRTP cache mismatch');
     lpSay('terminate');
     await waitState(bp.ctrl, `${B.ext}: call gone`, (c) => c.length === 0, 10_000);
   });
