@@ -12,3 +12,4 @@ export { Renegotiation, failureResponse, sdpIn } from './renegotiate.js';
 export { keySide } from './late-offer.js';
 export { SUPPORTED_OPTION_TAGS, prackFor, reliableSeq, unsupportedRequired } from './reliable.js';
 export { onKeyingEvent, keyingEvents } from './keying-events.js';
+export type { Destination, IncomingCall, RingOptions } from './incoming.js';

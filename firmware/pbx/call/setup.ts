@@ -39,6 +39,9 @@ function failNoAudio(): never {
   throw new PbxError('protocol', 'no audio stream');
 }
 
+/** A contact to ring, with the account it belongs to. */
+type Contact = RouteTarget & { readonly callee: CalleeAccount };
+
 /**
  * Setting a call up: route the callee to its contacts, decide the media plan
  * per contact, open the media session, ring every contact (pbx/call fork),
@@ -48,16 +51,25 @@ export class CallSetup {
   /** What each contact refused and then took (offer shapes), for the next call to it. */
   readonly abilities = new AbilityMemory();
   private readonly attempts = new WeakMap<Branch<CallKeys>, Attempt>();
+  /** The account each branch rings (several for a ring group). */
+  private readonly members = new WeakMap<Branch<CallKeys>, CalleeAccount>();
   /** Why the box stopped offering other shapes, per call: the Warning of its final answer. */
   private readonly refusals = new WeakMap<Call, PolicyRefusal>();
 
   constructor(private readonly deps: SetupDeps, private readonly ending: CallEnding) {}
 
-  async route(call: Call, callee: CalleeAccount): Promise<void> {
+  /**
+   * Ring the callees' contacts, all at once (one account, or the members of
+   * a ring group); the first contact to answer takes the call.
+   */
+  async route(call: Call, callees: CalleeAccount | readonly CalleeAccount[]): Promise<void> {
     const d = this.deps;
-    const route = routeCallee(callee, d.location.lookup(callee.extension));
-    for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
-    const targets = route.targets;
+    const targets: Contact[] = [];
+    for (const callee of Array.isArray(callees) ? callees : [callees as CalleeAccount]) {
+      const route = routeCallee(callee, d.location.lookup(callee.extension));
+      for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
+      for (const t of route.targets) targets.push({ ...t, callee });
+    }
     if (targets.length === 0) {
       d.counters.inc('call.unavailable');
       await this.ending.fail(call, 'unavailable', 'unavailable');
@@ -72,7 +84,7 @@ export class CallSetup {
     }
     if (offer) call.callerOffer = offer;
     // The media policy, per contact: the callee's leg may be TLS on one and not on another.
-    const decided = targets.map((t) => this.decide(call, callee, offer, t));
+    const decided = targets.map((t) => this.decide(call, t.callee, offer, t));
     const plans = decided.map((x) => x.plan);
     if (!plans.some((p) => !isRefusal(p))) {
       await this.refuse(call, plans[0] as PolicyRefusal);
@@ -106,7 +118,7 @@ export class CallSetup {
     }
 
     // Each usable contact gets its own keys (a fresh key per branch where the box keys the callee's leg).
-    const branchesToTry: Array<{ target: RouteTarget; offer: PreparedOffer; attempt: Attempt }> = [];
+    const branchesToTry: Array<{ target: Contact; offer: PreparedOffer; attempt: Attempt }> = [];
     let firstRefusal: PolicyRefusal | undefined;
     targets.forEach((t, i) => {
       const plan = plans[i]!;
@@ -127,7 +139,7 @@ export class CallSetup {
     for (const t of branchesToTry) this.ring(call, t.target, t.offer, t.attempt);
     if (call.fork.allDone) { await this.finishBranches(call); return; }
     // Scoped to ringing: it cannot fire once the call is answered or over.
-    call.noAnswerTimer = call.life.timer(d.noAnswerMs(), () => {
+    call.noAnswerTimer = call.life.timer(call.ringMs ?? d.noAnswerMs(), () => {
       d.counters.inc('call.no-answer');
       call.fork.cancelAll();
       guard(d, this.ending.fail(call, 'no-answer', 'no-answer'), 'no-answer');
@@ -135,7 +147,7 @@ export class CallSetup {
   }
 
   /** One branch's keys and SDP under `plan` (a fresh key where the box keys the callee's leg); throws when they cannot be made. */
-  private prepare(call: Call, t: RouteTarget, plan: MediaPlan): PreparedOffer {
+  private prepare(call: Call, t: Contact, plan: MediaPlan): PreparedOffer {
     const d = this.deps;
     const keys = new CallKeys(plan, audioOf(call.callerOffer), {
       random: d.random, counters: d.counters, ...(d.zrtp ? { zrtp: d.zrtp } : {}),
@@ -147,14 +159,15 @@ export class CallSetup {
   }
 
   /** Ring one contact: a branch of the call's fork. */
-  private ring(call: Call, t: RouteTarget, o: PreparedOffer, attempt: Attempt): void {
+  private ring(call: Call, t: Contact, o: PreparedOffer, attempt: Attempt): void {
     const d = this.deps;
-    const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, o.body), o.keys, o.sdp, {
+    const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, t.callee.extension, o.body), o.keys, o.sdp, {
       onResponse: (res) => { guard(d, this.onBranchResponse(call, branch, res), 'response'); },
       onTimeout: () => { guard(d, this.onBranchFinal(call, branch, 408), 'timeout'); },
       onTransportError: () => { guard(d, this.onBranchFinal(call, branch, 503), 'transport error'); },
     });
     this.attempts.set(branch, attempt);
+    this.members.set(branch, t.callee);
     if (branch.state === 'done') d.log.warn({ call: call.id, contact: t.contact }, 'cannot send INVITE to a contact');
   }
 
@@ -175,15 +188,18 @@ export class CallSetup {
       this.refusals.set(call, next);
       return false;
     }
+    const callee = this.members.get(branch);
+    if (!callee) return false;
+    const contact: Contact = { target: branch.target, contact: branch.contact, kind: 'registered', callee };
     let prepared: PreparedOffer;
-    try { prepared = this.prepare(call, { target: branch.target, contact: branch.contact, kind: 'registered' }, next); } catch (e) {
+    try { prepared = this.prepare(call, contact, next); } catch (e) {
       d.log.info({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'retry offer could not be made');
       return false;
     }
     const shape = shapeOf(next, attempt.input.offer);
     d.counters.inc('call.retry');
     d.log.info({ call: call.id, contact: branch.contact, tried: attempt.tried.map(shapeLabel), next: shapeLabel(shape) }, 'contact refused the media: offering another shape');
-    this.ring(call, { target: branch.target, contact: branch.contact, kind: 'registered' }, prepared, { ...attempt, tried: [...attempt.tried, shape] });
+    this.ring(call, contact, prepared, { ...attempt, tried: [...attempt.tried, shape] });
     return true;
   }
 
@@ -200,7 +216,7 @@ export class CallSetup {
   }
 
   /** The box's INVITE toward one contact of the callee: a new dialog, the caller's name kept. */
-  private inviteFor(call: Call, target: Target, contact: string, body: Buffer | undefined): SipRequest {
+  private inviteFor(call: Call, target: Target, contact: string, callee: string, body: Buffer | undefined): SipRequest {
     const d = this.deps;
     const fromValue = parseNameAddr(getHeader(call.invite, 'from') ?? '');
     const display = fromValue.displayName ? `"${fromValue.displayName.replace(/(["\\])/g, '\\$1')}" ` : '';
@@ -208,7 +224,7 @@ export class CallSetup {
     const headers: Header[] = [
       { name: 'max-forwards', value: '70' },
       { name: 'from', value: `${display}<sip:${call.caller}@${host}>;tag=${d.random.token(64)}` },
-      { name: 'to', value: `<sip:${call.callee}@${host}>` },
+      { name: 'to', value: `<sip:${callee}@${host}>` },
       { name: 'call-id', value: `${d.random.token(96)}@securepbx` },
       { name: 'cseq', value: '1 INVITE' },
       { name: 'contact', value: `<${d.contactFor(target)}>` },
@@ -299,6 +315,9 @@ export class CallSetup {
     }
     call.fork.win(branch);
     call.noAnswerTimer?.cancel();
+    // A ring group's member (or a pickup) answered: the call is with that account now.
+    const member = this.members.get(branch);
+    if (member) call.answeredBy(member.extension, member.name);
     const attempt = this.attempts.get(branch);
     if (attempt) this.abilities.learned(attempt.key, attempt.tried);
     // PRACKs in the early dialog used CSeq numbers too: the dialog's next request comes after them.
