@@ -12,6 +12,7 @@ import {
 } from './core/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
+import { FileZrtpCache, ZrtpBox } from './keying/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
@@ -246,9 +247,13 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     isOurDomain: (h) => isSelfHost(h, self),
   });
   const rtpPorts = opts.rtpPorts ?? { ...net.rtpPorts };
+  // ZRTP (RFC 6189): the box's ZID and retained secrets live in DATA/zrtp-cache.json (0600, atomic), the same across restarts.
+  const zrtpCache = FileZrtpCache.open(dataDir, random);
+  const zrtp = new ZrtpBox({ zid: zrtpCache.zid, cache: zrtpCache, clock, random, counters });
   const media = new MediaEngine({
     bindAddress: bind, advertiseAddress: advertise, portRange: rtpPorts, clock, counters, log,
     mediaTimeoutMs: cfg().calls.mediaTimeoutSec * 1000,
+    zrtp: zrtp.agents,
   });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },
@@ -275,6 +280,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       codes: () => cfg().features.codes,
       setDnd: async (ext, on) => { await store.update((d) => setAccountFeatures(d, ext, { dnd: on })); },
     },
+    zrtp,
   });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
@@ -290,6 +296,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // here with the running appliance's certificates and live status.
   const commandContext = {
     store, dataDir, random, blocks: throttle,
+    zrtp: {
+      list: () => zrtpCache.list(),
+      forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
+    },
     liveStatus: () => appliance?.status() ?? {},
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),

@@ -106,6 +106,25 @@ export interface LegView {
   readonly held?: boolean;
   /** The box plays music on hold into this leg. */
   readonly music?: boolean;
+  /** ZRTP the box terminates on this leg: its SAS once secure (the admin sees it; the phone shows the same). */
+  readonly sas?: string;
+  /** The rest of that exchange: verified flags, cache state, algorithms, enrollment. */
+  readonly zrtp?: ZrtpLegView;
+}
+
+/** A ZRTP exchange between the box and a phone, as the admin sees it (never a key). */
+export interface ZrtpLegView {
+  readonly sas: string;
+  /** The box's verified flag for this phone (RFC 6189 7.1). */
+  readonly sasVerified: boolean;
+  /** The phone's Confirm said its user verified the SAS before (its V flag). */
+  readonly peerVerified?: boolean;
+  /** Retained secrets (RFC 6189 4.6.1): 'mismatch' means a possible attack, or a lost cache. */
+  readonly cache?: 'match' | 'mismatch' | 'none';
+  /** Key agreement, cipher, auth tag and SAS rendering, e.g. "EC25 AES1 HS80 B32". */
+  readonly algorithms?: string;
+  /** The phone is enrolled with the box as its trusted PBX (RFC 6189 7.3.1). */
+  readonly enrolled?: boolean;
 }
 
 /** A live call (pbx/b2bua.ts builds these). */

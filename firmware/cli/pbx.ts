@@ -23,6 +23,7 @@ const USAGE = `usage:
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
+  pbx zrtp list [--json] | pbx zrtp forget ZID
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
 ${ACCOUNT_FEATURE_USAGE}
   pbx account list [--json]
@@ -73,7 +74,7 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 /** Commands that only look: offline they read the config without repairing or writing anything. */
 const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING]);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget']);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -224,6 +225,23 @@ async function main(argv: string[]): Promise<number> {
       return groupCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'zrtp': {
+      // The phones the box keeps ZRTP retained secrets for (RFC 6189 4.6.1), and forgetting one.
+      if (sub === 'list') {
+        const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
+        const list = await command(String(values.data ?? 'var'), { command: 'zrtp.list', args: {} }) as Array<{ zid: string; verified: boolean; retainedSecret: boolean; enrolled: boolean }>;
+        process.stdout.write(values.json ? `${JSON.stringify(list, null, 2)}\n`
+          : list.length === 0 ? 'no ZRTP peers\n' : list.map((p) => `${p.zid}  ${p.verified ? 'verified' : 'unverified'}${p.retainedSecret ? '' : '  no-secret'}${p.enrolled ? '  enrolled' : ''}\n`).join(''));
+        return 0;
+      }
+      if (sub === 'forget') {
+        const { values, positionals } = parse(rest, {}, 1);
+        await command(String(values.data ?? 'var'), { command: 'zrtp.forget', args: { zid: positionals[0] } });
+        process.stdout.write(`forgot ZRTP peer ${positionals[0]}\n`);
+        return 0;
+      }
+      throw new UsageError(sub ? `unknown zrtp command: ${sub}` : 'zrtp needs a command: list, forget');
+    }
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);

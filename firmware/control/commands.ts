@@ -56,6 +56,15 @@ export interface CommandContext {
   readonly blocks?: BlockControl;
   /** The clock the throttle's times are on; the system clock by default. */
   readonly clock?: Clock;
+  /** A running appliance's ZRTP cache (keying FileZrtpCache): the phones it keeps retained secrets for. */
+  readonly zrtp?: ZrtpPeerControl;
+}
+
+/** What `zrtp.*` commands need of the ZRTP cache: never a secret, only who and which flags. */
+export interface ZrtpPeerControl {
+  list(): readonly { readonly zid: string; readonly verified: boolean; readonly retainedSecret: boolean; readonly enrolled: boolean }[];
+  /** Forget a phone (its next call starts without a shared secret); false when the ZID is unknown. */
+  forget(zidHex: string): boolean;
 }
 
 /** What `block.*` commands need of the digest throttle. */
@@ -421,6 +430,16 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       const key = address.includes(':') ? address.toLowerCase() : address;
       if (!ctx.blocks.unblock(key, str(a, 'by', false) ?? 'admin')) throw new CommandError('not-found', `${address} is not blocked`, 'address');
       return { removed: key } satisfies BlockRemoved;
+    }
+    case 'zrtp.list':
+      // The cache lives in the running appliance's memory (and its file).
+      return ctx.zrtp?.list() ?? [];
+    case 'zrtp.forget': {
+      const zid = str(a, 'zid', true).trim().toLowerCase();
+      if (!/^[0-9a-f]{24}$/.test(zid)) throw new CommandError('config', `${zid} is not a ZID (24 hex digits)`, 'zid');
+      if (!ctx.zrtp) throw new PbxError('invalid-state', 'the appliance is not running; its ZRTP cache is in its memory');
+      if (!ctx.zrtp.forget(zid)) throw new CommandError('not-found', `no ZRTP peer ${zid}`, 'zid');
+      return { forgotten: zid };
     }
     default:
       throw new PbxError('not-found', `unknown command ${req.command}`);

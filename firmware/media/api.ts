@@ -53,7 +53,49 @@ export type LegSecurity =
   | { readonly kind: 'rtp' }
   | { readonly kind: 'srtp'; readonly rx: SrtpSessionOptions; readonly tx: SrtpSessionOptions }
   | { readonly kind: 'srtp-relay' }
-  | { readonly kind: 'srtp-pending' };
+  | { readonly kind: 'srtp-pending' }
+  /**
+   * The box runs ZRTP (RFC 6189) with the leg's phone on its media port
+   * (zrtp-leg.ts): 'srtp-pending' until the exchange is secure, then 'srtp'
+   * under the keys ZRTP derived, with a 'keying' event. Needs the engine's
+   * ZrtpAgentFactory ('config' without one). An update with the same `h0`
+   * keeps the exchange and its keys; another `h0` starts a new one.
+   */
+  | { readonly kind: 'zrtp'; readonly zrtp: ZrtpLegSpec };
+
+/** What the engine needs to run ZRTP on a leg (plain data; `h0` crosses in-process only, like SRTP keys). */
+export interface ZrtpLegSpec {
+  /** Seed of the box's hash chain on this leg (32 bytes): call control wrote our a=zrtp-hash from the Hello it makes. */
+  readonly h0: Uint8Array;
+  /** The phone's a=zrtp-hash: its Hello must match it (RFC 6189 8.1). */
+  readonly peerHelloHash?: string;
+  /** The box is a trusted MiTM toward this phone: the M flag in our Hello (RFC 6189 7.3). */
+  readonly mitm?: boolean;
+  /** Ask the phone to enroll with the box as its trusted PBX (RFC 6189 7.3.1). */
+  readonly enroll?: boolean;
+}
+
+/** What a finished ZRTP exchange may show (to the admin): the SAS and how it was reached, never a key. */
+export interface ZrtpKeyingInfo {
+  readonly sas: string;
+  readonly sasType: string;
+  /** The V flag as the box holds it for this phone (cleared on a cache mismatch). */
+  readonly sasVerified: boolean;
+  /** The phone's V flag in its Confirm: its user verified the SAS before. */
+  readonly peerSasVerified: boolean;
+  /** Retained secrets (RFC 6189 4.6.1): 'mismatch' is a possible attack, or a lost cache. */
+  readonly cacheMatch: 'match' | 'mismatch' | 'none';
+  readonly cipher: string;
+  readonly authTag: string;
+  readonly keyAgreement: string;
+  readonly suite: string;
+  /** The phone's ZID, hex. */
+  readonly peerZid: string;
+  readonly peerIsPbx: boolean;
+  /** The phone is enrolled with the box (they share a pbxsecret, RFC 6189 7.3.1). */
+  readonly pbxEnrolled: boolean;
+  readonly role: 'initiator' | 'responder';
+}
 
 export interface Endpoint {
   readonly address: string;
@@ -182,7 +224,13 @@ export type EngineRequest =
    */
   | { readonly op: 'mix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId; readonly codec: 'PCMU' | 'PCMA'; readonly payloadType: number }
   /** Take `leg` out of the mixer (the last member leaving removes it); no error if it is not a member. */
-  | { readonly op: 'unmix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId };
+  | { readonly op: 'unmix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId }
+  /**
+   * The SAS of the leg's ZRTP exchange was compared (or the comparison is
+   * withdrawn): the box keeps the verified flag for that phone in its cache
+   * (RFC 6189 7.1). 'invalid-state' when the leg runs no ZRTP or is not secure yet.
+   */
+  | { readonly op: 'zrtp-verified'; readonly sessionId: string; readonly leg: LegId; readonly verified: boolean };
 
 export interface LegStats {
   readonly local: LocalMedia;
@@ -217,6 +265,8 @@ export interface LegStats {
   readonly playing?: boolean;
   /** The conference mixer the leg is a member of. */
   readonly mixer?: string;
+  /** The box runs ZRTP on this leg: where the exchange stands. */
+  readonly zrtp?: 'negotiating' | 'secure' | 'failed';
 }
 
 /** One RTCP SR/RR report block (RFC 3550 6.4.1), as the phone saw the stream the box sends it. */
@@ -250,7 +300,7 @@ export interface SessionStats {
 export type EngineReply =
   | {
     readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete'
-      | 'play' | 'stop-play' | 'move-leg' | 'tap' | 'untap' | 'mix' | 'unmix';
+      | 'play' | 'stop-play' | 'move-leg' | 'tap' | 'untap' | 'mix' | 'unmix' | 'zrtp-verified';
   }
   | { readonly op: 'add-leg'; readonly leg: LegId; readonly local: LocalMedia }
   | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
@@ -261,11 +311,14 @@ export type EngineEvent =
   | { readonly type: 'media-timeout'; readonly sessionId: string; readonly idleMs: number }
   /**
    * A leg's key agreement finished or failed. Raised by legs that negotiate
-   * keys on the media path (DTLS-SRTP, ZRTP), which do not exist yet: nobody
-   * emits this event today. With SDES the keys come in 'add-leg' or
-   * 'update-leg' and need no event. `reason` never carries key material.
+   * keys on the media path (DTLS-SRTP, ZRTP). With SDES the keys come in
+   * 'add-leg' or 'update-leg' and need no event. `reason` never carries key
+   * material; `zrtp` (a ZRTP leg that went secure) carries its SAS for the admin.
    */
-  | { readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string }
+  | {
+    readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string;
+    readonly zrtp?: ZrtpKeyingInfo;
+  }
   /** A prompt played with `loop: false` reached its end (its leg's connections are heard again). */
   | { readonly type: 'play-ended'; readonly sessionId: string; readonly leg: LegId }
   /** A tap ended without an 'untap': its sink threw ('sink-error'); the sink was closed. */

@@ -47,7 +47,7 @@ export function checkRemote(r: unknown): RemoteMedia {
   return { rtp, rtcp, rtcpMux: m.rtcpMux === true, direction: m.direction };
 }
 
-const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay', 'srtp-pending']);
+const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay', 'srtp-pending', 'zrtp']);
 
 /** The shape only; SrtpLeg checks the keys themselves (PbxError 'config'). */
 export function checkSecurity(l: unknown): LegSecurity {
@@ -58,7 +58,17 @@ export function checkSecurity(l: unknown): LegSecurity {
   if (s.kind === 'srtp' && !(srtpKeysShaped(s.rx) && srtpKeysShaped(s.tx))) {
     throw new PbxError('protocol', 'SRTP leg security needs rx and tx keys');
   }
+  if (s.kind === 'zrtp') checkZrtpSpec(s.zrtp);
   return s;
+}
+
+/** A ZRTP leg's spec: a 32-byte H0, an a=zrtp-hash value of sane size, booleans. */
+function checkZrtpSpec(z: unknown): void {
+  const o = z as Record<string, unknown> | null;
+  const ok = !!o && typeof o === 'object' && o.h0 instanceof Uint8Array && o.h0.length === 32
+    && (o.peerHelloHash === undefined || (typeof o.peerHelloHash === 'string' && o.peerHelloHash.length <= 100))
+    && (o.mitm === undefined || typeof o.mitm === 'boolean') && (o.enroll === undefined || typeof o.enroll === 'boolean');
+  if (!ok) throw new PbxError('protocol', 'ZRTP leg security needs a 32-byte h0');
 }
 
 /** Key material is bytes (a worker's structured clone keeps them so); SrtpSession checks lengths and the rest. */

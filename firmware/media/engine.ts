@@ -41,6 +41,7 @@ import { Session } from './session.js';
 import { MAX_TAPS_PER_SESSION, Tap, type TapSink, type TapSinkFactory } from './tap.js';
 import { SrtpLeg } from './transform.js';
 import { dgramSocketFactory, type UdpSocketFactory } from './udp.js';
+import { LegZrtp, type ZrtpAgentFactory, type ZrtpContext } from './zrtp-leg.js';
 
 export { MAX_MEDIA_PACKET } from './leg.js';
 export { RELATCH_SILENCE_MS } from './receive.js';
@@ -62,6 +63,8 @@ export interface MediaEngineOptions {
   readonly random?: Random;
   /** Makes recorder tap sinks from a 'tap' request's spec; without it 'tap' is refused ('config'). */
   readonly tapSinks?: TapSinkFactory;
+  /** Makes the ZRTP agent of a leg whose security is 'zrtp' (keying/zrtp, from the composition root); without it such a leg is refused ('config'). */
+  readonly zrtp?: ZrtpAgentFactory;
 }
 
 export type EngineListener = (event: EngineEvent) => void;
@@ -87,6 +90,7 @@ export class MediaEngine {
   private readonly dropNames = new Map<string, string>();
   private readonly path: PathContext;
   private readonly countDrop: DropCounter;
+  private readonly zrtpCtx: ZrtpContext;
   private closed = false;
 
   constructor(private readonly opts: MediaEngineOptions) {
@@ -113,6 +117,11 @@ export class MediaEngine {
       emit: (ev) => this.emit(ev),
       activity: (s, now) => this.activity(s, now),
       tapFailed: (s, tap, err) => this.tapFailed(s, tap, err),
+    };
+    this.zrtpCtx = {
+      counters: this.counters,
+      emit: (ev) => this.emit(ev),
+      install: (leg, rx, tx) => this.applySecurity(leg, { kind: 'srtp', rx, tx }, new SrtpLeg({ rx, tx }), true),
     };
   }
 
@@ -166,6 +175,13 @@ export class MediaEngine {
         return { op: 'untap' };
       }
       case 'mix': return this.mix(req);
+      case 'zrtp-verified': {
+        const leg = this.session(req.sessionId).leg(checkLegId(req.leg));
+        const verified = checkOptionalBoolean(req.verified, 'verified');
+        if (leg.zrtp?.state !== 'secure') throw new PbxError('invalid-state', `leg ${leg.id} has no secure ZRTP exchange`);
+        leg.zrtp.agent.setSasVerified(verified);
+        return { op: 'zrtp-verified' };
+      }
       case 'unmix': {
         const s = this.session(req.sessionId);
         const m = s.mixers.get(checkName(req.mixer, 'mixer name'));
@@ -207,6 +223,7 @@ export class MediaEngine {
     if (s.legs.size + s.opening.size >= MAX_LEGS_PER_SESSION) throw new PbxError('limit', 'too many legs in one media session');
     // Keys first (PbxError 'config' on a bad one), before a port is taken.
     const srtp = security?.kind === 'srtp' ? new SrtpLeg({ rx: security.rx, tx: security.tx }) : undefined;
+    if (security?.kind === 'zrtp') this.needZrtp();
     const leg = new SocketLeg(id, this.countDrop, s);
     s.opening.add(id);
     try {
@@ -221,6 +238,7 @@ export class MediaEngine {
     }
     if (remote) leg.setRemote(remote);
     if (security) this.applySecurity(leg, security, srtp);
+    leg.zrtp?.maybeStart();
     s.legs.set(id, leg);
     return { op: 'add-leg', leg: id, local: leg.local(this.opts.advertiseAddress) };
   }
@@ -236,6 +254,7 @@ export class MediaEngine {
     // The box lost the keys it would protect its own streams with.
     if (security && !boxKeyed(leg)) this.dropOwnStreams(s, leg);
     if (remote) leg.setRemote(remote);
+    leg.zrtp?.maybeStart();
     // A re-INVITE gives the media a fresh window (hold, resume, move).
     this.freshWindow(s);
     return { op: 'update-leg' };
@@ -300,13 +319,42 @@ export class MediaEngine {
     this.applySecurity(leg, l, srtp);
   }
 
-  private applySecurity(leg: SocketLeg, l: LegSecurity, srtp: SrtpLeg | undefined): void {
+  /** `fromZrtp`: the keys the leg's own ZRTP exchange derived; any other security ends that exchange. */
+  private applySecurity(leg: SocketLeg, l: LegSecurity, srtp: SrtpLeg | undefined, fromZrtp = false): void {
+    if (l.kind === 'zrtp') return this.zrtpSecurity(leg, l);
+    if (leg.zrtp && !fromZrtp) {
+      leg.zrtp.close();
+      leg.zrtp = undefined;
+    }
     leg.transform = l.kind === 'srtp' ? srtp : undefined;
     leg.opaque = l.kind === 'srtp-relay';
     if (leg.security !== l.kind) this.counters.inc(`media.security.${l.kind}`);
     leg.security = l.kind;
     // Rewriting the payload type of a packet that passes through encrypted would break its tag.
     if (leg.opaque) for (const c of leg.outs) c.setMap(undefined, undefined);
+  }
+
+  /**
+   * A leg the box runs ZRTP on: the same Hello keeps the exchange (and, once
+   * secure, its keys); a new one replaces it and the leg waits for its keys
+   * again ('srtp-pending': nothing passes in the clear meanwhile).
+   */
+  private zrtpSecurity(leg: SocketLeg, l: Extract<LegSecurity, { kind: 'zrtp' }>): void {
+    if (leg.zrtp?.sameHello(l.zrtp)) {
+      leg.zrtp.peerHash(l.zrtp.peerHelloHash);
+      return;
+    }
+    const factory = this.needZrtp();
+    leg.zrtp?.close();
+    leg.zrtp = undefined;
+    this.applySecurity(leg, { kind: 'srtp-pending' }, undefined);
+    leg.zrtp = new LegZrtp(leg, l.zrtp, factory, this.zrtpCtx);
+    this.counters.inc('media.security.zrtp');
+  }
+
+  private needZrtp(): ZrtpAgentFactory {
+    if (!this.opts.zrtp) throw new PbxError('config', 'the media engine has no ZRTP (no agent factory)');
+    return this.opts.zrtp;
   }
 
   private async openLeg(s: Session, leg: SocketLeg): Promise<void> {
@@ -335,6 +383,8 @@ export class MediaEngine {
   private releaseLeg(leg: SocketLeg): void {
     leg.closed = true;
     this.stopPlayer(leg);
+    leg.zrtp?.close();
+    leg.zrtp = undefined;
     leg.outs = [];
     leg.rtpSock?.close();
     leg.rtcpSock?.close();

@@ -44,6 +44,7 @@ import type { MediaKind } from './transform.js';
 import type { RemoteInfo } from './udp.js';
 import { mixInput } from './conference.js';
 import type { Tap } from './tap.js';
+import { receiveZrtp } from './zrtp-leg.js';
 
 /** How long the latched source must be silent before another may take over. */
 export const RELATCH_SILENCE_MS = 2_000;
@@ -73,7 +74,10 @@ export function onDatagram(ctx: PathContext, s: Session, leg: SocketLeg, port: M
       case 'rtcp': return receiveRtcp(ctx, s, leg, port, msg, from);
       case 'stun': return answerStun(ctx, leg, port, msg, from);
       case 'dtls': return leg.drop('unhandled-dtls');
-      case 'zrtp': return leg.drop('unhandled-zrtp');
+      case 'zrtp':
+        // RFC 6189 5: ZRTP shares the RTP port only.
+        if (port === 'rtcp') return leg.drop('zrtp-on-rtcp-port');
+        return receiveZrtp(s, leg, msg, from);
       case 'turn-channel': return leg.drop('turn-channel');
       default: return leg.drop('unknown-protocol');
     }

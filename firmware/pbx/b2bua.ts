@@ -3,7 +3,7 @@ import { dialogAsUas } from '../sip/dialog/index.js';
 import type { InviteServerTransaction, ServerTransaction, Target } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import {
-  Call, CallSetup, Renegotiation, sdpIn, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
+  Call, CallSetup, Renegotiation, onKeyingEvent, sdpIn, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
   type CalleeAccount, type EndReason, type LegId, type SetupDeps,
 } from './call/index.js';
 import type { CallRecords } from './records.js';
@@ -60,6 +60,12 @@ export class B2bua implements CallEnding {
     // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
     this.destinations.push(new Delivery({ callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log }, this));
     deps.media.onEvent((e) => {
+      if (e.type === 'keying') {
+        // A key agreement in the media path (ZRTP) finished or failed on one of a call's legs.
+        const call = [...this.calls].find((c) => c.media.id === e.sessionId);
+        if (call) onKeyingEvent(deps, this, call, e);
+        return;
+      }
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.media.id === e.sessionId);
       // Early media (a 183 whose SDP never brings RTP) is no reason to end a call

@@ -276,7 +276,11 @@ export class Call {
 
   view(): CallView {
     const k = this.keys ?? this.fork.branches[0]?.keys;
-    const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(this.keysFlipped && this.keys ? (id === 'a' ? 'b' : 'a') : id) : { protection: 'rtp' });
+    const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys' | 'sas' | 'zrtp'> => {
+      if (!k) return { protection: 'rtp' };
+      const { zrtp, ...v } = k.view(this.keysFlipped && this.keys ? (id === 'a' ? 'b' : 'a') : id);
+      return { ...v, ...(zrtp ? { sas: zrtp.sas, zrtp } : {}) };
+    };
     const a = this.callerLeg;
     const b = this.calleeLeg;
     const state = (l: CallLeg): Pick<LegView, 'held' | 'music'> => ({ ...(l.holding ? { held: true } : {}), ...(l.hearingMusic ? { music: true } : {}) });

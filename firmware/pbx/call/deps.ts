@@ -1,6 +1,7 @@
 import type { Clock, Counters, Logger, Random } from '../../core/index.js';
 import type { CallView } from '../../api/index.js';
 import type { Target, TransactionLayer } from '../../sip/transaction/index.js';
+import type { ZrtpHelloSource } from '../../keying/index.js';
 import type { MediaControl } from '../media/index.js';
 import type { PhoneCaps, PolicySettings } from '../policy/index.js';
 import type { ContactBinding } from '../routing/index.js';
@@ -61,6 +62,8 @@ export interface SetupDeps extends CallDeps {
   readonly noAnswerMs: () => number;
   /** The named media policies; without them every account gets the built-in defaults. */
   readonly policies?: () => readonly NamedPolicy[];
+  /** The box's ZRTP identity (keying ZrtpBox): ZRTP legs the box terminates write their a=zrtp-hash from it. */
+  readonly zrtp?: ZrtpHelloSource;
 }
 
 /** Why a call ended, as its record keeps it. */

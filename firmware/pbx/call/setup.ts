@@ -152,7 +152,7 @@ export class CallSetup {
   private prepare(call: Call, t: Contact, plan: MediaPlan): PreparedOffer {
     const d = this.deps;
     const keys = new CallKeys(plan, audioOf(call.callerOffer), {
-      random: d.random, counters: d.counters,
+      random: d.random, counters: d.counters, ...(d.zrtp ? { zrtp: d.zrtp } : {}),
       tls: { a: isSecureSignalling(call.callerLeg.target!.transport), b: isSecureSignalling(t.target.transport) },
     });
     const sdp = sdpSession(call.calleeLeg.sdp.id);
