@@ -8,6 +8,9 @@ export type {
   EngineRequest, EngineReply, EngineEvent,
   LegStats, ConnectionStats, SessionStats, ReceptionReport,
 } from './api.js';
+export type { DtlsLegSpec, DtlsFingerprintSpec, DtlsKeyingInfo, IceLiteSpec } from './api.js';
+export type { DtlsAgent, DtlsAgentFactory, DtlsAgentHooks, DtlsAgentConnected } from './dtls-leg.js';
+export { buildCheck as buildIceCheck, buildCheckSuccess as buildIceCheckSuccess, verifyCheck as verifyIceCheck } from './ice-lite.js';
 export {
   MediaEngine, type MediaEngineOptions, type EngineListener,
   MAX_MEDIA_PACKET, DEFAULT_MEDIA_TIMEOUT_MS, RELATCH_SILENCE_MS, MAX_SESSION_ID, MAX_LEG_ID, MAX_LEGS_PER_SESSION,
