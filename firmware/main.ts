@@ -12,6 +12,8 @@ import {
 } from './core/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
+import { DtlsBox } from './keying/index.js';
+import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
@@ -246,9 +248,12 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     isOurDomain: (h) => isSelfHost(h, self),
   });
   const rtpPorts = opts.rtpPorts ?? { ...net.rtpPorts };
+  // DTLS-SRTP: the box's certificate (made once, kept in DATA/dtls) and the engine's handshakes over it.
+  const dtls = new DtlsBox({ certificate: loadOrCreateDtlsCertificate(dataDir, { clock, random, log }), clock, random, counters });
   const media = new MediaEngine({
     bindAddress: bind, advertiseAddress: advertise, portRange: rtpPorts, clock, counters, log,
     mediaTimeoutMs: cfg().calls.mediaTimeoutSec * 1000,
+    dtls: dtls.factory,
   });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },
@@ -264,6 +269,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
+    dtlsFingerprint: dtls.fingerprint,
     callee: (ext) => account(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),

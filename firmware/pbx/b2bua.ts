@@ -9,6 +9,8 @@ import {
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
+import type { EngineEvent } from '../media/index.js';
+import type { KeyingEvent } from '../keying/index.js';
 import { Hold, Transfer } from './features/index.js';
 import type { CallLeg } from './call/index.js';
 
@@ -69,6 +71,7 @@ export class B2bua implements CallEnding {
     this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
     this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls }, this);
     deps.media.onEvent((e) => {
+      if (e.type === 'keying') return this.keyingEvent(e);
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.media.id === e.sessionId);
       // Early media (a 183 whose SDP never brings RTP) is no reason to end a call
@@ -78,6 +81,27 @@ export class B2bua implements CallEnding {
         guard(deps, this.hangup(call, 'media-timeout', 'both'), 'media-timeout');
       }
     });
+  }
+
+  /**
+   * A leg's key agreement in the media path (DTLS-SRTP) finished or failed:
+   * the leg's keying takes it; a failed one ends the call, never media in the clear.
+   */
+  private keyingEvent(e: Extract<EngineEvent, { type: 'keying' }>): void {
+    const call = [...this.calls].find((c) => c.media.id === e.sessionId);
+    const k = call?.keys;
+    if (!call || !k || (e.leg !== 'a' && e.leg !== 'b')) return;
+    const side = call.keysFlipped ? (e.leg === 'a' ? 'b' : 'a') : e.leg;
+    const keying = k.leg(side);
+    const ev: KeyingEvent = e.state === 'done'
+      ? { type: 'keying-done', ...(e.dtls ? { suite: e.dtls.profile } : {}) }
+      : { type: 'keying-failed', reason: e.reason ?? 'key agreement failed' };
+    const out = keying.events.includes(ev.type) ? keying.handle(ev) : {};
+    if (e.state === 'failed' || out.failed) {
+      this.deps.counters.inc('call.keying-failed');
+      this.deps.log.warn({ call: call.id, leg: e.leg, reason: out.failed ?? e.reason }, 'key agreement failed: ending the call');
+      guard(this.deps, this.hangup(call, 'failed', 'both'), 'keying-failed');
+    }
   }
 
   /** Add a kind of destination (see Destination); asked after those added before it, before the accounts. */

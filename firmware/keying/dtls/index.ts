@@ -40,3 +40,4 @@ export {
 export { DtlsLeg, type DtlsLegOptions, type DtlsLegEndpoint } from './leg.js';
 export { fuzzDtlsEndpoint, mutate as mutateDtlsDatagram, type FuzzReport } from './fuzz.js';
 export { DtlsBox, type DtlsBoxOptions } from './agent.js';
+export { DtlsRelayLeg } from './relay.js';

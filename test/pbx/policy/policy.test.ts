@@ -74,15 +74,15 @@ t.test('seed table, row by row (every key agreement available)', async (t) => {
   t.equal(rows, 30, 'every printed row, callee groups expanded');
 });
 
-t.test('seed table with today\'s key agreements: dtls and zrtp rows are 488 "not available yet"', async (t) => {
-  t.same(AVAILABLE_KEY_AGREEMENTS, ['sdes']);
+t.test('seed table with today\'s key agreements: dtls rows bridge to DTLS-SRTP, zrtp rows are 488 "not available yet"', async (t) => {
+  t.same(AVAILABLE_KEY_AGREEMENTS, ['sdes', 'dtls']);
   for (const caller of ['relay_or_decrypt', 'decrypt'] as const) {
-    for (const callee of ['dtls', 'zrtp'] as const) {
-      for (const offer of [SDES_OFFER, RTP_OFFER]) {
-        const r = refusalOf(decideMediaPlan(input(caller, callee, offer)));
-        t.same([r.status, r.code], [488, 'not-available'], `${caller} x ${callee} x ${offer.protection}`);
-        t.match(r.reason, callee === 'dtls' ? /DTLS-SRTP is not available yet/ : /ZRTP is not available yet/);
-      }
+    for (const offer of [SDES_OFFER, RTP_OFFER]) {
+      const p = planOf(decideMediaPlan(input(caller, 'dtls', offer)));
+      t.same([p.mode, short(p.legA), short(p.legB)], ['bridge', offer.protection === 'sdes' ? 'sdes/box' : 'rtp', 'dtls/box'], `${caller} x dtls x ${offer.protection}`);
+      const r = refusalOf(decideMediaPlan(input(caller, 'zrtp', offer)));
+      t.same([r.status, r.code], [488, 'not-available'], `${caller} x zrtp x ${offer.protection}`);
+      t.match(r.reason, /ZRTP is not available yet/);
     }
   }
   // forced_relay ignores the callee setting, so those rows still relay.
@@ -90,13 +90,17 @@ t.test('seed table with today\'s key agreements: dtls and zrtp rows are 488 "not
   t.equal(short(planOf(decideMediaPlan(input('relay_or_decrypt', 'sdes', SDES_OFFER))).legB), 'sdes/box');
 });
 
-t.test('a caller offering DTLS-SRTP or ZRTP: not available yet, whatever the policy', async (t) => {
-  for (const protection of ['dtls', 'zrtp'] as const) {
-    for (const caller of ['forced_relay', 'relay_or_decrypt', 'decrypt'] as const) {
-      const r = refusalOf(decideMediaPlan(input(caller, 'as_caller', { ...RTP_OFFER, protection })));
-      t.same([r.status, r.code], [488, 'not-available'], `${protection} under ${caller}`);
-    }
+t.test('a caller offering ZRTP: not available yet, whatever the policy; one offering DTLS-SRTP: relayed or bridged per the policy', async (t) => {
+  for (const caller of ['forced_relay', 'relay_or_decrypt', 'decrypt'] as const) {
+    const r = refusalOf(decideMediaPlan(input(caller, 'as_caller', { ...RTP_OFFER, protection: 'zrtp' })));
+    t.same([r.status, r.code], [488, 'not-available'], `zrtp under ${caller}`);
   }
+  const relayed = planOf(decideMediaPlan(input('forced_relay', 'as_caller', { ...RTP_OFFER, protection: 'dtls' })));
+  t.same([relayed.mode, short(relayed.legA), short(relayed.legB)], ['relay', 'dtls/end-to-end', 'dtls/end-to-end'], 'forced_relay: DTLS end to end');
+  const toSdes = planOf(decideMediaPlan(input('relay_or_decrypt', 'sdes', { ...RTP_OFFER, protection: 'dtls' })));
+  t.same([toSdes.mode, short(toSdes.legA), short(toSdes.legB)], ['bridge', 'dtls/box', 'sdes/box'], 'a browser to an SDES desk phone: bridged');
+  const decrypted = planOf(decideMediaPlan(input('decrypt', 'decrypted', { ...RTP_OFFER, protection: 'dtls' })));
+  t.same([decrypted.mode, short(decrypted.legA), short(decrypted.legB)], ['bridge', 'dtls/box', 'rtp'], 'decrypted: DTLS to plain RTP');
   // A ZRTP offer (RTP/AVP + a=zrtp-hash) is never answered plain: the phone may insist on ZRTP
   // (linphonec with ZRTP mandatory connected and heard nothing for 30 s), so it is refused with a reason.
   const z = refusalOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', summarizeOffer(audio('RTP/AVP', [['zrtp-hash', '1.10 00']]), false))));
@@ -128,7 +132,11 @@ t.test('SDES keys travel only over TLS (RFC 4568 8, security considerations)', a
 
   // relay_or_decrypt falls back to decrypting when relaying would leak the keys.
   const fb = planOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', SDES_OFFER, udpCallee)));
-  t.same([fb.mode, short(fb.legA), short(fb.legB), fb.features.recording], ['bridge', 'sdes/box', 'rtp', true]);
+  // (to DTLS-SRTP when the callee's phone does it, which needs no TLS: the keys never travel in SDP)
+  t.same([fb.mode, short(fb.legA), short(fb.legB), fb.features.recording], ['bridge', 'sdes/box', 'dtls/box', true]);
+  const sdesOnly = { callee: { caps: { supported: ['rtp', 'sdes'], required: [] } as PhoneCaps, legTls: false } };
+  const fb2 = planOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', SDES_OFFER, sdesOnly)));
+  t.same([fb2.mode, short(fb2.legA), short(fb2.legB)], ['bridge', 'sdes/box', 'rtp'], 'plain RTP toward a UDP phone that does no DTLS');
   // ...unless the callee's phone insists on SRTP: nothing safe is left.
   const strict = { callee: { caps: { supported: ['rtp', 'sdes'], required: ['sdes'] } as PhoneCaps, legTls: false } };
   t.same(refusalOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', SDES_OFFER, strict))).code, 'sdes-needs-tls');
