@@ -13,6 +13,8 @@ import {
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
 import { FileZrtpCache, ZrtpBox } from './keying/index.js';
+import { DtlsBox } from './keying/index.js';
+import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
@@ -250,10 +252,13 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // ZRTP (RFC 6189): the box's ZID and retained secrets live in DATA/zrtp-cache.json (0600, atomic), the same across restarts.
   const zrtpCache = FileZrtpCache.open(dataDir, random);
   const zrtp = new ZrtpBox({ zid: zrtpCache.zid, cache: zrtpCache, clock, random, counters });
+  // DTLS-SRTP: the box's certificate (made once, kept in DATA/dtls) and the engine's handshakes over it.
+  const dtls = new DtlsBox({ certificate: loadOrCreateDtlsCertificate(dataDir, { clock, random, log }), clock, random, counters });
   const media = new MediaEngine({
     bindAddress: bind, advertiseAddress: advertise, portRange: rtpPorts, clock, counters, log,
     mediaTimeoutMs: cfg().calls.mediaTimeoutSec * 1000,
     zrtp: zrtp.agents,
+    dtls: dtls.factory,
   });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },
@@ -269,6 +274,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
+    dtlsFingerprint: dtls.fingerprint,
     callee: (ext) => account(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),

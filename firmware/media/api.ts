@@ -61,7 +61,16 @@ export type LegSecurity =
    * ZrtpAgentFactory ('config' without one). An update with the same `h0`
    * keeps the exchange and its keys; another `h0` starts a new one.
    */
-  | { readonly kind: 'zrtp'; readonly zrtp: ZrtpLegSpec };
+  | { readonly kind: 'zrtp'; readonly zrtp: ZrtpLegSpec }
+  /**
+   * The box runs DTLS-SRTP (RFC 5764) with the leg's phone on its media
+   * port (dtls-leg.ts): 'srtp-pending' until the handshake completes, then
+   * 'srtp' under the keys the exporter yields (RFC 5764 4.2), with a
+   * 'keying' event. Needs the engine's DtlsAgentFactory ('config' without
+   * one). An update with the same `association` keeps the handshake and its
+   * keys; another one (a DTLS restart: new fingerprint or role) starts anew.
+   */
+  | { readonly kind: 'dtls'; readonly dtls: DtlsLegSpec };
 
 /** What the engine needs to run ZRTP on a leg (plain data; `h0` crosses in-process only, like SRTP keys). */
 export interface ZrtpLegSpec {
@@ -95,6 +104,45 @@ export interface ZrtpKeyingInfo {
   /** The phone is enrolled with the box (they share a pbxsecret, RFC 6189 7.3.1). */
   readonly pbxEnrolled: boolean;
   readonly role: 'initiator' | 'responder';
+}
+
+/** The peer's certificate fingerprint from its SDP (RFC 8122): hash name and colon-separated hex. */
+export interface DtlsFingerprintSpec {
+  readonly algorithm: string;
+  readonly value: string;
+}
+
+/** ICE-lite credentials of a leg (RFC 8445 2.5, RFC 5389 10.1): what the box answers connectivity checks with. */
+export interface IceLiteSpec {
+  /** Our a=ice-ufrag and a=ice-pwd: a check must name our ufrag first and carry MESSAGE-INTEGRITY under our pwd. */
+  readonly localUfrag: string;
+  readonly localPwd: string;
+  /** The phone's a=ice-ufrag, when its SDP gave one: the second half of USERNAME. */
+  readonly remoteUfrag?: string;
+}
+
+/** What the engine needs to run DTLS-SRTP on a leg (plain data, no key). */
+export interface DtlsLegSpec {
+  readonly role: 'client' | 'server';
+  /** The only check made on the phone's certificate. */
+  readonly fingerprint: DtlsFingerprintSpec;
+  /** SRTP protection profiles (RFC 5764 4.1.2 names) the box accepts, most preferred first; default all it supports. */
+  readonly profiles?: readonly string[];
+  /** Names the association: call control changes it for a new one (RFC 8842 5.5), the engine then restarts the handshake. */
+  readonly association: number;
+  /** Connectivity checks are answered only with these credentials (WebRTC). */
+  readonly ice?: IceLiteSpec;
+}
+
+/** What a finished DTLS handshake may show: algorithms and role, never a key. */
+export interface DtlsKeyingInfo {
+  readonly role: 'client' | 'server';
+  /** The SRTP protection profile agreed in use_srtp, e.g. SRTP_AES128_CM_SHA1_80. */
+  readonly profile: string;
+  /** The SRTP suite the leg runs, e.g. AES_CM_128_HMAC_SHA1_80. */
+  readonly suite: string;
+  readonly cipherSuite: string;
+  readonly group: string;
 }
 
 export interface Endpoint {
@@ -267,6 +315,10 @@ export interface LegStats {
   readonly mixer?: string;
   /** The box runs ZRTP on this leg: where the exchange stands. */
   readonly zrtp?: 'negotiating' | 'secure' | 'failed';
+  /** The box runs DTLS-SRTP on this leg: where the handshake stands. */
+  readonly dtls?: 'handshaking' | 'connected' | 'failed';
+  /** ICE-lite on this leg: whether an authenticated connectivity check chose the phone's address. */
+  readonly ice?: 'waiting' | 'selected';
 }
 
 /** One RTCP SR/RR report block (RFC 3550 6.4.1), as the phone saw the stream the box sends it. */
@@ -318,6 +370,8 @@ export type EngineEvent =
   | {
     readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string;
     readonly zrtp?: ZrtpKeyingInfo;
+    /** A DTLS-SRTP leg that completed its handshake. */
+    readonly dtls?: DtlsKeyingInfo;
   }
   /** A prompt played with `loop: false` reached its end (its leg's connections are heard again). */
   | { readonly type: 'play-ended'; readonly sessionId: string; readonly leg: LegId }

@@ -17,6 +17,7 @@ import type { Player } from './player.js';
 import type { Session } from './session.js';
 import type { Tap } from './tap.js';
 import type { LegZrtp } from './zrtp-leg.js';
+import type { LegDtls } from './dtls-leg.js';
 
 /** Larger datagrams are not media on an Ethernet LAN; dropped as 'too-long'. */
 export const MAX_MEDIA_PACKET = 1500;
@@ -113,6 +114,8 @@ export class SocketLeg implements MediaSource, MediaDestination {
   member: Membership | undefined;
   /** The box's ZRTP exchange with this leg's phone (LegSecurity 'zrtp', zrtp-leg.ts). */
   zrtp: LegZrtp | undefined;
+  /** The box's DTLS-SRTP handshake (and ICE-lite) with this leg's phone (LegSecurity 'dtls', dtls-leg.ts). */
+  dtls: LegDtls | undefined;
   /** The recorder taps on this leg (a fresh array on every change, like outs). */
   taps: readonly Tap[] = [];
   readonly dropped: Record<string, number> = Object.create(null) as Record<string, number>;
@@ -280,6 +283,7 @@ export class SocketLeg implements MediaSource, MediaDestination {
       ...(this.player ? { playing: true } : {}),
       ...(this.member ? { mixer: this.member.mixer.name } : {}),
       ...(this.zrtp ? { zrtp: this.zrtp.state } : {}),
+      ...(this.dtls ? { dtls: this.dtls.state, ...(this.dtls.hasIce ? { ice: this.dtls.iceSelected ? 'selected' as const : 'waiting' as const } : {}) } : {}),
     };
   }
 }

@@ -77,6 +77,10 @@ export class B2bua implements CallEnding {
     });
   }
 
+  /**
+   * A leg's key agreement in the media path (DTLS-SRTP) finished or failed:
+   * the leg's keying takes it; a failed one ends the call, never media in the clear.
+   */
   /** Add a kind of destination (see Destination); asked after those added before it, before the accounts. */
   addDestination(dest: Destination): void {
     this.destinations.push(dest);

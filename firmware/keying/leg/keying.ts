@@ -27,6 +27,8 @@ import type { Attribute, MediaDescription } from '../../sdp/index.js';
 export interface KeyingSdp {
   readonly profile: string;
   readonly attributes: readonly Attribute[];
+  /** The leg multiplexes RTCP on the RTP port when the phone offers it (DTLS-SRTP: one association keys both). */
+  readonly rtcpMux?: boolean;
 }
 
 /** The key agreement a LegKeying runs: none (plain RTP), SDES (RFC 4568), DTLS-SRTP (RFC 5764), ZRTP (RFC 6189). */

@@ -1,5 +1,6 @@
 import type { Clock, Counters, Logger, Random } from '../../core/index.js';
 import type { CallView } from '../../api/index.js';
+import type { Fingerprint } from '../../keying/index.js';
 import type { Target, TransactionLayer } from '../../sip/transaction/index.js';
 import type { ZrtpHelloSource } from '../../keying/index.js';
 import type { MediaControl } from '../media/index.js';
@@ -47,6 +48,8 @@ export interface NamedPolicy extends PolicySettings {
 export interface CallDeps {
   readonly clock: Clock;
   readonly random: Random;
+  /** The box's DTLS certificate fingerprint (our a=fingerprint); without it no leg the box keys speaks DTLS-SRTP. */
+  readonly dtlsFingerprint?: Fingerprint;
   readonly transactions: TransactionLayer;
   readonly media: MediaControl;
   readonly counters: Counters;

@@ -17,7 +17,7 @@ import type { CallEnding } from './setup.js';
 export function keyingEvents(e: Extract<EngineEvent, { type: 'keying' }>): KeyingEvent[] {
   if (e.state === 'failed') return [{ type: 'keying-failed', reason: e.reason ?? 'key agreement failed' }];
   const z = e.zrtp;
-  if (!z) return [{ type: 'keying-done' }];
+  if (!z) return [{ type: 'keying-done', ...(e.dtls ? { suite: e.dtls.profile } : {}) }];
   return [
     { type: 'keying-done', suite: z.suite },
     {
@@ -51,6 +51,14 @@ export function onKeyingEvent(d: Pick<CallDeps, 'counters' | 'log'>, ending: Cal
       guard(d, ending.hangup(call, 'failed', 'both'), 'keying failed');
       return;
     }
+  }
+  if (e.state === 'failed') {
+    // The keying did not take the failure itself: the leg stays closed, so the call cannot go on.
+    d.counters.inc('call.keying-failed');
+    call.notes.push(`${keying.method.toUpperCase()} failed on leg ${e.leg}: ${e.reason ?? 'key agreement failed'}`);
+    d.log.warn({ call: call.id, leg: e.leg, reason: e.reason }, 'key agreement failed: ending the call');
+    guard(d, ending.hangup(call, 'failed', 'both'), 'keying failed');
+    return;
   }
   if (e.state === 'done') d.counters.inc(`call.keying-done.${keying.method}`);
   ending.changed();

@@ -154,6 +154,7 @@ export class CallSetup {
     const keys = new CallKeys(plan, audioOf(call.callerOffer), {
       random: d.random, counters: d.counters, ...(d.zrtp ? { zrtp: d.zrtp } : {}),
       tls: { a: isSecureSignalling(call.callerLeg.target!.transport), b: isSecureSignalling(t.target.transport) },
+      ...(d.dtlsFingerprint ? { dtlsFingerprint: d.dtlsFingerprint } : {}),
     });
     const sdp = sdpSession(call.calleeLeg.sdp.id);
     const body = call.callerOffer ? offerFromOffer(call.callerOffer, sdp, call.calleeLeg.local!, keys.calleeOffer()).body : undefined;
