@@ -23,3 +23,7 @@ export {
   MIN_ADMIN_PASSWORD_LENGTH, MAX_ADMIN_PASSWORD_LENGTH,
 } from './password.js';
 export { LOCK_FILE, tryLockConfig, type LockAttempt, type LockHolder } from './lock.js';
+export {
+  TrunkSchema, OutboundRouteSchema, DidSchema, DialRightsSchema, TrunkingSchema, TRUNK_NAME_PATTERN, MAX_TRUNKS,
+  type Trunk, type OutboundRouteConfig, type Did, type Trunking,
+} from './schema.js';

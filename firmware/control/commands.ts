@@ -12,6 +12,8 @@ import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '.
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
+import type { TrunkView } from '../api/index.js';
+import { trunkCommand } from './trunks.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -55,6 +57,8 @@ export interface CommandContext {
   readonly blocks?: BlockControl;
   /** The clock the throttle's times are on; the system clock by default. */
   readonly clock?: Clock;
+  /** A running appliance's trunks with their live state (pbx/trunks). */
+  readonly trunks?: () => readonly TrunkView[];
 }
 
 /** What `block.*` commands need of the digest throttle. */
@@ -357,8 +361,12 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       if (!ctx.blocks.unblock(key, str(a, 'by', false) ?? 'admin')) throw new CommandError('not-found', `${address} is not blocked`, 'address');
       return { removed: key } satisfies BlockRemoved;
     }
-    default:
+    default: {
+      // SIP trunks, routes and DIDs (control/trunks.ts).
+      const trunkReply = await trunkCommand(ctx, req.command, a);
+      if (trunkReply !== undefined) return trunkReply;
       throw new PbxError('not-found', `unknown command ${req.command}`);
+    }
   }
 }
 
