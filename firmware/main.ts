@@ -268,7 +268,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
-    // An inbound trunk call's caller ("NUMBER@TRUNK") has the trunk's policy and media abilities.
+    // An inbound trunk call's caller ("NUMBER~TRUNK") has the trunk's policy and media abilities.
     callee: (ext) => account(ext) ?? trunks.callerAccount(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),

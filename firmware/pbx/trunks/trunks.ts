@@ -55,8 +55,12 @@ export interface TrunksDeps {
 
 /** Servers are looked up again this often (and after a registration fails). */
 export const RESOLVE_EVERY_MS = 300_000;
-/** The call's caller on an inbound trunk call: the number, "@", the trunk (an "@" no dialled user part holds). */
-export const TRUNK_CALLER_SEPARATOR = '@';
+/**
+ * The call's caller on an inbound trunk call: the number, "~", the trunk. A
+ * character valid in a SIP user part (it goes in the From toward the phone)
+ * that no extension has (EXTENSION_PATTERN) and no route dials (DIALLABLE).
+ */
+export const TRUNK_CALLER_SEPARATOR = '~';
 
 class TrunkRuntime {
   targets: readonly ResolvedTarget[] = [];
@@ -223,7 +227,7 @@ export class Trunks {
     return undefined;
   }
 
-  /** The caller of an inbound call as call control knows it ("NUMBER@TRUNK"): the trunk's policy and media abilities. */
+  /** The caller of an inbound call as call control knows it ("NUMBER~TRUNK"): the trunk's policy and media abilities. */
   callerAccount(caller: string): CalleeAccount | undefined {
     const at = caller.lastIndexOf(TRUNK_CALLER_SEPARATOR);
     if (at < 0) return undefined;

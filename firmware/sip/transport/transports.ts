@@ -795,7 +795,8 @@ export class SipTransports {
         ? tls.connect({
           host,
           port: target.port,
-          servername: verify.servername,
+          // SNI carries names only (RFC 6066 3); an IP is still checked against the certificate's IP SANs.
+          ...(net.isIP(verify.servername) === 0 ? { servername: verify.servername } : {}),
           rejectUnauthorized: true,
           ...(verify.ca !== undefined ? { ca: verify.ca } : {}),
           ...(verify.client ? { key: verify.client.key, cert: verify.client.cert } : {}),
