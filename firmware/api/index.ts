@@ -308,6 +308,9 @@ export interface CommandReplies {
   readonly 'cert.renew': RenewResult;
   readonly 'cert.install': CertInstalled;
   readonly 'calls.history': readonly CallRecordJson[];
+  readonly 'trunk.list': readonly TrunkView[];
+  readonly 'route.list': readonly RouteView[];
+  readonly 'did.list': readonly DidView[];
 }
 
 export type CommandName = keyof CommandReplies;
