@@ -119,6 +119,10 @@ export function toAccountView(a: DeepReadonlyAccount): AccountView {
     tlsOnly: a.tlsOnly,
     staticContact: a.staticContact,
     createdAt: a.createdAt,
+    forward: { ...a.forward },
+    dnd: a.dnd,
+    pickupGroup: a.pickupGroup,
+    callWaiting: a.callWaiting,
   };
 }
 

@@ -2,6 +2,7 @@ export {
   CURRENT_SCHEMA_VERSION, DEFAULT_POLICY, DEFAULT_REALM, MAX_ACCOUNTS, MAX_POLICIES, EXTENSION_PATTERN,
   ConfigSchema, AccountSchema, PolicySchema, CallerStreamSchema, CalleeStreamSchema,
   type Config, type ConfigInput, type Account, type Policy, type CallerStream, type CalleeStream,
+  type RingGroup, type FeatureCodes, type Features, type Forward,
   defaultConfig, formatIssues,
 } from './schema.js';
 export { type Migration, type MigrationContext, type MigrationResult, MIGRATIONS, migrate, fileVersion } from './migrations.js';
@@ -27,3 +28,7 @@ export {
   TrunkSchema, OutboundRouteSchema, DidSchema, DialRightsSchema, TrunkingSchema, TRUNK_NAME_PATTERN, MAX_TRUNKS,
   type Trunk, type OutboundRouteConfig, type Did, type Trunking,
 } from './schema.js';
+export {
+  setAccountFeatures, addRingGroup, removeRingGroup, listRingGroups, isDialTarget,
+  type AccountFeatureChange, type ForwardChange, type NewRingGroup,
+} from './features.js';

@@ -31,7 +31,7 @@ export interface TrunkIncoming {
 
 /** What the trunks need of call control (B2bua fits). */
 export interface TrunkDialer {
-  ring(incoming: TrunkIncoming, callees: readonly CalleeAccount[], shownAs?: { readonly extension: string; readonly name: string }, opts?: { readonly inOrder?: boolean }): Call;
+  ring(incoming: TrunkIncoming, callees: readonly CalleeAccount[], opts?: { readonly shownAs?: { readonly extension: string; readonly name: string }; readonly inOrder?: boolean }): Call;
   refuse(incoming: TrunkIncoming, answer: CallFailure, why: EndReason, headers?: Header[]): void;
 }
 
@@ -312,7 +312,7 @@ export class Trunks {
     const callees = chosen.map((rt): CalleeAccount => this.calleeFor(rt, decision.number, decision.callerId));
     d.counters.inc(emergency ? 'trunk.outbound.emergency' : 'trunk.outbound');
     d.log.info({ caller: incoming.caller, number: decision.number, trunks: chosen.map((x) => x.cfg.name), class: decision.class }, 'outbound trunk call');
-    this.track(dialer.ring(incoming, callees, { extension: decision.number, name: chosen[0]!.cfg.name }, { inOrder: true }), chosen[0]!, incoming.caller);
+    this.track(dialer.ring(incoming, callees, { shownAs: { extension: decision.number, name: chosen[0]!.cfg.name }, inOrder: true }), chosen[0]!, incoming.caller);
     return true;
   }
 
