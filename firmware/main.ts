@@ -10,6 +10,7 @@ import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
+import { Trunks, systemResolver } from './pbx/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
 import { FileZrtpCache, ZrtpBox } from './keying/index.js';
@@ -87,6 +88,8 @@ export interface ApplianceParts {
   readonly leds: StatusLeds;
   readonly log: Logger;
   readonly releaseLock: () => void;
+  /** SIP trunks (pbx/trunks): registrations, keep-alives, the dial plan's doors. */
+  readonly trunks?: Trunks;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -154,6 +157,7 @@ export class Appliance {
     this.leds.update({ phase: 'stopping' });
     this.renewer.stop();
     await this.control.stop();
+    this.trunks?.stop();
     await this.calls.stopAll();
     await this.admin.stop();
     await this.transports.stop();
@@ -275,7 +279,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
     dtlsFingerprint: dtls.fingerprint,
-    callee: (ext) => account(ext),
+    // An inbound trunk call's caller ("NUMBER~TRUNK") has the trunk's policy and media abilities.
+    callee: (ext) => account(ext) ?? trunks.callerAccount(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),
     policies: () => cfg().policies,
@@ -289,6 +294,18 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     zrtp,
   });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
+  // SIP trunks: the outbound routes as a destination (it lets the accounts go first), inbound calls by DID before digest.
+  const trunks = new Trunks({
+    clock, random, log, counters, dns: await systemResolver(), contactFor,
+    send: (req, target, user) => { transactions.sendRequest(req, target, user); },
+    config: () => cfg().trunking,
+    account: (ext) => account(ext),
+    clientCert: () => tls(pki.tlsMaterial()),
+    onChange: () => b2bua.changed(),
+  });
+  b2bua.addDestination({ name: 'trunks', take: (incoming) => trunks.outbound(incoming, b2bua) });
+  b2bua.setTrunkInbound((req, tx, source) => trunks.inbound(req, tx, source, b2bua));
+  transports.outboundTls = (target) => trunks.tlsFor(target);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).
   transports.isFlowInUse = (id) => location.all().some((b) => b.flowId === id && b.expiresAt > clock.now());
@@ -297,11 +314,13 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     location.flowClosed(flowId);
   };
   location.start();
+  trunks.reload();
+  store.onChange(() => trunks.reload());
 
   // The web API runs the very commands of the pbx CLI (control/commands.ts),
   // here with the running appliance's certificates and live status.
   const commandContext = {
-    store, dataDir, random, blocks: throttle,
+    store, dataDir, random, blocks: throttle, trunks: () => trunks.views(),
     zrtp: {
       list: () => zrtpCache.list(),
       forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
@@ -357,7 +376,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
 
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;

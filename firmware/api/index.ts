@@ -342,9 +342,54 @@ export interface CommandReplies {
   readonly 'cert.renew': RenewResult;
   readonly 'cert.install': CertInstalled;
   readonly 'calls.history': readonly CallRecordJson[];
+  readonly 'trunk.list': readonly TrunkView[];
+  readonly 'route.list': readonly RouteView[];
+  readonly 'did.list': readonly DidView[];
   readonly 'group.add': RingGroupView;
   readonly 'group.list': readonly RingGroupView[];
   readonly 'group.remove': { readonly removed: string };
 }
 
 export type CommandName = keyof CommandReplies;
+
+/** A SIP trunk with its live state (pbx/trunks), as `pbx trunk list --json` and the trunks view show it. Never its password. */
+export interface TrunkView {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number | null;
+  readonly transport: 'udp' | 'tcp' | 'tls';
+  readonly username: string | null;
+  readonly register: boolean;
+  readonly policy: string;
+  /** Checked against an uploaded CA (true) or the system store (false); TLS only. */
+  readonly customCa: boolean;
+  readonly sipsExempt: boolean;
+  readonly maxCalls: number;
+  /** Live, only from a running appliance. */
+  readonly live?: {
+    /** off: an IP-authenticated trunk that does not register. */
+    readonly registration: 'off' | 'idle' | 'registering' | 'registered' | 'retrying' | 'config-error' | 'stopped';
+    /** OPTIONS keep-alive: down when the trunk stopped answering. */
+    readonly liveness: 'unknown' | 'up' | 'down';
+    readonly lastError?: string;
+    /** ISO 8601, while registered. */
+    readonly registeredUntil?: string;
+    readonly servers: readonly string[];
+    readonly activeCalls: number;
+  };
+}
+
+/** An outbound route and a DID as the CLI and the trunks view show them. */
+export interface RouteView {
+  readonly prefix: string;
+  readonly trunks: readonly string[];
+  readonly strip: number;
+  readonly prepend: string;
+  readonly international: boolean;
+  readonly premium: boolean;
+}
+export interface DidView {
+  readonly number: string;
+  readonly to: string;
+  readonly trunk: string;
+}

@@ -7,6 +7,7 @@ import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimite
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
+import { TRUNK_USAGE, TrunkUsageError, trunkCommand } from './trunk.js';
 import {
   ACCOUNT_FEATURE_OPTIONS, ACCOUNT_FEATURE_USAGE, FeatureUsageError, GROUP_READ_ONLY, GROUP_USAGE, accountFeatureArgs, describeAccountFeatures, groupCommand,
 } from './features.js';
@@ -36,7 +37,8 @@ ${GROUP_USAGE}
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
-${BLOCK_USAGE}`;
+${BLOCK_USAGE}
+${TRUNK_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -72,7 +74,7 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list']);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
 const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget']);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
@@ -242,6 +244,10 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError(sub ? `unknown zrtp command: ${sub}` : 'zrtp needs a command: list, forget');
     }
+    case 'trunk':
+    case 'route':
+    case 'did':
+      return trunkCommand(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text), readFile: (p) => readFileLimited(p) });
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);
@@ -303,7 +309,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e)) {

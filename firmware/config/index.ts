@@ -25,6 +25,10 @@ export {
 } from './password.js';
 export { LOCK_FILE, tryLockConfig, type LockAttempt, type LockHolder } from './lock.js';
 export {
+  TrunkSchema, OutboundRouteSchema, DidSchema, DialRightsSchema, TrunkingSchema, TRUNK_NAME_PATTERN, MAX_TRUNKS,
+  type Trunk, type OutboundRouteConfig, type Did, type Trunking,
+} from './schema.js';
+export {
   setAccountFeatures, addRingGroup, removeRingGroup, listRingGroups, isDialTarget,
   type AccountFeatureChange, type ForwardChange, type NewRingGroup,
 } from './features.js';

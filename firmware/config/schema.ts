@@ -200,6 +200,64 @@ export const NetworkSchema = z.strictObject({
     .prefault({}),
 });
 
+/** SIP trunks (pbx/trunks): a provider, or another box. The password is the provider's, kept because digest needs it; never shown. */
+export const TRUNK_NAME_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+export const MAX_TRUNKS = 32;
+export const TrunkSchema = z.strictObject({
+  name: z.string().regex(TRUNK_NAME_PATTERN),
+  host: z.string().min(1).max(253).regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/),
+  port: port.nullable().default(null),
+  transport: z.enum(['udp', 'tcp', 'tls']).default('udp'),
+  username: z.string().min(1).max(64).regex(/^[A-Za-z0-9._+~-]+$/).nullable().default(null),
+  password: z.string().min(1).max(128).nullable().default(null),
+  register: z.boolean().default(false),
+  policy: z.string().regex(POLICY_NAME_PATTERN).default(DEFAULT_POLICY),
+  /** PEM of the CA the provider's (or the other box's) certificate must chain to; null: the system store. */
+  ca: z.string().max(65536).nullable().default(null),
+  /** Addresses the trunk's calls may come from besides its resolved servers (IP-authenticated trunks). */
+  allow: z.array(z.string().min(2).max(45)).max(16).default([]),
+  /** What the provider does with media: SDES where it offers it, plain RTP otherwise. */
+  media: MediaCapsSchema.prefault({}),
+  /** Calls on this trunk are exempt from sips: end-to-end enforcement (few PSTN gateways do TLS/SRTP). */
+  sipsExempt: z.boolean().default(true),
+  maxCalls: z.number().int().min(1).max(1000).default(4),
+  /** The caller ID sent when neither route nor extension sets one; null: the trunk's user name. */
+  callerId: z.string().max(32).regex(/^\+?[0-9]*$/).nullable().default(null),
+  outboundProxy: z.string().max(253).nullable().default(null),
+});
+export const OutboundRouteSchema = z.strictObject({
+  prefix: z.string().max(16).regex(/^[0-9*#+]*$/),
+  trunks: z.array(z.string().regex(TRUNK_NAME_PATTERN)).min(1).max(8),
+  strip: z.number().int().min(0).max(16).default(0),
+  prepend: z.string().max(16).regex(/^\+?[0-9]*$/).default(''),
+  international: z.boolean().default(false),
+  premium: z.boolean().default(false),
+  callerId: z.string().max(32).regex(/^\+?[0-9]*$/).nullable().default(null),
+});
+export const DidSchema = z.strictObject({
+  number: z.string().min(1).max(32).regex(/^\+?[0-9]+$/),
+  to: z.string().regex(EXTENSION_PATTERN),
+  trunk: z.string().regex(TRUNK_NAME_PATTERN),
+});
+export const DialRightsSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  international: z.boolean().default(false),
+  premium: z.boolean().default(false),
+  callerId: z.string().max(32).regex(/^\+?[0-9]*$/).nullable().default(null),
+});
+export const TrunkingSchema = z.strictObject({
+  trunks: z.array(TrunkSchema).max(MAX_TRUNKS).default([]),
+  routes: z.array(OutboundRouteSchema).max(256).default([]),
+  dids: z.array(DidSchema).max(2000).default([]),
+  /** Toll-fraud rights per extension; an extension not listed has none (national and emergency only). */
+  rights: z.array(DialRightsSchema).max(MAX_ACCOUNTS).default([]),
+  /** Concurrent outbound calls one account may have. */
+  maxCallsPerAccount: z.number().int().min(1).max(100).default(2),
+  emergency: z.array(z.string().regex(/^[0-9]{2,6}$/)).max(16).default(['112', '911', '999', '110', '000']),
+  international: z.array(z.string().max(8)).max(16).default(['00', '+', '011']),
+  premium: z.array(z.string().max(8)).max(64).default(['0900', '0901', '0906', '0909', '0137', '0138', '1900', '1976', '118']),
+});
+
 const defaultPolicies = [{ name: DEFAULT_POLICY }];
 
 export const ConfigSchema = z
@@ -212,6 +270,7 @@ export const ConfigSchema = z
     pki: PkiSchema.prefault({}),
     policies: z.array(PolicySchema).min(1).max(MAX_POLICIES).prefault(defaultPolicies),
     network: NetworkSchema.prefault({}),
+    trunking: TrunkingSchema.prefault({}),
     groups: z.array(RingGroupSchema).max(MAX_POLICIES).default([]),
     features: FeaturesSchema.prefault({}),
   })
@@ -259,6 +318,10 @@ export type MediaCaps = z.output<typeof MediaCapsSchema>;
 export type MediaProtectionName = z.output<typeof MediaProtectionSchema>;
 export type CallerStream = z.output<typeof CallerStreamSchema>;
 export type CalleeStream = z.output<typeof CalleeStreamSchema>;
+export type Trunk = z.output<typeof TrunkSchema>;
+export type OutboundRouteConfig = z.output<typeof OutboundRouteSchema>;
+export type Did = z.output<typeof DidSchema>;
+export type Trunking = z.output<typeof TrunkingSchema>;
 
 /** The configuration a first boot writes. */
 export function defaultConfig(): Config {

@@ -13,6 +13,8 @@ import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '.
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
+import type { TrunkView } from '../api/index.js';
+import { trunkCommand } from './trunks.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -58,6 +60,8 @@ export interface CommandContext {
   readonly clock?: Clock;
   /** A running appliance's ZRTP cache (keying FileZrtpCache): the phones it keeps retained secrets for. */
   readonly zrtp?: ZrtpPeerControl;
+  /** A running appliance's trunks with their live state (pbx/trunks). */
+  readonly trunks?: () => readonly TrunkView[];
 }
 
 /** What `zrtp.*` commands need of the ZRTP cache: never a secret, only who and which flags. */
@@ -441,8 +445,12 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       if (!ctx.zrtp.forget(zid)) throw new CommandError('not-found', `no ZRTP peer ${zid}`, 'zid');
       return { forgotten: zid };
     }
-    default:
+    default: {
+      // SIP trunks, routes and DIDs (control/trunks.ts).
+      const trunkReply = await trunkCommand(ctx, req.command, a);
+      if (trunkReply !== undefined) return trunkReply;
       throw new PbxError('not-found', `unknown command ${req.command}`);
+    }
   }
 }
 

@@ -48,6 +48,7 @@ export class B2bua implements CallEnding {
   private readonly hold: Hold;
   private readonly transfer: Transfer;
   private readonly destinations: Destination[] = [];
+  private trunkInbound?: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean;
 
   constructor(readonly deps: B2buaDeps) {
     this.setup = new CallSetup(deps, this);
@@ -84,6 +85,11 @@ export class B2bua implements CallEnding {
   /** Add a kind of destination (see Destination); asked after those added before it, before the accounts. */
   addDestination(dest: Destination): void {
     this.destinations.push(dest);
+  }
+
+  /** Calls arriving from trunks: asked before digest authentication; true when it took the INVITE (pbx/trunks). */
+  setTrunkInbound(hook: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean): void {
+    this.trunkInbound = hook;
   }
 
   /** The calls in progress, for features that look across calls (pickup, park, transfer). */
@@ -142,6 +148,8 @@ export class B2bua implements CallEnding {
       tx.respond(createResponse(req, 420, 'Bad Extension', { toTag: d.toTag(), headers: [{ name: 'unsupported', value: unsupported.join(', ') }] }));
       return;
     }
+    // A trunk's INVITE (from its servers or its allow list) is not an account's: no digest; its DID routes it (pbx/trunks).
+    if (this.trunkInbound?.(req, tx, source)) return;
     const src: RequestSource = { transport: source.transport, address: source.address, port: source.port, ...(source.flowId ? { flowId: source.flowId } : {}) };
     const auth = authenticate(d, req, src);
     if (!auth.ok) { tx.respond(auth.response); return; }
@@ -189,7 +197,7 @@ export class B2bua implements CallEnding {
     call.onNoAck = () => guard(d, this.hangup(call, 'timeout', 'both'), 'hangup');
     this.calls.add(call);
     this.changed();
-    void this.setup.route(call, callees).catch((e: unknown) => {
+    void this.setup.route(call, callees, opts).catch((e: unknown) => {
       d.log.error({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'call setup failed');
       // The catalogue decides: no free media ports (a limit) is a passing overload, 503 so the phone retries.
       if (!call.ended) guard(d, this.fail(call, failureOf(e), 'failed'), 'fail');

@@ -20,3 +20,6 @@ export {
 } from './policy/index.js';
 export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';
 export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, type StoredMusic } from './features/index.js';
+export {
+  Trunks, trunkView, systemResolver, resolveTrunk, RegistrationClient, KeepAlive, type TrunksDeps, type DnsResolver,
+} from './trunks/index.js';

@@ -38,6 +38,20 @@ export interface CalleeAccount {
   readonly dnd?: boolean;
   readonly pickupGroup?: string | null;
   readonly callWaiting?: boolean;
+  /** Set when the callee is a trunk (pbx/trunks): where its INVITE goes and how it presents the call. */
+  readonly trunk?: TrunkLeg;
+}
+
+/** A leg toward a trunk: not an account, so no location lookup; the servers in order, the identity the provider is shown. */
+export interface TrunkLeg {
+  readonly name: string;
+  /** The trunk's servers in order (RFC 3263), the Request-URI's host being the provider's domain. */
+  readonly targets: readonly Target[];
+  /** The From user (caller ID) and host the provider is shown. */
+  readonly fromUser: string;
+  readonly domain: string;
+  /** sips: end-to-end enforcement does not apply on this leg (shown in the call's notes). */
+  readonly sipsExempt: boolean;
 }
 
 /** A named policy as the config holds it. */

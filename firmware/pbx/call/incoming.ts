@@ -21,6 +21,8 @@ export interface RingOptions {
   readonly onUnanswered?: (why: 'busy' | 'no-answer' | 'unavailable') => boolean;
   /** An unanswered call this one takes over from. */
   readonly replaces?: Call;
+  /** Ring the callees one at a time, the next on 503, 408 or no answer (a trunk's servers, then the next trunk). */
+  readonly inOrder?: boolean;
 }
 
 /**
