@@ -10,6 +10,9 @@ import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
+import { Recording, type RecordMode } from './pbx/index.js';
+import { RecordingStore } from './recording/index.js';
+import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
@@ -84,6 +87,8 @@ export interface ApplianceParts {
   readonly leds: StatusLeds;
   readonly log: Logger;
   readonly releaseLock: () => void;
+  /** The recording store (DATA/recordings) and the feature that records calls into it. */
+  readonly recordings?: RecordingStore;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -155,6 +160,7 @@ export class Appliance {
     await this.admin.stop();
     await this.transports.stop();
     await this.media.close();
+    await this.recordings?.close();
     this.location.stop();
     await this.board.close();
     this.releaseLock();
@@ -246,9 +252,16 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     isOurDomain: (h) => isSelfHost(h, self),
   });
   const rtpPorts = opts.rtpPorts ?? { ...net.rtpPorts };
+  // Recordings (issue 9): sealed files under DATA/recordings, fed by engine taps the recording feature asks for.
+  const recordings = await RecordingStore.open({ dir: join(dataDir, RECORDINGS_DIR), clock, random, counters });
+  let recorder: Recording | undefined;
   const media = new MediaEngine({
     bindAddress: bind, advertiseAddress: advertise, portRange: rtpPorts, clock, counters, log,
     mediaTimeoutMs: cfg().calls.mediaTimeoutSec * 1000,
+    tapSinks: (spec) => {
+      if (!recorder) throw new PbxError('invalid-state', 'no recorder yet');
+      return recorder.sinkFor(spec);
+    },
   });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },
@@ -270,6 +283,15 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     policies: () => cfg().policies,
     holdMusic: () => holdMusic.get(),
   });
+  const modeOf = (ext: string): RecordMode => {
+    const acct = account(ext);
+    if (!acct) return 'never';
+    return acct.record ?? cfg().policies.find((p) => p.name === acct.policy)?.record ?? 'never';
+  };
+  recorder = new Recording({
+    counters, log, modeOf, tone: () => cfg().recording?.tone ?? true,
+    store: { start: (meta) => { const r = recordings.start(meta); return { id: r.id, sink: r }; } },
+  }, b2bua);
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).
@@ -285,6 +307,11 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const commandContext = {
     store, dataDir, random, blocks: throttle,
     liveStatus: () => appliance?.status() ?? {},
+    recordings: {
+      list: () => recordings.list(), get: (id: string) => recordings.get(id),
+      exportTo: (id: string, out: string) => recordings.exportTo(id, out),
+      toggle: (call: string, on?: boolean) => recorder!.toggle(call, on),
+    },
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
   };
@@ -335,7 +362,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
 
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, recordings,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;

@@ -126,6 +126,10 @@ export interface CallView {
   readonly policyNote?: string;
   /** What a feature could not do on this call and why (e.g. no music on hold on a fully private call). */
   readonly notes?: readonly string[];
+  /** The recording running on this call, if any (issue 9). */
+  readonly recording?: { readonly id: string; readonly kind: RecordingKindOption };
+  /** How the call is recorded on the parties' accounts: on-demand calls show the dashboard's button. */
+  readonly recordMode?: RecordModeOption;
 }
 
 /** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */
@@ -161,6 +165,8 @@ export interface AccountView {
   readonly tlsOnly: boolean;
   readonly staticContact: string | null;
   readonly createdAt: string;
+  /** Its own recording mode; absent: its policy's. */
+  readonly record?: RecordModeOption;
 }
 
 /** POST /api/accounts: the account, with the password when the box generated it (shown once). */
@@ -188,7 +194,32 @@ export interface Policy {
   readonly name: string;
   readonly callerStream: CallerStreamOption;
   readonly calleeStream: CalleeStreamOption;
+  readonly record?: RecordModeOption;
 }
+
+/* ---- recording and conferences (issue 9) ---- */
+
+export type RecordModeOption = 'always' | 'on-demand' | 'never';
+export type RecordingKindOption = 'decoded' | 'encrypted-capture';
+
+/** One recording as `pbx recording list --json` and the page list it. */
+export interface RecordingListEntry {
+  readonly id: string;
+  readonly kind: RecordingKindOption;
+  /** ISO 8601. */
+  readonly start: string;
+  readonly parties: readonly string[];
+  readonly durationMs: number;
+  readonly state: 'recording' | 'complete' | 'incomplete' | 'damaged';
+  /** How each recorded leg was protected, in channel order. */
+  readonly legs: readonly { readonly id: string; readonly protection: string }[];
+  readonly notes: readonly string[];
+  readonly size: number;
+}
+
+export interface RecordingExported { readonly id: string; readonly out: string; readonly bytes: number; readonly kind: RecordingKindOption }
+export interface RecordingToggled { readonly call: string; readonly recording: boolean; readonly id?: string }
+export interface RoomView { readonly extension: string; readonly pin: boolean; readonly max: number }
 
 /** GET /api/policies: each policy with how many extensions use it. */
 export interface PolicyListEntry extends Policy { readonly accounts: number }
@@ -308,6 +339,12 @@ export interface CommandReplies {
   readonly 'cert.renew': RenewResult;
   readonly 'cert.install': CertInstalled;
   readonly 'calls.history': readonly CallRecordJson[];
+  readonly 'recording.list': readonly RecordingListEntry[];
+  readonly 'recording.export': RecordingExported;
+  readonly 'recording.toggle': RecordingToggled;
+  readonly 'room.add': RoomView;
+  readonly 'room.list': readonly RoomView[];
+  readonly 'room.remove': { readonly removed: string };
 }
 
 export type CommandName = keyof CommandReplies;

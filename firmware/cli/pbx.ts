@@ -7,6 +7,9 @@ import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimite
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
+import {
+  RECORDING_NEEDS_RUNNING, RECORDING_READ_ONLY, RECORDING_USAGE, RecordingUsageError, recordingCommand, roomCommand,
+} from './recording.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -21,16 +24,19 @@ const USAGE = `usage:
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
+                      [--record always|on-demand|never]
   pbx account list [--json]
   pbx account remove EXT
   pbx policy list [--json]
   pbx policy add NAME [--caller forced_relay|relay_or_decrypt|decrypt] [--callee as_caller|decrypted|sdes|dtls|zrtp]
-  pbx policy set NAME [--caller MODE] [--callee MODE]
+                     [--record always|on-demand|never]
+  pbx policy set NAME [--caller MODE] [--callee MODE] [--record MODE]
   pbx policy remove NAME
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
-${BLOCK_USAGE}`;
+${BLOCK_USAGE}
+${RECORDING_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -66,9 +72,9 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...RECORDING_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING]);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, ...RECORDING_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -172,24 +178,24 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
-          media: { type: 'string' }, require: { type: 'string' },
+          media: { type: 'string' }, require: { type: 'string' }, record: { type: 'string' },
         }, 1);
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
-        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined) {
-          throw new UsageError('account set needs --policy, --name, --[no-]tls-only, --media or --require');
+        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && values.record === undefined) {
+          throw new UsageError('account set needs --policy, --name, --[no-]tls-only, --media, --require or --record');
         }
         const acct = await command(String(values.data ?? 'var'), {
           command: 'account.update',
-          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
-        }) as { extension: string; policy: string };
-        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}\n`);
+          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, record: values.record, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
+        }) as { extension: string; policy: string; record?: string };
+        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}${acct.record ? ` record=${acct.record}` : ''}\n`);
         return 0;
       }
       throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, set, import, list, remove');
     }
     case 'policy': {
-      const modes = { caller: { type: 'string' }, callee: { type: 'string' } } as const;
+      const modes = { caller: { type: 'string' }, callee: { type: 'string' }, record: { type: 'string' } } as const;
       if (sub === 'list') {
         const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
         const list = await command(String(values.data ?? 'var'), { command: 'policy.list', args: {} }) as PolicyLine[];
@@ -198,10 +204,10 @@ async function main(argv: string[]): Promise<number> {
       }
       if (sub === 'add' || sub === 'set') {
         const { values, positionals } = parse(rest, modes, 1);
-        if (sub === 'set' && values.caller === undefined && values.callee === undefined) throw new UsageError('policy set needs --caller or --callee');
+        if (sub === 'set' && values.caller === undefined && values.callee === undefined && values.record === undefined) throw new UsageError('policy set needs --caller, --callee or --record');
         const p = await command(String(values.data ?? 'var'), {
           command: sub === 'add' ? 'policy.add' : 'policy.update',
-          args: { name: positionals[0], callerStream: values.caller, calleeStream: values.callee },
+          args: { name: positionals[0], callerStream: values.caller, calleeStream: values.callee, record: values.record },
         }) as PolicyLine;
         process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} policy ${formatPolicies([p])}`);
         return 0;
@@ -216,6 +222,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'recording':
+      return recordingCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'room':
+      return roomCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);
@@ -277,7 +287,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof RecordingUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e)) {

@@ -4,6 +4,7 @@ export {
   type Config, type ConfigInput, type Account, type Policy, type CallerStream, type CalleeStream,
   defaultConfig, formatIssues,
 } from './schema.js';
+export { RecordModeSchema, RoomSchema, MAX_ROOMS, MAX_ROOM_PARTICIPANTS, type RecordMode, type Room } from './schema.js';
 export { type Migration, type MigrationContext, type MigrationResult, MIGRATIONS, migrate, fileVersion } from './migrations.js';
 export {
   ConfigStore, CONFIG_FILE, LAST_GOOD_SUFFIX, decodeConfig,

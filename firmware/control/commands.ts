@@ -12,6 +12,7 @@ import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '.
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
+import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -55,6 +56,8 @@ export interface CommandContext {
   readonly blocks?: BlockControl;
   /** The clock the throttle's times are on; the system clock by default. */
   readonly clock?: Clock;
+  /** A running appliance's recordings and calls; without it the store in DATA/recordings is read directly. */
+  readonly recordings?: RecordingControl;
 }
 
 /** What `block.*` commands need of the digest throttle. */
@@ -167,6 +170,14 @@ function mediaCaps(args: Readonly<Record<string, unknown>>, current?: { supporte
   return { supported: supported ?? [...(current?.supported ?? ['rtp', 'sdes'])], required: required ?? [...(current?.required ?? [])] };
 }
 
+/** `record` of account.update: one of the modes, or absent. */
+function recordMode(args: Readonly<Record<string, unknown>>): (typeof RECORD_MODES)[number] | undefined {
+  const v = str(args, 'record', false);
+  if (v === undefined) return undefined;
+  if (!(RECORD_MODES as readonly string[]).includes(v)) throw new CommandError('config', `record must be one of ${RECORD_MODES.join(', ')}`, 'record');
+  return v as (typeof RECORD_MODES)[number];
+}
+
 export function generatePassword(random: Random = cryptoRandom, length = GENERATED_PASSWORD_LENGTH): string {
   let out = '';
   for (let i = 0; i < length; i++) out += PASSWORD_ALPHABET[random.int(PASSWORD_ALPHABET.length)];
@@ -178,11 +189,12 @@ function policyFrom(a: Readonly<Record<string, unknown>>, base: Partial<Policy> 
     name: a.name ?? base.name,
     callerStream: a.callerStream ?? base.callerStream,
     calleeStream: a.calleeStream ?? base.calleeStream,
+    record: a.record ?? base.record,
   });
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const field = typeof issue?.path[0] === 'string' ? issue.path[0] : undefined;
-  const options: Record<string, readonly string[]> = { callerStream: CallerStreamSchema.options, calleeStream: CalleeStreamSchema.options };
+  const options: Record<string, readonly string[]> = { callerStream: CallerStreamSchema.options, calleeStream: CalleeStreamSchema.options, record: RECORD_MODES };
   const message = field === 'name'
     ? 'name must be 1-32 letters, digits, \'.\', \'_\' or \'-\''
     : field && options[field] ? `${field} must be one of ${options[field].join(', ')}` : (issue?.message ?? 'invalid policy');
@@ -217,6 +229,7 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       const name = str(a, 'name', false);
       const policy = str(a, 'policy', false);
       const tlsOnly = bool(a, 'tlsOnly');
+      const record = recordMode(a);
       if (name !== undefined && (name.length > 64 || /[\u0000-\u001f\u007f]/.test(name))) {
         throw new CommandError('config', 'name must be at most 64 characters, without control characters', 'name');
       }
@@ -229,6 +242,7 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         if (name !== undefined) acct.name = name;
         if (policy !== undefined) acct.policy = policy;
         if (tlsOnly !== undefined) acct.tlsOnly = tlsOnly;
+        if (record !== undefined) acct.record = record;
         const media = mediaCaps(a, acct.media);
         if (media) acct.media = media;
       });
@@ -357,6 +371,14 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       if (!ctx.blocks.unblock(key, str(a, 'by', false) ?? 'admin')) throw new CommandError('not-found', `${address} is not blocked`, 'address');
       return { removed: key } satisfies BlockRemoved;
     }
+    case 'recording.list':
+    case 'recording.export':
+    case 'recording.toggle':
+      return recordingCommand(ctx.recordings, ctx.dataDir, req.command, a);
+    case 'room.add':
+    case 'room.list':
+    case 'room.remove':
+      return roomCommand(store, req.command, a);
     default:
       throw new PbxError('not-found', `unknown command ${req.command}`);
   }

@@ -19,3 +19,4 @@ export {
 } from './policy/index.js';
 export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';
 export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, type StoredMusic } from './features/index.js';
+export { Recording, RECORD_TOGGLE_CODE, type RecorderStore, type RecordMode } from './features/index.js';

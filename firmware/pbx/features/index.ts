@@ -2,3 +2,7 @@
 export { Hold, isHoldOffer, musicCodec, PRIVATE_HOLD_NOTE, type HoldDeps } from './hold.js';
 export { Transfer, PRIVATE_TRANSFER_NOTE, type TransferDeps } from './transfer.js';
 export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, MIN_HOLD_MUSIC_SECONDS, MAX_HOLD_MUSIC_SECONDS, type StoredMusic } from './music.js';
+export {
+  Recording, FeatureCodeSink, RECORD_TOGGLE_CODE, RECORD_TONE_HZ, RECORD_TONE_MS, PRIVATE_RECORDING_NOTE, protectionWords, recordTone, strongerMode,
+  type RecordingDeps, type RecorderStore, type CallsWatch, type RecordMode,
+} from './recording.js';
