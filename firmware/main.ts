@@ -10,7 +10,7 @@ import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
-import { Recording, type RecordMode } from './pbx/index.js';
+import { Recording, Rooms, type RecordMode } from './pbx/index.js';
 import { RecordingStore } from './recording/index.js';
 import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
@@ -292,6 +292,12 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     counters, log, modeOf, tone: () => cfg().recording?.tone ?? true,
     store: { start: (meta) => { const r = recordings.start(meta); return { id: r.id, sink: r }; } },
   }, b2bua);
+  // Meet-me rooms (pbx room add): a destination beside the accounts, mixed by the engine.
+  b2bua.addDestination(new Rooms({
+    clock, random, transactions, media, counters, log, contactFor, location,
+    callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
+    rooms: () => cfg().rooms ?? [],
+  }, b2bua));
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).

@@ -195,6 +195,16 @@ export class B2bua implements CallEnding {
     return call;
   }
 
+  /**
+   * A call a destination answers itself (a conference room): the B2BUA
+   * routes its in-dialog requests (ACK, BYE) and ends it like any other.
+   */
+  adopt(call: Call): void {
+    call.onNoAck = () => guard(this.deps, this.hangup(call, 'timeout', 'both'), 'hangup');
+    this.calls.add(call);
+    this.changed();
+  }
+
   /** Refuse an incoming call before it is a call, with a catalogue answer, and keep its record. */
   refuse(incoming: IncomingCall, answer: CallFailure, why: EndReason, headers?: Header[]): void {
     try {

@@ -20,3 +20,4 @@ export {
 export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';
 export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, type StoredMusic } from './features/index.js';
 export { Recording, RECORD_TOGGLE_CODE, type RecorderStore, type RecordMode } from './features/index.js';
+export { Rooms, PRIVATE_CONFERENCE_NOTE } from './features/index.js';

@@ -6,3 +6,4 @@ export {
   Recording, FeatureCodeSink, RECORD_TOGGLE_CODE, RECORD_TONE_HZ, RECORD_TONE_MS, PRIVATE_RECORDING_NOTE, protectionWords, recordTone, strongerMode,
   type RecordingDeps, type RecorderStore, type CallsWatch, type RecordMode,
 } from './recording.js';
+export { Rooms, PRIVATE_CONFERENCE_NOTE, ROOM_PIN_NOTE, type RoomConfig, type RoomDeps, type RoomHost, type RoomIncoming } from './conference.js';

@@ -192,7 +192,8 @@ export class Recording {
   private watch(call: Call): Watched {
     let w = this.watched.get(call);
     if (!w) {
-      w = { mode: strongerMode(this.deps.modeOf(call.caller), this.deps.modeOf(call.callee)) };
+      // A feature that owns the call's media its own way (a conference room) has set the mode already.
+      w = { mode: call.recordMode ?? strongerMode(this.deps.modeOf(call.caller), this.deps.modeOf(call.callee)) };
       this.watched.set(call, w);
       call.recordMode = w.mode;
       call.on('closed', () => { this.watched.delete(call); if (w!.dtmf) this.pending.delete(w!.dtmf); });

@@ -48,6 +48,12 @@ export class MediaSession {
     }
   }
 
+  /** Open the session with no legs (a conference room: its members join one by one). */
+  async create(): Promise<void> {
+    await this.media.request({ op: 'create', sessionId: this.id });
+    this.opened = true;
+  }
+
   /** Open one more leg's ports (a transfer target, a conference member). */
   async addLeg(leg: LegId, o: { remote?: RemoteMedia; security?: LegSecurity }): Promise<LocalMedia> {
     const r = await this.media.request({
