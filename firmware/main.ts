@@ -4,7 +4,7 @@ import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { SimBoard } from '../board/index.js';
 import { AdminServer, certSource } from './admin/index.js';
-import { ConfigStore, tryLockConfig, type ReadonlyConfig } from './config/index.js';
+import { ConfigStore, setAccountFeatures, tryLockConfig, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
@@ -282,6 +282,11 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     records: fileCallRecords(dataDir, log),
     policies: () => cfg().policies,
     holdMusic: () => holdMusic.get(),
+    groups: () => cfg().groups,
+    settingCodes: {
+      codes: () => cfg().features.codes,
+      setDnd: async (ext, on) => { await store.update((d) => setAccountFeatures(d, ext, { dnd: on })); },
+    },
   });
   const modeOf = (ext: string): RecordMode => {
     const acct = account(ext);

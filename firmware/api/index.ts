@@ -167,6 +167,21 @@ export interface AccountView {
   readonly createdAt: string;
   /** Its own recording mode; absent: its policy's. */
   readonly record?: RecordModeOption;
+  /** Where calls go instead: always, on busy, on no answer (after noAnswerSec); null: not forwarded. */
+  readonly forward: { readonly always: string | null; readonly busy: string | null; readonly noAnswer: string | null; readonly noAnswerSec: number };
+  readonly dnd: boolean;
+  readonly pickupGroup: string | null;
+  readonly callWaiting: boolean;
+}
+
+/** A ring group: an extension number that rings several accounts. */
+export interface RingGroupView {
+  readonly extension: string;
+  readonly name: string;
+  readonly members: readonly string[];
+  readonly order: 'parallel' | 'sequential';
+  readonly memberRingSec: number;
+  readonly noAnswerTo: string | null;
 }
 
 /** POST /api/accounts: the account, with the password when the box generated it (shown once). */
@@ -345,6 +360,9 @@ export interface CommandReplies {
   readonly 'room.add': RoomView;
   readonly 'room.list': readonly RoomView[];
   readonly 'room.remove': { readonly removed: string };
+  readonly 'group.add': RingGroupView;
+  readonly 'group.list': readonly RingGroupView[];
+  readonly 'group.remove': { readonly removed: string };
 }
 
 export type CommandName = keyof CommandReplies;

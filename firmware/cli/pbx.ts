@@ -10,6 +10,9 @@ import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blo
 import {
   RECORDING_NEEDS_RUNNING, RECORDING_READ_ONLY, RECORDING_USAGE, RecordingUsageError, recordingCommand, roomCommand,
 } from './recording.js';
+import {
+  ACCOUNT_FEATURE_OPTIONS, ACCOUNT_FEATURE_USAGE, FeatureUsageError, GROUP_READ_ONLY, GROUP_USAGE, accountFeatureArgs, describeAccountFeatures, groupCommand,
+} from './features.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -25,6 +28,7 @@ const USAGE = `usage:
   pbx account import FILE.csv
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
                       [--record always|on-demand|never]
+${ACCOUNT_FEATURE_USAGE}
   pbx account list [--json]
   pbx account remove EXT
   pbx policy list [--json]
@@ -32,6 +36,7 @@ const USAGE = `usage:
                      [--record always|on-demand|never]
   pbx policy set NAME [--caller MODE] [--callee MODE] [--record MODE]
   pbx policy remove NAME
+${GROUP_USAGE}
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
@@ -72,7 +77,7 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...RECORDING_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, ...RECORDING_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
 const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, ...RECORDING_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
@@ -178,18 +183,19 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
-          media: { type: 'string' }, require: { type: 'string' }, record: { type: 'string' },
+          media: { type: 'string' }, require: { type: 'string' }, record: { type: 'string' }, ...ACCOUNT_FEATURE_OPTIONS,
         }, 1);
+        const features = accountFeatureArgs(values);
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
-        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && values.record === undefined) {
-          throw new UsageError('account set needs --policy, --name, --[no-]tls-only, --media, --require or --record');
+        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && Object.keys(features).length === 0 && values.record === undefined) {
+          throw new UsageError('account set needs something to change: --policy, --name, --[no-]tls-only, --media, --require, a forward, --[no-]dnd, --pickup-group, --[no-]call-waiting or --record');
         }
         const acct = await command(String(values.data ?? 'var'), {
           command: 'account.update',
-          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, record: values.record, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
-        }) as { extension: string; policy: string; record?: string };
-        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}${acct.record ? ` record=${acct.record}` : ''}\n`);
+          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, record: values.record, ...(tlsOnly !== undefined ? { tlsOnly } : {}), ...features },
+        }) as Parameters<typeof describeAccountFeatures>[0] & { policy: string; record?: string };
+        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}; ${describeAccountFeatures(acct)}${acct.record ? ` record=${acct.record}` : ''}\n`);
         return 0;
       }
       throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, set, import, list, remove');
@@ -220,6 +226,8 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
     }
+    case 'group':
+      return groupCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'recording':
@@ -287,7 +295,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof RecordingUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof RecordingUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e)) {

@@ -120,6 +120,10 @@ export function toAccountView(a: DeepReadonlyAccount): AccountView {
     staticContact: a.staticContact,
     createdAt: a.createdAt,
     ...(a.record ? { record: a.record } : {}),
+    forward: { ...a.forward },
+    dnd: a.dnd,
+    pickupGroup: a.pickupGroup,
+    callWaiting: a.callWaiting,
   };
 }
 

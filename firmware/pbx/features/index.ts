@@ -7,3 +7,5 @@ export {
   type RecordingDeps, type RecorderStore, type CallsWatch, type RecordMode,
 } from './recording.js';
 export { Rooms, PRIVATE_CONFERENCE_NOTE, ROOM_PIN_NOTE, type RoomConfig, type RoomDeps, type RoomHost, type RoomIncoming } from './conference.js';
+export { Delivery, MAX_FORWARD_HOPS, type DeliveryDeps, type DeliveryHost, type RingGroupEntry } from './delivery.js';
+export { SettingCodesDestination, type SettingCodes, type SettingCodesDeps, type SettingCodesHost } from './codes.js';
