@@ -11,6 +11,9 @@ import {
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
 import { Trunks, systemResolver } from './pbx/index.js';
+import { Recording, Rooms, type RecordMode } from './pbx/index.js';
+import { RecordingStore } from './recording/index.js';
+import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
 import { FileZrtpCache, ZrtpBox } from './keying/index.js';
@@ -90,6 +93,8 @@ export interface ApplianceParts {
   readonly releaseLock: () => void;
   /** SIP trunks (pbx/trunks): registrations, keep-alives, the dial plan's doors. */
   readonly trunks?: Trunks;
+  /** The recording store (DATA/recordings) and the feature that records calls into it. */
+  readonly recordings?: RecordingStore;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -162,6 +167,7 @@ export class Appliance {
     await this.admin.stop();
     await this.transports.stop();
     await this.media.close();
+    await this.recordings?.close();
     this.location.stop();
     await this.board.close();
     this.releaseLock();
@@ -253,6 +259,9 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     isOurDomain: (h) => isSelfHost(h, self),
   });
   const rtpPorts = opts.rtpPorts ?? { ...net.rtpPorts };
+  // Recordings (issue 9): sealed files under DATA/recordings, fed by engine taps the recording feature asks for.
+  const recordings = await RecordingStore.open({ dir: join(dataDir, RECORDINGS_DIR), clock, random, counters });
+  let recorder: Recording | undefined;
   // ZRTP (RFC 6189): the box's ZID and retained secrets live in DATA/zrtp-cache.json (0600, atomic), the same across restarts.
   const zrtpCache = FileZrtpCache.open(dataDir, random);
   const zrtp = new ZrtpBox({ zid: zrtpCache.zid, cache: zrtpCache, clock, random, counters });
@@ -263,6 +272,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     mediaTimeoutMs: cfg().calls.mediaTimeoutSec * 1000,
     zrtp: zrtp.agents,
     dtls: dtls.factory,
+    tapSinks: (spec) => {
+      if (!recorder) throw new PbxError('invalid-state', 'no recorder yet');
+      return recorder.sinkFor(spec);
+    },
   });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },
@@ -293,6 +306,21 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     },
     zrtp,
   });
+  const modeOf = (ext: string): RecordMode => {
+    const acct = account(ext);
+    if (!acct) return 'never';
+    return acct.record ?? cfg().policies.find((p) => p.name === acct.policy)?.record ?? 'never';
+  };
+  recorder = new Recording({
+    counters, log, modeOf, tone: () => cfg().recording?.tone ?? true,
+    store: { start: (meta) => { const r = recordings.start(meta); return { id: r.id, sink: r }; } },
+  }, b2bua);
+  // Meet-me rooms (pbx room add): a destination beside the accounts, mixed by the engine.
+  b2bua.addDestination(new Rooms({
+    clock, random, transactions, media, counters, log, contactFor, location,
+    callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
+    rooms: () => cfg().rooms ?? [],
+  }, b2bua));
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   // SIP trunks: the outbound routes as a destination (it lets the accounts go first), inbound calls by DID before digest.
   const trunks = new Trunks({
@@ -326,6 +354,11 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
     },
     liveStatus: () => appliance?.status() ?? {},
+    recordings: {
+      list: () => recordings.list(), get: (id: string) => recordings.get(id),
+      exportTo: (id: string, out: string) => recordings.exportTo(id, out),
+      toggle: (call: string, on?: boolean) => recorder!.toggle(call, on),
+    },
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
   };
@@ -376,7 +409,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
 
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;

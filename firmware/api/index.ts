@@ -145,6 +145,10 @@ export interface CallView {
   readonly policyNote?: string;
   /** What a feature could not do on this call and why (e.g. no music on hold on a fully private call). */
   readonly notes?: readonly string[];
+  /** The recording running on this call, if any (issue 9). */
+  readonly recording?: { readonly id: string; readonly kind: RecordingKindOption };
+  /** How the call is recorded on the parties' accounts: on-demand calls show the dashboard's button. */
+  readonly recordMode?: RecordModeOption;
 }
 
 /** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */
@@ -180,6 +184,8 @@ export interface AccountView {
   readonly tlsOnly: boolean;
   readonly staticContact: string | null;
   readonly createdAt: string;
+  /** Its own recording mode; absent: its policy's. */
+  readonly record?: RecordModeOption;
   /** Where calls go instead: always, on busy, on no answer (after noAnswerSec); null: not forwarded. */
   readonly forward: { readonly always: string | null; readonly busy: string | null; readonly noAnswer: string | null; readonly noAnswerSec: number };
   readonly dnd: boolean;
@@ -222,7 +228,32 @@ export interface Policy {
   readonly name: string;
   readonly callerStream: CallerStreamOption;
   readonly calleeStream: CalleeStreamOption;
+  readonly record?: RecordModeOption;
 }
+
+/* ---- recording and conferences (issue 9) ---- */
+
+export type RecordModeOption = 'always' | 'on-demand' | 'never';
+export type RecordingKindOption = 'decoded' | 'encrypted-capture';
+
+/** One recording as `pbx recording list --json` and the page list it. */
+export interface RecordingListEntry {
+  readonly id: string;
+  readonly kind: RecordingKindOption;
+  /** ISO 8601. */
+  readonly start: string;
+  readonly parties: readonly string[];
+  readonly durationMs: number;
+  readonly state: 'recording' | 'complete' | 'incomplete' | 'damaged';
+  /** How each recorded leg was protected, in channel order. */
+  readonly legs: readonly { readonly id: string; readonly protection: string }[];
+  readonly notes: readonly string[];
+  readonly size: number;
+}
+
+export interface RecordingExported { readonly id: string; readonly out: string; readonly bytes: number; readonly kind: RecordingKindOption }
+export interface RecordingToggled { readonly call: string; readonly recording: boolean; readonly id?: string }
+export interface RoomView { readonly extension: string; readonly pin: boolean; readonly max: number }
 
 /** GET /api/policies: each policy with how many extensions use it. */
 export interface PolicyListEntry extends Policy { readonly accounts: number }
@@ -345,6 +376,12 @@ export interface CommandReplies {
   readonly 'trunk.list': readonly TrunkView[];
   readonly 'route.list': readonly RouteView[];
   readonly 'did.list': readonly DidView[];
+  readonly 'recording.list': readonly RecordingListEntry[];
+  readonly 'recording.export': RecordingExported;
+  readonly 'recording.toggle': RecordingToggled;
+  readonly 'room.add': RoomView;
+  readonly 'room.list': readonly RoomView[];
+  readonly 'room.remove': { readonly removed: string };
   readonly 'group.add': RingGroupView;
   readonly 'group.list': readonly RingGroupView[];
   readonly 'group.remove': { readonly removed: string };

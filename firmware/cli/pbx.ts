@@ -9,6 +9,9 @@ import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
 import { TRUNK_USAGE, TrunkUsageError, trunkCommand } from './trunk.js';
 import {
+  RECORDING_NEEDS_RUNNING, RECORDING_READ_ONLY, RECORDING_USAGE, RecordingUsageError, recordingCommand, roomCommand,
+} from './recording.js';
+import {
   ACCOUNT_FEATURE_OPTIONS, ACCOUNT_FEATURE_USAGE, FeatureUsageError, GROUP_READ_ONLY, GROUP_USAGE, accountFeatureArgs, describeAccountFeatures, groupCommand,
 } from './features.js';
 
@@ -26,19 +29,22 @@ const USAGE = `usage:
   pbx account import FILE.csv
   pbx zrtp list [--json] | pbx zrtp forget ZID
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
+                      [--record always|on-demand|never]
 ${ACCOUNT_FEATURE_USAGE}
   pbx account list [--json]
   pbx account remove EXT
   pbx policy list [--json]
   pbx policy add NAME [--caller forced_relay|relay_or_decrypt|decrypt] [--callee as_caller|decrypted|sdes|dtls|zrtp]
-  pbx policy set NAME [--caller MODE] [--callee MODE]
+                     [--record always|on-demand|never]
+  pbx policy set NAME [--caller MODE] [--callee MODE] [--record MODE]
   pbx policy remove NAME
 ${GROUP_USAGE}
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
 ${BLOCK_USAGE}
-${TRUNK_USAGE}`;
+${TRUNK_USAGE}
+${RECORDING_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -74,9 +80,9 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list']);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list', ...RECORDING_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget']);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget', ...RECORDING_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -180,25 +186,25 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
-          media: { type: 'string' }, require: { type: 'string' }, ...ACCOUNT_FEATURE_OPTIONS,
+          media: { type: 'string' }, require: { type: 'string' }, record: { type: 'string' }, ...ACCOUNT_FEATURE_OPTIONS,
         }, 1);
         const features = accountFeatureArgs(values);
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
-        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && Object.keys(features).length === 0) {
-          throw new UsageError('account set needs something to change: --policy, --name, --[no-]tls-only, --media, --require, a forward, --[no-]dnd, --pickup-group or --[no-]call-waiting');
+        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && Object.keys(features).length === 0 && values.record === undefined) {
+          throw new UsageError('account set needs something to change: --policy, --name, --[no-]tls-only, --media, --require, a forward, --[no-]dnd, --pickup-group, --[no-]call-waiting or --record');
         }
         const acct = await command(String(values.data ?? 'var'), {
           command: 'account.update',
-          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, ...(tlsOnly !== undefined ? { tlsOnly } : {}), ...features },
-        }) as Parameters<typeof describeAccountFeatures>[0] & { policy: string };
-        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}; ${describeAccountFeatures(acct)}\n`);
+          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, record: values.record, ...(tlsOnly !== undefined ? { tlsOnly } : {}), ...features },
+        }) as Parameters<typeof describeAccountFeatures>[0] & { policy: string; record?: string };
+        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}; ${describeAccountFeatures(acct)}${acct.record ? ` record=${acct.record}` : ''}\n`);
         return 0;
       }
       throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, set, import, list, remove');
     }
     case 'policy': {
-      const modes = { caller: { type: 'string' }, callee: { type: 'string' } } as const;
+      const modes = { caller: { type: 'string' }, callee: { type: 'string' }, record: { type: 'string' } } as const;
       if (sub === 'list') {
         const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
         const list = await command(String(values.data ?? 'var'), { command: 'policy.list', args: {} }) as PolicyLine[];
@@ -207,10 +213,10 @@ async function main(argv: string[]): Promise<number> {
       }
       if (sub === 'add' || sub === 'set') {
         const { values, positionals } = parse(rest, modes, 1);
-        if (sub === 'set' && values.caller === undefined && values.callee === undefined) throw new UsageError('policy set needs --caller or --callee');
+        if (sub === 'set' && values.caller === undefined && values.callee === undefined && values.record === undefined) throw new UsageError('policy set needs --caller, --callee or --record');
         const p = await command(String(values.data ?? 'var'), {
           command: sub === 'add' ? 'policy.add' : 'policy.update',
-          args: { name: positionals[0], callerStream: values.caller, calleeStream: values.callee },
+          args: { name: positionals[0], callerStream: values.caller, calleeStream: values.callee, record: values.record },
         }) as PolicyLine;
         process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} policy ${formatPolicies([p])}`);
         return 0;
@@ -248,6 +254,10 @@ async function main(argv: string[]): Promise<number> {
     case 'route':
     case 'did':
       return trunkCommand(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text), readFile: (p) => readFileLimited(p) });
+    case 'recording':
+      return recordingCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'room':
+      return roomCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);
@@ -309,7 +319,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e)) {

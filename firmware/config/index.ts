@@ -5,6 +5,7 @@ export {
   type RingGroup, type FeatureCodes, type Features, type Forward,
   defaultConfig, formatIssues,
 } from './schema.js';
+export { RecordModeSchema, RoomSchema, MAX_ROOMS, MAX_ROOM_PARTICIPANTS, type RecordMode, type Room } from './schema.js';
 export { type Migration, type MigrationContext, type MigrationResult, MIGRATIONS, migrate, fileVersion } from './migrations.js';
 export {
   ConfigStore, CONFIG_FILE, LAST_GOOD_SUFFIX, decodeConfig,

@@ -22,10 +22,19 @@ const port = z.number().int().min(1).max(65535);
 export const CallerStreamSchema = z.enum(['forced_relay', 'relay_or_decrypt', 'decrypt']);
 export const CalleeStreamSchema = z.enum(['as_caller', 'decrypted', 'sdes', 'dtls', 'zrtp']);
 
+/**
+ * Call recording (issue 9): 'always' records every answered call of the
+ * account, 'on-demand' when a party asks (the feature code during the call,
+ * or the dashboard's button), 'never' not at all. Absent: 'never', or the
+ * account's policy's setting for an account.
+ */
+export const RecordModeSchema = z.enum(['always', 'on-demand', 'never']);
+
 export const PolicySchema = z.strictObject({
   name: z.string().regex(POLICY_NAME_PATTERN),
   callerStream: CallerStreamSchema.default('relay_or_decrypt'),
   calleeStream: CalleeStreamSchema.default('as_caller'),
+  record: RecordModeSchema.optional(),
 });
 
 /** Media protections a phone may speak: plain RTP, or SRTP keyed by SDES, DTLS-SRTP or ZRTP. */
@@ -95,6 +104,8 @@ export const AccountSchema = z.strictObject({
   /** Off: a second call to an account already in a call gets busy. */
   callWaiting: z.boolean().default(true),
   createdAt: z.iso.datetime(),
+  /** Recording for this account; absent: its policy's. */
+  record: RecordModeSchema.optional(),
 });
 
 /** An extension number that rings several accounts: all at once, or one after the other. */
@@ -260,6 +271,24 @@ export const TrunkingSchema = z.strictObject({
 
 const defaultPolicies = [{ name: DEFAULT_POLICY }];
 
+export const MAX_ROOMS = 64;
+/** The most participants a room may be given (the mixer's own limit is MAX_MIXER_MEMBERS). */
+export const MAX_ROOM_PARTICIPANTS = 16;
+
+/** A meet-me conference room: an extension that, dialled, joins the caller to the room's mixer. */
+export const RoomSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  /** Digits asked for by DTMF (RFC 4733) before joining; null: no PIN. */
+  pin: z.string().regex(/^[0-9]{1,12}$/).nullable().default(null),
+  max: z.number().int().min(2).max(MAX_ROOM_PARTICIPANTS).default(8),
+});
+
+/** Recording settings beside the per-account and per-policy mode. */
+export const RecordingSchema = z.strictObject({
+  /** Both parties hear a short tone when a recording of their call starts. */
+  tone: z.boolean().default(true),
+});
+
 export const ConfigSchema = z
   .strictObject({
     schemaVersion: z.literal(CURRENT_SCHEMA_VERSION),
@@ -271,6 +300,8 @@ export const ConfigSchema = z
     policies: z.array(PolicySchema).min(1).max(MAX_POLICIES).prefault(defaultPolicies),
     network: NetworkSchema.prefault({}),
     trunking: TrunkingSchema.prefault({}),
+    rooms: z.array(RoomSchema).max(MAX_ROOMS).optional(),
+    recording: RecordingSchema.optional(),
     groups: z.array(RingGroupSchema).max(MAX_POLICIES).default([]),
     features: FeaturesSchema.prefault({}),
   })
@@ -293,6 +324,12 @@ export const ConfigSchema = z
     if (!policies.has(DEFAULT_POLICY)) {
       ctx.issues.push({ code: 'custom', input: c.policies, path: ['policies'], message: `the "${DEFAULT_POLICY}" policy must exist` });
     }
+    (c.rooms ?? []).forEach((r, i) => {
+      if (seen.has(r.extension)) {
+        ctx.issues.push({ code: 'custom', input: r.extension, path: ['rooms', i, 'extension'], message: `room ${r.extension} clashes with an account or another room` });
+      }
+      seen.add(r.extension);
+    });
     c.groups.forEach((g, i) => {
       if (seen.has(g.extension)) {
         ctx.issues.push({ code: 'custom', input: g.extension, path: ['groups', i, 'extension'], message: `${g.extension} is already an extension or a group` });
@@ -315,6 +352,8 @@ export type FeatureCodes = z.output<typeof FeatureCodesSchema>;
 export type Features = z.output<typeof FeaturesSchema>;
 export type Forward = z.output<typeof ForwardSchema>;
 export type MediaCaps = z.output<typeof MediaCapsSchema>;
+export type RecordMode = z.output<typeof RecordModeSchema>;
+export type Room = z.output<typeof RoomSchema>;
 export type MediaProtectionName = z.output<typeof MediaProtectionSchema>;
 export type CallerStream = z.output<typeof CallerStreamSchema>;
 export type CalleeStream = z.output<typeof CalleeStreamSchema>;

@@ -15,6 +15,7 @@ import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
 import type { TrunkView } from '../api/index.js';
 import { trunkCommand } from './trunks.js';
+import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -62,6 +63,8 @@ export interface CommandContext {
   readonly zrtp?: ZrtpPeerControl;
   /** A running appliance's trunks with their live state (pbx/trunks). */
   readonly trunks?: () => readonly TrunkView[];
+  /** A running appliance's recordings and calls; without it the store in DATA/recordings is read directly. */
+  readonly recordings?: RecordingControl;
 }
 
 /** What `zrtp.*` commands need of the ZRTP cache: never a secret, only who and which flags. */
@@ -220,6 +223,14 @@ function mediaCaps(args: Readonly<Record<string, unknown>>, current?: { supporte
   return { supported: supported ?? [...(current?.supported ?? ['rtp', 'sdes'])], required: required ?? [...(current?.required ?? [])] };
 }
 
+/** `record` of account.update: one of the modes, or absent. */
+function recordMode(args: Readonly<Record<string, unknown>>): (typeof RECORD_MODES)[number] | undefined {
+  const v = str(args, 'record', false);
+  if (v === undefined) return undefined;
+  if (!(RECORD_MODES as readonly string[]).includes(v)) throw new CommandError('config', `record must be one of ${RECORD_MODES.join(', ')}`, 'record');
+  return v as (typeof RECORD_MODES)[number];
+}
+
 export function generatePassword(random: Random = cryptoRandom, length = GENERATED_PASSWORD_LENGTH): string {
   let out = '';
   for (let i = 0; i < length; i++) out += PASSWORD_ALPHABET[random.int(PASSWORD_ALPHABET.length)];
@@ -231,11 +242,12 @@ function policyFrom(a: Readonly<Record<string, unknown>>, base: Partial<Policy> 
     name: a.name ?? base.name,
     callerStream: a.callerStream ?? base.callerStream,
     calleeStream: a.calleeStream ?? base.calleeStream,
+    record: a.record ?? base.record,
   });
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const field = typeof issue?.path[0] === 'string' ? issue.path[0] : undefined;
-  const options: Record<string, readonly string[]> = { callerStream: CallerStreamSchema.options, calleeStream: CalleeStreamSchema.options };
+  const options: Record<string, readonly string[]> = { callerStream: CallerStreamSchema.options, calleeStream: CalleeStreamSchema.options, record: RECORD_MODES };
   const message = field === 'name'
     ? 'name must be 1-32 letters, digits, \'.\', \'_\' or \'-\''
     : field && options[field] ? `${field} must be one of ${options[field].join(', ')}` : (issue?.message ?? 'invalid policy');
@@ -270,6 +282,7 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       const name = str(a, 'name', false);
       const policy = str(a, 'policy', false);
       const tlsOnly = bool(a, 'tlsOnly');
+      const record = recordMode(a);
       if (name !== undefined && (name.length > 64 || /[\u0000-\u001f\u007f]/.test(name))) {
         throw new CommandError('config', 'name must be at most 64 characters, without control characters', 'name');
       }
@@ -282,6 +295,7 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         if (name !== undefined) acct.name = name;
         if (policy !== undefined) acct.policy = policy;
         if (tlsOnly !== undefined) acct.tlsOnly = tlsOnly;
+        if (record !== undefined) acct.record = record;
         const media = mediaCaps(a, acct.media);
         if (media) acct.media = media;
         const features = featureChange(a);
@@ -445,6 +459,14 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       if (!ctx.zrtp.forget(zid)) throw new CommandError('not-found', `no ZRTP peer ${zid}`, 'zid');
       return { forgotten: zid };
     }
+    case 'recording.list':
+    case 'recording.export':
+    case 'recording.toggle':
+      return recordingCommand(ctx.recordings, ctx.dataDir, req.command, a);
+    case 'room.add':
+    case 'room.list':
+    case 'room.remove':
+      return roomCommand(store, req.command, a);
     default: {
       // SIP trunks, routes and DIDs (control/trunks.ts).
       const trunkReply = await trunkCommand(ctx, req.command, a);

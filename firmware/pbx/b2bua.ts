@@ -210,6 +210,16 @@ export class B2bua implements CallEnding {
     return this.setup.planFor(call, callee, target);
   }
 
+  /**
+   * A call a destination answers itself (a conference room): the B2BUA
+   * routes its in-dialog requests (ACK, BYE) and ends it like any other.
+   */
+  adopt(call: Call): void {
+    call.onNoAck = () => guard(this.deps, this.hangup(call, 'timeout', 'both'), 'hangup');
+    this.calls.add(call);
+    this.changed();
+  }
+
   /** Is `extension` a party of an answered call (for call waiting off). */
   inCall(extension: string): boolean {
     for (const c of this.calls) {

@@ -23,3 +23,5 @@ export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, type StoredMusic } fr
 export {
   Trunks, trunkView, systemResolver, resolveTrunk, RegistrationClient, KeepAlive, type TrunksDeps, type DnsResolver,
 } from './trunks/index.js';
+export { Recording, RECORD_TOGGLE_CODE, type RecorderStore, type RecordMode } from './features/index.js';
+export { Rooms, PRIVATE_CONFERENCE_NOTE } from './features/index.js';

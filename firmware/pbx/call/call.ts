@@ -72,6 +72,10 @@ export class Call {
   readonly crossings = new Set<Crossing>();
   /** What the call's features could not do and why (a hold without music on a fully private call), for the views. */
   readonly notes: string[] = [];
+  /** The recording running on the call (pbx/features recording), for the views. */
+  recording?: { readonly id: string; readonly kind: 'decoded' | 'encrypted-capture' };
+  /** How the parties' accounts say the call is recorded, once answered. */
+  recordMode?: 'always' | 'on-demand' | 'never';
   /** The account the call is with: the dialled one, or the member of a ring group that answered. */
   callee: string;
   calleeName: string;
@@ -296,6 +300,8 @@ export class Call {
       mode: k?.plan.mode ?? 'relay', recordingPossible: k ? !k.endToEnd : true,
       ...(k ? { policyNote: k.plan.note } : {}),
       ...(this.notes.length ? { notes: [...this.notes] } : {}),
+      ...(this.recording ? { recording: this.recording } : {}),
+      ...(this.recordMode ? { recordMode: this.recordMode } : {}),
     };
   }
 }
