@@ -17,6 +17,7 @@ import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blo
 
 const USAGE = `usage:
   pbx run [--data DIR] [--bind ADDR] [--sip-port N] [--tls-port N] [--web-port N] [--http-port N] [--rtp-ports A-B]
+          [--board sim|gpio|auto]      auto (default): the GPIO board on a known Raspberry Pi, else sim
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
@@ -117,7 +118,10 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(argv.slice(1), {
         bind: { type: 'string' }, 'sip-port': { type: 'string' }, 'tls-port': { type: 'string' },
         'web-port': { type: 'string' }, 'http-port': { type: 'string' }, 'rtp-ports': { type: 'string' },
+        board: { type: 'string' },
       }, 0);
+      const boardChoice = values.board ?? 'auto';
+      if (boardChoice !== 'sim' && boardChoice !== 'gpio' && boardChoice !== 'auto') throw new UsageError('--board must be sim, gpio or auto');
       const { runAppliance } = await import('../main.js');
       await runAppliance({
         dataDir: resolve(String(values.data ?? 'var')),
@@ -127,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
         webPort: port('web-port', values['web-port']),
         httpPort: port('http-port', values['http-port']),
         rtpPorts: rtpRange(values['rtp-ports']),
+        boardChoice,
       });
       return 0;
     }
