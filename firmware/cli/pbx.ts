@@ -7,6 +7,7 @@ import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimite
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
+import { UPDATE_USAGE, UpdateUsageError, bootCommand, isUpdateError, updateCommand } from '../update/index.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -31,7 +32,8 @@ const USAGE = `usage:
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
-${BLOCK_USAGE}`;
+${BLOCK_USAGE}
+${UPDATE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -219,6 +221,10 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
     }
+    case 'update':
+      return updateCommand(argv.slice(1), (text) => process.stdout.write(text));
+    case 'boot':
+      return bootCommand(argv.slice(1));
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
@@ -282,10 +288,10 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof UpdateUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
-    } else if (isPbxError(e)) {
+    } else if (isPbxError(e) || isUpdateError(e)) {
       process.stderr.write(`pbx: ${e.message}\n`);
       process.exitCode = 1;
     } else {
