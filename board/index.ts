@@ -10,3 +10,6 @@ export { PIN_MAPS, parsePinMap, pinMapFor, type PinMap } from './gpio/models.js'
 export { FakeGpio, onoffDriver, type GpioDriver, type GpioLine, type Level } from './gpio/pins.js';
 export { RESET_LONG_MS, RESET_WARN_MS, ResetController, asideName, keepDataAside, type ResetHandlers } from './reset.js';
 export { sdNotify, systemdNotifier, type Notifier } from './systemd.js';
+export { ConsoleSession, LOGIN_BASE_DELAY_MS, LOGIN_MAX_DELAY_MS, type LoginCheck, type SessionDeps } from './console/session.js';
+export { CONSOLE_BAUD, SerialConsole, runPbx, type SerialConsoleOptions } from './console/serial.js';
+export { splitWords } from './console/words.js';

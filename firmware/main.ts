@@ -2,9 +2,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
-import { ResetController, keepDataAside, pickBoard, sdNotify, type BoardChoice } from '../board/index.js';
+import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
+import { fileURLToPath } from 'node:url';
 import { AdminServer, certSource } from './admin/index.js';
-import { ConfigStore, tryLockConfig, type ReadonlyConfig } from './config/index.js';
+import { ConfigStore, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
@@ -35,6 +36,8 @@ export interface ApplianceOptions {
   readonly board?: Board;
   /** Which board to pick when none is given (pbx run --board); sim by default. */
   readonly boardChoice?: BoardChoice;
+  /** A serial console on this device (pbx run --console /dev/serial0); its clock throttles wrong passwords. */
+  readonly console?: { readonly path: string; readonly baudRate?: number; readonly clock?: Clock };
   readonly clock?: Clock;
   readonly random?: Random;
   readonly log?: Logger;
@@ -87,6 +90,7 @@ export interface ApplianceParts {
   readonly log: Logger;
   readonly releaseLock: () => void;
   readonly reset: ResetController;
+  readonly serial: SerialConsole | null;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -167,6 +171,7 @@ export class Appliance {
     if (this.stopped) return;
     this.stopped = true;
     this.reset.close();
+    await this.serial?.close();
     this.mediaTimer?.cancel();
     this.log.info('stopping');
     this.leds.update({ phase: 'stopping' });
@@ -354,19 +359,37 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   writeFileAtomicSync(join(dataDir, 'run.json'), `${JSON.stringify(info, null, 2)}\n`, 0o644);
 
+  // The serial console: the admin password (or, before one is set, the setup code), then pbx commands.
+  let serial: SerialConsole | null = null;
+  const say = (line: string): void => { print(line); serial?.print(line); };
+  if (opts.console) {
+    const login = async (password: string): Promise<LoginCheck> => {
+      const { passwordHash, setupCode } = cfg().admin;
+      if (passwordHash !== null) return (await verifyPassword(password, passwordHash)) ? 'ok' : 'wrong';
+      if (setupCode !== null) return password === setupCode ? 'ok' : { hint: `no admin password is set yet: type the setup code (${setupCode}), or set a password at ${info.adminUrl}` };
+      return 'wrong';
+    };
+    serial = await SerialConsole.open({
+      path: opts.console.path, ...(opts.console.baudRate ? { baudRate: opts.console.baudRate } : {}), clock: opts.console.clock ?? clock, login,
+      banner: () => `SecurePBX console; admin ${info.adminUrl}; SIP udp/tcp ${ports.udp}, tls ${ports.tls}`,
+      pbx: { script: fileURLToPath(new URL('./cli/pbx.js', import.meta.url)), dataDir },
+      note: (event) => log.info({ console: opts.console?.path }, event),
+    });
+  }
+
   // The reset button: a short press shows where the box is, a long one restores factory settings.
   const IDENTIFY_MS = 5_000;
   let identifyTimer: TimerHandle | null = null;
   const reset = new ResetController(board.resetButton, clock, {
     identify: () => {
-      print(`SecurePBX at ${[...new Set(identity.addresses)].join(', ') || bind}`);
-      print(`  admin:   ${info.adminUrl}`);
+      say(`SecurePBX at ${[...new Set(identity.addresses)].join(', ') || bind}`);
+      say(`  admin:   ${info.adminUrl}`);
       leds.update({ identify: true });
       identifyTimer?.cancel();
       identifyTimer = clock.setTimer(IDENTIFY_MS, () => { identifyTimer = null; leds.update({ identify: false }); });
     },
     pending: (on) => {
-      if (on) print('reset button held: release after 10 s to restore factory settings (the old data is kept aside)');
+      if (on) say('reset button held: release after 10 s to restore factory settings (the old data is kept aside)');
       leds.update({ resetPending: on });
     },
     factoryReset: () => {
@@ -380,7 +403,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
 
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, reset,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, reset, serial,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;

@@ -19,6 +19,7 @@ import { UPDATE_USAGE, UpdateUsageError, bootCommand, isUpdateError, updateComma
 const USAGE = `usage:
   pbx run [--data DIR] [--bind ADDR] [--sip-port N] [--tls-port N] [--web-port N] [--http-port N] [--rtp-ports A-B]
           [--board sim|gpio|auto]      auto (default): the GPIO board on a known Raspberry Pi, else sim
+          [--console DEVICE]           a serial console there (115200 8N1): admin password, then pbx commands
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
@@ -120,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(argv.slice(1), {
         bind: { type: 'string' }, 'sip-port': { type: 'string' }, 'tls-port': { type: 'string' },
         'web-port': { type: 'string' }, 'http-port': { type: 'string' }, 'rtp-ports': { type: 'string' },
-        board: { type: 'string' },
+        board: { type: 'string' }, console: { type: 'string' },
       }, 0);
       const boardChoice = values.board ?? 'auto';
       if (boardChoice !== 'sim' && boardChoice !== 'gpio' && boardChoice !== 'auto') throw new UsageError('--board must be sim, gpio or auto');
@@ -134,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
         httpPort: port('http-port', values['http-port']),
         rtpPorts: rtpRange(values['rtp-ports']),
         boardChoice,
+        ...(typeof values.console === 'string' ? { console: { path: values.console } } : {}),
       });
       return 0;
     }
