@@ -19,6 +19,8 @@ export interface Leds {
 }
 
 export interface ResetButton {
+  /** Called when the button goes down (debounced), so a long press can show itself while held. */
+  onPress(listener: () => void): () => void;
   /** Called with how long the button was held, when it is released. */
   onRelease(listener: (heldMs: number) => void): () => void;
 }

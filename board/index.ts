@@ -1,3 +1,15 @@
 export type { Board, Console, LedColor, LedName, LedState, Leds, ResetButton } from './hal.js';
 export { LED_NAMES } from './hal.js';
-export { SimBoard, SimResetButton, describeLed } from './sim.js';
+export { MemoryLeds, SimBoard, SimResetButton, describeLed } from './sim.js';
+export { BOARD_CHOICES, BoardUnavailable, DEVICE_TREE_MODEL, pickBoard, type BoardChoice, type PickOptions } from './pick.js';
+export { GpioBoard } from './gpio/board.js';
+export { PolledButton, BUTTON_POLL_MS, BUTTON_STABLE_SAMPLES } from './gpio/button.js';
+export { ChipNotFound, SYSFS_GPIO, headerChip, lineOf, readChips, type GpioChip } from './gpio/chips.js';
+export { GpioLeds, linesFor } from './gpio/leds.js';
+export { PIN_MAPS, parsePinMap, pinMapFor, type PinMap } from './gpio/models.js';
+export { FakeGpio, onoffDriver, type GpioDriver, type GpioLine, type Level } from './gpio/pins.js';
+export { RESET_LONG_MS, RESET_WARN_MS, ResetController, asideName, keepDataAside, type ResetHandlers } from './reset.js';
+export { sdNotify, systemdNotifier, type Notifier } from './systemd.js';
+export { ConsoleSession, LOGIN_BASE_DELAY_MS, LOGIN_MAX_DELAY_MS, type LoginCheck, type SessionDeps } from './console/session.js';
+export { CONSOLE_BAUD, SerialConsole, runPbx, type SerialConsoleOptions } from './console/serial.js';
+export { splitWords } from './console/words.js';

@@ -13,7 +13,8 @@ export function describeLed(state: LedState): string {
   }
 }
 
-class MemoryLeds implements Leds {
+/** LED state in memory with change listeners: the sim board's LEDs, and what the GPIO board drives its pins from. */
+export class MemoryLeds implements Leds {
   private readonly state = new Map<LedName, LedState>(LED_NAMES.map((n) => [n, { mode: 'off' }]));
   private readonly listeners = new Set<(led: LedName, state: LedState) => void>();
 
@@ -43,14 +44,29 @@ class MemoryLeds implements Leds {
 /** A reset button a test (or the sim console) can press. */
 export class SimResetButton implements ResetButton {
   private readonly listeners = new Set<(heldMs: number) => void>();
+  private readonly pressListeners = new Set<() => void>();
+  onPress(listener: () => void): () => void {
+    this.pressListeners.add(listener);
+    return () => this.pressListeners.delete(listener);
+  }
+  /** The button goes down and stays down until release(heldMs); press(heldMs) does both. */
+  down(): void {
+    for (const l of this.pressListeners) {
+      try { l(); } catch { /* one listener must not stop the others */ }
+    }
+  }
+  release(heldMs: number): void {
+    for (const l of this.listeners) {
+      try { l(heldMs); } catch { /* one listener must not stop the others (a factory reset among them) */ }
+    }
+  }
   onRelease(listener: (heldMs: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
   press(heldMs: number): void {
-    for (const l of this.listeners) {
-      try { l(heldMs); } catch { /* one listener must not stop the others (a factory reset among them) */ }
-    }
+    this.down();
+    this.release(heldMs);
   }
 }
 

@@ -2,9 +2,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
-import { SimBoard } from '../board/index.js';
+import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
+import { fileURLToPath } from 'node:url';
 import { AdminServer, certSource } from './admin/index.js';
-import { ConfigStore, setAccountFeatures, tryLockConfig, type ReadonlyConfig } from './config/index.js';
+import { ConfigStore, setAccountFeatures, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
@@ -24,7 +25,7 @@ import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
-import { StatusLeds } from './status/index.js';
+import { StatusLeds, secureCallCount } from './status/index.js';
 
 /**
  * The composition root: load the config, pick the board, make sure the PKI
@@ -40,6 +41,10 @@ export interface ApplianceOptions {
   readonly httpPort?: number | undefined;
   readonly rtpPorts?: { min: number; max: number } | undefined;
   readonly board?: Board;
+  /** Which board to pick when none is given (pbx run --board); sim by default. */
+  readonly boardChoice?: BoardChoice;
+  /** A serial console on this device (pbx run --console /dev/serial0); its clock throttles wrong passwords. */
+  readonly console?: { readonly path: string; readonly baudRate?: number; readonly clock?: Clock };
   readonly clock?: Clock;
   readonly random?: Random;
   readonly log?: Logger;
@@ -95,6 +100,8 @@ export interface ApplianceParts {
   readonly trunks?: Trunks;
   /** The recording store (DATA/recordings) and the feature that records calls into it. */
   readonly recordings?: RecordingStore;
+  readonly reset: ResetController;
+  readonly serial: SerialConsole | null;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -105,6 +112,9 @@ export class Appliance {
   /** The media engine's latest figures; the engine answers by message, so status() shows the last reply. */
   private mediaStats: { sessions: number; portsInUse: number; counters: Readonly<Record<string, number>> } = { sessions: 0, portsInUse: 0, counters: {} };
   private mediaTimer: TimerHandle | null = null;
+  private resetDone: ((aside: string) => void) | null = null;
+  /** Settles with the folder the old data went to once a long press restored factory settings. */
+  readonly factoryReset: Promise<string> = new Promise((resolve) => { this.resetDone = resolve; });
 
   constructor(readonly info: RunInfo, parts: ApplianceParts) {
     Object.assign(this, parts);
@@ -154,9 +164,25 @@ export class Appliance {
     });
   }
 
+  /**
+   * Factory settings (a long press of the reset button): stop every service,
+   * move the data folder aside whole, leave an empty one; runAppliance then
+   * starts again as on a first boot.
+   */
+  async restoreFactorySettings(dataDir: string, now: number): Promise<string> {
+    this.log.warn({ dataDir }, 'factory reset: keeping the old data aside');
+    await this.stop();
+    const aside = keepDataAside(dataDir, now);
+    this.log.warn({ aside }, 'factory reset done');
+    this.resetDone?.(aside);
+    return aside;
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.reset.close();
+    await this.serial?.close();
     this.mediaTimer?.cancel();
     this.log.info('stopping');
     this.leds.update({ phase: 'stopping' });
@@ -179,7 +205,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const random = opts.random ?? cryptoRandom;
   const log = opts.log ?? createLogger();
   const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const board = opts.board ?? new SimBoard({ print });
+  const board = opts.board ?? await pickBoard({ choice: opts.boardChoice ?? 'sim', clock, print });
   const leds = new StatusLeds(board.leds);
   const counters = new Counters();
   const { dataDir } = opts;
@@ -407,9 +433,51 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   writeFileAtomicSync(join(dataDir, 'run.json'), `${JSON.stringify(info, null, 2)}\n`, 0o644);
 
+  // The serial console: the admin password (or, before one is set, the setup code), then pbx commands.
+  let serial: SerialConsole | null = null;
+  const say = (line: string): void => { print(line); serial?.print(line); };
+  if (opts.console) {
+    const login = async (password: string): Promise<LoginCheck> => {
+      const { passwordHash, setupCode } = cfg().admin;
+      if (passwordHash !== null) return (await verifyPassword(password, passwordHash)) ? 'ok' : 'wrong';
+      if (setupCode !== null) return password === setupCode ? 'ok' : { hint: `no admin password is set yet: type the setup code (${setupCode}), or set a password at ${info.adminUrl}` };
+      return 'wrong';
+    };
+    serial = await SerialConsole.open({
+      path: opts.console.path, ...(opts.console.baudRate ? { baudRate: opts.console.baudRate } : {}), clock: opts.console.clock ?? clock, login,
+      banner: () => `SecurePBX console; admin ${info.adminUrl}; SIP udp/tcp ${ports.udp}, tls ${ports.tls}`,
+      pbx: { script: fileURLToPath(new URL('./cli/pbx.js', import.meta.url)), dataDir },
+      note: (event) => log.info({ console: opts.console?.path }, event),
+    });
+  }
+
+  // The reset button: a short press shows where the box is, a long one restores factory settings.
+  const IDENTIFY_MS = 5_000;
+  let identifyTimer: TimerHandle | null = null;
+  const reset = new ResetController(board.resetButton, clock, {
+    identify: () => {
+      say(`SecurePBX at ${[...new Set(identity.addresses)].join(', ') || bind}`);
+      say(`  admin:   ${info.adminUrl}`);
+      leds.update({ identify: true });
+      identifyTimer?.cancel();
+      identifyTimer = clock.setTimer(IDENTIFY_MS, () => { identifyTimer = null; leds.update({ identify: false }); });
+    },
+    pending: (on) => {
+      if (on) say('reset button held: release after 10 s to restore factory settings (the old data is kept aside)');
+      leds.update({ resetPending: on });
+    },
+    factoryReset: () => {
+      print('restoring factory settings');
+      void appliance?.restoreFactorySettings(dataDir, clock.now()).then(
+        (aside) => print(`factory settings restored; the old data is in ${aside}`),
+        (e: unknown) => { log.error({ err: e }, 'factory reset failed'); print(`factory reset failed: ${e instanceof Error ? e.message : String(e)}`); },
+      );
+    },
+  });
+
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, reset, serial,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;
@@ -419,7 +487,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       leds.update({ registeredPhones: location.registeredAccounts() });
     });
   });
-  b2bua.onChange(() => leds.update({ activeCalls: b2bua.activeCount, secureCalls: 0 }));
+  b2bua.onChange(() => {
+    const calls = b2bua.list();
+    leds.update({ activeCalls: calls.length, secureCalls: secureCallCount(calls) });
+  });
   appliance.watchMedia(clock);
   leds.update({ phase: 'running', registeredPhones: location.registeredAccounts() });
 
@@ -430,6 +501,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const setupCode = cfg().admin.setupCode;
   if (cfg().admin.passwordHash === null && setupCode) print(`  setup code for the first admin login: ${setupCode}`);
   log.info({ ports: info.ports, dataDir }, 'appliance running');
+  sdNotify.ready();
   return appliance;
 }
 
@@ -447,14 +519,21 @@ async function lockConfig(dataDir: string): Promise<() => void> {
   }
 }
 
-/** `pbx run`: start, then stop cleanly on SIGINT/SIGTERM. */
+/** `pbx run`: start, then stop cleanly on SIGINT/SIGTERM; after a factory reset, start again as on a first boot. */
 export async function runAppliance(opts: ApplianceOptions): Promise<void> {
   if (!existsSync(opts.dataDir)) mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const app = await startAppliance(opts);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => { void app.stop().then(resolve); };
+  const watchdog = sdNotify.startWatchdog();
+  let signalled = false;
+  let current: Appliance | undefined;
+  const signal = new Promise<'signal'>((resolve) => {
+    const stop = (): void => { signalled = true; void (current?.stop() ?? Promise.resolve()).then(() => resolve('signal')); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  while (!signalled) {
+    current = await startAppliance(opts);
+    if (await Promise.race([signal, current.factoryReset.then(() => 'reset' as const)]) === 'signal') break;
+  }
+  watchdog.stop();
 }
 

@@ -14,6 +14,10 @@ command -v sox      >/dev/null 2>&1 || need+=(sox)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v unshare  >/dev/null 2>&1 || need+=(util-linux)
 command -v ip       >/dev/null 2>&1 || need+=(iproute2)
+# The serial console test types on one end of a pseudo-terminal pair socat makes.
+command -v socat    >/dev/null 2>&1 || need+=(socat)
+# npm run image packs the overlay package with dpkg-deb.
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 # libsrtp (Debian's build) is the reference the SRTP tests cross-check against and the benchmark compares with.
 dpkg -s libsrtp2-dev >/dev/null 2>&1 || need+=(libsrtp2-dev)
 command -v cc       >/dev/null 2>&1 || need+=(gcc libc6-dev)

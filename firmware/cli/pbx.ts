@@ -14,6 +14,7 @@ import {
 import {
   ACCOUNT_FEATURE_OPTIONS, ACCOUNT_FEATURE_USAGE, FeatureUsageError, GROUP_READ_ONLY, GROUP_USAGE, accountFeatureArgs, describeAccountFeatures, groupCommand,
 } from './features.js';
+import { UPDATE_USAGE, UpdateUsageError, bootCommand, isUpdateError, updateCommand } from '../update/index.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -24,6 +25,8 @@ import {
 
 const USAGE = `usage:
   pbx run [--data DIR] [--bind ADDR] [--sip-port N] [--tls-port N] [--web-port N] [--http-port N] [--rtp-ports A-B]
+          [--board sim|gpio|auto]      auto (default): the GPIO board on a known Raspberry Pi, else sim
+          [--console DEVICE]           a serial console there (115200 8N1): admin password, then pbx commands
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
@@ -44,7 +47,8 @@ ${GROUP_USAGE}
   pbx cert ca | info [--json] | renew
 ${BLOCK_USAGE}
 ${TRUNK_USAGE}
-${RECORDING_USAGE}`;
+${RECORDING_USAGE}
+${UPDATE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -131,7 +135,10 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(argv.slice(1), {
         bind: { type: 'string' }, 'sip-port': { type: 'string' }, 'tls-port': { type: 'string' },
         'web-port': { type: 'string' }, 'http-port': { type: 'string' }, 'rtp-ports': { type: 'string' },
+        board: { type: 'string' }, console: { type: 'string' },
       }, 0);
+      const boardChoice = values.board ?? 'auto';
+      if (boardChoice !== 'sim' && boardChoice !== 'gpio' && boardChoice !== 'auto') throw new UsageError('--board must be sim, gpio or auto');
       const { runAppliance } = await import('../main.js');
       await runAppliance({
         dataDir: resolve(String(values.data ?? 'var')),
@@ -141,6 +148,8 @@ async function main(argv: string[]): Promise<number> {
         webPort: port('web-port', values['web-port']),
         httpPort: port('http-port', values['http-port']),
         rtpPorts: rtpRange(values['rtp-ports']),
+        boardChoice,
+        ...(typeof values.console === 'string' ? { console: { path: values.console } } : {}),
       });
       return 0;
     }
@@ -231,6 +240,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'group':
       return groupCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'update':
+      return updateCommand(argv.slice(1), (text) => process.stdout.write(text));
+    case 'boot':
+      return bootCommand(argv.slice(1));
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'zrtp': {
@@ -319,10 +332,10 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
-    } else if (isPbxError(e)) {
+    } else if (isPbxError(e) || isUpdateError(e)) {
       process.stderr.write(`pbx: ${e.message}\n`);
       process.exitCode = 1;
     } else {

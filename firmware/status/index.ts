@@ -26,3 +26,4 @@ export class StatusLeds {
     for (const n of LED_NAMES) this.leds.set(n, p[n]);
   }
 }
+export { secureCallCount } from './secure.js';
