@@ -12,7 +12,9 @@ import {
 } from './core/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
-import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
+import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type TlsMaterial } from './pki/index.js';
+import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
+import { PROVISION_REALM } from './config/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
@@ -194,13 +196,18 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const pki = await loadOrCreatePki(dataDir, { clock, random, logger: log });
   const renewer = new CertRenewer({ pki, clock, renewBeforeDays: cfg().pki.renewBeforeDays, logger: log });
   const tls = (m: TlsMaterial): { key: string; cert: string } => ({ key: m.key, cert: m.cert });
+  // Issue 12: SIP TLS asks every phone for a certificate (never requires one), checked against
+  // our CA and uploaded vendor CAs; accounts in mutual mode need one bound to them.
+  const devices = await DeviceCerts.open({ pki, clock, random, logger: log });
+  const clientCas = (): string[] => [pki.caCertPem, ...vendorCas(pki.paths.dir)];
+  const sipTls = (m: TlsMaterial): { key: string; cert: string; ca: string[] } => ({ key: m.key, cert: m.cert, ca: clientCas() });
 
   const net = cfg().network;
   const bind = opts.bind ?? net.bind;
   const transports = new SipTransports({ clock, random, log, counters });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
-    bind, udpPort: sipPort, tcpPort: sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: tls(pki.tlsMaterial()),
+    bind, udpPort: sipPort, tcpPort: sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: true,
   });
   const ports = { udp: bound.udp ?? 0, tcp: bound.tcp ?? 0, tls: bound.tls ?? 0 };
 
@@ -239,8 +246,17 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   const accounts = { get: (extension: string): AccountInfo | undefined => account(extension) };
   const toTag = (): string => random.token(64);
+  const certBinds = (extension: string, src: { flowId?: string }): boolean => {
+    const peer = src.flowId === undefined ? undefined : transports.flowTls(src.flowId);
+    return peer?.authorized === true && devices.binds(extension, peer.peerFingerprint256);
+  };
+  // A revoked certificate's live connections close at once (and their bindings with them).
+  devices.onRevoke((v) => {
+    const closed = transports.closeFlowsWithPeer(v.sha256);
+    log.warn({ serial: v.serial, extension: v.extension, closed }, 'closed the connections of a revoked device certificate');
+  });
   const registrar = new Registrar({
-    clock, location, accounts, digest: () => digest, throttle, counters, log, toTag,
+    clock, location, accounts, digest: () => digest, throttle, counters, log, toTag, certBinds,
     limits: () => cfg().sip,
     realm: () => cfg().sip.realm,
     isOurDomain: (h) => isSelfHost(h, self),
@@ -254,7 +270,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     sink: { send: (msg, target) => { transports.send(msg, target); } },
     clock, random, counters, sentBy,
     user: {
-      onRequest: (req, tx, source) => core.onRequest(req, tx, source),
+      onRequest: (req, tx, source) => {
+        if (pnp.onRequest(req, (res) => tx.respond(res), source)) return;
+        core.onRequest(req, tx, source);
+      },
       onCancel: (req, tx, cancelled) => core.onCancel(req, tx, cancelled),
       onAck: (ack) => core.onAck(ack),
     },
@@ -263,7 +282,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The engine's built-in tune (defaultHoldMusic) is not the default yet: that needs a config switch.
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
-    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
+    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor, certBinds,
     callee: (ext) => account(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),
@@ -271,6 +290,20 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     holdMusic: () => holdMusic.get(),
   });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
+  // Issue 12: desk phone provisioning under /provision/, and RFC 6080 plug-and-play.
+  const provisioning = await ProvisioningService.open({
+    store, dataDir, clock, log, counters,
+    caPem: () => pki.caCertPem,
+    box: () => ({ host: advertise, sipTlsPort: ports.tls, httpsPort: admin.webPort, httpPort: admin.httpPort }),
+    deviceCertExtension: (fp) => { const d = devices.byFingerprint(fp); return d && d.revokedAt === null ? d.extension : undefined; },
+    digest: new DigestServer({ realm: PROVISION_REALM, algorithms: ['MD5'], secret, clock, random, counters }),
+  });
+  const pnp = new PnpResponder({
+    url: () => provisioning.httpBase, contact: `sip:securepbx@${hostPart}:${ports.udp}`, random, counters, log,
+    enabled: () => cfg().provisioning.pnp,
+    sendRequest: (req, target) => { transactions.sendRequest(req, target, { onResponse: () => {} }); },
+  });
+  if (cfg().provisioning.pnp && ports.udp === PNP_PORT && transports.joinMulticast(PNP_GROUP)) log.info({ group: PNP_GROUP }, 'plug-and-play: listening');
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).
   transports.isFlowInUse = (id) => location.all().some((b) => b.flowId === id && b.expiresAt > clock.now());
@@ -286,7 +319,16 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     store, dataDir, random, blocks: throttle,
     liveStatus: () => appliance?.status() ?? {},
     accountsChanged: () => dropRemoved(),
-    certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
+    certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(sipTls(m)); admin.setTlsMaterial(tls(m)); } }),
+    provisioning,
+    devices: {
+      list: () => devices.list(),
+      issue: async (extension: string, passphrase?: string) => {
+        const r = await devices.issue(extension, cfg().sip.realm, passphrase);
+        return { ...r.view, p12Base64: r.p12.toString('base64'), passphrase: r.passphrase };
+      },
+      revoke: (serial: string) => devices.revoke(serial),
+    },
   };
   const admin = new AdminServer({
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
@@ -294,6 +336,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     store, clock, random, counters,
     selfHosts: () => self.hosts, defaultHost: advertise,
     execute: (req) => executeCommand(commandContext, req),
+    provisioning, clientCa: clientCas,
     // What the dashboard shows live: registrations, calls, LEDs, config, certificate.
     live: {
       onChange: (fn) => {
@@ -305,7 +348,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const web = await admin.start();
 
   renewer.onRenew((m) => {
-    transports.setTlsMaterial(tls(m));
+    transports.setTlsMaterial(sipTls(m));
     admin.setTlsMaterial(tls(m));
     log.info({ serial: pki.serverInfo.serial, notAfter: pki.serverInfo.notAfter }, 'server certificate renewed and swapped in');
   });

@@ -7,6 +7,8 @@ import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimite
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
+import { PHONE_USAGE, PhoneUsageError, deviceCertCli, phoneCli } from './phone.js';
+import { PHONE_NEEDS_RUNNING, PHONE_READ_ONLY } from '../control/index.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -21,6 +23,7 @@ const USAGE = `usage:
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
+                      [--tls-mode encrypt|server|mutual]
   pbx account list [--json]
   pbx account remove EXT
   pbx policy list [--json]
@@ -30,7 +33,8 @@ const USAGE = `usage:
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
-${BLOCK_USAGE}`;
+${BLOCK_USAGE}
+${PHONE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -66,9 +70,9 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...PHONE_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING]);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, ...PHONE_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -172,8 +176,14 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
-          media: { type: 'string' }, require: { type: 'string' },
+          media: { type: 'string' }, require: { type: 'string' }, 'tls-mode': { type: 'string' },
         }, 1);
+        if (typeof values['tls-mode'] === 'string') {
+          const r = await command(String(values.data ?? 'var'), { command: 'account.tls-mode', args: { extension: positionals[0], tlsMode: values['tls-mode'] } }) as { extension: string; tlsMode: string };
+          process.stdout.write(`account ${r.extension}: tls-mode=${r.tlsMode}\n`);
+          if (values.policy === undefined && values.name === undefined && values['tls-only'] === undefined && values['no-tls-only'] === undefined
+            && values.media === undefined && values.require === undefined) return 0;
+        }
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
         if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined) {
@@ -216,6 +226,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'phone':
+      return phoneCli(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);
@@ -233,6 +245,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'cert': {
+      const device = await deviceCertCli(sub, rest, { command, write: (text) => process.stdout.write(text) });
+      if (device !== undefined) return device;
       if (sub === 'info' || sub === 'renew') {
         const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
         const r = await command(String(values.data ?? 'var'), { command: `cert.${sub}`, args: {} }) as CertReply;
@@ -277,7 +291,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof PhoneUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e)) {

@@ -119,6 +119,7 @@ export function toAccountView(a: DeepReadonlyAccount): AccountView {
     tlsOnly: a.tlsOnly,
     staticContact: a.staticContact,
     createdAt: a.createdAt,
+    tlsMode: a.tlsMode,
   };
 }
 

@@ -3,6 +3,8 @@ export {
   ConfigSchema, AccountSchema, PolicySchema, CallerStreamSchema, CalleeStreamSchema,
   type Config, type ConfigInput, type Account, type Policy, type CallerStream, type CalleeStream,
   defaultConfig, formatIssues,
+  PhoneSchema, VendorSchema, PasswordModeSchema, TlsModeSchema, MAC_PATTERN, MAX_PHONES, PROVISION_REALM,
+  type Phone, type Vendor, type PasswordMode, type TlsMode,
 } from './schema.js';
 export { type Migration, type MigrationContext, type MigrationResult, MIGRATIONS, migrate, fileVersion } from './migrations.js';
 export {

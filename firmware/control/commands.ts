@@ -12,6 +12,7 @@ import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '.
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
+import { PhoneCommandError, phoneCommand, type DeviceCertControl, type ProvisioningControl } from './phones.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -55,6 +56,10 @@ export interface CommandContext {
   readonly blocks?: BlockControl;
   /** The clock the throttle's times are on; the system clock by default. */
   readonly clock?: Clock;
+  /** A running appliance's provisioning service (phones that asked, previews, the fetch log). */
+  readonly provisioning?: ProvisioningControl;
+  /** A running appliance's device certificates. */
+  readonly devices?: DeviceCertControl;
 }
 
 /** What `block.*` commands need of the digest throttle. */
@@ -357,8 +362,18 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       if (!ctx.blocks.unblock(key, str(a, 'by', false) ?? 'admin')) throw new CommandError('not-found', `${address} is not blocked`, 'address');
       return { removed: key } satisfies BlockRemoved;
     }
-    default:
+    default: {
+      // Phones and device certificates (issue 12): control/phones.ts.
+      let r: unknown;
+      try {
+        r = await phoneCommand({ ...ctx, makePassword: () => generatePassword(ctx.random) }, req);
+      } catch (e) {
+        if (e instanceof PhoneCommandError) throw new CommandError(e.code, e.message, e.field);
+        throw e;
+      }
+      if (r !== undefined) return r;
       throw new PbxError('not-found', `unknown command ${req.command}`);
+    }
   }
 }
 

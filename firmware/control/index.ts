@@ -8,3 +8,6 @@ export {
   type CommandContext, type BlockControl, type BlockView, type BlockRemoved, type StatusReport, type CertSource, type CustomCertUpload,
 } from './commands.js';
 export { readFileLimited, MAX_INPUT_FILE_BYTES } from './files.js';
+export {
+  type ProvisioningControl, type DeviceCertControl, PHONE_READ_ONLY, PHONE_NEEDS_RUNNING, DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES,
+} from './phones.js';
