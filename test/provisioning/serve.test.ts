@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -93,7 +93,7 @@ function elementNames(doc: unknown, out = new Set<string>()): Set<string> {
   }
   return out;
 }
-function parseXml(t: { equal(a: unknown, b: unknown, m?: string): unknown; same(a: unknown, b: unknown, m?: string): unknown }, body: string, known: readonly string[]): Record<string, unknown> {
+function parseXml(t: Test, body: string, known: readonly string[]): Record<string, unknown> {
   t.equal(XMLValidator.validate(body), true, 'well-formed XML');
   const doc = parser.parse(body) as Record<string, unknown>;
   const unknown = [...elementNames(doc)].filter((n) => !known.includes(n));
