@@ -252,8 +252,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   // A revoked certificate's live connections close at once (and their bindings with them).
   devices.onRevoke((v) => {
-    const closed = transports.closeFlowsWithPeer(v.sha256);
-    log.warn({ serial: v.serial, extension: v.extension, closed }, 'closed the connections of a revoked device certificate');
+    const closed = new Set(transports.closeFlowsWithPeer(v.sha256));
+    // Its bindings go too: a binding kept for a flow's return would wait for a phone that can no longer come back.
+    for (const b of location.all()) if (b.flowId !== undefined && closed.has(b.flowId)) location.removeWhere(b.extension, (x) => x.flowId === b.flowId);
+    log.warn({ serial: v.serial, extension: v.extension, closed: closed.size }, 'closed the connections of a revoked device certificate');
   });
   const registrar = new Registrar({
     clock, location, accounts, digest: () => digest, throttle, counters, log, toTag, certBinds,

@@ -296,19 +296,19 @@ export class SipTransports {
 
   /**
    * Closes every accepted TLS connection whose client certificate has this
-   * SHA-256 fingerprint (a revoked device certificate); returns how many.
+   * SHA-256 fingerprint (a revoked device certificate); returns their flow ids.
    */
-  closeFlowsWithPeer(fingerprint256: string): number {
+  closeFlowsWithPeer(fingerprint256: string): string[] {
     const want = fingerprint256.toUpperCase();
-    let n = 0;
+    const ids: string[] = [];
     for (const f of this.flows.values()) {
       if (f.tlsInfo?.peerFingerprint256?.toUpperCase() === want && !f.closed) {
         f.socket.destroy();
-        n++;
+        ids.push(f.id);
       }
     }
-    if (n > 0) this.counters.inc('tls-closed-revoked', n);
-    return n;
+    if (ids.length > 0) this.counters.inc('tls-closed-revoked', ids.length);
+    return ids;
   }
 
   /** Closes one connection, e.g. when its registration is removed. */
