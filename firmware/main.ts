@@ -4,7 +4,7 @@ import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { SimBoard } from '../board/index.js';
 import { AdminServer, certSource } from './admin/index.js';
-import { ConfigStore, tryLockConfig, type ReadonlyConfig } from './config/index.js';
+import { ConfigStore, setAccountFeatures, tryLockConfig, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
@@ -290,6 +290,11 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     records: fileCallRecords(dataDir, log),
     policies: () => cfg().policies,
     holdMusic: () => holdMusic.get(),
+    groups: () => cfg().groups,
+    settingCodes: {
+      codes: () => cfg().features.codes,
+      setDnd: async (ext, on) => { await store.update((d) => setAccountFeatures(d, ext, { dnd: on })); },
+    },
   });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   // Issue 12: desk phone provisioning under /provision/, and RFC 6080 plug-and-play.

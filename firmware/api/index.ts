@@ -163,6 +163,21 @@ export interface AccountView {
   readonly createdAt: string;
   /** encrypt | server | mutual (issue 12): how the account's phone uses TLS. */
   readonly tlsMode: TlsModeOption;
+  /** Where calls go instead: always, on busy, on no answer (after noAnswerSec); null: not forwarded. */
+  readonly forward: { readonly always: string | null; readonly busy: string | null; readonly noAnswer: string | null; readonly noAnswerSec: number };
+  readonly dnd: boolean;
+  readonly pickupGroup: string | null;
+  readonly callWaiting: boolean;
+}
+
+/** A ring group: an extension number that rings several accounts. */
+export interface RingGroupView {
+  readonly extension: string;
+  readonly name: string;
+  readonly members: readonly string[];
+  readonly order: 'parallel' | 'sequential';
+  readonly memberRingSec: number;
+  readonly noAnswerTo: string | null;
 }
 
 /** POST /api/accounts: the account, with the password when the box generated it (shown once). */
@@ -310,6 +325,9 @@ export interface CommandReplies {
   readonly 'cert.renew': RenewResult;
   readonly 'cert.install': CertInstalled;
   readonly 'calls.history': readonly CallRecordJson[];
+  readonly 'group.add': RingGroupView;
+  readonly 'group.list': readonly RingGroupView[];
+  readonly 'group.remove': { readonly removed: string };
 }
 
 export type CommandName = keyof CommandReplies;

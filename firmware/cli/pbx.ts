@@ -9,6 +9,9 @@ import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
 import { PHONE_USAGE, PhoneUsageError, deviceCertCli, phoneCli } from './phone.js';
 import { PHONE_NEEDS_RUNNING, PHONE_READ_ONLY } from '../control/index.js';
+import {
+  ACCOUNT_FEATURE_OPTIONS, ACCOUNT_FEATURE_USAGE, FeatureUsageError, GROUP_READ_ONLY, GROUP_USAGE, accountFeatureArgs, describeAccountFeatures, groupCommand,
+} from './features.js';
 
 /**
  * The `pbx` command. Every command takes --data DIR (default ./var). Commands
@@ -24,12 +27,14 @@ const USAGE = `usage:
   pbx account import FILE.csv
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
                       [--tls-mode encrypt|server|mutual]
+${ACCOUNT_FEATURE_USAGE}
   pbx account list [--json]
   pbx account remove EXT
   pbx policy list [--json]
   pbx policy add NAME [--caller forced_relay|relay_or_decrypt|decrypt] [--callee as_caller|decrypted|sdes|dtls|zrtp]
   pbx policy set NAME [--caller MODE] [--callee MODE]
   pbx policy remove NAME
+${GROUP_USAGE}
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
@@ -70,7 +75,7 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...PHONE_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, ...PHONE_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
 const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, ...PHONE_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
@@ -176,24 +181,25 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
-          media: { type: 'string' }, require: { type: 'string' }, 'tls-mode': { type: 'string' },
+          media: { type: 'string' }, require: { type: 'string' }, 'tls-mode': { type: 'string' }, ...ACCOUNT_FEATURE_OPTIONS,
         }, 1);
+        const features = accountFeatureArgs(values);
         if (typeof values['tls-mode'] === 'string') {
           const r = await command(String(values.data ?? 'var'), { command: 'account.tls-mode', args: { extension: positionals[0], tlsMode: values['tls-mode'] } }) as { extension: string; tlsMode: string };
           process.stdout.write(`account ${r.extension}: tls-mode=${r.tlsMode}\n`);
           if (values.policy === undefined && values.name === undefined && values['tls-only'] === undefined && values['no-tls-only'] === undefined
-            && values.media === undefined && values.require === undefined) return 0;
+            && values.media === undefined && values.require === undefined && Object.keys(features).length === 0) return 0;
         }
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
-        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined) {
-          throw new UsageError('account set needs --policy, --name, --[no-]tls-only, --media or --require');
+        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && Object.keys(features).length === 0) {
+          throw new UsageError('account set needs something to change: --policy, --name, --[no-]tls-only, --media, --require, a forward, --[no-]dnd, --pickup-group or --[no-]call-waiting');
         }
         const acct = await command(String(values.data ?? 'var'), {
           command: 'account.update',
-          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
-        }) as { extension: string; policy: string };
-        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}\n`);
+          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, ...(tlsOnly !== undefined ? { tlsOnly } : {}), ...features },
+        }) as Parameters<typeof describeAccountFeatures>[0] & { policy: string };
+        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}; ${describeAccountFeatures(acct)}\n`);
         return 0;
       }
       throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, set, import, list, remove');
@@ -224,6 +230,8 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
     }
+    case 'group':
+      return groupCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'phone':
@@ -291,7 +299,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof PhoneUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof PhoneUsageError || e instanceof FeatureUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e)) {

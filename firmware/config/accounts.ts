@@ -120,6 +120,10 @@ export function toAccountView(a: DeepReadonlyAccount): AccountView {
     staticContact: a.staticContact,
     createdAt: a.createdAt,
     tlsMode: a.tlsMode,
+    forward: { ...a.forward },
+    dnd: a.dnd,
+    pickupGroup: a.pickupGroup,
+    callWaiting: a.callWaiting,
   };
 }
 

@@ -2,6 +2,7 @@ export {
   CURRENT_SCHEMA_VERSION, DEFAULT_POLICY, DEFAULT_REALM, MAX_ACCOUNTS, MAX_POLICIES, EXTENSION_PATTERN,
   ConfigSchema, AccountSchema, PolicySchema, CallerStreamSchema, CalleeStreamSchema,
   type Config, type ConfigInput, type Account, type Policy, type CallerStream, type CalleeStream,
+  type RingGroup, type FeatureCodes, type Features, type Forward,
   defaultConfig, formatIssues,
   PhoneSchema, VendorSchema, PasswordModeSchema, TlsModeSchema, MAC_PATTERN, MAX_PHONES, PROVISION_REALM,
   type Phone, type Vendor, type PasswordMode, type TlsMode,
@@ -25,3 +26,7 @@ export {
   MIN_ADMIN_PASSWORD_LENGTH, MAX_ADMIN_PASSWORD_LENGTH,
 } from './password.js';
 export { LOCK_FILE, tryLockConfig, type LockAttempt, type LockHolder } from './lock.js';
+export {
+  setAccountFeatures, addRingGroup, removeRingGroup, listRingGroups, isDialTarget,
+  type AccountFeatureChange, type ForwardChange, type NewRingGroup,
+} from './features.js';

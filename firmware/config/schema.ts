@@ -67,6 +67,17 @@ export const MediaCapsSchema = z
  * accounts.ts's public view. Changing sip.realm invalidates every HA1: the
  * passwords must then be set again.
  */
+/** Where an account's calls go instead of its phones: always, when it is busy, when it does not answer. */
+export const ForwardSchema = z.strictObject({
+  always: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+  busy: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+  noAnswer: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+  /** How long the phones ring before a forward on no answer. */
+  noAnswerSec: z.number().int().min(5).max(120).default(20),
+});
+
+export const PICKUP_GROUP_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+
 export const AccountSchema = z.strictObject({
   extension: z.string().regex(EXTENSION_PATTERN),
   name: z.string().max(64).default(''),
@@ -78,6 +89,13 @@ export const AccountSchema = z.strictObject({
   staticContact: z.string().max(256).regex(/^sips?:\S+$/).nullable().default(null),
   /** The phone's media abilities; a file without them gets the typical desk phone's. */
   media: MediaCapsSchema.prefault({}),
+  forward: ForwardSchema.prefault({}),
+  /** Do not disturb: callers get busy (and a forward on busy, if set). */
+  dnd: z.boolean().default(false),
+  /** Phones in the same pickup group answer each other's ringing calls with the group pickup code. */
+  pickupGroup: z.string().regex(PICKUP_GROUP_PATTERN).nullable().default(null),
+  /** Off: a second call to an account already in a call gets busy. */
+  callWaiting: z.boolean().default(true),
   createdAt: z.iso.datetime(),
   /**
    * How the account's phone uses TLS (seed 002): encrypt (the phone does not
@@ -125,6 +143,39 @@ export const ProvisioningSchema = z.strictObject({
   timeZone: z.string().max(64).regex(/^[A-Za-z0-9_+\-/]*$/).default('UTC'),
   /** RFC 6080 multicast plug-and-play answers (only where the SIP UDP port is the PnP port, 5060). */
   pnp: z.boolean().default(true),
+});
+
+/** An extension number that rings several accounts: all at once, or one after the other. */
+export const RingGroupSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  name: z.string().max(64).default(''),
+  members: z.array(z.string().regex(EXTENSION_PATTERN)).min(1).max(32),
+  order: z.enum(['parallel', 'sequential']).default('parallel'),
+  /** In sequential order, how long each member rings before the next. */
+  memberRingSec: z.number().int().min(5).max(120).default(15),
+  /** Where the call goes when no member answers; null: the caller gets 480 No Answer. */
+  noAnswerTo: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+});
+
+const FEATURE_CODE = /^[*#0-9]{1,8}$/;
+
+/** The numbers phones dial for call features. */
+export const FeatureCodesSchema = z.strictObject({
+  /** Followed by an extension: answer that extension's ringing call. */
+  directedPickup: z.string().regex(FEATURE_CODE).default('**'),
+  /** Answer a ringing call of the dialler's pickup group. */
+  groupPickup: z.string().regex(FEATURE_CODE).default('*8'),
+  /** A blind transfer to it parks the call in the first free slot; the slots follow it (700 -> 701..709). */
+  park: z.string().regex(/^\d{1,8}$/).default('700'),
+  dndOn: z.string().regex(FEATURE_CODE).default('*78'),
+  dndOff: z.string().regex(FEATURE_CODE).default('*79'),
+});
+
+export const FeaturesSchema = z.strictObject({
+  codes: FeatureCodesSchema.prefault({}),
+  parkSlots: z.number().int().min(1).max(99).default(9),
+  /** A parked call nobody retrieves rings the parker back after this long. */
+  parkTimeoutSec: z.number().int().min(10).max(3600).default(120),
 });
 
 export const AdminSchema = z.strictObject({
@@ -211,6 +262,8 @@ export const ConfigSchema = z
     network: NetworkSchema.prefault({}),
     phones: z.array(PhoneSchema).max(MAX_PHONES).default([]),
     provisioning: ProvisioningSchema.prefault({}),
+    groups: z.array(RingGroupSchema).max(MAX_POLICIES).default([]),
+    features: FeaturesSchema.prefault({}),
   })
   .check((ctx) => {
     const c = ctx.value;
@@ -231,6 +284,12 @@ export const ConfigSchema = z
     if (!policies.has(DEFAULT_POLICY)) {
       ctx.issues.push({ code: 'custom', input: c.policies, path: ['policies'], message: `the "${DEFAULT_POLICY}" policy must exist` });
     }
+    c.groups.forEach((g, i) => {
+      if (seen.has(g.extension)) {
+        ctx.issues.push({ code: 'custom', input: g.extension, path: ['groups', i, 'extension'], message: `${g.extension} is already an extension or a group` });
+      }
+      seen.add(g.extension);
+    });
     c.accounts.forEach((a, i) => {
       if (!policies.has(a.policy)) {
         ctx.issues.push({ code: 'custom', input: a.policy, path: ['accounts', i, 'policy'], message: `unknown policy ${a.policy}` });
@@ -246,6 +305,10 @@ export type Phone = z.output<typeof PhoneSchema>;
 export type Vendor = z.output<typeof VendorSchema>;
 export type PasswordMode = z.output<typeof PasswordModeSchema>;
 export type TlsMode = z.output<typeof TlsModeSchema>;
+export type RingGroup = z.output<typeof RingGroupSchema>;
+export type FeatureCodes = z.output<typeof FeatureCodesSchema>;
+export type Features = z.output<typeof FeaturesSchema>;
+export type Forward = z.output<typeof ForwardSchema>;
 export type MediaCaps = z.output<typeof MediaCapsSchema>;
 export type MediaProtectionName = z.output<typeof MediaProtectionSchema>;
 export type CallerStream = z.output<typeof CallerStreamSchema>;

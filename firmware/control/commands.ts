@@ -5,6 +5,7 @@ import type {
 } from '../api/index.js';
 import {
   addAccount, importAccountsCsv, listAccounts, removeAccount, setPassword, CalleeStreamSchema, CallerStreamSchema,
+  addRingGroup, listRingGroups, removeRingGroup, setAccountFeatures, type AccountFeatureChange,
   DEFAULT_POLICY, PolicySchema, type CalleeStream, type CallerStream, type ConfigStore, type Policy,
 } from '../config/index.js';
 import { PbxError, cryptoRandom, isPbxError, systemClock, type Clock, type ErrorCode, type Random } from '../core/index.js';
@@ -149,6 +150,45 @@ function bool(args: Readonly<Record<string, unknown>>, name: string): boolean | 
   return v;
 }
 
+function num(args: Readonly<Record<string, unknown>>, name: string): number | undefined {
+  const v = args[name];
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'string' && /^\d{1,6}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new CommandError('config', `${name} must be a whole number`, name);
+  return n;
+}
+
+/**
+ * Forwarding, do-not-disturb, pickup group and call waiting from an
+ * account.update request; undefined when it changes none of them.
+ * `noForward` clears all three forwards; "" clears one.
+ */
+function featureChange(a: Readonly<Record<string, unknown>>): AccountFeatureChange | undefined {
+  const target = (name: string): string | null | undefined => {
+    const v = str(a, name, false);
+    return v === undefined ? undefined : v === '' ? null : v;
+  };
+  const noForward = bool(a, 'noForward') === true;
+  const always = noForward ? null : target('forwardAlways');
+  const busy = noForward ? null : target('forwardBusy');
+  const noAnswer = noForward ? null : target('forwardNoAnswer');
+  const noAnswerSec = num(a, 'noAnswerSec');
+  const dnd = bool(a, 'dnd');
+  const callWaiting = bool(a, 'callWaiting');
+  const group = str(a, 'pickupGroup', false);
+  const forward = {
+    ...(always !== undefined ? { always } : {}), ...(busy !== undefined ? { busy } : {}),
+    ...(noAnswer !== undefined ? { noAnswer } : {}), ...(noAnswerSec !== undefined ? { noAnswerSec } : {}),
+  };
+  const change: AccountFeatureChange = {
+    ...(Object.keys(forward).length ? { forward } : {}),
+    ...(dnd !== undefined ? { dnd } : {}),
+    ...(callWaiting !== undefined ? { callWaiting } : {}),
+    ...(group !== undefined ? { pickupGroup: group === '' ? null : group } : {}),
+  };
+  return Object.keys(change).length ? change : undefined;
+}
+
 const PROTECTIONS = ['rtp', 'sdes', 'dtls', 'zrtp'] as const;
 type Protection = (typeof PROTECTIONS)[number];
 
@@ -236,6 +276,8 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         if (tlsOnly !== undefined) acct.tlsOnly = tlsOnly;
         const media = mediaCaps(a, acct.media);
         if (media) acct.media = media;
+        const features = featureChange(a);
+        return features ? setAccountFeatures(d, extension, features) : undefined;
       });
       ctx.accountsChanged?.();
       return accountView(store, extension) satisfies CommandReplies['account.update'];
@@ -260,6 +302,29 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     }
     case 'account.list':
       return listAccounts(store.data) satisfies CommandReplies['account.list'];
+    case 'group.add': {
+      const extension = str(a, 'extension', true);
+      const members = (str(a, 'members', true)).split(',').map((m) => m.trim()).filter((m) => m.length > 0);
+      const order = str(a, 'order', false);
+      if (order !== undefined && order !== 'parallel' && order !== 'sequential') {
+        throw new CommandError('config', 'the order is parallel (all members at once) or sequential (one after the other)', 'order');
+      }
+      const ringSec = num(a, 'ringSec');
+      const noAnswerTo = str(a, 'noAnswerTo', false);
+      const name = str(a, 'name', false);
+      await store.update((d) => addRingGroup(d, {
+        extension, members, ...(order ? { order } : {}), ...(ringSec !== undefined ? { memberRingSec: ringSec } : {}),
+        ...(noAnswerTo !== undefined ? { noAnswerTo } : {}), ...(name !== undefined ? { name } : {}),
+      }));
+      return store.data.groups.find((g) => g.extension === extension)! satisfies CommandReplies['group.add'];
+    }
+    case 'group.list':
+      return listRingGroups(store.data) satisfies CommandReplies['group.list'];
+    case 'group.remove': {
+      const extension = str(a, 'extension', true);
+      await store.update((d) => removeRingGroup(d, extension));
+      return { removed: extension } satisfies CommandReplies['group.remove'];
+    }
     case 'moh.set': {
       // The WAV is converted here, once, to what G.711 carries; the running box plays it from the next hold on.
       const path = str(a, 'path', true);

@@ -9,8 +9,10 @@ import {
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
-import { Hold, Transfer } from './features/index.js';
-import type { CallLeg } from './call/index.js';
+import { Delivery, Hold, SettingCodesDestination, Transfer, type RingGroupEntry, type SettingCodes } from './features/index.js';
+import type { CallLeg, Destination, IncomingCall, RingOptions } from './call/index.js';
+
+export type { Destination, IncomingCall, RingOptions };
 
 export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
 
@@ -23,34 +25,15 @@ export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
  * failures) is pbx/call.
  */
 
-/** A new INVITE the box has authenticated, before it is a call: what a destination is shown. */
-export interface IncomingCall {
-  readonly req: SipRequest;
-  readonly tx: InviteServerTransaction;
-  readonly source: Target;
-  /** The authenticated caller's extension. */
-  readonly caller: string;
-  /** What was dialled: the Request-URI's user part. */
-  readonly dialled: string;
-}
-
-/**
- * A kind of destination beside the accounts' extensions: feature codes,
- * pickup, park, ring groups, conference rooms, trunks' outbound routes.
- * Destinations are asked in the order they were added, before the accounts;
- * the first that takes the call owns its answer from then on.
- */
-export interface Destination {
-  readonly name: string;
-  /** Take the call (and answer it, now or later), or return false to let the next one try. */
-  take(incoming: IncomingCall): boolean;
-}
-
 export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly location: LocationService;
   readonly records: CallRecords;
   /** Music on hold (8 kHz mono PCM); absent or undefined: holds pass across to the other phone. */
   readonly holdMusic?: () => Int16Array | undefined;
+  /** The ring groups (config groups); absent: none. */
+  readonly groups?: () => readonly RingGroupEntry[];
+  /** Feature codes for settings, and where a changed setting is stored; absent: no such codes. */
+  readonly settingCodes?: { readonly codes: () => SettingCodes; readonly setDnd: (extension: string, on: boolean) => Promise<void> };
 }
 
 export class B2bua implements CallEnding {
@@ -68,6 +51,9 @@ export class B2bua implements CallEnding {
     const holdMusic = deps.holdMusic ?? (() => undefined);
     this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
     this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls }, this);
+    if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
+    // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
+    this.destinations.push(new Delivery({ callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log }, this));
     deps.media.onEvent((e) => {
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.media.id === e.sessionId);
@@ -162,27 +148,28 @@ export class B2bua implements CallEnding {
         if (taken) return;
       }
     }
-    const callee = dialled !== undefined ? d.callee(dialled) : undefined;
-    if (!callee) {
-      d.counters.inc('call.not-found');
-      d.log.info({ caller, dialled: dialled ?? req.uri }, 'call to an unknown number: 404');
-      tx.respond(failureResponse(req, 'not-found', { toTag: d.toTag() }));
-      this.record(caller, dialled ?? req.uri, 'not-found', source);
-      return;
-    }
-    this.ring({ req, tx, source, caller, dialled: dialled! }, [callee]);
+    d.counters.inc('call.not-found');
+    d.log.info({ caller, dialled: dialled ?? req.uri }, 'call to an unknown number: 404');
+    tx.respond(failureResponse(req, 'not-found', { toTag: d.toTag() }));
+    this.record(caller, dialled ?? req.uri, 'not-found', source);
   }
 
   /**
    * Ring accounts for an incoming call: one (an extension, a forward) or
    * several at once (a ring group); the first to answer takes the call. The
-   * call shows `shownAs` as its callee until a member answers.
+   * call shows `shownAs` as its callee until a member answers. With
+   * `replaces`, the new call takes over from one that was not answered (a
+   * forward on busy or no answer, a ring group's next member): that one ends
+   * without a word to the caller, and its To tag carries on.
    */
-  ring(incoming: IncomingCall, callees: readonly CalleeAccount[], shownAs?: { readonly extension: string; readonly name: string }): Call {
+  ring(incoming: IncomingCall, callees: readonly CalleeAccount[], opts: RingOptions = {}): Call {
     const d = this.deps;
     const first = callees[0];
-    const label = shownAs ?? (first ? { extension: first.extension, name: first.name } : { extension: incoming.dialled, name: '' });
-    const call: Call = new Call(d, incoming.req, incoming.tx, incoming.source, incoming.caller, label.extension, label.name);
+    const label = opts.shownAs ?? (first ? { extension: first.extension, name: first.name } : { extension: incoming.dialled, name: '' });
+    if (opts.replaces) void this.end(opts.replaces, 'forwarded');
+    const call: Call = new Call(d, incoming.req, incoming.tx, incoming.source, incoming.caller, label.extension, label.name, opts.replaces?.tag);
+    if (opts.ringMs !== undefined) call.ringMs = opts.ringMs;
+    if (opts.onUnanswered) call.onUnanswered = opts.onUnanswered;
     // No ACK for our 2xx: the dialog is dead (13.3.1.4).
     call.onNoAck = () => guard(d, this.hangup(call, 'timeout', 'both'), 'hangup');
     this.calls.add(call);
@@ -193,6 +180,19 @@ export class B2bua implements CallEnding {
       if (!call.ended) guard(d, this.fail(call, failureOf(e), 'failed'), 'fail');
     });
     return call;
+  }
+
+  /** Is `extension` a party of an answered call (for call waiting off). */
+  inCall(extension: string): boolean {
+    for (const c of this.calls) {
+      if (c.state === 'answered' && (c.caller === extension || c.callee === extension)) return true;
+    }
+    return false;
+  }
+
+  /** Answer an incoming call at once with a status and reason phrase of the box's own (a feature code's outcome). */
+  tell(incoming: IncomingCall, status: number, reason: string): void {
+    try { incoming.tx.respond(createResponse(incoming.req, status, reason, { toTag: this.deps.toTag() })); } catch { /* the transaction is gone */ }
   }
 
   /** Refuse an incoming call before it is a call, with a catalogue answer, and keep its record. */
@@ -290,6 +290,12 @@ export class B2bua implements CallEnding {
    */
   async fail(call: Call, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void> {
     if (call.ended) return;
+    // Forwarding or a ring group's next member may take an unanswered call elsewhere.
+    if (call.state !== 'answered' && call.onUnanswered && (why === 'busy' || why === 'no-answer' || why === 'unavailable')) {
+      const handler = call.onUnanswered;
+      call.onUnanswered = undefined;
+      if (handler(why)) return;
+    }
     const { status, reason } = typeof answer === 'string' ? responseOf(answer) : { status: answer.status, reason: undefined };
     if (!call.tx.isTerminated && !call.tx.lastResponse?.status || (call.tx.lastResponse?.status ?? 0) < 200) {
       try { call.respond(status, reason, headers ? { headers } : {}); } catch { /* transaction already gone */ }

@@ -10,6 +10,7 @@ export { PbxCore } from './core.js';
 export { fileBindingPersistence, REGISTRATIONS_FILE } from './persistence.js';
 export type { CallView, LegView, MediaProtection } from './views.js';
 export { B2bua, type B2buaDeps, type CalleeAccount, type Destination, type IncomingCall, type MediaControl, type NamedPolicy } from './b2bua.js';
+export type { RingGroupEntry } from './features/index.js';
 export { CallKeys, MediaSession, PLAIN_SDP, type CallKeysOptions, type LegSdp, type LegsSecurity } from './media/index.js';
 export {
   decideMediaPlan, isRefusal, accepts, summarizeOffer, policySettings, AVAILABLE_KEY_AGREEMENTS, POLICY_REFUSAL_COUNTER_PREFIX,

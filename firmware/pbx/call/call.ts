@@ -75,8 +75,16 @@ export class Call {
   /** The account the call is with: the dialled one, or the member of a ring group that answered. */
   callee: string;
   calleeName: string;
+  /** How long the callee's phones ring before 480 No Answer; undefined: the box's setting. */
+  ringMs?: number;
+  /**
+   * The call was not answered (busy, no answer, nobody reachable): a feature
+   * (forwarding, a ring group's next member) may take it elsewhere; true when
+   * it did, and the caller then hears nothing of this call's end.
+   */
+  onUnanswered?: (why: 'busy' | 'no-answer' | 'unavailable') => boolean;
   /** The box's To tag toward the caller. */
-  private readonly tag: string;
+  readonly tag: string;
 
   constructor(
     deps: CallDeps,
@@ -86,12 +94,14 @@ export class Call {
     readonly caller: string,
     callee: string,
     calleeName: string,
+    /** The To tag toward the caller: a call that takes over from a forwarded one keeps the tag its ringing showed. */
+    toTag?: string,
   ) {
     this.callee = callee;
     this.calleeName = calleeName;
     this.id = newCallId(deps.clock.now());
     this.startedAt = deps.clock.now();
-    this.tag = deps.random.token(64);
+    this.tag = toTag ?? deps.random.token(64);
     this.media = new MediaSession(deps.media, `call-${this.id}`);
     this.life = new CallLifecycle(deps.clock);
     this.life.onMove((to, from) => this.emit('phase', { to, from }));

@@ -26,6 +26,16 @@ export interface CalleeAccount {
   readonly policy?: string;
   /** What the account's phone can do with media; DEFAULT_PHONE_CAPS when absent. */
   readonly media?: PhoneCaps;
+  /** Forwarding (the config's account.forward); absent: none. */
+  readonly forward?: {
+    readonly always: string | null;
+    readonly busy: string | null;
+    readonly noAnswer: string | null;
+    readonly noAnswerSec: number;
+  };
+  readonly dnd?: boolean;
+  readonly pickupGroup?: string | null;
+  readonly callWaiting?: boolean;
 }
 
 /** A named policy as the config holds it. */
@@ -57,7 +67,9 @@ export interface SetupDeps extends CallDeps {
 export type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no-answer' | 'rejected' | 'not-found' | 'unavailable'
   | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout' | 'media-policy'
   /** Its parties were joined to another call (an attended transfer): the transferor's legs ended. */
-  | 'transferred';
+  | 'transferred'
+  /** Nobody answered (or the callee was busy) and forwarding or a ring group took the call elsewhere. */
+  | 'forwarded';
 
 /** A call as the views list it. */
 export type { CallView };

@@ -11,3 +11,4 @@ export { CallSetup, type CallEnding } from './setup.js';
 export { Renegotiation, failureResponse, sdpIn } from './renegotiate.js';
 export { keySide } from './late-offer.js';
 export { SUPPORTED_OPTION_TAGS, prackFor, reliableSeq, unsupportedRequired } from './reliable.js';
+export type { Destination, IncomingCall, RingOptions } from './incoming.js';

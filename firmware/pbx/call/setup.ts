@@ -139,7 +139,7 @@ export class CallSetup {
     for (const t of branchesToTry) this.ring(call, t.target, t.offer, t.attempt);
     if (call.fork.allDone) { await this.finishBranches(call); return; }
     // Scoped to ringing: it cannot fire once the call is answered or over.
-    call.noAnswerTimer = call.life.timer(d.noAnswerMs(), () => {
+    call.noAnswerTimer = call.life.timer(call.ringMs ?? d.noAnswerMs(), () => {
       d.counters.inc('call.no-answer');
       call.fork.cancelAll();
       guard(d, this.ending.fail(call, 'no-answer', 'no-answer'), 'no-answer');
