@@ -20,7 +20,9 @@ import { MediaEngine } from './media/index.js';
 import { FileZrtpCache, ZrtpBox } from './keying/index.js';
 import { DtlsBox } from './keying/index.js';
 import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
-import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
+import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type TlsMaterial } from './pki/index.js';
+import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
+import { PROVISION_REALM } from './config/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
@@ -233,13 +235,18 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const pki = await loadOrCreatePki(dataDir, { clock, random, logger: log });
   const renewer = new CertRenewer({ pki, clock, renewBeforeDays: cfg().pki.renewBeforeDays, logger: log });
   const tls = (m: TlsMaterial): { key: string; cert: string } => ({ key: m.key, cert: m.cert });
+  // Issue 12: SIP TLS asks every phone for a certificate (never requires one), checked against
+  // our CA and uploaded vendor CAs; accounts in mutual mode need one bound to them.
+  const devices = await DeviceCerts.open({ pki, clock, random, logger: log });
+  const clientCas = (): string[] => [pki.caCertPem, ...vendorCas(pki.paths.dir)];
+  const sipTls = (m: TlsMaterial): { key: string; cert: string; ca: string[] } => ({ key: m.key, cert: m.cert, ca: clientCas() });
 
   const net = cfg().network;
   const bind = opts.bind ?? net.bind;
   const transports = new SipTransports({ clock, random, log, counters });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
-    bind, udpPort: sipPort, tcpPort: sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: tls(pki.tlsMaterial()),
+    bind, udpPort: sipPort, tcpPort: sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: true,
   });
   const ports = { udp: bound.udp ?? 0, tcp: bound.tcp ?? 0, tls: bound.tls ?? 0 };
 
@@ -278,8 +285,19 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   const accounts = { get: (extension: string): AccountInfo | undefined => account(extension) };
   const toTag = (): string => random.token(64);
+  const certBinds = (extension: string, src: { flowId?: string }): boolean => {
+    const peer = src.flowId === undefined ? undefined : transports.flowTls(src.flowId);
+    return peer?.authorized === true && devices.binds(extension, peer.peerFingerprint256);
+  };
+  // A revoked certificate's live connections close at once (and their bindings with them).
+  devices.onRevoke((v) => {
+    const closed = new Set(transports.closeFlowsWithPeer(v.sha256));
+    // Its bindings go too: a binding kept for a flow's return would wait for a phone that can no longer come back.
+    for (const b of location.all()) if (b.flowId !== undefined && closed.has(b.flowId)) location.removeWhere(b.extension, (x) => x.flowId === b.flowId);
+    log.warn({ serial: v.serial, extension: v.extension, closed: closed.size }, 'closed the connections of a revoked device certificate');
+  });
   const registrar = new Registrar({
-    clock, location, accounts, digest: () => digest, throttle, counters, log, toTag,
+    clock, location, accounts, digest: () => digest, throttle, counters, log, toTag, certBinds,
     limits: () => cfg().sip,
     realm: () => cfg().sip.realm,
     isOurDomain: (h) => isSelfHost(h, self),
@@ -307,7 +325,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     sink: { send: (msg, target) => { transports.send(msg, target); } },
     clock, random, counters, sentBy,
     user: {
-      onRequest: (req, tx, source) => core.onRequest(req, tx, source),
+      onRequest: (req, tx, source) => {
+        if (pnp.onRequest(req, (res) => tx.respond(res), source)) return;
+        core.onRequest(req, tx, source);
+      },
       onCancel: (req, tx, cancelled) => core.onCancel(req, tx, cancelled),
       onAck: (ack) => core.onAck(ack),
     },
@@ -316,7 +337,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The engine's built-in tune (defaultHoldMusic) is not the default yet: that needs a config switch.
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
-    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
+    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor, certBinds,
     dtlsFingerprint: dtls.fingerprint,
     // An inbound trunk call's caller ("NUMBER~TRUNK") has the trunk's policy and media abilities.
     callee: (ext) => account(ext) ?? trunks.callerAccount(ext),
@@ -360,6 +381,20 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   b2bua.addDestination({ name: 'trunks', take: (incoming) => trunks.outbound(incoming, b2bua) });
   b2bua.setTrunkInbound((req, tx, source) => trunks.inbound(req, tx, source, b2bua));
   transports.outboundTls = (target) => trunks.tlsFor(target);
+  // Issue 12: desk phone provisioning under /provision/, and RFC 6080 plug-and-play.
+  const provisioning = await ProvisioningService.open({
+    store, dataDir, clock, log, counters,
+    caPem: () => pki.caCertPem,
+    box: () => ({ host: advertise, sipTlsPort: ports.tls, httpsPort: admin.webPort, httpPort: admin.httpPort }),
+    deviceCertExtension: (fp) => { const d = devices.byFingerprint(fp); return d && d.revokedAt === null ? d.extension : undefined; },
+    digest: new DigestServer({ realm: PROVISION_REALM, algorithms: ['MD5'], secret, clock, random, counters }),
+  });
+  const pnp = new PnpResponder({
+    url: () => provisioning.httpBase, contact: `sip:securepbx@${hostPart}:${ports.udp}`, random, counters, log,
+    enabled: () => cfg().provisioning.pnp,
+    sendRequest: (req, target) => { transactions.sendRequest(req, target, { onResponse: () => {} }); },
+  });
+  if (cfg().provisioning.pnp && ports.udp === PNP_PORT && transports.joinMulticast(PNP_GROUP)) log.info({ group: PNP_GROUP }, 'plug-and-play: listening');
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).
   transports.isFlowInUse = (id) => location.all().some((b) => b.flowId === id && b.expiresAt > clock.now());
@@ -386,7 +421,16 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       toggle: (call: string, on?: boolean) => recorder!.toggle(call, on),
     },
     accountsChanged: () => dropRemoved(),
-    certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
+    certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(sipTls(m)); admin.setTlsMaterial(tls(m)); } }),
+    provisioning,
+    devices: {
+      list: () => devices.list(),
+      issue: async (extension: string, passphrase?: string) => {
+        const r = await devices.issue(extension, cfg().sip.realm, passphrase);
+        return { ...r.view, p12Base64: r.p12.toString('base64'), passphrase: r.passphrase };
+      },
+      revoke: (serial: string) => devices.revoke(serial),
+    },
   };
   const admin = new AdminServer({
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
@@ -394,6 +438,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     store, clock, random, counters,
     selfHosts: () => self.hosts, defaultHost: advertise,
     execute: (req) => executeCommand(commandContext, req),
+    provisioning, clientCa: clientCas,
     // What the dashboard shows live: registrations, calls, LEDs, config, certificate.
     live: {
       onChange: (fn) => {
@@ -405,7 +450,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const web = await admin.start();
 
   renewer.onRenew((m) => {
-    transports.setTlsMaterial(tls(m));
+    transports.setTlsMaterial(sipTls(m));
     admin.setTlsMaterial(tls(m));
     log.info({ serial: pki.serverInfo.serial, notAfter: pki.serverInfo.notAfter }, 'server certificate renewed and swapped in');
   });

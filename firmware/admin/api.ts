@@ -427,4 +427,18 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     return exec('calls.history', limit === undefined ? {} : { limit });
   });
 
+  /* ---- desk phones and device certificates (issue 12; control/phones.ts) ---- */
+
+  const run = (command: string, args: Record<string, unknown> = {}): Promise<unknown> => execute({ command, args });
+  app.get('/phones', async () => run('phone.list'));
+  app.get('/phones/fetches', async () => run('phone.fetches'));
+  app.post('/phones', async (req) => run('phone.assign', pick(body(req), ['mac', 'extension', 'vendor', 'passwordMode', 'fetchDigest'])));
+  app.post('/phones/:mac/reset-once', async (req) => run('phone.reset-once', { mac: param(req, 'mac') }));
+  app.post('/phones/:mac/window', async (req) => run('phone.window', { ...pick(body(req), ['minutes']), mac: param(req, 'mac') }));
+  app.get('/phones/:mac/preview', async (req) => run('phone.preview', { mac: param(req, 'mac') }));
+  app.delete('/phones/:mac', async (req) => run('phone.remove', { mac: param(req, 'mac') }));
+  app.put('/accounts/:extension/tls-mode', async (req) => run('account.tls-mode', { ...pick(body(req), ['tlsMode']), extension: param(req, 'extension') }));
+  app.get('/certs/devices', async () => run('cert.devices'));
+  app.delete('/certs/devices/:serial', async (req) => run('cert.revoke-device', { serial: param(req, 'serial') }));
+
 }

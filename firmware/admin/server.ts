@@ -13,6 +13,8 @@ import { API_PREFIX, type LiveSource, type RouteInfo, registerApi } from './api.
 import { checkCanonicalPath } from './canonical.js';
 import { SessionStore } from './sessions.js';
 import type { AccountDelayOptions } from './throttle.js';
+import type { ProvisioningService } from '../provisioning/index.js';
+import { addProvisionRoutes } from './provision.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
@@ -61,6 +63,14 @@ export interface AdminServerOptions {
   readonly defaultHost?: string;
   /** Called as each route's handler starts, with the route's method and pattern (instrumentation for tests). */
   readonly onHandler?: (method: string, url: string) => void;
+  /** Phones' files under /provision/ (issue 12; admin/provision.ts). */
+  readonly provisioning?: ProvisioningService;
+  /**
+   * CAs a client certificate may chain to (the box's, uploaded vendor CAs):
+   * when given, HTTPS asks for a client certificate but never requires one,
+   * so a phone can authenticate its provisioning fetch with it.
+   */
+  readonly clientCa?: () => readonly string[];
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -144,7 +154,7 @@ export class AdminServer {
     const https = Fastify({
       serverFactory: (handler) => {
         // The same TLS policy as SIP's 5061: TLS 1.2/1.3, ECDHE with AEAD, no renegotiation.
-        const server = createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert, ...tlsServerPolicy() }, canonicalOnly(counters, handler));
+        const server = createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert, ...tlsServerPolicy(), ...this.clientAuth() }, canonicalOnly(counters, handler));
         server.on('secureConnection', (sock) => refuseRenegotiation(sock, () => counters.inc('admin.tls-renegotiation-refused')));
         return server;
       },
@@ -173,6 +183,7 @@ export class AdminServer {
     }
     await https.register(fastifyCookie);
     addCaRoutes(https, opts);
+    addProvisionRoutes(https, opts.provisioning, true);
     const api = registerApi(https, {
       store: opts.store, execute: opts.execute, live: opts.live, clock, counters: this.counters, log: opts.log,
       sessions: new SessionStore(clock, opts.random ?? cryptoRandom, opts.sessionIdleMs),
@@ -193,6 +204,7 @@ export class AdminServer {
 
     const http = Fastify({ serverFactory: (handler) => createHttpServer(canonicalOnly(counters, handler)), logger: false });
     addCaRoutes(http, opts);
+    addProvisionRoutes(http, opts.provisioning, false);
     // The redirect names the box, never whatever Host the request claimed
     // (`Host: evil.example` must not send a phone or browser elsewhere).
     const fallback = opts.defaultHost ?? opts.bind;
@@ -213,7 +225,13 @@ export class AdminServer {
 
   /** Swap the certificate without restarting (open connections keep theirs). */
   setTlsMaterial(tls: TlsMaterial): void {
-    (this.https?.server as HttpsServer | undefined)?.setSecureContext({ key: tls.key, cert: tls.cert, ...tlsServerPolicy() });
+    (this.https?.server as HttpsServer | undefined)?.setSecureContext({ key: tls.key, cert: tls.cert, ...tlsServerPolicy(), ...this.clientAuth() });
+  }
+
+  /** Ask for (never require) a client certificate, checked against clientCa; nothing when none is set. */
+  private clientAuth(): { requestCert?: boolean; rejectUnauthorized?: boolean; ca?: string[] } {
+    const cas = this.opts.clientCa?.();
+    return cas && cas.length > 0 ? { requestCert: true, rejectUnauthorized: false, ca: [...cas] } : {};
   }
 
   async stop(): Promise<void> {

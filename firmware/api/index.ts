@@ -186,6 +186,8 @@ export interface AccountView {
   readonly createdAt: string;
   /** Its own recording mode; absent: its policy's. */
   readonly record?: RecordModeOption;
+  /** encrypt | server | mutual (issue 12): how the account's phone uses TLS. */
+  readonly tlsMode: TlsModeOption;
   /** Where calls go instead: always, on busy, on no answer (after noAnswerSec); null: not forwarded. */
   readonly forward: { readonly always: string | null; readonly busy: string | null; readonly noAnswer: string | null; readonly noAnswerSec: number };
   readonly dnd: boolean;
@@ -429,4 +431,63 @@ export interface DidView {
   readonly number: string;
   readonly to: string;
   readonly trunk: string;
+}
+
+/* ---- provisioning (issue 12) ---- */
+
+export type TlsModeOption = 'encrypt' | 'server' | 'mutual';
+export type VendorOption = 'yealink' | 'polycom' | 'snom' | 'grandstream' | 'generic';
+export type PasswordModeOption = 'never' | 'once' | 'always';
+
+/** A phone the admin assigned, or one that asked for a file: never its password or digest. */
+export interface PhoneView {
+  readonly mac: string;
+  readonly extension: string | null;
+  readonly vendor: VendorOption | null;
+  readonly passwordMode: PasswordModeOption | null;
+  /** Once mode: a file carried the password already. */
+  readonly passwordServed: boolean;
+  readonly hasFetchDigest: boolean;
+  readonly windowUntil: string | null;
+  readonly model: string | null;
+  readonly firmware: string | null;
+  readonly lastFetch: string | null;
+  readonly lastSource: string | null;
+}
+
+/** `pbx phone assign`: the view, with the per-device fetch credentials when made now (shown once). */
+export interface PhoneAssigned extends PhoneView {
+  readonly fetchUser?: string;
+  readonly fetchPassword?: string;
+}
+
+/** One provisioning fetch, as the log keeps it. */
+export interface ProvisionFetch {
+  readonly at: string;
+  readonly mac: string | null;
+  readonly source: string;
+  readonly vendor: string | null;
+  readonly model: string | null;
+  readonly file: string;
+  readonly secure: boolean;
+  /** how the phone was authenticated: certificate | digest | window | none */
+  readonly auth: string;
+  readonly status: number;
+  readonly withPassword: boolean;
+}
+
+/** A device certificate the box issued (no key). */
+export interface DeviceCertView {
+  readonly serial: string;
+  readonly extension: string;
+  readonly sha256: string;
+  readonly issuedAt: string;
+  readonly notAfter: string;
+  readonly revokedAt: string | null;
+}
+
+/** `pbx cert issue-device`: the PKCS#12 (base64) and its one-time passphrase, shown once. */
+export interface DeviceCertIssued extends DeviceCertView {
+  readonly p12Base64: string;
+  readonly passphrase: string;
 }

@@ -11,6 +11,8 @@ import { TRUNK_USAGE, TrunkUsageError, trunkCommand } from './trunk.js';
 import {
   RECORDING_NEEDS_RUNNING, RECORDING_READ_ONLY, RECORDING_USAGE, RecordingUsageError, recordingCommand, roomCommand,
 } from './recording.js';
+import { PHONE_USAGE, PhoneUsageError, deviceCertCli, phoneCli } from './phone.js';
+import { PHONE_NEEDS_RUNNING, PHONE_READ_ONLY } from '../control/index.js';
 import {
   ACCOUNT_FEATURE_OPTIONS, ACCOUNT_FEATURE_USAGE, FeatureUsageError, GROUP_READ_ONLY, GROUP_USAGE, accountFeatureArgs, describeAccountFeatures, groupCommand,
 } from './features.js';
@@ -33,6 +35,7 @@ const USAGE = `usage:
   pbx zrtp list [--json] | pbx zrtp forget ZID
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
                       [--record always|on-demand|never]
+                      [--tls-mode encrypt|server|mutual]
 ${ACCOUNT_FEATURE_USAGE}
   pbx account list [--json]
   pbx account remove EXT
@@ -48,7 +51,8 @@ ${GROUP_USAGE}
 ${BLOCK_USAGE}
 ${TRUNK_USAGE}
 ${RECORDING_USAGE}
-${UPDATE_USAGE}`;
+${UPDATE_USAGE}
+${PHONE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -84,9 +88,9 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list', ...RECORDING_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list', ...RECORDING_READ_ONLY, ...PHONE_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget', ...RECORDING_NEEDS_RUNNING]);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget', ...RECORDING_NEEDS_RUNNING, ...PHONE_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -195,9 +199,15 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
-          media: { type: 'string' }, require: { type: 'string' }, record: { type: 'string' }, ...ACCOUNT_FEATURE_OPTIONS,
+          media: { type: 'string' }, require: { type: 'string' }, record: { type: 'string' }, 'tls-mode': { type: 'string' }, ...ACCOUNT_FEATURE_OPTIONS,
         }, 1);
         const features = accountFeatureArgs(values);
+        if (typeof values['tls-mode'] === 'string') {
+          const r = await command(String(values.data ?? 'var'), { command: 'account.tls-mode', args: { extension: positionals[0], tlsMode: values['tls-mode'] } }) as { extension: string; tlsMode: string };
+          process.stdout.write(`account ${r.extension}: tls-mode=${r.tlsMode}\n`);
+          if (values.policy === undefined && values.name === undefined && values['tls-only'] === undefined && values['no-tls-only'] === undefined
+            && values.media === undefined && values.require === undefined && Object.keys(features).length === 0) return 0;
+        }
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
         if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && Object.keys(features).length === 0 && values.record === undefined) {
@@ -271,6 +281,8 @@ async function main(argv: string[]): Promise<number> {
       return recordingCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'room':
       return roomCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'phone':
+      return phoneCli(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);
@@ -288,6 +300,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'cert': {
+      const device = await deviceCertCli(sub, rest, { command, write: (text) => process.stdout.write(text) });
+      if (device !== undefined) return device;
       if (sub === 'info' || sub === 'renew') {
         const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
         const r = await command(String(values.data ?? 'var'), { command: `cert.${sub}`, args: {} }) as CertReply;
@@ -332,7 +346,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError || e instanceof PhoneUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e) || isUpdateError(e)) {

@@ -120,6 +120,7 @@ export function toAccountView(a: DeepReadonlyAccount): AccountView {
     staticContact: a.staticContact,
     createdAt: a.createdAt,
     ...(a.record ? { record: a.record } : {}),
+    tlsMode: a.tlsMode,
     forward: { ...a.forward },
     dnd: a.dnd,
     pickupGroup: a.pickupGroup,

@@ -4,6 +4,8 @@ export {
   type Config, type ConfigInput, type Account, type Policy, type CallerStream, type CalleeStream,
   type RingGroup, type FeatureCodes, type Features, type Forward,
   defaultConfig, formatIssues,
+  PhoneSchema, VendorSchema, PasswordModeSchema, TlsModeSchema, MAC_PATTERN, MAX_PHONES, PROVISION_REALM,
+  type Phone, type Vendor, type PasswordMode, type TlsMode,
 } from './schema.js';
 export { RecordModeSchema, RoomSchema, MAX_ROOMS, MAX_ROOM_PARTICIPANTS, type RecordMode, type Room } from './schema.js';
 export { type Migration, type MigrationContext, type MigrationResult, MIGRATIONS, migrate, fileVersion } from './migrations.js';

@@ -19,6 +19,8 @@ export const SCRYPT_HASH_PATTERN = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0
 
 const port = z.number().int().min(1).max(65535);
 
+export const TlsModeSchema = z.enum(['encrypt', 'server', 'mutual']);
+
 export const CallerStreamSchema = z.enum(['forced_relay', 'relay_or_decrypt', 'decrypt']);
 export const CalleeStreamSchema = z.enum(['as_caller', 'decrypted', 'sdes', 'dtls', 'zrtp']);
 
@@ -106,6 +108,52 @@ export const AccountSchema = z.strictObject({
   createdAt: z.iso.datetime(),
   /** Recording for this account; absent: its policy's. */
   record: RecordModeSchema.optional(),
+  /**
+   * How the account's phone uses TLS (seed 002): encrypt (the phone does not
+   * verify the box), server (it verifies the box against the CA it was
+   * given), mutual (it also presents a certificate bound to this account,
+   * without which a REGISTER gets 403 even with the right password).
+   */
+  tlsMode: TlsModeSchema.default('encrypt'),
+});
+
+/** The HTTP digest realm of per-device provisioning credentials. */
+export const PROVISION_REALM = 'SecurePBX provisioning';
+export const MAC_PATTERN = /^[0-9a-f]{12}$/;
+export const MAX_PHONES = 2000;
+export const VendorSchema = z.enum(['yealink', 'polycom', 'snom', 'grandstream', 'generic']);
+/** Seed 003: whether a provisioning file carries the SIP password, and how often. */
+export const PasswordModeSchema = z.enum(['never', 'once', 'always']);
+
+/**
+ * A desk phone the admin assigned to an account (firmware/provisioning).
+ * `sipPassword` is the account's cleartext password, kept only for phones in
+ * once/always mode (a file must carry it); `fetchHa1` is the per-device HTTP
+ * digest (realm PROVISION_REALM) the phone answers when it fetches; neither
+ * ever leaves the provisioning service.
+ */
+export const PhoneSchema = z.strictObject({
+  mac: z.string().regex(MAC_PATTERN),
+  extension: z.string().regex(EXTENSION_PATTERN),
+  vendor: VendorSchema.default('generic'),
+  passwordMode: PasswordModeSchema.default('once'),
+  sipPassword: z.string().min(1).max(128).nullable().default(null),
+  /** Once mode: true after a file carried the password, until the admin resets it. */
+  passwordServed: z.boolean().default(false),
+  fetchUser: z.string().max(64).nullable().default(null),
+  fetchHa1Md5: z.string().regex(/^[0-9a-f]{32}$/).nullable().default(null),
+  fetchHa1Sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().default(null),
+  /** Until when (ISO) a fetch from anywhere counts as authenticated: the admin's window for this MAC. */
+  windowUntil: z.iso.datetime().nullable().default(null),
+  assignedAt: z.iso.datetime(),
+});
+
+export const ProvisioningSchema = z.strictObject({
+  ntpServer: z.string().max(128).regex(/^[A-Za-z0-9.:-]*$/).default('pool.ntp.org'),
+  /** IANA name, e.g. Europe/London. */
+  timeZone: z.string().max(64).regex(/^[A-Za-z0-9_+\-/]*$/).default('UTC'),
+  /** RFC 6080 multicast plug-and-play answers (only where the SIP UDP port is the PnP port, 5060). */
+  pnp: z.boolean().default(true),
 });
 
 /** An extension number that rings several accounts: all at once, or one after the other. */
@@ -302,6 +350,8 @@ export const ConfigSchema = z
     trunking: TrunkingSchema.prefault({}),
     rooms: z.array(RoomSchema).max(MAX_ROOMS).optional(),
     recording: RecordingSchema.optional(),
+    phones: z.array(PhoneSchema).max(MAX_PHONES).default([]),
+    provisioning: ProvisioningSchema.prefault({}),
     groups: z.array(RingGroupSchema).max(MAX_POLICIES).default([]),
     features: FeaturesSchema.prefault({}),
   })
@@ -347,6 +397,10 @@ export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type Account = z.output<typeof AccountSchema>;
 export type Policy = z.output<typeof PolicySchema>;
+export type Phone = z.output<typeof PhoneSchema>;
+export type Vendor = z.output<typeof VendorSchema>;
+export type PasswordMode = z.output<typeof PasswordModeSchema>;
+export type TlsMode = z.output<typeof TlsModeSchema>;
 export type RingGroup = z.output<typeof RingGroupSchema>;
 export type FeatureCodes = z.output<typeof FeatureCodesSchema>;
 export type Features = z.output<typeof FeaturesSchema>;

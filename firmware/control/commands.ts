@@ -16,6 +16,7 @@ import { storeHoldMusic } from '../pbx/index.js';
 import type { TrunkView } from '../api/index.js';
 import { trunkCommand } from './trunks.js';
 import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
+import { PhoneCommandError, phoneCommand, type DeviceCertControl, type ProvisioningControl } from './phones.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -65,6 +66,10 @@ export interface CommandContext {
   readonly trunks?: () => readonly TrunkView[];
   /** A running appliance's recordings and calls; without it the store in DATA/recordings is read directly. */
   readonly recordings?: RecordingControl;
+  /** A running appliance's provisioning service (phones that asked, previews, the fetch log). */
+  readonly provisioning?: ProvisioningControl;
+  /** A running appliance's device certificates. */
+  readonly devices?: DeviceCertControl;
 }
 
 /** What `zrtp.*` commands need of the ZRTP cache: never a secret, only who and which flags. */
@@ -471,6 +476,14 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       // SIP trunks, routes and DIDs (control/trunks.ts).
       const trunkReply = await trunkCommand(ctx, req.command, a);
       if (trunkReply !== undefined) return trunkReply;
+      let r: unknown;
+      try {
+        r = await phoneCommand({ ...ctx, makePassword: () => generatePassword(ctx.random) }, req);
+      } catch (e) {
+        if (e instanceof PhoneCommandError) throw new CommandError(e.code, e.message, e.field);
+        throw e;
+      }
+      if (r !== undefined) return r;
       throw new PbxError('not-found', `unknown command ${req.command}`);
     }
   }

@@ -9,3 +9,6 @@ export {
 } from './commands.js';
 export { readFileLimited, MAX_INPUT_FILE_BYTES } from './files.js';
 export { RECORD_MODES, RECORDINGS_DIR, recordingEntry, type RecordingControl } from './recording.js';
+export {
+  type ProvisioningControl, type DeviceCertControl, PHONE_READ_ONLY, PHONE_NEEDS_RUNNING, DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES,
+} from './phones.js';

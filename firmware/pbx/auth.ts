@@ -13,6 +13,8 @@ export interface AccountInfo {
   readonly ha1Md5: string;
   readonly ha1Sha256: string;
   readonly tlsOnly: boolean;
+  /** Issue 12: 'mutual' means a request counts only over TLS with a certificate bound to the account. */
+  readonly tlsMode?: 'encrypt' | 'server' | 'mutual';
 }
 
 export interface AccountDirectory {
@@ -41,6 +43,12 @@ export interface AuthDeps {
    * not its next REGISTER. The registrar's and call control's deps already
    * carry the location service under this name.
    */
+  /**
+   * Mutual TLS (issue 12): does the connection this request came on carry a
+   * client certificate bound to the extension (issued for it by the box, not
+   * revoked)? Absent: no account in mutual mode can authenticate.
+   */
+  readonly certBinds?: (extension: string, src: RequestSource) => boolean;
   readonly location?: { requestAuthenticated(extension: string, req: SipRequest, src: RequestSource): number };
 }
 
@@ -85,6 +93,14 @@ export function authenticate(d: AuthDeps, req: SipRequest, src: RequestSource): 
   d.throttle.recordSuccess(src.address);
   const account = d.accounts.get(result.username);
   if (!account) return reply(403, 'Forbidden');
+  // With mutual TLS a stolen password alone does nothing (seed 002's toll-fraud point):
+  // the right digest over a connection without the account's certificate is refused.
+  if (account.tlsMode === 'mutual' && !(src.transport === 'tls' && src.flowId !== undefined && (d.certBinds?.(account.extension, src) ?? false))) {
+    d.counters.inc(`${what}.cert-not-bound`);
+    d.log.warn({ method: req.method, extension: account.extension, source: `${src.address}:${src.port}`, transport: src.transport },
+      'refused: account needs mutual TLS with its own certificate');
+    return reply(403, 'Certificate Not Bound To This Account');
+  }
   try {
     const moved = d.location?.requestAuthenticated(account.extension, req, src) ?? 0;
     if (moved > 0) {

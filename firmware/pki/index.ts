@@ -33,3 +33,8 @@ export {
 } from './renew.js';
 export { type CertProblem, type CertProblemCode, type CustomCertInput, validateCustomCert } from './validate.js';
 export { type CustomCertFiles, type InstallOptions, CertRejected, installCustomCert, requiredNamesFor } from './custom.js';
+export {
+  type IssuedDevice, type DeviceCertsOptions, type RevokeListener,
+  DeviceCerts, vendorCas, makePassphrase, DEVICES_FILE, VENDOR_CA_DIR, MAX_DEVICE_CERTS, PASSPHRASE_LENGTH,
+} from './device.js';
+export { DEVICE_VALIDITY_DAYS } from './issue.js';

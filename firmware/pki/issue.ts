@@ -143,3 +143,28 @@ export function buildServerCert(req: ServerRequest): string {
   cert.sign(forge.pki.privateKeyFromPem(req.caKeyPem), forge.md.sha256.create());
   return toUnixPem(forge.pki.certificateToPem(cert));
 }
+
+/** Device certificates live two years: long for a desk phone, and renewed by issuing again. */
+export const DEVICE_VALIDITY_DAYS = 730;
+
+/** A TLS client leaf (extKeyUsage clientAuth only) signed by the CA, PEM. */
+export function buildDeviceCert(req: ServerRequest): string {
+  const ca = forge.pki.certificateFromPem(req.caCertPem);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(req.publicKeyPem);
+  cert.serialNumber = req.serial;
+  cert.validity.notBefore = new Date(req.now - BACKDATE_MS);
+  cert.validity.notAfter = new Date(Math.min(req.now + DEVICE_VALIDITY_DAYS * DAY_MS, ca.validity.notAfter.getTime()));
+  cert.setSubject(subjectAttrs(req.commonName));
+  cert.setIssuer(ca.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', critical: true, cA: false },
+    { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
+    { name: 'extKeyUsage', clientAuth: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
+    { name: 'subjectAltName', altNames: req.sans.map(altName) },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(req.caKeyPem), forge.md.sha256.create());
+  return toUnixPem(forge.pki.certificateToPem(cert));
+}

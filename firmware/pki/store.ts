@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import type { RenewReason, RenewalRecord } from '../api/index.js';
 import { type Clock, type Logger, type Random, cryptoRandom, silentLogger, systemClock, writeFileAtomic } from '../core/index.js';
-import { DAY_MS, buildCaCert, buildServerCert, type KeyGenerator, nativeRsaKeyGen, randomSerial } from './issue.js';
-import { type HostIdentity, serverAltNames, systemIdentity } from './names.js';
+import { DAY_MS, buildCaCert, buildDeviceCert, buildServerCert, type KeyGenerator, nativeRsaKeyGen, randomSerial } from './issue.js';
+import { type HostIdentity, type SanEntry, serverAltNames, systemIdentity } from './names.js';
 import { type CertInfo, type ParsedCert, infoOf, parseCert, splitPem } from './x509.js';
 
 export const PKI_DIR = 'pki';
@@ -255,6 +255,14 @@ export class Pki {
     });
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A client certificate for a device (a phone or a softphone), signed by the
+   * CA: issue 12's device certificates. The CA key stays in here.
+   */
+  signDevice(req: { readonly publicKeyPem: string; readonly commonName: string; readonly sans: readonly SanEntry[]; readonly serial: string }): string {
+    return buildDeviceCert({ ...req, caCertPem: this.caCertPem, caKeyPem: this.#caKeyPem, now: this.#ctx.clock.now() });
   }
 
   /** Renewal history, oldest first. */

@@ -23,6 +23,7 @@ t.test('addAccount stores HA1s for MD5 and SHA-256 (RFC 7616 section 3.4.2), nev
     policy: 'private',
     tlsOnly: true,
     staticContact: null,
+    tlsMode: 'encrypt',
     media: { supported: ['rtp', 'sdes'], required: [] },
     // Call features default to off: no forwarding, no DND, no pickup group, call waiting on.
     forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true,
@@ -66,8 +67,10 @@ t.test('listAccounts never exposes HA1s', async (t) => {
   c = addAccount(c, { extension: '1002', password: 'password2' }, NOW);
   const list = listAccounts(c);
   t.same(list, [
-    { extension: '1001', name: 'A', policy: 'default', tlsOnly: false, staticContact: null, createdAt: '2026-01-01T00:00:00.000Z' },
-    { extension: '1002', name: '', policy: 'default', tlsOnly: false, staticContact: null, createdAt: '2026-01-01T00:00:00.000Z' },
+    { extension: '1001', name: 'A', policy: 'default', tlsOnly: false, staticContact: null, createdAt: '2026-01-01T00:00:00.000Z', tlsMode: 'encrypt',
+      forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true },
+    { extension: '1002', name: '', policy: 'default', tlsOnly: false, staticContact: null, createdAt: '2026-01-01T00:00:00.000Z', tlsMode: 'encrypt',
+      forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true },
   ]);
   const text = JSON.stringify(list);
   for (const a of c.accounts) {

@@ -21,7 +21,7 @@ t.test('a minimal file fills in every default', async (t) => {
 t.test('account defaults and accepted extension forms', async (t) => {
   const c = ConfigSchema.parse({ schemaVersion: 1, accounts: [acct('1001'), acct('alice.smith_2-x')] });
   t.same(c.accounts[0], {
-    ...acct('1001'), name: '', policy: 'default', tlsOnly: false, staticContact: null,
+    ...acct('1001'), name: '', policy: 'default', tlsOnly: false, staticContact: null, tlsMode: 'encrypt',
     media: { supported: ['rtp', 'sdes'], required: [] },
     // Call features default to off: no forwarding, no DND, no pickup group, call waiting on.
     forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true,

@@ -24,6 +24,8 @@ export interface UaOptions {
   readonly password: string;
   /** Host in the Request-URI, From and To; the box's address by default. */
   readonly domain?: string;
+  /** A client certificate for TLS (a PKCS#12 and its passphrase), for mutual TLS. */
+  readonly clientCert?: { readonly pfx: Buffer; readonly passphrase: string };
 }
 
 export interface RegisterOptions {
@@ -72,6 +74,7 @@ export class TestUa {
     if (opts.ca === undefined) throw new Error('TLS needs the box CA');
     const s = tls.connect({
       host, port: opts.port, ca: opts.ca,
+      ...(opts.clientCert ? { pfx: opts.clientCert.pfx, passphrase: opts.clientCert.passphrase } : {}),
       // No SNI for an address; the certificate must carry it as an iPAddress SAN (RFC 6125 6.2.1).
       checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert),
     });

@@ -273,6 +273,44 @@ export class SipTransports {
     return this.tlsProfile;
   }
 
+  /**
+   * Receive datagrams sent to a multicast group on the UDP socket (RFC 6080
+   * plug-and-play SUBSCRIBEs to 224.0.1.75:5060); false when there is no UDP
+   * socket or the system refuses (counted).
+   */
+  joinMulticast(group: string): boolean {
+    if (this.udp === undefined) return false;
+    try {
+      this.udp.addMembership(group);
+      return true;
+    } catch (e) {
+      this.reject('multicast-join', 'udp', { detail: errorText(e) });
+      return false;
+    }
+  }
+
+  /** What the TLS peer of an accepted connection presented (Source.tls), if it is one. */
+  flowTls(flowId: string): Source['tls'] | undefined {
+    return this.flows.get(flowId)?.tlsInfo;
+  }
+
+  /**
+   * Closes every accepted TLS connection whose client certificate has this
+   * SHA-256 fingerprint (a revoked device certificate); returns their flow ids.
+   */
+  closeFlowsWithPeer(fingerprint256: string): string[] {
+    const want = fingerprint256.toUpperCase();
+    const ids: string[] = [];
+    for (const f of this.flows.values()) {
+      if (f.tlsInfo?.peerFingerprint256?.toUpperCase() === want && !f.closed) {
+        f.socket.destroy();
+        ids.push(f.id);
+      }
+    }
+    if (ids.length > 0) this.counters.inc('tls-closed-revoked', ids.length);
+    return ids;
+  }
+
   /** Closes one connection, e.g. when its registration is removed. */
   closeFlow(flowId: string): void {
     this.flows.get(flowId)?.socket.destroy();
