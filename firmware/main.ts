@@ -18,6 +18,7 @@ import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
 import { StatusLeds } from './status/index.js';
+import { BackupService, NightlyBackup, RESTORE_COMMAND, restoreOverControl } from './backup/index.js';
 
 /**
  * The composition root: load the config, pick the board, make sure the PKI
@@ -38,6 +39,12 @@ export interface ApplianceOptions {
   readonly log?: Logger;
   /** Lines for a person at the console (npm start, serial console). */
   readonly print?: (line: string) => void;
+  /** SIP over TCP when it differs from sipPort (a restart keeps the ports the first start was given). */
+  readonly tcpPort?: number | undefined;
+  /** Called with the new appliance when a restore restarted the services in place. */
+  readonly onRestart?: (next: Appliance) => void;
+  /** Nightly automatic backups (on by default). */
+  readonly nightlyBackup?: boolean;
 }
 
 export interface RunInfo {
@@ -50,6 +57,7 @@ export interface RunInfo {
 }
 
 const DIGEST_SECRET_FILE = 'digest.secret';
+const RESTART_DELAY_MS = 300;
 const MEDIA_STATS_EVERY_MS = 2000;
 const MEDIA_STATS_SOON_MS = 200;
 const LED_REFRESH_MS = 200;
@@ -84,6 +92,7 @@ export interface ApplianceParts {
   readonly leds: StatusLeds;
   readonly log: Logger;
   readonly releaseLock: () => void;
+  readonly nightly?: NightlyBackup;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -143,8 +152,9 @@ export class Appliance {
     });
   }
 
-  async stop(): Promise<void> {
+  async stop(how: { restarting?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
+    this.nightly?.stop();
     this.stopped = true;
     this.mediaTimer?.cancel();
     this.log.info('stopping');
@@ -156,7 +166,8 @@ export class Appliance {
     await this.transports.stop();
     await this.media.close();
     this.location.stop();
-    await this.board.close();
+    // A restart in place hands the same board to the next start.
+    if (!how.restarting) await this.board.close();
     this.releaseLock();
   }
 }
@@ -200,7 +211,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const transports = new SipTransports({ clock, random, log, counters });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
-    bind, udpPort: sipPort, tcpPort: sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: tls(pki.tlsMaterial()),
+    bind, udpPort: sipPort, tcpPort: opts.tcpPort ?? sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: tls(pki.tlsMaterial()),
   });
   const ports = { udp: bound.udp ?? 0, tcp: bound.tcp ?? 0, tls: bound.tls ?? 0 };
 
@@ -288,7 +299,29 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
   };
+  // Backups: the page and `pbx restore` on a running box check the file, then
+  // the services stop, the files are replaced and everything starts again on
+  // the same ports (restart below).
+  const backups = new BackupService({
+    dataDir, clock, random, log,
+    replace: async (apply) => {
+      // Reply first: the request that asked is served by what stops next.
+      clock.setTimer(RESTART_DELAY_MS, () => {
+        restartWith(apply).catch((e: unknown) => { log.error({ err: e instanceof Error ? e.message : String(e) }, 'restart after restore failed'); });
+      });
+    },
+  });
+  const restartWith = async (apply: () => void): Promise<void> => {
+    await appliance?.stop({ restarting: true });
+    apply();
+    const next = await startAppliance({
+      ...opts, board, bind, sipPort: ports.udp, tcpPort: ports.tcp, tlsPort: ports.tls, webPort: web.webPort, httpPort: web.httpPort, rtpPorts,
+    });
+    log.info('services restarted with the restored data');
+    opts.onRestart?.(next);
+  };
   const admin = new AdminServer({
+    backups,
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
     tls: tls(pki.tlsMaterial()), caPem: () => readFileSync(pki.paths.caCert, 'utf8'), caDer: () => pki.caDer(), log,
     store, clock, random, counters,
@@ -319,7 +352,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   store.onChange(dropRemoved);
 
   let appliance: Appliance | undefined;
-  const control = new ControlServer(controlSocketPath(dataDir), (req) => executeCommand(commandContext, req), { counters, log });
+  const control = new ControlServer(controlSocketPath(dataDir), (req) => (req.command === RESTORE_COMMAND ? restoreOverControl(backups, req) : executeCommand(commandContext, req)), { counters, log });
   await control.start();
 
   const adminHost = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;
@@ -333,9 +366,11 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   };
   writeFileAtomicSync(join(dataDir, 'run.json'), `${JSON.stringify(info, null, 2)}\n`, 0o644);
 
+  const nightly = opts.nightlyBackup === false ? undefined : new NightlyBackup({ dataDir, clock, random, log });
+  nightly?.start();
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, ...(nightly ? { nightly } : {}),
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;
@@ -376,7 +411,7 @@ async function lockConfig(dataDir: string): Promise<() => void> {
 /** `pbx run`: start, then stop cleanly on SIGINT/SIGTERM. */
 export async function runAppliance(opts: ApplianceOptions): Promise<void> {
   if (!existsSync(opts.dataDir)) mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const app = await startAppliance(opts);
+  let app: Appliance = await startAppliance({ ...opts, onRestart: (next) => { app = next; opts.onRestart?.(next); } });
   await new Promise<void>((resolve) => {
     const stop = (): void => { void app.stop().then(resolve); };
     process.once('SIGINT', stop);

@@ -56,6 +56,8 @@ export interface ApiDeps {
   readonly loginThrottle?: { readonly limit: number; readonly windowMs: number; readonly blockMs: number };
   /** Waits per admin credential across addresses (throttle.ts); defaults for production. */
   readonly accountDelay?: AccountDelayOptions;
+  /** More routes, registered inside the API plugin after its own (route files beside this one). */
+  readonly routes?: ReadonlyArray<(app: FastifyInstance) => void>;
 }
 
 /** One route of the HTTPS server's table, as the security tests walk it. */
@@ -420,5 +422,7 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     }
     return exec('calls.history', limit === undefined ? {} : { limit });
   });
+
+  for (const add of deps.routes ?? []) add(app);
 
 }

@@ -13,6 +13,9 @@ import { API_PREFIX, type LiveSource, type RouteInfo, registerApi } from './api.
 import { checkCanonicalPath } from './canonical.js';
 import { SessionStore } from './sessions.js';
 import type { AccountDelayOptions } from './throttle.js';
+import type { BackupService } from '../backup/index.js';
+import { AuditLog, auditRoutes } from './audit.js';
+import { backupRoutes } from './backup-routes.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
@@ -61,6 +64,8 @@ export interface AdminServerOptions {
   readonly defaultHost?: string;
   /** Called as each route's handler starts, with the route's method and pattern (instrumentation for tests). */
   readonly onHandler?: (method: string, url: string) => void;
+  /** Backup and restore from the page (routes only when given). */
+  readonly backups?: BackupService;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -178,6 +183,11 @@ export class AdminServer {
       sessions: new SessionStore(clock, opts.random ?? cryptoRandom, opts.sessionIdleMs),
       ...(opts.loginThrottle ? { loginThrottle: opts.loginThrottle } : {}),
       ...(opts.accountDelay ? { accountDelay: opts.accountDelay } : {}),
+      // Route files inside the API (its session and CSRF checks apply), one line each.
+      routes: [
+        auditRoutes(new AuditLog(opts.store.dataDir, clock, opts.log)),
+        ...(opts.backups ? [backupRoutes(opts.backups)] : []),
+      ],
     });
     this.closeStreams = api.closeStreams;
     const root = opts.staticDir ?? DEFAULT_STATIC_DIR;
