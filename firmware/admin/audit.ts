@@ -75,7 +75,7 @@ export function describeRequest(method: string, route: string, params: Record<st
   const ext = str(params.extension) || str(b.extension);
   const name = str(params.name) || str(b.name);
   const changed = (keys: string[]): string => {
-    const set = keys.filter((k) => b[k] !== undefined).map((k) => (k === 'tlsOnly' ? `tls-only=${String(b[k])}` : `${k}=${str(b[k])}`));
+    const set = keys.filter((k) => b[k] !== undefined && b[k] !== '').map((k) => (k === 'tlsOnly' ? `tls-only=${String(b[k])}` : `${k}=${str(b[k])}`));
     return set.length ? ` (${set.join(', ')})` : '';
   };
   switch (`${method} ${route}`) {

@@ -22,7 +22,8 @@ const field = (b: unknown, name: string): string => {
 const rethrow = (e: unknown): never => {
   if (e instanceof BackupError) {
     const at = e.problem === 'wrong-passphrase' || e.problem === 'weak-passphrase' ? 'passphrase' : 'file';
-    throw new CommandError(e.code, e.message, at);
+    // Never 401 here: that means "log in again" to the page, and the session is fine.
+    throw new CommandError(e.code === 'limit' ? 'limit' : 'config', e.message, at);
   }
   throw e;
 };
