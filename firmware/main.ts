@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { SimBoard } from '../board/index.js';
-import { AdminServer, certSource } from './admin/index.js';
+import { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand } from './admin/index.js';
 import { ConfigStore, tryLockConfig, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
@@ -352,7 +352,19 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   store.onChange(dropRemoved);
 
   let appliance: Appliance | undefined;
-  const control = new ControlServer(controlSocketPath(dataDir), (req) => (req.command === RESTORE_COMMAND ? restoreOverControl(backups, req) : executeCommand(commandContext, req)), { counters, log });
+  // Every change made with the pbx CLI is in the audit log beside the page's.
+  const audit = new AuditLog(dataDir, clock, log);
+  const control = new ControlServer(controlSocketPath(dataDir), async (req) => {
+    const change = isChangeCommand(req.command);
+    try {
+      const r = await (req.command === RESTORE_COMMAND ? restoreOverControl(backups, req) : executeCommand(commandContext, req));
+      if (change) audit.record({ who: 'cli', from: 'local', what: describeCommand(req.command, req.args), ok: true });
+      return r;
+    } catch (e) {
+      if (change) audit.record({ who: 'cli', from: 'local', what: describeCommand(req.command, req.args), ok: false });
+      throw e;
+    }
+  }, { counters, log });
   await control.start();
 
   const adminHost = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;

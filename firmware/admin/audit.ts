@@ -99,6 +99,12 @@ export function describeRequest(method: string, route: string, params: Record<st
   }
 }
 
+const READS = new Set(['status', 'cert.ca', 'cert.info', 'cert.history', 'calls.history']);
+/** Whether a control command changes something (and so belongs in the audit log). */
+export function isChangeCommand(command: string): boolean {
+  return !READS.has(command) && !command.endsWith('.list');
+}
+
 /** A change over the control socket (the pbx CLI) in words. */
 export function describeCommand(command: string, args: Readonly<Record<string, unknown>>): string {
   const what = [args.extension, args.name, args.address].map(str).filter((v) => v !== '').join(' ');
