@@ -9,6 +9,7 @@ import { html, type Html } from './html.js';
 import { Policies } from './policies.js';
 import { Backup } from './backup.js';
 import { Security } from './security.js';
+import { Trunks } from './trunks.js';
 import type { SessionToken, SetupState } from './types.js';
 import { Field, FormError } from './ui.js';
 
@@ -20,6 +21,7 @@ const PAGES: Record<string, { title: string; view: () => Html }> = {
   dashboard: { title: 'Dashboard', view: Dashboard },
   extensions: { title: 'Extensions', view: Extensions },
   policies: { title: 'Policies', view: Policies },
+  trunks: { title: 'Trunks', view: Trunks },
   certificates: { title: 'Certificates', view: Certificates },
   history: { title: 'Call history', view: History },
   security: { title: 'Security', view: Security },
