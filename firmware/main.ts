@@ -4,7 +4,7 @@ import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
 import { fileURLToPath } from 'node:url';
-import { AdminServer, certSource } from './admin/index.js';
+import { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand } from './admin/index.js';
 import { ConfigStore, setAccountFeatures, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
@@ -28,6 +28,7 @@ import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
 import { StatusLeds, secureCallCount } from './status/index.js';
+import { BackupService, NightlyBackup, RESTORE_COMMAND, restoreOverControl } from './backup/index.js';
 
 /**
  * The composition root: load the config, pick the board, make sure the PKI
@@ -52,6 +53,12 @@ export interface ApplianceOptions {
   readonly log?: Logger;
   /** Lines for a person at the console (npm start, serial console). */
   readonly print?: (line: string) => void;
+  /** SIP over TCP when it differs from sipPort (a restart keeps the ports the first start was given). */
+  readonly tcpPort?: number | undefined;
+  /** Called with the new appliance when a restore restarted the services in place. */
+  readonly onRestart?: (next: Appliance) => void;
+  /** Nightly automatic backups (on by default). */
+  readonly nightlyBackup?: boolean;
 }
 
 export interface RunInfo {
@@ -64,6 +71,7 @@ export interface RunInfo {
 }
 
 const DIGEST_SECRET_FILE = 'digest.secret';
+const RESTART_DELAY_MS = 300;
 const MEDIA_STATS_EVERY_MS = 2000;
 const MEDIA_STATS_SOON_MS = 200;
 const LED_REFRESH_MS = 200;
@@ -98,6 +106,7 @@ export interface ApplianceParts {
   readonly leds: StatusLeds;
   readonly log: Logger;
   readonly releaseLock: () => void;
+  readonly nightly?: NightlyBackup;
   /** SIP trunks (pbx/trunks): registrations, keep-alives, the dial plan's doors. */
   readonly trunks?: Trunks;
   /** The recording store (DATA/recordings) and the feature that records calls into it. */
@@ -180,8 +189,9 @@ export class Appliance {
     return aside;
   }
 
-  async stop(): Promise<void> {
+  async stop(how: { restarting?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
+    this.nightly?.stop();
     this.stopped = true;
     this.reset.close();
     await this.serial?.close();
@@ -197,7 +207,8 @@ export class Appliance {
     await this.media.close();
     await this.recordings?.close();
     this.location.stop();
-    await this.board.close();
+    // A restart in place hands the same board to the next start.
+    if (!how.restarting) await this.board.close();
     this.releaseLock();
   }
 }
@@ -246,7 +257,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const transports = new SipTransports({ clock, random, log, counters });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
-    bind, udpPort: sipPort, tcpPort: sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: true,
+    bind, udpPort: sipPort, tcpPort: opts.tcpPort ?? sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: true,
   });
   const ports = { udp: bound.udp ?? 0, tcp: bound.tcp ?? 0, tls: bound.tls ?? 0 };
 
@@ -432,7 +443,29 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       revoke: (serial: string) => devices.revoke(serial),
     },
   };
+  // Backups: the page and `pbx restore` on a running box check the file, then
+  // the services stop, the files are replaced and everything starts again on
+  // the same ports (restart below).
+  const backups = new BackupService({
+    dataDir, clock, random, log,
+    replace: async (apply) => {
+      // Reply first: the request that asked is served by what stops next.
+      clock.setTimer(RESTART_DELAY_MS, () => {
+        restartWith(apply).catch((e: unknown) => { log.error({ err: e instanceof Error ? e.message : String(e) }, 'restart after restore failed'); });
+      });
+    },
+  });
+  const restartWith = async (apply: () => void): Promise<void> => {
+    await appliance?.stop({ restarting: true });
+    apply();
+    const next = await startAppliance({
+      ...opts, board, bind, sipPort: ports.udp, tcpPort: ports.tcp, tlsPort: ports.tls, webPort: web.webPort, httpPort: web.httpPort, rtpPorts,
+    });
+    log.info('services restarted with the restored data');
+    opts.onRestart?.(next);
+  };
   const admin = new AdminServer({
+    backups,
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
     tls: tls(pki.tlsMaterial()), caPem: () => readFileSync(pki.paths.caCert, 'utf8'), caDer: () => pki.caDer(), log,
     store, clock, random, counters,
@@ -464,7 +497,19 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   store.onChange(dropRemoved);
 
   let appliance: Appliance | undefined;
-  const control = new ControlServer(controlSocketPath(dataDir), (req) => executeCommand(commandContext, req), { counters, log });
+  // Every change made with the pbx CLI is in the audit log beside the page's.
+  const audit = new AuditLog(dataDir, clock, log);
+  const control = new ControlServer(controlSocketPath(dataDir), async (req) => {
+    const change = isChangeCommand(req.command);
+    try {
+      const r = await (req.command === RESTORE_COMMAND ? restoreOverControl(backups, req) : executeCommand(commandContext, req));
+      if (change) audit.record({ who: 'cli', from: 'local', what: describeCommand(req.command, req.args), ok: true });
+      return r;
+    } catch (e) {
+      if (change) audit.record({ who: 'cli', from: 'local', what: describeCommand(req.command, req.args), ok: false });
+      throw e;
+    }
+  }, { counters, log });
   await control.start();
 
   const adminHost = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;
@@ -520,9 +565,11 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     },
   });
 
+  const nightly = opts.nightlyBackup === false ? undefined : new NightlyBackup({ dataDir, clock, random, log });
+  nightly?.start();
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, reset, serial,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, reset, serial, ...(nightly ? { nightly } : {}),
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;
@@ -576,7 +623,7 @@ export async function runAppliance(opts: ApplianceOptions): Promise<void> {
     process.once('SIGTERM', stop);
   });
   while (!signalled) {
-    current = await startAppliance(opts);
+    current = await startAppliance({ ...opts, onRestart: (next) => { current = next; opts.onRestart?.(next); } });
     if (await Promise.race([signal, current.factoryReset.then(() => 'reset' as const)]) === 'signal') break;
   }
   watchdog.stop();

@@ -20,4 +20,4 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'webui', f), join(out, f));
+for (const f of ['index.html', 'style.css', 'favicon.svg']) copyFileSync(join(root, 'webui', f), join(out, f));

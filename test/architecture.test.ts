@@ -28,7 +28,7 @@ const RANK: Record<string, number> = {
   pki: 3,
   sdp: 4, media: 4, keying: 4, sip: 4, recording: 4,
   pbx: 5,
-  status: 6, control: 6, provisioning: 6, update: 6,
+  status: 6, control: 6, provisioning: 6, update: 6, backup: 6,
   admin: 7,
   cli: 8, '.': 8,
 };
@@ -60,7 +60,7 @@ const RANK: Record<string, number> = {
 const SIDEWAYS: Record<string, readonly string[]> = {
   core: [], api: [],
   sdp: ['media'], media: [], keying: ['sdp', 'media'], sip: [], recording: ['media'],
-  status: [], control: [], provisioning: [], update: [],
+  status: [], control: [], provisioning: [], update: [], backup: [],
   // cli has no index.ts today, so its files belong to the root module; should
   // it become a module, it may start the appliance, never the other way round.
   cli: ['.'], '.': [],

@@ -56,6 +56,8 @@ export interface ApiDeps {
   readonly loginThrottle?: { readonly limit: number; readonly windowMs: number; readonly blockMs: number };
   /** Waits per admin credential across addresses (throttle.ts); defaults for production. */
   readonly accountDelay?: AccountDelayOptions;
+  /** More routes, registered inside the API plugin after its own (route files beside this one). */
+  readonly routes?: ReadonlyArray<(app: FastifyInstance) => void>;
 }
 
 /** One route of the HTTPS server's table, as the security tests walk it. */
@@ -440,5 +442,6 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   app.put('/accounts/:extension/tls-mode', async (req) => run('account.tls-mode', { ...pick(body(req), ['tlsMode']), extension: param(req, 'extension') }));
   app.get('/certs/devices', async () => run('cert.devices'));
   app.delete('/certs/devices/:serial', async (req) => run('cert.revoke-device', { serial: param(req, 'serial') }));
+  for (const add of deps.routes ?? []) add(app);
 
 }

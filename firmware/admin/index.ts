@@ -9,3 +9,4 @@ export {
   type CallerStreamOption, type CalleeStreamOption, type Choice, type PolicyExplanation, type PolicyOutcome, type LegLike, type CallLike,
 } from './explain.js';
 export { certSource, type CertSourceDeps } from './certs.js';
+export { AuditLog, AUDIT_FILE, auditRoutes, describeCommand, describeRequest, isChangeCommand, type AuditEntry } from './audit.js';

@@ -15,6 +15,9 @@ import { SessionStore } from './sessions.js';
 import type { AccountDelayOptions } from './throttle.js';
 import type { ProvisioningService } from '../provisioning/index.js';
 import { addProvisionRoutes } from './provision.js';
+import type { BackupService } from '../backup/index.js';
+import { AuditLog, auditRoutes } from './audit.js';
+import { backupRoutes } from './backup-routes.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
@@ -71,6 +74,8 @@ export interface AdminServerOptions {
    * so a phone can authenticate its provisioning fetch with it.
    */
   readonly clientCa?: () => readonly string[];
+  /** Backup and restore from the page (routes only when given). */
+  readonly backups?: BackupService;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -189,6 +194,11 @@ export class AdminServer {
       sessions: new SessionStore(clock, opts.random ?? cryptoRandom, opts.sessionIdleMs),
       ...(opts.loginThrottle ? { loginThrottle: opts.loginThrottle } : {}),
       ...(opts.accountDelay ? { accountDelay: opts.accountDelay } : {}),
+      // Route files inside the API (its session and CSRF checks apply), one line each.
+      routes: [
+        auditRoutes(new AuditLog(opts.store.dataDir, clock, opts.log)),
+        ...(opts.backups ? [backupRoutes(opts.backups)] : []),
+      ],
     });
     this.closeStreams = api.closeStreams;
     const root = opts.staticDir ?? DEFAULT_STATIC_DIR;

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { existsSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigStore, tryLockConfig } from '../config/index.js';
+import { CONFIG_FILE, ConfigStore, tryLockConfig } from '../config/index.js';
 import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimited, type ControlRequest } from '../control/index.js';
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
+import { BACKUP_USAGE, BackupUsageError, backupCommand } from './backup.js';
 import { TRUNK_USAGE, TrunkUsageError, trunkCommand } from './trunk.js';
 import {
   RECORDING_NEEDS_RUNNING, RECORDING_READ_ONLY, RECORDING_USAGE, RecordingUsageError, recordingCommand, roomCommand,
@@ -52,7 +53,8 @@ ${BLOCK_USAGE}
 ${TRUNK_USAGE}
 ${RECORDING_USAGE}
 ${UPDATE_USAGE}
-${PHONE_USAGE}`;
+${PHONE_USAGE}
+${BACKUP_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -179,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
         // Bounded: `pbx account import /dev/zero` must not grow without end.
         const csv = readFileLimited(positionals[0] ?? '');
         const r = await command(String(values.data ?? 'var'), { command: 'account.import', args: { csv } }) as { imported: number };
-        process.stdout.write(`imported ${r.imported} accounts\n`);
+        process.stdout.write(`imported ${r.imported} account${r.imported === 1 ? '' : 's'}\n`);
         return 0;
       }
       if (sub === 'list') {
@@ -248,6 +250,9 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
     }
+    case 'backup':
+    case 'restore':
+      return backupCommand(cmd, argv.slice(1), { write: (text) => process.stdout.write(text) });
     case 'group':
       return groupCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'update':
@@ -295,7 +300,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status': {
       const { values } = parse(argv.slice(1), { json: { type: 'boolean' } }, 0);
-      const s = await command(String(values.data ?? 'var'), { command: 'status', args: {} });
+      const dataDir = String(values.data ?? 'var');
+      // A folder with no box in it is no healthy box: say so instead of "config: ok".
+      if (!existsSync(join(dataDir, CONFIG_FILE)) && !(await isAlive(controlSocketPath(dataDir)))) {
+        throw new PbxError('not-found', `there is no box in ${resolve(dataDir)} (no ${CONFIG_FILE}, none running); give its folder with --data DIR`);
+      }
+      const s = await command(dataDir, { command: 'status', args: {} });
       process.stdout.write(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
       return 0;
     }
@@ -346,7 +356,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError || e instanceof PhoneUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError || e instanceof PhoneUsageError || e instanceof BackupUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e) || isUpdateError(e)) {

@@ -65,3 +65,19 @@ export function fieldErrors(e: unknown): Record<string, string> {
   if (e instanceof ApiError) return { [e.field ?? '']: e.message };
   return { '': errorMessage(e) };
 }
+
+/** A POST whose answer is a file (a backup): the bytes, or the same ApiError as api(). */
+export async function apiDownload(path: string, body: unknown): Promise<Blob> {
+  const res = await fetch(`/api${path}`, {
+    method: 'POST', credentials: 'same-origin', cache: 'no-store',
+    headers: { 'x-csrf-token': csrfToken, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  if (!res.ok) {
+    let data: unknown = {};
+    try { data = await res.json(); } catch { /* empty body */ }
+    if (res.status === 401) onUnauthorized();
+    const e = errorBody(data);
+    throw new ApiError(res.status, e.error ?? `request failed (${res.status})`, e.field, e.problems);
+  }
+  return res.blob();
+}

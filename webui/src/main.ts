@@ -7,6 +7,8 @@ import { Extensions } from './extensions.js';
 import { History } from './history.js';
 import { html, type Html } from './html.js';
 import { Policies } from './policies.js';
+import { Backup } from './backup.js';
+import { Security } from './security.js';
 import { Trunks } from './trunks.js';
 import type { SessionToken, SetupState } from './types.js';
 import { Field, FormError } from './ui.js';
@@ -22,6 +24,8 @@ const PAGES: Record<string, { title: string; view: () => Html }> = {
   trunks: { title: 'Trunks', view: Trunks },
   certificates: { title: 'Certificates', view: Certificates },
   history: { title: 'Call history', view: History },
+  security: { title: 'Security', view: Security },
+  backup: { title: 'Backup', view: Backup },
 };
 const MIN_ADMIN_PASSWORD = 8;
 
