@@ -5,14 +5,21 @@ import type { Board } from '../board/index.js';
 import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
 import { fileURLToPath } from 'node:url';
 import { AdminServer, certSource } from './admin/index.js';
-import { ConfigStore, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
+import { ConfigStore, setAccountFeatures, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
   Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
+import { Trunks, systemResolver } from './pbx/index.js';
+import { Recording, Rooms, type RecordMode } from './pbx/index.js';
+import { RecordingStore } from './recording/index.js';
+import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
+import { FileZrtpCache, ZrtpBox } from './keying/index.js';
+import { DtlsBox } from './keying/index.js';
+import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, loadOrCreatePki, type Pki, type TlsMaterial } from './pki/index.js';
 import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
@@ -89,6 +96,10 @@ export interface ApplianceParts {
   readonly leds: StatusLeds;
   readonly log: Logger;
   readonly releaseLock: () => void;
+  /** SIP trunks (pbx/trunks): registrations, keep-alives, the dial plan's doors. */
+  readonly trunks?: Trunks;
+  /** The recording store (DATA/recordings) and the feature that records calls into it. */
+  readonly recordings?: RecordingStore;
   readonly reset: ResetController;
   readonly serial: SerialConsole | null;
 }
@@ -177,10 +188,12 @@ export class Appliance {
     this.leds.update({ phase: 'stopping' });
     this.renewer.stop();
     await this.control.stop();
+    this.trunks?.stop();
     await this.calls.stopAll();
     await this.admin.stop();
     await this.transports.stop();
     await this.media.close();
+    await this.recordings?.close();
     this.location.stop();
     await this.board.close();
     this.releaseLock();
@@ -272,9 +285,23 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     isOurDomain: (h) => isSelfHost(h, self),
   });
   const rtpPorts = opts.rtpPorts ?? { ...net.rtpPorts };
+  // Recordings (issue 9): sealed files under DATA/recordings, fed by engine taps the recording feature asks for.
+  const recordings = await RecordingStore.open({ dir: join(dataDir, RECORDINGS_DIR), clock, random, counters });
+  let recorder: Recording | undefined;
+  // ZRTP (RFC 6189): the box's ZID and retained secrets live in DATA/zrtp-cache.json (0600, atomic), the same across restarts.
+  const zrtpCache = FileZrtpCache.open(dataDir, random);
+  const zrtp = new ZrtpBox({ zid: zrtpCache.zid, cache: zrtpCache, clock, random, counters });
+  // DTLS-SRTP: the box's certificate (made once, kept in DATA/dtls) and the engine's handshakes over it.
+  const dtls = new DtlsBox({ certificate: loadOrCreateDtlsCertificate(dataDir, { clock, random, log }), clock, random, counters });
   const media = new MediaEngine({
     bindAddress: bind, advertiseAddress: advertise, portRange: rtpPorts, clock, counters, log,
     mediaTimeoutMs: cfg().calls.mediaTimeoutSec * 1000,
+    zrtp: zrtp.agents,
+    dtls: dtls.factory,
+    tapSinks: (spec) => {
+      if (!recorder) throw new PbxError('invalid-state', 'no recorder yet');
+      return recorder.sinkFor(spec);
+    },
   });
   const transactions = new TransactionLayer({
     sink: { send: (msg, target) => { transports.send(msg, target); } },
@@ -290,13 +317,49 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor,
-    callee: (ext) => account(ext),
+    dtlsFingerprint: dtls.fingerprint,
+    // An inbound trunk call's caller ("NUMBER~TRUNK") has the trunk's policy and media abilities.
+    callee: (ext) => account(ext) ?? trunks.callerAccount(ext),
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),
     policies: () => cfg().policies,
     holdMusic: () => holdMusic.get(),
+    groups: () => cfg().groups,
+    pickupCodes: () => cfg().features.codes,
+    settingCodes: {
+      codes: () => cfg().features.codes,
+      setDnd: async (ext, on) => { await store.update((d) => setAccountFeatures(d, ext, { dnd: on })); },
+    },
+    zrtp,
   });
+  const modeOf = (ext: string): RecordMode => {
+    const acct = account(ext);
+    if (!acct) return 'never';
+    return acct.record ?? cfg().policies.find((p) => p.name === acct.policy)?.record ?? 'never';
+  };
+  recorder = new Recording({
+    counters, log, modeOf, tone: () => cfg().recording?.tone ?? true,
+    store: { start: (meta) => { const r = recordings.start(meta); return { id: r.id, sink: r }; } },
+  }, b2bua);
+  // Meet-me rooms (pbx room add): a destination beside the accounts, mixed by the engine.
+  b2bua.addDestination(new Rooms({
+    clock, random, transactions, media, counters, log, contactFor, location,
+    callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
+    rooms: () => cfg().rooms ?? [],
+  }, b2bua));
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
+  // SIP trunks: the outbound routes as a destination (it lets the accounts go first), inbound calls by DID before digest.
+  const trunks = new Trunks({
+    clock, random, log, counters, dns: await systemResolver(), contactFor,
+    send: (req, target, user) => { transactions.sendRequest(req, target, user); },
+    config: () => cfg().trunking,
+    account: (ext) => account(ext),
+    clientCert: () => tls(pki.tlsMaterial()),
+    onChange: () => b2bua.changed(),
+  });
+  b2bua.addDestination({ name: 'trunks', take: (incoming) => trunks.outbound(incoming, b2bua) });
+  b2bua.setTrunkInbound((req, tx, source) => trunks.inbound(req, tx, source, b2bua));
+  transports.outboundTls = (target) => trunks.tlsFor(target);
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).
   transports.isFlowInUse = (id) => location.all().some((b) => b.flowId === id && b.expiresAt > clock.now());
@@ -305,12 +368,23 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     location.flowClosed(flowId);
   };
   location.start();
+  trunks.reload();
+  store.onChange(() => trunks.reload());
 
   // The web API runs the very commands of the pbx CLI (control/commands.ts),
   // here with the running appliance's certificates and live status.
   const commandContext = {
-    store, dataDir, random, blocks: throttle,
+    store, dataDir, random, blocks: throttle, trunks: () => trunks.views(),
+    zrtp: {
+      list: () => zrtpCache.list(),
+      forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
+    },
     liveStatus: () => appliance?.status() ?? {},
+    recordings: {
+      list: () => recordings.list(), get: (id: string) => recordings.get(id),
+      exportTo: (id: string, out: string) => recordings.exportTo(id, out),
+      toggle: (call: string, on?: boolean) => recorder!.toggle(call, on),
+    },
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(tls(m)); admin.setTlsMaterial(tls(m)); } }),
   };
@@ -403,7 +477,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
 
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, reset, serial,
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, reset, serial,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;

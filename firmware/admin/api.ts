@@ -394,6 +394,12 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     exec('policy.update', { ...pick(body(req), ['callerStream', 'calleeStream']), name: param(req, 'name') }));
   app.delete('/policies/:name', async (req) => exec('policy.remove', { name: param(req, 'name') }));
 
+  /* ---- trunks (read-only here; `pbx trunk|route|did` change them) ---- */
+
+  app.get('/trunks', async () => exec('trunk.list'));
+  app.get('/routes', async () => exec('route.list'));
+  app.get('/dids', async () => exec('did.list'));
+
   /* ---- certificates ---- */
 
   app.get('/certs', async () => exec('cert.info'));

@@ -106,6 +106,25 @@ export interface LegView {
   readonly held?: boolean;
   /** The box plays music on hold into this leg. */
   readonly music?: boolean;
+  /** ZRTP the box terminates on this leg: its SAS once secure (the admin sees it; the phone shows the same). */
+  readonly sas?: string;
+  /** The rest of that exchange: verified flags, cache state, algorithms, enrollment. */
+  readonly zrtp?: ZrtpLegView;
+}
+
+/** A ZRTP exchange between the box and a phone, as the admin sees it (never a key). */
+export interface ZrtpLegView {
+  readonly sas: string;
+  /** The box's verified flag for this phone (RFC 6189 7.1). */
+  readonly sasVerified: boolean;
+  /** The phone's Confirm said its user verified the SAS before (its V flag). */
+  readonly peerVerified?: boolean;
+  /** Retained secrets (RFC 6189 4.6.1): 'mismatch' means a possible attack, or a lost cache. */
+  readonly cache?: 'match' | 'mismatch' | 'none';
+  /** Key agreement, cipher, auth tag and SAS rendering, e.g. "EC25 AES1 HS80 B32". */
+  readonly algorithms?: string;
+  /** The phone is enrolled with the box as its trusted PBX (RFC 6189 7.3.1). */
+  readonly enrolled?: boolean;
 }
 
 /** A live call (pbx/b2bua.ts builds these). */
@@ -126,6 +145,10 @@ export interface CallView {
   readonly policyNote?: string;
   /** What a feature could not do on this call and why (e.g. no music on hold on a fully private call). */
   readonly notes?: readonly string[];
+  /** The recording running on this call, if any (issue 9). */
+  readonly recording?: { readonly id: string; readonly kind: RecordingKindOption };
+  /** How the call is recorded on the parties' accounts: on-demand calls show the dashboard's button. */
+  readonly recordMode?: RecordModeOption;
 }
 
 /** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */
@@ -161,6 +184,23 @@ export interface AccountView {
   readonly tlsOnly: boolean;
   readonly staticContact: string | null;
   readonly createdAt: string;
+  /** Its own recording mode; absent: its policy's. */
+  readonly record?: RecordModeOption;
+  /** Where calls go instead: always, on busy, on no answer (after noAnswerSec); null: not forwarded. */
+  readonly forward: { readonly always: string | null; readonly busy: string | null; readonly noAnswer: string | null; readonly noAnswerSec: number };
+  readonly dnd: boolean;
+  readonly pickupGroup: string | null;
+  readonly callWaiting: boolean;
+}
+
+/** A ring group: an extension number that rings several accounts. */
+export interface RingGroupView {
+  readonly extension: string;
+  readonly name: string;
+  readonly members: readonly string[];
+  readonly order: 'parallel' | 'sequential';
+  readonly memberRingSec: number;
+  readonly noAnswerTo: string | null;
 }
 
 /** POST /api/accounts: the account, with the password when the box generated it (shown once). */
@@ -188,7 +228,32 @@ export interface Policy {
   readonly name: string;
   readonly callerStream: CallerStreamOption;
   readonly calleeStream: CalleeStreamOption;
+  readonly record?: RecordModeOption;
 }
+
+/* ---- recording and conferences (issue 9) ---- */
+
+export type RecordModeOption = 'always' | 'on-demand' | 'never';
+export type RecordingKindOption = 'decoded' | 'encrypted-capture';
+
+/** One recording as `pbx recording list --json` and the page list it. */
+export interface RecordingListEntry {
+  readonly id: string;
+  readonly kind: RecordingKindOption;
+  /** ISO 8601. */
+  readonly start: string;
+  readonly parties: readonly string[];
+  readonly durationMs: number;
+  readonly state: 'recording' | 'complete' | 'incomplete' | 'damaged';
+  /** How each recorded leg was protected, in channel order. */
+  readonly legs: readonly { readonly id: string; readonly protection: string }[];
+  readonly notes: readonly string[];
+  readonly size: number;
+}
+
+export interface RecordingExported { readonly id: string; readonly out: string; readonly bytes: number; readonly kind: RecordingKindOption }
+export interface RecordingToggled { readonly call: string; readonly recording: boolean; readonly id?: string }
+export interface RoomView { readonly extension: string; readonly pin: boolean; readonly max: number }
 
 /** GET /api/policies: each policy with how many extensions use it. */
 export interface PolicyListEntry extends Policy { readonly accounts: number }
@@ -308,6 +373,60 @@ export interface CommandReplies {
   readonly 'cert.renew': RenewResult;
   readonly 'cert.install': CertInstalled;
   readonly 'calls.history': readonly CallRecordJson[];
+  readonly 'trunk.list': readonly TrunkView[];
+  readonly 'route.list': readonly RouteView[];
+  readonly 'did.list': readonly DidView[];
+  readonly 'recording.list': readonly RecordingListEntry[];
+  readonly 'recording.export': RecordingExported;
+  readonly 'recording.toggle': RecordingToggled;
+  readonly 'room.add': RoomView;
+  readonly 'room.list': readonly RoomView[];
+  readonly 'room.remove': { readonly removed: string };
+  readonly 'group.add': RingGroupView;
+  readonly 'group.list': readonly RingGroupView[];
+  readonly 'group.remove': { readonly removed: string };
 }
 
 export type CommandName = keyof CommandReplies;
+
+/** A SIP trunk with its live state (pbx/trunks), as `pbx trunk list --json` and the trunks view show it. Never its password. */
+export interface TrunkView {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number | null;
+  readonly transport: 'udp' | 'tcp' | 'tls';
+  readonly username: string | null;
+  readonly register: boolean;
+  readonly policy: string;
+  /** Checked against an uploaded CA (true) or the system store (false); TLS only. */
+  readonly customCa: boolean;
+  readonly sipsExempt: boolean;
+  readonly maxCalls: number;
+  /** Live, only from a running appliance. */
+  readonly live?: {
+    /** off: an IP-authenticated trunk that does not register. */
+    readonly registration: 'off' | 'idle' | 'registering' | 'registered' | 'retrying' | 'config-error' | 'stopped';
+    /** OPTIONS keep-alive: down when the trunk stopped answering. */
+    readonly liveness: 'unknown' | 'up' | 'down';
+    readonly lastError?: string;
+    /** ISO 8601, while registered. */
+    readonly registeredUntil?: string;
+    readonly servers: readonly string[];
+    readonly activeCalls: number;
+  };
+}
+
+/** An outbound route and a DID as the CLI and the trunks view show them. */
+export interface RouteView {
+  readonly prefix: string;
+  readonly trunks: readonly string[];
+  readonly strip: number;
+  readonly prepend: string;
+  readonly international: boolean;
+  readonly premium: boolean;
+}
+export interface DidView {
+  readonly number: string;
+  readonly to: string;
+  readonly trunk: string;
+}

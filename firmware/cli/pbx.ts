@@ -7,6 +7,13 @@ import { controlSocketPath, callControl, executeCommand, isAlive, readFileLimite
 import { PbxError, createLogger, isPbxError } from '../core/index.js';
 import { formatPolicies, formatStatus, type PolicyLine } from './format.js';
 import { BLOCK_NEEDS_RUNNING, BLOCK_READ_ONLY, BLOCK_USAGE, BlockUsageError, blockCommand } from './block.js';
+import { TRUNK_USAGE, TrunkUsageError, trunkCommand } from './trunk.js';
+import {
+  RECORDING_NEEDS_RUNNING, RECORDING_READ_ONLY, RECORDING_USAGE, RecordingUsageError, recordingCommand, roomCommand,
+} from './recording.js';
+import {
+  ACCOUNT_FEATURE_OPTIONS, ACCOUNT_FEATURE_USAGE, FeatureUsageError, GROUP_READ_ONLY, GROUP_USAGE, accountFeatureArgs, describeAccountFeatures, groupCommand,
+} from './features.js';
 import { UPDATE_USAGE, UpdateUsageError, bootCommand, isUpdateError, updateCommand } from '../update/index.js';
 
 /**
@@ -23,17 +30,24 @@ const USAGE = `usage:
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
+  pbx zrtp list [--json] | pbx zrtp forget ZID
   pbx account set EXT [--policy NAME] [--name NAME] [--tls-only | --no-tls-only] [--media LIST] [--require LIST]
+                      [--record always|on-demand|never]
+${ACCOUNT_FEATURE_USAGE}
   pbx account list [--json]
   pbx account remove EXT
   pbx policy list [--json]
   pbx policy add NAME [--caller forced_relay|relay_or_decrypt|decrypt] [--callee as_caller|decrypted|sdes|dtls|zrtp]
-  pbx policy set NAME [--caller MODE] [--callee MODE]
+                     [--record always|on-demand|never]
+  pbx policy set NAME [--caller MODE] [--callee MODE] [--record MODE]
   pbx policy remove NAME
+${GROUP_USAGE}
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
   pbx cert ca | info [--json] | renew
 ${BLOCK_USAGE}
+${TRUNK_USAGE}
+${RECORDING_USAGE}
 ${UPDATE_USAGE}`;
 
 class UsageError extends Error {}
@@ -70,9 +84,9 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list', ...RECORDING_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING]);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget', ...RECORDING_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -181,24 +195,25 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'set') {
         const { values, positionals } = parse(rest, {
           policy: { type: 'string' }, name: { type: 'string' }, 'tls-only': { type: 'boolean' }, 'no-tls-only': { type: 'boolean' },
-          media: { type: 'string' }, require: { type: 'string' },
+          media: { type: 'string' }, require: { type: 'string' }, record: { type: 'string' }, ...ACCOUNT_FEATURE_OPTIONS,
         }, 1);
+        const features = accountFeatureArgs(values);
         if (values['tls-only'] && values['no-tls-only']) throw new UsageError('--tls-only and --no-tls-only exclude each other');
         const tlsOnly = values['tls-only'] ? true : values['no-tls-only'] ? false : undefined;
-        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined) {
-          throw new UsageError('account set needs --policy, --name, --[no-]tls-only, --media or --require');
+        if (values.policy === undefined && values.name === undefined && tlsOnly === undefined && values.media === undefined && values.require === undefined && Object.keys(features).length === 0 && values.record === undefined) {
+          throw new UsageError('account set needs something to change: --policy, --name, --[no-]tls-only, --media, --require, a forward, --[no-]dnd, --pickup-group, --[no-]call-waiting or --record');
         }
         const acct = await command(String(values.data ?? 'var'), {
           command: 'account.update',
-          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, ...(tlsOnly !== undefined ? { tlsOnly } : {}) },
-        }) as { extension: string; policy: string };
-        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}\n`);
+          args: { extension: positionals[0], policy: values.policy, name: values.name, media: values.media, requireMedia: values.require, record: values.record, ...(tlsOnly !== undefined ? { tlsOnly } : {}), ...features },
+        }) as Parameters<typeof describeAccountFeatures>[0] & { policy: string; record?: string };
+        process.stdout.write(`account ${acct.extension}: policy=${acct.policy}; ${describeAccountFeatures(acct)}${acct.record ? ` record=${acct.record}` : ''}\n`);
         return 0;
       }
       throw new UsageError(sub ? `unknown account command: ${sub}` : 'account needs a command: add, set, import, list, remove');
     }
     case 'policy': {
-      const modes = { caller: { type: 'string' }, callee: { type: 'string' } } as const;
+      const modes = { caller: { type: 'string' }, callee: { type: 'string' }, record: { type: 'string' } } as const;
       if (sub === 'list') {
         const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
         const list = await command(String(values.data ?? 'var'), { command: 'policy.list', args: {} }) as PolicyLine[];
@@ -207,10 +222,10 @@ async function main(argv: string[]): Promise<number> {
       }
       if (sub === 'add' || sub === 'set') {
         const { values, positionals } = parse(rest, modes, 1);
-        if (sub === 'set' && values.caller === undefined && values.callee === undefined) throw new UsageError('policy set needs --caller or --callee');
+        if (sub === 'set' && values.caller === undefined && values.callee === undefined && values.record === undefined) throw new UsageError('policy set needs --caller, --callee or --record');
         const p = await command(String(values.data ?? 'var'), {
           command: sub === 'add' ? 'policy.add' : 'policy.update',
-          args: { name: positionals[0], callerStream: values.caller, calleeStream: values.callee },
+          args: { name: positionals[0], callerStream: values.caller, calleeStream: values.callee, record: values.record },
         }) as PolicyLine;
         process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} policy ${formatPolicies([p])}`);
         return 0;
@@ -223,12 +238,39 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError(sub ? `unknown policy command: ${sub}` : 'policy needs a command: list, add, set, remove');
     }
+    case 'group':
+      return groupCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'update':
       return updateCommand(argv.slice(1), (text) => process.stdout.write(text));
     case 'boot':
       return bootCommand(argv.slice(1));
     case 'block':
       return blockCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'zrtp': {
+      // The phones the box keeps ZRTP retained secrets for (RFC 6189 4.6.1), and forgetting one.
+      if (sub === 'list') {
+        const { values } = parse(rest, { json: { type: 'boolean' } }, 0);
+        const list = await command(String(values.data ?? 'var'), { command: 'zrtp.list', args: {} }) as Array<{ zid: string; verified: boolean; retainedSecret: boolean; enrolled: boolean }>;
+        process.stdout.write(values.json ? `${JSON.stringify(list, null, 2)}\n`
+          : list.length === 0 ? 'no ZRTP peers\n' : list.map((p) => `${p.zid}  ${p.verified ? 'verified' : 'unverified'}${p.retainedSecret ? '' : '  no-secret'}${p.enrolled ? '  enrolled' : ''}\n`).join(''));
+        return 0;
+      }
+      if (sub === 'forget') {
+        const { values, positionals } = parse(rest, {}, 1);
+        await command(String(values.data ?? 'var'), { command: 'zrtp.forget', args: { zid: positionals[0] } });
+        process.stdout.write(`forgot ZRTP peer ${positionals[0]}\n`);
+        return 0;
+      }
+      throw new UsageError(sub ? `unknown zrtp command: ${sub}` : 'zrtp needs a command: list, forget');
+    }
+    case 'trunk':
+    case 'route':
+    case 'did':
+      return trunkCommand(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text), readFile: (p) => readFileLimited(p) });
+    case 'recording':
+      return recordingCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'room':
+      return roomCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
       if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
       const { values, positionals } = parse(rest, {}, 1);
@@ -290,7 +332,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof UpdateUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e) || isUpdateError(e)) {

@@ -119,6 +119,11 @@ export function toAccountView(a: DeepReadonlyAccount): AccountView {
     tlsOnly: a.tlsOnly,
     staticContact: a.staticContact,
     createdAt: a.createdAt,
+    ...(a.record ? { record: a.record } : {}),
+    forward: { ...a.forward },
+    dnd: a.dnd,
+    pickupGroup: a.pickupGroup,
+    callWaiting: a.callWaiting,
   };
 }
 

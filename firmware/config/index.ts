@@ -2,8 +2,10 @@ export {
   CURRENT_SCHEMA_VERSION, DEFAULT_POLICY, DEFAULT_REALM, MAX_ACCOUNTS, MAX_POLICIES, EXTENSION_PATTERN,
   ConfigSchema, AccountSchema, PolicySchema, CallerStreamSchema, CalleeStreamSchema,
   type Config, type ConfigInput, type Account, type Policy, type CallerStream, type CalleeStream,
+  type RingGroup, type FeatureCodes, type Features, type Forward,
   defaultConfig, formatIssues,
 } from './schema.js';
+export { RecordModeSchema, RoomSchema, MAX_ROOMS, MAX_ROOM_PARTICIPANTS, type RecordMode, type Room } from './schema.js';
 export { type Migration, type MigrationContext, type MigrationResult, MIGRATIONS, migrate, fileVersion } from './migrations.js';
 export {
   ConfigStore, CONFIG_FILE, LAST_GOOD_SUFFIX, decodeConfig,
@@ -23,3 +25,11 @@ export {
   MIN_ADMIN_PASSWORD_LENGTH, MAX_ADMIN_PASSWORD_LENGTH,
 } from './password.js';
 export { LOCK_FILE, tryLockConfig, type LockAttempt, type LockHolder } from './lock.js';
+export {
+  TrunkSchema, OutboundRouteSchema, DidSchema, DialRightsSchema, TrunkingSchema, TRUNK_NAME_PATTERN, MAX_TRUNKS,
+  type Trunk, type OutboundRouteConfig, type Did, type Trunking,
+} from './schema.js';
+export {
+  setAccountFeatures, addRingGroup, removeRingGroup, listRingGroups, isDialTarget,
+  type AccountFeatureChange, type ForwardChange, type NewRingGroup,
+} from './features.js';

@@ -22,10 +22,19 @@ const port = z.number().int().min(1).max(65535);
 export const CallerStreamSchema = z.enum(['forced_relay', 'relay_or_decrypt', 'decrypt']);
 export const CalleeStreamSchema = z.enum(['as_caller', 'decrypted', 'sdes', 'dtls', 'zrtp']);
 
+/**
+ * Call recording (issue 9): 'always' records every answered call of the
+ * account, 'on-demand' when a party asks (the feature code during the call,
+ * or the dashboard's button), 'never' not at all. Absent: 'never', or the
+ * account's policy's setting for an account.
+ */
+export const RecordModeSchema = z.enum(['always', 'on-demand', 'never']);
+
 export const PolicySchema = z.strictObject({
   name: z.string().regex(POLICY_NAME_PATTERN),
   callerStream: CallerStreamSchema.default('relay_or_decrypt'),
   calleeStream: CalleeStreamSchema.default('as_caller'),
+  record: RecordModeSchema.optional(),
 });
 
 /** Media protections a phone may speak: plain RTP, or SRTP keyed by SDES, DTLS-SRTP or ZRTP. */
@@ -65,6 +74,17 @@ export const MediaCapsSchema = z
  * accounts.ts's public view. Changing sip.realm invalidates every HA1: the
  * passwords must then be set again.
  */
+/** Where an account's calls go instead of its phones: always, when it is busy, when it does not answer. */
+export const ForwardSchema = z.strictObject({
+  always: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+  busy: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+  noAnswer: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+  /** How long the phones ring before a forward on no answer. */
+  noAnswerSec: z.number().int().min(5).max(120).default(20),
+});
+
+export const PICKUP_GROUP_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+
 export const AccountSchema = z.strictObject({
   extension: z.string().regex(EXTENSION_PATTERN),
   name: z.string().max(64).default(''),
@@ -76,7 +96,49 @@ export const AccountSchema = z.strictObject({
   staticContact: z.string().max(256).regex(/^sips?:\S+$/).nullable().default(null),
   /** The phone's media abilities; a file without them gets the typical desk phone's. */
   media: MediaCapsSchema.prefault({}),
+  forward: ForwardSchema.prefault({}),
+  /** Do not disturb: callers get busy (and a forward on busy, if set). */
+  dnd: z.boolean().default(false),
+  /** Phones in the same pickup group answer each other's ringing calls with the group pickup code. */
+  pickupGroup: z.string().regex(PICKUP_GROUP_PATTERN).nullable().default(null),
+  /** Off: a second call to an account already in a call gets busy. */
+  callWaiting: z.boolean().default(true),
   createdAt: z.iso.datetime(),
+  /** Recording for this account; absent: its policy's. */
+  record: RecordModeSchema.optional(),
+});
+
+/** An extension number that rings several accounts: all at once, or one after the other. */
+export const RingGroupSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  name: z.string().max(64).default(''),
+  members: z.array(z.string().regex(EXTENSION_PATTERN)).min(1).max(32),
+  order: z.enum(['parallel', 'sequential']).default('parallel'),
+  /** In sequential order, how long each member rings before the next. */
+  memberRingSec: z.number().int().min(5).max(120).default(15),
+  /** Where the call goes when no member answers; null: the caller gets 480 No Answer. */
+  noAnswerTo: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+});
+
+const FEATURE_CODE = /^[*#0-9]{1,8}$/;
+
+/** The numbers phones dial for call features. */
+export const FeatureCodesSchema = z.strictObject({
+  /** Followed by an extension: answer that extension's ringing call. */
+  directedPickup: z.string().regex(FEATURE_CODE).default('**'),
+  /** Answer a ringing call of the dialler's pickup group. */
+  groupPickup: z.string().regex(FEATURE_CODE).default('*8'),
+  /** A blind transfer to it parks the call in the first free slot; the slots follow it (700 -> 701..709). */
+  park: z.string().regex(/^\d{1,8}$/).default('700'),
+  dndOn: z.string().regex(FEATURE_CODE).default('*78'),
+  dndOff: z.string().regex(FEATURE_CODE).default('*79'),
+});
+
+export const FeaturesSchema = z.strictObject({
+  codes: FeatureCodesSchema.prefault({}),
+  parkSlots: z.number().int().min(1).max(99).default(9),
+  /** A parked call nobody retrieves rings the parker back after this long. */
+  parkTimeoutSec: z.number().int().min(10).max(3600).default(120),
 });
 
 export const AdminSchema = z.strictObject({
@@ -149,7 +211,83 @@ export const NetworkSchema = z.strictObject({
     .prefault({}),
 });
 
+/** SIP trunks (pbx/trunks): a provider, or another box. The password is the provider's, kept because digest needs it; never shown. */
+export const TRUNK_NAME_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+export const MAX_TRUNKS = 32;
+export const TrunkSchema = z.strictObject({
+  name: z.string().regex(TRUNK_NAME_PATTERN),
+  host: z.string().min(1).max(253).regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/),
+  port: port.nullable().default(null),
+  transport: z.enum(['udp', 'tcp', 'tls']).default('udp'),
+  username: z.string().min(1).max(64).regex(/^[A-Za-z0-9._+~-]+$/).nullable().default(null),
+  password: z.string().min(1).max(128).nullable().default(null),
+  register: z.boolean().default(false),
+  policy: z.string().regex(POLICY_NAME_PATTERN).default(DEFAULT_POLICY),
+  /** PEM of the CA the provider's (or the other box's) certificate must chain to; null: the system store. */
+  ca: z.string().max(65536).nullable().default(null),
+  /** Addresses the trunk's calls may come from besides its resolved servers (IP-authenticated trunks). */
+  allow: z.array(z.string().min(2).max(45)).max(16).default([]),
+  /** What the provider does with media: SDES where it offers it, plain RTP otherwise. */
+  media: MediaCapsSchema.prefault({}),
+  /** Calls on this trunk are exempt from sips: end-to-end enforcement (few PSTN gateways do TLS/SRTP). */
+  sipsExempt: z.boolean().default(true),
+  maxCalls: z.number().int().min(1).max(1000).default(4),
+  /** The caller ID sent when neither route nor extension sets one; null: the trunk's user name. */
+  callerId: z.string().max(32).regex(/^\+?[0-9]*$/).nullable().default(null),
+  outboundProxy: z.string().max(253).nullable().default(null),
+});
+export const OutboundRouteSchema = z.strictObject({
+  prefix: z.string().max(16).regex(/^[0-9*#+]*$/),
+  trunks: z.array(z.string().regex(TRUNK_NAME_PATTERN)).min(1).max(8),
+  strip: z.number().int().min(0).max(16).default(0),
+  prepend: z.string().max(16).regex(/^\+?[0-9]*$/).default(''),
+  international: z.boolean().default(false),
+  premium: z.boolean().default(false),
+  callerId: z.string().max(32).regex(/^\+?[0-9]*$/).nullable().default(null),
+});
+export const DidSchema = z.strictObject({
+  number: z.string().min(1).max(32).regex(/^\+?[0-9]+$/),
+  to: z.string().regex(EXTENSION_PATTERN),
+  trunk: z.string().regex(TRUNK_NAME_PATTERN),
+});
+export const DialRightsSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  international: z.boolean().default(false),
+  premium: z.boolean().default(false),
+  callerId: z.string().max(32).regex(/^\+?[0-9]*$/).nullable().default(null),
+});
+export const TrunkingSchema = z.strictObject({
+  trunks: z.array(TrunkSchema).max(MAX_TRUNKS).default([]),
+  routes: z.array(OutboundRouteSchema).max(256).default([]),
+  dids: z.array(DidSchema).max(2000).default([]),
+  /** Toll-fraud rights per extension; an extension not listed has none (national and emergency only). */
+  rights: z.array(DialRightsSchema).max(MAX_ACCOUNTS).default([]),
+  /** Concurrent outbound calls one account may have. */
+  maxCallsPerAccount: z.number().int().min(1).max(100).default(2),
+  emergency: z.array(z.string().regex(/^[0-9]{2,6}$/)).max(16).default(['112', '911', '999', '110', '000']),
+  international: z.array(z.string().max(8)).max(16).default(['00', '+', '011']),
+  premium: z.array(z.string().max(8)).max(64).default(['0900', '0901', '0906', '0909', '0137', '0138', '1900', '1976', '118']),
+});
+
 const defaultPolicies = [{ name: DEFAULT_POLICY }];
+
+export const MAX_ROOMS = 64;
+/** The most participants a room may be given (the mixer's own limit is MAX_MIXER_MEMBERS). */
+export const MAX_ROOM_PARTICIPANTS = 16;
+
+/** A meet-me conference room: an extension that, dialled, joins the caller to the room's mixer. */
+export const RoomSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  /** Digits asked for by DTMF (RFC 4733) before joining; null: no PIN. */
+  pin: z.string().regex(/^[0-9]{1,12}$/).nullable().default(null),
+  max: z.number().int().min(2).max(MAX_ROOM_PARTICIPANTS).default(8),
+});
+
+/** Recording settings beside the per-account and per-policy mode. */
+export const RecordingSchema = z.strictObject({
+  /** Both parties hear a short tone when a recording of their call starts. */
+  tone: z.boolean().default(true),
+});
 
 export const ConfigSchema = z
   .strictObject({
@@ -161,6 +299,11 @@ export const ConfigSchema = z
     pki: PkiSchema.prefault({}),
     policies: z.array(PolicySchema).min(1).max(MAX_POLICIES).prefault(defaultPolicies),
     network: NetworkSchema.prefault({}),
+    trunking: TrunkingSchema.prefault({}),
+    rooms: z.array(RoomSchema).max(MAX_ROOMS).optional(),
+    recording: RecordingSchema.optional(),
+    groups: z.array(RingGroupSchema).max(MAX_POLICIES).default([]),
+    features: FeaturesSchema.prefault({}),
   })
   .check((ctx) => {
     const c = ctx.value;
@@ -181,6 +324,18 @@ export const ConfigSchema = z
     if (!policies.has(DEFAULT_POLICY)) {
       ctx.issues.push({ code: 'custom', input: c.policies, path: ['policies'], message: `the "${DEFAULT_POLICY}" policy must exist` });
     }
+    (c.rooms ?? []).forEach((r, i) => {
+      if (seen.has(r.extension)) {
+        ctx.issues.push({ code: 'custom', input: r.extension, path: ['rooms', i, 'extension'], message: `room ${r.extension} clashes with an account or another room` });
+      }
+      seen.add(r.extension);
+    });
+    c.groups.forEach((g, i) => {
+      if (seen.has(g.extension)) {
+        ctx.issues.push({ code: 'custom', input: g.extension, path: ['groups', i, 'extension'], message: `${g.extension} is already an extension or a group` });
+      }
+      seen.add(g.extension);
+    });
     c.accounts.forEach((a, i) => {
       if (!policies.has(a.policy)) {
         ctx.issues.push({ code: 'custom', input: a.policy, path: ['accounts', i, 'policy'], message: `unknown policy ${a.policy}` });
@@ -192,10 +347,20 @@ export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type Account = z.output<typeof AccountSchema>;
 export type Policy = z.output<typeof PolicySchema>;
+export type RingGroup = z.output<typeof RingGroupSchema>;
+export type FeatureCodes = z.output<typeof FeatureCodesSchema>;
+export type Features = z.output<typeof FeaturesSchema>;
+export type Forward = z.output<typeof ForwardSchema>;
 export type MediaCaps = z.output<typeof MediaCapsSchema>;
+export type RecordMode = z.output<typeof RecordModeSchema>;
+export type Room = z.output<typeof RoomSchema>;
 export type MediaProtectionName = z.output<typeof MediaProtectionSchema>;
 export type CallerStream = z.output<typeof CallerStreamSchema>;
 export type CalleeStream = z.output<typeof CalleeStreamSchema>;
+export type Trunk = z.output<typeof TrunkSchema>;
+export type OutboundRouteConfig = z.output<typeof OutboundRouteSchema>;
+export type Did = z.output<typeof DidSchema>;
+export type Trunking = z.output<typeof TrunkingSchema>;
 
 /** The configuration a first boot writes. */
 export function defaultConfig(): Config {

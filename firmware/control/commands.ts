@@ -5,6 +5,7 @@ import type {
 } from '../api/index.js';
 import {
   addAccount, importAccountsCsv, listAccounts, removeAccount, setPassword, CalleeStreamSchema, CallerStreamSchema,
+  addRingGroup, listRingGroups, removeRingGroup, setAccountFeatures, type AccountFeatureChange,
   DEFAULT_POLICY, PolicySchema, type CalleeStream, type CallerStream, type ConfigStore, type Policy,
 } from '../config/index.js';
 import { PbxError, cryptoRandom, isPbxError, systemClock, type Clock, type ErrorCode, type Random } from '../core/index.js';
@@ -12,6 +13,9 @@ import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '.
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
+import type { TrunkView } from '../api/index.js';
+import { trunkCommand } from './trunks.js';
+import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -55,6 +59,19 @@ export interface CommandContext {
   readonly blocks?: BlockControl;
   /** The clock the throttle's times are on; the system clock by default. */
   readonly clock?: Clock;
+  /** A running appliance's ZRTP cache (keying FileZrtpCache): the phones it keeps retained secrets for. */
+  readonly zrtp?: ZrtpPeerControl;
+  /** A running appliance's trunks with their live state (pbx/trunks). */
+  readonly trunks?: () => readonly TrunkView[];
+  /** A running appliance's recordings and calls; without it the store in DATA/recordings is read directly. */
+  readonly recordings?: RecordingControl;
+}
+
+/** What `zrtp.*` commands need of the ZRTP cache: never a secret, only who and which flags. */
+export interface ZrtpPeerControl {
+  list(): readonly { readonly zid: string; readonly verified: boolean; readonly retainedSecret: boolean; readonly enrolled: boolean }[];
+  /** Forget a phone (its next call starts without a shared secret); false when the ZID is unknown. */
+  forget(zidHex: string): boolean;
 }
 
 /** What `block.*` commands need of the digest throttle. */
@@ -144,6 +161,45 @@ function bool(args: Readonly<Record<string, unknown>>, name: string): boolean | 
   return v;
 }
 
+function num(args: Readonly<Record<string, unknown>>, name: string): number | undefined {
+  const v = args[name];
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'string' && /^\d{1,6}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new CommandError('config', `${name} must be a whole number`, name);
+  return n;
+}
+
+/**
+ * Forwarding, do-not-disturb, pickup group and call waiting from an
+ * account.update request; undefined when it changes none of them.
+ * `noForward` clears all three forwards; "" clears one.
+ */
+function featureChange(a: Readonly<Record<string, unknown>>): AccountFeatureChange | undefined {
+  const target = (name: string): string | null | undefined => {
+    const v = str(a, name, false);
+    return v === undefined ? undefined : v === '' ? null : v;
+  };
+  const noForward = bool(a, 'noForward') === true;
+  const always = noForward ? null : target('forwardAlways');
+  const busy = noForward ? null : target('forwardBusy');
+  const noAnswer = noForward ? null : target('forwardNoAnswer');
+  const noAnswerSec = num(a, 'noAnswerSec');
+  const dnd = bool(a, 'dnd');
+  const callWaiting = bool(a, 'callWaiting');
+  const group = str(a, 'pickupGroup', false);
+  const forward = {
+    ...(always !== undefined ? { always } : {}), ...(busy !== undefined ? { busy } : {}),
+    ...(noAnswer !== undefined ? { noAnswer } : {}), ...(noAnswerSec !== undefined ? { noAnswerSec } : {}),
+  };
+  const change: AccountFeatureChange = {
+    ...(Object.keys(forward).length ? { forward } : {}),
+    ...(dnd !== undefined ? { dnd } : {}),
+    ...(callWaiting !== undefined ? { callWaiting } : {}),
+    ...(group !== undefined ? { pickupGroup: group === '' ? null : group } : {}),
+  };
+  return Object.keys(change).length ? change : undefined;
+}
+
 const PROTECTIONS = ['rtp', 'sdes', 'dtls', 'zrtp'] as const;
 type Protection = (typeof PROTECTIONS)[number];
 
@@ -167,6 +223,14 @@ function mediaCaps(args: Readonly<Record<string, unknown>>, current?: { supporte
   return { supported: supported ?? [...(current?.supported ?? ['rtp', 'sdes'])], required: required ?? [...(current?.required ?? [])] };
 }
 
+/** `record` of account.update: one of the modes, or absent. */
+function recordMode(args: Readonly<Record<string, unknown>>): (typeof RECORD_MODES)[number] | undefined {
+  const v = str(args, 'record', false);
+  if (v === undefined) return undefined;
+  if (!(RECORD_MODES as readonly string[]).includes(v)) throw new CommandError('config', `record must be one of ${RECORD_MODES.join(', ')}`, 'record');
+  return v as (typeof RECORD_MODES)[number];
+}
+
 export function generatePassword(random: Random = cryptoRandom, length = GENERATED_PASSWORD_LENGTH): string {
   let out = '';
   for (let i = 0; i < length; i++) out += PASSWORD_ALPHABET[random.int(PASSWORD_ALPHABET.length)];
@@ -178,11 +242,12 @@ function policyFrom(a: Readonly<Record<string, unknown>>, base: Partial<Policy> 
     name: a.name ?? base.name,
     callerStream: a.callerStream ?? base.callerStream,
     calleeStream: a.calleeStream ?? base.calleeStream,
+    record: a.record ?? base.record,
   });
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const field = typeof issue?.path[0] === 'string' ? issue.path[0] : undefined;
-  const options: Record<string, readonly string[]> = { callerStream: CallerStreamSchema.options, calleeStream: CalleeStreamSchema.options };
+  const options: Record<string, readonly string[]> = { callerStream: CallerStreamSchema.options, calleeStream: CalleeStreamSchema.options, record: RECORD_MODES };
   const message = field === 'name'
     ? 'name must be 1-32 letters, digits, \'.\', \'_\' or \'-\''
     : field && options[field] ? `${field} must be one of ${options[field].join(', ')}` : (issue?.message ?? 'invalid policy');
@@ -217,6 +282,7 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       const name = str(a, 'name', false);
       const policy = str(a, 'policy', false);
       const tlsOnly = bool(a, 'tlsOnly');
+      const record = recordMode(a);
       if (name !== undefined && (name.length > 64 || /[\u0000-\u001f\u007f]/.test(name))) {
         throw new CommandError('config', 'name must be at most 64 characters, without control characters', 'name');
       }
@@ -229,8 +295,11 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
         if (name !== undefined) acct.name = name;
         if (policy !== undefined) acct.policy = policy;
         if (tlsOnly !== undefined) acct.tlsOnly = tlsOnly;
+        if (record !== undefined) acct.record = record;
         const media = mediaCaps(a, acct.media);
         if (media) acct.media = media;
+        const features = featureChange(a);
+        return features ? setAccountFeatures(d, extension, features) : undefined;
       });
       ctx.accountsChanged?.();
       return accountView(store, extension) satisfies CommandReplies['account.update'];
@@ -255,6 +324,29 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     }
     case 'account.list':
       return listAccounts(store.data) satisfies CommandReplies['account.list'];
+    case 'group.add': {
+      const extension = str(a, 'extension', true);
+      const members = (str(a, 'members', true)).split(',').map((m) => m.trim()).filter((m) => m.length > 0);
+      const order = str(a, 'order', false);
+      if (order !== undefined && order !== 'parallel' && order !== 'sequential') {
+        throw new CommandError('config', 'the order is parallel (all members at once) or sequential (one after the other)', 'order');
+      }
+      const ringSec = num(a, 'ringSec');
+      const noAnswerTo = str(a, 'noAnswerTo', false);
+      const name = str(a, 'name', false);
+      await store.update((d) => addRingGroup(d, {
+        extension, members, ...(order ? { order } : {}), ...(ringSec !== undefined ? { memberRingSec: ringSec } : {}),
+        ...(noAnswerTo !== undefined ? { noAnswerTo } : {}), ...(name !== undefined ? { name } : {}),
+      }));
+      return store.data.groups.find((g) => g.extension === extension)! satisfies CommandReplies['group.add'];
+    }
+    case 'group.list':
+      return listRingGroups(store.data) satisfies CommandReplies['group.list'];
+    case 'group.remove': {
+      const extension = str(a, 'extension', true);
+      await store.update((d) => removeRingGroup(d, extension));
+      return { removed: extension } satisfies CommandReplies['group.remove'];
+    }
     case 'moh.set': {
       // The WAV is converted here, once, to what G.711 carries; the running box plays it from the next hold on.
       const path = str(a, 'path', true);
@@ -357,8 +449,30 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       if (!ctx.blocks.unblock(key, str(a, 'by', false) ?? 'admin')) throw new CommandError('not-found', `${address} is not blocked`, 'address');
       return { removed: key } satisfies BlockRemoved;
     }
-    default:
+    case 'zrtp.list':
+      // The cache lives in the running appliance's memory (and its file).
+      return ctx.zrtp?.list() ?? [];
+    case 'zrtp.forget': {
+      const zid = str(a, 'zid', true).trim().toLowerCase();
+      if (!/^[0-9a-f]{24}$/.test(zid)) throw new CommandError('config', `${zid} is not a ZID (24 hex digits)`, 'zid');
+      if (!ctx.zrtp) throw new PbxError('invalid-state', 'the appliance is not running; its ZRTP cache is in its memory');
+      if (!ctx.zrtp.forget(zid)) throw new CommandError('not-found', `no ZRTP peer ${zid}`, 'zid');
+      return { forgotten: zid };
+    }
+    case 'recording.list':
+    case 'recording.export':
+    case 'recording.toggle':
+      return recordingCommand(ctx.recordings, ctx.dataDir, req.command, a);
+    case 'room.add':
+    case 'room.list':
+    case 'room.remove':
+      return roomCommand(store, req.command, a);
+    default: {
+      // SIP trunks, routes and DIDs (control/trunks.ts).
+      const trunkReply = await trunkCommand(ctx, req.command, a);
+      if (trunkReply !== undefined) return trunkReply;
       throw new PbxError('not-found', `unknown command ${req.command}`);
+    }
   }
 }
 

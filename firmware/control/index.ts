@@ -8,3 +8,4 @@ export {
   type CommandContext, type BlockControl, type BlockView, type BlockRemoved, type StatusReport, type CertSource, type CustomCertUpload,
 } from './commands.js';
 export { readFileLimited, MAX_INPUT_FILE_BYTES } from './files.js';
+export { RECORD_MODES, RECORDINGS_DIR, recordingEntry, type RecordingControl } from './recording.js';

@@ -53,7 +53,97 @@ export type LegSecurity =
   | { readonly kind: 'rtp' }
   | { readonly kind: 'srtp'; readonly rx: SrtpSessionOptions; readonly tx: SrtpSessionOptions }
   | { readonly kind: 'srtp-relay' }
-  | { readonly kind: 'srtp-pending' };
+  | { readonly kind: 'srtp-pending' }
+  /**
+   * The box runs ZRTP (RFC 6189) with the leg's phone on its media port
+   * (zrtp-leg.ts): 'srtp-pending' until the exchange is secure, then 'srtp'
+   * under the keys ZRTP derived, with a 'keying' event. Needs the engine's
+   * ZrtpAgentFactory ('config' without one). An update with the same `h0`
+   * keeps the exchange and its keys; another `h0` starts a new one.
+   */
+  | { readonly kind: 'zrtp'; readonly zrtp: ZrtpLegSpec }
+  /**
+   * The box runs DTLS-SRTP (RFC 5764) with the leg's phone on its media
+   * port (dtls-leg.ts): 'srtp-pending' until the handshake completes, then
+   * 'srtp' under the keys the exporter yields (RFC 5764 4.2), with a
+   * 'keying' event. Needs the engine's DtlsAgentFactory ('config' without
+   * one). An update with the same `association` keeps the handshake and its
+   * keys; another one (a DTLS restart: new fingerprint or role) starts anew.
+   */
+  | { readonly kind: 'dtls'; readonly dtls: DtlsLegSpec };
+
+/** What the engine needs to run ZRTP on a leg (plain data; `h0` crosses in-process only, like SRTP keys). */
+export interface ZrtpLegSpec {
+  /** Seed of the box's hash chain on this leg (32 bytes): call control wrote our a=zrtp-hash from the Hello it makes. */
+  readonly h0: Uint8Array;
+  /** The phone's a=zrtp-hash: its Hello must match it (RFC 6189 8.1). */
+  readonly peerHelloHash?: string;
+  /** The box is a trusted MiTM toward this phone: the M flag in our Hello (RFC 6189 7.3). */
+  readonly mitm?: boolean;
+  /** Ask the phone to enroll with the box as its trusted PBX (RFC 6189 7.3.1). */
+  readonly enroll?: boolean;
+}
+
+/** What a finished ZRTP exchange may show (to the admin): the SAS and how it was reached, never a key. */
+export interface ZrtpKeyingInfo {
+  readonly sas: string;
+  readonly sasType: string;
+  /** The V flag as the box holds it for this phone (cleared on a cache mismatch). */
+  readonly sasVerified: boolean;
+  /** The phone's V flag in its Confirm: its user verified the SAS before. */
+  readonly peerSasVerified: boolean;
+  /** Retained secrets (RFC 6189 4.6.1): 'mismatch' is a possible attack, or a lost cache. */
+  readonly cacheMatch: 'match' | 'mismatch' | 'none';
+  readonly cipher: string;
+  readonly authTag: string;
+  readonly keyAgreement: string;
+  readonly suite: string;
+  /** The phone's ZID, hex. */
+  readonly peerZid: string;
+  readonly peerIsPbx: boolean;
+  /** The phone is enrolled with the box (they share a pbxsecret, RFC 6189 7.3.1). */
+  readonly pbxEnrolled: boolean;
+  readonly role: 'initiator' | 'responder';
+}
+
+/** The peer's certificate fingerprint from its SDP (RFC 8122): hash name and colon-separated hex. */
+export interface DtlsFingerprintSpec {
+  readonly algorithm: string;
+  readonly value: string;
+}
+
+/** ICE-lite credentials of a leg (RFC 8445 2.5, RFC 5389 10.1): what the box answers connectivity checks with. */
+export interface IceLiteSpec {
+  /** Our a=ice-ufrag and a=ice-pwd: a check must name our ufrag first and carry MESSAGE-INTEGRITY under our pwd. */
+  readonly localUfrag: string;
+  readonly localPwd: string;
+  /** The phone's a=ice-ufrag, when its SDP gave one: the second half of USERNAME. */
+  readonly remoteUfrag?: string;
+}
+
+/** What the engine needs to run DTLS-SRTP on a leg (plain data, no key). */
+export interface DtlsLegSpec {
+  readonly role: 'client' | 'server';
+  /** The only check made on the phone's certificate. */
+  readonly fingerprint: DtlsFingerprintSpec;
+  /** SRTP protection profiles (RFC 5764 4.1.2 names) the box accepts, most preferred first; default all it supports. */
+  readonly profiles?: readonly string[];
+  /** Names the association: call control changes it for a new one (RFC 8842 5.5), the engine then restarts the handshake. */
+  readonly association: number;
+  /** Connectivity checks are answered only with these credentials (WebRTC). */
+  readonly ice?: IceLiteSpec;
+}
+
+/** What a finished DTLS handshake may show: algorithms and role, never a key. */
+export interface DtlsKeyingInfo {
+  readonly role: 'client' | 'server';
+  /** The SRTP protection profile agreed in use_srtp, e.g. SRTP_AES128_CM_SHA1_80. */
+  readonly profile: string;
+  /** The SRTP suite the leg runs, e.g. AES_CM_128_HMAC_SHA1_80. */
+  readonly suite: string;
+  readonly cipherSuite: string;
+  readonly group: string;
+}
 
 export interface Endpoint {
   readonly address: string;
@@ -182,7 +272,13 @@ export type EngineRequest =
    */
   | { readonly op: 'mix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId; readonly codec: 'PCMU' | 'PCMA'; readonly payloadType: number }
   /** Take `leg` out of the mixer (the last member leaving removes it); no error if it is not a member. */
-  | { readonly op: 'unmix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId };
+  | { readonly op: 'unmix'; readonly sessionId: string; readonly mixer: string; readonly leg: LegId }
+  /**
+   * The SAS of the leg's ZRTP exchange was compared (or the comparison is
+   * withdrawn): the box keeps the verified flag for that phone in its cache
+   * (RFC 6189 7.1). 'invalid-state' when the leg runs no ZRTP or is not secure yet.
+   */
+  | { readonly op: 'zrtp-verified'; readonly sessionId: string; readonly leg: LegId; readonly verified: boolean };
 
 export interface LegStats {
   readonly local: LocalMedia;
@@ -217,6 +313,12 @@ export interface LegStats {
   readonly playing?: boolean;
   /** The conference mixer the leg is a member of. */
   readonly mixer?: string;
+  /** The box runs ZRTP on this leg: where the exchange stands. */
+  readonly zrtp?: 'negotiating' | 'secure' | 'failed';
+  /** The box runs DTLS-SRTP on this leg: where the handshake stands. */
+  readonly dtls?: 'handshaking' | 'connected' | 'failed';
+  /** ICE-lite on this leg: whether an authenticated connectivity check chose the phone's address. */
+  readonly ice?: 'waiting' | 'selected';
 }
 
 /** One RTCP SR/RR report block (RFC 3550 6.4.1), as the phone saw the stream the box sends it. */
@@ -250,7 +352,7 @@ export interface SessionStats {
 export type EngineReply =
   | {
     readonly op: 'create' | 'update-leg' | 'remove-leg' | 'connect' | 'disconnect' | 'delete'
-      | 'play' | 'stop-play' | 'move-leg' | 'tap' | 'untap' | 'mix' | 'unmix';
+      | 'play' | 'stop-play' | 'move-leg' | 'tap' | 'untap' | 'mix' | 'unmix' | 'zrtp-verified';
   }
   | { readonly op: 'add-leg'; readonly leg: LegId; readonly local: LocalMedia }
   | { readonly op: 'stats'; readonly sessions: readonly SessionStats[]; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
@@ -261,11 +363,16 @@ export type EngineEvent =
   | { readonly type: 'media-timeout'; readonly sessionId: string; readonly idleMs: number }
   /**
    * A leg's key agreement finished or failed. Raised by legs that negotiate
-   * keys on the media path (DTLS-SRTP, ZRTP), which do not exist yet: nobody
-   * emits this event today. With SDES the keys come in 'add-leg' or
-   * 'update-leg' and need no event. `reason` never carries key material.
+   * keys on the media path (DTLS-SRTP, ZRTP). With SDES the keys come in
+   * 'add-leg' or 'update-leg' and need no event. `reason` never carries key
+   * material; `zrtp` (a ZRTP leg that went secure) carries its SAS for the admin.
    */
-  | { readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string }
+  | {
+    readonly type: 'keying'; readonly sessionId: string; readonly leg: LegId; readonly state: 'done' | 'failed'; readonly reason?: string;
+    readonly zrtp?: ZrtpKeyingInfo;
+    /** A DTLS-SRTP leg that completed its handshake. */
+    readonly dtls?: DtlsKeyingInfo;
+  }
   /** A prompt played with `loop: false` reached its end (its leg's connections are heard again). */
   | { readonly type: 'play-ended'; readonly sessionId: string; readonly leg: LegId }
   /** A tap ended without an 'untap': its sink threw ('sink-error'); the sink was closed. */

@@ -47,7 +47,7 @@ export function checkRemote(r: unknown): RemoteMedia {
   return { rtp, rtcp, rtcpMux: m.rtcpMux === true, direction: m.direction };
 }
 
-const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay', 'srtp-pending']);
+const SECURITY_KINDS: ReadonlySet<string> = new Set(['rtp', 'srtp', 'srtp-relay', 'srtp-pending', 'zrtp', 'dtls']);
 
 /** The shape only; SrtpLeg checks the keys themselves (PbxError 'config'). */
 export function checkSecurity(l: unknown): LegSecurity {
@@ -58,7 +58,34 @@ export function checkSecurity(l: unknown): LegSecurity {
   if (s.kind === 'srtp' && !(srtpKeysShaped(s.rx) && srtpKeysShaped(s.tx))) {
     throw new PbxError('protocol', 'SRTP leg security needs rx and tx keys');
   }
+  if (s.kind === 'zrtp') checkZrtpSpec(s.zrtp);
+  if (s.kind === 'dtls') checkDtlsSpec(s.dtls);
   return s;
+}
+
+/** A ZRTP leg's spec: a 32-byte H0, an a=zrtp-hash value of sane size, booleans. */
+function checkZrtpSpec(z: unknown): void {
+  const o = z as Record<string, unknown> | null;
+  const ok = !!o && typeof o === 'object' && o.h0 instanceof Uint8Array && o.h0.length === 32
+    && (o.peerHelloHash === undefined || (typeof o.peerHelloHash === 'string' && o.peerHelloHash.length <= 100))
+    && (o.mitm === undefined || typeof o.mitm === 'boolean') && (o.enroll === undefined || typeof o.enroll === 'boolean');
+  if (!ok) throw new PbxError('protocol', 'ZRTP leg security needs a 32-byte h0');
+}
+
+const shortText = (v: unknown, max: number): boolean => typeof v === 'string' && v.length > 0 && v.length <= max;
+
+/** A DTLS leg's spec: a role, a fingerprint of sane size, profile names, an association number, ICE credentials. */
+function checkDtlsSpec(d: unknown): void {
+  const o = d as Record<string, unknown> | null;
+  const fp = o?.fingerprint as Record<string, unknown> | undefined;
+  const ice = o?.ice as Record<string, unknown> | undefined;
+  const ok = !!o && typeof o === 'object' && (o.role === 'client' || o.role === 'server')
+    && !!fp && typeof fp === 'object' && shortText(fp.algorithm, 16) && shortText(fp.value, 200)
+    && Number.isSafeInteger(o.association)
+    && (o.profiles === undefined || (Array.isArray(o.profiles) && o.profiles.length <= 8 && o.profiles.every((p) => shortText(p, 64))))
+    && (ice === undefined || (typeof ice === 'object' && shortText(ice.localUfrag, 256) && shortText(ice.localPwd, 256)
+      && (ice.remoteUfrag === undefined || shortText(ice.remoteUfrag, 256))));
+  if (!ok) throw new PbxError('protocol', 'DTLS leg security needs a role, the peer fingerprint and an association');
 }
 
 /** Key material is bytes (a worker's structured clone keeps them so); SrtpSession checks lengths and the rest. */

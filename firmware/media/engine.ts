@@ -40,7 +40,10 @@ import { onDatagram, type PathContext } from './receive.js';
 import { Session } from './session.js';
 import { MAX_TAPS_PER_SESSION, Tap, type TapSink, type TapSinkFactory } from './tap.js';
 import { SrtpLeg } from './transform.js';
+import type { SrtpSessionOptions } from './srtp/index.js';
 import { dgramSocketFactory, type UdpSocketFactory } from './udp.js';
+import { LegZrtp, type ZrtpAgentFactory, type ZrtpContext } from './zrtp-leg.js';
+import { LegDtls, type DtlsAgentFactory, type DtlsContext } from './dtls-leg.js';
 
 export { MAX_MEDIA_PACKET } from './leg.js';
 export { RELATCH_SILENCE_MS } from './receive.js';
@@ -62,6 +65,10 @@ export interface MediaEngineOptions {
   readonly random?: Random;
   /** Makes recorder tap sinks from a 'tap' request's spec; without it 'tap' is refused ('config'). */
   readonly tapSinks?: TapSinkFactory;
+  /** Makes the ZRTP agent of a leg whose security is 'zrtp' (keying/zrtp, from the composition root); without it such a leg is refused ('config'). */
+  readonly zrtp?: ZrtpAgentFactory;
+  /** Makes the DTLS agent of a leg whose security is 'dtls' (keying/dtls, from the composition root); without it such a leg is refused ('config'). */
+  readonly dtls?: DtlsAgentFactory;
 }
 
 export type EngineListener = (event: EngineEvent) => void;
@@ -87,6 +94,8 @@ export class MediaEngine {
   private readonly dropNames = new Map<string, string>();
   private readonly path: PathContext;
   private readonly countDrop: DropCounter;
+  private readonly zrtpCtx: ZrtpContext;
+  private readonly dtlsCtx: DtlsContext;
   private closed = false;
 
   constructor(private readonly opts: MediaEngineOptions) {
@@ -113,6 +122,16 @@ export class MediaEngine {
       emit: (ev) => this.emit(ev),
       activity: (s, now) => this.activity(s, now),
       tapFailed: (s, tap, err) => this.tapFailed(s, tap, err),
+    };
+    this.zrtpCtx = {
+      counters: this.counters,
+      emit: (ev) => this.emit(ev),
+      install: (leg, rx, tx) => this.applySecurity(leg, { kind: 'srtp', rx, tx }, new SrtpLeg({ rx, tx }), true),
+    };
+    this.dtlsCtx = {
+      counters: this.counters,
+      emit: (ev) => this.emit(ev),
+      install: (leg, rx, tx) => this.installDtlsKeys(leg, rx, tx),
     };
   }
 
@@ -166,6 +185,13 @@ export class MediaEngine {
         return { op: 'untap' };
       }
       case 'mix': return this.mix(req);
+      case 'zrtp-verified': {
+        const leg = this.session(req.sessionId).leg(checkLegId(req.leg));
+        const verified = checkOptionalBoolean(req.verified, 'verified');
+        if (leg.zrtp?.state !== 'secure') throw new PbxError('invalid-state', `leg ${leg.id} has no secure ZRTP exchange`);
+        leg.zrtp.agent.setSasVerified(verified);
+        return { op: 'zrtp-verified' };
+      }
       case 'unmix': {
         const s = this.session(req.sessionId);
         const m = s.mixers.get(checkName(req.mixer, 'mixer name'));
@@ -207,6 +233,8 @@ export class MediaEngine {
     if (s.legs.size + s.opening.size >= MAX_LEGS_PER_SESSION) throw new PbxError('limit', 'too many legs in one media session');
     // Keys first (PbxError 'config' on a bad one), before a port is taken.
     const srtp = security?.kind === 'srtp' ? new SrtpLeg({ rx: security.rx, tx: security.tx }) : undefined;
+    if (security?.kind === 'zrtp') this.needZrtp();
+    if (security?.kind === 'dtls') this.needDtls();
     const leg = new SocketLeg(id, this.countDrop, s);
     s.opening.add(id);
     try {
@@ -220,7 +248,17 @@ export class MediaEngine {
       throw this.closed ? new PbxError('invalid-state', 'media engine closed') : new PbxError('not-found', `media session ${s.id} was deleted`);
     }
     if (remote) leg.setRemote(remote);
-    if (security) this.applySecurity(leg, security, srtp);
+    if (security) {
+      try {
+        this.applySecurity(leg, security, srtp);
+      } catch (e) {
+        // A DTLS spec the agent factory refuses: nothing may stay bound.
+        this.releaseLeg(leg);
+        throw e;
+      }
+    }
+    leg.zrtp?.maybeStart();
+    leg.dtls?.maybeStart();
     s.legs.set(id, leg);
     return { op: 'add-leg', leg: id, local: leg.local(this.opts.advertiseAddress) };
   }
@@ -236,6 +274,8 @@ export class MediaEngine {
     // The box lost the keys it would protect its own streams with.
     if (security && !boxKeyed(leg)) this.dropOwnStreams(s, leg);
     if (remote) leg.setRemote(remote);
+    leg.zrtp?.maybeStart();
+    leg.dtls?.maybeStart();
     // A re-INVITE gives the media a fresh window (hold, resume, move).
     this.freshWindow(s);
     return { op: 'update-leg' };
@@ -300,13 +340,86 @@ export class MediaEngine {
     this.applySecurity(leg, l, srtp);
   }
 
-  private applySecurity(leg: SocketLeg, l: LegSecurity, srtp: SrtpLeg | undefined): void {
+  /** `fromZrtp`: the keys the leg's own ZRTP exchange derived; any other security ends that exchange. */
+  private applySecurity(leg: SocketLeg, l: LegSecurity, srtp: SrtpLeg | undefined, fromZrtp = false): void {
+    if (l.kind === 'zrtp') return this.zrtpSecurity(leg, l);
+    if (l.kind === 'dtls') return this.dtlsSecurity(leg, l);
+    if (leg.zrtp && !fromZrtp) {
+      leg.zrtp.close();
+      leg.zrtp = undefined;
+    }
+    // Any other security ends the leg's DTLS association (installDtlsKeys keeps it aside).
+    leg.dtls?.close();
+    leg.dtls = undefined;
     leg.transform = l.kind === 'srtp' ? srtp : undefined;
     leg.opaque = l.kind === 'srtp-relay';
     if (leg.security !== l.kind) this.counters.inc(`media.security.${l.kind}`);
     leg.security = l.kind;
     // Rewriting the payload type of a packet that passes through encrypted would break its tag.
     if (leg.opaque) for (const c of leg.outs) c.setMap(undefined, undefined);
+  }
+
+  /**
+   * A leg the box runs ZRTP on: the same Hello keeps the exchange (and, once
+   * secure, its keys); a new one replaces it and the leg waits for its keys
+   * again ('srtp-pending': nothing passes in the clear meanwhile).
+   */
+  private zrtpSecurity(leg: SocketLeg, l: Extract<LegSecurity, { kind: 'zrtp' }>): void {
+    if (leg.zrtp?.sameHello(l.zrtp)) {
+      leg.zrtp.peerHash(l.zrtp.peerHelloHash);
+      return;
+    }
+    const factory = this.needZrtp();
+    leg.zrtp?.close();
+    leg.zrtp = undefined;
+    this.applySecurity(leg, { kind: 'srtp-pending' }, undefined);
+    leg.zrtp = new LegZrtp(leg, l.zrtp, factory, this.zrtpCtx);
+    this.counters.inc('media.security.zrtp');
+  }
+
+  private needZrtp(): ZrtpAgentFactory {
+    if (!this.opts.zrtp) throw new PbxError('config', 'the media engine has no ZRTP (no agent factory)');
+    return this.opts.zrtp;
+  }
+
+  /**
+   * A leg the box runs DTLS-SRTP on (dtls-leg.ts): the same association
+   * keeps the handshake (and, once done, its keys), taking new ICE
+   * credentials (an ICE restart); a new one starts a new handshake. Before
+   * any handshake completed the leg is 'srtp-pending'; a restart keeps the
+   * keys of the association before until the new one completes.
+   */
+  private dtlsSecurity(leg: SocketLeg, l: Extract<LegSecurity, { kind: 'dtls' }>): void {
+    const old = leg.dtls;
+    if (old?.sameAssociation(l.dtls)) {
+      old.updateIce(l.dtls.ice);
+      return;
+    }
+    const factory = this.needDtls();
+    const keyedBefore = old?.state === 'connected' && leg.security === 'srtp';
+    const next = new LegDtls(leg, l.dtls, factory, this.dtlsCtx);
+    old?.close();
+    leg.dtls = undefined;
+    if (!keyedBefore) this.applySecurity(leg, { kind: 'srtp-pending' }, undefined);
+    leg.dtls = next;
+    // The address ICE chose stays chosen across a DTLS restart on the same leg.
+    if (old?.iceSelected) next.iceSelected = true;
+    this.counters.inc(keyedBefore ? 'media.dtls.restart' : 'media.security.dtls');
+  }
+
+  /** The handshake of the leg's association in force completed: its keys become the leg's SRTP keys. */
+  private installDtlsKeys(leg: SocketLeg, rx: SrtpSessionOptions, tx: SrtpSessionOptions): void {
+    const d = leg.dtls;
+    const keys = { rx, tx };
+    const srtp = leg.transform instanceof SrtpLeg ? (leg.transform.rekey(keys), leg.transform) : new SrtpLeg(keys);
+    leg.dtls = undefined;
+    this.applySecurity(leg, { kind: 'srtp', rx, tx }, srtp);
+    leg.dtls = d;
+  }
+
+  private needDtls(): DtlsAgentFactory {
+    if (!this.opts.dtls) throw new PbxError('config', 'the media engine has no DTLS-SRTP (no agent factory)');
+    return this.opts.dtls;
   }
 
   private async openLeg(s: Session, leg: SocketLeg): Promise<void> {
@@ -334,7 +447,11 @@ export class MediaEngine {
 
   private releaseLeg(leg: SocketLeg): void {
     leg.closed = true;
+    leg.dtls?.close();
+    leg.dtls = undefined;
     this.stopPlayer(leg);
+    leg.zrtp?.close();
+    leg.zrtp = undefined;
     leg.outs = [];
     leg.rtpSock?.close();
     leg.rtcpSock?.close();

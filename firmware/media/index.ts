@@ -6,8 +6,12 @@
 export type {
   LegId, LegSecurity, Endpoint, RemoteMedia, PayloadTypeMap, LocalMedia,
   EngineRequest, EngineReply, EngineEvent,
-  LegStats, ConnectionStats, SessionStats, ReceptionReport,
+  LegStats, ConnectionStats, SessionStats, ReceptionReport, ZrtpLegSpec, ZrtpKeyingInfo,
 } from './api.js';
+export type { ZrtpAgent, ZrtpAgentFactory, ZrtpAgentHooks, ZrtpAgentSecure } from './zrtp-leg.js';
+export type { DtlsLegSpec, DtlsFingerprintSpec, DtlsKeyingInfo, IceLiteSpec } from './api.js';
+export type { DtlsAgent, DtlsAgentFactory, DtlsAgentHooks, DtlsAgentConnected } from './dtls-leg.js';
+export { buildCheck as buildIceCheck, buildCheckSuccess as buildIceCheckSuccess, verifyCheck as verifyIceCheck } from './ice-lite.js';
 export {
   MediaEngine, type MediaEngineOptions, type EngineListener,
   MAX_MEDIA_PACKET, DEFAULT_MEDIA_TIMEOUT_MS, RELATCH_SILENCE_MS, MAX_SESSION_ID, MAX_LEG_ID, MAX_LEGS_PER_SESSION,

@@ -16,6 +16,8 @@ import type { Membership } from './conference.js';
 import type { Player } from './player.js';
 import type { Session } from './session.js';
 import type { Tap } from './tap.js';
+import type { LegZrtp } from './zrtp-leg.js';
+import type { LegDtls } from './dtls-leg.js';
 
 /** Larger datagrams are not media on an Ethernet LAN; dropped as 'too-long'. */
 export const MAX_MEDIA_PACKET = 1500;
@@ -110,6 +112,10 @@ export class SocketLeg implements MediaSource, MediaDestination {
   exclusive: MediaSource | undefined;
   player: Player | undefined;
   member: Membership | undefined;
+  /** The box's ZRTP exchange with this leg's phone (LegSecurity 'zrtp', zrtp-leg.ts). */
+  zrtp: LegZrtp | undefined;
+  /** The box's DTLS-SRTP handshake (and ICE-lite) with this leg's phone (LegSecurity 'dtls', dtls-leg.ts). */
+  dtls: LegDtls | undefined;
   /** The recorder taps on this leg (a fresh array on every change, like outs). */
   taps: readonly Tap[] = [];
   readonly dropped: Record<string, number> = Object.create(null) as Record<string, number>;
@@ -276,6 +282,8 @@ export class SocketLeg implements MediaSource, MediaDestination {
       ...(this.remoteReport ? { remoteReport: this.remoteReport } : {}),
       ...(this.player ? { playing: true } : {}),
       ...(this.member ? { mixer: this.member.mixer.name } : {}),
+      ...(this.zrtp ? { zrtp: this.zrtp.state } : {}),
+      ...(this.dtls ? { dtls: this.dtls.state, ...(this.dtls.hasIce ? { ice: this.dtls.iceSelected ? 'selected' as const : 'waiting' as const } : {}) } : {}),
     };
   }
 }

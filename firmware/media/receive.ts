@@ -44,6 +44,8 @@ import type { MediaKind } from './transform.js';
 import type { RemoteInfo } from './udp.js';
 import { mixInput } from './conference.js';
 import type { Tap } from './tap.js';
+import { receiveZrtp } from './zrtp-leg.js';
+import { answerIceCheck, receiveDtls } from './dtls-leg.js';
 
 /** How long the latched source must be silent before another may take over. */
 export const RELATCH_SILENCE_MS = 2_000;
@@ -72,8 +74,11 @@ export function onDatagram(ctx: PathContext, s: Session, leg: SocketLeg, port: M
         return receiveRtp(ctx, s, leg, msg, from);
       case 'rtcp': return receiveRtcp(ctx, s, leg, port, msg, from);
       case 'stun': return answerStun(ctx, leg, port, msg, from);
-      case 'dtls': return leg.drop('unhandled-dtls');
-      case 'zrtp': return leg.drop('unhandled-zrtp');
+      case 'dtls': return receiveDtls(leg, port, msg, from);
+      case 'zrtp':
+        // RFC 6189 5: ZRTP shares the RTP port only.
+        if (port === 'rtcp') return leg.drop('zrtp-on-rtcp-port');
+        return receiveZrtp(s, leg, msg, from);
       case 'turn-channel': return leg.drop('turn-channel');
       default: return leg.drop('unknown-protocol');
     }
@@ -244,6 +249,8 @@ function answerStun(ctx: PathContext, leg: SocketLeg, port: MediaKind, msg: Buff
     return;
   }
   if (m.type !== STUN_BINDING_REQUEST) return leg.drop('stun-not-binding-request');
+  // A leg with ICE credentials (WebRTC) answers authenticated checks only (dtls-leg.ts, ice-lite.ts).
+  if (leg.dtls?.hasIce) return answerIceCheck(leg, port, msg, m, from, ctx.counters);
   // Answer the leg's own phone only: a stranger gets nothing back from the box.
   if (!leg.remote) return leg.drop('no-remote');
   if (!leg.fromSdpRtcpHost(from.address) && !(leg.latched && from.address === leg.rtpAddr)) return leg.drop('foreign-host');

@@ -3,14 +3,18 @@ import { dialogAsUas } from '../sip/dialog/index.js';
 import type { InviteServerTransaction, ServerTransaction, Target } from '../sip/transaction/index.js';
 import { authenticate, type AuthDeps, type RequestSource } from './auth.js';
 import {
-  Call, CallSetup, Renegotiation, sdpIn, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
-  type EndReason, type LegId, type SetupDeps,
+  Call, CallSetup, Renegotiation, onKeyingEvent, sdpIn, unsupportedRequired, failureOf, failureResponse, guard, newCallId, responseOf, type CallEnding, type CallFailure,
+  type CalleeAccount, type EndReason, type LegId, type SetupDeps,
 } from './call/index.js';
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
-import { Hold, Transfer } from './features/index.js';
-import type { CallLeg } from './call/index.js';
+import { Delivery, Hold, Pickup, SettingCodesDestination, Transfer, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
+import type { CallLeg, Destination, IncomingCall, RingOptions } from './call/index.js';
+import type { MediaPlan, PolicyRefusal } from './policy/index.js';
+import type { RouteTarget } from './routing/index.js';
+
+export type { Destination, IncomingCall, RingOptions };
 
 export type { CalleeAccount, MediaControl, NamedPolicy } from './call/index.js';
 
@@ -28,6 +32,12 @@ export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly records: CallRecords;
   /** Music on hold (8 kHz mono PCM); absent or undefined: holds pass across to the other phone. */
   readonly holdMusic?: () => Int16Array | undefined;
+  /** The ring groups (config groups); absent: none. */
+  readonly groups?: () => readonly RingGroupEntry[];
+  /** Feature codes for settings, and where a changed setting is stored; absent: no such codes. */
+  readonly settingCodes?: { readonly codes: () => SettingCodes; readonly setDnd: (extension: string, on: boolean) => Promise<void> };
+  /** Pickup codes (directed, group); absent: the defaults ** and *8. */
+  readonly pickupCodes?: () => PickupCodes;
 }
 
 export class B2bua implements CallEnding {
@@ -37,6 +47,8 @@ export class B2bua implements CallEnding {
   private readonly renegotiation: Renegotiation;
   private readonly hold: Hold;
   private readonly transfer: Transfer;
+  private readonly destinations: Destination[] = [];
+  private trunkInbound?: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean;
 
   constructor(readonly deps: B2buaDeps) {
     this.setup = new CallSetup(deps, this);
@@ -44,7 +56,17 @@ export class B2bua implements CallEnding {
     const holdMusic = deps.holdMusic ?? (() => undefined);
     this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
     this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls }, this);
+    this.destinations.push(new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log }, this));
+    if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
+    // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
+    this.destinations.push(new Delivery({ callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log }, this));
     deps.media.onEvent((e) => {
+      if (e.type === 'keying') {
+        // A key agreement in the media path (ZRTP) finished or failed on one of a call's legs.
+        const call = [...this.calls].find((c) => c.media.id === e.sessionId);
+        if (call) onKeyingEvent(deps, this, call, e);
+        return;
+      }
       if (e.type !== 'media-timeout') return;
       const call = [...this.calls].find((c) => c.media.id === e.sessionId);
       // Early media (a 183 whose SDP never brings RTP) is no reason to end a call
@@ -54,6 +76,25 @@ export class B2bua implements CallEnding {
         guard(deps, this.hangup(call, 'media-timeout', 'both'), 'media-timeout');
       }
     });
+  }
+
+  /**
+   * A leg's key agreement in the media path (DTLS-SRTP) finished or failed:
+   * the leg's keying takes it; a failed one ends the call, never media in the clear.
+   */
+  /** Add a kind of destination (see Destination); asked after those added before it, before the accounts. */
+  addDestination(dest: Destination): void {
+    this.destinations.push(dest);
+  }
+
+  /** Calls arriving from trunks: asked before digest authentication; true when it took the INVITE (pbx/trunks). */
+  setTrunkInbound(hook: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean): void {
+    this.trunkInbound = hook;
+  }
+
+  /** The calls in progress, for features that look across calls (pickup, park, transfer). */
+  active(): Iterable<Call> {
+    return this.calls;
   }
 
   list(): CallView[] {
@@ -107,31 +148,97 @@ export class B2bua implements CallEnding {
       tx.respond(createResponse(req, 420, 'Bad Extension', { toTag: d.toTag(), headers: [{ name: 'unsupported', value: unsupported.join(', ') }] }));
       return;
     }
+    // A trunk's INVITE (from its servers or its allow list) is not an account's: no digest; its DID routes it (pbx/trunks).
+    if (this.trunkInbound?.(req, tx, source)) return;
     const src: RequestSource = { transport: source.transport, address: source.address, port: source.port, ...(source.flowId ? { flowId: source.flowId } : {}) };
     const auth = authenticate(d, req, src);
     if (!auth.ok) { tx.respond(auth.response); return; }
     const caller = auth.account.extension;
     tx.respond(createResponse(req, 100, 'Trying'));
 
-    let calleeExt: string | undefined;
-    try { calleeExt = parseUri(req.uri).user; } catch { /* handled below */ }
-    const callee = calleeExt !== undefined ? d.callee(calleeExt) : undefined;
-    if (!callee) {
-      d.counters.inc('call.not-found');
-      tx.respond(failureResponse(req, 'not-found', { toTag: d.toTag() }));
-      this.record(caller, calleeExt ?? req.uri, 'not-found', source);
-      return;
+    let dialled: string | undefined;
+    try { dialled = parseUri(req.uri).user; } catch { /* handled below */ }
+    if (dialled !== undefined) {
+      const incoming: IncomingCall = { req, tx, source, caller, dialled };
+      for (const dest of this.destinations) {
+        let taken = false;
+        try { taken = dest.take(incoming); } catch (e) {
+          d.counters.inc('call.internal-error');
+          d.log.error({ destination: dest.name, err: e instanceof Error ? e.message : String(e) }, 'destination failed');
+          this.refuse(incoming, 'internal', 'failed');
+          return;
+        }
+        if (taken) return;
+      }
     }
-    const call: Call = new Call(d, req, tx, source, caller, callee.extension, callee.name);
+    d.counters.inc('call.not-found');
+    d.log.info({ caller, dialled: dialled ?? req.uri }, 'call to an unknown number: 404');
+    tx.respond(failureResponse(req, 'not-found', { toTag: d.toTag() }));
+    this.record(caller, dialled ?? req.uri, 'not-found', source);
+  }
+
+  /**
+   * Ring accounts for an incoming call: one (an extension, a forward) or
+   * several at once (a ring group); the first to answer takes the call. The
+   * call shows `shownAs` as its callee until a member answers. With
+   * `replaces`, the new call takes over from one that was not answered (a
+   * forward on busy or no answer, a ring group's next member): that one ends
+   * without a word to the caller, and its To tag carries on.
+   */
+  ring(incoming: IncomingCall, callees: readonly CalleeAccount[], opts: RingOptions = {}): Call {
+    const d = this.deps;
+    const first = callees[0];
+    const label = opts.shownAs ?? (first ? { extension: first.extension, name: first.name } : { extension: incoming.dialled, name: '' });
+    if (opts.replaces) void this.end(opts.replaces, 'forwarded');
+    const call: Call = new Call(d, incoming.req, incoming.tx, incoming.source, incoming.caller, label.extension, label.name, opts.replaces?.tag);
+    if (opts.ringMs !== undefined) call.ringMs = opts.ringMs;
+    if (opts.onUnanswered) call.onUnanswered = opts.onUnanswered;
     // No ACK for our 2xx: the dialog is dead (13.3.1.4).
     call.onNoAck = () => guard(d, this.hangup(call, 'timeout', 'both'), 'hangup');
     this.calls.add(call);
     this.changed();
-    void this.setup.route(call, callee).catch((e: unknown) => {
+    void this.setup.route(call, callees, opts).catch((e: unknown) => {
       d.log.error({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'call setup failed');
       // The catalogue decides: no free media ports (a limit) is a passing overload, 503 so the phone retries.
       if (!call.ended) guard(d, this.fail(call, failureOf(e), 'failed'), 'fail');
     });
+    return call;
+  }
+
+  /** The media plan between a call's caller and another account on `target` (for a pickup). */
+  planFor(call: Call, callee: CalleeAccount, target: RouteTarget): MediaPlan | PolicyRefusal {
+    return this.setup.planFor(call, callee, target);
+  }
+
+  /**
+   * A call a destination answers itself (a conference room): the B2BUA
+   * routes its in-dialog requests (ACK, BYE) and ends it like any other.
+   */
+  adopt(call: Call): void {
+    call.onNoAck = () => guard(this.deps, this.hangup(call, 'timeout', 'both'), 'hangup');
+    this.calls.add(call);
+    this.changed();
+  }
+
+  /** Is `extension` a party of an answered call (for call waiting off). */
+  inCall(extension: string): boolean {
+    for (const c of this.calls) {
+      if (c.state === 'answered' && (c.caller === extension || c.callee === extension)) return true;
+    }
+    return false;
+  }
+
+  /** Answer an incoming call at once with a status and reason phrase of the box's own (a feature code's outcome). */
+  tell(incoming: IncomingCall, status: number, reason: string): void {
+    try { incoming.tx.respond(createResponse(incoming.req, status, reason, { toTag: this.deps.toTag() })); } catch { /* the transaction is gone */ }
+  }
+
+  /** Refuse an incoming call before it is a call, with a catalogue answer, and keep its record. */
+  refuse(incoming: IncomingCall, answer: CallFailure, why: EndReason, headers?: Header[]): void {
+    try {
+      incoming.tx.respond(failureResponse(incoming.req, answer, { toTag: this.deps.toTag(), ...(headers ? { headers } : {}) }));
+    } catch { /* the transaction is gone */ }
+    this.record(incoming.caller, incoming.dialled, why, incoming.source);
   }
 
   /**
@@ -221,6 +328,12 @@ export class B2bua implements CallEnding {
    */
   async fail(call: Call, answer: CallFailure | { readonly status: number }, why: EndReason, headers?: Header[]): Promise<void> {
     if (call.ended) return;
+    // Forwarding or a ring group's next member may take an unanswered call elsewhere.
+    if (call.state !== 'answered' && call.onUnanswered && (why === 'busy' || why === 'no-answer' || why === 'unavailable')) {
+      const handler = call.onUnanswered;
+      call.onUnanswered = undefined;
+      if (handler(why)) return;
+    }
     const { status, reason } = typeof answer === 'string' ? responseOf(answer) : { status: answer.status, reason: undefined };
     if (!call.tx.isTerminated && !call.tx.lastResponse?.status || (call.tx.lastResponse?.status ?? 0) < 200) {
       try { call.respond(status, reason, headers ? { headers } : {}); } catch { /* transaction already gone */ }

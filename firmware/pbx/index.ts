@@ -9,7 +9,8 @@ export { authenticate, type AccountDirectory, type AccountInfo, type AuthDeps, t
 export { PbxCore } from './core.js';
 export { fileBindingPersistence, REGISTRATIONS_FILE } from './persistence.js';
 export type { CallView, LegView, MediaProtection } from './views.js';
-export { B2bua, type B2buaDeps, type CalleeAccount, type MediaControl, type NamedPolicy } from './b2bua.js';
+export { B2bua, type B2buaDeps, type CalleeAccount, type Destination, type IncomingCall, type MediaControl, type NamedPolicy } from './b2bua.js';
+export type { RingGroupEntry } from './features/index.js';
 export { CallKeys, MediaSession, PLAIN_SDP, type CallKeysOptions, type LegSdp, type LegsSecurity } from './media/index.js';
 export {
   decideMediaPlan, isRefusal, accepts, summarizeOffer, policySettings, AVAILABLE_KEY_AGREEMENTS, POLICY_REFUSAL_COUNTER_PREFIX,
@@ -19,3 +20,8 @@ export {
 } from './policy/index.js';
 export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';
 export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, type StoredMusic } from './features/index.js';
+export {
+  Trunks, trunkView, systemResolver, resolveTrunk, RegistrationClient, KeepAlive, type TrunksDeps, type DnsResolver,
+} from './trunks/index.js';
+export { Recording, RECORD_TOGGLE_CODE, type RecorderStore, type RecordMode } from './features/index.js';
+export { Rooms, PRIVATE_CONFERENCE_NOTE } from './features/index.js';

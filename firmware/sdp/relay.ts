@@ -49,6 +49,8 @@ export interface RelayLeg {
   readonly profile: string;
   /** Key attributes of the relayed stream (a=crypto ...). */
   readonly attributes?: readonly Attribute[];
+  /** Answer a=rtcp-mux when the phone offered it (RFC 5761; WebRTC requires it, RFC 8834 5.1.1); default: a=rtcp names the RTCP port. */
+  readonly rtcpMux?: boolean;
 }
 
 /** A disabled copy of an m-line the box does not relay, for an offer. */
@@ -94,7 +96,7 @@ export function relayAnswer(offer: SessionDescription, answer: SessionDescriptio
     codecs: { audio: accepted },
     direction: offer.media.map((_, j) => (j === oi ? remoteDirection(answer, am) : 'sendrecv')),
     // The box does not multiplex RTCP on a relayed leg: a=rtcp names its RTCP port.
-    rtcpMux: false,
+    rtcpMux: leg.rtcpMux === true,
     streams: offer.media.map((_, j) => (j === oi ? { profile: leg.profile, attributes: leg.attributes ?? [], ptime: ptime(am) ?? null } : undefined)),
   });
   const relayed = sd.media[oi]!;

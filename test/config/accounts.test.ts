@@ -24,6 +24,8 @@ t.test('addAccount stores HA1s for MD5 and SHA-256 (RFC 7616 section 3.4.2), nev
     tlsOnly: true,
     staticContact: null,
     media: { supported: ['rtp', 'sdes'], required: [] },
+    // Call features default to off: no forwarding, no DND, no pickup group, call waiting on.
+    forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true,
     createdAt: '2026-01-01T00:00:00.000Z',
   });
   t.notMatch(JSON.stringify(c), /Circle Of Life/);

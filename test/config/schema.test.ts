@@ -23,6 +23,8 @@ t.test('account defaults and accepted extension forms', async (t) => {
   t.same(c.accounts[0], {
     ...acct('1001'), name: '', policy: 'default', tlsOnly: false, staticContact: null,
     media: { supported: ['rtp', 'sdes'], required: [] },
+    // Call features default to off: no forwarding, no DND, no pickup group, call waiting on.
+    forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true,
   });
   t.equal(c.accounts.length, 2);
 });

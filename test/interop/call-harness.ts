@@ -79,6 +79,8 @@ export async function startPhone(work: string, p: PhoneSpec, o: {
   account: string; answermode: 'auto' | 'manual' | 'early'; accountParams?: string; extraModules?: readonly string[]; timeoutSec?: number;
   /** Modules the account line needs, loaded before account.so (srtp.so for mediaenc). */
   preAccountModules?: readonly string[];
+  /** More config lines (sip_certificate for a phone that accepts TLS). */
+  extraConfig?: readonly string[];
 }): Promise<RunningPhone> {
   const dir = join(work, `baresip-${p.ext}`);
   const proc = startBaresip(dir, {
@@ -86,7 +88,7 @@ export async function startPhone(work: string, p: PhoneSpec, o: {
     ...(o.preAccountModules ? { preAccountModules: o.preAccountModules } : {}),
     account: `${o.account};regint=600;auth_pass=${p.pass};answermode=${o.answermode};audio_codecs=pcmu${o.accountParams ?? ''}`,
     extraConfig: ['module menu.so', 'module aufile.so', 'module sndfile.so', ...(o.extraModules ?? []).map((m) => `module ${m}`),
-      `snd_path ${dir}`, `rtp_ports ${p.rtp}`],
+      `snd_path ${dir}`, `rtp_ports ${p.rtp}`, ...(o.extraConfig ?? [])],
   });
   const ctrl = await waitFor(`baresip ${p.ext} control port`, async () => {
     if (proc.child.exitCode !== null) throw new Error(`baresip ${p.ext} exited: ${proc.output()}`);

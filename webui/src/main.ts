@@ -7,6 +7,7 @@ import { Extensions } from './extensions.js';
 import { History } from './history.js';
 import { html, type Html } from './html.js';
 import { Policies } from './policies.js';
+import { Trunks } from './trunks.js';
 import type { SessionToken, SetupState } from './types.js';
 import { Field, FormError } from './ui.js';
 
@@ -18,6 +19,7 @@ const PAGES: Record<string, { title: string; view: () => Html }> = {
   dashboard: { title: 'Dashboard', view: Dashboard },
   extensions: { title: 'Extensions', view: Extensions },
   policies: { title: 'Policies', view: Policies },
+  trunks: { title: 'Trunks', view: Trunks },
   certificates: { title: 'Certificates', view: Certificates },
   history: { title: 'Call history', view: History },
 };

@@ -38,4 +38,6 @@ export {
   type DtlsSetup, type DtlsMedia,
 } from './sdp.js';
 export { DtlsLeg, type DtlsLegOptions, type DtlsLegEndpoint } from './leg.js';
-export { fuzzDtlsEndpoint, type FuzzReport } from './fuzz.js';
+export { fuzzDtlsEndpoint, mutate as mutateDtlsDatagram, type FuzzReport } from './fuzz.js';
+export { DtlsBox, type DtlsBoxOptions } from './agent.js';
+export { DtlsRelayLeg } from './relay.js';

@@ -1,6 +1,6 @@
-import { PbxError, type Counters } from '../../core/index.js';
-import type { LegSecurity } from '../../media/index.js';
-import { mediaProfile, type MediaDescription } from '../../sdp/index.js';
+import { PbxError, type Counters, type Random } from '../../core/index.js';
+import type { IceLiteSpec, LegSecurity } from '../../media/index.js';
+import { mediaProfile, type Attribute, type MediaDescription } from '../../sdp/index.js';
 import type { KeyingEvent, KeyingEventOutcome, KeyingSdp, KeyingView, LegKeying, TakenOffer } from '../leg/index.js';
 import type { Fingerprint } from './cert.js';
 import { DEFAULT_SRTP_PROFILES, type SrtpProfileName } from './crypto.js';
@@ -12,7 +12,28 @@ export interface DtlsLegOptions {
   readonly fingerprint: Fingerprint;
   readonly srtpProfiles?: readonly SrtpProfileName[];
   readonly counters?: Counters;
+  /**
+   * With it the leg speaks ICE-lite (RFC 8445 2.5) too: our SDP carries
+   * a=ice-lite and fresh a=ice-ufrag/a=ice-pwd, and toward a phone whose
+   * SDP has ICE credentials (a browser) the engine answers only checks
+   * under them.
+   */
+  readonly random?: Random;
 }
+
+/** RFC 8839 5.4: ufrag at least 24 bits of randomness, pwd at least 128 bits, from the ice-char set. */
+function iceToken(random: Random, chars: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const b = random.bytes(chars);
+  let out = '';
+  for (let i = 0; i < chars; i++) out += alphabet[b[i]! & 63];
+  return out;
+}
+
+const attributeValue = (m: MediaDescription, name: string): string | undefined => {
+  const a = m.attributes.find((x) => x.name.toLowerCase() === name);
+  return a?.value === null || a?.value === undefined ? undefined : a.value.trim();
+};
 
 /**
  * What the DtlsEndpoint on this leg must be. `generation` changes whenever
@@ -71,8 +92,40 @@ export class DtlsLeg implements LegKeying {
   private offeredActpass = false;
   private delivered: DtlsConnected | undefined;
   private keys: DtlsConnected | undefined;
+  /** The engine reported the handshake of the association in force done, with this SRTP profile. */
+  private doneProfile: string | undefined;
+  /** Our ICE credentials (with `random`), the phone's ufrag when its SDP gave one. */
+  private ice: { ufrag: string; pwd: string } | undefined;
+  private peerUfrag: string | undefined;
+  private pendingUfrag: string | undefined;
 
-  constructor(private readonly o: DtlsLegOptions) {}
+  constructor(private readonly o: DtlsLegOptions) {
+    if (o.random) this.ice = { ufrag: iceToken(o.random, 8), pwd: iceToken(o.random, 24) };
+  }
+
+  /** What our SDP says about ICE: lite, our credentials (the candidate line is written with the port, pbx/media). */
+  private iceAttributes(): Attribute[] {
+    const i = this.ice;
+    return i ? [{ name: 'ice-lite', value: null }, { name: 'ice-ufrag', value: i.ufrag }, { name: 'ice-pwd', value: i.pwd }] : [];
+  }
+
+  /**
+   * A new ufrag from the phone is an ICE restart (RFC 8445 9): we answer
+   * with fresh credentials too.
+   */
+  private takeIce(media: MediaDescription): void {
+    const u = attributeValue(media, 'ice-ufrag');
+    this.pendingUfrag = u;
+    if (u !== undefined && this.peerUfrag !== undefined && u !== this.peerUfrag && this.o.random) {
+      this.ice = { ufrag: iceToken(this.o.random, 8), pwd: iceToken(this.o.random, 24) };
+    }
+  }
+
+  private iceSpec(): IceLiteSpec | undefined {
+    const i = this.ice;
+    if (!i || this.peerUfrag === undefined) return undefined;
+    return { localUfrag: i.ufrag, localPwd: i.pwd, remoteUfrag: this.peerUfrag };
+  }
 
   /** The endpoint this leg needs now, once a round settled the peer's fingerprint and the roles. */
   endpoint(): DtlsLegEndpoint | undefined {
@@ -102,8 +155,9 @@ export class DtlsLeg implements LegKeying {
     const role = ROLE_FOR_ANSWER[d.setup ?? 'active'];
     this.pending = { role, fingerprint: d.fingerprint };
     this.profile = mediaProfile(media);
+    this.takeIce(media);
     const changed = !this.current || !sameFingerprint(this.current.fingerprint, d.fingerprint) || this.current.role !== role;
-    return { rekey: changed, ...(this.keys ? {} : { security: { kind: 'srtp-pending' as const } }) };
+    return { rekey: changed, ...(this.keys || this.doneProfile ? {} : { security: { kind: 'srtp-pending' as const } }) };
   }
 
   answer(_peer?: MediaDescription): KeyingSdp {
@@ -111,9 +165,11 @@ export class DtlsLeg implements LegKeying {
     if (!p) throw new PbxError('invalid-state', 'DTLS: an answer without an offer');
     this.settle(p);
     this.pending = undefined;
+    this.peerUfrag = this.pendingUfrag;
     return {
       profile: this.profile ?? 'UDP/TLS/RTP/SAVP',
-      attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(p.role === 'client' ? 'active' : 'passive')],
+      attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(p.role === 'client' ? 'active' : 'passive'), ...this.iceAttributes()],
+      rtcpMux: true,
     };
   }
 
@@ -124,7 +180,7 @@ export class DtlsLeg implements LegKeying {
     this.offeredActpass = !keep;
     const setup: DtlsSetup = keep ? (this.current!.role === 'client' ? 'active' : 'passive') : 'actpass';
     this.profile ??= peer && /F$/i.test(peer.protocol) ? 'UDP/TLS/RTP/SAVPF' : 'UDP/TLS/RTP/SAVP';
-    return { profile: this.profile, attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(setup)] };
+    return { profile: this.profile, attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(setup), ...this.iceAttributes()] };
   }
 
   takeAnswer(media: MediaDescription): undefined {
@@ -136,6 +192,7 @@ export class DtlsLeg implements LegKeying {
       throw new PbxError('protocol', 'the answer swaps the DTLS roles of the association it keeps');
     }
     this.settle({ role, fingerprint: d.fingerprint });
+    this.peerUfrag = attributeValue(media, 'ice-ufrag');
     return undefined;
   }
 
@@ -147,8 +204,24 @@ export class DtlsLeg implements LegKeying {
     this.delivered = undefined;
   }
 
+  /**
+   * Keys held here (an owner that ran the endpoint itself and delivered its
+   * result) are given as 'srtp'; otherwise the engine runs the handshake:
+   * 'dtls' with the association in force, 'srtp-pending' before one settled.
+   */
   security(): LegSecurity {
-    return this.keys ? { kind: 'srtp', rx: this.keys.srtp.localRx, tx: this.keys.srtp.localTx } : { kind: 'srtp-pending' };
+    if (this.keys) return { kind: 'srtp', rx: this.keys.srtp.localRx, tx: this.keys.srtp.localTx };
+    const a = this.current;
+    if (!a) return { kind: 'srtp-pending' };
+    const ice = this.iceSpec();
+    return {
+      kind: 'dtls',
+      dtls: {
+        role: a.role, fingerprint: { algorithm: a.fingerprint.algorithm, value: a.fingerprint.value }, association: this.generation,
+        ...(this.o.srtpProfiles ? { profiles: [...this.o.srtpProfiles] } : {}),
+        ...(ice ? { ice } : {}),
+      },
+    };
   }
 
   rollback(): undefined {
@@ -156,16 +229,27 @@ export class DtlsLeg implements LegKeying {
     return undefined;
   }
 
+  /**
+   * The engine's events. When the engine ran the handshake (security()
+   * gave it 'dtls'), it installed the keys itself: 'keying-done' only
+   * records the profile for the views. When an owner delivered a result,
+   * keying-done turns it into the leg's keys.
+   */
   handle(event: KeyingEvent): KeyingEventOutcome {
     if (event.type === 'keying-failed') return { failed: event.reason };
     if (event.type !== 'keying-done') return {};
     const r = this.delivered;
-    if (!r) return { failed: 'DTLS: keying-done without the handshake result of the association in force' };
-    this.keys = r;
-    return { security: this.security() };
+    if (r) {
+      this.keys = r;
+      return { security: this.security() };
+    }
+    if (!this.current) return { failed: 'DTLS: keying-done before any association was agreed' };
+    this.doneProfile = event.suite ?? 'dtls';
+    return {};
   }
 
   view(): KeyingView {
-    return { protection: 'dtls', keys: 'box', ...(this.keys ? { suite: this.keys.profile } : {}) };
+    const suite = this.keys?.profile ?? this.doneProfile;
+    return { protection: 'dtls', keys: 'box', ...(suite ? { suite } : {}) };
   }
 }

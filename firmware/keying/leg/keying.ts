@@ -27,6 +27,8 @@ import type { Attribute, MediaDescription } from '../../sdp/index.js';
 export interface KeyingSdp {
   readonly profile: string;
   readonly attributes: readonly Attribute[];
+  /** The leg multiplexes RTCP on the RTP port when the phone offers it (DTLS-SRTP: one association keys both). */
+  readonly rtcpMux?: boolean;
 }
 
 /** The key agreement a LegKeying runs: none (plain RTP), SDES (RFC 4568), DTLS-SRTP (RFC 5764), ZRTP (RFC 6189). */
@@ -43,8 +45,16 @@ export type KeyHolder = 'none' | 'box' | 'end-to-end';
 export type KeyingEvent =
   | { readonly type: 'keying-done'; readonly suite?: string }
   | { readonly type: 'keying-failed'; readonly reason: string }
-  /** ZRTP's short authentication string, for the phones' users to compare (RFC 6189 7). */
-  | { readonly type: 'sas'; readonly sas: string; readonly verified: boolean };
+  /**
+   * ZRTP's short authentication string, for the phones' users to compare
+   * (RFC 6189 7), with the verified flag the box holds for the phone, and
+   * what the views show beside it: the cache state (RFC 6189 4.6.1), the
+   * algorithms, the phone's own V flag, whether it is enrolled with the box.
+   */
+  | {
+    readonly type: 'sas'; readonly sas: string; readonly verified: boolean;
+    readonly cache?: 'match' | 'mismatch' | 'none'; readonly algorithms?: string; readonly peerVerified?: boolean; readonly enrolled?: boolean;
+  };
 
 export type KeyingEventType = KeyingEvent['type'];
 
@@ -54,11 +64,25 @@ export interface KeyingEventOutcome {
   readonly failed?: string;
 }
 
+/** What the views show of a ZRTP leg the box terminates (to the admin only): the SAS and how it was reached. */
+export interface ZrtpView {
+  readonly sas: string;
+  /** The box's verified flag for this phone. */
+  readonly sasVerified: boolean;
+  /** The phone says its user verified the SAS (its V flag). */
+  readonly peerVerified?: boolean;
+  readonly cache?: 'match' | 'mismatch' | 'none';
+  /** e.g. "EC25 AES1 HS80 B32". */
+  readonly algorithms?: string;
+  readonly enrolled?: boolean;
+}
+
 /** What the views show of a leg's keys: protection and suite, never a key. */
 export interface KeyingView {
   readonly protection: 'rtp' | 'sdes' | 'dtls' | 'zrtp';
   readonly suite?: string;
   readonly keys?: 'box' | 'end-to-end';
+  readonly zrtp?: ZrtpView;
 }
 
 /** Result of taking a phone's offer. */

@@ -125,6 +125,11 @@ export class FileZrtpCache implements ZrtpCache {
     if (this.peers.delete(peerZid.toString('hex'))) this.save();
   }
 
+  /** The peers the box remembers, for the admin: ZID, flags, never a secret. */
+  list(): { readonly zid: string; readonly verified: boolean; readonly retainedSecret: boolean; readonly enrolled: boolean }[] {
+    return [...this.peers.entries()].map(([zid, e]) => ({ zid, verified: e.verified === true, retainedSecret: typeof e.rs1 === 'string', enrolled: typeof e.pbx === 'string' }));
+  }
+
   private save(): void {
     const shape: FileShape = { version: ZRTP_CACHE_VERSION, zid: this.zid.toString('hex'), peers: Object.fromEntries(this.peers) };
     writeFileAtomicSync(this.path, `${JSON.stringify(shape)}\n`, 0o600);

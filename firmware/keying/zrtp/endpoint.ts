@@ -100,6 +100,12 @@ export interface ZrtpEndpointOptions {
   /** The peer's a=zrtp-hash value from its SDP, when it gave one. */
   readonly peerHelloHash?: string;
   readonly ssrc?: number;
+  /**
+   * The hash chain's seed H0 (32 bytes), when the Hello must be known before
+   * the endpoint exists (the leg's SDP carries its a=zrtp-hash, see
+   * helloOf); drawn from `random` otherwise.
+   */
+  readonly h0?: Buffer;
   readonly onSecure?: (s: ZrtpSecure) => void;
   readonly onFailed?: (reason: string) => void;
   readonly onSasRelay?: (r: ZrtpSasRelayed) => void;
@@ -125,6 +131,34 @@ const NEXT: Readonly<Record<State, readonly State[]>> = {
 /** SHA-256 of a Hello message (preamble to MAC), hex: the value of a=zrtp-hash after the version (RFC 6189 8.1). */
 export function zrtpHashOfHello(helloMessageBytes: Uint8Array): string {
   return hash(helloMessageBytes).toString('hex');
+}
+
+/** What fixes a Hello's bytes: our ZID, the chain seed, the client id, the M flag and the algorithm lists. */
+export interface HelloIdentity {
+  readonly zid: Buffer;
+  readonly h0: Buffer;
+  readonly clientId: string;
+  readonly mitm?: boolean;
+  readonly supported?: ZrtpSupported;
+}
+
+/**
+ * Our Hello message (RFC 6189 5.2) and its hash chain, a pure function of
+ * its identity: the SDP writer computes the a=zrtp-hash from the same
+ * identity the media path's endpoint is later made with.
+ */
+export function helloOf(id: HelloIdentity): { readonly hello: Buffer; readonly chain: HashChain; readonly zrtpHash: string } {
+  if (id.h0.length !== 32) throw new RangeError('H0 is 32 bytes');
+  const supported = { ...DEFAULT_SUPPORTED, ...(id.supported ?? {}) };
+  const chain = hashChain(Buffer.from(id.h0));
+  const msg: HelloMessage = {
+    type: 'Hello', version: ZRTP_VERSION, clientId: id.clientId.slice(0, 16).padEnd(16, ' '), h3: chain.h3, zid: id.zid,
+    signature: false, mitm: id.mitm === true, passive: false,
+    hashes: ['S256'], ciphers: supported.ciphers, authTags: supported.authTags,
+    keyAgreements: supported.keyAgreements, sasTypes: supported.sasTypes, mac: ZERO_MAC,
+  };
+  const hello = withMac(serializeMessage(msg), chain.h2);
+  return { hello, chain, zrtpHash: `${ZRTP_VERSION} ${zrtpHashOfHello(hello)}` };
 }
 
 const ZRTP_HASH_ATTR = /^(\S{1,8}) ([0-9a-fA-F]{64})$/;
@@ -204,17 +238,12 @@ export class ZrtpEndpoint {
   constructor(private readonly o: ZrtpEndpointOptions) {
     if (o.zid.length !== 12) throw new RangeError('a ZID is 12 bytes');
     this.supported = { ...DEFAULT_SUPPORTED, ...(o.supported ?? {}) };
-    this.chain = hashChain(o.random.bytes(32));
+    const made = helloOf({ ...o, h0: o.h0 ?? o.random.bytes(32) });
+    this.chain = made.chain;
+    this.hello = made.hello;
     this.ssrc = o.ssrc ?? o.random.int(0x100000000);
     this.sequence = o.random.int(0x10000);
     this.peerHelloHash = o.peerHelloHash;
-    const helloMsg: HelloMessage = {
-      type: 'Hello', version: ZRTP_VERSION, clientId: o.clientId.slice(0, 16).padEnd(16, ' '), h3: this.chain.h3, zid: o.zid,
-      signature: false, mitm: o.mitm === true, passive: false,
-      hashes: ['S256'], ciphers: this.supported.ciphers, authTags: this.supported.authTags,
-      keyAgreements: this.supported.keyAgreements, sasTypes: this.supported.sasTypes, mac: ZERO_MAC,
-    };
-    this.hello = withMac(serializeMessage(helloMsg), this.chain.h2);
   }
 
   /** Our Hello message bytes (for a=zrtp-hash in our SDP). */

@@ -22,8 +22,9 @@ export {
   type ZrtpCache, type ZrtpCacheEntry,
 } from './cache.js';
 export {
-  ZrtpEndpoint, zrtpHashOfHello, checkZrtpHash, DEFAULT_SUPPORTED, CACHE_FOREVER,
+  ZrtpEndpoint, zrtpHashOfHello, helloOf, type HelloIdentity, checkZrtpHash, DEFAULT_SUPPORTED, CACHE_FOREVER,
   T1_INITIAL_MS, T1_CAP_MS, T1_MAX_TRIES, T2_INITIAL_MS, T2_CAP_MS, T2_MAX_TRIES,
   type ZrtpEndpointOptions, type ZrtpSupported, type ZrtpSecure, type ZrtpSasRelayed, type CacheMatch,
 } from './endpoint.js';
 export { mutationCampaign, type MutationReport } from './mutate.js';
+export { ZrtpBox, BOX_CLIENT_ID, type ZrtpBoxOptions, type ZrtpHelloSource } from './agent.js';

@@ -72,8 +72,27 @@ export class Call {
   readonly crossings = new Set<Crossing>();
   /** What the call's features could not do and why (a hold without music on a fully private call), for the views. */
   readonly notes: string[] = [];
+  /** The recording running on the call (pbx/features recording), for the views. */
+  recording?: { readonly id: string; readonly kind: 'decoded' | 'encrypted-capture' };
+  /** How the parties' accounts say the call is recorded, once answered. */
+  recordMode?: 'always' | 'on-demand' | 'never';
+  /** The account the call is with: the dialled one, or the member of a ring group that answered. */
+  callee: string;
+  calleeName: string;
+  /** How long the callee's phones ring before 480 No Answer; undefined: the box's setting. */
+  ringMs?: number;
+  /**
+   * The call was not answered (busy, no answer, nobody reachable): a feature
+   * (forwarding, a ring group's next member) may take it elsewhere; true when
+   * it did, and the caller then hears nothing of this call's end.
+   */
+  onUnanswered?: (why: 'busy' | 'no-answer' | 'unavailable') => boolean;
+  /** The accounts whose phones the call rings (one, or a ring group's members). */
+  ringing: readonly string[] = [];
+  /** Another phone picked the ringing call up (its extension): the ringing branches no longer count. */
+  pickedUp?: string;
   /** The box's To tag toward the caller. */
-  private readonly tag: string;
+  readonly tag: string;
 
   constructor(
     deps: CallDeps,
@@ -81,18 +100,29 @@ export class Call {
     readonly tx: InviteServerTransaction,
     source: Target,
     readonly caller: string,
-    readonly callee: string,
-    readonly calleeName: string,
+    callee: string,
+    calleeName: string,
+    /** The To tag toward the caller: a call that takes over from a forwarded one keeps the tag its ringing showed. */
+    toTag?: string,
   ) {
+    this.callee = callee;
+    this.calleeName = calleeName;
     this.id = newCallId(deps.clock.now());
     this.startedAt = deps.clock.now();
-    this.tag = deps.random.token(64);
+    this.tag = toTag ?? deps.random.token(64);
     this.media = new MediaSession(deps.media, `call-${this.id}`);
     this.life = new CallLifecycle(deps.clock);
     this.life.onMove((to, from) => this.emit('phase', { to, from }));
     this.fork = new Fork<CallKeys>(deps.transactions);
     this.legs.set('a', new CallLeg('a', caller, deps, source));
     this.legs.set('b', new CallLeg('b', callee, deps));
+  }
+
+  /** A member of a ring group (or a pickup) answered: the call and its callee leg are with that account now. */
+  answeredBy(extension: string, name: string): void {
+    this.callee = extension;
+    this.calleeName = name;
+    this.calleeLeg.party = extension;
   }
 
   /** What a call tells whoever watches it: each phase it enters, and once, that it closed and why. */
@@ -250,7 +280,11 @@ export class Call {
 
   view(): CallView {
     const k = this.keys ?? this.fork.branches[0]?.keys;
-    const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys'> => (k ? k.view(this.keysFlipped && this.keys ? (id === 'a' ? 'b' : 'a') : id) : { protection: 'rtp' });
+    const protection = (id: 'a' | 'b'): Pick<LegView, 'protection' | 'suite' | 'keys' | 'sas' | 'zrtp'> => {
+      if (!k) return { protection: 'rtp' };
+      const { zrtp, ...v } = k.view(this.keysFlipped && this.keys ? (id === 'a' ? 'b' : 'a') : id);
+      return { ...v, ...(zrtp ? { sas: zrtp.sas, zrtp } : {}) };
+    };
     const a = this.callerLeg;
     const b = this.calleeLeg;
     const state = (l: CallLeg): Pick<LegView, 'held' | 'music'> => ({ ...(l.holding ? { held: true } : {}), ...(l.hearingMusic ? { music: true } : {}) });
@@ -266,6 +300,8 @@ export class Call {
       mode: k?.plan.mode ?? 'relay', recordingPossible: k ? !k.endToEnd : true,
       ...(k ? { policyNote: k.plan.note } : {}),
       ...(this.notes.length ? { notes: [...this.notes] } : {}),
+      ...(this.recording ? { recording: this.recording } : {}),
+      ...(this.recordMode ? { recordMode: this.recordMode } : {}),
     };
   }
 }

@@ -1,6 +1,8 @@
 import type { Clock, Counters, Logger, Random } from '../../core/index.js';
 import type { CallView } from '../../api/index.js';
+import type { Fingerprint } from '../../keying/index.js';
 import type { Target, TransactionLayer } from '../../sip/transaction/index.js';
+import type { ZrtpHelloSource } from '../../keying/index.js';
 import type { MediaControl } from '../media/index.js';
 import type { PhoneCaps, PolicySettings } from '../policy/index.js';
 import type { ContactBinding } from '../routing/index.js';
@@ -26,6 +28,30 @@ export interface CalleeAccount {
   readonly policy?: string;
   /** What the account's phone can do with media; DEFAULT_PHONE_CAPS when absent. */
   readonly media?: PhoneCaps;
+  /** Forwarding (the config's account.forward); absent: none. */
+  readonly forward?: {
+    readonly always: string | null;
+    readonly busy: string | null;
+    readonly noAnswer: string | null;
+    readonly noAnswerSec: number;
+  };
+  readonly dnd?: boolean;
+  readonly pickupGroup?: string | null;
+  readonly callWaiting?: boolean;
+  /** Set when the callee is a trunk (pbx/trunks): where its INVITE goes and how it presents the call. */
+  readonly trunk?: TrunkLeg;
+}
+
+/** A leg toward a trunk: not an account, so no location lookup; the servers in order, the identity the provider is shown. */
+export interface TrunkLeg {
+  readonly name: string;
+  /** The trunk's servers in order (RFC 3263), the Request-URI's host being the provider's domain. */
+  readonly targets: readonly Target[];
+  /** The From user (caller ID) and host the provider is shown. */
+  readonly fromUser: string;
+  readonly domain: string;
+  /** sips: end-to-end enforcement does not apply on this leg (shown in the call's notes). */
+  readonly sipsExempt: boolean;
 }
 
 /** A named policy as the config holds it. */
@@ -36,6 +62,8 @@ export interface NamedPolicy extends PolicySettings {
 export interface CallDeps {
   readonly clock: Clock;
   readonly random: Random;
+  /** The box's DTLS certificate fingerprint (our a=fingerprint); without it no leg the box keys speaks DTLS-SRTP. */
+  readonly dtlsFingerprint?: Fingerprint;
   readonly transactions: TransactionLayer;
   readonly media: MediaControl;
   readonly counters: Counters;
@@ -51,13 +79,17 @@ export interface SetupDeps extends CallDeps {
   readonly noAnswerMs: () => number;
   /** The named media policies; without them every account gets the built-in defaults. */
   readonly policies?: () => readonly NamedPolicy[];
+  /** The box's ZRTP identity (keying ZrtpBox): ZRTP legs the box terminates write their a=zrtp-hash from it. */
+  readonly zrtp?: ZrtpHelloSource;
 }
 
 /** Why a call ended, as its record keeps it. */
 export type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no-answer' | 'rejected' | 'not-found' | 'unavailable'
   | 'media-timeout' | 'codec-mismatch' | 'failed' | 'timeout' | 'media-policy'
   /** Its parties were joined to another call (an attended transfer): the transferor's legs ended. */
-  | 'transferred';
+  | 'transferred'
+  /** Nobody answered (or the callee was busy) and forwarding or a ring group took the call elsewhere. */
+  | 'forwarded';
 
 /** A call as the views list it. */
 export type { CallView };

@@ -34,8 +34,9 @@ export async function lateOffer(d: SetupDeps, call: Call, offer: SessionDescript
   });
   if (isRefusal(plan)) return plan;
   const keys = new CallKeys(plan, media, {
-    random: d.random, counters: d.counters,
+    random: d.random, counters: d.counters, ...(d.zrtp ? { zrtp: d.zrtp } : {}),
     tls: { a: isSecureSignalling(b.target!.transport), b: isSecureSignalling(a.target!.transport) },
+    ...(d.dtlsFingerprint ? { dtlsFingerprint: d.dtlsFingerprint } : {}),
   });
   call.keys = keys;
   call.keysFlipped = true;

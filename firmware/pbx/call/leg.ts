@@ -43,7 +43,7 @@ export class CallLeg {
   /** The last ACK the box sent on this leg, resent as is when the phone resends its 2xx. */
   private lastAck?: SipRequest;
 
-  constructor(public id: LegId, readonly party: string, private readonly deps: CallDeps, target?: Target) {
+  constructor(public id: LegId, public party: string, private readonly deps: CallDeps, target?: Target) {
     if (target) this.target = target;
     this.sdp = sdpSession(String(deps.random.int(2 ** 31)));
   }

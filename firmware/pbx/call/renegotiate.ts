@@ -19,9 +19,9 @@ import { keySide } from './late-offer.js';
 export const REINVITE_WAIT_MS = 32_000;
 
 /** A response from the failure catalogue (pbx/call failures): the one place a failure gets its status. */
-export function failureResponse(req: SipRequest, failure: CallFailure, opts: { toTag?: string | undefined } = {}): SipResponse {
+export function failureResponse(req: SipRequest, failure: CallFailure, opts: { toTag?: string | undefined; headers?: Header[] } = {}): SipResponse {
   const { status, reason } = responseOf(failure);
-  return createResponse(req, status, reason, opts.toTag !== undefined ? { toTag: opts.toTag } : {});
+  return createResponse(req, status, reason, { ...(opts.toTag !== undefined ? { toTag: opts.toTag } : {}), ...(opts.headers ? { headers: opts.headers } : {}) });
 }
 
 /**

@@ -17,7 +17,7 @@ import { AbilityMemory, MAX_ATTEMPTS, REFUSES_MEDIA, type Attempt } from './abil
 import type { Call } from './call.js';
 import { prackFor, reliableSeq } from './reliable.js';
 import { lateOffer } from './late-offer.js';
-import { guard, type CalleeAccount, type EndReason, type LegId, type SetupDeps } from './deps.js';
+import { guard, type CalleeAccount, type EndReason, type LegId, type SetupDeps, type TrunkLeg } from './deps.js';
 import type { CallFailure } from './failures.js';
 import type { Branch } from './fork.js';
 
@@ -35,9 +35,17 @@ export interface CallEnding {
   changed(): void;
 }
 
+/** Answers from a contact rung in order that move the call to the next one: overloaded, timed out, not answering. */
+const FAILOVER_STATUSES = new Set([503, 408, 480]);
+/** The call's note when a sips: call leaves on a trunk exempt from end-to-end enforcement. */
+export const SIPS_EXEMPT_NOTE = 'sips: not enforced on the trunk leg';
+
 function failNoAudio(): never {
   throw new PbxError('protocol', 'no audio stream');
 }
+
+/** A contact to ring, with the account it belongs to. */
+type Contact = RouteTarget & { readonly callee: CalleeAccount };
 
 /**
  * Setting a call up: route the callee to its contacts, decide the media plan
@@ -48,16 +56,34 @@ export class CallSetup {
   /** What each contact refused and then took (offer shapes), for the next call to it. */
   readonly abilities = new AbilityMemory();
   private readonly attempts = new WeakMap<Branch<CallKeys>, Attempt>();
+  /** The account each branch rings (several for a ring group). */
+  private readonly members = new WeakMap<Branch<CallKeys>, CalleeAccount>();
+  /** Contacts rung in order: those not tried yet (route with inOrder). */
+  private readonly queued = new WeakMap<Call, Array<{ target: Contact; offer: PreparedOffer; attempt: Attempt }>>();
   /** Why the box stopped offering other shapes, per call: the Warning of its final answer. */
   private readonly refusals = new WeakMap<Call, PolicyRefusal>();
 
   constructor(private readonly deps: SetupDeps, private readonly ending: CallEnding) {}
 
-  async route(call: Call, callee: CalleeAccount): Promise<void> {
+  /**
+   * Ring the callees' contacts, all at once (one account, or the members of
+   * a ring group); the first contact to answer takes the call.
+   */
+  async route(call: Call, callees: CalleeAccount | readonly CalleeAccount[], opts: { readonly inOrder?: boolean } = {}): Promise<void> {
     const d = this.deps;
-    const route = routeCallee(callee, d.location.lookup(callee.extension));
-    for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
-    const targets = route.targets;
+    const targets: Contact[] = [];
+    const list: readonly CalleeAccount[] = Array.isArray(callees) ? callees : [callees as CalleeAccount];
+    call.ringing = list.map((c) => c.extension);
+    for (const callee of list) {
+      // A trunk is not an account: its servers, never a phone registered under the same digits.
+      if (callee.trunk) {
+        for (const target of callee.trunk.targets) targets.push({ target, contact: callee.staticContact ?? '', kind: 'static', callee });
+        continue;
+      }
+      const route = routeCallee(callee, d.location.lookup(callee.extension));
+      for (const problem of route.problems) d.log.warn({ extension: callee.extension }, problem);
+      for (const t of route.targets) targets.push({ ...t, callee });
+    }
     if (targets.length === 0) {
       d.counters.inc('call.unavailable');
       await this.ending.fail(call, 'unavailable', 'unavailable');
@@ -72,7 +98,7 @@ export class CallSetup {
     }
     if (offer) call.callerOffer = offer;
     // The media policy, per contact: the callee's leg may be TLS on one and not on another.
-    const decided = targets.map((t) => this.decide(call, callee, offer, t));
+    const decided = targets.map((t) => this.decide(call, t.callee, offer, t));
     const plans = decided.map((x) => x.plan);
     if (!plans.some((p) => !isRefusal(p))) {
       await this.refuse(call, plans[0] as PolicyRefusal);
@@ -106,7 +132,7 @@ export class CallSetup {
     }
 
     // Each usable contact gets its own keys (a fresh key per branch where the box keys the callee's leg).
-    const branchesToTry: Array<{ target: RouteTarget; offer: PreparedOffer; attempt: Attempt }> = [];
+    const branchesToTry: Array<{ target: Contact; offer: PreparedOffer; attempt: Attempt }> = [];
     let firstRefusal: PolicyRefusal | undefined;
     targets.forEach((t, i) => {
       const plan = plans[i]!;
@@ -124,10 +150,12 @@ export class CallSetup {
     }
 
     call.life.move('ringing');
+    // In order (a trunk's servers, then the next trunk): one at a time, the next on 503, 408 or no answer.
+    if (opts.inOrder) this.queued.set(call, branchesToTry.splice(1));
     for (const t of branchesToTry) this.ring(call, t.target, t.offer, t.attempt);
     if (call.fork.allDone) { await this.finishBranches(call); return; }
     // Scoped to ringing: it cannot fire once the call is answered or over.
-    call.noAnswerTimer = call.life.timer(d.noAnswerMs(), () => {
+    call.noAnswerTimer = call.life.timer(call.ringMs ?? d.noAnswerMs(), () => {
       d.counters.inc('call.no-answer');
       call.fork.cancelAll();
       guard(d, this.ending.fail(call, 'no-answer', 'no-answer'), 'no-answer');
@@ -135,11 +163,12 @@ export class CallSetup {
   }
 
   /** One branch's keys and SDP under `plan` (a fresh key where the box keys the callee's leg); throws when they cannot be made. */
-  private prepare(call: Call, t: RouteTarget, plan: MediaPlan): PreparedOffer {
+  private prepare(call: Call, t: Contact, plan: MediaPlan): PreparedOffer {
     const d = this.deps;
     const keys = new CallKeys(plan, audioOf(call.callerOffer), {
-      random: d.random, counters: d.counters,
+      random: d.random, counters: d.counters, ...(d.zrtp ? { zrtp: d.zrtp } : {}),
       tls: { a: isSecureSignalling(call.callerLeg.target!.transport), b: isSecureSignalling(t.target.transport) },
+      ...(d.dtlsFingerprint ? { dtlsFingerprint: d.dtlsFingerprint } : {}),
     });
     const sdp = sdpSession(call.calleeLeg.sdp.id);
     const body = call.callerOffer ? offerFromOffer(call.callerOffer, sdp, call.calleeLeg.local!, keys.calleeOffer()).body : undefined;
@@ -147,14 +176,15 @@ export class CallSetup {
   }
 
   /** Ring one contact: a branch of the call's fork. */
-  private ring(call: Call, t: RouteTarget, o: PreparedOffer, attempt: Attempt): void {
+  private ring(call: Call, t: Contact, o: PreparedOffer, attempt: Attempt): void {
     const d = this.deps;
-    const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, o.body), o.keys, o.sdp, {
+    const branch = call.fork.ring(t.target, t.contact, this.inviteFor(call, t.target, t.contact, t.callee.extension, o.body, t.callee.trunk), o.keys, o.sdp, {
       onResponse: (res) => { guard(d, this.onBranchResponse(call, branch, res), 'response'); },
       onTimeout: () => { guard(d, this.onBranchFinal(call, branch, 408), 'timeout'); },
       onTransportError: () => { guard(d, this.onBranchFinal(call, branch, 503), 'transport error'); },
     });
     this.attempts.set(branch, attempt);
+    this.members.set(branch, t.callee);
     if (branch.state === 'done') d.log.warn({ call: call.id, contact: t.contact }, 'cannot send INVITE to a contact');
   }
 
@@ -175,15 +205,18 @@ export class CallSetup {
       this.refusals.set(call, next);
       return false;
     }
+    const callee = this.members.get(branch);
+    if (!callee) return false;
+    const contact: Contact = { target: branch.target, contact: branch.contact, kind: 'registered', callee };
     let prepared: PreparedOffer;
-    try { prepared = this.prepare(call, { target: branch.target, contact: branch.contact, kind: 'registered' }, next); } catch (e) {
+    try { prepared = this.prepare(call, contact, next); } catch (e) {
       d.log.info({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'retry offer could not be made');
       return false;
     }
     const shape = shapeOf(next, attempt.input.offer);
     d.counters.inc('call.retry');
     d.log.info({ call: call.id, contact: branch.contact, tried: attempt.tried.map(shapeLabel), next: shapeLabel(shape) }, 'contact refused the media: offering another shape');
-    this.ring(call, { target: branch.target, contact: branch.contact, kind: 'registered' }, prepared, { ...attempt, tried: [...attempt.tried, shape] });
+    this.ring(call, contact, prepared, { ...attempt, tried: [...attempt.tried, shape] });
     return true;
   }
 
@@ -200,15 +233,16 @@ export class CallSetup {
   }
 
   /** The box's INVITE toward one contact of the callee: a new dialog, the caller's name kept. */
-  private inviteFor(call: Call, target: Target, contact: string, body: Buffer | undefined): SipRequest {
+  private inviteFor(call: Call, target: Target, contact: string, callee: string, body: Buffer | undefined, trunk?: TrunkLeg): SipRequest {
     const d = this.deps;
     const fromValue = parseNameAddr(getHeader(call.invite, 'from') ?? '');
     const display = fromValue.displayName ? `"${fromValue.displayName.replace(/(["\\])/g, '\\$1')}" ` : '';
-    const host = this.hostOf(target);
+    const host = trunk?.domain ?? this.hostOf(target);
     const headers: Header[] = [
       { name: 'max-forwards', value: '70' },
-      { name: 'from', value: `${display}<sip:${call.caller}@${host}>;tag=${d.random.token(64)}` },
-      { name: 'to', value: `<sip:${call.callee}@${host}>` },
+      // Toward a trunk the provider is shown the route's or extension's caller ID, not the extension.
+      { name: 'from', value: `${display}<sip:${trunk?.fromUser ?? call.caller}@${host}>;tag=${d.random.token(64)}` },
+      { name: 'to', value: `<sip:${callee}@${host}>` },
       { name: 'call-id', value: `${d.random.token(96)}@securepbx` },
       { name: 'cseq', value: '1 INVITE' },
       { name: 'contact', value: `<${d.contactFor(target)}>` },
@@ -216,6 +250,11 @@ export class CallSetup {
     ];
     const req: SipRequest = { kind: 'request', method: 'INVITE', uri: contact, headers, body: Buffer.alloc(0) };
     return body ? withBody(req, body, SDP_TYPE) : req;
+  }
+
+  /** The media plan between the call's caller and `callee` on `target` (a pickup's phone), or the policy's refusal. */
+  planFor(call: Call, callee: CalleeAccount, target: RouteTarget): MediaPlan | PolicyRefusal {
+    return this.decide(call, callee, call.callerOffer, target).plan;
   }
 
   /** The media policy for one contact of the callee (pbx/policy), with what the box learned of that contact. */
@@ -229,8 +268,9 @@ export class CallSetup {
       caller: { caps: callerAccount?.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(call.callerLeg.target!.transport) },
       callee: { caps: callee.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(target.target.transport) },
       // RFC 5630: a sips: Request-URI asks for TLS on every hop.
-      offer: summarizeOffer(audioOf(offer), uriScheme(call.invite.uri) === 'sips'),
+      offer: summarizeOffer(audioOf(offer), uriScheme(call.invite.uri) === 'sips' && !callee.trunk?.sipsExempt),
     };
+    if (callee.trunk?.sipsExempt && uriScheme(call.invite.uri) === 'sips') call.notes.push(`${SIPS_EXEMPT_NOTE} (${callee.trunk.name})`);
     const key = AbilityMemory.keyOf(callee.extension, target.contact);
     const plan = decideRemembering(input, this.abilities.get(key));
     if (isRefusal(plan)) {
@@ -260,7 +300,7 @@ export class CallSetup {
     if (res.status < 200) {
       this.prack(branch, res);
       if (!call.fork.provisional(branch)) return;
-      if (res.status === 100 || call.ended || call.state === 'answered') return;
+      if (res.status === 100 || call.ended || call.state === 'answered' || call.pickedUp) return;
       // 180/183 relayed; early media (183 with SDP) makes the callee's media flow now.
       let body: Buffer | undefined;
       const a = call.callerLeg;
@@ -292,13 +332,16 @@ export class CallSetup {
       d.counters.inc('call.bad-2xx');
       return;
     }
-    if (call.fork.winner || call.ended) {
-      // A second contact answered too (a race with our CANCEL), or the call is over: acknowledge and hang it up.
+    if (call.fork.winner || call.ended || call.pickedUp) {
+      // A second contact answered too (or another phone picked the call up) (a race with our CANCEL), or the call is over: acknowledge and hang it up.
       stray(d, dialog, branch.target);
       return;
     }
     call.fork.win(branch);
     call.noAnswerTimer?.cancel();
+    // A ring group's member (or a pickup) answered: the call is with that account now.
+    const member = this.members.get(branch);
+    if (member) call.answeredBy(member.extension, member.name);
     const attempt = this.attempts.get(branch);
     if (attempt) this.abilities.learned(attempt.key, attempt.tried);
     // PRACKs in the early dialog used CSeq numbers too: the dialog's next request comes after them.
@@ -353,6 +396,14 @@ export class CallSetup {
     // A phone refusing the media gets another offer first, so the fork stays open for it.
     const retried = REFUSES_MEDIA.has(status) && this.retry(call, branch);
     const last = call.fork.failed(branch, status);
+    if (last && !retried && FAILOVER_STATUSES.has(status) && !call.ended && call.state === 'ringing') {
+      for (let next = this.queued.get(call)?.shift(); next; next = call.fork.allDone ? this.queued.get(call)?.shift() : undefined) {
+        this.deps.counters.inc('call.failover');
+        this.deps.log.info({ call: call.id, failed: branch.contact, status, next: next.target.contact }, 'no answer from a trunk: trying the next');
+        this.ring(call, next.target, next.offer, next.attempt);
+      }
+      if (!call.fork.allDone) return;
+    }
     if (status >= 600 && !retried && !call.fork.winner) {
       // RFC 3261 16.7: a 6xx ends the search: the other contacts stop ringing.
       call.fork.cancelAll();
@@ -364,7 +415,7 @@ export class CallSetup {
 
   /** Every contact failed: give the caller the most telling answer, with the policy's reason when it stopped the retries. */
   private async finishBranches(call: Call): Promise<void> {
-    if (call.ended || call.state === 'answered') return;
+    if (call.ended || call.state === 'answered' || call.pickedUp) return;
     const { answer, why } = call.fork.best();
     const refusal = this.refusals.get(call);
     await this.ending.fail(call, answer, why, refusal ? [this.warning(call, refusal.reason)] : undefined);

@@ -1,5 +1,5 @@
 import { PbxError, type Counters, type Random } from '../../core/index.js';
-import { PlainKeying, SdesLeg, SdesRelayLeg, type KeyingView, type LegKeying } from '../../keying/index.js';
+import { DtlsLeg, DtlsRelayLeg, PlainKeying, SdesLeg, SdesRelayLeg, ZrtpLeg, ZrtpRelayLeg, type Fingerprint, type KeyingView, type LegKeying, type ZrtpHelloSource } from '../../keying/index.js';
 import type { LegSecurity } from '../../media/index.js';
 import type { LegsSecurity } from './session.js';
 import type { MediaDescription } from '../../sdp/index.js';
@@ -13,11 +13,27 @@ export interface CallKeysOptions {
   readonly counters?: Counters;
   /** Whether each leg's SIP runs inside TLS: SDES keys go only there. */
   readonly tls: { readonly a: boolean; readonly b: boolean };
+  /** The box's ZRTP identity: without it a ZRTP leg the box would terminate cannot be made. */
+  readonly zrtp?: ZrtpHelloSource;
+  /** The box's DTLS certificate fingerprint: without it a leg the box keys cannot speak DTLS-SRTP. */
+  readonly dtlsFingerprint?: Fingerprint;
 }
 
 /** The keying a leg's plan asks for. */
 export function legKeying(plan: MediaPlan, lp: LegPlan, tls: boolean, o: CallKeysOptions): LegKeying {
   if (lp.keyAgreement === 'none') return new PlainKeying();
+  if (lp.keyAgreement === 'zrtp') {
+    if (plan.mode === 'relay' || lp.keys === 'end-to-end') return new ZrtpRelayLeg();
+    if (!o.zrtp) throw new PbxError('protocol', 'zrtp keying is not available (the box has no ZRTP identity)');
+    // The box is a trusted PBX toward its phones (RFC 6189 7.3): the M flag in its Hello.
+    return new ZrtpLeg({ hello: o.zrtp, random: o.random, mitm: true });
+  }
+  if (lp.keyAgreement === 'dtls') {
+    const counters = o.counters ? { counters: o.counters } : {};
+    if (plan.mode === 'relay' || lp.keys === 'end-to-end') return new DtlsRelayLeg(counters);
+    if (!o.dtlsFingerprint) throw new PbxError('protocol', 'DTLS-SRTP keying is not available (the box has no DTLS certificate)');
+    return new DtlsLeg({ fingerprint: o.dtlsFingerprint, random: o.random, ...counters });
+  }
   if (lp.keyAgreement !== 'sdes') throw new PbxError('protocol', `${lp.keyAgreement} keying is not available`);
   if (plan.mode === 'relay' || lp.keys === 'end-to-end') return new SdesRelayLeg({ tls });
   return new SdesLeg({ random: o.random, ...(o.counters ? { counters: o.counters } : {}), tls });

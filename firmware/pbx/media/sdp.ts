@@ -1,6 +1,6 @@
 import { PbxError } from '../../core/index.js';
 import type { KeyingSdp } from '../../keying/index.js';
-import { PLAIN_SDP } from '../../keying/index.js';
+import { PLAIN_SDP, withSessionDtls } from '../../keying/index.js';
 import type { LocalMedia, RemoteMedia } from '../../media/index.js';
 import type { LegsSecurity } from './session.js';
 import {
@@ -54,7 +54,9 @@ export const audioIndex = relayIndex;
 export function audioOf(sd: SessionDescription | undefined): MediaDescription | undefined {
   if (!sd) return undefined;
   const i = relayIndex(sd);
-  return i < 0 ? undefined : sd.media[i];
+  const m = i < 0 ? undefined : sd.media[i];
+  // RFC 8122 5 / RFC 4145 4: a=fingerprint and a=setup at session level apply to a DTLS m-line without its own.
+  return m && /^UDP\/TLS\//i.test(m.protocol) ? withSessionDtls(sd, m) : m;
 }
 
 /** Where the phone that wrote `sd` wants the relayed stream; PbxError 'protocol' when there is none. */
@@ -77,8 +79,19 @@ export function relayCheck(offer: SessionDescription): Codec[] {
 function legOf(session: SdpSession, local: LocalMedia, leg: LegSdp): RelayLeg {
   return {
     origin: { sessionId: session.id, sessionVersion: String(session.version) }, address: local.address,
-    ports: { rtp: local.rtpPort, rtcp: local.rtcpPort }, profile: leg.profile, attributes: leg.attributes,
+    ports: { rtp: local.rtpPort, rtcp: local.rtcpPort }, profile: leg.profile, attributes: withCandidate(leg.attributes, local),
+    ...(leg.rtcpMux ? { rtcpMux: true } : {}),
   };
+}
+
+/**
+ * An ICE-lite leg (the keying wrote a=ice-ufrag) names its one host
+ * candidate (RFC 8839 5.1): the box's media address and RTP port,
+ * component 1 (RTCP is multiplexed), the highest host priority.
+ */
+function withCandidate(attributes: LegSdp['attributes'], local: LocalMedia): LegSdp['attributes'] {
+  if (!attributes.some((a) => a.name === 'ice-ufrag')) return attributes;
+  return [...attributes, { name: 'candidate', value: `1 1 udp 2130706431 ${local.address} ${local.rtpPort} typ host` }];
 }
 
 function write(session: SdpSession, sd: SessionDescription): Buffer {

@@ -48,6 +48,12 @@ export class MediaSession {
     }
   }
 
+  /** Open the session with no legs (a conference room: its members join one by one). */
+  async create(): Promise<void> {
+    await this.media.request({ op: 'create', sessionId: this.id });
+    this.opened = true;
+  }
+
   /** Open one more leg's ports (a transfer target, a conference member). */
   async addLeg(leg: LegId, o: { remote?: RemoteMedia; security?: LegSecurity }): Promise<LocalMedia> {
     const r = await this.media.request({
@@ -103,6 +109,31 @@ export class MediaSession {
   /** Stop what plays into a leg; what its connections carry is heard again at once. */
   async stopPlay(leg: LegId): Promise<void> {
     await this.media.request({ op: 'stop-play', sessionId: this.id, leg });
+  }
+
+  /** A prompt into a leg that plays once (a recording tone); its connections are heard again when it ends. */
+  async playOnce(leg: LegId, pcm: Int16Array, codec: 'PCMU' | 'PCMA', payloadType: number): Promise<void> {
+    await this.media.request({ op: 'play', sessionId: this.id, leg, pcm, codec, payloadType, loop: false });
+  }
+
+  /** A recorder tap on `legs` into the sink the engine's factory makes from `sink` (a serialisable spec). */
+  async tap(tapId: string, legs: readonly LegId[], sink: Readonly<Record<string, unknown>>): Promise<void> {
+    await this.media.request({ op: 'tap', sessionId: this.id, tapId, legs, sink });
+  }
+
+  /** Close a tap's sink (the recording ends); harmless when there is none. */
+  async untap(tapId: string): Promise<void> {
+    await this.media.request({ op: 'untap', sessionId: this.id, tapId });
+  }
+
+  /** Make `leg` a member of the conference mixer `mixer`: it hears the others' sum, encoded in its codec under its keys. */
+  async mix(mixer: string, leg: LegId, codec: 'PCMU' | 'PCMA', payloadType: number): Promise<void> {
+    await this.media.request({ op: 'mix', sessionId: this.id, mixer, leg, codec, payloadType });
+  }
+
+  /** Take `leg` out of the mixer. */
+  async unmix(mixer: string, leg: LegId): Promise<void> {
+    await this.media.request({ op: 'unmix', sessionId: this.id, mixer, leg });
   }
 
   /** Free every port of the session; harmless when nothing is open. */

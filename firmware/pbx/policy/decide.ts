@@ -36,8 +36,8 @@ import type {
  * (it says what its phone's leg needs), else from the caller's policy.
  */
 
-/** What the box carries today. DTLS-SRTP and ZRTP join when their issues land. */
-export const AVAILABLE_KEY_AGREEMENTS: readonly KeyAgreement[] = ['sdes'];
+/** What the box carries today: SDES, DTLS-SRTP and ZRTP (the box terminates them or relays them end to end). */
+export const AVAILABLE_KEY_AGREEMENTS: readonly KeyAgreement[] = ['sdes', 'dtls', 'zrtp'];
 /** Counter name prefix for refusals: `policy.refuse.<code>`. */
 export const POLICY_REFUSAL_COUNTER_PREFIX = 'policy.refuse.';
 

@@ -64,3 +64,8 @@ export function routeCallee(callee: RoutableCallee, bindings: readonly ContactBi
   }
   return { targets, problems };
 }
+
+export {
+  DEFAULT_NUMBER_PLAN, DIALLABLE, classifyNumber, rewrite, routeOutbound, routeInbound, trunksWithRoom,
+  type OutboundRoute, type NumberPlan, type CallerRights, type NumberClass, type OutboundDecision, type DidRoute, type CallLimits,
+} from './dialplan.js';

@@ -2,7 +2,7 @@ export type {
   BoundPorts, Source, StartOptions, Target, TlsMaterial, TransportEvent, TransportName,
 } from './types.js';
 export {
-  SipTransports, type TransportOptions,
+  SipTransports, type TransportOptions, type OutboundTls,
   STREAM_BUFFER_LIMIT, WRITE_BACKLOG_LIMIT, UDP_LARGE_THRESHOLD, LISTEN_BACKLOG,
   TLS_SESSION_TIMEOUT_S, TLS_HANDSHAKE_TIMEOUT_MS, CONNECT_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_CONNECTIONS,

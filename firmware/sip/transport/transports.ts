@@ -323,6 +323,12 @@ export class SipTransports {
     server.setSecureContext(ctx);
   }
 
+  /**
+   * Certificate checks for connections the box opens itself to a peer it
+   * chose (a trunk): undefined leaves a target to the unchecked path phones use.
+   */
+  outboundTls?: (target: Target) => OutboundTls | undefined;
+
   /** Sends one message; false when it could not even be queued (the reason is counted). */
   send(msg: SipMessage, target: Target): boolean {
     if (this.state !== 'running') return this.reject('send-not-running', target.transport);
@@ -782,8 +788,22 @@ export class SipTransports {
       return undefined;
     }
     let socket: net.Socket;
+    // A peer the box chose to call (a trunk) proves its certificate: the name it was asked by, against its CA or the system store.
+    const verify = t === 'tls' ? this.outboundTls?.(target) : undefined;
     try {
-      socket = t === 'tls'
+      socket = t === 'tls' && verify
+        ? tls.connect({
+          host,
+          port: target.port,
+          // SNI carries names only (RFC 6066 3); an IP is still checked against the certificate's IP SANs.
+          ...(net.isIP(verify.servername) === 0 ? { servername: verify.servername } : {}),
+          rejectUnauthorized: true,
+          ...(verify.ca !== undefined ? { ca: verify.ca } : {}),
+          ...(verify.client ? { key: verify.client.key, cert: verify.client.cert } : {}),
+          minVersion: TLS_MIN_VERSION,
+          ciphers: tlsServerPolicy(this.tlsProfile).ciphers,
+        })
+        : t === 'tls'
         ? tls.connect({
           host,
           port: target.port,
@@ -962,6 +982,16 @@ export class SipTransports {
       this.counters.inc('listener-error');
     }
   }
+}
+
+/** How an outbound TLS connection to a trunk is checked (SipTransports.outboundTls). */
+export interface OutboundTls {
+  /** The name the certificate must carry (SNI too): the trunk's domain (RFC 5922 4). */
+  readonly servername: string;
+  /** PEM CA(s) the certificate must chain to; absent: Node's system store. */
+  readonly ca?: string;
+  /** The box's own certificate, for peers that ask for one (mutual TLS between boxes). */
+  readonly client?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
 
 function tlsInfoOf(socket: tls.TLSSocket, requested: boolean): Source['tls'] {

@@ -109,10 +109,9 @@ t.test('keying-done yields the exported keys as LegSecurity srtp: tx is what the
   const leg = new DtlsLeg({ fingerprint: box.fingerprint });
   leg.takeOffer(phoneLine('actpass'));
   leg.answer(undefined);
-  t.same(leg.handle({ type: 'keying-done' }).failed !== undefined, true, 'keying-done before any result fails the leg');
   const r = handshake(leg);
   t.equal(leg.deliver(r.box), true);
-  t.same(leg.security(), { kind: 'srtp-pending' }, 'pending until the engine says keying-done');
+  t.equal(leg.security().kind, 'dtls', 'the engine runs the handshake until keying-done');
   const out = leg.handle({ type: 'keying-done' });
   t.same(out.security, { kind: 'srtp', rx: r.box.srtp.localRx, tx: r.box.srtp.localTx });
   t.same(out.security && out.security.kind === 'srtp' ? out.security.tx : undefined, r.phone.srtp.localRx, 'the box sends with what the phone receives with');
@@ -153,4 +152,38 @@ t.test('a new fingerprint in a re-offer is a new association: new generation, th
   // Re-offer by the box keeping the association repeats its role (RFC 8842 5.5).
   t.equal(attr(leg.offer(undefined, false), 'setup'), 'active');
   t.equal(attr(leg.offer(undefined, true), 'setup'), 'actpass');
+});
+
+t.test('the engine runs the handshake: security() is the association as plain data; ICE-lite credentials when the phone does ICE', async (t) => {
+  const { seededRandom } = await import('../../../firmware/core/index.js');
+  const leg = new DtlsLeg({ fingerprint: box.fingerprint, random: seededRandom(4) });
+  t.same(leg.handle({ type: 'keying-done' }).failed !== undefined, true, 'keying-done before any association fails the leg');
+  const browser = m('UDP/TLS/RTP/SAVPF', [{ fingerprint: formatFingerprint(phone.fingerprint) }, { setup: 'actpass' }, { 'ice-ufrag': 'webU' }, { 'ice-pwd': 'web-password-0123456789' }]);
+  t.same(leg.takeOffer(browser).security, { kind: 'srtp-pending' }, 'pending while the round is open');
+  const a = leg.answer(undefined);
+  t.equal(attr(a, 'setup'), 'active');
+  t.equal(attr(a, 'ice-lite'), null, 'a=ice-lite');
+  const ufrag = attr(a, 'ice-ufrag');
+  const pwd = attr(a, 'ice-pwd');
+  t.match(ufrag, /^[A-Za-z0-9+/]{8}$/, 'a fresh ufrag');
+  t.match(pwd, /^[A-Za-z0-9+/]{24}$/, 'a 144-bit password');
+  const sec = leg.security();
+  t.same(sec, {
+    kind: 'dtls',
+    dtls: { role: 'client', fingerprint: phone.fingerprint, association: 1, ice: { localUfrag: ufrag, localPwd: pwd, remoteUfrag: 'webU' } },
+  }, 'the engine gets role, fingerprint, association and the ICE credentials');
+  t.same(leg.handle({ type: 'keying-done', suite: 'SRTP_AEAD_AES_128_GCM' }), {}, 'the engine installed the keys itself');
+  t.same(leg.view(), { protection: 'dtls', keys: 'box', suite: 'SRTP_AEAD_AES_128_GCM' });
+  // An ICE restart: a new ufrag from the phone, fresh credentials from us, same association.
+  leg.takeOffer(m('UDP/TLS/RTP/SAVPF', [{ fingerprint: formatFingerprint(phone.fingerprint) }, { setup: 'actpass' }, { 'ice-ufrag': 'webV' }, { 'ice-pwd': 'web-password-abcdefghij' }]));
+  const a2 = leg.answer(undefined);
+  t.not(attr(a2, 'ice-ufrag'), ufrag, 'new ufrag after an ICE restart');
+  const s2 = leg.security();
+  t.ok(s2.kind === 'dtls' && s2.dtls.association === 1 && s2.dtls.ice?.remoteUfrag === 'webV', 'the same association, the new credentials');
+  // A phone without ICE (baresip): our SDP still says ice-lite, but the engine gets no ICE to insist on.
+  const plainLeg = new DtlsLeg({ fingerprint: box.fingerprint, random: seededRandom(5) });
+  plainLeg.takeOffer(phoneLine('active'));
+  plainLeg.answer(undefined);
+  const s3 = plainLeg.security();
+  t.ok(s3.kind === 'dtls' && s3.dtls.role === 'server' && s3.dtls.ice === undefined, 'no ICE toward a phone that does none');
 });

@@ -15,7 +15,7 @@
  */
 import { Counters, FakeClock, seededRandom, silentLogger, type TimerHandle } from '../../../firmware/core/index.js';
 import {
-  B2bua, LocationService, Registrar, type AccountInfo, type CalleeAccount, type CallRecord, type CallView,
+  B2bua, LocationService, Registrar, type RingGroupEntry, type AccountInfo, type CalleeAccount, type CallRecord, type CallView,
 } from '../../../firmware/pbx/index.js';
 import { AuthThrottle, DigestServer, ha1 } from '../../../firmware/sip/digest/index.js';
 import {
@@ -157,6 +157,10 @@ export class World {
   /** Music on hold the box plays; undefined (the default here) passes holds across. */
   holdMusic: Int16Array | undefined = undefined;
   private readonly accounts = new Map<string, AccountInfo & CalleeAccount>();
+  /** Ring groups the box knows. */
+  groups: RingGroupEntry[] = [];
+  /** Do-not-disturb changes stored by feature codes, in order. */
+  readonly dndChanges: Array<{ ext: string; on: boolean }> = [];
 
   constructor(seed = 7) {
     const random = seededRandom(seed);
@@ -184,7 +188,19 @@ export class World {
       noAnswerMs: () => this.noAnswerMs,
       records: { write: (r) => { this.records.push(r); } },
       holdMusic: () => this.holdMusic,
+      groups: () => this.groups,
+      settingCodes: {
+        codes: () => ({ dndOn: '*78', dndOff: '*79' }),
+        setDnd: async (ext, on) => { this.dndChanges.push({ ext, on }); this.configure(ext, { dnd: on }); },
+      },
     });
+  }
+
+  /** Change an account's call-feature settings (forwarding, DND, call waiting), as the config would. */
+  configure(ext: string, patch: Partial<Pick<CalleeAccount, 'forward' | 'dnd' | 'callWaiting' | 'pickupGroup'>>): void {
+    const a = this.accounts.get(ext);
+    if (!a) throw new Error(`no account ${ext}`);
+    this.accounts.set(ext, { ...a, ...patch });
   }
 
   /** An account (created once) and a phone of it; several phones of one account fork. */

@@ -74,15 +74,14 @@ t.test('seed table, row by row (every key agreement available)', async (t) => {
   t.equal(rows, 30, 'every printed row, callee groups expanded');
 });
 
-t.test('seed table with today\'s key agreements: dtls and zrtp rows are 488 "not available yet"', async (t) => {
-  t.same(AVAILABLE_KEY_AGREEMENTS, ['sdes']);
+t.test('seed table with today\'s key agreements: dtls and zrtp rows bridge to the box\'s DTLS-SRTP or ZRTP', async (t) => {
+  t.same(AVAILABLE_KEY_AGREEMENTS, ['sdes', 'dtls', 'zrtp']);
   for (const caller of ['relay_or_decrypt', 'decrypt'] as const) {
-    for (const callee of ['dtls', 'zrtp'] as const) {
-      for (const offer of [SDES_OFFER, RTP_OFFER]) {
-        const r = refusalOf(decideMediaPlan(input(caller, callee, offer)));
-        t.same([r.status, r.code], [488, 'not-available'], `${caller} x ${callee} x ${offer.protection}`);
-        t.match(r.reason, callee === 'dtls' ? /DTLS-SRTP is not available yet/ : /ZRTP is not available yet/);
-      }
+    for (const offer of [SDES_OFFER, RTP_OFFER]) {
+      const z = planOf(decideMediaPlan(input(caller, 'zrtp', offer)));
+      t.same([z.mode, short(z.legB)], ['bridge', 'zrtp/box'], `${caller} x zrtp x ${offer.protection}: the box runs ZRTP toward the callee`);
+      const p = planOf(decideMediaPlan(input(caller, 'dtls', offer)));
+      t.same([p.mode, short(p.legA), short(p.legB)], ['bridge', offer.protection === 'sdes' ? 'sdes/box' : 'rtp', 'dtls/box'], `${caller} x dtls x ${offer.protection}`);
     }
   }
   // forced_relay ignores the callee setting, so those rows still relay.
@@ -90,18 +89,28 @@ t.test('seed table with today\'s key agreements: dtls and zrtp rows are 488 "not
   t.equal(short(planOf(decideMediaPlan(input('relay_or_decrypt', 'sdes', SDES_OFFER))).legB), 'sdes/box');
 });
 
-t.test('a caller offering DTLS-SRTP or ZRTP: not available yet, whatever the policy', async (t) => {
-  for (const protection of ['dtls', 'zrtp'] as const) {
-    for (const caller of ['forced_relay', 'relay_or_decrypt', 'decrypt'] as const) {
-      const r = refusalOf(decideMediaPlan(input(caller, 'as_caller', { ...RTP_OFFER, protection })));
-      t.same([r.status, r.code], [488, 'not-available'], `${protection} under ${caller}`);
-    }
+t.test('a caller offering DTLS-SRTP or ZRTP is served: relayed or bridged per the policy', async (t) => {
+  {
   }
+  const relayed = planOf(decideMediaPlan(input('forced_relay', 'as_caller', { ...RTP_OFFER, protection: 'dtls' })));
+  t.same([relayed.mode, short(relayed.legA), short(relayed.legB)], ['relay', 'dtls/end-to-end', 'dtls/end-to-end'], 'forced_relay: DTLS end to end');
+  const toSdes = planOf(decideMediaPlan(input('relay_or_decrypt', 'sdes', { ...RTP_OFFER, protection: 'dtls' })));
+  t.same([toSdes.mode, short(toSdes.legA), short(toSdes.legB)], ['bridge', 'dtls/box', 'sdes/box'], 'a browser to an SDES desk phone: bridged');
+  const decrypted = planOf(decideMediaPlan(input('decrypt', 'decrypted', { ...RTP_OFFER, protection: 'dtls' })));
+  t.same([decrypted.mode, short(decrypted.legA), short(decrypted.legB)], ['bridge', 'dtls/box', 'rtp'], 'decrypted: DTLS to plain RTP');
   // A ZRTP offer (RTP/AVP + a=zrtp-hash) is never answered plain: the phone may insist on ZRTP
-  // (linphonec with ZRTP mandatory connected and heard nothing for 30 s), so it is refused with a reason.
-  const z = refusalOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', summarizeOffer(audio('RTP/AVP', [['zrtp-hash', '1.10 00']]), false))));
+  // (linphonec with ZRTP mandatory connected and heard nothing for 30 s). Where ZRTP is not
+  // available it is refused with a reason; now the box terminates it.
+  const zOffer = summarizeOffer(audio('RTP/AVP', [['zrtp-hash', '1.10 00']]), false);
+  const z = refusalOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', zOffer, { available: ['sdes'] })));
   t.same([z.status, z.code], [488, 'not-available']);
   t.match(z.reason, /ZRTP is not available.*turn ZRTP off on the phone/);
+  const deskPhone = { caps: { supported: ['rtp', 'sdes'] as Protection[], required: [] }, legTls: true };
+  const served = planOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', zOffer, { callee: deskPhone })));
+  t.same([served.mode, short(served.legA), short(served.legB)], ['bridge', 'zrtp/box', 'sdes/box'], 'ZRTP to the box, SDES to a desk phone (the seed\'s John and Jane)');
+  const zRelayed = planOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', zOffer)));
+  t.same([zRelayed.mode, short(zRelayed.legA), short(zRelayed.legB), zRelayed.features.recording], ['relay', 'zrtp/end-to-end', 'zrtp/end-to-end', false],
+    'ZRTP to a ZRTP phone: relayed end to end, the box cannot listen');
   // When DTLS lands the same call relays end to end.
   const later = planOf(decideMediaPlan(input('forced_relay', 'as_caller', { ...RTP_OFFER, protection: 'dtls' }, { available: EVERYTHING })));
   t.same([later.mode, short(later.legB), later.features.recording], ['relay', 'dtls/end-to-end', false]);
@@ -128,7 +137,12 @@ t.test('SDES keys travel only over TLS (RFC 4568 8, security considerations)', a
 
   // relay_or_decrypt falls back to decrypting when relaying would leak the keys.
   const fb = planOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', SDES_OFFER, udpCallee)));
-  t.same([fb.mode, short(fb.legA), short(fb.legB), fb.features.recording], ['bridge', 'sdes/box', 'rtp', true]);
+  // A callee phone that does DTLS-SRTP or ZRTP keeps its UDP leg encrypted that way (no key in its SDP); one that does neither gets RTP.
+  t.same([fb.mode, short(fb.legA), fb.features.recording], ['bridge', 'sdes/box', true]);
+  t.match(short(fb.legB), /^(dtls|zrtp)\/box$/, `toward a UDP phone that can: ${short(fb.legB)}`);
+  const sdesOnly = { callee: { caps: { supported: ['rtp', 'sdes'], required: [] } as PhoneCaps, legTls: false } };
+  const fb2 = planOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', SDES_OFFER, sdesOnly)));
+  t.same([fb2.mode, short(fb2.legA), short(fb2.legB)], ['bridge', 'sdes/box', 'rtp'], 'plain RTP toward a UDP phone that does neither');
   // ...unless the callee's phone insists on SRTP: nothing safe is left.
   const strict = { callee: { caps: { supported: ['rtp', 'sdes'], required: ['sdes'] } as PhoneCaps, legTls: false } };
   t.same(refusalOf(decideMediaPlan(input('relay_or_decrypt', 'as_caller', SDES_OFFER, strict))).code, 'sdes-needs-tls');
