@@ -57,7 +57,16 @@ export async function pickBoard(opts: PickOptions): Promise<Board> {
     print(`board: sim (auto: ${why})`);
     return new SimBoard({ print });
   }
-  const driver = await (opts.driver ?? onoffDriver)();
+  let driver: GpioDriver;
+  try {
+    driver = await (opts.driver ?? onoffDriver)();
+  } catch (e) {
+    // onoff's epoll addon missing or built for another machine: the box still runs, on the sim board.
+    const reason = `the GPIO driver did not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
+    if (choice === 'gpio') throw new BoardUnavailable(`--board gpio: ${reason}`);
+    print(`board: sim (auto: ${reason})`);
+    return new SimBoard({ print });
+  }
   const board = new GpioBoard(model, map, chips, driver, clock, print);
   print(`board: gpio, ${model} (${map.name} pin map, ${board.chip.label} base ${board.chip.base}, ${driver.name})`);
   return board;

@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
  * sd_notify for the systemd unit (image/securepbx.service: Type=notify,
  * NotifyAccess=all, WatchdogSec). Node has no AF_UNIX datagram socket, so the
  * messages go through systemd-notify, which waits for systemd to take them
- * (a barrier) before it exits. Outside systemd (NOTIFY_SOCKET unset) every
+ * (a barrier) before it exits. No --pid: under `pbx boot` the supervisor is
+ * the main PID and this process its child (NotifyAccess=all). Outside systemd (NOTIFY_SOCKET unset) every
  * call is a no-op.
  */
 export interface Notifier {
@@ -16,12 +17,12 @@ export interface Notifier {
 export function systemdNotifier(env: NodeJS.ProcessEnv = process.env, run: (args: string[]) => void = defaultRun): Notifier {
   const active = (): boolean => typeof env.NOTIFY_SOCKET === 'string' && env.NOTIFY_SOCKET !== '';
   return {
-    ready: () => { if (active()) run([`--pid=${process.pid}`, 'READY=1', 'STATUS=SIP and admin answering']); },
+    ready: () => { if (active()) run(['READY=1', 'STATUS=SIP and admin answering']); },
     startWatchdog: () => {
       const usec = Number(env.WATCHDOG_USEC);
       if (!active() || !Number.isFinite(usec) || usec <= 0) return { stop: () => {} };
       const every = Math.max(500, Math.floor(usec / 2000));
-      const t = setInterval(() => run([`--pid=${process.pid}`, 'WATCHDOG=1']), every);
+      const t = setInterval(() => run(['WATCHDOG=1']), every);
       t.unref();
       return { stop: () => clearInterval(t) };
     },
