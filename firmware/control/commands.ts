@@ -247,7 +247,8 @@ function policyFrom(a: Readonly<Record<string, unknown>>, base: Partial<Policy> 
     name: a.name ?? base.name,
     callerStream: a.callerStream ?? base.callerStream,
     calleeStream: a.calleeStream ?? base.calleeStream,
-    record: a.record ?? base.record,
+    // An absent mode stays absent (not a key holding undefined): the config in memory equals the file's.
+    ...((a.record ?? base.record) !== undefined ? { record: a.record ?? base.record } : {}),
   });
   if (r.success) return r.data;
   const issue = r.error.issues[0];
