@@ -246,19 +246,23 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const pki = await loadOrCreatePki(dataDir, { clock, random, logger: log });
   const renewer = new CertRenewer({ pki, clock, renewBeforeDays: cfg().pki.renewBeforeDays, logger: log });
   const tls = (m: TlsMaterial): { key: string; cert: string } => ({ key: m.key, cert: m.cert });
-  // Issue 12: SIP TLS asks every phone for a certificate (never requires one), checked against
-  // our CA and uploaded vendor CAs; accounts in mutual mode need one bound to them.
+  // Issue 12: while any account is in mutual mode, SIP TLS asks phones for a certificate (never
+  // requires one), checked against our CA and uploaded vendor CAs; those accounts need one bound
+  // to them. With no mutual account nobody is asked: some clients stop at the request to ask
+  // their user for a certificate (linphonec waits on its console).
   const devices = await DeviceCerts.open({ pki, clock, random, logger: log });
   const clientCas = (): string[] => [pki.caCertPem, ...vendorCas(pki.paths.dir)];
   const sipTls = (m: TlsMaterial): { key: string; cert: string; ca: string[] } => ({ key: m.key, cert: m.cert, ca: clientCas() });
 
+  const anyMutual = (c: ReadonlyConfig): boolean => c.accounts.some((a) => a.tlsMode === 'mutual');
   const net = cfg().network;
   const bind = opts.bind ?? net.bind;
   const transports = new SipTransports({ clock, random, log, counters });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
-    bind, udpPort: sipPort, tcpPort: opts.tcpPort ?? sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: true,
+    bind, udpPort: sipPort, tcpPort: opts.tcpPort ?? sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: anyMutual(cfg()),
   });
+  store.onChange((c) => { if (bound.tls !== undefined) transports.setRequestClientCert(anyMutual(c)); });
   const ports = { udp: bound.udp ?? 0, tcp: bound.tcp ?? 0, tls: bound.tls ?? 0 };
 
   const identity = pki.currentIdentity();

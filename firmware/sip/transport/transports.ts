@@ -344,6 +344,24 @@ export class SipTransports {
     }
   }
 
+  /**
+   * Whether new TLS connections are asked for a client certificate (never
+   * required: the PBX decides what one is good for). Node's TLS server reads
+   * its requestCert field for each connection it accepts, so a change reaches
+   * the next handshake and leaves open connections as they are. Asking costs
+   * phones that have no certificate nothing in principle, but some clients
+   * stop to ask their user for one (linphonec waits on its console), so the
+   * box asks only while an account needs it.
+   */
+  setRequestClientCert(on: boolean): void {
+    const server = this.tlsServer;
+    if (server === undefined || this.tlsOptions === undefined) throw new PbxError('invalid-state', 'no TLS listener');
+    if (this.tlsOptions.requestCert === on) return;
+    this.tlsOptions = { requestCert: on };
+    (server as tls.Server & { requestCert: boolean }).requestCert = on;
+    this.log.info({ requestClientCert: on }, on ? 'SIP TLS now asks phones for a client certificate' : 'SIP TLS no longer asks phones for a client certificate');
+  }
+
   /** Swaps the TLS certificate; open connections keep theirs, new ones get this. */
   setTlsMaterial(material: TlsMaterial): void {
     const server = this.tlsServer;
@@ -627,7 +645,7 @@ export class SipTransports {
       timerDue: Infinity,
       closed: false,
     };
-    if (socket instanceof tls.TLSSocket && !outbound) flow.tlsInfo = tlsInfoOf(socket, this.tlsOptions?.requestCert ?? false);
+    if (socket instanceof tls.TLSSocket && !outbound) flow.tlsInfo = tlsInfoOf(socket);
     this.flows.set(flow.id, flow);
     this.byPeer.set(flow.peerKey, flow.id);
     socket.on('data', (chunk: Buffer) => this.onStreamData(flow, chunk));
@@ -1032,8 +1050,8 @@ export interface OutboundTls {
   readonly client?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
 
-function tlsInfoOf(socket: tls.TLSSocket, requested: boolean): Source['tls'] {
-  if (!requested) return { authorized: false };
+function tlsInfoOf(socket: tls.TLSSocket): Source['tls'] {
+  // A connection accepted while no certificate was asked for has none: {}.
   const cert = socket.getPeerCertificate();
   const fp = cert !== null && typeof cert.fingerprint256 === 'string' ? cert.fingerprint256 : undefined;
   return { authorized: socket.authorized, ...(fp === undefined ? {} : { peerFingerprint256: fp }) };

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import tls from 'node:tls';
 import t from 'tap';
 import type { SipResponse } from '../../../firmware/sip/message/index.js';
@@ -108,6 +109,30 @@ t.test('a requested client certificate is optional and reported in the source', 
   c.write(request({ via: 'SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-cc' }));
   const [, source] = await inbox.next();
   t.same(source.tls, { authorized: false });
+});
+
+t.test('asking for a client certificate is switched for new connections only', async (t) => {
+  const { tr, inbox, port } = await setup(t);
+  // A phone that holds a certificate presents it only when asked.
+  const phone = (): Promise<tls.TLSSocket> => new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: [certA.cert], checkServerIdentity: () => undefined, key: certB.key, cert: certB.cert }, () => resolve(s));
+    s.once('error', reject);
+    t.teardown(() => s.destroy());
+  });
+  const seen = async (c: tls.TLSSocket, branch: string): Promise<unknown> => {
+    c.write(request({ via: `SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-${branch}` }));
+    return (await inbox.next())[1].tls;
+  };
+  const before = await phone();
+  t.same(await seen(before, 'rc1'), { authorized: false }, 'not asked: no certificate reported');
+  tr.setRequestClientCert(true);
+  const asked = await phone();
+  const withCert = await seen(asked, 'rc2') as { authorized: boolean; peerFingerprint256?: string };
+  t.equal(withCert.authorized, false, 'self-signed by nobody we trust');
+  t.equal(withCert.peerFingerprint256, new crypto.X509Certificate(certB.cert).fingerprint256, 'asked: the phone\'s certificate is reported');
+  t.same(await seen(before, 'rc3'), { authorized: false }, 'a connection made before the switch keeps what it had');
+  tr.setRequestClientCert(false);
+  t.same(await seen(await phone(), 'rc4'), { authorized: false }, 'switched off again');
 });
 
 t.test('outgoing TLS: with no flow to the phone the box opens one, then reuses it', async (t) => {
