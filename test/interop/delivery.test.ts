@@ -91,10 +91,15 @@ async function main(): Promise<void> {
     cli('account', 'set', B.ext, '--dnd');
     const before = records(data).length;
     tt.ok((await a.ctrl.dial(dial(B.ext))).ok, '1001 dials 1002');
-    await waitState(a.ctrl, '1001 call refused', none, 10_000);
+    // Watch 1002 while the call is refused: it must never show an incoming call.
+    let rang = false;
+    await waitFor('1001 call refused', async () => {
+      if ((await b.ctrl.listcalls()).data.includes('INCOMING')) rang = true;
+      return (await a.ctrl.listcalls()).data.includes('[line') ? undefined : true;
+    }, 10_000, 100);
     const rec = await waitFor('the call record', () => records<{ callee: string; endReason: string }>(data).slice(before).find((r) => r.callee === B.ext), 5_000);
     tt.equal(rec.endReason, 'busy', 'the record says busy');
-    tt.same((await b.ctrl.listcalls()).data.includes('INCOMING'), false, '1002 never rang');
+    tt.equal(rang, false, '1002 never rang');
     cli('account', 'set', B.ext, '--forward-busy', C.ext);
     await talks(tt, B.ext, c, C);
     cli('account', 'set', B.ext, '--no-forward', '--no-dnd');

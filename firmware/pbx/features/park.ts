@@ -6,7 +6,7 @@ import type { SessionDescription } from '../../sdp/index.js';
 import { CallLeg, guard, keySide, keysOptions, type Call, type CallFailure, type Destination, type EndReason, type IncomingCall, type SetupDeps } from '../call/index.js';
 import { SDP_TYPE, answerFromAnswer, audioOf, legKeying, parseBody } from '../media/index.js';
 import { isRefusal } from '../policy/index.js';
-import { codecMap, planToward, type ParkingLot } from './transfer.js';
+import { joinMedia, planToward, type ParkingLot } from './transfer.js';
 
 /**
  * Call park: a phone parks its call by a blind transfer to the park number
@@ -192,9 +192,7 @@ export class ParkLot implements Destination, ParkingLot {
       stay.hearingMusic = false;
       await call.media.stopPlay(stay.id).catch(() => {});
     }
-    const map = codecMap(leg.remoteSdp, stay.remoteSdp);
-    if (Object.keys(map.there).length) await call.media.renumber(id, stay.id, map.there); else await call.media.connect(id, stay.id);
-    if (Object.keys(map.back).length) await call.media.renumber(stay.id, id, map.back); else await call.media.connect(stay.id, id);
+    await joinMedia(call, leg, stay);
     call.notes.push(`retrieved from ${slot} by ${retriever.extension}`);
     d.counters.inc('park.retrieved');
     d.log.info({ call: call.id, slot, retriever: retriever.extension, parked: stay.party }, 'parked call retrieved');

@@ -70,7 +70,7 @@ function parseReplaces(value: string): Replaces {
  * on their own: `there` rewrites what `from`'s phone sends into `to`'s
  * numbers, `back` the other way. Codecs match by name and rate.
  */
-export function codecMap(from: SessionDescription | undefined, to: SessionDescription | undefined): { there: Record<number, number>; back: Record<number, number> } {
+function codecMap(from: SessionDescription | undefined, to: SessionDescription | undefined): { there: Record<number, number>; back: Record<number, number> } {
   const there: Record<number, number> = {};
   const back: Record<number, number> = {};
   const fm = audioOf(from);
@@ -143,7 +143,8 @@ export class Transfer {
       tx.respond(failureResponse(req, 'bad-request', { toTag }));
       return;
     }
-    if (call.state !== 'answered' || !call.sideOf(here.id) || this.pending.has(call)) {
+    // A parked call has nobody on its other side to transfer to or from (park.ts).
+    if (call.state !== 'answered' || !call.sideOf(here.id) || this.pending.has(call) || call.parkedIn !== undefined) {
       tx.respond(failureResponse(req, 'glare', { toTag }));
       return;
     }
@@ -319,9 +320,7 @@ export class Transfer {
     stay.holding = false;
     joining.holding = false;
     await call.media.removeLeg(leaving.id).catch(() => {});
-    const map = codecMap(joining.remoteSdp, stay.remoteSdp);
-    if (Object.keys(map.there).length) await call.media.renumber(newId, stay.id, map.there); else await call.media.connect(newId, stay.id);
-    if (Object.keys(map.back).length) await call.media.renumber(stay.id, newId, map.back); else await call.media.connect(stay.id, newId);
+    await joinMedia(call, joining, stay);
     this.notify(leaving, '200 OK', false);
     leaving.bye();
     call.notes.push(`attended transfer by ${leaving.party}: ${stay.party} joined to ${joining.party}`);
@@ -493,6 +492,17 @@ export class Transfer {
     const req: SipRequest = { kind: 'request', method: 'INVITE', uri: contact, headers, body: Buffer.alloc(0) };
     return withBody(req, body, SDP_TYPE);
   }
+}
+
+/**
+ * Connect two legs of a call both ways, each phone's payload numbers
+ * rewritten into the other's where they differ (a leg joined from elsewhere:
+ * an attended transfer, a park retrieve).
+ */
+export async function joinMedia(call: Call, joining: CallLeg, stay: CallLeg): Promise<void> {
+  const map = codecMap(joining.remoteSdp, stay.remoteSdp);
+  if (Object.keys(map.there).length) await call.media.renumber(joining.id, stay.id, map.there); else await call.media.connect(joining.id, stay.id);
+  if (Object.keys(map.back).length) await call.media.renumber(stay.id, joining.id, map.back); else await call.media.connect(stay.id, joining.id);
 }
 
 /**

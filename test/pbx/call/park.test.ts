@@ -98,6 +98,18 @@ t.test('a parked party\'s own re-INVITE is answered by the box; the music goes o
   t.equal(w.calls()[0]?.parked, '701');
 });
 
+t.test('a parked party\'s REFER or INFO has nobody to reach: 491, the call stays parked', async (t) => {
+  const { w, alice } = await parked();
+  const refer = alice.request('REFER', { headers: [{ name: 'refer-to', value: '<sip:102@10.0.0.1>' }] });
+  const info = alice.request('INFO', { body: Buffer.from('Signal=5\r\nDuration=160\r\n'), contentType: 'application/dtmf-relay' });
+  await w.run(6 * LATENCY);
+  t.same(refer.statuses, [491], 'no transfer from inside a park slot');
+  t.same(info.statuses, [491], 'nothing to pass the INFO to');
+  t.equal(w.calls()[0]?.parked, '701');
+  t.ok(w.engine.playing('a'), 'still music');
+  t.equal(w.internalErrors, 0);
+});
+
 t.test('the parked party hangs up: the slot is free again', async (t) => {
   const { w, alice, carol } = await parked();
   alice.request('BYE');
