@@ -37,6 +37,8 @@ export function startLinphonec(dir: string, opts: {
   sipExtra?: readonly string[];
   /** Further sections, written after the account's (`[rtp]`, codec sections, ...). */
   extraRc?: readonly string[];
+  /** More lines for [auth_info_0] (client_cert_chain / client_cert_key for mutual TLS). */
+  authExtra?: readonly string[];
 }): Proc {
   mkdirSync(join(dir, '.local/share/linphone'), { recursive: true });
   writeFileSync(join(dir, 'rc'), [
@@ -65,6 +67,7 @@ export function startLinphonec(dir: string, opts: {
     `username=${opts.user}`,
     `passwd=${opts.password}`,
     `realm=${opts.realm}`,
+    ...(opts.authExtra ?? []),
     '',
     ...(opts.extraRc ?? []),
     '',

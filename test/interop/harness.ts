@@ -10,9 +10,10 @@ import { join } from 'node:path';
 
 /** Re-run this test file inside `unshare -n` with lo up. Returns true in the
  * parent, which must then do nothing else (the child prints the TAP output). */
-export function reexecInNetns(): boolean {
+export function reexecInNetns(extraSetup = ''): boolean {
   if (process.env.PBX_IN_NETNS === '1') return false;
-  const script = 'ip link set lo up && exec "$0" "$@"';
+  // extraSetup: more shell commands run inside the namespace first (a multicast route on lo, ...).
+  const script = `ip link set lo up && ${extraSetup ? `${extraSetup} && ` : ''}exec "$0" "$@"`;
   const r = spawnSync('unshare', ['-n', 'sh', '-c', script, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, PBX_IN_NETNS: '1' },

@@ -210,6 +210,51 @@ t.test('generic: baresip accounts line and linphone rc', async (t) => {
   t.notMatch(l.body, /passwd=/, 'the window is closed after its one fetch: no password');
 });
 
+t.test('every vendor: once its window closed, an unauthenticated fetch over HTTPS still parses but has no password', async (t) => {
+  const files: Array<[keyof typeof MACS, string, RegExp]> = [
+    ['yealink', `${MACS.yealink}.cfg`, /account\.1\.password/],
+    ['polycom', `phone${MACS.polycom}.cfg`, /reg\.1\.auth\.password/],
+    ['snom', `snomD785-${MACS.snom.toUpperCase()}.htm`, /user_pass/],
+    ['grandstream', `cfg${MACS.grandstream}.xml`, /<P34>/],
+    ['generic', `baresip-${MACS.generic}.conf`, /auth_pass/],
+    ['generic', `linphone-${MACS.generic}.rc`, /passwd=/],
+  ];
+  for (const [vendor, file, secretKey] of files) {
+    const r = await get(`/provision/${file}`);
+    t.equal(r.status, 200, `${file}: served`);
+    t.notMatch(r.body, secretKey, `${file}: no password key`);
+    t.notMatch(r.body, await phonePassword(MACS[vendor]), `${file}: not the password`);
+    t.match(r.body, /tls|TLS|<P130>2<\/P130>|transport_type = 2/, `${file}: still TLS`);
+  }
+  // Polycom parameters are attributes: each one must be a parameter name Polycom documents.
+  const pc = parseXml(t, (await get(`/provision/phone${MACS.polycom}.cfg`)).body, ['polycomConfig', 'reg', 'sec', 'device', 'tcpIpApp']);
+  const attrs = Object.values(pc.polycomConfig as Record<string, Record<string, string>>).flatMap((el) => Object.keys(el)).map((a) => a.slice(1));
+  const knownPolycom = ['reg.1.address', 'reg.1.label', 'reg.1.displayName', 'reg.1.auth.userId', 'reg.1.auth.password', 'reg.1.server.1.address',
+    'reg.1.server.1.port', 'reg.1.server.1.transport', 'sec.srtp.enable', 'sec.srtp.offer', 'sec.srtp.require', 'sec.TLS.SIP.strictCertCommonNameValidation',
+    'device.set', 'device.sec.TLS.customCaCert1.set', 'device.sec.TLS.customCaCert1', 'device.prov.serverType.set', 'device.prov.serverType',
+    'tcpIpApp.sntp.address', 'tcpIpApp.sntp.timezone'];
+  t.same(attrs.filter((a) => !knownPolycom.includes(a)), [], 'every Polycom parameter is a known one');
+  t.ok(attrs.includes('reg.1.server.1.transport') && attrs.includes('sec.srtp.enable'), 'transport and SRTP parameters present');
+});
+
+t.test('plain HTTP bootstraps parse in each vendor\'s format and hold the CA (or its URL) and nothing else', async (t) => {
+  const mac = '001565eeee01';
+  const xml: Array<[string, readonly string[]]> = [
+    [`phone${mac}.cfg`, ['polycomConfig', 'device']],
+    [`snomD785-${mac.toUpperCase()}.htm`, ['settings', 'phone-settings', 'setting_server', 'certificates', 'certificate']],
+    [`cfg${mac}.xml`, ['gs_provision', 'config', 'P8433', 'P212', 'P237']],
+  ];
+  for (const [file, known] of xml) {
+    const r = await get(`/provision/${file}`, { secure: false });
+    t.equal(r.status, 200, `${file}: served over HTTP`);
+    parseXml(t, r.body, known);
+    t.ok(pemBody(r.body.replace(/&#10;|&#13;/g, '')).includes(pemBody(ca)), `${file}: the CA inline`);
+    t.notMatch(r.body, /password|user_name|P34|reg\.1/, `${file}: no account`);
+  }
+  const generic = await get(`/provision/baresip-${mac}.conf`, { secure: false });
+  t.equal(generic.body.trim(), ca.trim(), 'generic over HTTP: the CA and nothing more');
+});
+
 t.test('once mode with a per-device digest: the password on the first authenticated fetch, never again until reset', async (t) => {
   const mac = '001565cc0001';
   const a = await cmd<PhoneAssigned>('phone.assign', { mac, extension: '203', vendor: 'yealink', passwordMode: 'once', fetchDigest: true });
