@@ -337,7 +337,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     },
   });
   const transactions = new TransactionLayer({
-    sink: { send: (msg, target) => { transports.send(msg, target); } },
+    sink: { send: (msg, target) => { transports.send(msg, target); }, sendSerialized: (bytes, target) => { transports.sendSerialized(bytes, target); } },
     clock, random, counters, sentBy,
     user: {
       onRequest: (req, tx, source) => {

@@ -15,5 +15,5 @@ export { type InviteServerState, type ServerTransactionOptions, InviteServerTran
 export { type NonInviteServerState, NonInviteServerTransaction } from './non-invite-server.js';
 export {
   type ClientTransaction, type ServerTransaction, type TransactionLayerUser, type TransactionLayerOptions,
-  MAX_CLIENT_TRANSACTIONS, MAX_SERVER_TRANSACTIONS, OVERLOAD_RETRY_AFTER_S, BRANCH_RANDOM_BITS, TransactionLayer,
+  MAX_CLIENT_TRANSACTIONS, MAX_SERVER_TRANSACTIONS, MAX_ANSWERED, answerStatelessly, OVERLOAD_RETRY_AFTER_S, BRANCH_RANDOM_BITS, TransactionLayer,
 } from './layer.js';

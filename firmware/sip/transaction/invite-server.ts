@@ -19,16 +19,25 @@ const EDGES: Readonly<Record<InviteServerState, readonly InviteServerState[]>> =
 
 export interface ServerTransactionOptions extends TransactionOptions {
   readonly user?: ServerTransactionUser;
+  /**
+   * Told of the final response once it is sent (for an INVITE: a non-2xx
+   * one). True means the owner took over what is left (nothing, for a
+   * stateless answer, RFC 3261 8.2.7; or just the serialized response to
+   * resend on a retransmission) and the transaction terminates at once.
+   */
+  readonly answered?: (res: SipResponse) => boolean;
 }
 
 export class InviteServerTransaction extends Transaction<InviteServerState, ServerTransactionUser> {
   readonly kind = 'invite-server';
   private last: SipResponse | undefined;
+  private readonly answered: ((res: SipResponse) => boolean) | undefined;
 
   /** Created when the INVITE arrives; the INVITE itself goes to the TU. */
   constructor(request: SipRequest, opts: ServerTransactionOptions) {
     super(request, 'proceeding', 'terminated', EDGES, opts, opts.user ?? {});
     if (request.method !== 'INVITE') throw new PbxError('protocol', 'InviteServerTransaction needs an INVITE');
+    this.answered = opts.answered;
     this.enter('proceeding');
   }
 
@@ -46,6 +55,10 @@ export class InviteServerTransaction extends Transaction<InviteServerState, Serv
         this.last = res;
         if (!this.send(res)) return;
         if (isProvisional(res.status)) return;
+        if (!isSuccess(res.status) && this.answered?.(res) === true) {
+          this.transition('terminated');
+          return;
+        }
         this.transition(isSuccess(res.status) ? 'accepted' : 'completed');
         return;
       case 'accepted':

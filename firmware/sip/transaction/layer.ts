@@ -1,6 +1,6 @@
-import { type Clock, type Counters, type Random, PbxError, isPbxError } from '../../core/index.js';
+import { type Clock, type Counters, type Random, type TimerHandle, PbxError, isPbxError } from '../../core/index.js';
 import type { CSeq, SipMessage, SipRequest, SipResponse, Via } from '../message/index.js';
-import { createResponse, fromTag, getCSeq, getHeader, prependHeader, toTag, topVia } from '../message/index.js';
+import { createResponse, fromTag, getCSeq, getHeader, prependHeader, serialize, toTag, topVia } from '../message/index.js';
 import { buildCancel } from './ack.js';
 import type { TransactionOptions } from './base.js';
 import { InviteClientTransaction } from './invite-client.js';
@@ -10,8 +10,8 @@ import {
 } from './msg.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
-import type { BaseTimers } from './timers.js';
-import { type ClientTransactionUser, type Target, type TransportSink, viaTransport } from './types.js';
+import { type BaseTimers, timerValues } from './timers.js';
+import { type ClientTransactionUser, type Target, type TransportSink, isReliable, viaTransport } from './types.js';
 
 export type ClientTransaction = InviteClientTransaction | NonInviteClientTransaction;
 export type ServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
@@ -27,6 +27,14 @@ export const MAX_CLIENT_TRANSACTIONS = 10_000;
  * the box answers 503. (10,000 capped the register bench at 156/s.)
  */
 export const MAX_SERVER_TRANSACTIONS = 25_000;
+/**
+ * Answered UDP non-INVITE requests remembered for Timer J so a retransmission
+ * gets the same answer: each is only its key and serialized response (about
+ * 0.6 KB, test/hardening/stateless.test.ts measures it), and they do not count
+ * against MAX_SERVER_TRANSACTIONS. Past this the oldest is forgotten (its
+ * retransmission, if one comes, is simply handled again).
+ */
+export const MAX_ANSWERED = 50_000;
 /** Seconds an overloaded box asks clients to wait (RFC 3261 21.5.4, 20.33). */
 export const OVERLOAD_RETRY_AFTER_S = 5;
 /** Random bits in a generated branch, after the magic cookie. */
@@ -65,6 +73,34 @@ export interface TransactionLayerOptions {
   readonly rport?: boolean;
   /** Default MAX_SERVER_TRANSACTIONS. */
   readonly maxServerTransactions?: number;
+  /** Which final answers are sent statelessly (RFC 3261 8.2.7); default answerStatelessly. */
+  readonly stateless?: (req: SipRequest, res: SipResponse) => boolean;
+  /** Default MAX_ANSWERED. */
+  readonly maxAnswered?: number;
+}
+
+/**
+ * The default stateless policy (issue 20: a flood of unauthenticated requests
+ * must not fill the transaction table): challenges (401/407, INVITE too: its
+ * ACK then reaches the TU, which finds no dialog), every answer to OPTIONS, and
+ * out-of-dialog errors other than 403 (a 403 after a digest check is kept, so a
+ * retransmission is not counted as another failed guess). A retransmission of
+ * such a request is simply answered again.
+ */
+export function answerStatelessly(req: SipRequest, res: SipResponse): boolean {
+  if (res.status < 200) return false;
+  if (res.status === 401 || res.status === 407) return true;
+  if (req.method === 'INVITE') return false;
+  if (req.method === 'OPTIONS') return true;
+  return res.status >= 400 && res.status !== 403 && tryRead(toTag, req) === undefined;
+}
+
+/** What is left of an answered UDP non-INVITE server transaction until Timer J. */
+interface Answered {
+  /** The serialized response when the sink can send bytes, else the message. */
+  readonly wire: Buffer | SipResponse;
+  readonly target: Target;
+  readonly expires: number;
 }
 
 /**
@@ -79,6 +115,10 @@ export class TransactionLayer {
   private readonly servers = new Map<string, ServerTransaction>();
   /** Server transactions from RFC 2543 peers (no magic cookie), by Call-ID + CSeq number. */
   private readonly legacy = new Map<string, Set<ServerTransaction>>();
+  /** Answered UDP non-INVITE transactions by server key; insertion order is expiry order (one Timer J). */
+  private readonly answeredMap = new Map<string, Answered>();
+  private sweep: TimerHandle | undefined;
+  private sweepDue = 0;
   private readonly counters: Counters | undefined;
 
   constructor(private readonly opts: TransactionLayerOptions) {
@@ -87,6 +127,11 @@ export class TransactionLayer {
 
   get clientCount(): number {
     return this.clients.size;
+  }
+
+  /** Answered requests remembered only as key + response (not in serverCount). */
+  get answeredCount(): number {
+    return this.answeredMap.size;
   }
 
   get serverCount(): number {
@@ -172,6 +217,9 @@ export class TransactionLayer {
     this.clients.clear();
     this.servers.clear();
     this.legacy.clear();
+    this.answeredMap.clear();
+    this.sweep?.cancel();
+    this.sweep = undefined;
   }
 
   /** The INVITE server transaction a CANCEL targets (RFC 3261 9.2), if any. */
@@ -247,6 +295,12 @@ export class TransactionLayer {
       existing.receiveRequest(req);
       return;
     }
+    const answered = hasMagicCookie(via.branch) ? this.answeredMap.get(serverKey(via.branch, via, req.method)) : undefined;
+    if (answered !== undefined) {
+      this.counters?.inc('transaction.request.retransmission');
+      this.resendAnswered(answered);
+      return;
+    }
     if (req.method === 'ACK') {
       this.callUser(() => this.opts.user.onAck(req, source));
       return;
@@ -281,8 +335,8 @@ export class TransactionLayer {
       forget = () => {
         if (tx && this.servers.get(key) === tx) this.servers.delete(key);
       };
-      tx = this.createServer(req, target, forget);
-      this.servers.set(key, tx);
+      tx = this.createServer(req, target, forget, key);
+      if (!tx.isTerminated) this.servers.set(key, tx);
     } else {
       const key = legacyKey(req, cseq);
       forget = () => {
@@ -299,16 +353,83 @@ export class TransactionLayer {
     return tx;
   }
 
-  private createServer(req: SipRequest, target: Target, onTerminated: () => void): ServerTransaction {
+  private createServer(req: SipRequest, target: Target, onTerminated: () => void, key?: string): ServerTransaction {
     let tx: ServerTransaction | undefined;
     const user = {
       onTimeout: () => { if (tx) this.opts.user.onServerTimeout?.(tx); },
       onTransportError: (err: PbxError) => { if (tx) this.opts.user.onServerTransportError?.(tx, err); },
       onAck: (ack: SipRequest) => this.opts.user.onAck(ack, tx?.target ?? target),
     };
-    const opts = { ...this.txOptions(target, onTerminated), user };
+    const answered = (res: SipResponse): boolean => this.onAnswered(req, res, tx?.target ?? target, key);
+    const opts = { ...this.txOptions(target, onTerminated), user, answered };
     tx = req.method === 'INVITE' ? new InviteServerTransaction(req, opts) : new NonInviteServerTransaction(req, opts);
     return tx;
+  }
+
+  /**
+   * A server transaction sent its final answer: true when the layer takes
+   * over and the transaction may terminate now. Stateless answers leave
+   * nothing; an answered UDP non-INVITE one leaves its key and response.
+   */
+  private onAnswered(req: SipRequest, res: SipResponse, target: Target, key: string | undefined): boolean {
+    if ((this.opts.stateless ?? answerStatelessly)(req, res)) {
+      this.counters?.inc('transaction.server.stateless');
+      return true;
+    }
+    // INVITE needs its ACK matched; legacy peers and reliable flows keep the usual path (Timer J is 0 there).
+    if (req.method === 'INVITE' || key === undefined || isReliable(target.transport)) return false;
+    let wire: Buffer | SipResponse = res;
+    if (this.opts.sink.sendSerialized !== undefined) {
+      try {
+        // An exact copy outside the shared pool, so it does not keep the slab the request's bytes sit in.
+        const bytes = serialize(res);
+        wire = Buffer.allocUnsafeSlow(bytes.length);
+        bytes.copy(wire);
+      } catch {
+        return false;
+      }
+    }
+    const now = this.opts.clock.now();
+    // The key is made of slices of the request's text; a flat copy lets that text go.
+    key = Buffer.from(key, 'utf8').toString('utf8');
+    this.answeredMap.delete(key);
+    this.answeredMap.set(key, { wire, target, expires: now + timerValues(false, this.opts.timers).J });
+    const max = this.opts.maxAnswered ?? MAX_ANSWERED;
+    while (this.answeredMap.size > max) {
+      const first = this.answeredMap.keys().next();
+      if (first.done === true) break;
+      this.answeredMap.delete(first.value);
+      this.counters?.inc('transaction.answered.evicted');
+    }
+    this.armSweep();
+    return true;
+  }
+
+  private resendAnswered(a: Answered): void {
+    try {
+      if (Buffer.isBuffer(a.wire) && this.opts.sink.sendSerialized !== undefined) this.opts.sink.sendSerialized(a.wire, a.target);
+      else if (!Buffer.isBuffer(a.wire)) this.opts.sink.send(a.wire, a.target);
+    } catch {
+      this.counters?.inc('transaction.transport-error');
+    }
+  }
+
+  /** One clock timer for all answered entries: they expire in the order they were made. */
+  private armSweep(): void {
+    const first = this.answeredMap.values().next();
+    if (first.done === true) return;
+    if (this.sweep !== undefined && this.sweepDue <= first.value.expires) return;
+    this.sweep?.cancel();
+    this.sweepDue = first.value.expires;
+    this.sweep = this.opts.clock.setTimer(Math.max(0, first.value.expires - this.opts.clock.now()), () => {
+      this.sweep = undefined;
+      const now = this.opts.clock.now();
+      for (const [k, a] of this.answeredMap) {
+        if (a.expires > now) break;
+        this.answeredMap.delete(k);
+      }
+      this.armSweep();
+    });
   }
 
   /**

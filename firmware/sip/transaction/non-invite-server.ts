@@ -18,12 +18,14 @@ const EDGES: Readonly<Record<NonInviteServerState, readonly NonInviteServerState
 export class NonInviteServerTransaction extends Transaction<NonInviteServerState, ServerTransactionUser> {
   readonly kind = 'non-invite-server';
   private last: SipResponse | undefined;
+  private readonly answered: ((res: SipResponse) => boolean) | undefined;
 
   constructor(request: SipRequest, opts: ServerTransactionOptions) {
     super(request, 'trying', 'terminated', EDGES, opts, opts.user ?? {});
     if (request.method === 'INVITE' || request.method === 'ACK') {
       throw new PbxError('protocol', `${request.method} cannot start a non-INVITE server transaction`);
     }
+    this.answered = opts.answered;
   }
 
   get lastResponse(): SipResponse | undefined {
@@ -41,6 +43,9 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
     if (!this.send(res)) return;
     if (isProvisional(res.status)) {
       if (this.state === 'trying') this.transition('proceeding');
+    } else if (this.answered?.(res) === true) {
+      // The layer keeps what a retransmission needs (or nothing): no Timer J here.
+      this.transition('terminated');
     } else {
       this.transition('completed');
     }

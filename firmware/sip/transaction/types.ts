@@ -18,6 +18,8 @@ export interface Target {
  * must reach TransactionLayer.receive later, never from inside `send`. */
 export interface TransportSink {
   send(msg: SipMessage, target: Target): void;
+  /** Optional: send bytes serialize() made earlier (answers resent on a retransmission). */
+  sendSerialized?(bytes: Buffer, target: Target): void;
 }
 
 /** Only UDP may lose or duplicate messages; stream and WebSocket flows are reliable. */

@@ -9,6 +9,7 @@ export {
   FIRST_MESSAGE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, PARTIAL_MESSAGE_TIMEOUT_MS, STREAM_BUFFER_TOTAL_LIMIT,
   MAX_MESSAGES_PER_SECOND, LIMIT_LOG_EVERY_MS,
 } from './transports.js';
+export { SourceRate, UDP_SOURCE_RATE, UDP_SOURCE_BURST, MAX_RATE_SOURCES } from './sourcerate.js';
 export { stampVia, normalizeAddress, type StampResult } from './via.js';
 export { badRequestFor } from './salvage.js';
 export { openFileLimit, parseOpenFileLimit, raiseOpenFileLimit, MIN_OPEN_FILES, type FileLimit } from './fdlimit.js';

@@ -39,6 +39,7 @@ import {
 } from '../../core/index.js';
 import { frameStream, parseMessage, serialize, type SipMessage } from '../message/index.js';
 import { registrationLifetimeMs } from './flowlife.js';
+import { SourceRate, UDP_SOURCE_BURST, UDP_SOURCE_RATE } from './sourcerate.js';
 import { badRequestFor } from './salvage.js';
 import { DEFAULT_TLS_PROFILE, isRenegotiationError, refuseRenegotiation, tlsServerPolicy, TLS_MIN_VERSION, type TlsProfile } from './tlspolicy.js';
 import type {
@@ -107,6 +108,9 @@ export interface TransportOptions {
   readonly tlsHandshakeTimeoutMs?: number;
   /** Which TLS suites the listener offers (tlspolicy.ts). */
   readonly tlsProfile?: TlsProfile;
+  /** Datagrams a second per source address, and the burst (sourcerate.ts); 0 = no limit. */
+  readonly udpSourceRate?: number;
+  readonly udpSourceBurst?: number;
 }
 
 type StreamName = 'tcp' | 'tls';
@@ -187,6 +191,8 @@ export class SipTransports {
   private readonly maxPerSecond: number;
   private readonly handshakeMs: number;
   private readonly tlsProfile: TlsProfile;
+  /** Per-source datagram bucket (undefined: no limit). */
+  private readonly udpRate: SourceRate | undefined;
   /** Partial-message bytes held over all flows. */
   private bufferedTotal = 0;
   /** Accepted connections (TLS ones from their TCP accept) per address, and in all. */
@@ -226,6 +232,9 @@ export class SipTransports {
     this.maxPerSecond = opts.maxMessagesPerSecond ?? MAX_MESSAGES_PER_SECOND;
     this.handshakeMs = opts.tlsHandshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS;
     this.tlsProfile = opts.tlsProfile ?? DEFAULT_TLS_PROFILE;
+    const udpRate = opts.udpSourceRate ?? UDP_SOURCE_RATE;
+    if (!Number.isFinite(udpRate) || udpRate < 0) throw new PbxError('config', 'udpSourceRate must be 0 or more');
+    this.udpRate = udpRate === 0 ? undefined : new SourceRate(udpRate, Math.max(1, opts.udpSourceBurst ?? Math.max(UDP_SOURCE_BURST, udpRate)));
     for (const [name, v] of Object.entries({
       idleTimeoutMs: this.idleTimeoutMs, firstMessageTimeoutMs: this.firstMessageMs, partialMessageTimeoutMs: this.partialMs,
     })) {
@@ -399,6 +408,14 @@ export class SipTransports {
     return this.reject('send-unsupported', target.transport);
   }
 
+  /** Sends bytes serialize() made earlier (an answer resent for a retransmission). */
+  sendSerialized(bytes: Buffer, target: Target): boolean {
+    if (this.state !== 'running') return this.reject('send-not-running', target.transport);
+    if (target.transport === 'udp') return this.sendUdp(bytes, target);
+    if (target.transport === 'tcp' || target.transport === 'tls') return this.sendStream(bytes, target.transport, target);
+    return this.reject('send-unsupported', target.transport);
+  }
+
   stop(): Promise<void> {
     if (this.stopping === undefined) {
       this.state = 'stopped';
@@ -527,6 +544,12 @@ export class SipTransports {
   // ---- receiving ----------------------------------------------------------
 
   private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    // A flooding source loses its excess before any parsing (one map lookup each).
+    if (this.udpRate !== undefined && !this.udpRate.take(rinfo.address, this.clock.now())) {
+      this.counters.inc('udp-source-rate');
+      this.logLimit('udp-source-rate', 'udp', { address: rinfo.address, port: rinfo.port });
+      return;
+    }
     const source: Source = {
       transport: 'udp',
       address: normalizeAddress(rinfo.address),
