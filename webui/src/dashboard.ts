@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { describeLeg } from '../../firmware/admin/explain.js';
-import { api } from './api.js';
+import { describeLeg, describeMode } from '../../firmware/admin/explain.js';
+import { api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
 import type { CallView, LedName, LedState, LegView, StatusReport } from './types.js';
 import { daysLeft, fromNow, when } from './ui.js';
@@ -35,11 +35,33 @@ export function CallCard(props: { call: CallView }): Html {
     <div class="legs">
       <${Leg} leg=${c.legs.a} />
       <span class="arrow">→</span>
-      <div class="box">box<br /><strong>${c.mode === 'relay' ? 'relayed untouched' : 'bridged (decrypt + re-encrypt)'}</strong></div>
+      <div class="box">box<br /><strong>${describeMode(c)}</strong></div>
       <span class="arrow">→</span>
       ${c.legs.b ? html`<${Leg} leg=${c.legs.b} />` : html`<div class="leg">${c.callee}<br />not answered yet</div>`}
     </div>
-    <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">not possible</span> (the box cannot read the media)`}</div>
+    <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">only as an encrypted capture</span> (the box cannot read the media)`}</div>
+    <${RecordButton} call=${c} />
+  </div>`;
+}
+
+/** On-demand recording of a live call (issue 9): the same toggle as the feature code and `pbx recording toggle`. */
+function RecordButton(props: { call: CallView }): Html | null {
+  const c = props.call;
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  if (c.state !== 'answered' || c.recordMode === undefined || c.recordMode === 'never') return null;
+  const on = c.recording !== undefined;
+  const toggle = async (): Promise<void> => {
+    setBusy(true);
+    setError('');
+    // The live status brings the new state; the answer is not needed here.
+    try { await api('POST', `/calls/${encodeURIComponent(c.id)}/record`, { on: !on }); } catch (e) { setError(errorMessage(e)); } finally { setBusy(false); }
+  };
+  return html`<div class="row record">
+    ${on ? html`<span class="pill rec" title=${c.recording?.kind === 'decoded' ? 'decoded, one channel per party' : 'encrypted capture'}>● recording</span>` : null}
+    <button class=${on ? 'danger' : 'plain'} id=${`record-${c.id}`} disabled=${busy} onClick=${() => void toggle()}>${on ? 'Stop recording' : 'Record'}</button>
+    ${c.recordMode === 'always' ? html`<span class="hint">this call's accounts record always</span>` : null}
+    ${error ? html`<span class="error" role="alert">${error}</span>` : null}
   </div>`;
 }
 
