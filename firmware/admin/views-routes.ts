@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { CallQualityView, LogLine, RecordingListEntry } from '../api/index.js';
+import type { CallQualityView, LogLine, RecordingListEntry, WaveformView } from '../api/index.js';
 import { CommandError } from '../control/index.js';
 import { isLogLevel, isPbxError, type LogBuffer } from '../core/index.js';
 import type { RecordingStore } from '../recording/index.js';
@@ -78,7 +78,9 @@ export function recordingRoutes(store: RecordingStore, exec: (command: string, a
     });
     app.get('/recordings/:id/waveform', async (req) => {
       const id = idOf(req.params);
-      return store.waveform(id).catch((e: unknown) => { if (isPbxError(e)) throw new CommandError(e.code, e.message); throw e; });
+      const w = await store.waveform(id).catch((e: unknown) => { if (isPbxError(e)) throw new CommandError(e.code, e.message); throw e; });
+      // Typed arrays would serialize as objects keyed by index.
+      return { stepMs: w.stepMs, channels: w.channels, min: w.min.map((c) => Array.from(c)), max: w.max.map((c) => Array.from(c)) } satisfies WaveformView;
     });
     app.delete('/recordings/:id', async (req) => {
       const id = idOf(req.params);

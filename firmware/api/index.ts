@@ -530,3 +530,11 @@ export interface CallQualityView {
   readonly everyMs: number;
   readonly samples: readonly QualitySample[];
 }
+
+/** GET /api/recordings/:id/waveform: per channel, the lowest and highest sample of each step, -128..127 (a capture has 0 channels). */
+export interface WaveformView {
+  readonly stepMs: number;
+  readonly channels: number;
+  readonly min: readonly (readonly number[])[];
+  readonly max: readonly (readonly number[])[];
+}

@@ -68,7 +68,8 @@ export function QualityChart(props: { quality: CallQualityView; names?: Readonly
   const rate = series(s, (x, leg, prev) => {
     const now = x.legs[leg];
     const before = prev?.legs[leg];
-    if (!now || !before || !prev) return undefined;
+    // Samples closer than a second (an extra one after a call change) make a noisy rate.
+    if (!now || !before || !prev || x.at - prev.at < 1000) return undefined;
     return Math.max(0, (now.packetsIn - before.packetsIn) / ((x.at - prev.at) / 1000));
   });
   const last = s[s.length - 1]!;

@@ -5,6 +5,12 @@ import { html, type Html } from './html.js';
 import type { AccountView, AddedAccount, PasswordReset, PolicyListEntry, StatusReport } from './types.js';
 import { Field, FormError, fromNow, when } from './ui.js';
 
+/** "registered 5 min ago", never in the future (the page's clock may run a little behind the box's). */
+function registeredFor(at: number): string {
+  const ms = Date.now() - at;
+  return ms < 10_000 ? 'registered just now' : `registered ${fromNow(Date.now() - ms)}`;
+}
+
 /** Whether a phone of the extension is registered and whether it is in a call, from the live status. */
 function Presence(props: { extension: string; status: StatusReport | null }): Html {
   const s = props.status;
@@ -14,7 +20,7 @@ function Presence(props: { extension: string; status: StatusReport | null }): Ht
   if (regs.length === 0) return html`<span class="presence offline">offline</span>${call ? html` <span class="pill">${call.state === 'answered' ? 'in call' : call.state}</span>` : null}`;
   const r = regs[0]!;
   return html`<span class=${`presence ${call ? 'busy' : 'online'}`}>${call ? (call.state === 'answered' ? 'in call' : call.state) : 'registered'}</span>
-    <div class="hint">${String(r.transport).toUpperCase()} · since ${fromNow(r.registeredAt)}${regs.length > 1 ? ` · ${regs.length} phones` : ''}${r.reachable === false ? ' · unreachable' : ''}</div>
+    <div class="hint">${String(r.transport).toUpperCase()} · ${registeredFor(r.registeredAt)}${regs.length > 1 ? ` · ${regs.length} phones` : ''}${r.reachable === false ? ' · unreachable' : ''}</div>
     ${r.userAgent ? html`<div class="hint" title=${`registered ${when(r.registeredAt)}`}>${r.userAgent}</div>` : null}`;
 }
 

@@ -95,7 +95,7 @@ export function History(): Html {
     <table id="call-history"><thead><tr><th>Started</th><th>From</th><th>To</th><th>Duration</th><th>Outcome</th><th>Media</th></tr></thead>
     <tbody>${records.map((r) => html`<tr data-call=${r.id} data-outcome=${outcome(r)} class="clickable" onClick=${() => setOpen(r)} title="Show the call's legs and quality">
       <td>${when(r.startedAt)}</td><td>${r.caller}</td><td>${r.callee}</td><td>${duration(r)}</td>
-      <td>${outcome(r)}<div class="hint">${REASONS[r.endReason] ?? r.endReason ?? ''}</div></td><td class="hint">${r.legs?.a ? describeCall(r) : ''}</td></tr>`)}</tbody></table>
+      <td>${outcome(r)}${(REASONS[r.endReason] ?? r.endReason) !== outcome(r) ? html`<div class="hint">${REASONS[r.endReason] ?? r.endReason ?? ''}</div>` : null}</td><td class="hint">${r.legs?.a ? describeCall(r) : ''}</td></tr>`)}</tbody></table>
     <p class="hint">${records.length} call${records.length === 1 ? '' : 's'}. Click a call for its legs and quality chart.</p>`}
   </section>`;
 }

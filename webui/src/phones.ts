@@ -18,14 +18,14 @@ interface Fetches { dhcpOption: string | null; httpsBase: string | null; fetches
 
 const VENDORS = ['yealink', 'polycom', 'snom', 'grandstream', 'generic'] as const;
 const MODES: ReadonlyArray<[string, string]> = [
-  ['once', 'once: the first authenticated fetch carries it'],
-  ['always', 'always: every authenticated fetch carries it'],
-  ['never', 'never: type it into the phone yourself'],
+  ['once', 'once (first authenticated fetch)'],
+  ['always', 'always (every authenticated fetch)'],
+  ['never', 'never (typed into the phone)'],
 ];
 const TLS_MODES: ReadonlyArray<[TlsModeOption, string]> = [
-  ['encrypt', 'encrypt only (the phone does not check the box)'],
-  ['server', 'server: the phone checks the box\'s certificate'],
-  ['mutual', 'mutual: the phone must show a certificate the box issued'],
+  ['encrypt', 'encrypt only (phone does not check the box)'],
+  ['server', 'server (phone checks the box)'],
+  ['mutual', 'mutual (phone shows its certificate)'],
 ];
 const MAC = /^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$/;
 const AUTH: Record<string, string> = { certificate: 'device certificate', digest: 'fetch password', window: 'open window', none: 'none' };
@@ -71,7 +71,7 @@ function PhoneList(props: { phones: readonly PhoneView[]; act: (fn: () => Promis
     <tbody>${props.phones.map((p) => {
       const open = p.windowUntil !== null && Date.parse(p.windowUntil) > Date.now();
       return html`<tr data-mac=${p.mac}>
-        <td class="mono">${macText(p.mac)}</td><td>${p.extension ?? html`<span class="warn">not assigned</span>`}</td>
+        <td class="mono nowrap">${macText(p.mac)}</td><td>${p.extension ?? html`<span class="warn">not assigned</span>`}</td>
         <td>${p.vendor ?? ''}${p.model ? ` ${p.model}` : ''}${p.firmware ? html`<div class="hint">firmware ${p.firmware}</div>` : ''}</td>
         <td>${p.passwordMode ?? '—'}${p.passwordMode === 'once' ? html`<div class="hint">${p.passwordServed ? 'fetched already' : 'not fetched yet'}</div>` : ''}</td>
         <td>${p.lastFetch ? html`${when(p.lastFetch)}<div class="hint mono">${p.lastSource ?? ''}</div>` : 'never'}</td>
@@ -106,9 +106,9 @@ function DeviceCerts(props: { accounts: readonly AccountView[]; certs: readonly 
     setIssued({ href: URL.createObjectURL(new Blob([bytes], { type: 'application/x-pkcs12' })), name: `${r.extension}-${r.serial.slice(0, 8)}.p12`, passphrase: r.passphrase, extension: r.extension });
   });
   return html`
-    ${issued ? html`<div class="notice" id="issued-cert" role="status">Certificate for <strong>${issued.extension}</strong>:
+    ${issued ? html`<div class="notice" id="issued-cert" role="status"><div class="row">Certificate for <strong>${issued.extension}</strong>:
       <a class="button plain" href=${issued.href} download=${issued.name}>Download ${issued.name}</a>
-      passphrase <span class="secret" id="p12-passphrase">${issued.passphrase}</span>
+      passphrase <span class="secret" id="p12-passphrase">${issued.passphrase}</span></div>
       <div class="hint">Shown once: import the file into the phone or softphone with this passphrase. The box does not keep the passphrase.</div>
       <button class="plain" onClick=${() => setIssued(null)}>Done</button></div>` : null}
     <div class="row"><label for="cert-ext">Extension</label>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
-import type { RecordingListEntry } from './types.js';
+import type { RecordingListEntry, WaveformView } from './types.js';
 import { when } from './ui.js';
 
 /**
@@ -23,6 +23,27 @@ function kind(r: RecordingListEntry): Html {
   return r.kind === 'decoded'
     ? html`<span class="ok">decoded</span><div class="hint">one channel per party</div>`
     : html`<span class="warn">encrypted, not decodable</span><div class="hint">the box had no keys: stored as captured</div>`;
+}
+
+const WAVE_W = 220;
+const WAVE_H = 22;
+
+/** A small picture of each channel's loudness over the recording, from the summary the recorder stored. */
+function Wave(props: { id: string }): Html | null {
+  const [w, setW] = useState<WaveformView | null>(null);
+  useEffect(() => { api<WaveformView>('GET', `/recordings/${encodeURIComponent(props.id)}/waveform`).then(setW).catch(() => {}); }, [props.id]);
+  if (!w || w.channels === 0) return null;
+  return html`<svg class="wave" viewBox=${`0 0 ${WAVE_W} ${WAVE_H * w.channels}`} width=${WAVE_W} height=${WAVE_H * w.channels} role="img" aria-label="waveform">
+    ${w.max.map((max, ch) => {
+      const min = w.min[ch] ?? [];
+      const n = Math.max(1, max.length);
+      const mid = WAVE_H * ch + WAVE_H / 2;
+      const d = max.map((hi, i) => {
+        const x = ((i + 0.5) / n) * WAVE_W;
+        return `M${x.toFixed(1)} ${(mid - (Math.max(1, hi) / 128) * (WAVE_H / 2)).toFixed(1)}V${(mid - (Math.min(-1, min[i] ?? 0) / 128) * (WAVE_H / 2)).toFixed(1)}`;
+      }).join('');
+      return html`<path d=${d} stroke=${ch === 0 ? '#1f5f99' : '#c05a00'} stroke-width=${Math.max(0.6, WAVE_W / n * 0.8).toFixed(2)} data-channel=${ch} />`;
+    })}</svg>`;
 }
 
 export function Recordings(): Html {
@@ -48,8 +69,9 @@ export function Recordings(): Html {
     ${!list ? html`<p class="boot">Loading…</p>` : list.length === 0 ? html`<p class="empty">No recording yet.</p>` : html`
     <table id="recording-list"><thead><tr><th>Started</th><th>Parties</th><th>Length</th><th>Legs</th><th>Stored as</th><th>Note</th><th class="actions">Actions</th></tr></thead>
     <tbody>${list.map((r) => html`<tr data-recording=${r.id} data-kind=${r.kind}>
-      <td>${when(r.start)}</td><td>${r.parties.join(' ↔ ')}</td><td>${length(r.durationMs)}${r.state !== 'complete' ? html` <span class="pill warn">${r.state}</span>` : ''}</td>
-      <td>${r.legs.map((l) => html`<div>${l.id}: ${PROTECTION[l.protection] ?? l.protection}</div>`)}</td>
+      <td>${when(r.start)}</td><td>${r.parties.join(' ↔ ')}</td><td>${length(r.durationMs)}${r.state !== 'complete' ? html` <span class="pill warn">${r.state}</span>` : ''}
+        ${r.kind === 'decoded' && r.state !== 'recording' ? html`<${Wave} id=${r.id} />` : null}</td>
+      <td>${r.legs.map((l, i) => html`<div>${r.parties[i] ?? l.id}: ${PROTECTION[l.protection] ?? l.protection}</div>`)}</td>
       <td>${kind(r)}</td><td class="note">${r.notes.join('; ')}</td>
       <td class="actions"><div class="row">
         ${r.kind === 'decoded' && r.state !== 'recording' ? html`<button class="plain play" onClick=${() => setPlaying(playing === r.id ? null : r.id)}>${playing === r.id ? 'Close player' : 'Play'}</button>` : null}
