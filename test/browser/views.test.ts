@@ -341,6 +341,11 @@ if (!existsSync(CHROMIUM)) {
     await page.click('#issued-cert button:has-text("Done")');
     t.equal(await page.locator('#p12-passphrase').count(), 0, 'the passphrase is cleared from the page');
     await shot('phones-revoked');
+    const audit = JSON.parse((await apiCall('GET', '/audit?limit=100')).text) as Array<{ what: string }>;
+    for (const what of [/^started recording call /, /^stopped recording call /, /^deleted recording [0-9a-f]+$/, /^assigned phone 00:15:65:AA:BB:CC to extension 1001 \(vendor=yealink, passwordMode=once\)$/,
+      /^opened the provisioning window of phone 001565aabbcc$/, /^set the TLS mode of extension 1001 \(tlsMode=mutual\)$/, /^issued a device certificate for extension 1001$/, /^revoked device certificate /]) {
+      t.ok(audit.some((e) => what.test(e.what)), `audit log: ${what.source}`);
+    }
     t.same(pageErrors, [], 'no script errors on the page');
   });
 }

@@ -18,9 +18,9 @@ interface Fetches { dhcpOption: string | null; httpsBase: string | null; fetches
 
 const VENDORS = ['yealink', 'polycom', 'snom', 'grandstream', 'generic'] as const;
 const MODES: ReadonlyArray<[string, string]> = [
-  ['once', 'once (first authenticated fetch)'],
-  ['always', 'always (every authenticated fetch)'],
-  ['never', 'never (typed into the phone)'],
+  ['once', 'once'],
+  ['always', 'always'],
+  ['never', 'never'],
 ];
 const TLS_MODES: ReadonlyArray<[TlsModeOption, string]> = [
   ['encrypt', 'encrypt only (phone does not check the box)'],
@@ -58,7 +58,7 @@ function Assign(props: { accounts: readonly AccountView[]; onDone: () => void; m
       <${Field} id="phone-mode" label="SIP password in the file" error=${errors.passwordMode}>
         <select id="phone-mode" value=${v.passwordMode} onChange=${set('passwordMode')}>${MODES.map(([k, t]) => html`<option value=${k}>${t}</option>`)}</select></${Field}>
     </div>
-    <p class="hint">Once or always: the box gives the extension a new SIP password for the phone to receive (it keeps only hashes of the old one).</p>
+    <p class="hint">Once: only the phone's first authenticated fetch carries the SIP password. Always: every authenticated fetch does. Never: you type it into the phone. Once or always: the box gives the extension a new SIP password for the phone to receive (it keeps only hashes of the old one).</p>
     <button type="submit">Assign phone</button>
   </form>`;
 }

@@ -21,11 +21,11 @@ function length(msec: number): string {
 
 function kind(r: RecordingListEntry): Html {
   return r.kind === 'decoded'
-    ? html`<span class="ok">decoded</span><div class="hint">one channel per party</div>`
-    : html`<span class="warn">encrypted, not decodable</span><div class="hint">the box had no keys: stored as captured</div>`;
+    ? html`<span class="ok">decoded</span> · WAV, one channel per party`
+    : html`<span class="warn">encrypted, not decodable</span> · pcap`;
 }
 
-const WAVE_W = 220;
+const WAVE_W = 150;
 const WAVE_H = 22;
 
 /** A small picture of each channel's loudness over the recording, from the summary the recorder stored. */
@@ -67,12 +67,12 @@ export function Recordings(): Html {
     ${notice ? html`<div class="notice" role="status" id="recording-done">${notice}</div>` : null}
     ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
     ${!list ? html`<p class="boot">Loading…</p>` : list.length === 0 ? html`<p class="empty">No recording yet.</p>` : html`
-    <table id="recording-list"><thead><tr><th>Started</th><th>Parties</th><th>Length</th><th>Legs</th><th>Stored as</th><th>Note</th><th class="actions">Actions</th></tr></thead>
+    <table id="recording-list"><thead><tr><th>Started</th><th>Parties and their legs</th><th>Length</th><th>Stored as</th><th class="actions">Actions</th></tr></thead>
     <tbody>${list.map((r) => html`<tr data-recording=${r.id} data-kind=${r.kind}>
-      <td>${when(r.start)}</td><td>${r.parties.join(' ↔ ')}</td><td>${length(r.durationMs)}${r.state !== 'complete' ? html` <span class="pill warn">${r.state}</span>` : ''}
+      <td>${when(r.start)}</td><td class="parties"><strong>${r.parties.join(' ↔ ')}</strong>
+        ${r.legs.map((l, i) => html`<div class="hint">${r.parties[i] ?? l.id}: ${PROTECTION[l.protection] ?? l.protection}</div>`)}</td><td>${length(r.durationMs)}${r.state !== 'complete' ? html` <span class="pill warn">${r.state}</span>` : ''}
         ${r.kind === 'decoded' && r.state !== 'recording' ? html`<${Wave} id=${r.id} />` : null}</td>
-      <td>${r.legs.map((l, i) => html`<div>${r.parties[i] ?? l.id}: ${PROTECTION[l.protection] ?? l.protection}</div>`)}</td>
-      <td>${kind(r)}</td><td class="note">${r.notes.join('; ')}</td>
+      <td class="note">${kind(r)}${r.notes.length ? html`<div class="hint">${r.notes.join('; ')}</div>` : null}</td>
       <td class="actions"><div class="row">
         ${r.kind === 'decoded' && r.state !== 'recording' ? html`<button class="plain play" onClick=${() => setPlaying(playing === r.id ? null : r.id)}>${playing === r.id ? 'Close player' : 'Play'}</button>` : null}
         ${r.state !== 'recording' ? html`<a class="button plain download" href=${`/api/recordings/${encodeURIComponent(r.id)}/audio?download=1`} download>${r.kind === 'decoded' ? 'Download WAV' : 'Download capture'}</a>` : null}
