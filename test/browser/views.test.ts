@@ -172,6 +172,9 @@ if (!existsSync(CHROMIUM)) {
     await page.locator(`.call[data-call="${callId}"] .pill.rec`).waitFor({ timeout: 5000 });
     t.equal(await button.textContent(), 'Stop recording');
     t.ok(app.calls.list().find((c) => c.id === callId)?.recording, 'the box records the call');
+    await page.click(`#quality-${callId}`);
+    await page.locator(`.call[data-call="${callId}"] #chart-jitter polyline[data-leg="b"]`).waitFor({ timeout: 8000 });
+    t.match(await page.locator(`.call[data-call="${callId}"] .elapsed`).textContent(), /^0:\d\d$/, 'a running timer');
     await shot('dashboard-recording');
     // Let the call run: media, recording and quality samples (one every 2 s).
     await new Promise((r) => setTimeout(r, 5000));

@@ -40,7 +40,8 @@ function Plot(props: { title: string; unit: string; lines: readonly Line[]; t0: 
       <text x=${PAD.l} y=${H - 6} class="tick">0 s</text>
       <text x=${W - PAD.r} y=${H - 6} class="tick" text-anchor="end">${secs} s</text>
       <text x=${(W + PAD.l) / 2} y=${H - 6} class="tick" text-anchor="middle">${props.unit}</text>
-      ${lines.map((l) => l.points.length === 1
+      ${lines.every((l) => l.points.length === 0) ? html`<text x=${(W + PAD.l) / 2} y=${H / 2} class="tick" text-anchor="middle">not enough samples yet</text>` : null}
+      ${lines.map((l) => l.points.length === 0 ? null : l.points.length === 1
         ? html`<circle cx=${x(l.points[0]![0])} cy=${y(l.points[0]![1])} r="3" fill=${color(l.leg)} data-leg=${l.leg} />`
         : html`<polyline fill="none" stroke=${color(l.leg)} stroke-width="2" data-leg=${l.leg}
           points=${l.points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />`)}

@@ -2,7 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { describeLeg, describeMode } from '../../firmware/admin/explain.js';
 import { api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
-import type { CallView, LedName, LedState, LegView, StatusReport } from './types.js';
+import type { CallQualityView, CallView, LedName, LedState, LegView, StatusReport } from './types.js';
+import { QualityChart } from './chart.js';
 import { daysLeft, fromNow, when } from './ui.js';
 
 /** Appliance health, LED mirror, registered phones and live calls; pushed by the server as they change. */
@@ -31,7 +32,7 @@ export function CallCard(props: { call: CallView }): Html {
   const c = props.call;
   return html`<div class="call" data-call=${c.id} data-state=${c.state}>
     <div class="row"><strong>${c.caller} → ${c.callee}</strong> <span class="pill">${c.state}</span>
-      <span class="hint">since ${when(c.answeredAt ?? c.startedAt)}</span></div>
+      <span class="hint" title=${`since ${when(c.answeredAt ?? c.startedAt)}`}><${Elapsed} since=${c.answeredAt ?? c.startedAt} /></span></div>
     <div class="legs">
       <${Leg} leg=${c.legs.a} />
       <span class="arrow">→</span>
@@ -41,7 +42,31 @@ export function CallCard(props: { call: CallView }): Html {
     </div>
     <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">only as an encrypted capture</span> (the box cannot read the media)`}</div>
     <${RecordButton} call=${c} />
+    ${c.state === 'answered' ? html`<${LiveQuality} call=${c.id} />` : null}
   </div>`;
+}
+
+/** A running m:ss since the call was answered (or began ringing). */
+function Elapsed(props: { since: number }): Html {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => { const t = setInterval(() => setNow(Date.now()), 1000); return () => clearInterval(t); }, []);
+  const s = Math.max(0, Math.floor((now - props.since) / 1000));
+  return html`<span class="elapsed">${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}</span>`;
+}
+
+/** The live call's quality chart, refreshed as the box samples it (every 2 s), on request. */
+function LiveQuality(props: { call: string }): Html {
+  const [open, setOpen] = useState(false);
+  const [q, setQ] = useState<CallQualityView | null>(null);
+  useEffect(() => {
+    if (!open) return undefined;
+    const load = (): void => { api<CallQualityView>('GET', `/calls/${encodeURIComponent(props.call)}/quality`).then(setQ).catch(() => {}); };
+    load();
+    const t = setInterval(load, 2000);
+    return () => clearInterval(t);
+  }, [open, props.call]);
+  return html`<div class="live-quality"><button class="plain" id=${`quality-${props.call}`} onClick=${() => setOpen(!open)}>${open ? 'Hide quality' : 'Show quality'}</button>
+    ${open ? (q ? html`<${QualityChart} quality=${q} />` : html`<p class="empty">No media figures yet.</p>`) : null}</div>`;
 }
 
 /** On-demand recording of a live call (issue 9): the same toggle as the feature code and `pbx recording toggle`. */
