@@ -8,7 +8,7 @@ import { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand } f
 import { ConfigStore, setAccountFeatures, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
-  Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync,
+  Counters, PbxError, cryptoRandom, createLogger, systemClock, writeFileAtomicSync, LogBuffer, bufferedLogger,
   type Clock, type Logger, type Random, type TimerHandle,
 } from './core/index.js';
 import { Trunks, systemResolver } from './pbx/index.js';
@@ -27,7 +27,7 @@ import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
-import { StatusLeds, secureCallCount } from './status/index.js';
+import { CallQuality, StatusLeds, secureCallCount } from './status/index.js';
 import { BackupService, NightlyBackup, RESTORE_COMMAND, restoreOverControl } from './backup/index.js';
 
 /**
@@ -111,6 +111,8 @@ export interface ApplianceParts {
   readonly trunks?: Trunks;
   /** The recording store (DATA/recordings) and the feature that records calls into it. */
   readonly recordings?: RecordingStore;
+  /** Per-call media figures over time, for the page's quality chart. */
+  readonly quality?: CallQuality;
   readonly reset: ResetController;
   readonly serial: SerialConsole | null;
 }
@@ -123,6 +125,8 @@ export class Appliance {
   /** The media engine's latest figures; the engine answers by message, so status() shows the last reply. */
   private mediaStats: { sessions: number; portsInUse: number; counters: Readonly<Record<string, number>> } = { sessions: 0, portsInUse: 0, counters: {} };
   private mediaTimer: TimerHandle | null = null;
+  /** The clock quality samples are stamped with (watchMedia's). */
+  private sampledAt: () => number = () => Date.now();
   private resetDone: ((aside: string) => void) | null = null;
   /** Settles with the folder the old data went to once a long press restored factory settings. */
   readonly factoryReset: Promise<string> = new Promise((resolve) => { this.resetDone = resolve; });
@@ -156,9 +160,11 @@ export class Appliance {
     if (this.stopped) return;
     const r = await this.media.request({ op: 'stats' });
     if (r.op === 'stats') this.mediaStats = { sessions: r.sessions.length, portsInUse: r.portsInUse, counters: r.counters };
+    if (r.op === 'stats') this.quality?.sample(this.sampledAt(), r.sessions);
   }
 
   watchMedia(clock: Clock): void {
+    this.sampledAt = () => clock.now();
     const tick = (): void => {
       void this.refreshMedia().catch(() => {});
       this.mediaTimer = this.stopped ? null : clock.setTimer(MEDIA_STATS_EVERY_MS, tick);
@@ -216,7 +222,9 @@ export class Appliance {
 export async function startAppliance(opts: ApplianceOptions): Promise<Appliance> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? cryptoRandom;
-  const log = opts.log ?? createLogger();
+  // The page's log view keeps a copy of each line (secrets replaced); the console gets every line as before.
+  const logLines = new LogBuffer();
+  const log = bufferedLogger(opts.log ?? createLogger(), logLines);
   const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const board = opts.board ?? await pickBoard({ choice: opts.boardChoice ?? 'sim', clock, print });
   const leds = new StatusLeds(board.leds);
@@ -469,8 +477,9 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     log.info('services restarted with the restored data');
     opts.onRestart?.(next);
   };
+  const quality = new CallQuality(MEDIA_STATS_EVERY_MS);
   const admin = new AdminServer({
-    backups,
+    backups, logs: logLines, quality, recordings,
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
     tls: tls(pki.tlsMaterial()), caPem: () => readFileSync(pki.paths.caCert, 'utf8'), caDer: () => pki.caDer(), log,
     store, clock, random, counters,
@@ -574,7 +583,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   nightly?.start();
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, reset, serial, ...(nightly ? { nightly } : {}),
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, quality, reset, serial, ...(nightly ? { nightly } : {}),
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;

@@ -1,11 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, SessionToken, SetupState } from '../api/index.js';
+import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, LogLine, SessionToken, SetupState } from '../api/index.js';
 import { hashPassword, verifyPassword, type ConfigStore } from '../config/index.js';
-import { CommandError, type BlockRemoved, type BlockView, type ControlRequest } from '../control/index.js';
+import { CommandError, DEFAULT_CALL_HISTORY, MAX_CALL_HISTORY, type BlockRemoved, type BlockView, type ControlRequest } from '../control/index.js';
 import { type Clock, type Counters, type ErrorCode, type Logger, type TimerHandle, isPbxError } from '../core/index.js';
 import { AuthThrottle } from '../sip/digest/index.js';
 import { type Session, SessionStore, tokensEqual } from './sessions.js';
+import { filterHistory, historyCsv, parseHistoryFilter } from './history.js';
 import { AccountDelay, type AccountDelayOptions } from './throttle.js';
 
 /**
@@ -56,6 +57,8 @@ export interface ApiDeps {
   readonly loginThrottle?: { readonly limit: number; readonly windowMs: number; readonly blockMs: number };
   /** Waits per admin credential across addresses (throttle.ts); defaults for production. */
   readonly accountDelay?: AccountDelayOptions;
+  /** Log lines as they are written (core LogBuffer): an event stream opened with ?logs=1 carries them as `log` events. */
+  readonly logs?: { onLine(fn: (line: LogLine) => void): () => void };
   /** More routes, registered inside the API plugin after its own (route files beside this one). */
   readonly routes?: ReadonlyArray<(app: FastifyInstance) => void>;
 }
@@ -355,10 +358,14 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
       heartbeat = deps.clock.setTimer(LIVE_HEARTBEAT_MS, beat);
     };
     const off = deps.live.onChange(schedule);
+    const wantsLogs = (req.query as Record<string, unknown> | undefined)?.logs === '1';
+    // Nothing in here logs: a line about writing a line would loop.
+    const offLogs = wantsLogs && deps.logs ? deps.logs.onLine((line) => { if (open) res.write(`event: log\ndata: ${JSON.stringify(line)}\n\n`); }) : () => {};
     const close = (): void => {
       if (!open) return;
       open = false;
       off();
+      offLogs();
       timer?.cancel();
       heartbeat?.cancel();
       streams.delete(close);
@@ -419,14 +426,24 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   /* ---- call history ---- */
 
   app.get('/calls/history', async (req) => {
-    const q = req.query as Record<string, unknown> | undefined;
-    const raw = q?.limit;
+    const q = (req.query ?? {}) as Record<string, unknown>;
+    const raw = q.limit;
     let limit: number | undefined;
     if (raw !== undefined) {
       limit = Number(raw);
       if (typeof raw !== 'string' || !/^\d{1,6}$/.test(raw)) throw new CommandError('config', 'limit must be a whole number', 'limit');
     }
-    return exec('calls.history', limit === undefined ? {} : { limit });
+    const filter = parseHistoryFilter(q);
+    if (Object.keys(filter).length === 0) return exec('calls.history', limit === undefined ? {} : { limit });
+    // Filters look through all the history the box keeps, then the newest `limit` of what matches.
+    const all = await exec('calls.history', { limit: MAX_CALL_HISTORY });
+    return filterHistory(all, filter).slice(0, limit ?? DEFAULT_CALL_HISTORY);
+  });
+  app.get('/calls/history.csv', async (req, reply) => {
+    const filter = parseHistoryFilter((req.query ?? {}) as Record<string, unknown>);
+    const rows = filterHistory(await exec('calls.history', { limit: MAX_CALL_HISTORY }), filter);
+    return reply.header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="call-history.csv"').send(historyCsv(rows));
   });
 
   /* ---- desk phones and device certificates (issue 12; control/phones.ts) ---- */
@@ -441,6 +458,8 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   app.delete('/phones/:mac', async (req) => run('phone.remove', { mac: param(req, 'mac') }));
   app.put('/accounts/:extension/tls-mode', async (req) => run('account.tls-mode', { ...pick(body(req), ['tlsMode']), extension: param(req, 'extension') }));
   app.get('/certs/devices', async () => run('cert.devices'));
+  // The PKCS#12 and its one-time passphrase are in this one answer only (the page offers the file once).
+  app.post('/certs/devices', async (req) => run('cert.issue-device', pick(body(req), ['extension', 'passphrase'])));
   app.delete('/certs/devices/:serial', async (req) => run('cert.revoke-device', { serial: param(req, 'serial') }));
   for (const add of deps.routes ?? []) add(app);
 

@@ -95,6 +95,15 @@ export function describeRequest(method: string, route: string, params: Record<st
     case 'DELETE /api/blocks/:address': return `unblocked ${str(params.address)}`;
     case 'POST /api/backup': return 'downloaded a backup';
     case 'POST /api/restore': return 'restored a backup';
+    case 'DELETE /api/recordings/:id': return `deleted recording ${str(params.id)}`;
+    case 'POST /api/calls/:id/record': return `${b.on === false ? 'stopped' : b.on === true ? 'started' : 'toggled'} recording call ${str(params.id)}`;
+    case 'POST /api/phones': return `assigned phone ${str(b.mac)} to extension ${ext}${changed(['vendor', 'passwordMode'])}`;
+    case 'DELETE /api/phones/:mac': return `removed phone ${str(params.mac)}`;
+    case 'POST /api/phones/:mac/window': return `${b.minutes === 0 ? 'closed' : 'opened'} the provisioning window of phone ${str(params.mac)}`;
+    case 'POST /api/phones/:mac/reset-once': return `let phone ${str(params.mac)} fetch its password once more`;
+    case 'PUT /api/accounts/:extension/tls-mode': return `set the TLS mode of extension ${ext}${changed(['tlsMode'])}`;
+    case 'POST /api/certs/devices': return `issued a device certificate for extension ${ext}`;
+    case 'DELETE /api/certs/devices/:serial': return `revoked device certificate ${str(params.serial)}`;
     default: return `${method} ${route.replace(/^\/api/, '')}`;
   }
 }

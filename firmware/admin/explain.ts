@@ -119,3 +119,22 @@ export function describeCall(call: CallLike): string {
   const b = call.legs.b ? describeLeg(call.legs.b) : `${call.callee} (not answered)`;
   return `${describeLeg(call.legs.a)} -> box (${how}) -> ${b}`;
 }
+
+/**
+ * What the box does with a call's media, in words that hold for its legs:
+ * "fully private" only when it relays SRTP it cannot read, "bridged (decrypt
+ * + re-encrypt)" only when both legs are encrypted.
+ */
+export function describeMode(call: CallLike): string {
+  const a = call.legs.a.protection !== 'rtp';
+  const b = call.legs.b ? call.legs.b.protection !== 'rtp' : undefined;
+  if (call.mode === 'relay') {
+    if (b === undefined) return 'relays the media untouched';
+    return a && b ? 'fully private: SRTP relayed untouched' : a || b ? 'relays the media untouched' : 'relays plain RTP';
+  }
+  if (b === undefined) return a ? 'decrypts (callee not answered yet)' : 'bridges plain RTP';
+  if (a && b) return 'bridged (decrypt + re-encrypt)';
+  if (a) return 'decrypts to plain RTP toward the callee';
+  if (b) return 'encrypts the caller\'s plain RTP toward the callee';
+  return 'bridges plain RTP';
+}

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify'
 import type { ConfigStore } from '../config/index.js';
 import type { ControlRequest } from '../control/index.js';
 import { refuseRenegotiation, tlsServerPolicy } from '../sip/transport/index.js';
-import { Counters, cryptoRandom, systemClock, type Clock, type Logger, type Random } from '../core/index.js';
+import { Counters, cryptoRandom, systemClock, type Clock, type Logger, type LogBuffer, type Random } from '../core/index.js';
 import { API_PREFIX, type LiveSource, type RouteInfo, registerApi } from './api.js';
 import { checkCanonicalPath } from './canonical.js';
 import { SessionStore } from './sessions.js';
@@ -18,6 +18,8 @@ import { addProvisionRoutes } from './provision.js';
 import type { BackupService } from '../backup/index.js';
 import { AuditLog, auditRoutes } from './audit.js';
 import { backupRoutes } from './backup-routes.js';
+import { logRoutes, qualityRoutes, recordingRoutes, type QualitySource } from './views-routes.js';
+import type { RecordingStore } from '../recording/index.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
@@ -76,6 +78,12 @@ export interface AdminServerOptions {
   readonly clientCa?: () => readonly string[];
   /** Backup and restore from the page (routes only when given). */
   readonly backups?: BackupService;
+  /** The log view's lines (core LogBuffer): GET /api/logs and `log` events on the event stream. */
+  readonly logs?: LogBuffer;
+  /** Per-call media figures over time (status CallQuality): GET /api/calls/:id/quality. */
+  readonly quality?: QualitySource;
+  /** Recordings to play, download and delete from the page (issue 9). */
+  readonly recordings?: RecordingStore;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -198,7 +206,11 @@ export class AdminServer {
       routes: [
         auditRoutes(new AuditLog(opts.store.dataDir, clock, opts.log)),
         ...(opts.backups ? [backupRoutes(opts.backups)] : []),
+        ...(opts.logs ? [logRoutes(opts.logs)] : []),
+        ...(opts.quality ? [qualityRoutes(opts.quality)] : []),
+        ...(opts.recordings ? [recordingRoutes(opts.recordings, (command, args) => opts.execute({ command, args }))] : []),
       ],
+      ...(opts.logs ? { logs: opts.logs } : {}),
     });
     this.closeStreams = api.closeStreams;
     const root = opts.staticDir ?? DEFAULT_STATIC_DIR;

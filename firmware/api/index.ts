@@ -493,3 +493,50 @@ export interface DeviceCertIssued extends DeviceCertView {
   readonly p12Base64: string;
   readonly passphrase: string;
 }
+
+/* ---- the admin page's log view, call quality, recordings (issue 16; admin/*-routes.ts) ---- */
+
+export type LogLevelOption = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/** One log line as GET /api/logs lists it and the event stream's `log` events carry it: secrets replaced. */
+export interface LogLine {
+  readonly seq: number;
+  /** ISO 8601. */
+  readonly at: string;
+  readonly level: LogLevelOption;
+  readonly msg: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** One leg's media figures at one sample: counts since the call began, jitter now. */
+export interface QualityLegSample {
+  readonly packetsIn: number;
+  readonly packetsOut: number;
+  readonly lost: number;
+  readonly jitterMs: number;
+  /** What the phone reported of the stream the box sends it (RTCP), when it reports. */
+  readonly remoteJitterMs?: number;
+  readonly remoteFractionLost?: number;
+}
+
+export interface QualitySample {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly legs: Readonly<Record<string, QualityLegSample>>;
+}
+
+/** GET /api/calls/:id/quality: the media engine's figures of one call over time. */
+export interface CallQualityView {
+  readonly call: string;
+  readonly live: boolean;
+  readonly everyMs: number;
+  readonly samples: readonly QualitySample[];
+}
+
+/** GET /api/recordings/:id/waveform: per channel, the lowest and highest sample of each step, -128..127 (a capture has 0 channels). */
+export interface WaveformView {
+  readonly stepMs: number;
+  readonly channels: number;
+  readonly min: readonly (readonly number[])[];
+  readonly max: readonly (readonly number[])[];
+}

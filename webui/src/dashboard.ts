@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
-import { describeLeg } from '../../firmware/admin/explain.js';
-import { api } from './api.js';
+import { describeLeg, describeMode } from '../../firmware/admin/explain.js';
+import { api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
-import type { CallView, LedName, LedState, LegView, StatusReport } from './types.js';
+import type { CallQualityView, CallView, LedName, LedState, LegView, StatusReport } from './types.js';
+import { QualityChart } from './chart.js';
 import { daysLeft, fromNow, when } from './ui.js';
 
 /** Appliance health, LED mirror, registered phones and live calls; pushed by the server as they change. */
@@ -31,15 +32,61 @@ export function CallCard(props: { call: CallView }): Html {
   const c = props.call;
   return html`<div class="call" data-call=${c.id} data-state=${c.state}>
     <div class="row"><strong>${c.caller} → ${c.callee}</strong> <span class="pill">${c.state}</span>
-      <span class="hint">since ${when(c.answeredAt ?? c.startedAt)}</span></div>
+      <span class="hint" title=${`since ${when(c.answeredAt ?? c.startedAt)}`}><${Elapsed} since=${c.answeredAt ?? c.startedAt} /></span></div>
     <div class="legs">
       <${Leg} leg=${c.legs.a} />
       <span class="arrow">→</span>
-      <div class="box">box<br /><strong>${c.mode === 'relay' ? 'relayed untouched' : 'bridged (decrypt + re-encrypt)'}</strong></div>
+      <div class="box">box<br /><strong>${describeMode(c)}</strong></div>
       <span class="arrow">→</span>
       ${c.legs.b ? html`<${Leg} leg=${c.legs.b} />` : html`<div class="leg">${c.callee}<br />not answered yet</div>`}
     </div>
-    <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">not possible</span> (the box cannot read the media)`}</div>
+    <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">only as an encrypted capture</span> (the box cannot read the media)`}</div>
+    <${RecordButton} call=${c} />
+    ${c.state === 'answered' ? html`<${LiveQuality} call=${c.id} />` : null}
+  </div>`;
+}
+
+/** A running m:ss since the call was answered (or began ringing). */
+function Elapsed(props: { since: number }): Html {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => { const t = setInterval(() => setNow(Date.now()), 1000); return () => clearInterval(t); }, []);
+  const s = Math.max(0, Math.floor((now - props.since) / 1000));
+  return html`<span class="elapsed">${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}</span>`;
+}
+
+/** The live call's quality chart, refreshed as the box samples it (every 2 s), on request. */
+function LiveQuality(props: { call: string }): Html {
+  const [open, setOpen] = useState(false);
+  const [q, setQ] = useState<CallQualityView | null>(null);
+  useEffect(() => {
+    if (!open) return undefined;
+    const load = (): void => { api<CallQualityView>('GET', `/calls/${encodeURIComponent(props.call)}/quality`).then(setQ).catch(() => {}); };
+    load();
+    const t = setInterval(load, 2000);
+    return () => clearInterval(t);
+  }, [open, props.call]);
+  return html`<div class="live-quality"><button class="plain" id=${`quality-${props.call}`} onClick=${() => setOpen(!open)}>${open ? 'Hide quality' : 'Show quality'}</button>
+    ${open ? (q ? html`<${QualityChart} quality=${q} />` : html`<p class="empty">No media figures yet.</p>`) : null}</div>`;
+}
+
+/** On-demand recording of a live call (issue 9): the same toggle as the feature code and `pbx recording toggle`. */
+function RecordButton(props: { call: CallView }): Html | null {
+  const c = props.call;
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  if (c.state !== 'answered' || c.recordMode === undefined || c.recordMode === 'never') return null;
+  const on = c.recording !== undefined;
+  const toggle = async (): Promise<void> => {
+    setBusy(true);
+    setError('');
+    // The live status brings the new state; the answer is not needed here.
+    try { await api('POST', `/calls/${encodeURIComponent(c.id)}/record`, { on: !on }); } catch (e) { setError(errorMessage(e)); } finally { setBusy(false); }
+  };
+  return html`<div class="row record">
+    ${on ? html`<span class="pill rec" title=${c.recording?.kind === 'decoded' ? 'decoded, one channel per party' : 'encrypted capture'}>● recording</span>` : null}
+    <button class=${on ? 'danger' : 'plain'} id=${`record-${c.id}`} disabled=${busy} onClick=${() => void toggle()}>${on ? 'Stop recording' : 'Record'}</button>
+    ${c.recordMode === 'always' ? html`<span class="hint">this call's accounts record always</span>` : null}
+    ${error ? html`<span class="error" role="alert">${error}</span>` : null}
   </div>`;
 }
 

@@ -2,8 +2,27 @@ import type { TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorMessage, fieldErrors } from './api.js';
 import { html, type Html } from './html.js';
-import type { AccountView, AddedAccount, PasswordReset, PolicyListEntry } from './types.js';
-import { Field, FormError } from './ui.js';
+import type { AccountView, AddedAccount, PasswordReset, PolicyListEntry, StatusReport } from './types.js';
+import { Field, FormError, fromNow, when } from './ui.js';
+
+/** "registered 5 min ago", never in the future (the page's clock may run a little behind the box's). */
+function registeredFor(at: number): string {
+  const ms = Date.now() - at;
+  return ms < 10_000 ? 'registered just now' : `registered ${fromNow(Date.now() - ms)}`;
+}
+
+/** Whether a phone of the extension is registered and whether it is in a call, from the live status. */
+function Presence(props: { extension: string; status: StatusReport | null }): Html {
+  const s = props.status;
+  if (!s) return html`<span class="hint">…</span>`;
+  const regs = (s.registrations ?? []).filter((r) => r.extension === props.extension);
+  const call = (s.calls ?? []).find((c) => c.legs.a.party === props.extension || c.legs.b?.party === props.extension || c.caller === props.extension || c.callee === props.extension);
+  if (regs.length === 0) return html`<span class="presence offline">offline</span>${call ? html` <span class="pill">${call.state === 'answered' ? 'in call' : call.state}</span>` : null}`;
+  const r = regs[0]!;
+  return html`<span class=${`presence ${call ? 'busy' : 'online'}`}>${call ? (call.state === 'answered' ? 'in call' : call.state) : 'registered'}</span>
+    <div class="hint">${String(r.transport).toUpperCase()} · ${registeredFor(r.registeredAt)}${regs.length > 1 ? ` · ${regs.length} phones` : ''}${r.reachable === false ? ' · unreachable' : ''}</div>
+    ${r.userAgent ? html`<div class="hint" title=${`registered ${when(r.registeredAt)}`}>${r.userAgent}</div>` : null}`;
+}
 
 /** Extensions: add, edit, remove, reset password (shown once), policy, TLS-only. */
 
@@ -81,7 +100,7 @@ function EditRow(props: { acct: AccountView; policies: readonly PolicyListEntry[
     } catch (e) { setErrors(fieldErrors(e)); }
   };
   const id = `edit-${props.acct.extension}`;
-  return html`<tr><td colspan="5"><form onSubmit=${save} id=${id} novalidate>
+  return html`<tr><td colspan="6"><form onSubmit=${save} id=${id} novalidate>
     <strong>Edit ${props.acct.extension}</strong>
     <${FormError} errors=${errors} />
     <div class="grid">
@@ -100,6 +119,13 @@ export function Extensions(): Html {
   const [editing, setEditing] = useState<string | null>(null);
   const [shown, setShown] = useState<{ extension: string; password: string } | null>(null);
   const [error, setError] = useState('');
+  const [status, setStatus] = useState<StatusReport | null>(null);
+  useEffect(() => {
+    // Registrations and calls change the status column live.
+    const es = new EventSource('/api/events');
+    es.addEventListener('status', (ev: MessageEvent<string>) => setStatus(JSON.parse(ev.data) as StatusReport));
+    return () => es.close();
+  }, []);
   const load = async () => {
     const [a, p] = await Promise.all([api<AccountView[]>('GET', '/accounts'), api<PolicyListEntry[]>('GET', '/policies')]);
     setAccounts(a);
@@ -126,13 +152,15 @@ export function Extensions(): Html {
   <section class="card"><h2>Extensions</h2>
     ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
     ${accounts.length === 0 ? html`<p class="empty">No extension yet.</p>` : html`
-    <table id="extensions"><thead><tr><th>Extension</th><th>Name</th><th>Policy</th><th>TLS only</th><th></th></tr></thead>
+    <table id="extensions"><thead><tr><th>Extension</th><th>Name</th><th>Status</th><th>Policy</th><th>TLS</th><th class="actions">Actions</th></tr></thead>
     <tbody>${accounts.map((a) => editing === a.extension
       ? html`<${EditRow} acct=${a} policies=${policies} onDone=${(changed: boolean) => { setEditing(null); if (changed) void act(async () => {}); }} />`
-      : html`<tr data-extension=${a.extension}><td>${a.extension}</td><td>${a.name}</td><td>${a.policy}</td><td>${a.tlsOnly ? 'yes' : 'no'}</td>
-        <td class="row"><button class="plain" onClick=${() => setEditing(a.extension)}>Edit</button>
+      : html`<tr data-extension=${a.extension}><td>${a.extension}</td><td>${a.name}</td><td class="status"><${Presence} extension=${a.extension} status=${status} /></td>
+        <td>${a.policy}${a.record ? html`<div class="hint">records ${a.record}</div>` : null}</td>
+        <td>${a.tlsOnly ? 'TLS only' : 'any transport'}<div class="hint">${a.tlsMode === 'mutual' ? 'phone certificate required' : a.tlsMode === 'server' ? 'phone checks the box' : 'encryption only'}</div></td>
+        <td class="actions"><div class="row"><button class="plain" onClick=${() => setEditing(a.extension)}>Edit</button>
           <button class="plain" onClick=${() => reset(a.extension)}>Reset password</button>
-          <button class="danger" onClick=${() => remove(a.extension)}>Remove</button></td></tr>`)}</tbody></table>`}
+          <button class="danger" onClick=${() => remove(a.extension)}>Remove</button></div></td></tr>`)}</tbody></table>`}
   </section>
   <section class="card"><h2>Add an extension</h2>
     <${AddForm} policies=${policies} onAdded=${(acct: AddedAccount) => { if (acct.password) setShown({ extension: acct.extension, password: acct.password }); void load(); }} />

@@ -10,6 +10,9 @@ import { Policies } from './policies.js';
 import { Backup } from './backup.js';
 import { Security } from './security.js';
 import { Trunks } from './trunks.js';
+import { Logs } from './logs.js';
+import { Recordings } from './recordings.js';
+import { Phones } from './phones.js';
 import type { SessionToken, SetupState } from './types.js';
 import { Field, FormError } from './ui.js';
 
@@ -24,6 +27,9 @@ const PAGES: Record<string, { title: string; view: () => Html }> = {
   trunks: { title: 'Trunks', view: Trunks },
   certificates: { title: 'Certificates', view: Certificates },
   history: { title: 'Call history', view: History },
+  recordings: { title: 'Recordings', view: Recordings },
+  phones: { title: 'Phones', view: Phones },
+  logs: { title: 'Log', view: Logs },
   security: { title: 'Security', view: Security },
   backup: { title: 'Backup', view: Backup },
 };

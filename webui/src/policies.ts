@@ -15,7 +15,7 @@ const NAME = /^[A-Za-z0-9._-]{1,32}$/;
 function Outcome(props: { title: string; o: PolicyOutcome }): Html {
   const rec = props.o.recording ? html`<span class="ok">possible</span>` : html`<span class="warn">not possible</span>`;
   return html`<p><strong>${props.title}:</strong> ${props.o.path}
-    <br /><span class="hint">${props.o.mode === 'relay' ? 'Relayed' : 'Bridged'}; recording and music on hold ${rec}.</span></p>`;
+    <br /><span class="hint">${props.o.mode === 'relay' ? 'Relayed' : 'The box decrypts'}; recording and music on hold ${rec}.</span></p>`;
 }
 
 export function Explanation(props: { caller: CallerStreamOption; callee: CalleeStreamOption }): Html {
@@ -24,6 +24,7 @@ export function Explanation(props: { caller: CallerStreamOption; callee: CalleeS
     <p>${x.summary}</p>
     <${Outcome} title="If the caller encrypts (SRTP)" o=${x.callerEncrypts} />
     <${Outcome} title="If the caller sends plain RTP" o=${x.callerPlain} />
+    <p class="hint">This assumes both extensions of a call have this policy. On a call from A to B, A's policy supplies the caller setting and B's policy the callee setting; a call to a trunk or a fixed address uses A's policy for both.</p>
   </div>`;
 }
 
@@ -67,10 +68,10 @@ function PolicyForm(props: { editing: Policy | null; onSaved: () => void; onCanc
     <${Field} id="policy-name" label="Name" error=${errors.name}>
       <input id="policy-name" type="text" value=${v.name} onInput=${setName} disabled=${!!props.editing} /></${Field}>
     <div class="grid">
-      <${Field} id="policy-caller" label="Media from the caller" error=${errors.callerStream} hint=${caller?.help}>
+      <${Field} id="policy-caller" label="When an extension with this policy calls: its media" error=${errors.callerStream} hint=${caller?.help}>
         <select id="policy-caller" value=${v.callerStream} onChange=${setCaller}>
           ${CALLER_CHOICES.map((c) => html`<option value=${c.value}>${c.label}</option>`)}</select></${Field}>
-      <${Field} id="policy-callee" label="Media toward the callee" error=${errors.calleeStream} hint=${callee?.help}>
+      <${Field} id="policy-callee" label="When an extension with this policy is called: its leg" error=${errors.calleeStream} hint=${callee?.help}>
         <select id="policy-callee" value=${v.calleeStream} onChange=${setCallee}>
           ${CALLEE_CHOICES.map((c) => html`<option value=${c.value}>${c.label}</option>`)}</select></${Field}>
     </div>
@@ -97,14 +98,14 @@ export function Policies(): Html {
   if (!policies) return html`<p class="boot">${error || 'Loading…'}</p>`;
   return html`
   <section class="card"><h2>Media security policies</h2>
-    <p class="hint">Each extension has one policy. When it calls, its policy decides whether the box relays the media untouched (a fully private call) or decrypts and re-encrypts it, and how the called phone's leg is protected.</p>
+    <p class="hint">Each extension has one policy, which acts in two roles. When the extension calls, the policy's caller setting decides whether the box may relay its media untouched (a fully private call, only when both legs use the same SRTP) or takes it apart. When the extension is called, the policy's callee setting decides how the box protects the leg to it. So a call from A to B follows A's caller setting and B's callee setting.</p>
     ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
-    <table id="policies"><thead><tr><th>Name</th><th>Caller</th><th>Callee</th><th>Extensions</th><th>Behaviour</th><th></th></tr></thead>
+    <table id="policies"><thead><tr><th>Name</th><th>As caller</th><th>As callee</th><th>Extensions</th><th>Behaviour</th><th class="actions">Actions</th></tr></thead>
     <tbody>${policies.map((p) => html`<tr data-policy=${p.name}><td>${p.name}</td><td>${label(CALLER_CHOICES, p.callerStream)}</td>
       <td>${label(CALLEE_CHOICES, p.calleeStream)}</td><td>${p.accounts}</td>
       <td class="hint">${explainPolicy(p.callerStream, p.calleeStream).summary}</td>
-      <td class="row"><button class="plain" onClick=${() => setEditing(p)}>Edit</button>
-        ${p.name === 'default' ? null : html`<button class="danger" onClick=${() => remove(p.name)}>Remove</button>`}</td></tr>`)}</tbody></table>
+      <td class="actions"><div class="row"><button class="plain" onClick=${() => setEditing(p)}>Edit</button>
+        ${p.name === 'default' ? null : html`<button class="danger" onClick=${() => remove(p.name)}>Remove</button>`}</div></td></tr>`)}</tbody></table>
   </section>
   <section class="card"><h2>${editing ? `Edit policy ${editing.name}` : 'Create a policy'}</h2>
     <${PolicyForm} editing=${editing} onSaved=${() => { setEditing(null); void load(); }} onCancel=${() => setEditing(null)} />
