@@ -10,3 +10,4 @@ export {
 } from './explain.js';
 export { certSource, type CertSourceDeps } from './certs.js';
 export { AuditLog, AUDIT_FILE, auditRoutes, describeCommand, describeRequest, isChangeCommand, type AuditEntry } from './audit.js';
+export { SIP_WS_PATH, PHONE_PATH, PHONE_API, PHONE_COOKIE, SIP_WS_MAX_MESSAGE, sameOrigin, type PhoneDeps, type PhoneLogin } from './phone.js';

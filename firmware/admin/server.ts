@@ -18,6 +18,7 @@ import { addProvisionRoutes } from './provision.js';
 import type { BackupService } from '../backup/index.js';
 import { AuditLog, auditRoutes } from './audit.js';
 import { backupRoutes } from './backup-routes.js';
+import { attachSipWebSocket, phoneRoutes, PHONE_PATH, PHONE_PERMISSIONS, type PhoneDeps } from './phone.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
@@ -76,6 +77,8 @@ export interface AdminServerOptions {
   readonly clientCa?: () => readonly string[];
   /** Backup and restore from the page (routes only when given). */
   readonly backups?: BackupService;
+  /** The browser phone: SIP over secure WebSocket on /sip and the page on /phone (admin/phone.ts). */
+  readonly phone?: PhoneDeps;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -138,6 +141,7 @@ export class AdminServer {
   private https: FastifyInstance | null = null;
   private http: FastifyInstance | null = null;
   private closeStreams: () => void = () => {};
+  private closeSipWs: () => void = () => {};
   private readonly table: RouteInfo[] = [];
   readonly counters: Counters;
   webPort = 0;
@@ -169,6 +173,8 @@ export class AdminServer {
       forceCloseConnections: true,
     }) as unknown as FastifyInstance;
     https.addHook('onSend', async (_req, reply) => { reply.headers(SECURITY_HEADERS); });
+    // The phone page's document may use the microphone (its calls need it); nothing else may.
+    if (opts.phone) https.addHook('onSend', async (req, reply) => { if (req.url === PHONE_PATH) reply.header('permissions-policy', PHONE_PERMISSIONS); });
     const probe = opts.onHandler;
     https.addHook('onRoute', (r) => {
       const api = r.prefix === API_PREFIX;
@@ -202,6 +208,10 @@ export class AdminServer {
     });
     this.closeStreams = api.closeStreams;
     const root = opts.staticDir ?? DEFAULT_STATIC_DIR;
+    if (opts.phone) {
+      phoneRoutes(https, opts.phone, { clock, random: opts.random ?? cryptoRandom, counters, log: opts.log, pageFile: existsSync(root) ? 'phone.html' : null });
+      this.closeSipWs = attachSipWebSocket(https.server, opts.phone, counters, opts.log).close;
+    }
     if (existsSync(root)) {
       await https.register(fastifyStatic, { root, prefix: '/', index: ['index.html'], cacheControl: false, dotfiles: 'deny' });
     } else {
@@ -249,6 +259,7 @@ export class AdminServer {
     this.https = null;
     this.http = null;
     this.closeStreams();
+    this.closeSipWs();
     await Promise.all([a?.close(), b?.close()]);
   }
 }
