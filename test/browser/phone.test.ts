@@ -36,13 +36,6 @@ interface Leg { party: string; transport: string; protection: string; suite?: st
 interface CallView { mode: string; legs: { a: Leg; b?: Leg } }
 interface Packet { n: number; src: number; dst: number; bytes: Buffer }
 
-if (!reexecInNetns()) {
-  const missing = ['baresip', 'tshark', 'sox'].filter((c) => !have(c));
-  if (!existsSync(CHROMIUM)) missing.push('chromium');
-  if (missing.length) t.fail(`missing ${missing.join(', ')}: scripts/install-deps.sh installs them`);
-  else await main();
-}
-
 const inRange = (p: number, r: string): boolean => { const [lo, hi] = r.split('-').map(Number); return p >= lo! && p <= hi!; };
 const inBox = (p: number): boolean => p >= BOX_RTP.min && p <= BOX_RTP.max;
 
@@ -78,7 +71,7 @@ async function main(): Promise<void> {
 
   // Chromium's fake microphone plays this file (looped): a 1000 Hz tone.
   const micFile = join(work, 'mic1000.wav');
-  const sox = spawnSync('sox', ['-n', '-r', '48000', '-c', '1', '-b', '16', micFile, 'synth', '30', 'sine', '1000', 'vol', '0.5'], { timeout: 20_000 });
+  const sox = spawnSync('sox', ['-n', '-r', '48000', '-c', '1', '-b', '16', micFile, 'synth', '30', 'sine', '1000', 'vol', '0.9'], { timeout: 20_000 });
   if (sox.status !== 0) throw new Error(`sox: ${sox.stderr.toString()}`);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -136,9 +129,10 @@ async function main(): Promise<void> {
     const status = boxStatus(data);
     const view = ((status.calls ?? []) as CallView[])[0];
     t.comment(`pbx status: ${JSON.stringify(view)}`);
+    t.comment(`box DTLS/ICE counters: ${JSON.stringify(Object.fromEntries(Object.entries({ ...status.counters, ...(status as { media?: { counters?: object } }).media?.counters }).filter(([k]) => /dtls|ice|stun|srtp/.test(k))))}`);
     t.equal(view?.mode, 'bridge', 'the box bridges');
     t.equal(view?.legs.a.protection, 'dtls', 'the browser\'s leg is protection "dtls" in `pbx status --json`');
-    t.match(view?.legs.a.suite ?? '', /^(AES_CM_128_HMAC_SHA1_(80|32)|AEAD_AES_(128|256)_GCM)$/, `with its suite (${view?.legs.a.suite})`);
+    t.match(view?.legs.a.suite ?? '', /^SRTP_(AES128_CM_SHA1_(80|32)|AEAD_AES_(128|256)_GCM)$/, `with its RFC 5764 profile as the suite (${view?.legs.a.suite})`);
     t.equal(view?.legs.a.transport, 'wss', 'over wss');
     t.equal(view?.legs.b?.protection, 'sdes', 'the desk leg is SDES');
     t.equal(view?.legs.b?.transport, 'tls', 'over TLS');
@@ -182,11 +176,25 @@ async function main(): Promise<void> {
     const eBrowser = entropy(payloads(toBrowser.filter((p) => p.bytes.length > 100)));
     t.ok(eBrowser > 7.5, `the browser leg's payload is ciphertext (${eBrowser.toFixed(2)} bits/byte)`);
     const deskRtp = deskLeg.filter((p) => kindOf(p.bytes) === 'rtp');
-    t.ok(deskRtp.length > 50 && deskRtp.every((p) => p.bytes.length === SRTP_80), `the desk leg is SRTP with an 80-bit tag (${deskRtp.length} packets of ${SRTP_80} bytes)`);
+    const sizes = new Map<string, number>();
+    for (const p of deskRtp) { const k = `${inBox(p.src) ? 'to' : 'from'}-desk pt${p.bytes[1]! & 0x7f} ${p.bytes.length}B`; sizes.set(k, (sizes.get(k) ?? 0) + 1); }
+    t.comment(`desk leg RTP by direction, payload type and size: ${JSON.stringify(Object.fromEntries(sizes))}`);
+    const deskAudio = deskRtp.filter((p) => (p.bytes[1]! & 0x7f) === 0);
+    t.ok(deskAudio.length > 50 && deskAudio.every((p) => p.bytes.length === SRTP_80), `the desk leg's PCMU is SRTP with an 80-bit tag (${deskAudio.length} packets of ${SRTP_80} bytes)`);
+    // RFC 4733: an event payload is 4 bytes, so an SRTP telephone-event packet is 12 + 4 + 10.
+    const events = deskRtp.filter((p) => inBox(p.src) && (p.bytes[1]! & 0x7f) !== 0 && p.bytes.length === 12 + 4 + 10);
+    t.ok(events.length >= 3, `the dial pad's keys reach the desk phone as SRTP telephone-events (${events.length} packets)`);
     const eDesk = entropy(payloads(deskRtp));
     t.ok(eDesk > 7.5, `the desk leg's payload is ciphertext (${eDesk.toFixed(2)} bits/byte)`);
     const seen = new Set(payloads(deskRtp).map((b) => b.toString('hex')));
     t.notOk(payloads(toBrowser).some((b) => seen.has(b.toString('hex'))), 'no packet crosses the box unchanged: each leg has its own keys');
     t.same(pageErrors, [], 'no script errors on the page');
   });
+}
+
+if (!reexecInNetns()) {
+  const missing = ['baresip', 'tshark', 'sox'].filter((c) => !have(c));
+  if (!existsSync(CHROMIUM)) missing.push('chromium');
+  if (missing.length) t.fail(`missing ${missing.join(', ')}: scripts/install-deps.sh installs them`);
+  else await main();
 }
