@@ -91,6 +91,8 @@ export class Call {
   ringing: readonly string[] = [];
   /** Another phone picked the ringing call up (its extension): the ringing branches no longer count. */
   pickedUp?: string;
+  /** The park slot the call waits in (features/park.ts), while it is parked. */
+  parkedIn?: string;
   /** The box's To tag toward the caller. */
   readonly tag: string;
 
@@ -300,6 +302,7 @@ export class Call {
       mode: k?.plan.mode ?? 'relay', recordingPossible: k ? !k.endToEnd : true,
       ...(k ? { policyNote: k.plan.note } : {}),
       ...(this.notes.length ? { notes: [...this.notes] } : {}),
+      ...(this.parkedIn !== undefined ? { parked: this.parkedIn } : {}),
       ...(this.recording ? { recording: this.recording } : {}),
       ...(this.recordMode ? { recordMode: this.recordMode } : {}),
     };

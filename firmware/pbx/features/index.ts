@@ -1,6 +1,6 @@
 /** Call features on the call model: each works on a Call and its media session (ARCHITECTURE.md, pbx/features). */
 export { Hold, isHoldOffer, musicCodec, PRIVATE_HOLD_NOTE, type HoldDeps } from './hold.js';
-export { Transfer, PRIVATE_TRANSFER_NOTE, type TransferDeps } from './transfer.js';
+export { Transfer, PRIVATE_TRANSFER_NOTE, type ParkingLot, type TransferDeps } from './transfer.js';
 export { HoldMusicSource, storeHoldMusic, HOLD_MUSIC_FILE, MIN_HOLD_MUSIC_SECONDS, MAX_HOLD_MUSIC_SECONDS, type StoredMusic } from './music.js';
 export {
   Recording, FeatureCodeSink, RECORD_TOGGLE_CODE, RECORD_TONE_HZ, RECORD_TONE_MS, PRIVATE_RECORDING_NOTE, protectionWords, recordTone, strongerMode,
@@ -10,3 +10,4 @@ export { Rooms, PRIVATE_CONFERENCE_NOTE, ROOM_PIN_NOTE, type RoomConfig, type Ro
 export { Delivery, MAX_FORWARD_HOPS, type DeliveryDeps, type DeliveryHost, type RingGroupEntry } from './delivery.js';
 export { SettingCodesDestination, type SettingCodes, type SettingCodesDeps, type SettingCodesHost } from './codes.js';
 export { Pickup, PRIVATE_PICKUP_REASON, type PickupCodes, type PickupDeps, type PickupHost } from './pickup.js';
+export { ParkLot, parkSlots, type ParkDeps, type ParkHost, type ParkSettings } from './park.js';
