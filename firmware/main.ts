@@ -5,6 +5,8 @@ import type { Board } from '../board/index.js';
 import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
 import { fileURLToPath } from 'node:url';
 import { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand } from './admin/index.js';
+import { tokensEqual } from './admin/index.js';
+import { digestHa1 } from './config/index.js';
 import { ConfigStore, setAccountFeatures, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
 import {
@@ -281,9 +283,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The address phones reach the box at: the bound one, or the first LAN IPv4 when bound to all.
   const advertise = bind === '0.0.0.0' || bind === '::' ? (identity.addresses.find((a) => !a.includes(':') && a !== '127.0.0.1') ?? '127.0.0.1') : bind;
   const hostPart = advertise.includes(':') ? `[${advertise}]` : advertise;
-  const portFor = (t: Target): number => (t.transport === 'tls' || t.transport === 'wss' ? ports.tls : ports.udp);
+  const portFor = (t: Target): number => (t.transport === 'wss' ? admin.webPort : t.transport === 'tls' ? ports.tls : ports.udp);
   const sentBy = (t: Target): string => `${hostPart}:${portFor(t)}`;
-  const contactFor = (t: Target): string => `sip:securepbx@${hostPart}:${portFor(t)}${t.transport === 'udp' ? '' : `;transport=${t.transport}`}`;
+  // RFC 7118 5.2: the URI parameter for SIP over WebSocket, secure or not, is transport=ws.
+  const contactFor = (t: Target): string => `sip:securepbx@${hostPart}:${portFor(t)}${t.transport === 'udp' ? '' : `;transport=${t.transport === 'wss' ? 'ws' : t.transport}`}`;
 
   const location = new LocationService(clock, fileBindingPersistence(dataDir, log));
   const throttle = new AuthThrottle({
@@ -486,6 +489,19 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     selfHosts: () => self.hosts, defaultHost: advertise,
     execute: (req) => executeCommand(commandContext, req),
     provisioning, clientCa: clientCas,
+    // Issue 10: the browser phone (SIP over WSS on /sip, the page on /phone), logged in with the extension's own SIP password.
+    phone: {
+      checkPassword: async (ext, password, address) => {
+        if (throttle.isBlocked(address)) return 'blocked';
+        const acct = account(ext);
+        const ok = acct !== undefined && tokensEqual(digestHa1('SHA-256', ext, cfg().sip.realm, password), acct.ha1Sha256);
+        if (ok) throttle.recordSuccess(address);
+        else throttle.recordFailure(address, ext);
+        return ok ? 'ok' : 'wrong';
+      },
+      calls: (ext) => b2bua.list().filter((c) => c.caller === ext || c.callee === ext),
+      sipWebSocket: (conn) => transports.acceptWebSocket(conn) !== undefined,
+    },
     // What the dashboard shows live: registrations, calls, LEDs, config, certificate.
     live: {
       onChange: (fn) => {

@@ -21,3 +21,4 @@ await build({
   logLevel: 'warning',
 });
 for (const f of ['index.html', 'style.css', 'favicon.svg']) copyFileSync(join(root, 'webui', f), join(out, f));
+await import('./build-phone.mjs');

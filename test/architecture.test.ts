@@ -73,7 +73,7 @@ const SIDEWAYS: Record<string, readonly string[]> = {
  */
 const WEBUI_SHARED: readonly string[] = [join(FIRMWARE, 'api', 'index.ts'), join(FIRMWARE, 'admin', 'explain.ts')];
 /** Packages the page bundles. */
-const WEBUI_PACKAGES: readonly string[] = ['preact', 'preact/hooks', 'htm'];
+const WEBUI_PACKAGES: readonly string[] = ['preact', 'preact/hooks', 'htm', 'sip.js'];
 /** The one file that must import nothing at all. */
 const API_TYPES = join(FIRMWARE, 'api', 'index.ts');
 

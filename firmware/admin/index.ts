@@ -12,3 +12,4 @@ export { certSource, type CertSourceDeps } from './certs.js';
 export { AuditLog, AUDIT_FILE, auditRoutes, describeCommand, describeRequest, isChangeCommand, type AuditEntry } from './audit.js';
 export { OUTCOMES, outcomeOf, parseHistoryFilter, filterHistory, historyCsv, CSV_HEADER, type Outcome, type HistoryFilter } from './history.js';
 export { logRoutes, qualityRoutes, recordingRoutes, type QualitySource } from './views-routes.js';
+export { SIP_WS_PATH, PHONE_PATH, PHONE_API, PHONE_COOKIE, SIP_WS_MAX_MESSAGE, sameOrigin, type PhoneDeps, type PhoneLogin } from './phone.js';

@@ -20,6 +20,7 @@ import { AuditLog, auditRoutes } from './audit.js';
 import { backupRoutes } from './backup-routes.js';
 import { logRoutes, qualityRoutes, recordingRoutes, type QualitySource } from './views-routes.js';
 import type { RecordingStore } from '../recording/index.js';
+import { attachSipWebSocket, phoneRoutes, PHONE_PATH, PHONE_PERMISSIONS, type PhoneDeps } from './phone.js';
 
 /**
  * The admin web servers. HTTPS on the web port with the box's own certificate
@@ -84,6 +85,8 @@ export interface AdminServerOptions {
   readonly quality?: QualitySource;
   /** Recordings to play, download and delete from the page (issue 9). */
   readonly recordings?: RecordingStore;
+  /** The browser phone: SIP over secure WebSocket on /sip and the page on /phone (admin/phone.ts). */
+  readonly phone?: PhoneDeps;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -146,6 +149,7 @@ export class AdminServer {
   private https: FastifyInstance | null = null;
   private http: FastifyInstance | null = null;
   private closeStreams: () => void = () => {};
+  private closeSipWs: () => void = () => {};
   private readonly table: RouteInfo[] = [];
   readonly counters: Counters;
   webPort = 0;
@@ -177,6 +181,8 @@ export class AdminServer {
       forceCloseConnections: true,
     }) as unknown as FastifyInstance;
     https.addHook('onSend', async (_req, reply) => { reply.headers(SECURITY_HEADERS); });
+    // The phone page's document may use the microphone (its calls need it); nothing else may.
+    if (opts.phone) https.addHook('onSend', async (req, reply) => { if (req.url === PHONE_PATH) reply.header('permissions-policy', PHONE_PERMISSIONS); });
     const probe = opts.onHandler;
     https.addHook('onRoute', (r) => {
       const api = r.prefix === API_PREFIX;
@@ -214,6 +220,10 @@ export class AdminServer {
     });
     this.closeStreams = api.closeStreams;
     const root = opts.staticDir ?? DEFAULT_STATIC_DIR;
+    if (opts.phone) {
+      phoneRoutes(https, opts.phone, { clock, random: opts.random ?? cryptoRandom, counters, log: opts.log, pageFile: existsSync(root) ? 'phone.html' : null });
+      this.closeSipWs = attachSipWebSocket(https.server, opts.phone, counters, opts.log).close;
+    }
     if (existsSync(root)) {
       await https.register(fastifyStatic, { root, prefix: '/', index: ['index.html'], cacheControl: false, dotfiles: 'deny' });
     } else {
@@ -261,6 +271,7 @@ export class AdminServer {
     this.https = null;
     this.http = null;
     this.closeStreams();
+    this.closeSipWs();
     await Promise.all([a?.close(), b?.close()]);
   }
 }

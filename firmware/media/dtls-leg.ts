@@ -122,7 +122,8 @@ export class LegDtls {
   maybeStart(): void {
     const leg = this.leg;
     if (this.started || leg.closed || !leg.rtpSock) return;
-    if (this.spec.role === 'client' && leg.rtpPortOut === 0) return;
+    // RFC 8842 / 5763: with ICE the handshake waits for a connectivity check to prove the address.
+    if (this.spec.role === 'client' && (leg.rtpPortOut === 0 || (this.hasIce && !this.iceSelected))) return;
     this.started = true;
     this.agent.start();
   }
@@ -149,7 +150,17 @@ export class LegDtls {
     if (typeof v === 'string') return v;
     const leg = this.leg;
     const here = leg.rtpAddr === from.address && leg.rtpPortOut === from.port;
-    if (!here && (v.useCandidate || !this.iceSelected)) {
+    if (here && !this.iceSelected) {
+      // The first authenticated check came from where the SDP already pointed
+      // (a browser's host candidate is its m-line address): that address is
+      // now proven, and the leg's DTLS is accepted from it. Without this, a
+      // phone checking from its SDP address was never selected and every
+      // record it sent was dropped as foreign (seen with chromium).
+      leg.latched = true;
+      this.iceSelected = true;
+      this.ctx.counters.inc('media.ice.selected');
+      this.maybeStart();
+    } else if (!here && (v.useCandidate || !this.iceSelected)) {
       leg.rtpAddr = from.address;
       leg.rtpPortOut = from.port;
       leg.latched = true;

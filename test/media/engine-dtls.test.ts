@@ -294,6 +294,23 @@ t.test('ICE-lite: only authenticated checks are answered, and they choose where 
   await r.engine.close();
 });
 
+t.test('ICE-lite, box as DTLS client, the SDP naming the very address the checks come from (chromium): the first check selects it, then the handshake starts', async (t) => {
+  const ice = { localUfrag: 'boxU', localPwd: 'box-password-0123456789', remoteUfrag: 'webU' };
+  const r = await rig({ boxRole: 'client', ice, sdp: PHONE });
+  t.equal(r.aSock.sent.length, 0, 'no ClientHello before a connectivity check proved the address');
+  r.aSock.deliver(buildIceCheck(Buffer.alloc(12, 7), 'boxU:webU', ice.localPwd), PHONE);
+  const a = await r.stats('a');
+  t.equal(a.ice, 'selected', 'a check from the SDP address selects it');
+  t.equal(r.counters.get('media.ice.selected'), 1, 'counted');
+  t.ok(r.aSock.sent.some((s) => s.data[0] === 22), 'and the ClientHello goes out');
+  r.phone.ep!.start();
+  r.pump();
+  t.ok(r.phone.connected, 'the handshake completes: the phone\'s flights from that address are not foreign');
+  t.equal((await r.stats('a')).dropped['foreign-host'] ?? 0, 0, 'nothing dropped as foreign');
+  await audioBothWays(t, r, 700, 'ICE from the SDP address + DTLS client');
+  await r.engine.close();
+});
+
 t.test('10^4 mutated DTLS records from the phone into an established leg: no crash, each counted, the keys survive', async (t) => {
   const r = await rig({ boxRole: 'server' });
   const captured: Buffer[] = [];

@@ -1,5 +1,5 @@
 export type {
-  BoundPorts, Source, StartOptions, Target, TlsMaterial, TransportEvent, TransportName,
+  BoundPorts, SipWebSocket, Source, StartOptions, Target, TlsMaterial, TransportEvent, TransportName,
 } from './types.js';
 export {
   SipTransports, type TransportOptions, type OutboundTls,

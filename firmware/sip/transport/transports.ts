@@ -43,7 +43,7 @@ import { SourceRate, UDP_SOURCE_BURST, UDP_SOURCE_RATE } from './sourcerate.js';
 import { badRequestFor } from './salvage.js';
 import { DEFAULT_TLS_PROFILE, isRenegotiationError, refuseRenegotiation, tlsServerPolicy, TLS_MIN_VERSION, type TlsProfile } from './tlspolicy.js';
 import type {
-  BoundPorts, Source, StartOptions, Target, TlsMaterial, TransportEvent, TransportName,
+  BoundPorts, SipWebSocket, Source, StartOptions, Target, TlsMaterial, TransportEvent, TransportName,
 } from './types.js';
 import { normalizeAddress, stampVia } from './via.js';
 
@@ -114,11 +114,23 @@ export interface TransportOptions {
 }
 
 type StreamName = 'tcp' | 'tls';
+/** The connection transports: TCP and TLS streams, and SIP over secure WebSocket (RFC 7118). */
+type FlowName = StreamName | 'wss';
+
+/** What a flow needs of its connection: a net.Socket, or the WebSocket adapter (wsFlowSocket). */
+interface FlowSocket {
+  readonly destroyed: boolean;
+  readonly writable: boolean;
+  readonly writableLength: number;
+  write(bytes: Buffer): unknown;
+  destroy(): unknown;
+  once(event: 'close', fn: () => void): unknown;
+}
 
 interface Flow {
   readonly id: string;
-  readonly transport: StreamName;
-  readonly socket: net.Socket;
+  readonly transport: FlowName;
+  readonly socket: FlowSocket;
   readonly address: string;
   readonly port: number;
   readonly peerKey: string;
@@ -157,7 +169,7 @@ interface PendingTls {
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
 
-const peerKeyOf = (t: StreamName, address: string, port: number): string => `${t}|${address}|${port}`;
+const peerKeyOf = (t: FlowName, address: string, port: number): string => `${t}|${address}|${port}`;
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -325,6 +337,55 @@ export class SipTransports {
     this.flows.get(flowId)?.socket.destroy();
   }
 
+  /**
+   * Takes a SIP WebSocket (RFC 7118) the admin HTTPS server accepted and
+   * upgraded: it becomes a flow like a TLS connection, under the same
+   * connection limits, first-message and idle timeouts, message rate and size
+   * limits, and a registration over it binds to it. Each WebSocket message is
+   * one whole SIP message (RFC 7118 5.2), so no stream framing is needed; a
+   * message of CRLFs alone is a keep-alive. Returns the flow id, or undefined
+   * when refused (the socket is closed and the reason counted).
+   */
+  acceptWebSocket(conn: SipWebSocket): string | undefined {
+    const address = normalizeAddress(conn.remoteAddress);
+    const port = conn.remotePort;
+    if (this.state !== 'running') {
+      conn.terminate();
+      this.reject('not-running', 'wss', { address, port });
+      return undefined;
+    }
+    const socket = wsFlowSocket(conn);
+    if (!this.takeSlot('wss', socket, address, port)) return undefined;
+    const now = this.clock.now();
+    const flow: Flow = {
+      id: `wss:${++this.flowSeq}`,
+      transport: 'wss',
+      socket,
+      address,
+      port,
+      peerKey: peerKeyOf('wss', address, port),
+      outbound: false,
+      local: { address: normalizeAddress(conn.localAddress), port: conn.localPort },
+      buffer: Buffer.alloc(0),
+      acceptedAt: now,
+      messages: 0,
+      lastActivity: now,
+      registeredUntil: 0,
+      rateWindowStart: now,
+      rateCount: 0,
+      pinned: false,
+      timerDue: Infinity,
+      closed: false,
+    };
+    this.flows.set(flow.id, flow);
+    this.byPeer.set(flow.peerKey, flow.id);
+    conn.onMessage((data) => this.onWebSocketMessage(flow, data));
+    socket.once('close', () => this.dropFlow(flow, true));
+    this.scheduleCheck(flow);
+    this.emit({ kind: 'flow-opened', reason: 'flow-opened', transport: 'wss', address, port, flowId: flow.id });
+    return flow.id;
+  }
+
   async start(opts: StartOptions): Promise<BoundPorts> {
     if (this.state !== 'new') throw new PbxError('invalid-state', `transports are ${this.state}`);
     this.state = 'starting';
@@ -405,6 +466,7 @@ export class SipTransports {
     }
     if (target.transport === 'udp') return this.sendUdp(bytes, target);
     if (target.transport === 'tcp' || target.transport === 'tls') return this.sendStream(bytes, target.transport, target, registrationLifetimeMs(msg));
+    if (target.transport === 'wss' || target.transport === 'ws') return this.sendWebSocket(bytes, target, registrationLifetimeMs(msg));
     return this.reject('send-unsupported', target.transport);
   }
 
@@ -598,7 +660,7 @@ export class SipTransports {
    * Counts an accepted (or opened) connection against the per-address and
    * total limits; false (socket destroyed, rejection counted) beyond them.
    */
-  private takeSlot(t: StreamName, socket: net.Socket, address: string, port: number): boolean {
+  private takeSlot(t: FlowName, socket: { destroy(): unknown }, address: string, port: number): boolean {
     if (address === '' || port === 0) {
       socket.destroy();
       this.reject('no-peer-address', t);
@@ -679,6 +741,26 @@ export class SipTransports {
     this.scheduleCheck(flow);
     this.emit({ kind: 'flow-opened', reason: 'flow-opened', transport: t, address, port, flowId: flow.id });
     return flow;
+  }
+
+  private onWebSocketMessage(flow: Flow, data: Buffer): void {
+    if (flow.closed) return;
+    const now = this.clock.now();
+    if (!this.withinRate(flow, now)) return;
+    if (data.length > this.streamBufferLimit) {
+      this.reject('buffer-limit', 'wss', { address: flow.address, port: flow.port, flowId: flow.id });
+      flow.socket.destroy();
+      return;
+    }
+    flow.lastActivity = now;
+    if (data.length > 0 && data.every((b) => b === 0x0d || b === 0x0a)) {
+      // A CRLF keep-alive as in RFC 5626 4.4.1, which some SIP WebSocket clients send as a message.
+      this.counters.inc('wss-keepalive');
+      if (data.length >= DOUBLE_CRLF_LENGTH) this.writeFlow(flow, PONG);
+      return;
+    }
+    flow.messages++;
+    this.handleMessageBytes(data, this.sourceOf(flow));
   }
 
   private onStreamData(flow: Flow, chunk: Buffer): void {
@@ -840,6 +922,23 @@ export class SipTransports {
     // 3. A new connection.
     flow ??= this.connect(t, target);
     if (flow === undefined) return false;
+    if (registrationMs !== undefined) flow.registeredUntil = this.clock.now() + registrationMs;
+    return this.writeFlow(flow, bytes);
+  }
+
+  /**
+   * RFC 7118 5: the box cannot open a WebSocket toward a browser, so a
+   * message for one goes over the connection it came on or registered over
+   * (or any live one from that peer), or nowhere.
+   */
+  private sendWebSocket(bytes: Buffer, target: Target, registrationMs?: number): boolean {
+    let flow = target.flowId === undefined ? undefined : this.flows.get(target.flowId);
+    if (flow !== undefined && (flow.closed || flow.transport !== 'wss')) flow = undefined;
+    if (flow === undefined) {
+      const id = this.byPeer.get(peerKeyOf('wss', normalizeAddress(target.address), target.port));
+      flow = id === undefined ? undefined : this.flows.get(id);
+    }
+    if (flow === undefined) return this.reject('send-no-flow', 'wss', { address: target.address, port: target.port });
     if (registrationMs !== undefined) flow.registeredUntil = this.clock.now() + registrationMs;
     return this.writeFlow(flow, bytes);
   }
@@ -1071,6 +1170,40 @@ export interface OutboundTls {
   readonly ca?: string;
   /** The box's own certificate, for peers that ask for one (mutual TLS between boxes). */
   readonly client?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+}
+
+/**
+ * A SIP WebSocket seen as a flow's socket. A SIP message goes out as a text
+ * message when its bytes are UTF-8 (RFC 7118 5.1 allows either; browser SIP
+ * libraries read text), as a binary one otherwise. destroy() closes with 1008
+ * (policy), since the transport closes only for a limit or an error.
+ */
+function wsFlowSocket(conn: SipWebSocket): FlowSocket & { once(event: 'close', fn: () => void): unknown } {
+  let destroyed = false;
+  const closers: (() => void)[] = [];
+  conn.onClose(() => {
+    destroyed = true;
+    for (const fn of closers.splice(0)) fn();
+  });
+  return {
+    get destroyed() { return destroyed || !conn.open; },
+    get writable() { return !destroyed && conn.open; },
+    get writableLength() { return conn.bufferedAmount; },
+    write(bytes: Buffer) {
+      const text = bytes.toString('utf8');
+      if (Buffer.byteLength(text, 'utf8') === bytes.length && Buffer.from(text, 'utf8').equals(bytes)) conn.send(text);
+      else conn.send(bytes);
+      return true;
+    },
+    destroy() {
+      if (destroyed) return;
+      conn.terminate();
+    },
+    once(_event: 'close', fn: () => void) {
+      if (destroyed) queueMicrotask(fn);
+      else closers.push(fn);
+    },
+  };
 }
 
 function tlsInfoOf(socket: tls.TLSSocket): Source['tls'] {

@@ -64,3 +64,25 @@ export interface TransportEvent {
   readonly flowId?: string;
   readonly detail?: string;
 }
+
+/**
+ * One WebSocket carrying SIP (RFC 7118), as the transports see it: the admin
+ * HTTPS server upgrades the connection (subprotocol "sip") and hands it over
+ * behind this interface, so the SIP layer knows no HTTP or WebSocket library.
+ */
+export interface SipWebSocket {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Bytes queued toward the peer and not yet written. */
+  readonly bufferedAmount: number;
+  readonly open: boolean;
+  /** One SIP message: a string as a text message, bytes as a binary one. */
+  send(data: string | Buffer): void;
+  /** Drops the connection at once. */
+  terminate(): void;
+  /** Each whole WebSocket message, text or binary, as bytes. */
+  onMessage(fn: (data: Buffer) => void): void;
+  onClose(fn: () => void): void;
+}
