@@ -14,6 +14,10 @@ import {
 import { Trunks, systemResolver } from './pbx/index.js';
 import { Recording, Rooms, type RecordMode } from './pbx/index.js';
 import { RecordingStore } from './recording/index.js';
+import { MailboxStore } from './recording/index.js';
+import { Voicemail } from './pbx/index.js';
+import { VOICEMAIL_DIR } from './control/index.js';
+import { checkPin, voicemailOn } from './config/index.js';
 import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
@@ -321,6 +325,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // Recordings (issue 9): sealed files under DATA/recordings, fed by engine taps the recording feature asks for.
   const recordings = await RecordingStore.open({ dir: join(dataDir, RECORDINGS_DIR), clock, random, counters });
   let recorder: Recording | undefined;
+  // Voicemail (issue 15): messages and greetings sealed like recordings, in a store of their own (DATA/voicemail).
+  const mailboxes = await MailboxStore.open({ dir: join(dataDir, VOICEMAIL_DIR), clock, random, counters });
+  void mailboxes.prune().catch(() => undefined);
+  let voicemail: Voicemail | undefined;
   // ZRTP (RFC 6189): the box's ZID and retained secrets live in DATA/zrtp-cache.json (0600, atomic), the same across restarts.
   const zrtpCache = FileZrtpCache.open(dataDir, random);
   const zrtp = new ZrtpBox({ zid: zrtpCache.zid, cache: zrtpCache, clock, random, counters });
@@ -332,6 +340,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     zrtp: zrtp.agents,
     dtls: dtls.factory,
     tapSinks: (spec) => {
+      const vm = voicemail?.sinkFor(spec);
+      if (vm) return vm;
       if (!recorder) throw new PbxError('invalid-state', 'no recorder yet');
       return recorder.sinkFor(spec);
     },
@@ -383,6 +393,18 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
     rooms: () => cfg().rooms ?? [],
   }, b2bua));
+  voicemail = new Voicemail({
+    clock, random, transactions, media, counters, log, contactFor, location,
+    callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
+    store: mailboxes,
+    enabled: (ext) => { const a = account(ext); return a !== undefined && voicemailOn(a); },
+    code: () => cfg().features.codes.voicemail,
+    checkPin: async (ext, pin) => checkPin(pin, account(ext)?.voicemail?.pinHash),
+    setPin: async (ext, pin) => { await store.update((d) => setAccountFeatures(d, ext, { voicemailPin: pin })); },
+  }, b2bua);
+  b2bua.addDestination(voicemail);
+  const vmHook = voicemail;
+  b2bua.setVoicemail({ leave: (incoming, mailbox, after, why) => vmHook.leave(incoming, mailbox, after, why), on: (ext) => vmHook.on(ext) });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   // SIP trunks: the outbound routes as a destination (it lets the accounts go first), inbound calls by DID before digest.
   const trunks = new Trunks({
@@ -435,6 +457,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       exportTo: (id: string, out: string) => recordings.exportTo(id, out),
       toggle: (call: string, on?: boolean) => recorder!.toggle(call, on),
     },
+    voicemail: { list: (ext: string) => mailboxes.list(ext) },
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(sipTls(m)); admin.setTlsMaterial(tls(m)); } }),
     provisioning,

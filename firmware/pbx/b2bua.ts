@@ -40,6 +40,12 @@ export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly pickupCodes?: () => PickupCodes;
 }
 
+/** Voicemail as the B2BUA's delivery asks it (features/voicemail): take an unanswered call, is it on for an account. */
+export interface VoicemailHook {
+  leave(incoming: IncomingCall, mailbox: string, after: Call | undefined, why: string): boolean;
+  on(extension: string): boolean;
+}
+
 export class B2bua implements CallEnding {
   private readonly calls = new Set<Call>();
   private readonly listeners = new Set<() => void>();
@@ -48,6 +54,7 @@ export class B2bua implements CallEnding {
   private readonly hold: Hold;
   private readonly transfer: Transfer;
   private readonly destinations: Destination[] = [];
+  private voicemail?: VoicemailHook;
   private trunkInbound?: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean;
 
   constructor(readonly deps: B2buaDeps) {
@@ -59,7 +66,11 @@ export class B2bua implements CallEnding {
     this.destinations.push(new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log }, this));
     if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
     // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
-    this.destinations.push(new Delivery({ callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log }, this));
+    this.destinations.push(new Delivery({
+      callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log,
+      voicemail: (incoming, mailbox, after, why) => this.voicemail?.leave(incoming, mailbox, after, why) ?? false,
+      voicemailOn: (ext) => this.voicemail?.on(ext) ?? false,
+    }, this));
     deps.media.onEvent((e) => {
       if (e.type === 'keying') {
         // A key agreement in the media path (ZRTP) finished or failed on one of a call's legs.
@@ -85,6 +96,11 @@ export class B2bua implements CallEnding {
   /** Add a kind of destination (see Destination); asked after those added before it, before the accounts. */
   addDestination(dest: Destination): void {
     this.destinations.push(dest);
+  }
+
+  /** Voicemail's hook for an unanswered call to an account (features/voicemail): true when it took the call. */
+  setVoicemail(hook: VoicemailHook): void {
+    this.voicemail = hook;
   }
 
   /** Calls arriving from trunks: asked before digest authentication; true when it took the INVITE (pbx/trunks). */
@@ -214,7 +230,9 @@ export class B2bua implements CallEnding {
    * A call a destination answers itself (a conference room): the B2BUA
    * routes its in-dialog requests (ACK, BYE) and ends it like any other.
    */
-  adopt(call: Call): void {
+  adopt(call: Call, replaces?: Call): void {
+    // An unanswered call the answering destination takes over (voicemail): it ends without a word to the caller.
+    if (replaces) void this.end(replaces, 'forwarded');
     call.onNoAck = () => guard(this.deps, this.hangup(call, 'timeout', 'both'), 'hangup');
     this.calls.add(call);
     this.changed();
@@ -284,6 +302,7 @@ export class B2bua implements CallEnding {
         this.reoffer(call, leg, req, tx);
         return true;
       case 'INFO':
+        if (call.onInfo?.(req, tx)) return true;
         guard(d, this.renegotiation.across(call, leg, req, tx), req.method);
         return true;
       case 'REFER':
