@@ -15,7 +15,7 @@ import { Trunks, systemResolver } from './pbx/index.js';
 import { Recording, Rooms, type RecordMode } from './pbx/index.js';
 import { RecordingStore } from './recording/index.js';
 import { MailboxStore } from './recording/index.js';
-import { Voicemail } from './pbx/index.js';
+import { MessageWaiting, Voicemail } from './pbx/index.js';
 import { VOICEMAIL_DIR } from './control/index.js';
 import { checkPin, voicemailOn } from './config/index.js';
 import { RECORDINGS_DIR } from './control/index.js';
@@ -406,6 +406,13 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const vmHook = voicemail;
   b2bua.setVoicemail({ leave: (incoming, mailbox, after, why) => vmHook.leave(incoming, mailbox, after, why), on: (ext) => vmHook.on(ext) });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
+  // Message-waiting (RFC 3842): SUBSCRIBE/NOTIFY of message-summary, and unsolicited NOTIFYs when a mailbox changes.
+  const mwi = new MessageWaiting({
+    accounts, digest: () => digest, throttle, counters, log, toTag, certBinds, location, clock, random, transactions, contactFor,
+    counts: (mb) => mailboxes.counts(mb), realm: () => cfg().sip.realm,
+  });
+  core.subscribe = (req, tx, source) => mwi.onSubscribe(req, tx, source);
+  mailboxes.onChange((mb) => mwi.changed(mb));
   // SIP trunks: the outbound routes as a destination (it lets the accounts go first), inbound calls by DID before digest.
   const trunks = new Trunks({
     clock, random, log, counters, dns: await systemResolver(), contactFor,
