@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
@@ -16,7 +16,7 @@ import { Recording, Rooms, type RecordMode } from './pbx/index.js';
 import { RecordingStore } from './recording/index.js';
 import { MailboxStore } from './recording/index.js';
 import { MessageWaiting, Voicemail } from './pbx/index.js';
-import { VOICEMAIL_DIR } from './control/index.js';
+import { VOICEMAIL_DIR, attendantGreetingPath } from './control/index.js';
 import { checkPin, voicemailOn } from './config/index.js';
 import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
@@ -393,6 +393,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
     rooms: () => cfg().rooms ?? [],
   }, b2bua));
+  // Attendant greetings (pbx attendant add --greeting): converted once to 8 kHz PCM in DATA/attendant, re-read when changed.
+  const attendantGreetings = new AttendantGreetings(dataDir);
   voicemail = new Voicemail({
     clock, random, transactions, media, counters, log, contactFor, location,
     callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
@@ -401,6 +403,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     code: () => cfg().features.codes.voicemail,
     checkPin: async (ext, pin) => checkPin(pin, account(ext)?.voicemail?.pinHash),
     setPin: async (ext, pin) => { await store.update((d) => setAccountFeatures(d, ext, { voicemailPin: pin })); },
+    attendants: () => cfg().attendants ?? [],
+    attendantGreeting: (ext) => attendantGreetings.get(ext),
   }, b2bua);
   b2bua.addDestination(voicemail);
   const vmHook = voicemail;
@@ -663,3 +667,24 @@ export async function runAppliance(opts: ApplianceOptions): Promise<void> {
   watchdog.stop();
 }
 
+/** The attendants' uploaded greetings, read from DATA/attendant/EXT.pcm and cached by mtime. */
+class AttendantGreetings {
+  private readonly cache = new Map<string, { mtimeMs: number; pcm: Int16Array }>();
+
+  constructor(private readonly dataDir: string) {}
+
+  get(extension: string): Int16Array | undefined {
+    const path = attendantGreetingPath(this.dataDir, extension);
+    let mtimeMs: number;
+    try { mtimeMs = statSync(path).mtimeMs; } catch { this.cache.delete(extension); return undefined; }
+    const hit = this.cache.get(extension);
+    if (hit && hit.mtimeMs === mtimeMs) return hit.pcm;
+    try {
+      const buf = readFileSync(path);
+      const pcm = new Int16Array(buf.length >> 1);
+      for (let i = 0; i < pcm.length; i++) pcm[i] = buf.readInt16LE(2 * i);
+      this.cache.set(extension, { mtimeMs, pcm });
+      return pcm;
+    } catch { return undefined; }
+  }
+}

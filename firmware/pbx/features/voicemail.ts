@@ -56,6 +56,18 @@ export interface VoicemailDeps extends SetupDeps {
   /** Check a PIN against the account's (false when it has none). */
   readonly checkPin: (extension: string, pin: string) => Promise<boolean>;
   readonly setPin: (extension: string, pin: string) => Promise<void>;
+  /** Auto-attendants (config attendants); absent: none. */
+  readonly attendants?: () => readonly AttendantConfig[];
+  /** An attendant's uploaded greeting (8 kHz PCM); undefined: the box's own. */
+  readonly attendantGreeting?: (extension: string) => Int16Array | undefined;
+}
+
+/** An auto-attendant as call control needs it (the config's attendants entry, structurally). */
+export interface AttendantConfig {
+  readonly extension: string;
+  readonly digits: Readonly<Record<string, string>>;
+  readonly timeoutTo: string | null;
+  readonly timeoutSec: number;
 }
 
 /** What voicemail needs of the B2BUA (structural). */
@@ -296,9 +308,15 @@ export class Voicemail {
 
   // ---- the mailbox ---------------------------------------------------------------
 
-  /** Destination: the mailbox code opens the caller's own mailbox. */
+  /** Destination: the mailbox code opens the caller's own mailbox; an attendant's extension, that attendant. */
   take(incoming: IncomingCall): boolean {
     const d = this.deps;
+    const att = d.attendants?.().find((x) => x.extension === incoming.dialled);
+    if (att) {
+      if (!answerable(incoming.req)) { this.host.refuse(incoming, 'not-acceptable', 'codec-mismatch'); return true; }
+      guard(d, this.attend(incoming, att), 'attendant');
+      return true;
+    }
     if (incoming.dialled !== d.code()) return false;
     const mailbox = incoming.caller;
     if (!d.callee(mailbox)) { this.host.tell(incoming, 404, 'No Mailbox'); return true; }
@@ -419,4 +437,100 @@ export class Voicemail {
     if (b.eventPt !== undefined) await this.tap(b, 'dtmf', new DtmfSink('a', b.eventPt, d.counters, onDigit));
     feed(machine.start());
   }
+
+  // ---- the auto-attendant -------------------------------------------------------
+
+  /**
+   * The box answers, plays the attendant's greeting and waits for one key:
+   * a digit with a destination sends the caller there, a pause its timeout
+   * destination (or a goodbye). The caller is sent on by a REFER in its own
+   * dialog (RFC 3515): its phone calls the destination through the box, so
+   * that call gets the destination's own ringing, forwarding, voicemail and
+   * media policy; the box's leg ends once the phone accepted the REFER.
+   */
+  private async attend(incoming: IncomingCall, att: AttendantConfig): Promise<void> {
+    const d = this.deps;
+    let b: BoxAnswered;
+    try {
+      b = await answerByBox(d, this.host, incoming, att.extension, `attendant ${att.extension}`);
+    } catch (e) {
+      d.log.warn({ attendant: att.extension, err: e instanceof Error ? e.message : String(e) }, 'attendant could not answer');
+      if (!incoming.tx.isTerminated) this.host.refuse(incoming, 'not-acceptable', 'failed');
+      return;
+    }
+    const { call } = b;
+    call.notes.push(`auto-attendant ${att.extension}: the box answered, this leg ${b.protection}`);
+    d.counters.inc('attendant.answered');
+    this.host.changed();
+    const player = new PromptPlayer(d, b);
+    this.players.set(call.media.id, player);
+    let timer: TimerHandle | undefined;
+    let done = false;
+    const route = (to: string | null, why: string): void => {
+      if (done || call.ended) return;
+      done = true;
+      timer?.cancel();
+      d.counters.inc(`attendant.${why}`);
+      d.log.info({ call: call.id, attendant: att.extension, caller: incoming.caller, to, why }, 'attendant routes the call');
+      if (to === null) { guard(d, this.goodbye(call, player), 'attendant goodbye'); return; }
+      guard(d, this.refer(call, b, to), 'attendant refer');
+    };
+    const onDigit = (digit: Digit): void => {
+      const to = att.digits[digit];
+      if (to !== undefined) route(to, `digit-${digit === '*' ? 'star' : digit === '#' ? 'hash' : digit}`);
+      else d.counters.inc('attendant.unknown-digit');
+    };
+    call.onInfo = (req: SipRequest, tx: ServerTransaction): boolean => {
+      const r = parseInfoDtmf(getHeader(req, 'content-type'), req.body);
+      if (!r.ok) { d.counters.inc(`dtmf.info-bad.${r.reason}`); tx.respond(createResponse(req, 400, 'Bad Request')); return true; }
+      tx.respond(createResponse(req, 200, 'OK'));
+      onDigit(r.digit);
+      return true;
+    };
+    call.on('closed', () => { this.players.delete(call.media.id); player.clear(); timer?.cancel(); });
+    if (b.eventPt !== undefined) await this.tap(b, 'dtmf', new DtmfSink('a', b.eventPt, d.counters, onDigit));
+    const greeting = d.attendantGreeting?.(att.extension) ?? prompt('attendant');
+    await player.play(greeting, () => {
+      if (!done) timer = d.clock.setTimer(att.timeoutSec * 1000, () => route(att.timeoutTo, 'timeout'));
+    });
+  }
+
+  private async goodbye(call: Call, player: PromptPlayer): Promise<void> {
+    await new Promise<void>((r) => { void player.play(prompt('goodbye'), r).catch(() => r()); });
+    await this.host.hangup(call, 'bye-callee', 'both');
+  }
+
+  /** REFER the caller to `to` at the box (the box's own address as its leg reaches it). */
+  private async refer(call: Call, b: BoxAnswered, to: string): Promise<void> {
+    const d = this.deps;
+    const leg = call.callerLeg;
+    if (!leg.dialog || !leg.target) return;
+    let where: string;
+    try {
+      const u = parseUri(d.contactFor(leg.target));
+      const params = u.params.filter((x) => x.name.toLowerCase() === 'transport' && x.value).map((x) => `;transport=${x.value!}`).join('');
+      where = `${u.scheme}:${to}@${u.host}${u.port ? `:${u.port}` : ''}${params}`;
+    } catch { return; }
+    const req = leg.nextRequest('REFER');
+    const host = (() => { try { return parseUri(d.contactFor(leg.target!)).host; } catch { return 'securepbx'; } })();
+    const refer = { ...req, headers: [...req.headers, { name: 'refer-to', value: `<${where}>` }, { name: 'referred-by', value: `<sip:${call.callee}@${host}>` }, leg.contact()] };
+    await player(b).stop();
+    await new Promise<void>((resolve) => {
+      try {
+        leg.send(refer, {
+          onResponse: (res) => {
+            if (res.status < 200) return;
+            d.counters.inc(res.status < 300 ? 'attendant.referred' : 'attendant.refer-refused');
+            resolve();
+          },
+        });
+      } catch { resolve(); }
+    });
+    // The phone now calls `to` itself; the box's leg is done.
+    await this.host.hangup(call, 'transferred', 'both');
+  }
+}
+
+function player(b: BoxAnswered): { stop(): Promise<void> } {
+  return { stop: async () => { await b.call.media.stopPlay('a').catch(() => undefined); } };
 }
