@@ -145,6 +145,8 @@ export interface CallView {
   readonly policyNote?: string;
   /** What a feature could not do on this call and why (e.g. no music on hold on a fully private call). */
   readonly notes?: readonly string[];
+  /** The park slot the call waits in (dial it to retrieve the call), while it is parked. */
+  readonly parked?: string;
   /** The recording running on this call, if any (issue 9). */
   readonly recording?: { readonly id: string; readonly kind: RecordingKindOption };
   /** How the call is recorded on the parties' accounts: on-demand calls show the dashboard's button. */

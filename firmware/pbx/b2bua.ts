@@ -9,7 +9,7 @@ import {
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
-import { Delivery, Hold, Pickup, SettingCodesDestination, Transfer, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
+import { Delivery, Hold, ParkLot, Pickup, SettingCodesDestination, Transfer, type ParkSettings, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
 import type { CallLeg, Destination, IncomingCall, RingOptions } from './call/index.js';
 import type { MediaPlan, PolicyRefusal } from './policy/index.js';
 import type { RouteTarget } from './routing/index.js';
@@ -38,6 +38,8 @@ export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly settingCodes?: { readonly codes: () => SettingCodes; readonly setDnd: (extension: string, on: boolean) => Promise<void> };
   /** Pickup codes (directed, group); absent: the defaults ** and *8. */
   readonly pickupCodes?: () => PickupCodes;
+  /** Call park (the park number, its slots, the time before the parker is rung back); absent: no park. */
+  readonly parkSettings?: () => ParkSettings;
 }
 
 /** Voicemail as the B2BUA's delivery asks it (features/voicemail): take an unanswered call, is it on for an account. */
@@ -53,6 +55,7 @@ export class B2bua implements CallEnding {
   private readonly renegotiation: Renegotiation;
   private readonly hold: Hold;
   private readonly transfer: Transfer;
+  private readonly parking?: ParkLot;
   private readonly destinations: Destination[] = [];
   private voicemail?: VoicemailHook;
   private trunkInbound?: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean;
@@ -62,8 +65,19 @@ export class B2bua implements CallEnding {
     this.renegotiation = new Renegotiation(deps, this);
     const holdMusic = deps.holdMusic ?? (() => undefined);
     this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
-    this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls }, this);
-    this.destinations.push(new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log }, this));
+    const parkSettings = deps.parkSettings;
+    if (parkSettings) {
+      this.parking = new ParkLot({ ...deps, settings: parkSettings }, {
+        tell: (i, status, reason) => this.tell(i, status, reason),
+        refuse: (i, answer, why) => this.refuse(i, answer, why),
+        hangup: (c, reason, byeTo) => this.hangup(c, reason, byeTo),
+        changed: () => this.changed(),
+        ringBack: (c, ghost, parker) => this.transfer.ringBack(c, ghost, parker),
+      });
+    }
+    this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls, ...(this.parking ? { parking: this.parking } : {}) }, this);
+    this.destinations.push(new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log, ...(deps.zrtp ? { zrtp: deps.zrtp } : {}), ...(deps.dtlsFingerprint ? { dtlsFingerprint: deps.dtlsFingerprint } : {}) }, this));
+    if (this.parking) this.destinations.push(this.parking);
     if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
     // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
     this.destinations.push(new Delivery({
@@ -319,6 +333,13 @@ export class B2bua implements CallEnding {
   private reoffer(call: Call, leg: CallLeg, req: SipRequest, tx: ServerTransaction): void {
     const carried = sdpIn(req);
     const offer = typeof carried === 'object' ? carried.offer : undefined;
+    // A parked party's re-offer (a session refresh, a hold of its own): nobody is on the other
+    // side to ask, so the box answers it on the leg and the music goes on.
+    if (call.parkedIn !== undefined) {
+      if (offer) guard(this.deps, this.hold.answer(call, leg, req, tx, offer, false), 'parked re-offer');
+      else tx.respond(failureResponse(req, 'not-acceptable', { toTag: leg.dialog?.localTag }));
+      return;
+    }
     if (offer && this.hold.takes(call, leg, req, offer)) {
       guard(this.deps, this.hold.answer(call, leg, req, tx, offer), 'hold');
       return;

@@ -25,6 +25,8 @@ import {
  * entropy); P resumes: S hears P again.
  * Blind transfer: P calls S, S transfers P to Q: P and Q hear each other, S's
  * call is gone, and the box's view has P and Q.
+ * Park: P calls S, S transfers P to 700: P waits in 701 with the music; Q
+ * dials 701: P and Q hear each other.
  */
 
 const P: PhoneSpec = { ext: '1001', pass: 'plain-secret', sip: 35000, ctrl: 35100, rtp: '33000-33099', tone: 1000 };
@@ -179,6 +181,51 @@ async function main(): Promise<void> {
     const pcmP = parseWav(readFileSync(fp));
     const endP = pcmP.samples.length / pcmP.sampleRate;
     assertTone(tt, '1001 after the transfer', fp, endP - span, endP, Q.tone);
+    const pcmQ = parseWav(readFileSync(fq));
+    assertTone(tt, '1003', fq, 0, pcmQ.samples.length / pcmQ.sampleRate, P.tone);
+    tt.equal(boxStatus(data).calls?.length ?? 0, 0, 'no call left on the box');
+  });
+
+  await t.test('park and retrieve: 1002 parks 1001 by a blind transfer to 700 (1001 hears the music), 1003 dials 701 and the two hear each other', async (tt) => {
+    const [bp, bq] = [wavsNow(p.dir), wavsNow(q.dir)];
+    tt.ok((await p.ctrl.dial(`sip:${S.ext}@127.0.0.1:${info.ports.sipUdp}`)).ok, '1001 dials 1002');
+    await waitState(p.ctrl, '1001 established', established);
+    await waitState(s.ctrl, '1002 established', established);
+    await sleep(1500);
+    const tr = await s.ctrl.command('transfer', `sip:700@127.0.0.1:${info.ports.sipTls};transport=tls`);
+    tt.ok(tr.ok, `1002 transfers to the park number (${tr.data.trim()})`);
+    await waitState(s.ctrl, '1002 call gone', none, 10_000);
+    const parkedView = await waitFor('the box to park the call', () => {
+      const x = view() as (View & { parked?: string }) | undefined;
+      return x?.parked ? x : undefined;
+    }, 5_000, 100);
+    tt.equal(parkedView.parked, '701', 'pbx status: parked in 701');
+    tt.ok(parkedView.legs.a.music, 'the parked party hears music');
+    const parkedAt = Date.now();
+    await sleep(STRETCH_MS);
+    const parkedFor = (Date.now() - parkedAt) / 1000;
+    tt.ok((await q.ctrl.dial(`sip:701@127.0.0.1:${info.ports.sipUdp}`)).ok, '1003 dials 701');
+    await waitState(q.ctrl, '1003 established', established);
+    const v = await waitFor('the box to join 1001 and 1003', () => {
+      const x = view() as (View & { parked?: string }) | undefined;
+      return x?.legs.b?.party === Q.ext ? x : undefined;
+    }, 5_000, 100);
+    tt.match(v.notes ?? [], [/parked at 701 by 1002/, /retrieved from 701 by 1003/]);
+    const t0 = Date.now();
+    await sleep(STRETCH_MS + 500);
+    const span = (Date.now() - t0) / 1000;
+    tt.ok((await p.ctrl.hangup()).ok, '1001 hangs up');
+    await waitState(p.ctrl, '1001 idle', none);
+    await waitState(q.ctrl, '1003 idle', none);
+    const [fp] = newWavs(p.dir, bp, 'dec');
+    const [fq] = newWavs(q.dir, bq, 'dec');
+    tt.ok(fp && fq, 'the parked party and the retriever recorded the call');
+    if (!fp || !fq) return;
+    const pcmP = parseWav(readFileSync(fp));
+    const endP = pcmP.samples.length / pcmP.sampleRate;
+    // 1001's recording: 1002, the music while parked, then 1003.
+    assertTone(tt, '1001 while parked', fp, endP - span - parkedFor - 1, endP - span - 1, MUSIC_HZ);
+    assertTone(tt, '1001 after the retrieve', fp, endP - span, endP, Q.tone);
     const pcmQ = parseWav(readFileSync(fq));
     assertTone(tt, '1003', fq, 0, pcmQ.samples.length / pcmQ.sampleRate, P.tone);
     tt.equal(boxStatus(data).calls?.length ?? 0, 0, 'no call left on the box');

@@ -93,6 +93,8 @@ export class Call {
   pickedUp?: string;
   /** A destination that answered the call itself (voicemail) takes the INFOs of its dialog (DTMF); true when it answered one. */
   onInfo?: (req: SipRequest, tx: ServerTransaction) => boolean;
+  /** The park slot the call waits in (features/park.ts), while it is parked. */
+  parkedIn?: string;
   /** The box's To tag toward the caller. */
   readonly tag: string;
 
@@ -302,6 +304,7 @@ export class Call {
       mode: k?.plan.mode ?? 'relay', recordingPossible: k ? !k.endToEnd : true,
       ...(k ? { policyNote: k.plan.note } : {}),
       ...(this.notes.length ? { notes: [...this.notes] } : {}),
+      ...(this.parkedIn !== undefined ? { parked: this.parkedIn } : {}),
       ...(this.recording ? { recording: this.recording } : {}),
       ...(this.recordMode ? { recordMode: this.recordMode } : {}),
     };

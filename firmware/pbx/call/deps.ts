@@ -3,7 +3,7 @@ import type { CallView } from '../../api/index.js';
 import type { Fingerprint } from '../../keying/index.js';
 import type { Target, TransactionLayer } from '../../sip/transaction/index.js';
 import type { ZrtpHelloSource } from '../../keying/index.js';
-import type { MediaControl } from '../media/index.js';
+import type { CallKeysOptions, MediaControl } from '../media/index.js';
 import type { PhoneCaps, PolicySettings } from '../policy/index.js';
 import type { ContactBinding } from '../routing/index.js';
 
@@ -104,4 +104,18 @@ export function guard(d: Pick<CallDeps, 'counters' | 'log'>, p: Promise<unknown>
     d.counters.inc('call.internal-error');
     d.log.error({ what, err: e instanceof Error ? e.message : String(e) }, 'call control step failed');
   });
+}
+
+/**
+ * What every CallKeys and LegKeying the box makes needs: randomness,
+ * counters, and the box's ZRTP and DTLS identities, so a leg keyed by a
+ * feature (pickup, transfer, park) can speak any key agreement a call's
+ * setup can. `tls` says whether each leg's SIP runs inside TLS.
+ */
+export function keysOptions(d: Pick<CallDeps, 'random' | 'counters' | 'dtlsFingerprint'> & { readonly zrtp?: ZrtpHelloSource }, tls: CallKeysOptions['tls']): CallKeysOptions {
+  return {
+    random: d.random, counters: d.counters, tls,
+    ...(d.zrtp ? { zrtp: d.zrtp } : {}),
+    ...(d.dtlsFingerprint ? { dtlsFingerprint: d.dtlsFingerprint } : {}),
+  };
 }

@@ -2,7 +2,7 @@ export { CallLifecycle, mayMove, type CallPhase } from './lifecycle.js';
 export { Negotiation, nextOfferAnswer, OfferAnswerError, type OfferAnswerEvent, type OfferAnswerRefusal, type OfferAnswerState } from './negotiation.js';
 export { CallError, FAILURES, failureOf, responseOf, type CallFailure, type FailureEntry } from './failures.js';
 export {
-  guard, type CallDeps, type CallView, type CalleeAccount, type EndReason, type LegId, type MediaControl, type NamedPolicy, type SetupDeps, type TrunkLeg,
+  guard, keysOptions, type CallDeps, type CallView, type CalleeAccount, type EndReason, type LegId, type MediaControl, type NamedPolicy, type SetupDeps, type TrunkLeg,
 } from './deps.js';
 export { CallLeg } from './leg.js';
 export { Fork, bestFinal, type Branch, type BranchState } from './fork.js';

@@ -5,7 +5,7 @@ import { DEFAULT_POLICY } from '../../config/index.js';
 import { CallKeys, answerFromAnswer, audioOf, offerFromOffer, offerSecurity, parseBody, type LegsSecurity } from '../media/index.js';
 import { DEFAULT_PHONE_CAPS, decideMediaPlan, isRefusal, policySettings, summarizeOffer, type PolicyRefusal } from '../policy/index.js';
 import type { Call } from './call.js';
-import { guard, type LegId, type SetupDeps } from './deps.js';
+import { guard, keysOptions, type LegId, type SetupDeps } from './deps.js';
 
 /**
  * A late offer (RFC 3261 13.2.1): the caller's INVITE has no SDP, so the
@@ -33,11 +33,7 @@ export async function lateOffer(d: SetupDeps, call: Call, offer: SessionDescript
     offer: summarizeOffer(media, uriScheme(call.invite.uri) === 'sips'),
   });
   if (isRefusal(plan)) return plan;
-  const keys = new CallKeys(plan, media, {
-    random: d.random, counters: d.counters, ...(d.zrtp ? { zrtp: d.zrtp } : {}),
-    tls: { a: isSecureSignalling(b.target!.transport), b: isSecureSignalling(a.target!.transport) },
-    ...(d.dtlsFingerprint ? { dtlsFingerprint: d.dtlsFingerprint } : {}),
-  });
+  const keys = new CallKeys(plan, media, keysOptions(d, { a: isSecureSignalling(b.target!.transport), b: isSecureSignalling(a.target!.transport) }));
   call.keys = keys;
   call.keysFlipped = true;
   const remote = b.took(offer);

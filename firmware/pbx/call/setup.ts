@@ -17,7 +17,7 @@ import { AbilityMemory, MAX_ATTEMPTS, REFUSES_MEDIA, type Attempt } from './abil
 import type { Call } from './call.js';
 import { prackFor, reliableSeq } from './reliable.js';
 import { lateOffer } from './late-offer.js';
-import { guard, type CalleeAccount, type EndReason, type LegId, type SetupDeps, type TrunkLeg } from './deps.js';
+import { guard, keysOptions, type CalleeAccount, type EndReason, type LegId, type SetupDeps, type TrunkLeg } from './deps.js';
 import type { CallFailure } from './failures.js';
 import type { Branch } from './fork.js';
 
@@ -165,11 +165,9 @@ export class CallSetup {
   /** One branch's keys and SDP under `plan` (a fresh key where the box keys the callee's leg); throws when they cannot be made. */
   private prepare(call: Call, t: Contact, plan: MediaPlan): PreparedOffer {
     const d = this.deps;
-    const keys = new CallKeys(plan, audioOf(call.callerOffer), {
-      random: d.random, counters: d.counters, ...(d.zrtp ? { zrtp: d.zrtp } : {}),
-      tls: { a: isSecureSignalling(call.callerLeg.target!.transport), b: isSecureSignalling(t.target.transport) },
-      ...(d.dtlsFingerprint ? { dtlsFingerprint: d.dtlsFingerprint } : {}),
-    });
+    const keys = new CallKeys(plan, audioOf(call.callerOffer), keysOptions(d, {
+      a: isSecureSignalling(call.callerLeg.target!.transport), b: isSecureSignalling(t.target.transport),
+    }));
     const sdp = sdpSession(call.calleeLeg.sdp.id);
     const body = call.callerOffer ? offerFromOffer(call.callerOffer, sdp, call.calleeLeg.local!, keys.calleeOffer()).body : undefined;
     return { keys, sdp, body };

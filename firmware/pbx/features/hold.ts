@@ -77,8 +77,12 @@ export class Hold {
     return true;
   }
 
-  /** Answer the holder's (or resumer's) offer on its own leg and start or stop the music toward the other. */
-  async answer(call: Call, here: CallLeg, req: SipRequest, tx: ServerTransaction, offer: SessionDescription): Promise<void> {
+  /**
+   * Answer the holder's (or resumer's) offer on its own leg and start or stop
+   * the music toward the other. `music` false: answer only, the music as it
+   * is (a parked party's re-offer: the other leg has no phone on it).
+   */
+  async answer(call: Call, here: CallLeg, req: SipRequest, tx: ServerTransaction, offer: SessionDescription, music = true): Promise<void> {
     const d = this.deps;
     const there = call.other(here.id);
     const toTag = here.dialog?.localTag;
@@ -112,8 +116,8 @@ export class Hold {
     if (req.method === 'INVITE') {
       here.answered(tx as InviteServerTransaction, res, call.life, () => guard(d, this.ending.hangup(call, 'timeout', 'both'), 'no ACK'));
     }
-    if (holding && !was) await this.startMusic(call, here, there);
-    else if (!holding && was) await this.stopMusic(call, here, there);
+    if (music && holding && !was) await this.startMusic(call, here, there);
+    else if (music && !holding && was) await this.stopMusic(call, here, there);
     this.ending.changed();
   }
 

@@ -3,8 +3,8 @@ import { isSecureSignalling } from '../../keying/index.js';
 import { createResponse } from '../../sip/message/index.js';
 import { dialogAsUas } from '../../sip/dialog/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
-import type { Call, CalleeAccount, CallFailure, Destination, EndReason, IncomingCall } from '../call/index.js';
-import { guard } from '../call/index.js';
+import type { Call, CalleeAccount, SetupDeps, CallFailure, Destination, EndReason, IncomingCall } from '../call/index.js';
+import { guard, keysOptions } from '../call/index.js';
 import { CallKeys, SDP_TYPE, answerFromAnswer, audioOf, parseBody, payloadMap } from '../media/index.js';
 import { isRefusal, type MediaPlan, type PolicyRefusal } from '../policy/index.js';
 import type { RouteTarget } from '../routing/index.js';
@@ -40,7 +40,7 @@ export interface PickupHost {
   changed(): void;
 }
 
-export interface PickupDeps {
+export interface PickupDeps extends Pick<SetupDeps, 'dtlsFingerprint' | 'zrtp'> {
   readonly codes: () => PickupCodes;
   readonly callee: (extension: string) => CalleeAccount | undefined;
   readonly random: Random;
@@ -115,10 +115,9 @@ export class Pickup implements Destination {
     let toPicker: Buffer;
     let toCaller: Buffer;
     try {
-      keys = new CallKeys(plan, audioOf(callerOffer), {
-        random: d.random, counters: d.counters,
-        tls: { a: isSecureSignalling(a.target!.transport), b: isSecureSignalling(incoming.source.transport) },
-      });
+      keys = new CallKeys(plan, audioOf(callerOffer), keysOptions(d, {
+        a: isSecureSignalling(a.target!.transport), b: isSecureSignalling(incoming.source.transport),
+      }));
       const kb = keys.leg('b');
       kb.takeOffer(audioOf(offer)!);
       const sdpB = kb.answer(audioOf(callerOffer));

@@ -9,9 +9,9 @@ import { DEFAULT_POLICY } from '../../config/index.js';
 import { codecsOf, type SessionDescription } from '../../sdp/index.js';
 import { routeCallee } from '../routing/index.js';
 import { SDP_TYPE, audioOf, legKeying, offerFromOffer, parseBody, payloadMap, sdpSession, type SdpSession } from '../media/index.js';
-import { DEFAULT_PHONE_CAPS, decideMediaPlan, isRefusal, policySettings, summarizeOffer } from '../policy/index.js';
+import { DEFAULT_PHONE_CAPS, decideMediaPlan, isRefusal, policySettings, summarizeOffer, type MediaPlan, type PolicyRefusal } from '../policy/index.js';
 import {
-  CallLeg, Fork, failureResponse, guard, keySide, responseOf, type Branch, type Call, type CallEnding, type SetupDeps,
+  CallLeg, Fork, failureResponse, guard, keySide, keysOptions, responseOf, type Branch, type Call, type CallEnding, type CalleeAccount, type SetupDeps,
 } from '../call/index.js';
 import { musicCodec } from './hold.js';
 
@@ -36,6 +36,16 @@ export interface TransferDeps extends SetupDeps {
   readonly holdMusic: () => Int16Array | undefined;
   /** Every call the box has now (a Replaces names a dialog of another call). */
   readonly calls: () => Iterable<Call>;
+  /** Call park: a blind transfer to its number parks the call (park.ts); absent: no park. */
+  readonly parking?: ParkingLot;
+}
+
+/** What blind transfer needs of call park (park.ts ParkLot). */
+export interface ParkingLot {
+  /** Whether a Refer-To user is the park number. */
+  isPark(user: string): boolean;
+  /** Park the call with `stay` waiting in it for `parker`: the slot's number, or undefined when every slot is taken. */
+  park(call: Call, stay: CallLeg, parker: string): string | undefined;
 }
 
 /** The dialog a Replaces header names (RFC 3891 6.1). */
@@ -60,7 +70,7 @@ function parseReplaces(value: string): Replaces {
  * on their own: `there` rewrites what `from`'s phone sends into `to`'s
  * numbers, `back` the other way. Codecs match by name and rate.
  */
-function codecMap(from: SessionDescription | undefined, to: SessionDescription | undefined): { there: Record<number, number>; back: Record<number, number> } {
+export function codecMap(from: SessionDescription | undefined, to: SessionDescription | undefined): { there: Record<number, number>; back: Record<number, number> } {
   const there: Record<number, number> = {};
   const back: Record<number, number> = {};
   const fm = audioOf(from);
@@ -86,6 +96,8 @@ interface Pending {
   /** The transferor's leg: it may hang up before the target answers (RFC 5589 6: a blind transferor may). */
   readonly transferor: CallLeg;
   transferorGone: boolean;
+  /** A parked call ringing its parker back (ringBack), not a REFER. */
+  readonly ringBack: boolean;
   timer?: TimerHandle;
   /** The box's offer toward the target, for the payload map of its answer. */
   readonly offer: Buffer;
@@ -150,47 +162,82 @@ export class Transfer {
     tx.respond(createResponse(req, 202, 'Accepted', { toTag }));
     d.counters.inc('transfer.accepted');
     this.notify(here, '100 Trying', true);
+    if (d.parking?.isPark(target.user)) { await this.park(call, here); return; }
     const account = d.callee(target.user);
+    if (!account) { this.failed(call, here, false, '404 Not Found'); return; }
+    await this.ring(call, here, account, false, req);
+  }
+
+  /**
+   * A parked call nobody retrieved (park.ts): ring the parker with the
+   * parked party waiting on music, as a blind transfer whose transferor has
+   * left: the parker answering takes the call, a parker who does not ends it.
+   */
+  async ringBack(call: Call, ghost: CallLeg, parker: string): Promise<void> {
+    const account = this.deps.callee(parker);
+    if (!account || this.pending.has(call)) { await this.ending.hangup(call, 'no-answer', 'both'); return; }
+    await this.ring(call, ghost, account, true);
+  }
+
+  /**
+   * Blind transfer to the park number: the call waits in a slot with music,
+   * the transferor hears the slot in the final NOTIFY (`200 Parked at 701`)
+   * and its leg ends; dialling the slot retrieves the call (park.ts).
+   */
+  private async park(call: Call, here: CallLeg): Promise<void> {
+    const d = this.deps;
     const stay = call.other(here.id);
-    if (!account) { this.failed(call, here, undefined, '404 Not Found'); return; }
+    const slot = d.parking!.park(call, stay, here.party);
+    if (slot === undefined) {
+      d.counters.inc('park.full');
+      this.notify(here, '486 All Park Slots Busy', false);
+      return;
+    }
+    this.notify(here, `200 Parked at ${slot}`, false);
+    here.bye();
+    // The parker's dialog and ports are done; the leg stays in the call's place until someone retrieves it.
+    here.dialog = undefined;
+    await call.media.removeLeg(here.id).catch(() => {});
+    await this.music(call, stay, true).catch((e: unknown) => {
+      d.log.warn({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'park: music could not start');
+    });
+    this.ending.changed();
+  }
+
+  /** Ring `account` for the party that stays; its answer takes `here`'s place. `gone`: `here` has left already (no NOTIFYs). */
+  private async ring(call: Call, here: CallLeg, account: CalleeAccount, gone: boolean, refer?: SipRequest): Promise<void> {
+    const d = this.deps;
+    const stay = call.other(here.id);
     const targets = routeCallee(account, d.location.lookup(account.extension)).targets;
-    if (targets.length === 0 || !stay.remoteSdp) { this.failed(call, here, undefined, '480 Temporarily Unavailable'); return; }
+    if (targets.length === 0 || !stay.remoteSdp) { this.failed(call, here, gone, '480 Temporarily Unavailable'); return; }
 
     const id = `t${++transfers}`;
     const leg = new CallLeg(id, account.extension, d);
     try {
       leg.local = await call.media.addLeg(id, {});
     } catch {
-      this.failed(call, here, undefined, '503 Service Unavailable');
+      this.failed(call, here, gone, '503 Service Unavailable');
       return;
     }
     const fork = new Fork<LegKeying>(d.transactions);
     let offerBody: Buffer | undefined;
-    const policies = d.policies?.() ?? [];
-    const stayAccount = d.callee(stay.party);
     for (const t of targets) {
       // The target's leg is keyed by the box as the target's account allows:
       // the transferee's keys stay on its own leg.
-      const plan = decideMediaPlan({
-        callerPolicy: policySettings(policies, stayAccount?.policy ?? DEFAULT_POLICY),
-        calleePolicy: policySettings(policies, account.policy ?? DEFAULT_POLICY),
-        caller: { caps: stayAccount?.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(stay.target!.transport) },
-        callee: { caps: account.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(t.target.transport) },
-        offer: summarizeOffer(audioOf(stay.remoteSdp), false),
-      });
+      const plan = planToward(d, stay, account, t.target);
       if (isRefusal(plan)) continue;
       let keying: LegKeying;
       let body: Buffer;
       const sdp: SdpSession = sdpSession(leg.sdp.id);
       try {
-        keying = legKeying({ ...plan, mode: 'bridge' }, { ...plan.legB, keys: 'box' }, isSecureSignalling(t.target.transport), { random: d.random, counters: d.counters, tls: { a: false, b: false } });
+        keying = legKeying({ ...plan, mode: 'bridge' }, { ...plan.legB, keys: 'box' }, isSecureSignalling(t.target.transport), keysOptions(d, { a: false, b: false }));
         body = offerFromOffer(stay.remoteSdp, sdp, leg.local, keying.offer(audioOf(stay.remoteSdp), false)).body;
       } catch (e) {
         d.log.info({ call: call.id, err: e instanceof Error ? e.message : String(e) }, 'transfer: no offer for a contact of the target');
         continue;
       }
       offerBody ??= body;
-      const branch: Branch<LegKeying> = fork.ring(t.target, t.contact, this.invite(stay, here, t.target, t.contact, account.extension, req, body), keying, sdp, {
+      const branch: Branch<LegKeying> = fork.ring(t.target, t.contact, this.invite(stay, here, t.target, t.contact, account.extension, body, refer), keying, sdp, {
         onResponse: (res) => guard(d, this.onResponse(call, branch, res), 'transfer response'),
         onTimeout: () => guard(d, this.onFinal(call, branch, 408), 'transfer timeout'),
         onTransportError: () => guard(d, this.onFinal(call, branch, 503), 'transfer transport'),
@@ -199,10 +246,10 @@ export class Transfer {
     }
     if (fork.branches.length === 0 || !offerBody) {
       await call.media.removeLeg(id).catch(() => {});
-      this.failed(call, here, undefined, '488 Not Acceptable Here');
+      this.failed(call, here, gone, '488 Not Acceptable Here');
       return;
     }
-    const p: Pending = { fork, leg, transferor: here, transferorGone: false, offer: offerBody };
+    const p: Pending = { fork, leg, transferor: here, transferorGone: gone, ringBack: gone, offer: offerBody };
     this.pending.set(call, p);
     p.timer = call.life.timer(d.noAnswerMs(), () => {
       fork.cancelAll();
@@ -354,7 +401,8 @@ export class Transfer {
       call.keys!.replace(keySide(call, p.transferor.id), branch.keys);
       const leaving = call.replace(side, leg);
       this.pending.delete(call);
-      await call.media.removeLeg(leaving.id);
+      // A parked call's leaving leg (ringBack) has no ports any more.
+      await call.media.removeLeg(leaving.id).catch(() => {});
       await this.music(call, stay, false);
       await call.media.connect(stay.id, leg.id);
       if (Object.keys(map).length) await call.media.renumber(leg.id, stay.id, map);
@@ -363,7 +411,7 @@ export class Transfer {
         this.notify(leaving, '200 OK', false);
         leaving.bye();
       }
-      call.notes.push(`transferred by ${leaving.party} to ${leg.party}`);
+      call.notes.push(p.ringBack ? `${leg.party} answered the ring back` : `transferred by ${leaving.party} to ${leg.party}`);
       d.counters.inc('transfer.done');
       d.log.info({ call: call.id, transferor: leaving.party, transferee: stay.party, target: leg.party }, 'blind transfer: connected');
       this.ending.changed();
@@ -382,14 +430,14 @@ export class Transfer {
     this.pending.delete(call);
     p.timer?.cancel();
     await call.media.removeLeg(p.leg.id).catch(() => {});
-    this.failed(call, p.transferor, p, frag);
+    this.failed(call, p.transferor, p.transferorGone, frag);
   }
 
-  private failed(call: Call, transferor: CallLeg, p: Pending | undefined, frag: string): void {
+  private failed(call: Call, transferor: CallLeg, gone: boolean, frag: string): void {
     const d = this.deps;
     d.counters.inc('transfer.failed');
     d.log.info({ call: call.id, result: frag }, 'blind transfer failed');
-    if (p?.transferorGone) {
+    if (gone) {
       guard(d, this.ending.hangup(call, 'failed', 'both'), 'transfer failed');
       return;
     }
@@ -428,10 +476,10 @@ export class Transfer {
   }
 
   /** The box's INVITE toward the target: from the transferee, with Referred-By (RFC 3892) when the REFER gave one. */
-  private invite(stay: CallLeg, transferor: CallLeg, target: Target, contact: string, ext: string, refer: SipRequest, body: Buffer): SipRequest {
+  private invite(stay: CallLeg, transferor: CallLeg, target: Target, contact: string, ext: string, body: Buffer, refer?: SipRequest): SipRequest {
     const d = this.deps;
     const host = hostOf(d.contactFor(target));
-    const referredBy = getHeader(refer, 'referred-by');
+    const referredBy = refer ? getHeader(refer, 'referred-by') : undefined;
     const headers: Header[] = [
       { name: 'max-forwards', value: '70' },
       { name: 'from', value: `<sip:${stay.party}@${host}>;tag=${d.random.token(64)}` },
@@ -445,6 +493,24 @@ export class Transfer {
     const req: SipRequest = { kind: 'request', method: 'INVITE', uri: contact, headers, body: Buffer.alloc(0) };
     return withBody(req, body, SDP_TYPE);
   }
+}
+
+/**
+ * The media plan for a leg the box makes toward `account` on `target` for
+ * the party that stays in a call (a transfer's target, a park's retriever):
+ * the staying party's account as caller; the new leg is always keyed by the
+ * box, since the staying party's keys stay on its own leg.
+ */
+export function planToward(d: SetupDeps, stay: CallLeg, account: CalleeAccount, target: Target): MediaPlan | PolicyRefusal {
+  const policies = d.policies?.() ?? [];
+  const stayAccount = d.callee(stay.party);
+  return decideMediaPlan({
+    callerPolicy: policySettings(policies, stayAccount?.policy ?? DEFAULT_POLICY),
+    calleePolicy: policySettings(policies, account.policy ?? DEFAULT_POLICY),
+    caller: { caps: stayAccount?.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(stay.target!.transport) },
+    callee: { caps: account.media ?? DEFAULT_PHONE_CAPS, legTls: isSecureSignalling(target.transport) },
+    offer: summarizeOffer(audioOf(stay.remoteSdp), false),
+  });
 }
 
 function hostOf(contact: string): string {

@@ -159,6 +159,8 @@ export class World {
   private readonly accounts = new Map<string, AccountInfo & CalleeAccount>();
   /** Ring groups the box knows. */
   groups: RingGroupEntry[] = [];
+  /** Call park: the number, its slots, the time before the parker is rung back. */
+  park = { park: '700', slots: 3, timeoutMs: 120_000 };
   /** Do-not-disturb changes stored by feature codes, in order. */
   readonly dndChanges: Array<{ ext: string; on: boolean }> = [];
 
@@ -189,6 +191,7 @@ export class World {
       records: { write: (r) => { this.records.push(r); } },
       holdMusic: () => this.holdMusic,
       groups: () => this.groups,
+      parkSettings: () => this.park,
       settingCodes: {
         codes: () => ({ dndOn: '*78', dndOff: '*79' }),
         setDnd: async (ext, on) => { this.dndChanges.push({ ext, on }); this.configure(ext, { dnd: on }); },
