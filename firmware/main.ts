@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
@@ -16,6 +16,10 @@ import {
 import { Trunks, systemResolver } from './pbx/index.js';
 import { Recording, Rooms, type RecordMode } from './pbx/index.js';
 import { RecordingStore } from './recording/index.js';
+import { MailboxStore } from './recording/index.js';
+import { MessageWaiting, Voicemail } from './pbx/index.js';
+import { VOICEMAIL_DIR, attendantGreetingPath } from './control/index.js';
+import { checkPin, voicemailOn } from './config/index.js';
 import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
@@ -332,6 +336,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // Recordings (issue 9): sealed files under DATA/recordings, fed by engine taps the recording feature asks for.
   const recordings = await RecordingStore.open({ dir: join(dataDir, RECORDINGS_DIR), clock, random, counters });
   let recorder: Recording | undefined;
+  // Voicemail (issue 15): messages and greetings sealed like recordings, in a store of their own (DATA/voicemail).
+  const mailboxes = await MailboxStore.open({ dir: join(dataDir, VOICEMAIL_DIR), clock, random, counters });
+  void mailboxes.prune().catch(() => undefined);
+  let voicemail: Voicemail | undefined;
   // ZRTP (RFC 6189): the box's ZID and retained secrets live in DATA/zrtp-cache.json (0600, atomic), the same across restarts.
   const zrtpCache = FileZrtpCache.open(dataDir, random);
   const zrtp = new ZrtpBox({ zid: zrtpCache.zid, cache: zrtpCache, clock, random, counters });
@@ -343,6 +351,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     zrtp: zrtp.agents,
     dtls: dtls.factory,
     tapSinks: (spec) => {
+      const vm = voicemail?.sinkFor(spec);
+      if (vm) return vm;
       if (!recorder) throw new PbxError('invalid-state', 'no recorder yet');
       return recorder.sinkFor(spec);
     },
@@ -395,7 +405,30 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
     rooms: () => cfg().rooms ?? [],
   }, b2bua));
+  // Attendant greetings (pbx attendant add --greeting): converted once to 8 kHz PCM in DATA/attendant, re-read when changed.
+  const attendantGreetings = new AttendantGreetings(dataDir);
+  voicemail = new Voicemail({
+    clock, random, transactions, media, counters, log, contactFor, location,
+    callee: (ext) => account(ext), noAnswerMs: () => cfg().calls.noAnswerSec * 1000, policies: () => cfg().policies,
+    store: mailboxes,
+    enabled: (ext) => { const a = account(ext); return a !== undefined && voicemailOn(a); },
+    code: () => cfg().features.codes.voicemail,
+    checkPin: async (ext, pin) => checkPin(pin, account(ext)?.voicemail?.pinHash),
+    setPin: async (ext, pin) => { await store.update((d) => setAccountFeatures(d, ext, { voicemailPin: pin })); },
+    attendants: () => cfg().attendants ?? [],
+    attendantGreeting: (ext) => attendantGreetings.get(ext),
+  }, b2bua);
+  b2bua.addDestination(voicemail);
+  const vmHook = voicemail;
+  b2bua.setVoicemail({ leave: (incoming, mailbox, after, why) => vmHook.leave(incoming, mailbox, after, why), on: (ext) => vmHook.on(ext) });
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
+  // Message-waiting (RFC 3842): SUBSCRIBE/NOTIFY of message-summary, and unsolicited NOTIFYs when a mailbox changes.
+  const mwi = new MessageWaiting({
+    accounts, digest: () => digest, throttle, counters, log, toTag, certBinds, location, clock, random, transactions, contactFor,
+    counts: (mb) => mailboxes.counts(mb), realm: () => cfg().sip.realm,
+  });
+  core.subscribe = (req, tx, source) => mwi.onSubscribe(req, tx, source);
+  mailboxes.onChange((mb) => mwi.changed(mb));
   // SIP trunks: the outbound routes as a destination (it lets the accounts go first), inbound calls by DID before digest.
   const trunks = new Trunks({
     clock, random, log, counters, dns: await systemResolver(), contactFor,
@@ -447,6 +480,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       exportTo: (id: string, out: string) => recordings.exportTo(id, out),
       toggle: (call: string, on?: boolean) => recorder!.toggle(call, on),
     },
+    voicemail: { list: (ext: string) => mailboxes.list(ext) },
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(sipTls(m)); admin.setTlsMaterial(tls(m)); } }),
     provisioning,
@@ -659,3 +693,24 @@ export async function runAppliance(opts: ApplianceOptions): Promise<void> {
   watchdog.stop();
 }
 
+/** The attendants' uploaded greetings, read from DATA/attendant/EXT.pcm and cached by mtime. */
+class AttendantGreetings {
+  private readonly cache = new Map<string, { mtimeMs: number; pcm: Int16Array }>();
+
+  constructor(private readonly dataDir: string) {}
+
+  get(extension: string): Int16Array | undefined {
+    const path = attendantGreetingPath(this.dataDir, extension);
+    let mtimeMs: number;
+    try { mtimeMs = statSync(path).mtimeMs; } catch { this.cache.delete(extension); return undefined; }
+    const hit = this.cache.get(extension);
+    if (hit && hit.mtimeMs === mtimeMs) return hit.pcm;
+    try {
+      const buf = readFileSync(path);
+      const pcm = new Int16Array(buf.length >> 1);
+      for (let i = 0; i < pcm.length; i++) pcm[i] = buf.readInt16LE(2 * i);
+      this.cache.set(extension, { mtimeMs, pcm });
+      return pcm;
+    } catch { return undefined; }
+  }
+}

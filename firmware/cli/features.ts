@@ -27,6 +27,7 @@ export const ACCOUNT_FEATURE_OPTIONS = {
   dnd: { type: 'boolean' }, 'no-dnd': { type: 'boolean' },
   'pickup-group': { type: 'string' }, 'no-pickup-group': { type: 'boolean' },
   'call-waiting': { type: 'boolean' }, 'no-call-waiting': { type: 'boolean' },
+  voicemail: { type: 'string' }, pin: { type: 'string' },
 } as const;
 
 type Values = Record<string, string | boolean | undefined>;
@@ -54,7 +55,17 @@ export function accountFeatureArgs(values: Values): Record<string, unknown> {
     ...(dnd !== undefined ? { dnd } : {}),
     ...(waiting !== undefined ? { callWaiting: waiting } : {}),
     ...(values['pickup-group'] !== undefined ? { pickupGroup: values['pickup-group'] } : values['no-pickup-group'] ? { pickupGroup: '' } : {}),
+    ...voicemailArgs(values),
   };
+}
+
+/** --voicemail on|off and --pin N (issue 15). */
+function voicemailArgs(values: Values): Record<string, unknown> {
+  const vm = values.voicemail;
+  if (vm !== undefined && vm !== 'on' && vm !== 'off') throw new FeatureUsageError('--voicemail is on or off');
+  const pin = values.pin;
+  if (pin !== undefined && (typeof pin !== 'string' || !/^[0-9]{4,12}$/.test(pin))) throw new FeatureUsageError('--pin is 4 to 12 digits');
+  return { ...(vm !== undefined ? { voicemail: vm === 'on' } : {}), ...(pin !== undefined ? { voicemailPin: pin } : {}) };
 }
 
 interface AccountFeatures {

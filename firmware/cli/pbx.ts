@@ -12,6 +12,7 @@ import { TRUNK_USAGE, TrunkUsageError, trunkCommand } from './trunk.js';
 import {
   RECORDING_NEEDS_RUNNING, RECORDING_READ_ONLY, RECORDING_USAGE, RecordingUsageError, recordingCommand, roomCommand,
 } from './recording.js';
+import { VOICEMAIL_READ_ONLY, VOICEMAIL_USAGE, VoicemailUsageError, voicemailCli } from './voicemail.js';
 import { PHONE_USAGE, PhoneUsageError, deviceCertCli, phoneCli } from './phone.js';
 import { PHONE_NEEDS_RUNNING, PHONE_READ_ONLY } from '../control/index.js';
 import {
@@ -52,6 +53,7 @@ ${GROUP_USAGE}
 ${BLOCK_USAGE}
 ${TRUNK_USAGE}
 ${RECORDING_USAGE}
+${VOICEMAIL_USAGE}
 ${UPDATE_USAGE}
 ${PHONE_USAGE}
 ${BACKUP_USAGE}`;
@@ -90,7 +92,7 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 }
 
 /** Commands that only look: offline they read the config without repairing or writing anything. */
-const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list', ...RECORDING_READ_ONLY, ...PHONE_READ_ONLY]);
+const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list', ...RECORDING_READ_ONLY, ...PHONE_READ_ONLY, ...VOICEMAIL_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
 const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget', ...RECORDING_NEEDS_RUNNING, ...PHONE_NEEDS_RUNNING]);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
@@ -284,6 +286,9 @@ async function main(argv: string[]): Promise<number> {
       return trunkCommand(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text), readFile: (p) => readFileLimited(p) });
     case 'recording':
       return recordingCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
+    case 'voicemail':
+    case 'attendant':
+      return voicemailCli(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'room':
       return roomCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'phone':
@@ -356,7 +361,7 @@ for (const stream of [process.stdout, process.stderr]) {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError || e instanceof PhoneUsageError || e instanceof BackupUsageError) {
+    if (e instanceof UsageError || e instanceof BlockUsageError || e instanceof FeatureUsageError || e instanceof TrunkUsageError || e instanceof RecordingUsageError || e instanceof UpdateUsageError || e instanceof PhoneUsageError || e instanceof BackupUsageError || e instanceof VoicemailUsageError) {
       process.stderr.write(`pbx: ${e.message} (pbx help for usage)\n`);
       process.exitCode = 2;
     } else if (isPbxError(e) || isUpdateError(e)) {

@@ -1,3 +1,4 @@
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { PbxError } from '../core/index.js';
 import { EXTENSION_PATTERN, formatIssues, PICKUP_GROUP_PATTERN, RingGroupSchema, type Config, type RingGroup } from './schema.js';
 import type { ReadonlyConfig } from './store.js';
@@ -21,6 +22,33 @@ export interface AccountFeatureChange {
   readonly dnd?: boolean;
   readonly pickupGroup?: string | null;
   readonly callWaiting?: boolean;
+  /** Voicemail on or off (issue 15). */
+  readonly voicemail?: boolean;
+  /** A new mailbox PIN (4-12 digits): stored only as hashPin's hash. */
+  readonly voicemailPin?: string;
+}
+
+export const VOICEMAIL_PIN_PATTERN = /^[0-9]{4,12}$/;
+const PIN_SCRYPT = { N: 1 << 14, r: 8, p: 1 } as const;
+
+/** `s1$salt$hash` (scrypt): what the config keeps of a mailbox PIN. */
+export function hashPin(pin: string, salt: Buffer = randomBytes(16)): string {
+  if (!VOICEMAIL_PIN_PATTERN.test(pin)) throw new PbxError('config', 'a mailbox PIN is 4 to 12 digits');
+  return `s1$${salt.toString('hex')}$${scryptSync(pin, salt, 32, PIN_SCRYPT).toString('hex')}`;
+}
+
+/** Does `pin` match the stored hash (constant time; false for no hash). */
+export function checkPin(pin: string, stored: string | null | undefined): boolean {
+  const m = /^s1\$([0-9a-f]{32})\$([0-9a-f]{64})$/.exec(stored ?? '');
+  if (!m || !/^[0-9]{1,12}$/.test(pin)) return false;
+  const want = Buffer.from(m[2]!, 'hex');
+  const got = scryptSync(pin, Buffer.from(m[1]!, 'hex'), 32, PIN_SCRYPT);
+  return timingSafeEqual(want, got);
+}
+
+/** Voicemail is on for an account unless it was turned off. */
+export function voicemailOn(acct: { readonly voicemail?: { readonly enabled: boolean } | undefined }): boolean {
+  return acct.voicemail?.enabled ?? true;
 }
 
 function clone(cfg: ReadonlyConfig): Config {
@@ -58,6 +86,12 @@ export function setAccountFeatures(cfg: ReadonlyConfig, extension: string, chang
   }
   if (change.dnd !== undefined) acct.dnd = change.dnd;
   if (change.callWaiting !== undefined) acct.callWaiting = change.callWaiting;
+  if (change.voicemail !== undefined || change.voicemailPin !== undefined) {
+    const vm = acct.voicemail ?? { enabled: true, pinHash: null };
+    if (change.voicemail !== undefined) vm.enabled = change.voicemail;
+    if (change.voicemailPin !== undefined) vm.pinHash = hashPin(change.voicemailPin);
+    acct.voicemail = vm;
+  }
   if (change.pickupGroup !== undefined) {
     if (change.pickupGroup !== null && !PICKUP_GROUP_PATTERN.test(change.pickupGroup)) {
       throw new PbxError('config', 'a pickup group name is 1-32 letters, digits, \'.\', \'_\' or \'-\'');

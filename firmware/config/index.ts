@@ -35,3 +35,5 @@ export {
   setAccountFeatures, addRingGroup, removeRingGroup, listRingGroups, isDialTarget,
   type AccountFeatureChange, type ForwardChange, type NewRingGroup,
 } from './features.js';
+export { hashPin, checkPin, voicemailOn, VOICEMAIL_PIN_PATTERN } from './features.js';
+export { AttendantSchema } from './schema.js';

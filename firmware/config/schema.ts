@@ -115,6 +115,12 @@ export const AccountSchema = z.strictObject({
    * without which a REGISTER gets 403 even with the right password).
    */
   tlsMode: TlsModeSchema.default('encrypt'),
+  /** Voicemail (issue 15): absent means on, with no PIN (the mailbox cannot be opened until one is set). */
+  voicemail: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** The mailbox PIN, salted and hashed (config/features hashPin); never the digits. */
+    pinHash: z.string().regex(/^s1\$[0-9a-f]{32}\$[0-9a-f]{64}$/).nullable().default(null),
+  }).optional(),
 });
 
 /** The HTTP digest realm of per-device provisioning credentials. */
@@ -180,6 +186,8 @@ export const FeatureCodesSchema = z.strictObject({
   park: z.string().regex(/^\d{1,8}$/).default('700'),
   dndOn: z.string().regex(FEATURE_CODE).default('*78'),
   dndOff: z.string().regex(FEATURE_CODE).default('*79'),
+  /** Opens the caller's own voicemail box. */
+  voicemail: z.string().regex(FEATURE_CODE).default('*97'),
 });
 
 export const FeaturesSchema = z.strictObject({
@@ -331,6 +339,16 @@ export const RoomSchema = z.strictObject({
   max: z.number().int().min(2).max(MAX_ROOM_PARTICIPANTS).default(8),
 });
 
+/** An auto-attendant: the box answers, plays the greeting (DATA/attendant/EXT.pcm, or its own), and routes by one digit. */
+export const AttendantSchema = z.strictObject({
+  extension: z.string().regex(EXTENSION_PATTERN),
+  /** Digit -> extension (an account or a ring group). */
+  digits: z.record(z.string().regex(/^[0-9*#]$/), z.string().regex(EXTENSION_PATTERN)).default({}),
+  /** Where a caller who presses nothing goes; null: the box hangs up. */
+  timeoutTo: z.string().regex(EXTENSION_PATTERN).nullable().default(null),
+  timeoutSec: z.number().int().min(2).max(60).default(8),
+});
+
 /** Recording settings beside the per-account and per-policy mode. */
 export const RecordingSchema = z.strictObject({
   /** Both parties hear a short tone when a recording of their call starts. */
@@ -354,6 +372,8 @@ export const ConfigSchema = z
     provisioning: ProvisioningSchema.prefault({}),
     groups: z.array(RingGroupSchema).max(MAX_POLICIES).default([]),
     features: FeaturesSchema.prefault({}),
+    /** Auto-attendants (issue 15): an extension the box answers with a greeting, routing by digit. */
+    attendants: z.array(AttendantSchema).max(MAX_ROOMS).optional(),
   })
   .check((ctx) => {
     const c = ctx.value;

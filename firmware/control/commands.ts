@@ -15,6 +15,7 @@ import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
 import type { TrunkView } from '../api/index.js';
 import { trunkCommand } from './trunks.js';
+import { voicemailCommand, type VoicemailControl } from './voicemail.js';
 import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 import { PhoneCommandError, phoneCommand, type DeviceCertControl, type ProvisioningControl } from './phones.js';
 
@@ -66,6 +67,8 @@ export interface CommandContext {
   readonly trunks?: () => readonly TrunkView[];
   /** A running appliance's recordings and calls; without it the store in DATA/recordings is read directly. */
   readonly recordings?: RecordingControl;
+  /** A running appliance's voicemail store; without it DATA/voicemail is read directly. */
+  readonly voicemail?: VoicemailControl;
   /** A running appliance's provisioning service (phones that asked, previews, the fetch log). */
   readonly provisioning?: ProvisioningControl;
   /** A running appliance's device certificates. */
@@ -192,6 +195,8 @@ function featureChange(a: Readonly<Record<string, unknown>>): AccountFeatureChan
   const dnd = bool(a, 'dnd');
   const callWaiting = bool(a, 'callWaiting');
   const group = str(a, 'pickupGroup', false);
+  const voicemail = bool(a, 'voicemail');
+  const voicemailPin = str(a, 'voicemailPin', false);
   const forward = {
     ...(always !== undefined ? { always } : {}), ...(busy !== undefined ? { busy } : {}),
     ...(noAnswer !== undefined ? { noAnswer } : {}), ...(noAnswerSec !== undefined ? { noAnswerSec } : {}),
@@ -201,6 +206,8 @@ function featureChange(a: Readonly<Record<string, unknown>>): AccountFeatureChan
     ...(dnd !== undefined ? { dnd } : {}),
     ...(callWaiting !== undefined ? { callWaiting } : {}),
     ...(group !== undefined ? { pickupGroup: group === '' ? null : group } : {}),
+    ...(voicemail !== undefined ? { voicemail } : {}),
+    ...(voicemailPin !== undefined ? { voicemailPin } : {}),
   };
   return Object.keys(change).length ? change : undefined;
 }
@@ -469,6 +476,11 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     case 'recording.export':
     case 'recording.toggle':
       return recordingCommand(ctx.recordings, ctx.dataDir, req.command, a);
+    case 'voicemail.list':
+    case 'attendant.add':
+    case 'attendant.list':
+    case 'attendant.remove':
+      return voicemailCommand(ctx.voicemail, store, ctx.dataDir, req.command, a);
     case 'room.add':
     case 'room.list':
     case 'room.remove':

@@ -42,6 +42,12 @@ export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly parkSettings?: () => ParkSettings;
 }
 
+/** Voicemail as the B2BUA's delivery asks it (features/voicemail): take an unanswered call, is it on for an account. */
+export interface VoicemailHook {
+  leave(incoming: IncomingCall, mailbox: string, after: Call | undefined, why: string): boolean;
+  on(extension: string): boolean;
+}
+
 export class B2bua implements CallEnding {
   private readonly calls = new Set<Call>();
   private readonly listeners = new Set<() => void>();
@@ -51,6 +57,7 @@ export class B2bua implements CallEnding {
   private readonly transfer: Transfer;
   private readonly parking?: ParkLot;
   private readonly destinations: Destination[] = [];
+  private voicemail?: VoicemailHook;
   private trunkInbound?: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean;
 
   constructor(readonly deps: B2buaDeps) {
@@ -73,7 +80,11 @@ export class B2bua implements CallEnding {
     if (this.parking) this.destinations.push(this.parking);
     if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
     // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
-    this.destinations.push(new Delivery({ callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log }, this));
+    this.destinations.push(new Delivery({
+      callee: deps.callee, groups: deps.groups ?? (() => []), counters: deps.counters, log: deps.log,
+      voicemail: (incoming, mailbox, after, why) => this.voicemail?.leave(incoming, mailbox, after, why) ?? false,
+      voicemailOn: (ext) => this.voicemail?.on(ext) ?? false,
+    }, this));
     deps.media.onEvent((e) => {
       if (e.type === 'keying') {
         // A key agreement in the media path (ZRTP) finished or failed on one of a call's legs.
@@ -99,6 +110,11 @@ export class B2bua implements CallEnding {
   /** Add a kind of destination (see Destination); asked after those added before it, before the accounts. */
   addDestination(dest: Destination): void {
     this.destinations.push(dest);
+  }
+
+  /** Voicemail's hook for an unanswered call to an account (features/voicemail): true when it took the call. */
+  setVoicemail(hook: VoicemailHook): void {
+    this.voicemail = hook;
   }
 
   /** Calls arriving from trunks: asked before digest authentication; true when it took the INVITE (pbx/trunks). */
@@ -228,7 +244,9 @@ export class B2bua implements CallEnding {
    * A call a destination answers itself (a conference room): the B2BUA
    * routes its in-dialog requests (ACK, BYE) and ends it like any other.
    */
-  adopt(call: Call): void {
+  adopt(call: Call, replaces?: Call): void {
+    // An unanswered call the answering destination takes over (voicemail): it ends without a word to the caller.
+    if (replaces) void this.end(replaces, 'forwarded');
     call.onNoAck = () => guard(this.deps, this.hangup(call, 'timeout', 'both'), 'hangup');
     this.calls.add(call);
     this.changed();
@@ -298,6 +316,7 @@ export class B2bua implements CallEnding {
         this.reoffer(call, leg, req, tx);
         return true;
       case 'INFO':
+        if (call.onInfo?.(req, tx)) return true;
         guard(d, this.renegotiation.across(call, leg, req, tx), req.method);
         return true;
       case 'REFER':

@@ -21,8 +21,12 @@ export class PbxCore implements TransactionLayerUser {
     private readonly toTag: () => string,
   ) {}
 
+  /** SUBSCRIBE handling (message-waiting, pbx/mwi.ts): true when it answered the request. */
+  subscribe?: (req: SipRequest, tx: ServerTransaction, source: Target) => boolean;
+
   onRequest(req: SipRequest, tx: ServerTransaction, source: Target): void {
     try {
+      if (req.method === 'SUBSCRIBE' && this.subscribe?.(req, tx, source)) return;
       if (req.method === 'INVITE') {
         this.calls.onInvite(req, tx as InviteServerTransaction, source);
         return;

@@ -25,3 +25,11 @@ export {
 } from './trunks/index.js';
 export { Recording, RECORD_TOGGLE_CODE, type RecorderStore, type RecordMode } from './features/index.js';
 export { Rooms, PRIVATE_CONFERENCE_NOTE } from './features/index.js';
+export {
+  Voicemail, MailboxMachine, DtmfSink, parseDtmfRtp, parseInfoDtmf, prompt as voicemailPrompt, countPrompt, PROMPT_HZ, PIN_LOCK_MS, MAX_PIN_TRIES,
+  type VoicemailStore, type MailboxAction, type Digit,
+} from './features/index.js';
+export {
+  MessageWaiting, serializeSummary, parseSummary, parseSubscribe, MWI_EVENT, MWI_TYPE, MAX_SUBSCRIBE_BODY,
+  type MwiDeps, type MessageSummary,
+} from './mwi.js';

@@ -20,3 +20,7 @@ export {
 export { parseRecords, REC_META, REC_PCM, REC_PACKET, REC_END, REC_WAVE, MAX_LEGS } from './records.js';
 export { pcapGlobalHeader, pcapRecord, capturePort, CAPTURE_BASE_PORT, LINKTYPE_RAW } from './pcap.js';
 export { benchRecording, type RecordingBench } from './bench.js';
+export {
+  MailboxStore, DEFAULT_MAX_MESSAGE_SEC, DEFAULT_MAX_MESSAGES, DEFAULT_MAX_AGE_DAYS, MIN_MESSAGE_MS,
+  type MailboxStoreOptions, type MessageInfo,
+} from './mailboxes.js';

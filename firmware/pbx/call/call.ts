@@ -91,6 +91,8 @@ export class Call {
   ringing: readonly string[] = [];
   /** Another phone picked the ringing call up (its extension): the ringing branches no longer count. */
   pickedUp?: string;
+  /** A destination that answered the call itself (voicemail) takes the INFOs of its dialog (DTMF); true when it answered one. */
+  onInfo?: (req: SipRequest, tx: ServerTransaction) => boolean;
   /** The park slot the call waits in (features/park.ts), while it is parked. */
   parkedIn?: string;
   /** The box's To tag toward the caller. */

@@ -75,7 +75,7 @@ let joins = 0;
  * answered with one G.711 codec (the one the mixer sends it) and DTMF
  * events: the offer's own audio m-line cut down to those formats.
  */
-function roomAnswer(offer: SessionDescription, pt: number): SessionDescription {
+export function roomAnswer(offer: SessionDescription, pt: number): SessionDescription {
   const i = audioIndex(offer);
   const m = offer.media[i]!;
   const keep = new Set([String(pt), ...codecsOf(m).filter((c) => c.encoding.toLowerCase() === 'telephone-event').map((c) => String(c.pt))]);

@@ -33,6 +33,10 @@ export interface DeliveryDeps {
   readonly groups: () => readonly RingGroupEntry[];
   readonly counters: Counters;
   readonly log: Logger;
+  /** An unanswered call to an account that no forward takes: voicemail's (true when it took the call). */
+  readonly voicemail?: (incoming: IncomingCall, mailbox: string, after: Call | undefined, why: Unanswered) => boolean;
+  /** Voicemail is on for the account: its phones ring for its no-answer time (forward.noAnswerSec), then voicemail answers. */
+  readonly voicemailOn?: (extension: string) => boolean;
 }
 
 export const MAX_FORWARD_HOPS = 8;
@@ -93,14 +97,15 @@ export class Delivery implements Destination {
         return this.deliver(incoming, fwd.busy, here, after, 'busy');
       }
       d.log.info({ caller: incoming.caller, callee: number, dnd: acct.dnd === true }, acct.dnd ? 'callee is on do-not-disturb: busy' : 'callee is in a call and has call waiting off: busy');
+      if (d.voicemail?.(incoming, number, after, 'busy')) return true;
       return this.giveUp(incoming, after, 'busy');
     }
     this.track(incoming, this.host.ring(incoming, [acct], {
-      ...(fwd?.noAnswer ? { ringMs: fwd.noAnswerSec * 1000 } : {}),
+      ...(fwd?.noAnswer || (fwd && d.voicemailOn?.(number)) ? { ringMs: fwd.noAnswerSec * 1000 } : {}),
       ...(after ? { replaces: after } : {}),
       onUnanswered: (why) => {
         const to = why === 'busy' ? fwd?.busy : fwd?.noAnswer;
-        if (!to) return false;
+        if (!to) return d.voicemail?.(incoming, number, this.current.get(incoming.tx), why) ?? false;
         d.counters.inc(why === 'busy' ? 'call.forward.busy' : 'call.forward.no-answer');
         d.log.info({ caller: incoming.caller, from: number, to, why }, 'call forwarded');
         return this.deliverAfter(incoming, to, here, why);

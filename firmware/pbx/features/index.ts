@@ -10,4 +10,8 @@ export { Rooms, PRIVATE_CONFERENCE_NOTE, ROOM_PIN_NOTE, type RoomConfig, type Ro
 export { Delivery, MAX_FORWARD_HOPS, type DeliveryDeps, type DeliveryHost, type RingGroupEntry } from './delivery.js';
 export { SettingCodesDestination, type SettingCodes, type SettingCodesDeps, type SettingCodesHost } from './codes.js';
 export { Pickup, PRIVATE_PICKUP_REASON, type PickupCodes, type PickupDeps, type PickupHost } from './pickup.js';
+export { Voicemail, answerByBox, answerable, PIN_LOCK_MS, type VoicemailDeps, type VoicemailHost, type VoicemailStore, type BoxAnswered } from './voicemail.js';
+export { MailboxMachine, MAX_PIN_TRIES, PIN_DIGITS, IDLE_MS, DIGIT_GAP_MS, type MailboxAction, type MailboxInput, type MailboxMessage, type MailboxPhase } from './mailbox.js';
+export { DtmfSink, parseDtmfRtp, parseInfoDtmf, digitOfEvent, MAX_INFO_DTMF_BODY, type Digit, type DtmfEvent, type DtmfParse, type InfoParse } from './dtmf.js';
+export { prompt, countPrompt, tone, concat, durationMs, PROMPT_HZ, type PromptName } from './prompts.js';
 export { ParkLot, parkSlots, type ParkDeps, type ParkHost, type ParkSettings } from './park.js';
