@@ -42,6 +42,8 @@ async function main(): Promise<void> {
   const data = join(work, 'data');
   const cli = pbxOk(data);
   for (const p of [A, B, C, D]) cli('account', 'add', p.ext, '--password', p.pass);
+  // These cases test what a caller meets without voicemail (on by default), so 1002 has it off.
+  cli('account', 'set', B.ext, '--voicemail', 'off');
   const { proc: box, info } = await startBox(data, 200, ['--rtp-ports', '44000-44999']);
   t.teardown(() => box.stop());
   const udp = (p: PhoneSpec): string => `<sip:${p.ext}@127.0.0.1:${info.ports.sipUdp}>`;
