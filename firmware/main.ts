@@ -481,6 +481,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       toggle: (call: string, on?: boolean) => recorder!.toggle(call, on),
     },
     voicemail: { list: (ext: string) => mailboxes.list(ext) },
+    calls: { hangup: (id: string) => b2bua.hangupById(id) },
     accountsChanged: () => dropRemoved(),
     certs: certSource({ pki, renewer, clock, swap: (m) => { transports.setTlsMaterial(sipTls(m)); admin.setTlsMaterial(tls(m)); } }),
     provisioning,

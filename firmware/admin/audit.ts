@@ -97,6 +97,8 @@ export function describeRequest(method: string, route: string, params: Record<st
     case 'POST /api/restore': return 'restored a backup';
     case 'DELETE /api/recordings/:id': return `deleted recording ${str(params.id)}`;
     case 'POST /api/calls/:id/record': return `${b.on === false ? 'stopped' : b.on === true ? 'started' : 'toggled'} recording call ${str(params.id)}`;
+    case 'POST /api/calls/:id/hangup': return `hung up call ${str(params.id)}`;
+    case 'PUT /api/system': return `changed the system settings${changed(['realm', 'timeZone', 'ntpServer', 'sipPort', 'tlsPort', 'webPort', 'httpPort', 'rtpMin', 'rtpMax'])}`;
     case 'POST /api/phones': return `assigned phone ${str(b.mac)} to extension ${ext}${changed(['vendor', 'passwordMode'])}`;
     case 'DELETE /api/phones/:mac': return `removed phone ${str(params.mac)}`;
     case 'POST /api/phones/:mac/window': return `${b.minutes === 0 ? 'closed' : 'opened'} the provisioning window of phone ${str(params.mac)}`;

@@ -257,6 +257,8 @@ export interface RecordingListEntry {
 
 export interface RecordingExported { readonly id: string; readonly out: string; readonly bytes: number; readonly kind: RecordingKindOption }
 export interface RecordingToggled { readonly call: string; readonly recording: boolean; readonly id?: string }
+/** `call.hangup` (POST /api/calls/:id/hangup): the call the admin ended, and the phase it was in. */
+export interface CallHungUp { readonly ended: string; readonly caller: string; readonly callee: string; readonly state: CallView['state'] }
 export interface RoomView { readonly extension: string; readonly pin: boolean; readonly max: number }
 
 /** GET /api/policies: each policy with how many extensions use it. */
@@ -383,6 +385,7 @@ export interface CommandReplies {
   readonly 'recording.list': readonly RecordingListEntry[];
   readonly 'recording.export': RecordingExported;
   readonly 'recording.toggle': RecordingToggled;
+  readonly 'call.hangup': CallHungUp;
   readonly 'room.add': RoomView;
   readonly 'room.list': readonly RoomView[];
   readonly 'room.remove': { readonly removed: string };

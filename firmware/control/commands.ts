@@ -18,6 +18,7 @@ import { trunkCommand } from './trunks.js';
 import { voicemailCommand, type VoicemailControl } from './voicemail.js';
 import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 import { PhoneCommandError, phoneCommand, type DeviceCertControl, type ProvisioningControl } from './phones.js';
+import { callCommand, type CallControl } from './calls.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -73,6 +74,8 @@ export interface CommandContext {
   readonly provisioning?: ProvisioningControl;
   /** A running appliance's device certificates. */
   readonly devices?: DeviceCertControl;
+  /** A running appliance's calls, for `call.hangup`. */
+  readonly calls?: CallControl;
 }
 
 /** What `zrtp.*` commands need of the ZRTP cache: never a secret, only who and which flags. */
@@ -476,6 +479,8 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     case 'recording.export':
     case 'recording.toggle':
       return recordingCommand(ctx.recordings, ctx.dataDir, req.command, a);
+    case 'call.hangup':
+      return callCommand(ctx.calls, req.command, a) satisfies Promise<CommandReplies['call.hangup']>;
     case 'voicemail.list':
     case 'attendant.add':
     case 'attendant.list':

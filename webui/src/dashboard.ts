@@ -42,6 +42,7 @@ export function CallCard(props: { call: CallView }): Html {
     </div>
     <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">only as an encrypted capture</span> (the box cannot read the media)`}</div>
     <${RecordButton} call=${c} />
+    <${HangupButton} call=${c} />
     ${c.state === 'answered' ? html`<${LiveQuality} call=${c.id} />` : null}
   </div>`;
 }
@@ -86,6 +87,27 @@ function RecordButton(props: { call: CallView }): Html | null {
     ${on ? html`<span class="pill rec" title=${c.recording?.kind === 'decoded' ? 'decoded, one channel per party' : 'encrypted capture'}>● recording</span>` : null}
     <button class=${on ? 'danger' : 'plain'} id=${`record-${c.id}`} disabled=${busy} onClick=${() => void toggle()}>${on ? 'Stop recording' : 'Record'}</button>
     ${c.recordMode === 'always' ? html`<span class="hint">this call's accounts record always</span>` : null}
+    ${error ? html`<span class="error" role="alert">${error}</span>` : null}
+  </div>`;
+}
+
+/** Ends the call from the box after a second click that confirms it (BYE or CANCEL to each phone). */
+function HangupButton(props: { call: CallView }): Html {
+  const c = props.call;
+  const [asking, setAsking] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const hangup = async (): Promise<void> => {
+    setBusy(true);
+    setError('');
+    // The live status removes the card once the call has ended.
+    try { await api('POST', `/calls/${encodeURIComponent(c.id)}/hangup`); } catch (e) { setError(errorMessage(e)); setAsking(false); } finally { setBusy(false); }
+  };
+  return html`<div class="row hangup">
+    ${asking ? html`<span class="warn" id=${`hangup-ask-${c.id}`}>End the call between ${c.caller} and ${c.callee} for both of them?</span>
+      <button class="danger" id=${`hangup-yes-${c.id}`} disabled=${busy} onClick=${() => void hangup()}>Yes, hang up</button>
+      <button class="plain" id=${`hangup-no-${c.id}`} disabled=${busy} onClick=${() => setAsking(false)}>Keep the call</button>`
+      : html`<button class="plain" id=${`hangup-${c.id}`} onClick=${() => setAsking(true)}>Hang up…</button>`}
     ${error ? html`<span class="error" role="alert">${error}</span>` : null}
   </div>`;
 }

@@ -30,7 +30,7 @@ function outcome(r: CallRecordJson): string {
 const REASONS: Record<string, string> = {
   'bye-caller': 'caller hung up', 'bye-callee': 'callee hung up', cancelled: 'caller gave up', busy: 'busy', 'no-answer': 'no answer',
   rejected: 'rejected', 'not-found': 'number unknown', unavailable: 'not reachable', 'media-timeout': 'media stopped', 'codec-mismatch': 'no common codec',
-  failed: 'failed', timeout: 'timed out', 'media-policy': 'refused by the media policy', transferred: 'transferred', forwarded: 'forwarded',
+  failed: 'failed', timeout: 'timed out', 'media-policy': 'refused by the media policy', transferred: 'transferred', forwarded: 'forwarded', admin: 'ended by the admin',
 };
 
 interface Filter { extension: string; from: string; to: string; outcome: string }

@@ -1,0 +1,128 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Page } from 'playwright-core';
+import t from 'tap';
+import { CALLS_FILE } from '../../firmware/control/index.js';
+import { silentLogger } from '../../firmware/core/index.js';
+import { startAppliance } from '../../firmware/main.js';
+import { CallUa, sdp } from '../integration/call-ua.js';
+
+/*
+ * Day-to-day operation in the admin page (issue 16), in Debian's chromium
+ * against the whole appliance booted in-process: a live call hung up from
+ * the dashboard (BYE to both phones, the record and the audit log say the
+ * admin did it). Screenshots go to test-artifacts/screenshots.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = fileURLToPath(new URL('../../../test-artifacts/screenshots/', import.meta.url));
+const PASSWORD = 'admin password 1';
+const P1001 = 'secret-1001-pw';
+const P1002 = 'secret-1002-pw';
+
+if (!existsSync(CHROMIUM)) {
+  t.fail(`chromium not found at ${CHROMIUM}: run bash scripts/install-deps.sh`);
+} else {
+  mkdirSync(SHOTS, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), 'pbx-ops-'));
+  const dataDir = join(root, 'box');
+  const printed: string[] = [];
+  const app = await startAppliance({ dataDir, bind: '127.0.0.1', sipPort: 0, tlsPort: 0, webPort: 0, httpPort: 0, print: (l) => printed.push(l), log: silentLogger });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const closers: Array<{ close(): Promise<void> }> = [];
+  t.teardown(async () => {
+    for (const c of closers) await c.close();
+    await browser.close();
+    await app.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const go = async (p: Page, hash: string): Promise<void> => { await p.click(`nav a[href="#${hash}"]`); };
+  /** A call of the page's own API from inside the page (its session cookie, its CSRF token). */
+  const apiCall = (method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> =>
+    page.evaluate(async ([m, p, b]) => {
+      const s = await (await fetch('/api/session')).json() as { csrfToken: string };
+      const r = await fetch(`/api${p as string}`, {
+        method: m as string, headers: { 'x-csrf-token': s.csrfToken, ...(b !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(b !== undefined ? { body: JSON.stringify(b) } : {}),
+      });
+      return { status: r.status, text: await r.text() };
+    }, [method, path, body] as const);
+
+  t.test('set up: admin password, two extensions', async (t) => {
+    const code = printed.find((l) => l.includes('setup code'))?.split(':').pop()?.trim() ?? '';
+    await page.goto(app.info.adminUrl);
+    await page.fill('#setup-code', code);
+    await page.fill('#setup-password', PASSWORD);
+    await page.fill('#setup-confirm', PASSWORD);
+    await page.click('#setup button[type=submit]');
+    await page.locator('#health').waitFor();
+    for (const [ext, pw, name] of [['1001', P1001, 'Reception'], ['1002', P1002, 'Office']] as const) {
+      t.equal((await apiCall('POST', '/accounts', { extension: ext, password: pw, name })).status, 200, `added ${ext}`);
+    }
+  });
+
+  t.test('hang up a live call from the dashboard: a confirm, BYE to both phones, the record and the audit log say so', async (t) => {
+    const callee = await CallUa.open({ boxPort: app.info.ports.sipUdp, user: '1001', password: P1001 });
+    const caller = await CallUa.open({ boxPort: app.info.ports.sipUdp, user: '1002', password: P1002 });
+    closers.push(callee, caller);
+    t.equal((await callee.register(600)).status, 200);
+    t.equal((await caller.register(600)).status, 200);
+    await go(page, 'dashboard');
+    const out = await caller.call('1001', { sdp: sdp({ port: 40000 }) });
+    const inc = await callee.waitInvite();
+    inc.ring();
+    const dialogB = inc.answer(sdp({ port: 40002 }));
+    const ok = await out.waitStatus(200);
+    const dialogA = out.ack(ok);
+    const card = page.locator('#calls .call[data-state="answered"]');
+    await card.waitFor({ timeout: 5000 });
+    const id = (await card.getAttribute('data-call')) ?? '';
+    t.match(id, /./, 'the live call has an id');
+
+    // A first click only asks; "Keep the call" leaves it running.
+    await page.click(`#hangup-${id}`);
+    await page.locator(`#hangup-ask-${id}`).waitFor();
+    t.match(await page.locator(`#hangup-ask-${id}`).textContent(), /End the call between 1002 and 1001/);
+    await shot('dashboard-hangup-confirm');
+    await page.click(`#hangup-no-${id}`);
+    await page.locator(`#hangup-${id}`).waitFor();
+    t.equal(app.calls.list().length, 1, 'kept: the call goes on');
+
+    const byeA = dialogA.waitRequest('BYE', 5000);
+    const byeB = dialogB.waitRequest('BYE', 5000);
+    await page.click(`#hangup-${id}`);
+    await page.click(`#hangup-yes-${id}`);
+    await Promise.all([byeA, byeB]);
+    t.pass('both phones got a BYE');
+    await page.locator('#calls .empty').waitFor({ timeout: 5000 });
+    t.same(app.calls.list(), [], 'the box lists no call');
+    await shot('dashboard-hungup');
+
+    const rec = readFileSync(join(dataDir, CALLS_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; endReason: string }).find((r) => r.id === id);
+    t.equal(rec?.endReason, 'admin', 'the call record says the admin ended it');
+    const audit = JSON.parse((await apiCall('GET', `/audit?q=${encodeURIComponent(id)}`)).text) as Array<{ what: string; ok: boolean; who: string }>;
+    t.match(audit[0], { what: `hung up call ${id}`, ok: true, who: 'admin' }, 'an audit entry');
+    await go(page, 'history');
+    const row = page.locator(`#call-history tbody tr[data-call="${id}"]`);
+    await row.waitFor();
+    t.match(await row.textContent(), /ended by the admin/, 'the history says why');
+
+    const again = await apiCall('POST', `/calls/${id}/hangup`, {});
+    t.equal(again.status, 404, 'an ended call cannot be hung up again');
+    t.match(again.text, /no call .* in progress/);
+  });
+
+  t.test('no page errors', async (t) => {
+    t.same(pageErrors, []);
+  });
+}
