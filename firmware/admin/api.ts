@@ -390,7 +390,12 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     return exec('account.add', args);
   });
   app.patch('/accounts/:extension', async (req) =>
-    exec('account.update', { ...pick(body(req), ['name', 'policy', 'tlsOnly']), extension: param(req, 'extension') }));
+    exec('account.update', {
+      ...pick(body(req), ['name', 'policy', 'tlsOnly']),
+      // Media abilities, forwarding, do-not-disturb, call waiting, voicemail (issue 16's extensions page).
+      ...pick(body(req), ['media', 'requireMedia', 'forwardAlways', 'forwardBusy', 'forwardNoAnswer', 'noAnswerSec', 'dnd', 'callWaiting', 'voicemail']),
+      extension: param(req, 'extension'),
+    }));
   app.delete('/accounts/:extension', async (req) => exec('account.remove', { extension: param(req, 'extension') }));
   app.post('/accounts/:extension/password', async (req) =>
     exec('account.password', { ...pick(body(req), ['password']), extension: param(req, 'extension') }));

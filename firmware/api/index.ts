@@ -195,6 +195,10 @@ export interface AccountView {
   readonly dnd: boolean;
   readonly pickupGroup: string | null;
   readonly callWaiting: boolean;
+  /** The phone's media abilities (`--media`) and what the account insists on (`--require`). */
+  readonly media?: { readonly supported: readonly MediaProtection[]; readonly required: readonly MediaProtection[] };
+  /** Voicemail on or off, and whether a mailbox PIN is set (never the PIN). */
+  readonly voicemail?: { readonly enabled: boolean; readonly pin: boolean };
 }
 
 /** A ring group: an extension number that rings several accounts. */
@@ -257,6 +261,22 @@ export interface RecordingListEntry {
 
 export interface RecordingExported { readonly id: string; readonly out: string; readonly bytes: number; readonly kind: RecordingKindOption }
 export interface RecordingToggled { readonly call: string; readonly recording: boolean; readonly id?: string }
+/** GET /api/system (`system.get`): the box-wide settings; the host name is the operating system's. */
+export interface SystemSettings {
+  readonly hostname: string;
+  /** The SIP domain (digest realm). */
+  readonly realm: string;
+  readonly timeZone: string;
+  readonly ntpServer: string;
+  readonly sipPort: number;
+  readonly tlsPort: number;
+  readonly webPort: number;
+  readonly httpPort: number;
+  readonly rtpMin: number;
+  readonly rtpMax: number;
+}
+/** PUT /api/system (`system.set`): what is stored now, what waits for a restart, whether SIP passwords must be set again. */
+export interface SystemSettingsSaved { readonly settings: SystemSettings; readonly restartNeeded: readonly string[]; readonly passwordsInvalid: boolean }
 /** `call.hangup` (POST /api/calls/:id/hangup): the call the admin ended, and the phase it was in. */
 export interface CallHungUp { readonly ended: string; readonly caller: string; readonly callee: string; readonly state: CallView['state'] }
 export interface RoomView { readonly extension: string; readonly pin: boolean; readonly max: number }

@@ -19,6 +19,7 @@ import { voicemailCommand, type VoicemailControl } from './voicemail.js';
 import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 import { PhoneCommandError, phoneCommand, type DeviceCertControl, type ProvisioningControl } from './phones.js';
 import { callCommand, type CallControl } from './calls.js';
+import { systemCommand } from './system.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -479,6 +480,9 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     case 'recording.export':
     case 'recording.toggle':
       return recordingCommand(ctx.recordings, ctx.dataDir, req.command, a);
+    case 'system.get':
+    case 'system.set':
+      return systemCommand(store, req.command, a);
     case 'call.hangup':
       return callCommand(ctx.calls, req.command, a) satisfies Promise<CommandReplies['call.hangup']>;
     case 'voicemail.list':

@@ -122,6 +122,102 @@ if (!existsSync(CHROMIUM)) {
     t.match(again.text, /no call .* in progress/);
   });
 
+  t.test('extensions page: media abilities, forwarding, DND and voicemail shown and edited', async (t) => {
+    await go(page, 'extensions');
+    const row = page.locator('#extensions tr[data-extension="1001"]');
+    await row.waitFor();
+    t.match(await row.locator('td.media').textContent(), /speaks plain RTP, SDES.*requires nothing more/, 'the default desk phone');
+    t.match(await row.locator('td.features').textContent(), /no forwarding.*call waiting on · voicemail on, no PIN yet/);
+    await row.locator('button:has-text("Edit")').click();
+    const f = '#edit-1001';
+    await page.locator(f).waitFor();
+    // Requiring what the phone does not speak is refused in the page, next to the boxes.
+    await page.check(`${f}-requires-dtls`);
+    await page.click(`${f} button[type=submit]`);
+    t.match(await page.locator(`${f}-media-error`).textContent(), /Required but not spoken by the phone: DTLS-SRTP/);
+    await page.uncheck(`${f}-requires-dtls`);
+    await page.check(`${f}-requires-sdes`);
+    await page.fill(`${f}-fwd-busy`, '1002');
+    await page.fill(`${f}-fwd-noanswer`, '1002');
+    await page.fill(`${f}-noanswer-sec`, '15');
+    await page.check(`${f}-dnd`);
+    await page.uncheck(`${f}-vm`);
+    await shot('extensions-edit-calls');
+    await page.click(`${f} button[type=submit]`);
+    await page.locator(f).waitFor({ state: 'detached' });
+    const acct = app.store.data.accounts.find((a) => a.extension === '1001')!;
+    t.same(acct.media, { supported: ['rtp', 'sdes'], required: ['sdes'] }, 'the box keeps the requirement');
+    t.match(acct.forward, { always: null, busy: '1002', noAnswer: '1002', noAnswerSec: 15 });
+    t.equal(acct.dnd, true);
+    t.equal(acct.voicemail?.enabled, false);
+    await row.locator('td.media:has-text("requires SDES")').waitFor({ timeout: 5000 });
+    t.match(await row.locator('td.media').textContent(), /requires SDES/);
+    t.match(await row.locator('td.features').textContent(), /do not disturb.*busy → 1002, no answer \(15 s\) → 1002.*voicemail off/);
+    await shot('extensions-settings');
+    // A forward to an extension that does not exist is the box's own error, next to the field.
+    await row.locator('button:has-text("Edit")').click();
+    await page.fill(`${f}-fwd-always`, '4711');
+    await page.click(`${f} button[type=submit]`);
+    await page.locator(`${f} [role=alert]`).first().waitFor();
+    t.match(await page.locator(f).textContent(), /4711/, 'the box says what is wrong');
+    await page.click(`${f} button:has-text("Cancel")`);
+    t.equal(app.store.data.accounts.find((a) => a.extension === '1001')!.forward.always, null, 'nothing changed');
+    const audit = JSON.parse((await apiCall('GET', '/audit?q=changed%20extension%201001')).text) as Array<{ what: string; ok: boolean }>;
+    t.ok(audit.some((e) => e.ok && /requireMedia=sdes/.test(e.what) && /dnd=true/.test(e.what)), 'the audit log names what changed');
+  });
+
+  t.test('system settings: clear errors, restart-needed note for ports, SIP domain only with a confirm, admin password', async (t) => {
+    await go(page, 'system');
+    await page.locator('#system-form').waitFor();
+    t.match(await page.locator('#sys-hostname').textContent(), /\S/, 'the host name is shown');
+    t.equal(await page.inputValue('#sys-tz'), 'UTC');
+    await page.fill('#sys-tz', 'Mars/Olympus');
+    await page.click('#system-form button[type=submit]');
+    await page.locator('#sys-tz-error').waitFor();
+    t.match(await page.locator('#sys-tz-error').textContent(), /Mars\/Olympus is not a time zone/, 'an unknown zone, said next to it');
+    await page.fill('#sys-tz', 'Europe/Berlin');
+    await page.fill('#sys-ntp', 'ntp.example.org');
+    await page.fill('#sys-rtpMax', '10050');
+    await page.click('#system-form button[type=submit]');
+    await page.locator('#sys-rtpMax-error').waitFor();
+    t.match(await page.locator('#sys-rtpMax-error').textContent(), /too small: give at least 100 ports/);
+    await page.fill('#sys-rtpMax', '20000');
+    await page.fill('#sys-sipPort', '5070');
+    await page.click('#system-form button[type=submit]');
+    await page.locator('#restart-needed').waitFor();
+    t.match(await page.locator('#system-saved').textContent(), /Restart needed for: SIP port \(UDP and TCP\)/, 'a port change waits for the restart');
+    const c = app.store.data;
+    t.match(c.provisioning, { timeZone: 'Europe/Berlin', ntpServer: 'ntp.example.org' }, 'time settings stored');
+    t.equal(c.network.sipPort, 5070);
+    t.match(await page.locator('#system').textContent(), /in use now: \d+ \(until the restart\)/, 'the port in use is shown beside the stored one');
+    // The SIP domain: refused without the confirm (in the page, and by the box).
+    await page.fill('#sys-realm', 'office.example');
+    await page.click('#system-form button[type=submit]');
+    await page.locator('#sys-realm-error').waitFor();
+    t.equal(app.store.data.sip.realm, 'pbx.local', 'not changed without a confirm');
+    const raw = await apiCall('PUT', '/system', { realm: 'office.example' });
+    t.equal(raw.status, 409, 'the box refuses it too');
+    t.match(raw.text, /every SIP password invalid/);
+    await page.fill('#sys-realm', 'pbx.local');
+    await shot('system-settings');
+
+    // The admin password: a wrong current one is refused beside its field; the right one changes it.
+    await page.fill('#pw-current', 'not the password');
+    await page.fill('#pw-new', 'a new admin password');
+    await page.fill('#pw-confirm', 'a new admin password');
+    await page.click('#admin-password button[type=submit]');
+    await page.locator('#pw-current-error').waitFor();
+    t.match(await page.locator('#pw-current-error').textContent(), /current password is wrong/);
+    await page.fill('#pw-current', PASSWORD);
+    await page.click('#admin-password button[type=submit]');
+    await page.locator('#password-changed').waitFor();
+    t.equal((await apiCall('GET', '/system')).status, 200, 'the page stays logged in with its new session');
+    const audit = JSON.parse((await apiCall('GET', '/audit?limit=20')).text) as Array<{ what: string; ok: boolean }>;
+    t.ok(audit.some((e) => e.ok && e.what === 'changed the admin password'), 'the password change is audited');
+    t.ok(audit.some((e) => e.ok && /changed the system settings.*timeZone=Europe\/Berlin/.test(e.what)), 'the settings change is audited');
+    await shot('system-password');
+  });
+
   t.test('no page errors', async (t) => {
     t.same(pageErrors, []);
   });
