@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -216,6 +216,33 @@ if (!existsSync(CHROMIUM)) {
     t.ok(audit.some((e) => e.ok && e.what === 'changed the admin password'), 'the password change is audited');
     t.ok(audit.some((e) => e.ok && /changed the system settings.*timeZone=Europe\/Berlin/.test(e.what)), 'the settings change is audited');
     await shot('system-password');
+  });
+
+  t.test('pictures: calls per hour and concurrent calls over the last day; certificate validity on a time line', async (t) => {
+    const now = Date.now();
+    // Three calls two hours ago that overlap (the peak: 3 at once), one yesterday beyond the day shown.
+    const rec = (id: string, start: number, secs: number): string => `${JSON.stringify({
+      id, caller: '1001', callee: '1002', startedAt: new Date(start).toISOString(), answeredAt: new Date(start + 2000).toISOString(),
+      endedAt: new Date(start + secs * 1000).toISOString(), endReason: 'bye-caller', legs: { a: { party: '1001', transport: 'udp', protection: 'rtp' } }, mode: 'relay',
+    })}\n`;
+    appendFileSync(join(dataDir, CALLS_FILE), rec('old-1', now - 30 * 3_600_000, 60) + rec('p-1', now - 7_200_000, 300) + rec('p-2', now - 7_140_000, 300) + rec('p-3', now - 7_080_000, 300));
+    await go(page, 'history');
+    await page.locator('#chart-per-hour rect').first().waitFor({ timeout: 5000 });
+    t.match(await page.locator('#chart-per-hour figcaption').textContent(), /\(4 calls\)/, 'the hung-up call and the three, not the one of yesterday');
+    const bars = await page.locator('#chart-per-hour rect').evaluateAll((r) => r.map((x) => Number(x.getAttribute('data-calls'))));
+    t.equal(bars.reduce((a, b) => a + b, 0), 4, 'the bars add up');
+    t.equal(await page.locator('#chart-concurrent polyline').getAttribute('data-peak'), '3', 'three calls at once at the peak');
+    t.match(await page.locator('#chart-concurrent figcaption').textContent(), /peak 3/);
+    await page.locator('#day-activity').scrollIntoViewIfNeeded();
+    await shot('history-activity');
+
+    await go(page, 'certificates');
+    await page.locator('#cert-timeline').waitFor({ timeout: 5000 });
+    const states = await page.locator('#cert-timeline g[data-cert]').evaluateAll((g) => g.map((x) => `${x.getAttribute('data-cert')}:${x.getAttribute('data-state')}`));
+    t.same(states, ['CA:ok', 'server:ok'], 'the CA and the server certificate, both valid for a while');
+    t.equal(await page.locator('#cert-today').count(), 1, 'today is marked');
+    t.match(await page.locator('#cert-timeline').textContent(), /\d+ days/);
+    await shot('certificates-timeline');
   });
 
   t.test('no page errors', async (t) => {
