@@ -158,6 +158,7 @@ export class Appliance {
       leds: this.board.leds.snapshot(),
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
       counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
+      alarms: this.trunks?.alarms() ?? [],
     };
   }
 
@@ -437,7 +438,14 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     account: (ext) => account(ext),
     clientCert: () => tls(pki.tlsMaterial()),
     onChange: () => b2bua.changed(),
+    onAlarm: () => { showProblems(); b2bua.changed(); },
   });
+  // The error LED: a config problem, else a toll-fraud alarm, until the admin clears it.
+  const showProblems = (): void => {
+    const alarms = trunks.alarms();
+    const config = store.health.ok ? null : store.health.problem;
+    leds.update({ problem: config ?? (alarms.length > 0 ? `toll-fraud alarm: ${alarms.map((a) => a.extension).join(', ')}` : null) });
+  };
   b2bua.addDestination({ name: 'trunks', take: (incoming) => trunks.outbound(incoming, b2bua) });
   b2bua.setTrunkInbound((req, tx, source) => trunks.inbound(req, tx, source, b2bua));
   transports.outboundTls = (target) => trunks.tlsFor(target);
@@ -470,6 +478,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // here with the running appliance's certificates and live status.
   const commandContext = {
     store, dataDir, random, blocks: throttle, trunks: () => trunks.views(),
+    alarms: {
+      list: () => trunks.alarms(),
+      clear: (ext: string) => { const had = trunks.clearAlarm(ext); showProblems(); b2bua.changed(); return had; },
+    },
     zrtp: {
       list: () => zrtpCache.list(),
       forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
