@@ -358,6 +358,10 @@ export const AttendantSchema = z.strictObject({
 export const RecordingSchema = z.strictObject({
   /** Both parties hear a short tone when a recording of their call starts. */
   tone: z.boolean().default(true),
+  /** Days a recording is kept before the box deletes it (recording/housekeeping.ts); 0: no age limit. */
+  retentionDays: z.number().int().min(0).max(3650).default(90),
+  /** Space all recordings may take, in MB; beyond it the oldest go first. 0: no limit (the store still keeps its disk-free reserve). */
+  maxMegabytes: z.number().int().min(0).max(1_000_000).default(4096),
 });
 
 export const ConfigSchema = z
