@@ -222,7 +222,7 @@ export class Appliance {
     await this.transports.stop();
     await this.media.close();
     await this.recordings?.close();
-    this.location.stop();
+    await this.location.stop();
     // A restart in place hands the same board to the next start.
     if (!how.restarting) await this.board.close();
     this.releaseLock();
