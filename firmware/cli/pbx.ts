@@ -284,6 +284,7 @@ async function main(argv: string[]): Promise<number> {
     case 'trunk':
     case 'route':
     case 'did':
+    case 'alarm':
       return trunkCommand(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text), readFile: (p) => readFileLimited(p) });
     case 'call': {
       if (sub !== 'hangup') throw new UsageError(sub ? `unknown call command: ${sub}` : 'call needs a command: hangup');
