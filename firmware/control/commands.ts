@@ -604,5 +604,7 @@ export function readCallHistory(path: string, limit: number): CallRecordJson[] {
       if (typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { id?: unknown }).id === 'string') out.push(v as CallRecordJson);
     } catch { /* a torn or foreign line */ }
   }
-  return out;
+  // Records are written when a call ends; the history reads newest start first.
+  const at = (r: CallRecordJson): number => (typeof r.startedAt === 'number' ? r.startedAt : Date.parse(r.startedAt) || 0);
+  return out.sort((a, b) => at(b) - at(a));
 }
