@@ -163,13 +163,16 @@ export class DtlsLeg implements LegKeying {
   answer(_peer?: MediaDescription): KeyingSdp {
     const p = this.pending;
     if (!p) throw new PbxError('invalid-state', 'DTLS: an answer without an offer');
+    const before = this.engineState();
     this.settle(p);
     this.pending = undefined;
     this.peerUfrag = this.pendingUfrag;
+    const security = this.changedSecurity(before);
     return {
       profile: this.profile ?? 'UDP/TLS/RTP/SAVP',
       attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(p.role === 'client' ? 'active' : 'passive'), ...this.iceAttributes()],
       rtcpMux: true,
+      ...(security ? { security } : {}),
     };
   }
 
@@ -183,7 +186,7 @@ export class DtlsLeg implements LegKeying {
     return { profile: this.profile, attributes: [fingerprintAttribute(this.o.fingerprint), setupAttribute(setup), ...this.iceAttributes()] };
   }
 
-  takeAnswer(media: MediaDescription): undefined {
+  takeAnswer(media: MediaDescription): LegSecurity | undefined {
     const d = peerDtls(media, this.o.counters);
     const setup = d.setup ?? 'active';
     if (setup === 'actpass') throw new PbxError('protocol', 'an answer must not say a=setup:actpass (RFC 5763 5)');
@@ -191,9 +194,27 @@ export class DtlsLeg implements LegKeying {
     if (!this.offeredActpass && this.current && this.current.role !== role) {
       throw new PbxError('protocol', 'the answer swaps the DTLS roles of the association it keeps');
     }
+    const before = this.engineState();
     this.settle({ role, fingerprint: d.fingerprint });
     this.peerUfrag = attributeValue(media, 'ice-ufrag');
-    return undefined;
+    return this.changedSecurity(before);
+  }
+
+  /** What the engine's DTLS spec for this leg depends on: the association and both sides' ICE credentials. */
+  private engineState(): string {
+    return `${this.generation} ${this.ice?.ufrag ?? ''} ${this.ice?.pwd ?? ''} ${this.peerUfrag ?? ''}`;
+  }
+
+  /**
+   * The engine security after a round settled, when the round changed what
+   * the engine runs (a new association: a DTLS restart; new ICE credentials:
+   * an ICE restart). Only the round's end knows it (the answer names the
+   * roles), so the owner applies it then; before, a re-offer of a live call
+   * got a new fingerprint and new ICE credentials in the SDP while the engine
+   * kept the old handshake and answered only the old checks.
+   */
+  private changedSecurity(before: string): LegSecurity | undefined {
+    return !this.keys && this.engineState() !== before ? this.security() : undefined;
   }
 
   private settle(a: Association): void {

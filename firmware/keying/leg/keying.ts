@@ -29,6 +29,12 @@ export interface KeyingSdp {
   readonly attributes: readonly Attribute[];
   /** The leg multiplexes RTCP on the RTP port when the phone offers it (DTLS-SRTP: one association keys both). */
   readonly rtcpMux?: boolean;
+  /**
+   * From answer(): the engine security to apply once this answer settles the
+   * round, when the round changed it (DTLS-SRTP: a new association or new ICE
+   * credentials are known only when the roles are); undefined otherwise.
+   */
+  readonly security?: LegSecurity;
 }
 
 /** The key agreement a LegKeying runs: none (plain RTP), SDES (RFC 4568), DTLS-SRTP (RFC 5764), ZRTP (RFC 6189). */

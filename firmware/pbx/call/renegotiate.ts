@@ -238,6 +238,7 @@ export class Renegotiation {
           const back = call.keys && media ? call.keys.reanswered(keySide(call, here.id), media) : undefined;
           there.took(answer);
           await call.media.update(there.id, there.remote, back?.there);
+          if (back?.hereSecurity) await call.media.update(here.id, undefined, back.hereSecurity);
           answerBody = answerFromAnswer(offer, answer, here.sdp, here.local!, back?.here ?? PLAIN_SDP);
         }
       } catch (e) {
@@ -292,6 +293,7 @@ export class Renegotiation {
         const back = call.keys ? call.keys.reanswered(keySide(call, there.id), media) : undefined;
         here.took(answer);
         await call.media.update(here.id, here.remote, back?.there);
+        if (back?.hereSecurity) await call.media.update(there.id, undefined, back.hereSecurity);
         const toThere = answerFromAnswer(theirOffer, answer, there.sdp, there.local!, back?.here ?? PLAIN_SDP);
         settled(true);
         there.ack({ cseq, body: toThere });

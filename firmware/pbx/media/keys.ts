@@ -133,13 +133,14 @@ export class CallKeys {
     return { here, security: leg.security() };
   }
 
-  /** The other side answered the re-offer: the m-line back toward `side` and the engine security for the other leg. */
-  reanswered(side: Side, answer: MediaDescription): { here: LegSdp; there?: LegSecurity } {
+  /** The other side answered the re-offer: the m-line back toward `side`, the engine security for the other leg, and for `side`'s own when the answer changed it. */
+  reanswered(side: Side, answer: MediaDescription): { here: LegSdp; there?: LegSecurity; hereSecurity?: LegSecurity } {
     const open = this.round === side;
     this.round = undefined;
     const thereSec = open ? this.legs[other(side)].takeAnswer(answer) : undefined;
     const here = this.legs[side].answer(answer);
-    return { here, ...(thereSec ? { there: thereSec } : {}) };
+    // A round whose answer changed what the engine runs on the asking leg (a DTLS or ICE restart).
+    return { here, ...(thereSec ? { there: thereSec } : {}), ...(here.security ? { hereSecurity: here.security } : {}) };
   }
 
   /**

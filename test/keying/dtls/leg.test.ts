@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Counters, isPbxError } from '../../../firmware/core/index.js';
+import { Counters, isPbxError, seededRandom as seeded } from '../../../firmware/core/index.js';
 import { DtlsLeg, formatFingerprint, withSessionDtls, type DtlsConnected, type Fingerprint, type LegKeying } from '../../../firmware/keying/index.js';
 import { parseSdp, type MediaDescription } from '../../../firmware/sdp/index.js';
 import { Pair, cert } from './pair.js';
@@ -43,7 +43,7 @@ t.test('the box offers actpass (RFC 5763 5); the answer\'s setup decides who is 
     t.equal(attr(o, 'fingerprint'), formatFingerprint(box.fingerprint));
     t.equal(attr(o, 'setup'), 'actpass');
     t.equal(leg.endpoint(), undefined, 'no endpoint before the answer');
-    t.equal(leg.takeAnswer(phoneLine(setup)), undefined);
+    t.equal(leg.takeAnswer(phoneLine(setup))?.kind, 'dtls', 'the answer settles the association: its security for the engine');
     t.same(leg.endpoint()?.role, role, `answer ${setup ?? '(none)'} -> box is ${role}`);
     t.same(leg.endpoint()?.expectedFingerprint, phone.fingerprint);
   }
@@ -186,4 +186,37 @@ t.test('the engine runs the handshake: security() is the association as plain da
   plainLeg.answer(undefined);
   const s3 = plainLeg.security();
   t.ok(s3.kind === 'dtls' && s3.dtls.role === 'server' && s3.dtls.ice === undefined, 'no ICE toward a phone that does none');
+});
+
+t.test('regression: a re-offer\'s answer hands the engine the changed security (a DTLS restart, an ICE restart), and nothing when unchanged', async (t) => {
+  // Before, only the SDP changed: call control applied no new security after the answer, so the engine kept
+  // the old handshake (no DTLS restart ever ran) and answered only the old ICE credentials.
+  const leg = new DtlsLeg({ fingerprint: box.fingerprint, random: seeded(9) });
+  const offer = (fp: Fingerprint, ufrag: string): MediaDescription =>
+    m('UDP/TLS/RTP/SAVPF', [{ fingerprint: formatFingerprint(fp) }, { setup: 'actpass' }, { 'ice-ufrag': ufrag }, { 'ice-pwd': 'web-password-0123456789' }]);
+  leg.takeOffer(offer(phone.fingerprint, 'webU'));
+  const first = leg.answer(undefined).security;
+  t.ok(first?.kind === 'dtls' && first.dtls.association === 1, 'the first answer settles association 1');
+  leg.handle({ type: 'keying-done', suite: 'SRTP_AES128_CM_SHA1_80' });
+  leg.takeOffer(offer(phone.fingerprint, 'webU'));
+  t.equal(leg.answer(undefined).security, undefined, 'the same offer again (hold, resume): nothing for the engine');
+  const other = cert('phone-restarted');
+  leg.takeOffer(offer(other.fingerprint, 'webU'));
+  const restart = leg.answer(undefined).security;
+  t.ok(restart?.kind === 'dtls' && restart.dtls.association === 2, 'a new fingerprint: the answer carries association 2');
+  t.same(restart?.kind === 'dtls' ? restart.dtls.fingerprint : undefined, other.fingerprint, 'expecting the new certificate');
+  leg.takeOffer(offer(other.fingerprint, 'webV'));
+  const ice = leg.answer(undefined);
+  const s = ice.security;
+  t.ok(s?.kind === 'dtls' && s.dtls.association === 2 && s.dtls.ice?.remoteUfrag === 'webV' && s.dtls.ice.localUfrag === attr(ice, 'ice-ufrag'),
+    'a new ufrag: the same association with both sides\' new ICE credentials');
+  // The box offers, the phone's answer changes the roles: takeAnswer hands the engine the new association.
+  const callee = new DtlsLeg({ fingerprint: box.fingerprint });
+  callee.offer(undefined, false);
+  t.ok(callee.takeAnswer(phoneLine('active'))?.kind === 'dtls', 'the first answer to our offer: security for the engine');
+  callee.offer(undefined, false);
+  t.equal(callee.takeAnswer(phoneLine('active')), undefined, 'the same answer to a re-offer: nothing');
+  callee.offer(undefined, true);
+  const swapped = callee.takeAnswer(phoneLine('passive'));
+  t.ok(swapped?.kind === 'dtls' && swapped.dtls.role === 'client' && swapped.dtls.association === 2, 'roles swapped on a fresh association: association 2, the box the client');
 });
