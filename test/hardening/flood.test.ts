@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,7 +115,7 @@ async function main(t: Test): Promise<void> {
   const data = join(work, 'data');
   pbxOk(data)('account', 'add', EXT, '--password', PASSWORD);
   const { proc: box, info } = await startBox(data, 180, [], join(work, 'box.log'));
-  t.teardown(() => box.stop());
+  t.teardown(async () => { await box.stop(); rmSync(work, { recursive: true, force: true }); });
   const phone = new Phone('127.0.0.1', info.ports.sipUdp);
   await phone.open();
   t.teardown(() => phone.close());
