@@ -125,14 +125,14 @@ function options(argv: string[]): Options {
 // ---------------------------------------------------------------- processes
 
 /** A child started under `timeout`, so it dies on its own even if this bench is killed outright. */
-interface Bounded {
+export interface Bounded {
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
   /** The program's own pid (timeout's child), once known. */
   pid(): number | undefined;
 }
 
-function spawnBounded(cmd: string, args: readonly string[], limitS: number, cwd: string, outPath: string, env?: NodeJS.ProcessEnv): Bounded {
+export function spawnBounded(cmd: string, args: readonly string[], limitS: number, cwd: string, outPath: string, env?: NodeJS.ProcessEnv): Bounded {
   const out = openSync(outPath, 'a');
   const proc = spawn('timeout', ['-k', '5', String(Math.ceil(limitS)), cmd, ...args], {
     cwd, stdio: ['ignore', out, out], ...(env ? { env } : {}),
@@ -153,7 +153,7 @@ function spawnBounded(cmd: string, args: readonly string[], limitS: number, cwd:
 }
 
 /** SIGTERM to `timeout` (it passes the signal on to its program), SIGKILL after a grace period. */
-async function stop(b: Bounded | null): Promise<void> {
+export async function stop(b: Bounded | null): Promise<void> {
   if (!b || b.proc.exitCode !== null || b.proc.signalCode !== null || b.proc.pid === undefined) return;
   try { process.kill(b.proc.pid, 'SIGTERM'); } catch { return; }
   const timer = setTimeout(() => {
@@ -211,10 +211,10 @@ function boxLogSummary(path: string): Array<{ message: string; count: number }> 
   return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
 }
 
-interface BoxStatus { readonly calls: number; readonly sessions: number; readonly portsInUse: number }
+export interface BoxStatus { readonly calls: number; readonly sessions: number; readonly portsInUse: number }
 
 /** The running box's calls and media figures (the `status` command behind `pbx status --json`). */
-async function boxStatus(dataDir: string): Promise<BoxStatus | undefined> {
+export async function boxStatus(dataDir: string): Promise<BoxStatus | undefined> {
   try {
     const s = await callControl(controlSocketPath(dataDir), { command: 'status', args: {} }, STATUS_TIMEOUT_MS) as {
       calls?: unknown; media?: { sessions?: unknown; portsInUse?: unknown };

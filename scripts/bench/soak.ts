@@ -1,0 +1,322 @@
+/**
+ * Soak (`npm run bench:soak -- --minutes N`): the box under steady churn for
+ * N minutes, sampled, plotted and judged for leaks (issue 20).
+ *
+ * Load: a sipp UAC places calls through the box (INVITE, 401, INVITE with
+ * digest, 200, ACK, hold, BYE) to a sipp UAS reached by a static contact, at
+ * --call-rate calls/s held --hold ms, each with a media session of four box
+ * ports; a second sipp registers accounts (REGISTER, 401, REGISTER with
+ * digest, 200) at --reg-rate a second, cycling --accounts accounts, so
+ * bindings are refreshed and replaced all the time. The sipp call scenario
+ * carries no RTP, so the media relay's ports are opened and closed but carry
+ * no packets (bench:srtp measures the relay's per-packet cost).
+ *
+ * Every --sample-s seconds: the box's RSS and anonymous RSS (/proc/<pid>/status:
+ * VmRSS, RssAnon; the V8 heap and Buffers live in the anonymous part), its
+ * open file descriptors (/proc/<pid>/fd), and from its status (the control
+ * socket, as `pbx status --json`) calls, media sessions and ports in use, and
+ * bindings. Writes soak.csv and soak.svg (four panels) into --out.
+ *
+ * Verdict: once the load has stopped and the box has let go of its calls,
+ * fds and ports must be back at their level before the load (within
+ * FD_SLACK), and RSS must not keep growing: the mean of the last quarter of
+ * the loaded samples may exceed the mean of the second quarter by at most
+ * RSS_GROWTH_LIMIT. Exit 1 otherwise.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { callControl, controlSocketPath } from '../../firmware/control/index.js';
+import { type Bounded, boxStatus, spawnBounded, stop } from './calls.js';
+import {
+  BIND, BenchError, boxRunArgs, fmt as f, freeUdpPort, memMb, prerequisitesMet, releaseOnSignal, runCli, runMain, sleep, tail, waitRunJson,
+} from './lib.js';
+import { type BenchAccount, accountsCsv, injectionCsv, registerScenario, uacScenario, uasScenario } from './sipp.js';
+
+const FIRST_CALLER = 1000;
+const CALLEE = '2000';
+const FIRST_REGISTRANT = 3000;
+const BOX_RTP_PORTS = { min: 40_000, max: 49_999 };
+const SIPP_MEDIA_PORTS = { min: 20_000, max: 39_990 };
+const BOX_START_TIMEOUT_MS = 30_000;
+const STATUS_TIMEOUT_MS = 5_000;
+/** After the load: how long the box may take to let go of every call. */
+const DRAIN_MS = 40_000;
+/** Descriptors the box may hold above its pre-load count once drained (log files, a control connection). */
+const FD_SLACK = 5;
+/** Last-quarter mean RSS over second-quarter mean RSS, at most. */
+const RSS_GROWTH_LIMIT = 0.15;
+const RECV_TIMEOUT_MS = 10_000;
+
+interface Options {
+  readonly minutes: number; readonly callRate: number; readonly holdMs: number; readonly regRate: number;
+  readonly accounts: number; readonly sampleS: number; readonly out: string; readonly keep: boolean;
+}
+
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      minutes: { type: 'string', default: '10' }, 'call-rate': { type: 'string', default: '4' }, hold: { type: 'string', default: '5000' },
+      'reg-rate': { type: 'string', default: '20' }, accounts: { type: 'string', default: '200' }, 'sample-s': { type: 'string', default: '5' },
+      out: { type: 'string', default: 'soak-out' }, keep: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const num = (name: string, v: string | undefined, min: number): number => {
+    const x = Number(v);
+    if (!Number.isFinite(x) || x < min) throw new BenchError(`--${name} must be a number >= ${min}`);
+    return x;
+  };
+  return {
+    minutes: num('minutes', values.minutes, 0.5), callRate: num('call-rate', values['call-rate'], 0.1), holdMs: num('hold', values.hold, 0),
+    regRate: num('reg-rate', values['reg-rate'], 0.1), accounts: Math.round(num('accounts', values.accounts, 1)),
+    sampleS: num('sample-s', values['sample-s'], 1), out: resolve(values.out ?? 'soak-out'), keep: values.keep === true,
+  };
+}
+
+/** One row of soak.csv. */
+export interface Sample {
+  readonly t: number; readonly phase: 'idle' | 'load' | 'drain';
+  readonly rssMb: number; readonly anonMb: number; readonly fds: number;
+  readonly calls: number; readonly sessions: number; readonly ports: number; readonly bindings: number;
+}
+
+const COLUMNS: readonly (keyof Sample)[] = ['t', 'phase', 'rssMb', 'anonMb', 'fds', 'calls', 'sessions', 'ports', 'bindings'];
+
+export function toCsv(samples: readonly Sample[]): string {
+  return `${COLUMNS.join(',')}\n${samples.map((s) => COLUMNS.map((c) => (typeof s[c] === 'number' ? f(s[c], c === 'rssMb' || c === 'anonMb' || c === 't' ? 1 : 0) : s[c])).join(',')).join('\n')}\n`;
+}
+
+function anonMb(pid: number): number {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] ? Number(m[1]) / 1024 : NaN;
+  } catch { return NaN; }
+}
+
+function fdCount(pid: number): number {
+  try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return NaN; }
+}
+
+async function bindings(dataDir: string): Promise<number> {
+  try {
+    const s = await callControl(controlSocketPath(dataDir), { command: 'status', args: {} }, STATUS_TIMEOUT_MS) as { registrations?: unknown };
+    return Array.isArray(s.registrations) ? s.registrations.length : NaN;
+  } catch { return NaN; }
+}
+
+// ---------------------------------------------------------------- the plot
+
+interface Series { readonly label: string; readonly key: keyof Sample; readonly colour: string }
+interface Panel { readonly title: string; readonly series: readonly Series[] }
+
+const PANELS: readonly Panel[] = [
+  { title: 'RSS (MB)', series: [{ label: 'VmRSS', key: 'rssMb', colour: '#c0392b' }, { label: 'RssAnon', key: 'anonMb', colour: '#e67e22' }] },
+  { title: 'open file descriptors', series: [{ label: 'fds', key: 'fds', colour: '#2c3e50' }] },
+  { title: 'calls and media', series: [{ label: 'calls', key: 'calls', colour: '#27ae60' }, { label: 'ports in use', key: 'ports', colour: '#8e44ad' }] },
+  { title: 'bindings', series: [{ label: 'bindings', key: 'bindings', colour: '#2980b9' }] },
+];
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/** An SVG with one panel per PANELS entry, time in minutes on x, the load phase shaded. */
+export function toSvg(samples: readonly Sample[], title: string): string {
+  const W = 900; const PH = 190; const L = 70; const R = 20; const T = 40; const GAP = 40;
+  const H = T + PANELS.length * (PH + GAP);
+  const tMax = Math.max(1, ...samples.map((s) => s.t));
+  const x = (t: number): number => L + ((W - L - R) * t) / tMax;
+  const loadT = samples.filter((s) => s.phase === 'load').map((s) => s.t);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="22" font-size="15">${esc(title)}</text>`,
+  ];
+  PANELS.forEach((p, i) => {
+    const top = T + i * (PH + GAP);
+    const vals = p.series.flatMap((s) => samples.map((row) => row[s.key] as number)).filter(Number.isFinite);
+    const vMax = vals.length ? Math.max(...vals) : 1;
+    const hi = vMax <= 0 ? 1 : vMax * 1.1;
+    const y = (v: number): number => top + PH - (PH * v) / hi;
+    if (loadT.length) {
+      const a = x(Math.min(...loadT)); const b = x(Math.max(...loadT));
+      parts.push(`<rect x="${f(a, 1)}" y="${top}" width="${f(b - a, 1)}" height="${PH}" fill="#f4f6f7"/>`);
+    }
+    parts.push(`<rect x="${L}" y="${top}" width="${W - L - R}" height="${PH}" fill="none" stroke="#999"/>`);
+    parts.push(`<text x="${L}" y="${top - 6}" font-weight="bold">${esc(p.title)}</text>`);
+    for (const frac of [0, 0.5, 1]) {
+      const v = hi * frac;
+      parts.push(`<text x="${L - 6}" y="${f(y(v) + 4, 1)}" text-anchor="end">${f(v, v < 10 ? 1 : 0)}</text>`);
+      parts.push(`<line x1="${L}" x2="${W - R}" y1="${f(y(v), 1)}" y2="${f(y(v), 1)}" stroke="#eee"/>`);
+    }
+    p.series.forEach((s, k) => {
+      const pts = samples.filter((row) => Number.isFinite(row[s.key] as number)).map((row) => `${f(x(row.t), 1)},${f(y(row[s.key] as number), 1)}`);
+      parts.push(`<polyline fill="none" stroke="${s.colour}" stroke-width="1.5" points="${pts.join(' ')}"/>`);
+      parts.push(`<text x="${W - R - 10 - k * 110}" y="${top - 6}" text-anchor="end" fill="${s.colour}">${esc(s.label)}</text>`);
+    });
+    for (let m = 0; m <= tMax / 60; m += Math.max(1, Math.ceil(tMax / 60 / 10))) {
+      parts.push(`<text x="${f(x(m * 60), 1)}" y="${top + PH + 14}" text-anchor="middle">${m} min</text>`);
+    }
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------- verdict
+
+export interface Verdict { readonly ok: boolean; readonly lines: readonly string[] }
+
+const meanOf = (xs: readonly number[]): number => {
+  const v = xs.filter(Number.isFinite);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+};
+
+export function judge(samples: readonly Sample[]): Verdict {
+  const idle = samples.filter((s) => s.phase === 'idle');
+  const load = samples.filter((s) => s.phase === 'load');
+  const last = samples[samples.length - 1];
+  const lines: string[] = [];
+  let ok = true;
+  if (!idle.length || load.length < 8 || !last) return { ok: false, lines: ['too few samples to judge'] };
+  const q = Math.floor(load.length / 4);
+  const q2 = meanOf(load.slice(q, 2 * q).map((s) => s.rssMb));
+  const q4 = meanOf(load.slice(3 * q).map((s) => s.rssMb));
+  const growth = q4 / q2 - 1;
+  const rssOk = growth <= RSS_GROWTH_LIMIT;
+  lines.push(`RSS: idle ${f(meanOf(idle.map((s) => s.rssMb)), 1)} MB, 2nd quarter of load ${f(q2, 1)} MB, last quarter ${f(q4, 1)} MB `
+    + `(${f(growth * 100, 1)}%, limit ${RSS_GROWTH_LIMIT * 100}%), peak ${f(Math.max(...samples.map((s) => s.rssMb)), 1)} MB, after drain ${f(last.rssMb, 1)} MB: ${rssOk ? 'ok' : 'GROWING'}`);
+  const fd0 = Math.max(...idle.map((s) => s.fds));
+  const fdOk = last.fds <= fd0 + FD_SLACK;
+  lines.push(`fds: idle ${fd0}, peak under load ${Math.max(...load.map((s) => s.fds))}, after drain ${last.fds}: ${fdOk ? 'ok' : 'NOT RELEASED'}`);
+  const clean = last.calls === 0 && last.sessions === 0 && last.ports === 0;
+  lines.push(`calls/sessions/ports after drain: ${last.calls}/${last.sessions}/${last.ports} (peak calls ${Math.max(...load.map((s) => s.calls))}, ports ${Math.max(...load.map((s) => s.ports))}): ${clean ? 'ok' : 'NOT RELEASED'}`);
+  ok = rssOk && fdOk && clean;
+  return { ok, lines };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(argv: string[]): Promise<number> {
+  const opts = options(argv);
+  if (!prerequisitesMet('bench:soak')) return 1;
+  const dir = mkdtempSync(join(tmpdir(), 'pbx-bench-soak-'));
+  const procs: Array<Bounded | null> = [null, null, null, null];
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    for (const p of procs) await stop(p);
+    if (opts.keep) process.stdout.write(`kept ${dir}\n`); else rmSync(dir, { recursive: true, force: true });
+  };
+  releaseOnSignal('bench:soak', release);
+  try {
+    const dataDir = join(dir, 'data');
+    const limitS = opts.minutes * 60 + 300;
+    const pw = (): string => `s${randomBytes(8).toString('hex')}`;
+    const uasPort = await freeUdpPort();
+    writeFileSync(join(dir, 'uas.xml'), uasScenario());
+    procs[0] = spawnBounded('sipp', [
+      '-sf', 'uas.xml', '-i', BIND, '-p', String(uasPort), '-mp', String(await freeUdpPort(4, SIPP_MEDIA_PORTS)), '-t', 'u1',
+      '-recv_timeout', '60000', '-nostdin',
+    ], limitS, dir, join(dir, 'uas.out'));
+    const callers: BenchAccount[] = Array.from({ length: 20 }, (_, i) => ({ extension: String(FIRST_CALLER + i), password: pw() }));
+    const registrants: BenchAccount[] = Array.from({ length: opts.accounts }, (_, i) => ({ extension: String(FIRST_REGISTRANT + i), password: pw() }));
+    writeFileSync(join(dir, 'accounts.csv'), accountsCsv([...callers, ...registrants], 'soak'), { mode: 0o600 });
+    runCli(['account', 'import', join(dir, 'accounts.csv'), '--data', dataDir]);
+    runCli(['account', 'add', CALLEE, '--password', pw(), '--name', 'soak callee', '--contact', `sip:${CALLEE}@${BIND}:${uasPort}`, '--data', dataDir]);
+    const box = spawnBounded(process.execPath, boxRunArgs(dataDir, [], ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`]),
+      limitS, dir, join(dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
+    procs[1] = box;
+    const run = await waitRunJson(dataDir, BOX_START_TIMEOUT_MS, () => (box.proc.exitCode !== null ? `the box exited: ${tail(join(dir, 'box.log'), 20)}` : undefined), () => box.pid());
+    const pid = run.pid;
+    process.stdout.write(`soak: box pid ${pid}, ${opts.minutes} min of ${opts.callRate} calls/s held ${opts.holdMs} ms and ${opts.regRate} registrations/s over ${opts.accounts} accounts; sample every ${opts.sampleS} s\n`);
+
+    const samples: Sample[] = [];
+    const t0 = Date.now();
+    let phase: Sample['phase'] = 'idle';
+    const sample = async (): Promise<Sample> => {
+      const st = await boxStatus(dataDir);
+      const s: Sample = {
+        t: (Date.now() - t0) / 1000, phase, rssMb: memMb(pid, 'VmRSS'), anonMb: anonMb(pid), fds: fdCount(pid),
+        calls: st?.calls ?? NaN, sessions: st?.sessions ?? NaN, ports: st?.portsInUse ?? NaN, bindings: await bindings(dataDir),
+      };
+      samples.push(s);
+      return s;
+    };
+    for (let i = 0; i < 3; i++) { await sample(); await sleep(opts.sampleS * 1000); }
+
+    phase = 'load';
+    const loadS = opts.minutes * 60;
+    writeFileSync(join(dir, 'uac.xml'), uacScenario(true, opts.holdMs));
+    writeFileSync(join(dir, 'callers.csv'), injectionCsv(callers, CALLEE), { mode: 0o600 });
+    procs[2] = spawnBounded('sipp', [
+      '-sf', 'uac.xml', '-inf', 'callers.csv', `${BIND}:${run.ports.sipUdp}`, '-i', BIND, '-p', String(await freeUdpPort()),
+      '-mp', String(await freeUdpPort(4, SIPP_MEDIA_PORTS)), '-t', 'u1', '-r', String(opts.callRate), '-rp', '1000',
+      '-m', String(Math.ceil(opts.callRate * loadS)), '-recv_timeout', String(RECV_TIMEOUT_MS), '-trace_stat', '-fd', '5', '-nostdin',
+      '-l', String(Math.ceil(opts.callRate * (opts.holdMs / 1000 + 20)) + 50), '-pause_msg_ign',
+    ], loadS + 120, dir, join(dir, 'uac.out'));
+    writeFileSync(join(dir, 'register.xml'), registerScenario());
+    writeFileSync(join(dir, 'registrants.csv'), injectionCsv(registrants), { mode: 0o600 });
+    procs[3] = spawnBounded('sipp', [
+      '-sf', 'register.xml', '-inf', 'registrants.csv', `${BIND}:${run.ports.sipUdp}`, '-i', BIND, '-p', String(await freeUdpPort()),
+      '-mp', String(await freeUdpPort(4, SIPP_MEDIA_PORTS)), '-t', 'u1', '-r', String(opts.regRate), '-rp', '1000',
+      '-m', String(Math.ceil(opts.regRate * loadS)), '-recv_timeout', String(RECV_TIMEOUT_MS), '-trace_stat', '-fd', '5', '-nostdin',
+      '-default_behaviors', '-bye',
+    ], loadS + 120, dir, join(dir, 'reg.out'));
+    const loadEnd = Date.now() + loadS * 1000;
+    let lastReport = 0;
+    while (Date.now() < loadEnd) {
+      if (box.proc.exitCode !== null) throw new BenchError(`the box died during the soak: ${tail(join(dir, 'box.log'), 20)}`);
+      const s = await sample();
+      if (s.t - lastReport >= 60) {
+        lastReport = s.t;
+        process.stdout.write(`  ${f(s.t / 60, 1)} min: rss ${f(s.rssMb, 1)} MB anon ${f(s.anonMb, 1)} MB fds ${s.fds} calls ${s.calls} ports ${s.ports} bindings ${s.bindings}\n`);
+      }
+      await sleep(opts.sampleS * 1000);
+    }
+    // sipp ends by itself once its -m calls have been placed and finished; a kill would leave calls open.
+    const finish = (b: Bounded | null): Promise<unknown> => Promise.race([b?.exited, sleep(opts.holdMs + 3 * RECV_TIMEOUT_MS)]);
+    phase = 'drain';
+    await Promise.all([finish(procs[2]), finish(procs[3])]);
+    await stop(procs[2]);
+    await stop(procs[3]);
+
+    const drainEnd = Date.now() + DRAIN_MS;
+    while (Date.now() < drainEnd) {
+      const s = await sample();
+      if (s.calls === 0 && s.ports === 0 && Date.now() > drainEnd - DRAIN_MS / 2) break;
+      await sleep(opts.sampleS * 1000);
+    }
+    await sample();
+
+    mkdirSync(opts.out, { recursive: true });
+    writeFileSync(join(opts.out, 'soak.csv'), toCsv(samples));
+    const title = `pbx soak: ${opts.minutes} min, ${opts.callRate} calls/s (hold ${opts.holdMs} ms), ${opts.regRate} reg/s; shaded = load`;
+    writeFileSync(join(opts.out, 'soak.svg'), toSvg(samples, title));
+    const callsDone = readStatCounter(dir, 'uac');
+    const regsDone = readStatCounter(dir, 'register');
+    process.stdout.write(`sipp: calls ${callsDone.ok} ok / ${callsDone.failed} failed; registrations ${regsDone.ok} ok / ${regsDone.failed} failed\n`);
+    const v = judge(samples);
+    for (const l of v.lines) process.stdout.write(`${l}\n`);
+    process.stdout.write(`wrote ${join(opts.out, 'soak.csv')} and ${join(opts.out, 'soak.svg')} (${samples.length} samples)\n`);
+    process.stdout.write(`soak: ${v.ok ? 'no leak seen' : 'LEAK or not released'}\n`);
+    return v.ok ? 0 : 1;
+  } finally {
+    await release();
+  }
+}
+
+/** Successful and failed calls from the last line of a sipp -trace_stat file (`<scenario>_<pid>_.csv`). */
+function readStatCounter(dir: string, scenario: string): { ok: number; failed: number } {
+  const file = readdirSync(dir).find((n) => n.startsWith(`${scenario}_`) && n.endsWith('_.csv'));
+  if (!file) return { ok: NaN, failed: NaN };
+  const lines = readFileSync(join(dir, file), 'latin1').trim().split('\n');
+  const head = (lines[0] ?? '').split(';');
+  const lastRow = (lines[lines.length - 1] ?? '').split(';');
+  const col = (name: string): number => Number(lastRow[head.indexOf(name)]);
+  return { ok: col('SuccessfulCall(C)'), failed: col('FailedCall(C)') };
+}
+
+runMain('bench:soak', main);
