@@ -18,6 +18,7 @@ import { addProvisionRoutes } from './provision.js';
 import type { BackupService } from '../backup/index.js';
 import { AuditLog, auditRoutes } from './audit.js';
 import { backupRoutes } from './backup-routes.js';
+import { firmwareRoutes, type FirmwareDeps } from './firmware-routes.js';
 import { logRoutes, qualityRoutes, recordingRoutes, type QualitySource } from './views-routes.js';
 import type { RecordingStore } from '../recording/index.js';
 import { attachSipWebSocket, phoneRoutes, PHONE_PATH, PHONE_PERMISSIONS, type PhoneDeps } from './phone.js';
@@ -87,6 +88,8 @@ export interface AdminServerOptions {
   readonly recordings?: RecordingStore;
   /** The browser phone: SIP over secure WebSocket on /sip and the page on /phone (admin/phone.ts). */
   readonly phone?: PhoneDeps;
+  /** Firmware updates from the page (admin/firmware-routes.ts): the slot root (null on a development run) and the trusted keys. */
+  readonly firmware?: Pick<FirmwareDeps, 'slotsRoot' | 'keys' | 'signal' | 'supervised' | 'maxBytes'>;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -212,6 +215,7 @@ export class AdminServer {
       routes: [
         auditRoutes(new AuditLog(opts.store.dataDir, clock, opts.log)),
         ...(opts.backups ? [backupRoutes(opts.backups)] : []),
+        ...(opts.firmware ? [firmwareRoutes({ ...opts.firmware, dataDir: opts.store.dataDir, random: opts.random ?? cryptoRandom, log: opts.log, counters })] : []),
         ...(opts.logs ? [logRoutes(opts.logs)] : []),
         ...(opts.quality ? [qualityRoutes(opts.quality)] : []),
         ...(opts.recordings ? [recordingRoutes(opts.recordings, (command, args) => opts.execute({ command, args }))] : []),
