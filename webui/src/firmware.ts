@@ -50,7 +50,7 @@ function Verdict(props: { installed: FirmwareInstalled; result: FirmwareResult |
   return html`<div class=${cls} id="firmware-verdict" role="status" data-phase=${phase}>
     <p><strong id="firmware-phase">${PHASE_TEXT[phase]}</strong>: ${installed.version} (from ${installed.from}) in slot ${installed.slot}.</p>
     <p>Verified ${installed.files} files, ${mib(installed.bytes)}, signed by key <code>${installed.signer.slice(0, 16)}</code>.</p>
-    ${result ? html`<p id="firmware-reason">${result.reason}.</p>` : null}
+    ${result ? html`<p id="firmware-reason">${result.reason.charAt(0).toUpperCase()}${result.reason.slice(1)}.</p>` : null}
     ${props.waiting ? html`<p class="hint">${props.waiting}</p>` : null}
     ${phase === 'committed' || phase === 'rolled-back' ? html`<p>The box restarted: log in again.</p>` : null}
   </div>`;
