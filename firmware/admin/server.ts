@@ -2,9 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import fastifyCookie from '@fastify/cookie';
-import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify';
+import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
 import type { ConfigStore } from '../config/index.js';
 import type { ControlRequest } from '../control/index.js';
 import { refuseRenegotiation, tlsServerPolicy } from '../sip/transport/index.js';
@@ -171,6 +169,8 @@ export class AdminServer {
     const { opts } = this;
     const clock = opts.clock ?? systemClock;
     const counters = this.counters;
+    // fastify and its plugins load here, not with the module: the appliance answers SIP before the web servers start (issue 13's boot time).
+    const [{ default: Fastify }, { default: fastifyCookie }, { default: fastifyStatic }] = await Promise.all([import('fastify'), import('@fastify/cookie'), import('@fastify/static')]);
     const https = Fastify({
       serverFactory: (handler) => {
         // The same TLS policy as SIP's 5061: TLS 1.2/1.3, ECDHE with AEAD, no renegotiation.
