@@ -35,6 +35,7 @@ import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
 import { CallQuality, StatusLeds, secureCallCount } from './status/index.js';
 import { BackupService, NightlyBackup, RESTORE_COMMAND, restoreOverControl } from './backup/index.js';
+import { DEFAULT_KEYS_DIR, loadTrustedKeys, slotsRootOf } from './update/index.js';
 
 /**
  * The composition root: load the config, pick the board, make sure the PKI
@@ -65,6 +66,12 @@ export interface ApplianceOptions {
   readonly onRestart?: (next: Appliance) => void;
   /** Nightly automatic backups (on by default). */
   readonly nightlyBackup?: boolean;
+  /**
+   * Firmware updates from the page: the A/B slot root (by default the one this
+   * firmware runs from, null on a development run), the trusted vendor keys'
+   * folder (DEFAULT_KEYS_DIR), and for tests how the supervisor is told.
+   */
+  readonly firmware?: { readonly slotsRoot?: string | null; readonly keysDir?: string; readonly signal?: (root: string) => boolean; readonly supervised?: (root: string) => boolean };
 }
 
 export interface RunInfo {
@@ -536,6 +543,12 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const quality = new CallQuality(MEDIA_STATS_EVERY_MS);
   const admin = new AdminServer({
     backups, logs: logLines, quality, recordings,
+    firmware: {
+      slotsRoot: opts.firmware?.slotsRoot !== undefined ? opts.firmware.slotsRoot : slotsRootOf(fileURLToPath(import.meta.url)),
+      keys: () => loadTrustedKeys(opts.firmware?.keysDir ?? DEFAULT_KEYS_DIR),
+      ...(opts.firmware?.signal ? { signal: opts.firmware.signal } : {}),
+      ...(opts.firmware?.supervised ? { supervised: opts.firmware.supervised } : {}),
+    },
     bind, webPort: opts.webPort ?? net.webPort, httpPort: opts.httpPort ?? net.httpPort,
     tls: tls(pki.tlsMaterial()), caPem: () => readFileSync(pki.paths.caCert, 'utf8'), caDer: () => pki.caDer(), log,
     store, clock, random, counters,

@@ -12,6 +12,13 @@ import type { Clock, Logger } from '../core/index.js';
  * (extension, policy, address), never a password, key or passphrase.
  */
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What the audit log says of this request, when its route knows better than describeRequest. */
+    auditWhat?: string;
+  }
+}
+
 export const AUDIT_FILE = 'audit.jsonl';
 export const AUDIT_ROTATE_BYTES = 1024 * 1024;
 const MAX_LIST = 1000;
@@ -132,7 +139,7 @@ export function auditRoutes(audit: AuditLog): (app: FastifyInstance) => void {
       if (!req.adminSession && !['/api/login', '/api/setup'].includes(route)) return;
       const ok = reply.statusCode < 400;
       audit.record({
-        who: 'admin', from: req.ip, what: describeRequest(req.method, route, (req.params ?? {}) as Record<string, unknown>, req.body),
+        who: 'admin', from: req.ip, what: req.auditWhat ?? describeRequest(req.method, route, (req.params ?? {}) as Record<string, unknown>, req.body),
         ok, ...(ok ? {} : { status: reply.statusCode }),
       });
     });

@@ -13,3 +13,4 @@ export { AuditLog, AUDIT_FILE, auditRoutes, describeCommand, describeRequest, is
 export { OUTCOMES, outcomeOf, parseHistoryFilter, filterHistory, historyCsv, CSV_HEADER, type Outcome, type HistoryFilter } from './history.js';
 export { logRoutes, qualityRoutes, recordingRoutes, type QualitySource } from './views-routes.js';
 export { SIP_WS_PATH, PHONE_PATH, PHONE_API, PHONE_COOKIE, SIP_WS_MAX_MESSAGE, sameOrigin, type PhoneDeps, type PhoneLogin } from './phone.js';
+export { FIRMWARE_RECORD_FILE, firmwareRoutes, updatePhase, type FirmwareDeps, type UpdateRecord } from './firmware-routes.js';

@@ -2,9 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import fastifyCookie from '@fastify/cookie';
-import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify';
+import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
 import type { ConfigStore } from '../config/index.js';
 import type { ControlRequest } from '../control/index.js';
 import { refuseRenegotiation, tlsServerPolicy } from '../sip/transport/index.js';
@@ -18,6 +16,7 @@ import { addProvisionRoutes } from './provision.js';
 import type { BackupService } from '../backup/index.js';
 import { AuditLog, auditRoutes } from './audit.js';
 import { backupRoutes } from './backup-routes.js';
+import { firmwareRoutes, type FirmwareDeps } from './firmware-routes.js';
 import { logRoutes, qualityRoutes, recordingRoutes, type QualitySource } from './views-routes.js';
 import { operationRoutes } from './operations-routes.js';
 import type { RecordingStore } from '../recording/index.js';
@@ -88,6 +87,8 @@ export interface AdminServerOptions {
   readonly recordings?: RecordingStore;
   /** The browser phone: SIP over secure WebSocket on /sip and the page on /phone (admin/phone.ts). */
   readonly phone?: PhoneDeps;
+  /** Firmware updates from the page (admin/firmware-routes.ts): the slot root (null on a development run) and the trusted keys. */
+  readonly firmware?: Pick<FirmwareDeps, 'slotsRoot' | 'keys' | 'signal' | 'supervised' | 'maxBytes'>;
 }
 
 /** Largest request body: a certificate chain and key fit easily. */
@@ -169,6 +170,8 @@ export class AdminServer {
     const { opts } = this;
     const clock = opts.clock ?? systemClock;
     const counters = this.counters;
+    // fastify and its plugins load here, not with the module: the appliance answers SIP before the web servers start (issue 13's boot time).
+    const [{ default: Fastify }, { default: fastifyCookie }, { default: fastifyStatic }] = await Promise.all([import('fastify'), import('@fastify/cookie'), import('@fastify/static')]);
     const https = Fastify({
       serverFactory: (handler) => {
         // The same TLS policy as SIP's 5061: TLS 1.2/1.3, ECDHE with AEAD, no renegotiation.
@@ -213,6 +216,7 @@ export class AdminServer {
       routes: [
         auditRoutes(new AuditLog(opts.store.dataDir, clock, opts.log)),
         ...(opts.backups ? [backupRoutes(opts.backups)] : []),
+        ...(opts.firmware ? [firmwareRoutes({ ...opts.firmware, dataDir: opts.store.dataDir, random: opts.random ?? cryptoRandom, log: opts.log, counters })] : []),
         ...(opts.logs ? [logRoutes(opts.logs)] : []),
         ...(opts.quality ? [qualityRoutes(opts.quality)] : []),
         ...(opts.recordings ? [recordingRoutes(opts.recordings, (command, args) => opts.execute({ command, args }))] : []),

@@ -578,3 +578,46 @@ export interface WaveformView {
   readonly min: readonly (readonly number[])[];
   readonly max: readonly (readonly number[])[];
 }
+
+/* ---- firmware updates from the page (admin/firmware-routes.ts) ---- */
+
+/** Where an update uploaded from the page stands; the page polls until it is final. */
+export type FirmwarePhase = 'installed' | 'switching' | 'committed' | 'rolled-back' | 'superseded';
+
+/** GET /api/firmware: the slots, or why this box cannot take an update. */
+export interface FirmwareStatus {
+  /** False on a box without A/B slots (a development run) or without a trusted vendor key. */
+  readonly available: boolean;
+  readonly reason?: string;
+  readonly running: string;
+  readonly committed?: 'a' | 'b';
+  readonly trial?: { readonly slot: 'a' | 'b'; readonly version: string } | null;
+  readonly last?: { readonly version: string; readonly outcome: 'committed' | 'rolled-back'; readonly reason: string; readonly at: string } | null;
+  /** Whether a supervisor (pbx boot) runs to switch to a new slot at once. */
+  readonly supervisor: boolean;
+  readonly maxBytes: number;
+}
+
+/** POST /api/firmware (the bundle as application/octet-stream): verified and installed into the inactive slot. */
+export interface FirmwareInstalled {
+  /** Ask GET /api/firmware/result/TICKET for the verdict; it survives the restart into the new firmware (sessions do not). */
+  readonly ticket: string;
+  readonly version: string;
+  readonly from: string;
+  readonly slot: 'a' | 'b';
+  readonly files: number;
+  readonly bytes: number;
+  /** The signing key's SHA-256 fingerprint. */
+  readonly signer: string;
+  readonly phase: FirmwarePhase;
+}
+
+/** GET /api/firmware/result/:ticket */
+export interface FirmwareResult {
+  readonly version: string;
+  readonly from: string;
+  readonly slot: 'a' | 'b';
+  readonly phase: FirmwarePhase;
+  /** Why it was committed or rolled back (or what happens next). */
+  readonly reason: string;
+}

@@ -31,6 +31,7 @@ const USAGE = `usage:
   pbx run [--data DIR] [--bind ADDR] [--sip-port N] [--tls-port N] [--web-port N] [--http-port N] [--rtp-ports A-B]
           [--board sim|gpio|auto]      auto (default): the GPIO board on a known Raspberry Pi, else sim
           [--console DEVICE]           a serial console there (115200 8N1): admin password, then pbx commands
+          [--update-keys DIR]          vendor keys for updates from the page (/etc/securepbx/update-keys)
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
@@ -145,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
         bind: { type: 'string' }, 'sip-port': { type: 'string' }, 'tls-port': { type: 'string' },
         'web-port': { type: 'string' }, 'http-port': { type: 'string' }, 'rtp-ports': { type: 'string' },
         board: { type: 'string' }, console: { type: 'string' },
+        'update-keys': { type: 'string' },
       }, 0);
       const boardChoice = values.board ?? 'auto';
       if (boardChoice !== 'sim' && boardChoice !== 'gpio' && boardChoice !== 'auto') throw new UsageError('--board must be sim, gpio or auto');
@@ -159,6 +161,7 @@ async function main(argv: string[]): Promise<number> {
         rtpPorts: rtpRange(values['rtp-ports']),
         boardChoice,
         ...(typeof values.console === 'string' ? { console: { path: values.console } } : {}),
+        ...(typeof values['update-keys'] === 'string' ? { firmware: { keysDir: resolve(values['update-keys']) } } : {}),
       });
       return 0;
     }

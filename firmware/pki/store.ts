@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import type { RenewReason, RenewalRecord } from '../api/index.js';
 import { type Clock, type Logger, type Random, cryptoRandom, silentLogger, systemClock, writeFileAtomic } from '../core/index.js';
-import { DAY_MS, buildCaCert, buildDeviceCert, buildServerCert, type KeyGenerator, nativeRsaKeyGen, randomSerial } from './issue.js';
+import { DAY_MS, buildCaCert, buildDeviceCert, buildServerCert, type KeyGenerator, type RsaKeyPair, nativeRsaKeyGen, randomSerial } from './issue.js';
 import { type HostIdentity, type SanEntry, serverAltNames, systemIdentity } from './names.js';
 import { type CertInfo, type ParsedCert, infoOf, parseCert, splitPem } from './x509.js';
 
@@ -149,7 +149,11 @@ export class Pki {
       else if (left < CA_WARN_DAYS * DAY_MS) logger.warn({ file: paths.caCert, notAfter: ca.value.cert.notAfter.toISOString() }, 'CA certificate expires soon; plan to replace it and re-enrol phones');
     }
     let newCa: RenewReason | null = null;
+    // A new CA needs a new server certificate too: both RSA keys are made at once (OpenSSL, off the event loop), which halves a first boot's wait for them.
+    let serverKeys: Promise<RsaKeyPair> | undefined;
     if (!ca.ok) {
+      serverKeys = ctx.keyGen();
+      serverKeys.catch(() => undefined);
       newCa = ca.reason === 'missing' ? 'created' : 'new-ca';
       if (ca.reason === 'corrupt') logger.error({ file: paths.caCert, problem: ca.detail }, 'CA unusable; creating a new CA (phones must trust it again)');
       else logger.info({ file: paths.caCert }, 'no CA yet; creating one');
@@ -167,7 +171,7 @@ export class Pki {
 
     const reason = server === null ? newCa ?? 'new-ca' : server.reason;
     if (server && !server.ok) logger.warn({ file: paths.serverCert, problem: server.detail }, 'server certificate unusable; issuing a new one');
-    const issued = await issueServer(ctx, ca.value);
+    const issued = await issueServer(ctx, ca.value, serverKeys);
     const pki = new Pki(ctx, ca.value, issued);
     await pki.#record(reason, null, issued.cert.serial);
     return pki;
@@ -351,8 +355,8 @@ async function createCa(ctx: PkiContext): Promise<Loaded> {
   return { certPem, cert: parseCert(certPem), keyPem: keys.privateKeyPem };
 }
 
-async function issueServer(ctx: PkiContext, ca: Loaded): Promise<Loaded> {
-  const keys = await ctx.keyGen();
+async function issueServer(ctx: PkiContext, ca: Loaded, made?: Promise<RsaKeyPair>): Promise<Loaded> {
+  const keys = await (made ?? ctx.keyGen());
   const id = ctx.identity();
   const certPem = buildServerCert({
     publicKeyPem: keys.publicKeyPem,

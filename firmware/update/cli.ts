@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/index.js';
 import { UpdateError } from './errors.js';
-import { DEFAULT_KEYS_DIR, DEFAULT_SLOTS_ROOT, SUPERVISOR_PID_FILE, SlotStore, installBundle, loadTrustedKeys } from './slots.js';
+import { DEFAULT_KEYS_DIR, DEFAULT_SLOTS_ROOT, SlotStore, installBundle, loadTrustedKeys, signalSupervisor } from './slots.js';
 import { DEFAULT_HEALTH_TIMEOUT_MS, Supervisor } from './supervisor.js';
 
 export const UPDATE_USAGE = `  pbx update FILE.pbxfw [--force] [--slots DIR] [--keys DIR] [--no-wait]
@@ -13,10 +12,6 @@ export const UPDATE_USAGE = `  pbx update FILE.pbxfw [--force] [--slots DIR] [--
                                      the service's supervisor: runs the slot's firmware, commits or rolls back`;
 
 export class UpdateUsageError extends Error {}
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
 
 /**
  * `pbx update FILE`: verify and install (nothing is written unless the whole
@@ -39,13 +34,10 @@ export async function updateCommand(argv: readonly string[], write: (text: strin
   const started = new Date();
   const done = installBundle(resolve(r.positionals[0]!), { root, keys, force: r.values.force === true, now: started });
   write(`verified ${done.files} files signed by ${done.signer.slice(0, 16)}; installed ${done.version} into slot ${done.slot} (running ${done.from})\n`);
-  let pid = 0;
-  try { pid = Number(readFileSync(join(root, SUPERVISOR_PID_FILE), 'utf8').trim()); } catch { /* no supervisor */ }
-  if (!pid || !alive(pid)) {
+  if (!signalSupervisor(root)) {
     write(`no supervisor running: slot ${done.slot} is tried at the next start of securepbx.service\n`);
     return 0;
   }
-  process.kill(pid, 'SIGHUP');
   write(`switching to slot ${done.slot}\n`);
   if (r.values['no-wait']) return 0;
   const slots = new SlotStore(root);

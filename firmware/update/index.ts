@@ -5,7 +5,7 @@ export {
   type Manifest, type PayloadFile, type VerifiedBundle,
 } from './bundle.js';
 export {
-  DEFAULT_KEYS_DIR, DEFAULT_SLOTS_ROOT, STATE_FILE, SUPERVISOR_PID_FILE, SlotStore, installBundle, loadTrustedKeys, otherSlot, slotsExist,
+  DEFAULT_KEYS_DIR, DEFAULT_SLOTS_ROOT, STATE_FILE, SUPERVISOR_PID_FILE, SlotStore, installBundle, loadTrustedKeys, otherSlot, signalSupervisor, slotsExist, slotsRootOf, supervisorPid,
   type InstallOptions, type Installed, type SlotName, type SlotState,
 } from './slots.js';
 export { checkHealth, sipAnswers, webAnswers, type HealthResult } from './health.js';

@@ -146,3 +146,35 @@ export function installBundle(file: string, opts: InstallOptions): Installed {
 export function slotsExist(root: string): boolean {
   return existsSync(join(root, STATE_FILE));
 }
+
+/**
+ * The slot root a firmware file runs from, when it runs from a slot
+ * (ROOT/a/dist/firmware/main.js with ROOT/state.json beside the slots);
+ * null for a development run from a checkout.
+ */
+export function slotsRootOf(file: string, depth = 3): string | null {
+  let slot = file;
+  for (let i = 0; i < depth; i++) slot = dirname(slot);
+  const name = slot.slice(slot.lastIndexOf('/') + 1);
+  const root = dirname(slot);
+  return (name === 'a' || name === 'b') && slotsExist(root) ? root : null;
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** The supervisor's pid (pbx boot, from ROOT/supervisor.pid) when it is running. */
+export function supervisorPid(root: string): number | null {
+  let pid = 0;
+  try { pid = Number(readFileSync(join(root, SUPERVISOR_PID_FILE), 'utf8').trim()); } catch { /* no supervisor */ }
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+}
+
+/** Tell the supervisor to restart into the slot on trial; false when none runs. */
+export function signalSupervisor(root: string): boolean {
+  const pid = supervisorPid(root);
+  if (pid === null) return false;
+  process.kill(pid, 'SIGHUP');
+  return true;
+}

@@ -14,6 +14,8 @@ export interface RequestOptions {
   readonly body?: unknown;
   /** Sent as is (to test malformed JSON). */
   readonly rawBody?: string;
+  /** Bytes sent as is (a firmware bundle), as application/octet-stream unless a content-type header says otherwise. */
+  readonly bytes?: Buffer;
   readonly cookie?: string;
   readonly csrf?: string;
   readonly headers?: Record<string, string>;
@@ -23,8 +25,8 @@ export interface RequestOptions {
 
 export function request(port: number, ca: string | readonly string[], method: string, path: string, o: RequestOptions = {}): Promise<Reply> {
   const headers: Record<string, string> = { ...(o.headers ?? {}) };
-  const payload = o.rawBody ?? (o.body !== undefined ? JSON.stringify(o.body) : undefined);
-  if (payload !== undefined) headers['content-type'] ??= 'application/json';
+  const payload: string | Buffer | undefined = o.bytes ?? o.rawBody ?? (o.body !== undefined ? JSON.stringify(o.body) : undefined);
+  if (payload !== undefined) headers['content-type'] ??= o.bytes ? 'application/octet-stream' : 'application/json';
   if (o.cookie) headers.cookie = o.cookie;
   if (o.csrf) headers['x-csrf-token'] = o.csrf;
   return new Promise((resolve, reject) => {

@@ -34,7 +34,7 @@ export interface AdminFixture {
   readonly stop: () => Promise<void>;
 }
 
-export type FixtureOptions = Partial<Pick<AdminServerOptions, 'loginThrottle' | 'accountDelay' | 'onHandler' | 'selfHosts' | 'defaultHost'>>;
+export type FixtureOptions = Partial<Pick<AdminServerOptions, 'loginThrottle' | 'accountDelay' | 'onHandler' | 'selfHosts' | 'defaultHost' | 'firmware'>>;
 
 export async function startAdmin(o: FixtureOptions = {}): Promise<AdminFixture> {
   const root = mkdtempSync(join(tmpdir(), 'pbx-admin-'));
@@ -54,6 +54,8 @@ export async function startAdmin(o: FixtureOptions = {}): Promise<AdminFixture> 
     caPem: () => pki.caCertPem, caDer: () => pki.caDer(), log: silentLogger,
     store, clock, live,
     execute: (req) => executeCommand({ store, dataDir, certs }, req),
+    // A development run's firmware routes (no slots) unless a test gives slots: the route walks cover them.
+    firmware: { slotsRoot: null, keys: () => [] },
     ...o,
   });
   const { webPort, httpPort } = await admin.start();

@@ -81,3 +81,29 @@ export async function apiDownload(path: string, body: unknown): Promise<Blob> {
   }
   return res.blob();
 }
+
+/**
+ * POSTs a file as the raw body (application/octet-stream) with XMLHttpRequest,
+ * whose upload events fetch() does not have: `progress` hears the fraction
+ * sent, 0..1. Answers like api().
+ */
+export function apiUpload<T>(path: string, file: Blob, progress: (sent: number) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api${path}`);
+    xhr.setRequestHeader('x-csrf-token', csrfToken);
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable && e.total > 0) progress(e.loaded / e.total); };
+    xhr.upload.onload = () => progress(1);
+    xhr.onerror = () => reject(new ApiError(0, 'the upload did not reach the box (connection lost)'));
+    xhr.onload = () => {
+      let data: unknown = {};
+      try { data = JSON.parse(xhr.responseText); } catch { /* empty body */ }
+      if (xhr.status >= 200 && xhr.status < 300) { resolve(data as T); return; }
+      if (xhr.status === 401) onUnauthorized();
+      const e = errorBody(data);
+      reject(new ApiError(xhr.status, e.error ?? `request failed (${xhr.status})`, e.field, e.problems));
+    };
+    xhr.send(file);
+  });
+}

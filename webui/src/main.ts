@@ -8,6 +8,7 @@ import { History } from './history.js';
 import { html, type Html } from './html.js';
 import { Policies } from './policies.js';
 import { Backup } from './backup.js';
+import { Firmware } from './firmware.js';
 import { Security } from './security.js';
 import { Trunks } from './trunks.js';
 import { Logs } from './logs.js';
@@ -34,6 +35,7 @@ const PAGES: Record<string, { title: string; view: () => Html }> = {
   security: { title: 'Security', view: Security },
   backup: { title: 'Backup', view: Backup },
   system: { title: 'System', view: System },
+  firmware: { title: 'Firmware', view: Firmware },
 };
 const MIN_ADMIN_PASSWORD = 8;
 
