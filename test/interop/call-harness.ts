@@ -62,11 +62,11 @@ export function records<T = Record<string, unknown>>(data: string): T[] {
   return readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as T);
 }
 
-/** An 8 kHz mono 16-bit WAV of a sine tone (sox), made once per work dir. */
+/** An 8 kHz mono 16-bit WAV of a sine tone (sox), made once per work dir; 90 s, since baresip's aufile hangs up at its end. */
 export function toneFile(work: string, hz: number): string {
   const f = join(work, `tone${hz}.wav`);
   if (!existsSync(f)) {
-    const r = spawnSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16', f, 'synth', '30', 'sine', String(hz)], { timeout: 20_000 });
+    const r = spawnSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16', f, 'synth', '90', 'sine', String(hz)], { timeout: 20_000 });
     if (r.status !== 0) throw new Error(`sox: ${r.stderr.toString()}`);
   }
   return f;
