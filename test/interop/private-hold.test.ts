@@ -92,7 +92,6 @@ async function main(): Promise<void> {
     await waitFor('the resume to reach 1002', () => reInvitesToS().slice(before).find((x) => /a=sendrecv/.test(x)), 5_000, 100);
     await sleep(500);
     await assertTwoWay(tt, data, 'after the resume (relayed SRTP)', { expectLegs: 2 });
-    const end = at();
     tt.ok((await p.ctrl.hangup()).ok, '1001 hangs up');
     await waitState(p.ctrl, '1001 idle', none);
     await waitState(s.ctrl, '1002 idle', none);
