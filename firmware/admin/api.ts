@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, LogLine, SessionToken, SetupState } from '../api/index.js';
+import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, LogLine, SessionToken, SetupState, TollAlarmView } from '../api/index.js';
 import { hashPassword, verifyPassword, type ConfigStore } from '../config/index.js';
 import { CommandError, DEFAULT_CALL_HISTORY, MAX_CALL_HISTORY, type BlockRemoved, type BlockView, type ControlRequest } from '../control/index.js';
 import { type Clock, type Counters, type ErrorCode, type Logger, type TimerHandle, isPbxError } from '../core/index.js';
@@ -390,7 +390,12 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     return exec('account.add', args);
   });
   app.patch('/accounts/:extension', async (req) =>
-    exec('account.update', { ...pick(body(req), ['name', 'policy', 'tlsOnly']), extension: param(req, 'extension') }));
+    exec('account.update', {
+      ...pick(body(req), ['name', 'policy', 'tlsOnly']),
+      // Media abilities, forwarding, do-not-disturb, call waiting, voicemail (issue 16's extensions page).
+      ...pick(body(req), ['media', 'requireMedia', 'forwardAlways', 'forwardBusy', 'forwardNoAnswer', 'noAnswerSec', 'dnd', 'callWaiting', 'voicemail']),
+      extension: param(req, 'extension'),
+    }));
   app.delete('/accounts/:extension', async (req) => exec('account.remove', { extension: param(req, 'extension') }));
   app.post('/accounts/:extension/password', async (req) =>
     exec('account.password', { ...pick(body(req), ['password']), extension: param(req, 'extension') }));
@@ -422,6 +427,12 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   app.get('/blocks', async () => execute({ command: 'block.list', args: {} }) as Promise<readonly BlockView[]>);
   app.delete('/blocks/:address', async (req) =>
     execute({ command: 'block.remove', args: { address: param(req, 'address'), by: 'web' } }) as Promise<BlockRemoved>);
+
+  /* ---- toll-fraud alarms (pbx/trunks/surge.ts) ---- */
+
+  app.get('/alarms', async () => execute({ command: 'alarm.list', args: {} }) as Promise<readonly TollAlarmView[]>);
+  app.delete('/alarms/:extension', async (req) =>
+    execute({ command: 'alarm.clear', args: { extension: param(req, 'extension') } }) as Promise<{ cleared: string }>);
 
   /* ---- call history ---- */
 

@@ -75,7 +75,7 @@ export function describeRequest(method: string, route: string, params: Record<st
   const ext = str(params.extension) || str(b.extension);
   const name = str(params.name) || str(b.name);
   const changed = (keys: string[]): string => {
-    const set = keys.filter((k) => b[k] !== undefined && b[k] !== '').map((k) => (k === 'tlsOnly' ? `tls-only=${String(b[k])}` : `${k}=${str(b[k])}`));
+    const set = keys.filter((k) => b[k] !== undefined && b[k] !== '').map((k) => (k === 'tlsOnly' ? `tls-only=${String(b[k])}` : typeof b[k] === 'boolean' || typeof b[k] === 'number' ? `${k}=${String(b[k])}` : `${k}=${str(b[k])}`));
     return set.length ? ` (${set.join(', ')})` : '';
   };
   switch (`${method} ${route}`) {
@@ -84,7 +84,7 @@ export function describeRequest(method: string, route: string, params: Record<st
     case 'POST /api/logout': return 'logged out';
     case 'POST /api/admin/password': return 'changed the admin password';
     case 'POST /api/accounts': return `added extension ${ext}${changed(['name', 'policy', 'tlsOnly'])}`;
-    case 'PATCH /api/accounts/:extension': return `changed extension ${ext}${changed(['name', 'policy', 'tlsOnly'])}`;
+    case 'PATCH /api/accounts/:extension': return `changed extension ${ext}${changed(['name', 'policy', 'tlsOnly', 'media', 'requireMedia', 'forwardAlways', 'forwardBusy', 'forwardNoAnswer', 'dnd', 'callWaiting', 'voicemail'])}`;
     case 'DELETE /api/accounts/:extension': return `removed extension ${ext}`;
     case 'POST /api/accounts/:extension/password': return `set a new SIP password for extension ${ext}`;
     case 'POST /api/policies': return `added policy ${name}${changed(['callerStream', 'calleeStream'])}`;
@@ -97,6 +97,8 @@ export function describeRequest(method: string, route: string, params: Record<st
     case 'POST /api/restore': return 'restored a backup';
     case 'DELETE /api/recordings/:id': return `deleted recording ${str(params.id)}`;
     case 'POST /api/calls/:id/record': return `${b.on === false ? 'stopped' : b.on === true ? 'started' : 'toggled'} recording call ${str(params.id)}`;
+    case 'POST /api/calls/:id/hangup': return `hung up call ${str(params.id)}`;
+    case 'PUT /api/system': return `changed the system settings${changed(['realm', 'timeZone', 'ntpServer', 'sipPort', 'tlsPort', 'webPort', 'httpPort', 'rtpMin', 'rtpMax'])}`;
     case 'POST /api/phones': return `assigned phone ${str(b.mac)} to extension ${ext}${changed(['vendor', 'passwordMode'])}`;
     case 'DELETE /api/phones/:mac': return `removed phone ${str(params.mac)}`;
     case 'POST /api/phones/:mac/window': return `${b.minutes === 0 ? 'closed' : 'opened'} the provisioning window of phone ${str(params.mac)}`;
@@ -108,7 +110,7 @@ export function describeRequest(method: string, route: string, params: Record<st
   }
 }
 
-const READS = new Set(['status', 'cert.ca', 'cert.info', 'cert.history', 'calls.history']);
+const READS = new Set(['status', 'cert.ca', 'cert.info', 'cert.history', 'calls.history', 'system.get']);
 /** Whether a control command changes something (and so belongs in the audit log). */
 export function isChangeCommand(command: string): boolean {
   return !READS.has(command) && !command.endsWith('.list');

@@ -19,6 +19,7 @@ import type { BackupService } from '../backup/index.js';
 import { AuditLog, auditRoutes } from './audit.js';
 import { backupRoutes } from './backup-routes.js';
 import { logRoutes, qualityRoutes, recordingRoutes, type QualitySource } from './views-routes.js';
+import { operationRoutes } from './operations-routes.js';
 import type { RecordingStore } from '../recording/index.js';
 import { attachSipWebSocket, phoneRoutes, PHONE_PATH, PHONE_PERMISSIONS, type PhoneDeps } from './phone.js';
 
@@ -215,6 +216,7 @@ export class AdminServer {
         ...(opts.logs ? [logRoutes(opts.logs)] : []),
         ...(opts.quality ? [qualityRoutes(opts.quality)] : []),
         ...(opts.recordings ? [recordingRoutes(opts.recordings, (command, args) => opts.execute({ command, args }))] : []),
+        operationRoutes((command, args) => opts.execute({ command, args })),
       ],
       ...(opts.logs ? { logs: opts.logs } : {}),
     });

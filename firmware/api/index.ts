@@ -160,6 +160,19 @@ export interface MediaStreamView {
 }
 
 /** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */
+/** A toll-fraud alarm: an account's outbound calls jumped (pbx/trunks/surge.ts); it stays until the admin clears it. */
+export interface TollAlarmView {
+  readonly extension: string;
+  /** Outbound attempts: those in the window that raised it, plus every one since. */
+  readonly calls: number;
+  readonly windowMinutes: number;
+  /** When it was raised and when the last attempt came, ISO 8601. */
+  readonly raisedAt: string;
+  readonly lastAt: string;
+  /** The last number the account dialled (after rewriting), to tell the admin what was tried. */
+  readonly lastNumber: string;
+}
+
 export interface LiveStatus {
   readonly pid?: number;
   readonly ports?: { readonly sipUdp: number; readonly sipTcp: number; readonly sipTls: number; readonly web: number; readonly http: number };
@@ -179,6 +192,8 @@ export interface LiveStatus {
   readonly leds?: Readonly<Partial<Record<LedName, LedState>>>;
   readonly certificate?: { readonly notAfter: string; readonly serial: string };
   readonly counters?: Readonly<Record<string, number>>;
+  /** Raised toll-fraud alarms. */
+  readonly alarms?: readonly TollAlarmView[];
 }
 
 /** The whole status report. A stopped appliance answers with `running: false` and its saved registrations. */
@@ -207,6 +222,10 @@ export interface AccountView {
   readonly dnd: boolean;
   readonly pickupGroup: string | null;
   readonly callWaiting: boolean;
+  /** The phone's media abilities (`--media`) and what the account insists on (`--require`). */
+  readonly media?: { readonly supported: readonly MediaProtection[]; readonly required: readonly MediaProtection[] };
+  /** Voicemail on or off, and whether a mailbox PIN is set (never the PIN). */
+  readonly voicemail?: { readonly enabled: boolean; readonly pin: boolean };
 }
 
 /** A ring group: an extension number that rings several accounts. */
@@ -269,6 +288,24 @@ export interface RecordingListEntry {
 
 export interface RecordingExported { readonly id: string; readonly out: string; readonly bytes: number; readonly kind: RecordingKindOption }
 export interface RecordingToggled { readonly call: string; readonly recording: boolean; readonly id?: string }
+/** GET /api/system (`system.get`): the box-wide settings; the host name is the operating system's. */
+export interface SystemSettings {
+  readonly hostname: string;
+  /** The SIP domain (digest realm). */
+  readonly realm: string;
+  readonly timeZone: string;
+  readonly ntpServer: string;
+  readonly sipPort: number;
+  readonly tlsPort: number;
+  readonly webPort: number;
+  readonly httpPort: number;
+  readonly rtpMin: number;
+  readonly rtpMax: number;
+}
+/** PUT /api/system (`system.set`): what is stored now, what waits for a restart, whether SIP passwords must be set again. */
+export interface SystemSettingsSaved { readonly settings: SystemSettings; readonly restartNeeded: readonly string[]; readonly passwordsInvalid: boolean }
+/** `call.hangup` (POST /api/calls/:id/hangup): the call the admin ended, and the phase it was in. */
+export interface CallHungUp { readonly ended: string; readonly caller: string; readonly callee: string; readonly state: CallView['state'] }
 export interface RoomView { readonly extension: string; readonly pin: boolean; readonly max: number }
 
 /** GET /api/policies: each policy with how many extensions use it. */
@@ -395,6 +432,7 @@ export interface CommandReplies {
   readonly 'recording.list': readonly RecordingListEntry[];
   readonly 'recording.export': RecordingExported;
   readonly 'recording.toggle': RecordingToggled;
+  readonly 'call.hangup': CallHungUp;
   readonly 'room.add': RoomView;
   readonly 'room.list': readonly RoomView[];
   readonly 'room.remove': { readonly removed: string };

@@ -3,7 +3,7 @@
 interface Reg { extension: string; contact: string; transport: string; source: { address: string; port: number }; expiresAt: number; userAgent?: string; reachable?: boolean }
 interface Blocked { address: string; until: number; failures: number }
 interface LegLine { party: string; transport: string; protection: string; suite?: string; keys?: string }
-interface CallLine { caller: string; callee: string; state: string; mode: string; recordingPossible: boolean; legs: { a: LegLine; b?: LegLine } }
+interface CallLine { id?: string; caller: string; callee: string; state: string; mode: string; recordingPossible: boolean; legs: { a: LegLine; b?: LegLine } }
 
 /** One named media policy as `policy.list` returns it. */
 export interface PolicyLine { readonly name: string; readonly callerStream: string; readonly calleeStream: string; readonly accounts?: number }
@@ -45,7 +45,7 @@ export function formatStatus(raw: unknown): string {
     for (const c of s.calls) {
       const legs = [`a ${c.legs.a.party}/${c.legs.a.transport.toUpperCase()} ${formatLegProtection(c.legs.a)}`];
       if (c.legs.b) legs.push(`b ${c.legs.b.party}/${c.legs.b.transport.toUpperCase()} ${formatLegProtection(c.legs.b)}`);
-      lines.push(`  ${c.caller} -> ${c.callee}\t${c.state}\t${c.mode === 'bridge' ? 'bridged (box decrypts)' : 'relayed'}\t${legs.join('; ')}`);
+      lines.push(`  ${c.caller} -> ${c.callee}\t${c.state}\t${c.mode === 'bridge' ? 'bridged (box decrypts)' : 'relayed'}\t${legs.join('; ')}${c.id ? `\tid ${c.id}` : ''}`);
     }
   }
   if (s.leds) lines.push(`leds: ${Object.entries(s.leds).map(([k, v]) => `${k}=${v.mode}`).join(' ')}`);

@@ -49,6 +49,7 @@ ${ACCOUNT_FEATURE_USAGE}
 ${GROUP_USAGE}
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
   pbx status [--json]
+  pbx call hangup ID                 end a call in progress (BYE or CANCEL to each phone; pbx status lists the ids)
   pbx cert ca | info [--json] | renew
 ${BLOCK_USAGE}
 ${TRUNK_USAGE}
@@ -94,7 +95,7 @@ function rtpRange(v: string | boolean | undefined): { min: number; max: number }
 /** Commands that only look: offline they read the config without repairing or writing anything. */
 const READ_ONLY = new Set<string>(['account.list', 'status', 'cert.ca', 'cert.info', 'policy.list', ...BLOCK_READ_ONLY, ...GROUP_READ_ONLY, 'trunk.list', 'route.list', 'did.list', ...RECORDING_READ_ONLY, ...PHONE_READ_ONLY, ...VOICEMAIL_READ_ONLY]);
 /** Commands only a running appliance can carry out (offline they must not create a data folder). */
-const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget', ...RECORDING_NEEDS_RUNNING, ...PHONE_NEEDS_RUNNING]);
+const NEEDS_RUNNING = new Set<string>(['cert.renew', ...BLOCK_NEEDS_RUNNING, 'zrtp.list', 'zrtp.forget', ...RECORDING_NEEDS_RUNNING, ...PHONE_NEEDS_RUNNING, 'call.hangup']);
 /** How long a change waits for another writer (a CLI run, or an appliance starting up). */
 const LOCK_WAIT_MS = 15_000;
 
@@ -283,7 +284,15 @@ async function main(argv: string[]): Promise<number> {
     case 'trunk':
     case 'route':
     case 'did':
+    case 'alarm':
       return trunkCommand(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text), readFile: (p) => readFileLimited(p) });
+    case 'call': {
+      if (sub !== 'hangup') throw new UsageError(sub ? `unknown call command: ${sub}` : 'call needs a command: hangup');
+      const { values, positionals } = parse(rest, {}, 1);
+      const r = await command(String(values.data ?? 'var'), { command: 'call.hangup', args: { id: positionals[0] } }) as { ended: string; caller: string; callee: string; state: string };
+      process.stdout.write(`ended call ${r.ended} (${r.caller} -> ${r.callee}, ${r.state === 'answered' ? 'answered: BYE to both phones' : 'not answered yet: cancelled'})\n`);
+      return 0;
+    }
     case 'recording':
       return recordingCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'voicemail':

@@ -125,6 +125,8 @@ export function toAccountView(a: DeepReadonlyAccount): AccountView {
     dnd: a.dnd,
     pickupGroup: a.pickupGroup,
     callWaiting: a.callWaiting,
+    media: { supported: [...a.media.supported], required: [...a.media.required] },
+    voicemail: { enabled: a.voicemail?.enabled ?? true, pin: (a.voicemail?.pinHash ?? null) !== null },
   };
 }
 

@@ -14,10 +14,12 @@ import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
 import type { TrunkView } from '../api/index.js';
-import { trunkCommand } from './trunks.js';
+import { trunkCommand, type TrunkCommandContext } from './trunks.js';
 import { voicemailCommand, type VoicemailControl } from './voicemail.js';
 import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 import { PhoneCommandError, phoneCommand, type DeviceCertControl, type ProvisioningControl } from './phones.js';
+import { callCommand, type CallControl } from './calls.js';
+import { systemCommand } from './system.js';
 
 /** A file's size, or a not-found error naming it. */
 function fileSize(path: string): number {
@@ -65,6 +67,8 @@ export interface CommandContext {
   readonly zrtp?: ZrtpPeerControl;
   /** A running appliance's trunks with their live state (pbx/trunks). */
   readonly trunks?: () => readonly TrunkView[];
+  /** A running appliance's toll-fraud alarms (pbx/trunks/surge.ts). */
+  readonly alarms?: TrunkCommandContext['alarms'];
   /** A running appliance's recordings and calls; without it the store in DATA/recordings is read directly. */
   readonly recordings?: RecordingControl;
   /** A running appliance's voicemail store; without it DATA/voicemail is read directly. */
@@ -73,6 +77,8 @@ export interface CommandContext {
   readonly provisioning?: ProvisioningControl;
   /** A running appliance's device certificates. */
   readonly devices?: DeviceCertControl;
+  /** A running appliance's calls, for `call.hangup`. */
+  readonly calls?: CallControl;
 }
 
 /** What `zrtp.*` commands need of the ZRTP cache: never a secret, only who and which flags. */
@@ -476,6 +482,11 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     case 'recording.export':
     case 'recording.toggle':
       return recordingCommand(ctx.recordings, ctx.dataDir, req.command, a);
+    case 'system.get':
+    case 'system.set':
+      return systemCommand(store, req.command, a);
+    case 'call.hangup':
+      return callCommand(ctx.calls, req.command, a) satisfies Promise<CommandReplies['call.hangup']>;
     case 'voicemail.list':
     case 'attendant.add':
     case 'attendant.list':

@@ -13,3 +13,4 @@ export {
   type ProvisioningControl, type DeviceCertControl, PHONE_READ_ONLY, PHONE_NEEDS_RUNNING, DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES,
 } from './phones.js';
 export { VOICEMAIL_DIR, ATTENDANT_DIR, attendantGreetingPath, type VoicemailControl, type VoicemailListEntry } from './voicemail.js';
+export { CALL_ID_PATTERN, type CallControl } from './calls.js';

@@ -363,6 +363,21 @@ export class B2bua implements CallEnding {
   }
 
   /**
+   * The admin ends a call (the dashboard's Hang up, `pbx call hangup ID`):
+   * BYE to both legs of an answered call, or 487 to the caller and CANCEL to
+   * every ringing phone of one not answered yet; its record says 'admin'.
+   * The call as it was, or undefined when no call has that id.
+   */
+  async hangupById(id: string): Promise<CallView | undefined> {
+    const call = [...this.calls].find((c) => c.id === id);
+    if (!call || call.ended) return undefined;
+    const view = call.view();
+    this.deps.log.info({ call: call.id, caller: call.caller, callee: call.callee }, 'call ended by the admin');
+    await this.hangup(call, 'admin', 'both');
+    return view;
+  }
+
+  /**
    * End a call that was never answered, with a final response to the caller:
    * a catalogue entry (pbx/call failures), or a callee's own 4xx passed on.
    */

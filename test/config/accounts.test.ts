@@ -68,9 +68,11 @@ t.test('listAccounts never exposes HA1s', async (t) => {
   const list = listAccounts(c);
   t.same(list, [
     { extension: '1001', name: 'A', policy: 'default', tlsOnly: false, staticContact: null, createdAt: '2026-01-01T00:00:00.000Z', tlsMode: 'encrypt',
-      forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true },
+      forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true,
+      media: { supported: ['rtp', 'sdes'], required: [] }, voicemail: { enabled: true, pin: false } },
     { extension: '1002', name: '', policy: 'default', tlsOnly: false, staticContact: null, createdAt: '2026-01-01T00:00:00.000Z', tlsMode: 'encrypt',
-      forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true },
+      forward: { always: null, busy: null, noAnswer: null, noAnswerSec: 20 }, dnd: false, pickupGroup: null, callWaiting: true,
+      media: { supported: ['rtp', 'sdes'], required: [] }, voicemail: { enabled: true, pin: false } },
   ]);
   const text = JSON.stringify(list);
   for (const a of c.accounts) {

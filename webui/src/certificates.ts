@@ -4,6 +4,7 @@ import { ApiError, api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
 import type { CertInfo, CertsInfo, CustomCertUpload, Problem, RenewResult, RenewalRecord } from './types.js';
 import { Field, FormError, daysLeft, when } from './ui.js';
+import { CertTimeline } from './activity.js';
 
 /** The CA and server certificate, CA download, renewal, custom upload and renewal history. */
 
@@ -97,6 +98,8 @@ export function Certificates(): Html {
   };
   if (!info) return html`<p class="boot">${msg || 'Loading…'}</p>`;
   return html`
+  <section class="card" id="cert-validity"><h2>Validity</h2>
+    <${CertTimeline} certs=${[{ name: 'CA', info: info.ca }, { name: info.custom ? 'server (uploaded)' : 'server', info: info.server }]} /></section>
   <${CertCard} id="ca-cert" title="Certificate authority (phones and browsers trust this)" info=${info.ca}>
     <div class="row" style=${{ marginTop: '.6rem' }}>
       <a class="button" id="download-ca-pem" href="/ca.crt" download="pbx-ca.crt">Download CA (PEM)</a>

@@ -4,6 +4,7 @@ import { api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
 import type { CallQualityView, CallView, LedName, LedState, LegView, StatusReport } from './types.js';
 import { QualityChart } from './chart.js';
+import { Alarms } from './alarms.js';
 import { daysLeft, fromNow, when } from './ui.js';
 
 /** Appliance health, LED mirror, registered phones and live calls; pushed by the server as they change. */
@@ -43,6 +44,7 @@ export function CallCard(props: { call: CallView }): Html {
     ${describeHold(c) ? html`<div class="hint hold">${describeHold(c)}</div>` : null}
     <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">only as an encrypted capture</span> (the box cannot read the media)`}</div>
     <${RecordButton} call=${c} />
+    <${HangupButton} call=${c} />
     ${c.state === 'answered' ? html`<${LiveQuality} call=${c.id} />` : null}
   </div>`;
 }
@@ -91,6 +93,27 @@ function RecordButton(props: { call: CallView }): Html | null {
   </div>`;
 }
 
+/** Ends the call from the box after a second click that confirms it (BYE or CANCEL to each phone). */
+function HangupButton(props: { call: CallView }): Html {
+  const c = props.call;
+  const [asking, setAsking] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const hangup = async (): Promise<void> => {
+    setBusy(true);
+    setError('');
+    // The live status removes the card once the call has ended.
+    try { await api('POST', `/calls/${encodeURIComponent(c.id)}/hangup`); } catch (e) { setError(errorMessage(e)); setAsking(false); } finally { setBusy(false); }
+  };
+  return html`<div class="row hangup">
+    ${asking ? html`<span class="warn" id=${`hangup-ask-${c.id}`}>End the call between ${c.caller} and ${c.callee} for both of them?</span>
+      <button class="danger" id=${`hangup-yes-${c.id}`} disabled=${busy} onClick=${() => void hangup()}>Yes, hang up</button>
+      <button class="plain" id=${`hangup-no-${c.id}`} disabled=${busy} onClick=${() => setAsking(false)}>Keep the call</button>`
+      : html`<button class="plain" id=${`hangup-${c.id}`} onClick=${() => setAsking(true)}>Hang up…</button>`}
+    ${error ? html`<span class="error" role="alert">${error}</span>` : null}
+  </div>`;
+}
+
 /** The status the server pushes in a `status` event; it sends the same JSON as GET /api/status. */
 function statusFrom(ev: MessageEvent<string>): StatusReport {
   return JSON.parse(ev.data) as StatusReport;
@@ -119,6 +142,7 @@ export function Dashboard(): Html {
   const health = status.configHealth ?? { ok: true };
   const blocked = status.blocked ?? [];
   return html`
+  <${Alarms} alarms=${status.alarms ?? []} />
   <div class="grid">
     <section class="card" id="health"><h2>Appliance</h2>
       <div>Config: ${health.ok ? html`<span class="ok">OK</span>` : html`<span class="warn">${health.problem}</span>`}</div>

@@ -24,6 +24,31 @@ function Presence(props: { extension: string; status: StatusReport | null }): Ht
     ${r.userAgent ? html`<div class="hint" title=${`registered ${when(r.registeredAt)}`}>${r.userAgent}</div>` : null}`;
 }
 
+const PROTECTIONS = ['rtp', 'sdes', 'dtls', 'zrtp'] as const;
+type Protection = (typeof PROTECTIONS)[number];
+const PROTECTION_NAMES: Record<Protection, string> = { rtp: 'plain RTP', sdes: 'SDES', dtls: 'DTLS-SRTP', zrtp: 'ZRTP' };
+
+/** What the phone speaks and what the account insists on (`--media`, `--require`). */
+function MediaSummary(props: { acct: AccountView }): Html {
+  const m = props.acct.media;
+  if (!m) return html`<span class="hint">—</span>`;
+  return html`<div class="media-caps">speaks ${m.supported.map((p) => PROTECTION_NAMES[p]).join(', ')}</div>
+    ${m.required.length ? html`<div class="hint">requires ${m.required.map((p) => PROTECTION_NAMES[p]).join(' or ')}</div>` : html`<div class="hint">requires nothing more</div>`}`;
+}
+
+/** Forwarding, do-not-disturb, call waiting and voicemail, in words. */
+function CallSettings(props: { acct: AccountView }): Html {
+  const a = props.acct;
+  const f = a.forward;
+  const forwards = [
+    f.always ? `always → ${f.always}` : '', f.busy ? `busy → ${f.busy}` : '', f.noAnswer ? `no answer (${f.noAnswerSec} s) → ${f.noAnswer}` : '',
+  ].filter((x) => x !== '');
+  return html`<div class="call-settings">
+    <div>${a.dnd ? html`<span class="pill warn">do not disturb</span>` : null} ${forwards.length ? `forwards ${forwards.join(', ')}` : 'no forwarding'}</div>
+    <div class="hint">call waiting ${a.callWaiting ? 'on' : 'off'} · voicemail ${a.voicemail ? (a.voicemail.enabled ? `on${a.voicemail.pin ? ', PIN set' : ', no PIN yet'}` : 'off') : '—'}</div>
+  </div>`;
+}
+
 /** Extensions: add, edit, remove, reset password (shown once), policy, TLS-only. */
 
 const EXTENSION = /^[A-Za-z0-9._-]{1,32}$/;
@@ -85,22 +110,40 @@ function AddForm(props: { policies: readonly PolicyListEntry[]; onAdded: (acct: 
 }
 
 function EditRow(props: { acct: AccountView; policies: readonly PolicyListEntry[]; onDone: (changed: boolean) => void }): Html {
-  const [v, setV] = useState({ name: props.acct.name, policy: props.acct.policy, tlsOnly: props.acct.tlsOnly });
+  const a = props.acct;
+  const [v, setV] = useState({
+    name: a.name, policy: a.policy, tlsOnly: a.tlsOnly,
+    forwardAlways: a.forward.always ?? '', forwardBusy: a.forward.busy ?? '', forwardNoAnswer: a.forward.noAnswer ?? '', noAnswerSec: String(a.forward.noAnswerSec),
+    dnd: a.dnd, callWaiting: a.callWaiting, voicemail: a.voicemail?.enabled ?? true,
+  });
+  const [media, setMedia] = useState({ supported: [...(a.media?.supported ?? ['rtp', 'sdes'])], required: [...(a.media?.required ?? [])] });
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const set = (k: 'name' | 'policy') => (ev: TextEvent) => setV({ ...v, [k]: ev.currentTarget.value });
+  const set = (k: 'name' | 'policy' | 'forwardAlways' | 'forwardBusy' | 'forwardNoAnswer' | 'noAnswerSec') => (ev: TextEvent) => setV({ ...v, [k]: ev.currentTarget.value });
   const setTls = (ev: CheckEvent) => setV({ ...v, tlsOnly: ev.currentTarget.checked });
+  const flag = (k: 'dnd' | 'callWaiting' | 'voicemail') => (ev: CheckEvent) => setV({ ...v, [k]: ev.currentTarget.checked });
+  const toggle = (list: 'supported' | 'required', p: Protection) => (ev: CheckEvent) => {
+    const on = ev.currentTarget.checked;
+    setMedia({ ...media, [list]: on ? PROTECTIONS.filter((x) => x === p || media[list].includes(x)) : media[list].filter((x) => x !== p) });
+  };
   const save = async (ev: Event) => {
     ev.preventDefault();
     const local = checkAccount({ name: v.name });
+    for (const k of ['forwardAlways', 'forwardBusy', 'forwardNoAnswer'] as const) if (v[k] && !EXTENSION.test(v[k])) local[k] = 'An extension: 1-32 letters, digits, ".", "_" or "-"; empty for none.';
+    if (!/^\d{1,3}$/.test(v.noAnswerSec) || Number(v.noAnswerSec) < 5 || Number(v.noAnswerSec) > 120) local.noAnswerSec = 'From 5 to 120 seconds.';
+    if (media.supported.length === 0) local.media = 'The phone must speak at least one of them.';
+    const missing = media.required.filter((p) => !media.supported.includes(p));
+    if (missing.length) local.requireMedia = `Required but not spoken by the phone: ${missing.map((p) => PROTECTION_NAMES[p]).join(', ')}.`;
     setErrors(local);
     if (Object.keys(local).length) return;
     try {
-      await api('PATCH', `/accounts/${encodeURIComponent(props.acct.extension)}`, v);
+      await api('PATCH', `/accounts/${encodeURIComponent(a.extension)}`, {
+        ...v, noAnswerSec: Number(v.noAnswerSec), media: media.supported.join(','), requireMedia: media.required.join(','),
+      });
       props.onDone(true);
     } catch (e) { setErrors(fieldErrors(e)); }
   };
   const id = `edit-${props.acct.extension}`;
-  return html`<tr><td colspan="6"><form onSubmit=${save} id=${id} novalidate>
+  return html`<tr><td colspan="8"><form onSubmit=${save} id=${id} novalidate>
     <strong>Edit ${props.acct.extension}</strong>
     <${FormError} errors=${errors} />
     <div class="grid">
@@ -109,6 +152,26 @@ function EditRow(props: { acct: AccountView; policies: readonly PolicyListEntry[
         <select id=${`${id}-policy`} value=${v.policy} onChange=${set('policy')}>${props.policies.map((p) => html`<option value=${p.name}>${p.name}</option>`)}</select></${Field}>
     </div>
     <div class="field check"><input id=${`${id}-tls`} type="checkbox" checked=${v.tlsOnly} onChange=${setTls} /> <label for=${`${id}-tls`}>TLS only</label></div>
+    <fieldset class="media-edit"><legend>Media the phone speaks, and what the account requires</legend>
+      <table class="media-grid"><thead><tr><th>Protection</th><th>The phone speaks it</th><th>The account requires it</th></tr></thead>
+      <tbody>${PROTECTIONS.map((p) => html`<tr><td>${PROTECTION_NAMES[p]}</td>
+        <td><input id=${`${id}-speaks-${p}`} type="checkbox" aria-label=${`speaks ${PROTECTION_NAMES[p]}`} checked=${media.supported.includes(p)} onChange=${toggle('supported', p)} /></td>
+        <td><input id=${`${id}-requires-${p}`} type="checkbox" aria-label=${`requires ${PROTECTION_NAMES[p]}`} checked=${media.required.includes(p)} onChange=${toggle('required', p)} /></td></tr>`)}</tbody></table>
+      ${errors.media ? html`<div class="error" role="alert">${errors.media}</div>` : null}
+      ${errors.requireMedia ? html`<div class="error" role="alert" id=${`${id}-media-error`}>${errors.requireMedia}</div>` : null}
+      <div class="hint">Requiring a protection refuses calls this phone would make or take without it (never plain RTP when SDES is required).</div>
+    </fieldset>
+    <fieldset><legend>Calls</legend>
+      <div class="grid">
+        <${Field} id=${`${id}-fwd-always`} label="Forward always to" error=${errors.forwardAlways}><input id=${`${id}-fwd-always`} type="text" value=${v.forwardAlways} onInput=${set('forwardAlways')} placeholder="none" /></${Field}>
+        <${Field} id=${`${id}-fwd-busy`} label="Forward when busy to" error=${errors.forwardBusy}><input id=${`${id}-fwd-busy`} type="text" value=${v.forwardBusy} onInput=${set('forwardBusy')} placeholder="none" /></${Field}>
+        <${Field} id=${`${id}-fwd-noanswer`} label="Forward on no answer to" error=${errors.forwardNoAnswer}><input id=${`${id}-fwd-noanswer`} type="text" value=${v.forwardNoAnswer} onInput=${set('forwardNoAnswer')} placeholder="none" /></${Field}>
+        <${Field} id=${`${id}-noanswer-sec`} label="after (seconds)" error=${errors.noAnswerSec}><input id=${`${id}-noanswer-sec`} type="text" inputmode="numeric" value=${v.noAnswerSec} onInput=${set('noAnswerSec')} /></${Field}>
+      </div>
+      <div class="field check"><input id=${`${id}-dnd`} type="checkbox" checked=${v.dnd} onChange=${flag('dnd')} /> <label for=${`${id}-dnd`}>Do not disturb (callers hear busy, or go to the forward on busy)</label></div>
+      <div class="field check"><input id=${`${id}-cw`} type="checkbox" checked=${v.callWaiting} onChange=${flag('callWaiting')} /> <label for=${`${id}-cw`}>Call waiting (off: a second call gets busy)</label></div>
+      <div class="field check"><input id=${`${id}-vm`} type="checkbox" checked=${v.voicemail} onChange=${flag('voicemail')} /> <label for=${`${id}-vm`}>Voicemail for unanswered calls${a.voicemail && !a.voicemail.pin ? ' (no PIN set yet: the phone sets it with the voicemail code)' : ''}</label></div>
+    </fieldset>
     <div class="row"><button type="submit">Save</button><button type="button" class="plain" onClick=${() => props.onDone(false)}>Cancel</button></div>
   </form></td></tr>`;
 }
@@ -152,12 +215,13 @@ export function Extensions(): Html {
   <section class="card"><h2>Extensions</h2>
     ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
     ${accounts.length === 0 ? html`<p class="empty">No extension yet.</p>` : html`
-    <table id="extensions"><thead><tr><th>Extension</th><th>Name</th><th>Status</th><th>Policy</th><th>TLS</th><th class="actions">Actions</th></tr></thead>
+    <table id="extensions"><thead><tr><th>Extension</th><th>Name</th><th>Status</th><th>Policy</th><th>TLS</th><th>Media</th><th>Calls</th><th class="actions">Actions</th></tr></thead>
     <tbody>${accounts.map((a) => editing === a.extension
       ? html`<${EditRow} acct=${a} policies=${policies} onDone=${(changed: boolean) => { setEditing(null); if (changed) void act(async () => {}); }} />`
       : html`<tr data-extension=${a.extension}><td>${a.extension}</td><td>${a.name}</td><td class="status"><${Presence} extension=${a.extension} status=${status} /></td>
         <td>${a.policy}${a.record ? html`<div class="hint">records ${a.record}</div>` : null}</td>
         <td>${a.tlsOnly ? 'TLS only' : 'any transport'}<div class="hint">${a.tlsMode === 'mutual' ? 'phone certificate required' : a.tlsMode === 'server' ? 'phone checks the box' : 'encryption only'}</div></td>
+        <td class="media"><${MediaSummary} acct=${a} /></td><td class="features"><${CallSettings} acct=${a} /></td>
         <td class="actions"><div class="row"><button class="plain" onClick=${() => setEditing(a.extension)}>Edit</button>
           <button class="plain" onClick=${() => reset(a.extension)}>Reset password</button>
           <button class="danger" onClick=${() => remove(a.extension)}>Remove</button></div></td></tr>`)}</tbody></table>`}

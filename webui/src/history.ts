@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { describeCall, describeLeg } from '../../firmware/admin/explain.js';
 import { api, errorMessage } from './api.js';
 import { QualityChart } from './chart.js';
+import { DayActivity } from './activity.js';
 import { html, type Html } from './html.js';
 import type { CallQualityView, CallRecordJson, LegView } from './types.js';
 import { when } from './ui.js';
@@ -30,7 +31,7 @@ function outcome(r: CallRecordJson): string {
 const REASONS: Record<string, string> = {
   'bye-caller': 'caller hung up', 'bye-callee': 'callee hung up', cancelled: 'caller gave up', busy: 'busy', 'no-answer': 'no answer',
   rejected: 'rejected', 'not-found': 'number unknown', unavailable: 'not reachable', 'media-timeout': 'media stopped', 'codec-mismatch': 'no common codec',
-  failed: 'failed', timeout: 'timed out', 'media-policy': 'refused by the media policy', transferred: 'transferred', forwarded: 'forwarded',
+  failed: 'failed', timeout: 'timed out', 'media-policy': 'refused by the media policy', transferred: 'transferred', forwarded: 'forwarded', admin: 'ended by the admin',
 };
 
 interface Filter { extension: string; from: string; to: string; outcome: string }
@@ -97,5 +98,6 @@ export function History(): Html {
       <td>${when(r.startedAt)}</td><td>${r.caller}</td><td>${r.callee}</td><td>${duration(r)}</td>
       <td>${outcome(r)}${(REASONS[r.endReason] ?? r.endReason) !== outcome(r) ? html`<div class="hint">${REASONS[r.endReason] ?? r.endReason ?? ''}</div>` : null}</td><td class="hint">${r.legs?.a ? describeCall(r) : ''}</td></tr>`)}</tbody></table>
     <p class="hint">${records.length} call${records.length === 1 ? '' : 's'}. Click a call for its legs and quality chart.</p>`}
-  </section>`;
+  </section>
+  <${DayActivity} />`;
 }

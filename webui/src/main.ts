@@ -13,6 +13,7 @@ import { Trunks } from './trunks.js';
 import { Logs } from './logs.js';
 import { Recordings } from './recordings.js';
 import { Phones } from './phones.js';
+import { System } from './system.js';
 import type { SessionToken, SetupState } from './types.js';
 import { Field, FormError } from './ui.js';
 
@@ -32,6 +33,7 @@ const PAGES: Record<string, { title: string; view: () => Html }> = {
   logs: { title: 'Log', view: Logs },
   security: { title: 'Security', view: Security },
   backup: { title: 'Backup', view: Backup },
+  system: { title: 'System', view: System },
 };
 const MIN_ADMIN_PASSWORD = 8;
 

@@ -89,7 +89,9 @@ export type EndReason = 'bye-caller' | 'bye-callee' | 'cancelled' | 'busy' | 'no
   /** Its parties were joined to another call (an attended transfer): the transferor's legs ended. */
   | 'transferred'
   /** Nobody answered (or the callee was busy) and forwarding or a ring group took the call elsewhere. */
-  | 'forwarded';
+  | 'forwarded'
+  /** The admin ended it from the page or `pbx call hangup`. */
+  | 'admin';
 
 /** A call as the views list it. */
 export type { CallView };

@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import type { CallHungUp, SystemSettings, SystemSettingsSaved } from '../api/index.js';
+
+/**
+ * Day-to-day operation from the page (issue 16), inside the API plugin (its
+ * session and CSRF checks apply; the audit hook writes each change): ending
+ * a live call, the system settings. The work is the `call.hangup` command (control/calls.ts),
+ * the same as `pbx call hangup ID`, and `system.get|set` (control/system.ts).
+ */
+export function operationRoutes(exec: (command: string, args: Record<string, unknown>) => Promise<unknown>): (app: FastifyInstance) => void {
+  return (app) => {
+    app.get('/system', async () => exec('system.get', {}) as Promise<SystemSettings>);
+    app.put('/system', async (req) => {
+      const b = (req.body ?? {}) as Record<string, unknown>;
+      const keys = ['realm', 'realmConfirm', 'timeZone', 'ntpServer', 'sipPort', 'tlsPort', 'webPort', 'httpPort', 'rtpMin', 'rtpMax'];
+      return exec('system.set', Object.fromEntries(keys.filter((k) => b[k] !== undefined).map((k) => [k, b[k]]))) as Promise<SystemSettingsSaved>;
+    });
+    app.post('/calls/:id/hangup', async (req) => exec('call.hangup', { id: (req.params as { id?: unknown }).id }) as Promise<CallHungUp>);
+  };
+}
