@@ -33,7 +33,7 @@ import { AuthThrottle, DigestServer } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
-import { CallQuality, StatusLeds, secureCallCount } from './status/index.js';
+import { CallQuality, StatusLeds, secureCallCount, streamsOf } from './status/index.js';
 import { BackupService, NightlyBackup, RESTORE_COMMAND, restoreOverControl } from './backup/index.js';
 import { DEFAULT_KEYS_DIR, loadTrustedKeys, slotsRootOf } from './update/index.js';
 
@@ -138,7 +138,7 @@ export interface Appliance extends ApplianceParts {}
 export class Appliance {
   private stopped = false;
   /** The media engine's latest figures; the engine answers by message, so status() shows the last reply. */
-  private mediaStats: { sessions: number; portsInUse: number; counters: Readonly<Record<string, number>> } = { sessions: 0, portsInUse: 0, counters: {} };
+  private mediaStats: NonNullable<LiveStatus['media']> = { sessions: 0, portsInUse: 0, counters: {} };
   private mediaTimer: TimerHandle | null = null;
   /** The clock quality samples are stamped with (watchMedia's). */
   private sampledAt: () => number = () => Date.now();
@@ -175,7 +175,7 @@ export class Appliance {
   async refreshMedia(): Promise<void> {
     if (this.stopped) return;
     const r = await this.media.request({ op: 'stats' });
-    if (r.op === 'stats') this.mediaStats = { sessions: r.sessions.length, portsInUse: r.portsInUse, counters: r.counters };
+    if (r.op === 'stats') this.mediaStats = { sessions: r.sessions.length, portsInUse: r.portsInUse, counters: r.counters, at: this.sampledAt(), streams: streamsOf(r.sessions) };
     if (r.op === 'stats') this.quality?.sample(this.sampledAt(), r.sessions);
   }
 

@@ -138,3 +138,28 @@ export function describeMode(call: CallLike): string {
   if (b) return 'encrypts the caller\'s plain RTP toward the callee';
   return 'bridges plain RTP';
 }
+
+/** What the hold sentence reads of a call: who holds, who hears music, and the call's notes. */
+export interface HoldLike {
+  readonly mode: 'relay' | 'bridge';
+  readonly legs: { readonly a: Pick<LegView, 'party' | 'held' | 'music'>; readonly b?: Pick<LegView, 'party' | 'held' | 'music'> };
+  readonly notes?: readonly string[];
+}
+
+/**
+ * The dashboard's sentence about hold on a live call, or undefined when
+ * nobody holds and no hold happened: who holds and who hears the music, or
+ * on a fully private (relayed, encrypted end to end) call why there is none.
+ */
+export function describeHold(call: HoldLike): string | undefined {
+  const { a, b } = call.legs;
+  for (const [held, holder] of [[a, b], [b, a]] as const) {
+    if (held?.music) return `${holder?.party ?? 'the other side'} holds the call: ${held.party} hears the music on hold, encrypted with its own leg's keys when it has any.`;
+  }
+  const holder = a.held ? a : b?.held ? b : undefined;
+  if (holder) return `${holder.party} holds the call: no music on hold.`;
+  if (call.mode === 'relay' && (call.notes ?? []).some((n) => n.startsWith('on hold without music'))) {
+    return 'No music on hold on this call: it is fully private (encrypted end to end), so the box has no keys to play music with; a hold passes through to the other phone.';
+  }
+  return undefined;
+}

@@ -5,8 +5,8 @@ export {
 } from './api.js';
 export { SessionStore, tokensEqual, SESSION_IDLE_MS, SESSION_MAX_MS, MAX_SESSIONS, type Session } from './sessions.js';
 export {
-  CALLER_CHOICES, CALLEE_CHOICES, explainPolicy, describeLeg, describeCall, describeMode,
-  type CallerStreamOption, type CalleeStreamOption, type Choice, type PolicyExplanation, type PolicyOutcome, type LegLike, type CallLike,
+  CALLER_CHOICES, CALLEE_CHOICES, explainPolicy, describeLeg, describeCall, describeMode, describeHold,
+  type CallerStreamOption, type CalleeStreamOption, type Choice, type PolicyExplanation, type PolicyOutcome, type LegLike, type CallLike, type HoldLike,
 } from './explain.js';
 export { certSource, type CertSourceDeps } from './certs.js';
 export { AuditLog, AUDIT_FILE, auditRoutes, describeCommand, describeRequest, isChangeCommand, type AuditEntry } from './audit.js';

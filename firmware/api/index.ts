@@ -153,6 +153,12 @@ export interface CallView {
   readonly recordMode?: RecordModeOption;
 }
 
+/** One engine session's legs and their packet counts so far (no addresses, no keys). */
+export interface MediaStreamView {
+  readonly session: string;
+  readonly legs: Readonly<Record<string, { readonly packetsIn: number; readonly packetsOut: number; readonly security: string; readonly playing?: boolean }>>;
+}
+
 /** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */
 /** A toll-fraud alarm: an account's outbound calls jumped (pbx/trunks/surge.ts); it stays until the admin clears it. */
 export interface TollAlarmView {
@@ -176,7 +182,13 @@ export interface LiveStatus {
   readonly registrations?: readonly RegistrationView[];
   readonly blocked?: readonly BlockedSource[];
   readonly calls?: readonly CallView[];
-  readonly media?: { readonly sessions: number; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>> };
+  readonly media?: {
+    readonly sessions: number; readonly portsInUse: number; readonly counters: Readonly<Record<string, number>>;
+    /** When these figures were taken (the appliance's clock, epoch ms); absent before the first. */
+    readonly at?: number;
+    /** Packets each leg of each engine session carried so far: in = from its phone, out = to it (the one-way-audio check). */
+    readonly streams?: readonly MediaStreamView[];
+  };
   readonly leds?: Readonly<Partial<Record<LedName, LedState>>>;
   readonly certificate?: { readonly notAfter: string; readonly serial: string };
   readonly counters?: Readonly<Record<string, number>>;

@@ -27,4 +27,4 @@ export class StatusLeds {
   }
 }
 export { secureCallCount } from './secure.js';
-export { CallQuality, CALL_SESSION_PREFIX, MAX_SAMPLES_PER_CALL, MAX_CALLS_KEPT } from './quality.js';
+export { CallQuality, CALL_SESSION_PREFIX, MAX_SAMPLES_PER_CALL, MAX_CALLS_KEPT, streamsOf } from './quality.js';

@@ -1,4 +1,4 @@
-import type { CallQualityView, QualityLegSample, QualitySample } from '../api/index.js';
+import type { CallQualityView, MediaStreamView, QualityLegSample, QualitySample } from '../api/index.js';
 import type { SessionStats } from '../media/index.js';
 
 /**
@@ -60,4 +60,14 @@ export class CallQuality {
     const e = this.series.get(call);
     return e ? { call, live: e.live, everyMs: this.everyMs, samples: [...e.samples] } : undefined;
   }
+}
+
+/** Each session's legs with their packet counts, for `pbx status` (the one-way-audio check): no addresses, no keys. */
+export function streamsOf(sessions: readonly SessionStats[]): MediaStreamView[] {
+  return sessions.map((s) => ({
+    session: s.sessionId,
+    legs: Object.fromEntries(Object.entries(s.legs).map(([id, l]) => [id, {
+      packetsIn: l.packetsIn, packetsOut: l.packetsOut, security: l.security, ...(l.playing ? { playing: true } : {}),
+    }])),
+  }));
 }

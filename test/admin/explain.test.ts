@@ -1,5 +1,6 @@
 import t from 'tap';
-import { CALLEE_CHOICES, CALLER_CHOICES, describeCall, describeLeg, explainPolicy } from '../../firmware/admin/index.js';
+import { CALLEE_CHOICES, CALLER_CHOICES, describeCall, describeHold, describeLeg, explainPolicy } from '../../firmware/admin/index.js';
+import { PRIVATE_HOLD_NOTE } from '../../firmware/pbx/features/index.js';
 import { CalleeStreamSchema, CallerStreamSchema } from '../../firmware/config/index.js';
 
 /*
@@ -42,4 +43,15 @@ t.test('legs and calls are described plainly', async (t) => {
   t.equal(describeCall(call), '1001 SDES AES_CM_128_HMAC_SHA1_80 -> box (bridged) -> 1002 plain RTP');
   t.equal(describeLeg({ party: 'web', transport: 'wss', protection: 'dtls', suite: 'AEAD_AES_128_GCM' }), 'web DTLS-SRTP AEAD_AES_128_GCM');
   t.equal(describeCall({ ...call, mode: 'relay', legs: { a: call.legs.a } }), '1001 SDES AES_CM_128_HMAC_SHA1_80 -> box (relayed) -> 1002 (not answered)');
+});
+
+t.test('the dashboard\'s hold sentence: who holds, who hears music, and why a fully private call has none', async (t) => {
+  const legs = (a: object, b: object) => ({ a: { party: '1001', ...a }, b: { party: '1002', ...b } });
+  t.equal(describeHold({ mode: 'bridge', legs: legs({}, {}) }), undefined, 'nobody holds: nothing to say');
+  t.match(describeHold({ mode: 'bridge', legs: legs({ held: true }, { music: true }) }), /^1001 holds the call: 1002 hears the music on hold/);
+  t.match(describeHold({ mode: 'bridge', legs: legs({ music: true }, { held: true }) }), /^1002 holds the call: 1001 hears the music/);
+  t.match(describeHold({ mode: 'bridge', legs: legs({ held: true }, {}) }), /^1001 holds the call: no music/);
+  const privateHeld = { mode: 'relay' as const, legs: legs({}, {}), notes: [PRIVATE_HOLD_NOTE] };
+  t.match(describeHold(privateHeld), /No music on hold on this call: it is fully private \(encrypted end to end\), so the box has no keys to play music with; a hold passes through/);
+  t.equal(describeHold({ mode: 'relay', legs: legs({}, {}), notes: [] }), undefined, 'a relayed call nobody held');
 });

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { analyseTone, parseWav, type ToneReport } from './audio.js';
+import { analyseTone, dominantFrequency, parseWav, rms, type ToneReport } from './audio.js';
 import { pbx } from './box.js';
 import { BaresipCtrl } from './baresip-ctrl.js';
 import { startBaresip } from './clients.js';
@@ -39,7 +39,12 @@ export type Counts = Readonly<Record<string, number>>;
 export interface BoxStatus {
   calls?: unknown[];
   /** The engine's figures as of its latest stats reply (refreshed every few seconds). */
-  media?: { sessions: number; portsInUse: number; counters?: Counts };
+  media?: {
+    sessions: number; portsInUse: number; counters?: Counts;
+    /** When the figures were taken, and each session's legs' packet counts so far. */
+    at?: number;
+    streams?: Array<{ session: string; legs: Record<string, { packetsIn: number; packetsOut: number; security: string; playing?: boolean }> }>;
+  };
   /** Live counters, the engine's included. */
   counters?: Counts;
 }
@@ -57,11 +62,11 @@ export function records<T = Record<string, unknown>>(data: string): T[] {
   return readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as T);
 }
 
-/** An 8 kHz mono 16-bit WAV of a sine tone (sox), made once per work dir. */
+/** An 8 kHz mono 16-bit WAV of a sine tone (sox), made once per work dir; 90 s, since baresip's aufile hangs up at its end. */
 export function toneFile(work: string, hz: number): string {
   const f = join(work, `tone${hz}.wav`);
   if (!existsSync(f)) {
-    const r = spawnSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16', f, 'synth', '30', 'sine', String(hz)], { timeout: 20_000 });
+    const r = spawnSync('sox', ['-n', '-r', '8000', '-c', '1', '-b', '16', f, 'synth', '90', 'sine', String(hz)], { timeout: 20_000 });
     if (r.status !== 0) throw new Error(`sox: ${r.stderr.toString()}`);
   }
   return f;
@@ -139,4 +144,83 @@ export function entropy(chunks: readonly Buffer[]): number {
   let h = 0;
   for (const k of counts) if (k > 0) h -= (k / n) * Math.log2(k / n);
   return h;
+}
+
+/** Packets in and out of one leg of one engine session over a window (in: from its phone, out: to it). */
+export interface LegFlow { readonly session: string; readonly leg: string; readonly security: string; readonly seconds: number; readonly in: number; readonly out: number }
+type MediaStreams = NonNullable<NonNullable<BoxStatus['media']>['streams']>;
+interface MediaSample { at: number; streams: MediaStreams }
+
+function mediaSample(data: string): MediaSample | undefined {
+  const m = boxStatus(data).media;
+  return m?.at !== undefined && m.streams ? { at: m.at, streams: m.streams } : undefined;
+}
+
+/** 20 ms G.711 packets: this many a second each way. */
+export const PACKETS_PER_SECOND = 50;
+
+/**
+ * The one-way-audio guard: over at least `seconds` of the box's own media
+ * figures (`pbx status --json`, media.streams, refreshed every 2 s), every
+ * leg of every session the box runs both received packets from its phone
+ * and sent packets to it, each at no less than `minShare` of a 20 ms
+ * stream's rate. Resolves with each leg's figures once the window is over,
+ * for the caller's tone checks of the same stretch. Legs that appear or go
+ * during the window are not judged; `expectLegs` says how many must be.
+ */
+export async function assertTwoWay(t: ToneAsserts, data: string, what: string, o: {
+  seconds?: number; expectLegs: number; minShare?: number;
+  /** Judge only the sessions this accepts (a held call's holder sends nothing, by design). */
+  only?: (session: string) => boolean;
+}): Promise<LegFlow[]> {
+  const seconds = o.seconds ?? 3;
+  const minShare = o.minShare ?? 0.8;
+  // A fresh sample to start from, then the first one at least `seconds` later.
+  const first = mediaSample(data)?.at ?? 0;
+  const s0 = await waitFor('a fresh media sample', () => { const s = mediaSample(data); return s && s.at > first ? s : undefined; }, 6_000, 100);
+  const s1 = await waitFor(`a media sample ${seconds} s later`, () => { const s = mediaSample(data); return s && s.at >= s0.at + seconds * 1000 ? s : undefined; }, seconds * 1000 + 6_000, 200);
+  const dt = (s1.at - s0.at) / 1000;
+  const flows: LegFlow[] = [];
+  for (const st of s1.streams) {
+    const before = s0.streams.find((x) => x.session === st.session);
+    if (!before || (o.only && !o.only(st.session))) continue;
+    for (const [leg, l] of Object.entries(st.legs)) {
+      const b = before.legs[leg];
+      if (!b) continue;
+      flows.push({ session: st.session, leg, security: l.security, seconds: dt, in: l.packetsIn - b.packetsIn, out: l.packetsOut - b.packetsOut });
+    }
+  }
+  const floor = Math.floor(PACKETS_PER_SECOND * dt * minShare);
+  t.comment(`${what}: over ${dt.toFixed(1)} s ${flows.map((f) => `${f.session}/${f.leg} (${f.security}) in ${f.in} out ${f.out}`).join('; ')}`);
+  if (flows.length !== o.expectLegs) t.comment(`${what}: sessions before ${JSON.stringify(s0.streams)}, after ${JSON.stringify(s1.streams)}`);
+  t.equal(flows.length, o.expectLegs, `${what}: the box forwards ${o.expectLegs} legs`);
+  for (const f of flows) {
+    t.ok(f.in >= floor && f.out >= floor, `${what}: ${f.session}/${f.leg} carries audio both ways for ${dt.toFixed(1)} s (${f.in} in, ${f.out} out, at least ${floor} each)`);
+  }
+  return flows;
+}
+
+/** Each stretch's first and last this many seconds are left out of a tone check (streams start and stop). */
+export const STRETCH_MARGIN_S = 0.7;
+
+/** The dominant frequency and level of a stretch [from, to] seconds of what a phone recorded. */
+export function stretch(file: string, from: number, to: number): { hz: number; rms: number; share: number } {
+  const pcm = parseWav(readFileSync(file));
+  const s = pcm.samples.subarray(Math.max(0, Math.round(from * pcm.sampleRate)), Math.round(to * pcm.sampleRate));
+  if (s.length < pcm.sampleRate * 0.5) return { hz: 0, rms: 0, share: 0 };
+  const d = dominantFrequency(s, pcm.sampleRate);
+  return { hz: d.frequency, rms: rms(s), share: d.peakShare };
+}
+
+/** The recording `file` holds `hz`, loud, from `from` to `to` seconds (less the margins). */
+export function assertStretch(t: Pick<ToneAsserts, 'ok' | 'comment'>, who: string, file: string, from: number, to: number, hz: number): void {
+  const got = stretch(file, from + STRETCH_MARGIN_S, to - STRETCH_MARGIN_S);
+  t.comment(`${who} ${from.toFixed(1)}-${to.toFixed(1)} s: ${got.hz.toFixed(1)} Hz, RMS ${got.rms.toFixed(0)}, ${(got.share * 100).toFixed(0)}% at the peak`);
+  t.ok(Math.abs(got.hz - hz) <= TONE_TOLERANCE_HZ && got.rms >= MIN_TONE_RMS, `${who} hears ${hz} Hz from ${from.toFixed(1)} to ${to.toFixed(1)} s (found ${got.hz.toFixed(1)} Hz)`);
+}
+
+/** A recording's length in seconds. */
+export function wavSeconds(file: string): number {
+  const pcm = parseWav(readFileSync(file));
+  return pcm.samples.length / pcm.sampleRate;
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { describeLeg, describeMode } from '../../firmware/admin/explain.js';
+import { describeHold, describeLeg, describeMode } from '../../firmware/admin/explain.js';
 import { api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
 import type { CallQualityView, CallView, LedName, LedState, LegView, StatusReport } from './types.js';
@@ -41,6 +41,7 @@ export function CallCard(props: { call: CallView }): Html {
       <span class="arrow">→</span>
       ${c.legs.b ? html`<${Leg} leg=${c.legs.b} />` : html`<div class="leg">${c.callee}<br />not answered yet</div>`}
     </div>
+    ${describeHold(c) ? html`<div class="hint hold">${describeHold(c)}</div>` : null}
     <div class="hint">Recording ${c.recordingPossible ? html`<span class="ok">possible</span> (the box can read the media)` : html`<span class="warn">only as an encrypted capture</span> (the box cannot read the media)`}</div>
     <${RecordButton} call=${c} />
     <${HangupButton} call=${c} />
