@@ -29,7 +29,7 @@ import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type TlsMaterial } from './pki/index.js';
 import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
 import { PROVISION_REALM } from './config/index.js';
-import { AuthThrottle, DigestServer } from './sip/digest/index.js';
+import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
@@ -104,6 +104,8 @@ export interface ApplianceParts {
   readonly transports: SipTransports;
   readonly transactions: TransactionLayer;
   readonly throttle: AuthThrottle;
+  /** Issue 20: per-account guessing windows (sip/digest/guess.ts). */
+  readonly guesses?: GuessGuard;
   readonly counters: Counters;
   readonly calls: B2bua;
   readonly media: MediaEngine;
@@ -151,7 +153,7 @@ export class Appliance {
         extension: b.extension, contact: b.contact, transport: b.transport, source: b.source,
         expiresAt: b.expiresAt, registeredAt: b.registeredAt, reachable: isReachable(b), ...(b.userAgent ? { userAgent: b.userAgent } : {}),
       })),
-      blocked: this.throttle.blocked(),
+      blocked: this.guesses ? authBlocks(this.throttle, this.guesses).blocked() : this.throttle.blocked(),
       configHealth: this.store.health,
       calls: this.calls.list(),
       media: this.mediaStats,
@@ -296,6 +298,12 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const throttle = new AuthThrottle({
     clock, counters, log, name: 'sip digest', limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
   });
+  // Windows as configured at start (a change applies at the next start, like the throttle's).
+  const guesses = new GuessGuard({
+    clock, counters, log, windows: [
+      { limit: cfg().sip.guessesPerMinute, ms: 60_000 }, { limit: cfg().sip.guessesPerHour, ms: 3_600_000 }, { limit: cfg().sip.guessesPerDay, ms: 86_400_000 },
+    ],
+  });
   const secret = digestSecret(dataDir, random);
   const makeDigest = (): DigestServer =>
     new DigestServer({ realm: cfg().sip.realm, algorithms: cfg().sip.digestAlgorithms, secret, clock, random, counters });
@@ -327,7 +335,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     log.warn({ serial: v.serial, extension: v.extension, closed: closed.size }, 'closed the connections of a revoked device certificate');
   });
   const registrar = new Registrar({
-    clock, location, accounts, digest: () => digest, throttle, counters, log, toTag, certBinds,
+    clock, location, accounts, digest: () => digest, throttle, guesses, counters, log, toTag, certBinds,
     limits: () => cfg().sip,
     realm: () => cfg().sip.realm,
     isOurDomain: (h) => isSelfHost(h, self),
@@ -373,7 +381,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The engine's built-in tune (defaultHoldMusic) is not the default yet: that needs a config switch.
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
-    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor, certBinds,
+    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, guesses, counters, log, toTag, contactFor, certBinds,
     dtlsFingerprint: dtls.fingerprint,
     // An inbound trunk call's caller ("NUMBER~TRUNK") has the trunk's policy and media abilities.
     callee: (ext) => account(ext) ?? trunks.callerAccount(ext),
@@ -424,7 +432,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   // Message-waiting (RFC 3842): SUBSCRIBE/NOTIFY of message-summary, and unsolicited NOTIFYs when a mailbox changes.
   const mwi = new MessageWaiting({
-    accounts, digest: () => digest, throttle, counters, log, toTag, certBinds, location, clock, random, transactions, contactFor,
+    accounts, digest: () => digest, throttle, guesses, counters, log, toTag, certBinds, location, clock, random, transactions, contactFor,
     counts: (mb) => mailboxes.counts(mb), realm: () => cfg().sip.realm,
   });
   core.subscribe = (req, tx, source) => mwi.onSubscribe(req, tx, source);
@@ -469,7 +477,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The web API runs the very commands of the pbx CLI (control/commands.ts),
   // here with the running appliance's certificates and live status.
   const commandContext = {
-    store, dataDir, random, blocks: throttle, trunks: () => trunks.views(),
+    store, dataDir, random, blocks: authBlocks(throttle, guesses), trunks: () => trunks.views(),
     zrtp: {
       list: () => zrtpCache.list(),
       forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
@@ -632,7 +640,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const nightly = opts.nightlyBackup === false ? undefined : new NightlyBackup({ dataDir, clock, random, log });
   nightly?.start();
   appliance = new Appliance(info, {
-    store, board, pki, renewer, location, transports, transactions, throttle, counters,
+    store, board, pki, renewer, location, transports, transactions, throttle, guesses, counters,
     calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, quality, reset, serial, ...(nightly ? { nightly } : {}),
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
