@@ -535,10 +535,14 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     phone: {
       checkPassword: async (ext, password, address) => {
         if (throttle.isBlocked(address)) return 'blocked';
+        // Issue 20: the browser phone's login counts against the account's guessing windows too.
+        if (guesses.refusal(ext, address) !== undefined) return 'blocked';
         const acct = account(ext);
         const ok = acct !== undefined && tokensEqual(digestHa1('SHA-256', ext, cfg().sip.realm, password), acct.ha1Sha256);
         if (ok) throttle.recordSuccess(address);
         else throttle.recordFailure(address, ext);
+        if (ok) guesses.recordSuccess(ext, address);
+        else guesses.recordFailure(ext, address);
         return ok ? 'ok' : 'wrong';
       },
       calls: (ext) => b2bua.list().filter((c) => c.caller === ext || c.callee === ext),

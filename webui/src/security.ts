@@ -51,10 +51,10 @@ function Blocks(): Html {
     ${notice ? html`<div class="notice" role="status" id="unblock-done">${notice}</div>` : null}
     ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
     ${!list ? html`<p class="boot">Loading…</p>` : list.length === 0 ? html`<p class="empty">No source is blocked.</p>` : html`
-    <table><thead><tr><th>Source</th><th>Reason</th><th>Extension tried</th><th>Refuses</th><th>Time left</th><th class="actions">Actions</th></tr></thead>
+    <table><thead><tr><th>Source</th><th>Reason</th><th>Extension tried</th><th>Time left</th><th>Refuses</th><th class="actions">Actions</th></tr></thead>
     <tbody>${list.map((b) => html`<tr data-source=${b.source}>
-      <td class="mono">${b.source}</td><td>${b.failures} wrong password${b.failures === 1 ? '' : 's'}</td><td>${b.extension ?? 'unknown'}</td><td>${refuses(b)}</td>
-      <td title=${when(b.until)}>${left(b.secondsLeft)}</td>
+      <td class="mono">${b.source}</td><td>${b.failures} wrong password${b.failures === 1 ? '' : 's'}</td><td>${b.extension ?? 'unknown'}</td>
+      <td title=${when(b.until)}>${left(b.secondsLeft)}</td><td>${refuses(b)}</td>
       <td class="actions"><button class="plain" onClick=${() => void unblock(b.source)}>Unblock</button></td></tr>`)}</tbody></table>`}
   </section>`;
 }
