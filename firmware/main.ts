@@ -16,7 +16,7 @@ import {
 import { Trunks, systemResolver } from './pbx/index.js';
 import { Recording, Rooms, type RecordMode } from './pbx/index.js';
 import { RecordingStore } from './recording/index.js';
-import { MailboxStore } from './recording/index.js';
+import { Housekeeping, MailboxStore } from './recording/index.js';
 import { MessageWaiting, Voicemail } from './pbx/index.js';
 import { VOICEMAIL_DIR, attendantGreetingPath } from './control/index.js';
 import { checkPin, voicemailOn } from './config/index.js';
@@ -28,7 +28,7 @@ import { DtlsBox } from './keying/index.js';
 import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type TlsMaterial } from './pki/index.js';
 import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
-import { PROVISION_REALM } from './config/index.js';
+import { PROVISION_REALM, RecordingSchema } from './config/index.js';
 import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
@@ -115,6 +115,8 @@ export interface ApplianceParts {
   readonly log: Logger;
   readonly releaseLock: () => void;
   readonly nightly?: NightlyBackup;
+  /** Retention of recordings and voicemail, on a timer. */
+  readonly housekeeping?: Housekeeping;
   /** SIP trunks (pbx/trunks): registrations, keep-alives, the dial plan's doors. */
   readonly trunks?: Trunks;
   /** The recording store (DATA/recordings) and the feature that records calls into it. */
@@ -160,6 +162,7 @@ export class Appliance {
       leds: this.board.leds.snapshot(),
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
       counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
+      alarms: this.trunks?.alarms() ?? [],
     };
   }
 
@@ -206,6 +209,7 @@ export class Appliance {
   async stop(how: { restarting?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.nightly?.stop();
+    this.housekeeping?.stop();
     this.stopped = true;
     this.reset.close();
     await this.serial?.close();
@@ -220,7 +224,7 @@ export class Appliance {
     await this.transports.stop();
     await this.media.close();
     await this.recordings?.close();
-    this.location.stop();
+    await this.location.stop();
     // A restart in place hands the same board to the next start.
     if (!how.restarting) await this.board.close();
     this.releaseLock();
@@ -346,7 +350,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   let recorder: Recording | undefined;
   // Voicemail (issue 15): messages and greetings sealed like recordings, in a store of their own (DATA/voicemail).
   const mailboxes = await MailboxStore.open({ dir: join(dataDir, VOICEMAIL_DIR), clock, random, counters });
-  void mailboxes.prune().catch(() => undefined);
+  // Retention: old recordings (config recording.retentionDays / maxMegabytes) and voicemail past its age, every 6 h while running.
+  const housekeeping = new Housekeeping({
+    clock, log, recordings, mailboxes, settings: () => cfg().recording ?? RecordingSchema.parse({}),
+  });
   let voicemail: Voicemail | undefined;
   // ZRTP (RFC 6189): the box's ZID and retained secrets live in DATA/zrtp-cache.json (0600, atomic), the same across restarts.
   const zrtpCache = FileZrtpCache.open(dataDir, random);
@@ -445,7 +452,14 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     account: (ext) => account(ext),
     clientCert: () => tls(pki.tlsMaterial()),
     onChange: () => b2bua.changed(),
+    onAlarm: () => { showProblems(); b2bua.changed(); },
   });
+  // The error LED: a config problem, else a toll-fraud alarm, until the admin clears it.
+  const showProblems = (): void => {
+    const alarms = trunks.alarms();
+    const config = store.health.ok ? null : store.health.problem;
+    leds.update({ problem: config ?? (alarms.length > 0 ? `toll-fraud alarm: ${alarms.map((a) => a.extension).join(', ')}` : null) });
+  };
   b2bua.addDestination({ name: 'trunks', take: (incoming) => trunks.outbound(incoming, b2bua) });
   b2bua.setTrunkInbound((req, tx, source) => trunks.inbound(req, tx, source, b2bua));
   transports.outboundTls = (target) => trunks.tlsFor(target);
@@ -478,6 +492,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // here with the running appliance's certificates and live status.
   const commandContext = {
     store, dataDir, random, blocks: authBlocks(throttle, guesses), trunks: () => trunks.views(),
+    alarms: {
+      list: () => trunks.alarms(),
+      clear: (ext: string) => { const had = trunks.clearAlarm(ext); showProblems(); b2bua.changed(); return had; },
+    },
     zrtp: {
       list: () => zrtpCache.list(),
       forget: (zid: string) => { const z = Buffer.from(zid, 'hex'); if (!zrtpCache.get(z)) return false; zrtpCache.delete(z); return true; },
@@ -643,9 +661,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
 
   const nightly = opts.nightlyBackup === false ? undefined : new NightlyBackup({ dataDir, clock, random, log });
   nightly?.start();
+  housekeeping.start();
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, guesses, counters,
-    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, quality, reset, serial, ...(nightly ? { nightly } : {}),
+    calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, housekeeping, quality, reset, serial, ...(nightly ? { nightly } : {}),
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;

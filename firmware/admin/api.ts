@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, LogLine, SessionToken, SetupState } from '../api/index.js';
+import type { ApiErrorBody, CommandName, CommandReplies, LoggedOut, LogLine, SessionToken, SetupState, TollAlarmView } from '../api/index.js';
 import { hashPassword, verifyPassword, type ConfigStore } from '../config/index.js';
 import { CommandError, DEFAULT_CALL_HISTORY, MAX_CALL_HISTORY, type BlockRemoved, type BlockView, type ControlRequest } from '../control/index.js';
 import { type Clock, type Counters, type ErrorCode, type Logger, type TimerHandle, isPbxError } from '../core/index.js';
@@ -422,6 +422,12 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
   app.get('/blocks', async () => execute({ command: 'block.list', args: {} }) as Promise<readonly BlockView[]>);
   app.delete('/blocks/:address', async (req) =>
     execute({ command: 'block.remove', args: { address: param(req, 'address'), by: 'web' } }) as Promise<BlockRemoved>);
+
+  /* ---- toll-fraud alarms (pbx/trunks/surge.ts) ---- */
+
+  app.get('/alarms', async () => execute({ command: 'alarm.list', args: {} }) as Promise<readonly TollAlarmView[]>);
+  app.delete('/alarms/:extension', async (req) =>
+    execute({ command: 'alarm.clear', args: { extension: param(req, 'extension') } }) as Promise<{ cleared: string }>);
 
   /* ---- call history ---- */
 

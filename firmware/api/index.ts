@@ -157,6 +157,19 @@ export interface CallView {
 }
 
 /** What only a running appliance adds to the status (main.ts Appliance.status); every part optional. */
+/** A toll-fraud alarm: an account's outbound calls jumped (pbx/trunks/surge.ts); it stays until the admin clears it. */
+export interface TollAlarmView {
+  readonly extension: string;
+  /** Outbound attempts: those in the window that raised it, plus every one since. */
+  readonly calls: number;
+  readonly windowMinutes: number;
+  /** When it was raised and when the last attempt came, ISO 8601. */
+  readonly raisedAt: string;
+  readonly lastAt: string;
+  /** The last number the account dialled (after rewriting), to tell the admin what was tried. */
+  readonly lastNumber: string;
+}
+
 export interface LiveStatus {
   readonly pid?: number;
   readonly ports?: { readonly sipUdp: number; readonly sipTcp: number; readonly sipTls: number; readonly web: number; readonly http: number };
@@ -170,6 +183,8 @@ export interface LiveStatus {
   readonly leds?: Readonly<Partial<Record<LedName, LedState>>>;
   readonly certificate?: { readonly notAfter: string; readonly serial: string };
   readonly counters?: Readonly<Record<string, number>>;
+  /** Raised toll-fraud alarms. */
+  readonly alarms?: readonly TollAlarmView[];
 }
 
 /** The whole status report. A stopped appliance answers with `running: false` and its saved registrations. */

@@ -10,7 +10,8 @@ import type { ControlRequest } from '../control/index.js';
  */
 
 export const ACCOUNT_FEATURE_USAGE = `                    [--forward-always EXT | --forward-busy EXT | --forward-noanswer EXT [--noanswer-sec N] | --no-forward]
-                    [--dnd | --no-dnd] [--pickup-group NAME | --no-pickup-group] [--call-waiting | --no-call-waiting]`;
+                    [--dnd | --no-dnd] [--pickup-group NAME | --no-pickup-group] [--call-waiting | --no-call-waiting]
+                    [--voicemail on|off] [--pin DIGITS]   voicemail (on by default; *97 opens the mailbox with the PIN)`;
 
 export const GROUP_USAGE = `  pbx group add EXT --members A,B[,C] [--order parallel|sequential] [--ring-sec N] [--no-answer-to EXT] [--name NAME]
   pbx group list [--json]

@@ -283,6 +283,7 @@ async function main(argv: string[]): Promise<number> {
     case 'trunk':
     case 'route':
     case 'did':
+    case 'alarm':
       return trunkCommand(cmd, argv.slice(1), { command, write: (text) => process.stdout.write(text), readFile: (p) => readFileLimited(p) });
     case 'recording':
       return recordingCommand(argv.slice(1), { command, write: (text) => process.stdout.write(text) });

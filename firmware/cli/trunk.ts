@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { ControlRequest } from '../control/index.js';
-import type { DidView, RouteView, TrunkView } from '../api/index.js';
+import type { DidView, RouteView, TollAlarmView, TrunkView } from '../api/index.js';
 
 /**
  * `pbx trunk add|list|remove`, `pbx route add|list|remove`, `pbx did
@@ -15,7 +15,9 @@ export const TRUNK_USAGE = `  pbx trunk add NAME --host HOST[:PORT] --transport 
   pbx route add PATTERN --trunk NAME[,NAME2] [--strip N] [--prepend DIGITS] [--international] [--premium]
   pbx route list [--json] | remove PATTERN
   pbx did add NUMBER --to EXT --trunk NAME
-  pbx did list [--json] | remove NUMBER`;
+  pbx did list [--json] | remove NUMBER
+  pbx alarm list [--json]            toll-fraud alarms: accounts whose outbound calls jumped
+  pbx alarm clear EXT                 the admin has looked: the alarm and the error LED go`;
 
 export class TrunkUsageError extends Error {}
 
@@ -40,7 +42,7 @@ export function formatTrunks(list: readonly TrunkView[]): string {
 }
 
 /** `argv` is what follows `pbx trunk|route|did`; returns the exit code. */
-export async function trunkCommand(kind: 'trunk' | 'route' | 'did', argv: readonly string[], io: TrunkIo): Promise<number> {
+export async function trunkCommand(kind: 'trunk' | 'route' | 'did' | 'alarm', argv: readonly string[], io: TrunkIo): Promise<number> {
   const [sub, ...rest] = argv;
   const parse = (options: Record<string, { type: 'string' | 'boolean' }>, positionals: number): { values: Record<string, string | boolean | undefined>; positionals: string[] } => {
     let r;
@@ -89,6 +91,11 @@ export async function trunkCommand(kind: 'trunk' | 'route' | 'did', argv: readon
     const list = await run(values, `${kind}.list`, {});
     if (values.json) { json(list); return 0; }
     if (kind === 'trunk') io.write(formatTrunks(list as TrunkView[]));
+    else if (kind === 'alarm') {
+      const l = list as TollAlarmView[];
+      io.write(l.length === 0 ? 'no toll-fraud alarms\n' : table([['EXTENSION', 'CALLS', 'WITHIN', 'RAISED', 'LAST NUMBER'],
+        ...l.map((x) => [x.extension, String(x.calls), `${x.windowMinutes} min`, x.raisedAt, x.lastNumber])]));
+    }
     else if (kind === 'route') {
       const l = list as RouteView[];
       io.write(l.length === 0 ? 'no routes\n' : table([['PATTERN', 'TRUNKS', 'STRIP', 'PREPEND', 'INTERNATIONAL', 'PREMIUM'],
@@ -104,6 +111,12 @@ export async function trunkCommand(kind: 'trunk' | 'route' | 'did', argv: readon
     const key = kind === 'trunk' ? 'name' : kind === 'route' ? 'pattern' : 'number';
     const r = await run(values, `${kind}.remove`, { [key]: positionals[0] }) as { removed: string };
     io.write(`${kind} ${r.removed} removed\n`);
+    return 0;
+  }
+  if (kind === 'alarm' && sub === 'clear') {
+    const { values, positionals } = parse({}, 1);
+    await run(values, 'alarm.clear', { extension: positionals[0] });
+    io.write(`toll-fraud alarm for ${positionals[0]} cleared\n`);
     return 0;
   }
   if (kind === 'route' && sub === 'add') {

@@ -7,7 +7,7 @@ export {
   PhoneSchema, VendorSchema, PasswordModeSchema, TlsModeSchema, MAC_PATTERN, MAX_PHONES, PROVISION_REALM,
   type Phone, type Vendor, type PasswordMode, type TlsMode,
 } from './schema.js';
-export { RecordModeSchema, RoomSchema, MAX_ROOMS, MAX_ROOM_PARTICIPANTS, type RecordMode, type Room } from './schema.js';
+export { RecordModeSchema, RoomSchema, RecordingSchema, MAX_ROOMS, MAX_ROOM_PARTICIPANTS, type RecordMode, type Room } from './schema.js';
 export { type Migration, type MigrationContext, type MigrationResult, MIGRATIONS, migrate, fileVersion } from './migrations.js';
 export {
   ConfigStore, CONFIG_FILE, LAST_GOOD_SUFFIX, decodeConfig,

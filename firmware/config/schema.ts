@@ -327,6 +327,11 @@ export const TrunkingSchema = z.strictObject({
   emergency: z.array(z.string().regex(/^[0-9]{2,6}$/)).max(16).default(['112', '911', '999', '110', '000']),
   international: z.array(z.string().max(8)).max(16).default(['00', '+', '011']),
   premium: z.array(z.string().max(8)).max(64).default(['0900', '0901', '0906', '0909', '0137', '0138', '1900', '1976', '118']),
+  /** The toll-fraud alarm (pbx/trunks/surge.ts): more outbound attempts by one account than `calls` in `windowMinutes`; calls 0: off. */
+  alarm: z.strictObject({
+    calls: z.number().int().min(0).max(10_000).default(20),
+    windowMinutes: z.number().int().min(1).max(1440).default(10),
+  }).prefault({}),
 });
 
 const defaultPolicies = [{ name: DEFAULT_POLICY }];
@@ -357,6 +362,10 @@ export const AttendantSchema = z.strictObject({
 export const RecordingSchema = z.strictObject({
   /** Both parties hear a short tone when a recording of their call starts. */
   tone: z.boolean().default(true),
+  /** Days a recording is kept before the box deletes it (recording/housekeeping.ts); 0: no age limit. */
+  retentionDays: z.number().int().min(0).max(3650).default(90),
+  /** Space all recordings may take, in MB; beyond it the oldest go first. 0: no limit (the store still keeps its disk-free reserve). */
+  maxMegabytes: z.number().int().min(0).max(1_000_000).default(4096),
 });
 
 export const ConfigSchema = z

@@ -14,7 +14,7 @@ import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
 import { storeHoldMusic } from '../pbx/index.js';
 import type { TrunkView } from '../api/index.js';
-import { trunkCommand } from './trunks.js';
+import { trunkCommand, type TrunkCommandContext } from './trunks.js';
 import { voicemailCommand, type VoicemailControl } from './voicemail.js';
 import { RECORD_MODES, recordingCommand, roomCommand, type RecordingControl } from './recording.js';
 import { PhoneCommandError, phoneCommand, type DeviceCertControl, type ProvisioningControl } from './phones.js';
@@ -65,6 +65,8 @@ export interface CommandContext {
   readonly zrtp?: ZrtpPeerControl;
   /** A running appliance's trunks with their live state (pbx/trunks). */
   readonly trunks?: () => readonly TrunkView[];
+  /** A running appliance's toll-fraud alarms (pbx/trunks/surge.ts). */
+  readonly alarms?: TrunkCommandContext['alarms'];
   /** A running appliance's recordings and calls; without it the store in DATA/recordings is read directly. */
   readonly recordings?: RecordingControl;
   /** A running appliance's voicemail store; without it DATA/voicemail is read directly. */

@@ -1,4 +1,4 @@
-import type { DidView, RouteView, TrunkView } from '../api/index.js';
+import type { DidView, RouteView, TollAlarmView, TrunkView } from '../api/index.js';
 import { DidSchema, OutboundRouteSchema, TrunkSchema, type ConfigStore } from '../config/index.js';
 import { PbxError } from '../core/index.js';
 import { trunkView } from '../pbx/index.js';
@@ -10,13 +10,18 @@ import { trunkView } from '../pbx/index.js';
  * or DID, or a policy that does not exist are refused with the field named.
  */
 
-export const TRUNK_COMMANDS = ['trunk.add', 'trunk.list', 'trunk.remove', 'route.add', 'route.list', 'route.remove', 'did.add', 'did.list', 'did.remove'] as const;
-export const TRUNK_READ_ONLY = ['trunk.list', 'route.list', 'did.list'] as const;
+export const TRUNK_COMMANDS = ['trunk.add', 'trunk.list', 'trunk.remove', 'route.add', 'route.list', 'route.remove', 'did.add', 'did.list', 'did.remove', 'alarm.list', 'alarm.clear'] as const;
+export const TRUNK_READ_ONLY = ['trunk.list', 'route.list', 'did.list', 'alarm.list'] as const;
 
 export interface TrunkCommandContext {
   readonly store: ConfigStore;
   /** A running appliance's trunks with their live state. */
   readonly trunks?: () => readonly TrunkView[];
+  /** A running appliance's toll-fraud alarms (pbx/trunks/surge.ts); they live in its memory only. */
+  readonly alarms?: {
+    list(): readonly TollAlarmView[];
+    clear(extension: string): boolean;
+  };
 }
 
 class FieldError extends PbxError {
@@ -144,6 +149,15 @@ export async function trunkCommand(ctx: TrunkCommandContext, command: string, a:
         d.trunking.dids = d.trunking.dids.filter((x) => x.number !== number);
       });
       return { removed: number };
+    }
+    case 'alarm.list':
+      // No appliance, no alarms: they are kept in the running one's memory only.
+      return [...(ctx.alarms?.list() ?? [])];
+    case 'alarm.clear': {
+      const extension = text(a, 'extension', true)!;
+      if (!ctx.alarms) throw new PbxError('invalid-state', 'the appliance is not running; alarms live only in its memory');
+      if (!ctx.alarms.clear(extension)) throw new FieldError('not-found', `no toll-fraud alarm for ${extension}`, 'extension');
+      return { cleared: extension };
     }
     default:
       return undefined;

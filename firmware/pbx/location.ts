@@ -80,7 +80,10 @@ export function requestInstance(req: SipRequest): string | undefined {
 
 export interface BindingPersistence {
   load(): Binding[];
+  /** Write these bindings (a file store may do it in the background). */
   save(bindings: readonly Binding[]): void;
+  /** Resolves once every save so far is on disk. */
+  flush?(): Promise<void>;
 }
 
 /** How long after a change the bindings are written: a burst of REGISTERs costs one write. */
@@ -250,8 +253,8 @@ export class LocationService {
     if (removed) this.changed();
   }
 
-  /** Write pending changes now and stop timers. */
-  stop(): void {
+  /** Write pending changes now and stop timers; resolves once they are on disk. */
+  async stop(): Promise<void> {
     this.sweepTimer?.cancel();
     this.sweepTimer = null;
     if (this.saveTimer) {
@@ -259,6 +262,7 @@ export class LocationService {
       this.saveTimer = null;
       this.persistence?.save(this.all());
     }
+    await this.persistence?.flush?.();
   }
 
   private put(b: Binding): void {

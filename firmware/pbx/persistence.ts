@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync, type Logger } from '../core/index.js';
+import { writeFileAtomic, type Logger } from '../core/index.js';
 import type { Binding, BindingPersistence } from './location.js';
 
 export const REGISTRATIONS_FILE = 'registrations.json';
@@ -17,6 +17,8 @@ function isBinding(v: unknown): v is Binding {
 /** Bindings in DATA/registrations.json, so they outlive a restart until they expire. */
 export function fileBindingPersistence(dataDir: string, log: Logger): BindingPersistence {
   const path = join(dataDir, REGISTRATIONS_FILE);
+  let next: readonly Binding[] | undefined;
+  let writing: Promise<void> | undefined;
   return {
     load() {
       let raw: unknown;
@@ -37,12 +39,28 @@ export function fileBindingPersistence(dataDir: string, log: Logger): BindingPer
         ...(typeof regId === 'number' && Number.isInteger(regId) && regId > 0 ? { regId } : {}),
       }));
     },
+    // Written off the main thread (libuv's pool does the write and fsync):
+    // a slow SD card must not stall SIP. One write at a time; changes that
+    // come during a write are coalesced into the next one.
     save(bindings) {
+      next = bindings;
+      if (!writing) writing = drain();
+    },
+    async flush() {
+      while (writing) await writing;
+    },
+  };
+
+  async function drain(): Promise<void> {
+    while (next) {
+      const bindings = next;
+      next = undefined;
       try {
-        writeFileAtomicSync(path, `${JSON.stringify({ savedAt: new Date().toISOString(), bindings }, null, 1)}\n`);
+        await writeFileAtomic(path, `${JSON.stringify({ savedAt: new Date().toISOString(), bindings }, null, 1)}\n`, 0o600);
       } catch (e) {
         log.error({ path, err: (e as Error).message }, 'cannot save registrations');
       }
-    },
-  };
+    }
+    writing = undefined;
+  }
 }

@@ -24,3 +24,4 @@ export {
   MailboxStore, DEFAULT_MAX_MESSAGE_SEC, DEFAULT_MAX_MESSAGES, DEFAULT_MAX_AGE_DAYS, MIN_MESSAGE_MS,
   type MailboxStoreOptions, type MessageInfo,
 } from './mailboxes.js';
+export { Housekeeping, HOUSEKEEPING_EVERY_MS, HOUSEKEEPING_FIRST_MS, type HousekeepingDeps, type RetentionSettings } from './housekeeping.js';

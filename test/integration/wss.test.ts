@@ -29,6 +29,8 @@ const app = await startAppliance({ dataDir: join(root, 'box'), bind: '127.0.0.1'
 t.teardown(() => app.stop());
 await app.store.update((d) => addAccount(d, { extension: '200', password: 'secret-200-web' }));
 await app.store.update((d) => addAccount(d, { extension: '201', password: 'secret-201-desk' }));
+// Voicemail (on by default) off: the refusals here must reach the caller as they are.
+await app.store.update((d) => { for (const a of d.accounts) a.voicemail = { enabled: false, pinHash: null }; });
 const ca = readFileSync(app.info.caPath);
 const web = app.info.ports.web;
 const url = `wss://127.0.0.1:${web}/sip`;

@@ -81,6 +81,9 @@ async function main(): Promise<void> {
   for (const p of [A, B, C, UNREGISTERED]) {
     const r = pbx(data, 'account', 'add', p.ext, '--password', p.pass);
     if (r.status !== 0) throw new Error(`account add ${p.ext}: ${r.stderr}`);
+    // Voicemail (on by default) off: these cases are what a caller hears without it.
+    const v = pbx(data, 'account', 'set', p.ext, '--voicemail', 'off');
+    if (v.status !== 0) throw new Error(`account set ${p.ext}: ${v.stderr}`);
   }
   const toneFile = (hz: number): string => {
     const f = join(work, `tone${hz}.wav`);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { have, reexecInNetns, startCapture, tsharkFields, waitFor } from './harness.js';
 import { pbx, pbxOk, startBox } from './box.js';
 import { parseWav } from './audio.js';
+import { cryptoKeys, openRtp, session, type Session } from './srtp-wire.js';
 import {
   entropy, established, newWavs, none, sleep, startPhone, stopPhone, waitState, wavsNow,
   type PhoneSpec, type RunningPhone,
@@ -136,6 +137,23 @@ async function main(): Promise<void> {
       tt.same([...new Set(to.map((x) => x.length))], [182], `to ${spec.ext}: 172 + a 10-byte tag, SRTP`);
       const h = entropy(to.map((x) => x.subarray(12, x.length - 10)));
       tt.ok(h > 7.5, `to ${spec.ext}: ciphertext payloads (${h.toFixed(2)} bits per byte)`);
+    }
+    // Different keys per SDES leg: each phone's SIP trace holds the a=crypto
+    // keys of its own call (its offer, the box's answer). What the box sent
+    // 1001 authenticates under one of 1001's keys and under none of 1003's,
+    // and the other way round (checked by srtp-wire, not by the box's code).
+    const keysOf = (p: RunningPhone): Session[] => cryptoKeys(readFileSync(join(p.dir, 'baresip.log'), 'utf8'))
+      .map((k) => session(k)).filter((x): x is Session => x !== undefined);
+    const [keysA, keysC] = [keysOf(a), keysOf(c)];
+    tt.ok(keysA.length >= 2 && keysC.length >= 2, `each SDES phone's trace holds its call's keys (${keysA.length}, ${keysC.length})`);
+    tt.notOk(keysA.some((k) => keysC.some((o) => o.key.inline === k.key.inline)), 'no key is shared between the two SDES legs');
+    const opens = (ks: readonly Session[], pkt: Buffer): boolean => ks.some((k) => [0, 1].some((roc) => openRtp(k, roc, pkt) !== undefined));
+    for (const [spec, own, other] of [[A, keysA, keysC], [C, keysC, keysA]] as const) {
+      const to = rows.filter((x) => inRange(x.dst, spec.rtp)).map((x) => x.b).slice(0, 100);
+      const mine = to.filter((x) => opens(own, x)).length;
+      const theirs = to.filter((x) => opens(other, x)).length;
+      tt.equal(mine, to.length, `to ${spec.ext}: all ${to.length} checked packets authenticate under ${spec.ext}'s own call keys`);
+      tt.equal(theirs, 0, `to ${spec.ext}: none authenticates under the other SDES leg's keys`);
     }
     const toB = rows.filter((x) => inRange(x.dst, B.rtp)).map((x) => x.b);
     tt.same([...new Set(toB.map((x) => x.length))], [172], 'to 1002 (plain): 172-byte RTP, no tag');

@@ -43,6 +43,9 @@ async function main(): Promise<void> {
   for (const [ext, pw] of [['1001', 'secret1'], ['1002', 'secret2'], ['1003', 'secret3']] as const) {
     const r = pbx(data, 'account', 'add', ext, '--password', pw);
     if (r.status !== 0) throw new Error(`account add ${ext}: ${r.stderr}`);
+    // Voicemail (on by default) off: these cases are what a caller hears without it.
+    const v = pbx(data, 'account', 'set', ext, '--voicemail', 'off');
+    if (v.status !== 0) throw new Error(`account set ${ext}: ${v.stderr}`);
   }
   let box = await startFixedBox(data, join(work, 'box-1.log'));
   t.teardown(() => box.proc.stop());

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeClock, silentLogger } from '../../firmware/core/index.js';
@@ -245,7 +245,7 @@ t.test('restart: saved bindings come back without their flow (unreachable) and k
   const p = fileBindingPersistence(dir, silentLogger);
   const first = new LocationService(clock, p);
   first.upsert(binding(clock, { transport: 'tls', flowId: 'tls:1', instance: 'urn:uuid:a', regId: 1 }), same);
-  first.stop();
+  await first.stop();
   const raw = JSON.parse(readFileSync(join(dir, REGISTRATIONS_FILE), 'utf8')) as { bindings: Array<Record<string, unknown>> };
   raw.bindings.push({ ...raw.bindings[0], extension: '101', instance: 42, regId: 'x' });
   writeFileSync(join(dir, REGISTRATIONS_FILE), JSON.stringify(raw));
@@ -258,4 +258,22 @@ t.test('restart: saved bindings come back without their flow (unreachable) and k
   t.same(after.bindings('101').map((x) => [x.instance, x.regId]), [[undefined, undefined]], 'malformed identity fields dropped, binding kept');
   t.equal(after.followFlow('100', { transport: 'tls', address: '192.0.2.10', port: 41000, flowId: 'tls:1' }, 'urn:uuid:a'), 1);
   t.equal(after.lookup('100').length, 1, 'reachable from the first request on the new connection');
+});
+
+t.test('the registrations file is written in the background: saves during a write coalesce, the last state lands, flush waits; a failed write is logged, not thrown', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pbx-loc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const clock = new FakeClock();
+  const p = fileBindingPersistence(dir, silentLogger);
+  const states = [1, 2, 3].map((n) => Array.from({ length: n }, (_, i) => binding(clock, { contact: `sip:100@192.0.2.${i + 1}` })));
+  for (const s of states) p.save(s);
+  await p.flush?.();
+  const saved = JSON.parse(readFileSync(join(dir, REGISTRATIONS_FILE), 'utf8')) as { bindings: unknown[] };
+  t.equal(saved.bindings.length, 3, 'the file holds the last state saved');
+  t.equal((statSync(join(dir, REGISTRATIONS_FILE)).mode & 0o777).toString(8), '600', 'mode 0600');
+
+  const gone = fileBindingPersistence(join(dir, 'no', 'such', 'folder'), silentLogger);
+  gone.save(states[0]!);
+  await gone.flush?.();
+  t.pass('an unwritable folder: the save fails quietly (logged), flush still resolves');
 });

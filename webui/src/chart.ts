@@ -29,7 +29,7 @@ function Plot(props: { title: string; unit: string; lines: readonly Line[]; t0: 
   const x = (t: number): number => PAD.l + ((t - t0) / span) * (W - PAD.l - PAD.r);
   const y = (v: number): number => H - PAD.b - (v / max) * (H - PAD.t - PAD.b);
   const secs = Math.round(span / 1000);
-  return html`<figure class="chart" id=${props.id}><figcaption>${props.title}</figcaption>
+  return html`<figure class="chart" id=${props.id}><figcaption>${props.title} (${props.unit})</figcaption>
     <svg viewBox=${`0 0 ${W} ${H}`} width=${W} height=${H} role="img" aria-label=${props.title}>
       <line x1=${PAD.l} y1=${H - PAD.b} x2=${W - PAD.r} y2=${H - PAD.b} class="axis" />
       <line x1=${PAD.l} y1=${PAD.t} x2=${PAD.l} y2=${H - PAD.b} class="axis" />
@@ -39,7 +39,7 @@ function Plot(props: { title: string; unit: string; lines: readonly Line[]; t0: 
       <text x=${PAD.l - 4} y=${H - PAD.b} class="tick" text-anchor="end">0</text>
       <text x=${PAD.l} y=${H - 6} class="tick">0 s</text>
       <text x=${W - PAD.r} y=${H - 6} class="tick" text-anchor="end">${secs} s</text>
-      <text x=${(W + PAD.l) / 2} y=${H - 6} class="tick" text-anchor="middle">${props.unit}</text>
+      <text x=${(W + PAD.l) / 2} y=${H - 6} class="tick" text-anchor="middle">time into the call</text>
       ${lines.every((l) => l.points.length === 0) ? html`<text x=${(W + PAD.l) / 2} y=${H / 2} class="tick" text-anchor="middle">not enough samples yet</text>` : null}
       ${lines.map((l) => l.points.length === 0 ? null : l.points.length === 1
         ? html`<circle cx=${x(l.points[0]![0])} cy=${y(l.points[0]![1])} r="3" fill=${color(l.leg)} data-leg=${l.leg} />`

@@ -4,6 +4,7 @@ import { api, errorMessage } from './api.js';
 import { html, type Html } from './html.js';
 import type { CallQualityView, CallView, LedName, LedState, LegView, StatusReport } from './types.js';
 import { QualityChart } from './chart.js';
+import { Alarms } from './alarms.js';
 import { daysLeft, fromNow, when } from './ui.js';
 
 /** Appliance health, LED mirror, registered phones and live calls; pushed by the server as they change. */
@@ -118,6 +119,7 @@ export function Dashboard(): Html {
   const health = status.configHealth ?? { ok: true };
   const blocked = status.blocked ?? [];
   return html`
+  <${Alarms} alarms=${status.alarms ?? []} />
   <div class="grid">
     <section class="card" id="health"><h2>Appliance</h2>
       <div>Config: ${health.ok ? html`<span class="ok">OK</span>` : html`<span class="warn">${health.problem}</span>`}</div>

@@ -9,3 +9,4 @@ export {
   resolveTrunk, orderSrv, systemResolver, DEFAULT_PORT, MAX_TARGETS,
   type DnsResolver, type NaptrRecord, type SrvRecord, type TrunkAddress, type TrunkTransport, type ResolvedTarget,
 } from './resolve.js';
+export { OutboundWatch, MAX_WATCHED, type SurgeLimit, type TollAlarm } from './surge.js';

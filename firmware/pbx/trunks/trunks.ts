@@ -10,6 +10,7 @@ import { routeInbound, routeOutbound, trunksWithRoom, type NumberPlan } from '..
 import { KeepAlive, type Liveness } from './keepalive.js';
 import { RegistrationClient } from './register.js';
 import { DEFAULT_PORT, resolveTrunk, type DnsResolver, type ResolvedTarget } from './resolve.js';
+import { OutboundWatch, type TollAlarm } from './surge.js';
 
 /**
  * The trunks of the box as live objects: per trunk its resolved servers
@@ -51,6 +52,8 @@ export interface TrunksDeps {
   /** The box's own certificate for mutual TLS toward another box. */
   readonly clientCert?: () => { key: string | Buffer; cert: string | Buffer } | undefined;
   readonly onChange?: () => void;
+  /** An account's outbound calls jumped (surge.ts): the appliance shows it on the LED and the page. */
+  readonly onAlarm?: (alarm: TollAlarm) => void;
 }
 
 /** Servers are looked up again this often (and after a registration fails). */
@@ -85,8 +88,25 @@ export class Trunks {
   private readonly byName = new Map<string, TrunkRuntime>();
   private readonly perAccount = new Map<string, number>();
   private configKey = '';
+  private readonly watch: OutboundWatch;
 
-  constructor(private readonly deps: TrunksDeps) {}
+  constructor(private readonly deps: TrunksDeps) {
+    this.watch = new OutboundWatch(deps.clock, () => {
+      const a = deps.config().alarm;
+      return { calls: a.calls, windowMs: a.windowMinutes * 60_000 };
+    });
+  }
+
+  /** Raised toll-fraud alarms, until the admin clears them. */
+  alarms(): TollAlarm[] {
+    return this.watch.alarms();
+  }
+
+  clearAlarm(extension: string): boolean {
+    const had = this.watch.clear(extension);
+    if (had) this.deps.log.info({ extension }, 'toll-fraud alarm cleared');
+    return had;
+  }
 
   /** Start (or bring in line with the config after a change) every trunk. */
   reload(): void {
@@ -285,6 +305,13 @@ export class Trunks {
       ...(rights?.callerId ? { callerId: rights.callerId } : {}),
     }, plan);
     if (!decision) return false;
+    const alarm = this.watch.record(incoming.caller, decision.number);
+    if (alarm) {
+      d.counters.inc('trunk.alarm.raised');
+      d.log.warn({ extension: alarm.extension, calls: alarm.calls, minutes: alarm.windowMinutes, number: alarm.lastNumber },
+        `toll-fraud alarm: ${alarm.extension} tried ${alarm.calls} outbound calls within ${alarm.windowMinutes} minutes`);
+      try { d.onAlarm?.(alarm); } catch { /* views only */ }
+    }
     if (decision.kind === 'refused') {
       d.counters.inc(`trunk.toll-fraud.${decision.why}`);
       d.log.warn({ caller: incoming.caller, dialled: incoming.dialled, number: decision.number, guard: decision.why },
