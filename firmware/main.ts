@@ -29,7 +29,7 @@ import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type TlsMaterial } from './pki/index.js';
 import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
 import { PROVISION_REALM, RecordingSchema } from './config/index.js';
-import { AuthThrottle, DigestServer } from './sip/digest/index.js';
+import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
@@ -111,6 +111,8 @@ export interface ApplianceParts {
   readonly transports: SipTransports;
   readonly transactions: TransactionLayer;
   readonly throttle: AuthThrottle;
+  /** Issue 20: per-account guessing windows (sip/digest/guess.ts). */
+  readonly guesses?: GuessGuard;
   readonly counters: Counters;
   readonly calls: B2bua;
   readonly media: MediaEngine;
@@ -160,7 +162,7 @@ export class Appliance {
         extension: b.extension, contact: b.contact, transport: b.transport, source: b.source,
         expiresAt: b.expiresAt, registeredAt: b.registeredAt, reachable: isReachable(b), ...(b.userAgent ? { userAgent: b.userAgent } : {}),
       })),
-      blocked: this.throttle.blocked(),
+      blocked: this.guesses ? authBlocks(this.throttle, this.guesses).blocked() : this.throttle.blocked(),
       configHealth: this.store.health,
       calls: this.calls.list(),
       media: this.mediaStats,
@@ -307,6 +309,12 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const throttle = new AuthThrottle({
     clock, counters, log, name: 'sip digest', limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
   });
+  // Windows as configured at start (a change applies at the next start, like the throttle's).
+  const guesses = new GuessGuard({
+    clock, counters, log, windows: [
+      { limit: cfg().sip.guessesPerMinute, ms: 60_000 }, { limit: cfg().sip.guessesPerHour, ms: 3_600_000 }, { limit: cfg().sip.guessesPerDay, ms: 86_400_000 },
+    ],
+  });
   const secret = digestSecret(dataDir, random);
   const makeDigest = (): DigestServer =>
     new DigestServer({ realm: cfg().sip.realm, algorithms: cfg().sip.digestAlgorithms, secret, clock, random, counters });
@@ -338,7 +346,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     log.warn({ serial: v.serial, extension: v.extension, closed: closed.size }, 'closed the connections of a revoked device certificate');
   });
   const registrar = new Registrar({
-    clock, location, accounts, digest: () => digest, throttle, counters, log, toTag, certBinds,
+    clock, location, accounts, digest: () => digest, throttle, guesses, counters, log, toTag, certBinds,
     limits: () => cfg().sip,
     realm: () => cfg().sip.realm,
     isOurDomain: (h) => isSelfHost(h, self),
@@ -387,7 +395,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The engine's built-in tune (defaultHoldMusic) is not the default yet: that needs a config switch.
   const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
   const b2bua = new B2bua({
-    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, counters, log, toTag, contactFor, certBinds,
+    clock, random, transactions, media, location, accounts, digest: () => digest, throttle, guesses, counters, log, toTag, contactFor, certBinds,
     dtlsFingerprint: dtls.fingerprint,
     // An inbound trunk call's caller ("NUMBER~TRUNK") has the trunk's policy and media abilities.
     callee: (ext) => account(ext) ?? trunks.callerAccount(ext),
@@ -438,7 +446,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const core = new PbxCore(registrar, b2bua, counters, log, toTag);
   // Message-waiting (RFC 3842): SUBSCRIBE/NOTIFY of message-summary, and unsolicited NOTIFYs when a mailbox changes.
   const mwi = new MessageWaiting({
-    accounts, digest: () => digest, throttle, counters, log, toTag, certBinds, location, clock, random, transactions, contactFor,
+    accounts, digest: () => digest, throttle, guesses, counters, log, toTag, certBinds, location, clock, random, transactions, contactFor,
     counts: (mb) => mailboxes.counts(mb), realm: () => cfg().sip.realm,
   });
   core.subscribe = (req, tx, source) => mwi.onSubscribe(req, tx, source);
@@ -490,7 +498,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   // The web API runs the very commands of the pbx CLI (control/commands.ts),
   // here with the running appliance's certificates and live status.
   const commandContext = {
-    store, dataDir, random, blocks: throttle, trunks: () => trunks.views(),
+    store, dataDir, random, blocks: authBlocks(throttle, guesses), trunks: () => trunks.views(),
     alarms: {
       list: () => trunks.alarms(),
       clear: (ext: string) => { const had = trunks.clearAlarm(ext); showProblems(); b2bua.changed(); return had; },
@@ -559,10 +567,14 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     phone: {
       checkPassword: async (ext, password, address) => {
         if (throttle.isBlocked(address)) return 'blocked';
+        // Issue 20: the browser phone's login counts against the account's guessing windows too.
+        if (guesses.refusal(ext, address) !== undefined) return 'blocked';
         const acct = account(ext);
         const ok = acct !== undefined && tokensEqual(digestHa1('SHA-256', ext, cfg().sip.realm, password), acct.ha1Sha256);
         if (ok) throttle.recordSuccess(address);
         else throttle.recordFailure(address, ext);
+        if (ok) guesses.recordSuccess(ext, address);
+        else guesses.recordFailure(ext, address);
         return ok ? 'ok' : 'wrong';
       },
       calls: (ext) => b2bua.list().filter((c) => c.caller === ext || c.callee === ext),
@@ -665,7 +677,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   nightly?.start();
   housekeeping.start();
   appliance = new Appliance(info, {
-    store, board, pki, renewer, location, transports, transactions, throttle, counters,
+    store, board, pki, renewer, location, transports, transactions, throttle, guesses, counters,
     calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, housekeeping, quality, reset, serial, ...(nightly ? { nightly } : {}),
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.

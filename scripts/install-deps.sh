@@ -22,6 +22,8 @@ command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 dpkg -s libsrtp2-dev >/dev/null 2>&1 || need+=(libsrtp2-dev)
 command -v cc       >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# The password-guessing and enumeration interop test attacks the box with svwar and svcrack.
+command -v svcrack  >/dev/null 2>&1 || need+=(sipvicious)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

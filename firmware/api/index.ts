@@ -78,6 +78,9 @@ export interface BlockedSource {
   readonly until: number;
   /** Failures counted when the block began, plus any while blocked. */
   readonly failures: number;
+  /** Issue 20: the account tried, and whether the whole source or one account's guessing is refused. */
+  readonly extension?: string;
+  readonly scope?: 'address' | 'source' | 'account';
 }
 
 /** The board's LEDs (board/hal.ts re-exports these: the HAL drives them, the page mirrors them). */

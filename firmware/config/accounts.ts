@@ -156,7 +156,11 @@ export function importAccountsCsv(cfg: ReadonlyConfig, csvText: string, now: num
   let columns: readonly CsvColumn[] = CSV_COLUMNS;
   let rows = records;
   const first = records[0];
-  if (first && first.fields.every((f) => CSV_COLUMNS.some((c) => c === f.trim().toLowerCase()))) {
+  // Issue 20: a mistyped header (extension,password,colour) must not become an
+  // account named "extension". A first row that starts with a column name, or
+  // names two of them, is a header, and every field of it must be one.
+  const isColumn = (f: string): boolean => CSV_COLUMNS.some((c) => c === f.trim().toLowerCase());
+  if (first && (first.fields.every(isColumn) || isColumn(first.fields[0] ?? '') || first.fields.filter(isColumn).length >= 2)) {
     columns = headerColumns(first.line, first.fields);
     rows = records.slice(1);
   }
@@ -195,7 +199,7 @@ function headerColumns(line: number, fields: readonly string[]): CsvColumn[] {
   const cols: CsvColumn[] = [];
   for (const f of fields) {
     const known = CSV_COLUMNS.find((k) => k === f.trim().toLowerCase());
-    if (!known) throw new PbxError('config', `line ${line}: unknown column ${JSON.stringify(f)}`);
+    if (!known) throw new PbxError('config', `line ${line}: unknown column ${JSON.stringify(f)} in the header (the columns are ${CSV_COLUMNS.join(', ')})`);
     if (cols.includes(known)) throw new PbxError('config', `line ${line}: column ${known} appears twice`);
     cols.push(known);
   }

@@ -221,6 +221,10 @@ export const SipSchema = z
     authFailLimit: z.number().int().min(1).default(10),
     authFailWindowSec: z.number().int().min(1).default(60),
     authBlockSec: z.number().int().min(0).default(300),
+    /** Issue 20: wrong passwords per account (and per account and source) allowed a minute, an hour, a day. */
+    guessesPerMinute: z.number().int().min(1).max(1000).default(10),
+    guessesPerHour: z.number().int().min(1).max(10_000).default(30),
+    guessesPerDay: z.number().int().min(1).max(100_000).default(100),
     /**
      * Digest algorithms offered in each challenge, most preferred first (RFC
      * 8760). MD5 alone by default: older clients (baresip 1.0 among them, and

@@ -90,9 +90,12 @@ export interface ZrtpPeerControl {
 
 /** What `block.*` commands need of the digest throttle. */
 export interface BlockControl {
-  blocked(): readonly { readonly address: string; readonly until: number; readonly failures: number; readonly extension?: string }[];
+  blocked(): readonly { readonly address: string; readonly until: number; readonly failures: number; readonly extension?: string; readonly scope?: BlockScope }[];
   unblock(address: string, by?: string): boolean;
 }
+
+/** Issue 20: 'address' refuses the whole source; 'source' one account from it; 'account' one account from every untrusted source. */
+export type BlockScope = 'address' | 'source' | 'account';
 
 /** One block as `pbx block list --json` and GET /api/blocks show it. */
 export interface BlockView {
@@ -103,6 +106,8 @@ export interface BlockView {
   /** When the block lifts, ISO 8601. */
   readonly until: string;
   readonly secondsLeft: number;
+  /** What the block refuses (absent: the whole source). */
+  readonly scope?: BlockScope;
 }
 
 export interface BlockRemoved {
@@ -457,6 +462,7 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
       return (ctx.blocks?.blocked() ?? []).map((b): BlockView => ({
         source: b.address, extension: b.extension ?? null, failures: b.failures,
         until: new Date(b.until).toISOString(), secondsLeft: Math.max(0, Math.ceil((b.until - now) / 1000)),
+        ...(b.scope === undefined ? {} : { scope: b.scope }),
       }));
     }
     case 'block.remove': {

@@ -1,6 +1,6 @@
 import type { Counters, Logger } from '../core/index.js';
 import { createResponse, getHeader, type SipRequest, type SipResponse } from '../sip/message/index.js';
-import { parseAuthParams, type AuthThrottle, type DigestServer } from '../sip/digest/index.js';
+import { parseAuthParams, type AuthThrottle, type DigestServer, type GuessGuard } from '../sip/digest/index.js';
 import type { TransportName } from './location.js';
 
 /**
@@ -33,6 +33,8 @@ export interface AuthDeps {
   /** The current digest verifier (rebuilt when the realm or algorithms change). */
   readonly digest: () => DigestServer;
   readonly throttle: AuthThrottle;
+  /** Issue 20: per-account guessing windows; absent, only the source throttle guards. */
+  readonly guesses?: GuessGuard;
   readonly counters: Counters;
   readonly log: Logger;
   readonly toTag: () => string;
@@ -62,35 +64,49 @@ export function authenticate(d: AuthDeps, req: SipRequest, src: RequestSource): 
   const reply = (status: number, reason: string, headers: { name: string; value: string }[] = []): AuthOutcome =>
     ({ ok: false, response: createResponse(req, status, reason, { toTag: d.toTag(), headers }) });
 
-  // A source that failed too often is refused before any work.
-  if (d.throttle.isBlocked(src.address)) {
+  // A source that failed too often is refused before any work, except on a
+  // connection that has already authenticated (issue 20: never block an
+  // established authenticated TCP/TLS flow; the guesser beside it is refused).
+  if (d.throttle.isBlocked(src.address) && !(d.guesses?.isAuthenticatedFlow(src.flowId) ?? false)) {
     d.counters.inc(`${what}.blocked`);
     return reply(403, 'Blocked After Repeated Failures');
   }
+  // The nonce is bound to the address the challenge goes to.
   const challenge = (stale = false): AuthOutcome =>
-    reply(401, 'Unauthorized', d.digest().challenge({ stale }).map((value) => ({ name: 'www-authenticate', value })));
+    reply(401, 'Unauthorized', d.digest().challenge({ stale, address: src.address }).map((value) => ({ name: 'www-authenticate', value })));
   const authorization = getHeader(req, 'authorization');
   if (!authorization) {
     d.counters.inc(`${what}.challenged`);
     return challenge();
   }
-  const result = d.digest().verify({ method: req.method, authorization }, (user, alg) => {
+  // The extension tried (never the password): the username of the Authorization header.
+  const parsedAuth = parseAuthParams(authorization);
+  const tried = parsedAuth.ok ? parsedAuth.params.get('username') : undefined;
+  // Issue 20: an account past its guessing window refuses this source before
+  // any password work, known and unknown names alike.
+  const lock = tried === undefined ? undefined : d.guesses?.refusal(tried, src.address, src.flowId);
+  if (lock !== undefined) {
+    d.counters.inc(`${what}.guess-locked`);
+    return reply(403, 'Too Many Failed Attempts', [{ name: 'retry-after', value: String(d.guesses?.secondsLeft(lock) ?? 1) }]);
+  }
+  const result = d.digest().verify({ method: req.method, authorization, address: src.address }, (user, alg) => {
     const acct = d.accounts.get(user);
     if (!acct) return undefined;
     return alg === 'SHA-256' ? acct.ha1Sha256 : acct.ha1Md5;
   });
   if (!result.ok) {
     d.counters.inc(`${what}.auth-${result.reason}`);
-    if (result.reason === 'stale') return challenge(true);
+    if (result.reason === 'stale' || result.reason === 'wrong-address') return challenge(true);
     if (result.reason === 'bad-nonce' || result.reason === 'missing') return challenge();
-    // The extension tried, for the block list (never the password): the username of the Authorization header.
-    const tried = parseAuthParams(authorization);
-    d.throttle.recordFailure(src.address, tried.ok ? tried.params.get('username') : undefined);
+    d.throttle.recordFailure(src.address, tried);
+    // Only a password actually tried counts against the account's windows.
+    if (tried !== undefined && (result.reason === 'wrong-password' || result.reason === 'unknown-user')) d.guesses?.recordFailure(tried, src.address);
     d.log.warn({ method: req.method, source: `${src.address}:${src.port}`, transport: src.transport, reason: result.reason }, 'authentication failed');
     // The same answer for an unknown user and a wrong password, so a scanner learns nothing.
     return reply(403, 'Forbidden');
   }
   d.throttle.recordSuccess(src.address);
+  d.guesses?.recordSuccess(result.username, src.address, src.transport === 'udp' ? undefined : src.flowId);
   const account = d.accounts.get(result.username);
   if (!account) return reply(403, 'Forbidden');
   // With mutual TLS a stolen password alone does nothing (seed 002's toll-fraud point):

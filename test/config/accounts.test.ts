@@ -119,6 +119,16 @@ t.test('CSV import without header; header may reorder columns', async (t) => {
   t.throws(() => importAccountsCsv(base(), 'extension,password,name,name\n1,password1,a,b'), { code: 'config', message: 'line 1: column name appears twice' });
 });
 
+t.test('issue 20: a mistyped header is refused, not taken as an account named "extension"', async (t) => {
+  const columns = '(the columns are extension, password, name, policy)';
+  t.throws(() => importAccountsCsv(base(), 'extension,password,colour\n1001,password1,red\n'), { code: 'config', message: `line 1: unknown column "colour" in the header ${columns}` });
+  t.throws(() => importAccountsCsv(base(), 'Extension,Passwort\n1001,password1\n'), { code: 'config', message: `line 1: unknown column "Passwort" in the header ${columns}` });
+  t.throws(() => importAccountsCsv(base(), 'nmae,password,name\n1001,password1,x\n'), { code: 'config', message: `line 1: unknown column "nmae" in the header ${columns}` });
+  // Data that merely contains a column's word stays data.
+  t.same(importAccountsCsv(base(), '1001,password\n', NOW).added.map((a) => a.extension), ['1001']);
+  t.same(importAccountsCsv(base(), '1002,password1,name\n', NOW).added.map((a) => [a.extension, a.name]), [['1002', 'name']]);
+});
+
 t.test('CSV import is all or nothing, errors name the line', async (t) => {
   const c = addAccount(base(), { extension: '1002', password: 'password1' }, NOW);
   const cases: Array<[string, string, string]> = [

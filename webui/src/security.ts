@@ -10,7 +10,14 @@ import { when } from './ui.js';
  * log of admin changes, which the page can read and search but not change.
  */
 
-interface BlockLine { source: string; extension: string | null; failures: number; until: string; secondsLeft: number }
+interface BlockLine { source: string; extension: string | null; failures: number; until: string; secondsLeft: number; scope?: 'address' | 'source' | 'account' }
+
+/** What a block refuses (issue 20): the whole address, one account from it, or one account from untrusted addresses. */
+function refuses(b: BlockLine): string {
+  if (b.scope === 'source') return `extension ${b.extension ?? '?'} from this address`;
+  if (b.scope === 'account') return `extension ${b.extension ?? '?'} from new addresses`;
+  return 'every request';
+}
 interface AuditLine { at: string; who: string; from: string; what: string; ok: boolean; status?: number }
 
 function left(s: number): string {
@@ -40,14 +47,14 @@ function Blocks(): Html {
     } catch (e) { setError(errorMessage(e)); }
   };
   return html`<section class="card" id="blocks"><h2>Blocked sources</h2>
-    <p class="hint">An address that sends too many wrong SIP passwords is refused for a while, so nobody can guess a phone's password. A phone with a mistyped password blocks its own address: fix the password, then unblock it here.</p>
+    <p class="hint">An address that sends too many wrong SIP passwords is refused for a while, so nobody can guess a phone's password. An extension that gets too many wrong passwords (10 a minute, 30 an hour, 100 a day) refuses the guessing address; phones already connected over TLS keep working. A phone with a mistyped password blocks itself: fix the password, then unblock it here.</p>
     ${notice ? html`<div class="notice" role="status" id="unblock-done">${notice}</div>` : null}
     ${error ? html`<div class="notice bad" role="alert">${error}</div>` : null}
     ${!list ? html`<p class="boot">Loading…</p>` : list.length === 0 ? html`<p class="empty">No source is blocked.</p>` : html`
-    <table><thead><tr><th>Source</th><th>Reason</th><th>Extension tried</th><th>Time left</th><th class="actions">Actions</th></tr></thead>
+    <table><thead><tr><th>Source</th><th>Reason</th><th>Extension tried</th><th>Time left</th><th>Refuses</th><th class="actions">Actions</th></tr></thead>
     <tbody>${list.map((b) => html`<tr data-source=${b.source}>
       <td class="mono">${b.source}</td><td>${b.failures} wrong password${b.failures === 1 ? '' : 's'}</td><td>${b.extension ?? 'unknown'}</td>
-      <td title=${when(b.until)}>${left(b.secondsLeft)}</td>
+      <td title=${when(b.until)}>${left(b.secondsLeft)}</td><td>${refuses(b)}</td>
       <td class="actions"><button class="plain" onClick=${() => void unblock(b.source)}>Unblock</button></td></tr>`)}</tbody></table>`}
   </section>`;
 }

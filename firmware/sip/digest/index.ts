@@ -21,3 +21,13 @@ export {
   DEFAULT_THROTTLE_BLOCK_MS,
 } from './throttle.js';
 export { parseAuthParams, type AuthParamsResult } from './params.js';
+export {
+  GuessGuard,
+  type GuessGuardOptions,
+  type GuessWindow,
+  type GuessLockout,
+  type AuthBlock,
+  authBlocks,
+  DEFAULT_GUESS_WINDOWS,
+  TRUSTED_SOURCE_MS,
+} from './guess.js';

@@ -3,7 +3,7 @@ import { type Clock, type Counters, type Random, PbxError } from '../../core/ind
 import { formatAuthParams } from '../message/index.js';
 import { parseAuthParams, isQuotable } from './params.js';
 import { type DigestAlgorithm, DIGEST_ALGORITHMS, HEX_LENGTH, algorithmFromToken, digestHash, digestResponse } from './hash.js';
-import { checkNonce, mintNonce, opaqueFor } from './nonce.js';
+import { checkNonceFor, mintNonce, opaqueFor } from './nonce.js';
 
 /** RFC 7616 section 5.5 leaves the nonce lifetime to the server; five minutes. */
 export const DEFAULT_NONCE_LIFETIME_MS = 300_000;
@@ -23,6 +23,8 @@ export type DigestFailure =
   | 'wrong-password'
   | 'stale'
   | 'bad-nonce'
+  /** A nonce of ours issued to another address (issue 20): re-challenge with stale=true, not a guess. */
+  | 'wrong-address'
   | 'replay'
   | 'realm-mismatch'
   | 'unsupported-algorithm'
@@ -37,6 +39,8 @@ export interface DigestRequest {
   readonly method: string;
   /** The Authorization or Proxy-Authorization header value; undefined if absent. */
   readonly authorization: string | undefined;
+  /** The address the request came from; its nonce must have been issued to it. '' when unknown. */
+  readonly address?: string;
 }
 
 /** HA1 for a user under an algorithm, as hex, or undefined if there is no such user. */
@@ -119,9 +123,9 @@ export class DigestServer {
    * in order of preference, as RFC 8760 section 2.4 asks. Each gets its own
    * fresh nonce, so a nonce's count belongs to one algorithm.
    */
-  challenge(opts: { stale?: boolean } = {}): string[] {
+  challenge(opts: { stale?: boolean; address?: string } = {}): string[] {
     return this.algorithms.map((algorithm) => {
-      const nonce = mintNonce(this.secret, this.realm, this.clock.now(), this.random.bytes(8));
+      const nonce = mintNonce(this.secret, this.realm, this.clock.now(), this.random.bytes(8), opts.address ?? '');
       const params: Record<string, string> = { realm: this.realm, nonce, opaque: this.opaque, algorithm, qop: 'auth' };
       if (opts.stale === true) params.stale = 'true';
       return formatAuthParams('Digest', params, CHALLENGE_QUOTED);
@@ -165,19 +169,27 @@ export class DigestServer {
     if (response.length !== HEX_LENGTH[algorithm] || !HEX_RE.test(response)) return fail('malformed');
     if (realm !== this.realm) return fail('realm-mismatch');
 
-    const issuedAt = checkNonce(this.secret, this.realm, nonce);
+    const nonceCheck = checkNonceFor(this.secret, this.realm, nonce, request.address ?? '');
     const now = this.clock.now();
-    if (issuedAt === undefined || issuedAt > now + NONCE_FUTURE_SKEW_MS) return fail('bad-nonce');
+    if (!nonceCheck.ok && nonceCheck.reason === 'foreign') return fail('bad-nonce');
+    const issuedAt = nonceCheck.issuedAt ?? Number.POSITIVE_INFINITY;
+    if (issuedAt > now + NONCE_FUTURE_SKEW_MS) return fail('bad-nonce');
     const opaque = p.get('opaque');
     // The client must echo opaque (RFC 3261 section 22.4); some drop it, which
     // costs nothing since the nonce carries the proof, but a wrong one is foreign.
     if (opaque !== undefined && opaque !== this.opaque) return fail('bad-nonce');
 
+    // Issued to another address: answered before any password work, whoever
+    // the user is, so it tells nothing about the account or the password.
+    if (!nonceCheck.ok) return fail('wrong-address');
+
     const stored = lookupHa1(username, algorithm);
+    // Known and unknown users cost the same hashes (issue 20: no timing
+    // difference tells who exists): the stand-in HA1 is made either way.
+    const standIn = digestHash(algorithm, `${username}:${this.realm}`);
     const expected = digestResponse({
       algorithm,
-      // An unknown user still costs one hash, so timing tells little about who exists.
-      ha1: stored ?? digestHash(algorithm, `${username}:${this.realm}`),
+      ha1: stored ?? standIn,
       nonce,
       method: request.method,
       uri,
