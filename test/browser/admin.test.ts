@@ -217,7 +217,7 @@ if (!existsSync(CHROMIUM)) {
 
   t.test('call history lists the call records', async (t) => {
     const now = Date.now();
-    const rec = { id: 'c-1', caller: '1001', callee: '1002', startedAt: now - 60_000, answeredAt: now - 55_000, endedAt: now - 5_000, endReason: 'bye',
+    const rec = { id: 'c-1', caller: '1001', callee: '1002', startedAt: now - 3_600_000, answeredAt: now - 3_595_000, endedAt: now - 3_545_000, endReason: 'bye',
       legs: { a: { party: '1001', transport: 'tls', protection: 'sdes', suite: 'AES_CM_128_HMAC_SHA1_80' }, b: { party: '1002', transport: 'udp', protection: 'rtp' } }, mode: 'bridge' };
     const file = join(dataDir, CALLS_FILE);
     t.match(readFileSync(file, 'utf8'), /"caller":"1002","callee":"1001"/, 'the call placed above was recorded by the box');
@@ -226,8 +226,9 @@ if (!existsSync(CHROMIUM)) {
     const rows = page.locator('#call-history tbody tr');
     await rows.first().waitFor();
     t.equal(await rows.count(), 2, 'both calls listed');
-    t.match(await rows.nth(0).textContent(), /0:50.*1001 SDES AES_CM_128_HMAC_SHA1_80 -> box \(bridged\) -> 1002 plain RTP/, 'newest first, legs described');
-    t.match(await rows.nth(1).textContent(), /1002.*1001.*1002 plain RTP -> box \(relayed\) -> 1001 plain RTP/, 'the real record');
+    // Ordered by start, newest first: the record written last started an hour ago, before the real call.
+    t.match(await rows.nth(0).textContent(), /1002.*1001.*1002 plain RTP -> box \(relayed\) -> 1001 plain RTP/, 'the real call, which started last, first');
+    t.match(await rows.nth(1).textContent(), /0:50.*1001 SDES AES_CM_128_HMAC_SHA1_80 -> box \(bridged\) -> 1002 plain RTP/, 'then the older one, legs described');
     await shot('history');
     t.same(pageErrors, [], 'no script errors on the page');
   });

@@ -11,7 +11,7 @@ t.test('a minimal file fills in every default', async (t) => {
   const c = ConfigSchema.parse({ schemaVersion: CURRENT_SCHEMA_VERSION, network: { sipPort: 5070 } });
   t.same(c.admin, { passwordHash: null, setupCode: null });
   t.same(c.accounts, []);
-  t.same(c.sip, { realm: 'pbx.local', minExpires: 60, maxExpires: 3600, defaultExpires: 600, streamMaxExpires: 300, flowTimerSec: 60, authFailLimit: 10, authFailWindowSec: 60, authBlockSec: 300, digestAlgorithms: ['MD5'] });
+  t.same(c.sip, { realm: 'pbx.local', minExpires: 60, maxExpires: 3600, defaultExpires: 600, streamMaxExpires: 300, flowTimerSec: 60, authFailLimit: 10, authFailWindowSec: 60, authBlockSec: 300, digestAlgorithms: ['MD5'], guessesPerMinute: 10, guessesPerHour: 30, guessesPerDay: 100 });
   t.same(c.pki, { renewBeforeDays: 30 });
   t.same(c.policies, [{ name: 'default', callerStream: 'relay_or_decrypt', calleeStream: 'as_caller' }]);
   t.same(c.network, { bind: '0.0.0.0', sipPort: 5070, tlsPort: 5061, webPort: 8443, httpPort: 8080, rtpPorts: { min: 10000, max: 20000 } });

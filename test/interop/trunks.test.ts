@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const sippProc = (name: string, xml: string, port: number, extra: string[] = []): Proc => {
     const f = join(work, `${name}.xml`);
     writeFileSync(f, xml);
-    return startProc('sipp', ['-sf', f, '-i', '127.0.0.1', '-p', String(port), '-bg', '-aa', '-nostdin', '-trace_msg', '-trace_logs',
+    return startProc('sipp', ['-sf', f, '-i', '127.0.0.1', '-p', String(port), '-aa', '-nostdin', '-trace_msg', '-trace_logs',
       '-message_file', join(work, `${name}-messages.log`), '-log_file', join(work, `${name}-logs.log`), ...extra],
     { timeoutSec: 200, log: join(work, `${name}.log`), cwd: work });
   };
