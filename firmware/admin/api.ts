@@ -39,6 +39,8 @@ export const LOGIN_BLOCK_MS = 15 * 60 * 1000;
 export const LIVE_COALESCE_MS = 150;
 /** A comment line keeps idle event streams open through proxies and finds dead sessions. */
 export const LIVE_HEARTBEAT_MS = 15_000;
+/** Bytes a live event stream may have waiting for a slow reader before it is closed. */
+const LIVE_MAX_BUFFERED = 1_000_000;
 export const MAX_EVENT_STREAMS = 32;
 
 /** Changes the dashboard should hear about at once. */
@@ -216,7 +218,7 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
       return reply.code(status).send({ error: err instanceof Error ? err.message : 'bad request' } satisfies ApiErrorBody);
     }
     counters.inc('admin.error.internal');
-    log.error({ url: req.url, err: err instanceof Error ? err.message : String(err) }, 'admin API error');
+    log.error({ method: req.method, route: req.routeOptions?.url ?? '(no route)', err: err instanceof Error ? err.message : String(err) }, 'admin API error');
     return reply.code(500).send({ error: 'internal error' } satisfies ApiErrorBody);
   });
 
@@ -360,7 +362,12 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     const off = deps.live.onChange(schedule);
     const wantsLogs = (req.query as Record<string, unknown> | undefined)?.logs === '1';
     // Nothing in here logs: a line about writing a line would loop.
-    const offLogs = wantsLogs && deps.logs ? deps.logs.onLine((line) => { if (open) res.write(`event: log\ndata: ${JSON.stringify(line)}\n\n`); }) : () => {};
+    const offLogs = wantsLogs && deps.logs ? deps.logs.onLine((line) => {
+      if (!open) return;
+      // A viewer that stopped reading would buffer every line: let it go, its page reconnects.
+      if (res.writableLength > LIVE_MAX_BUFFERED) { close(); return; }
+      res.write(`event: log\ndata: ${JSON.stringify(line)}\n\n`);
+    }) : () => {};
     const close = (): void => {
       if (!open) return;
       open = false;
@@ -393,7 +400,7 @@ function apiPlugin(app: FastifyInstance, deps: ApiDeps, streams: Set<() => void>
     exec('account.update', {
       ...pick(body(req), ['name', 'policy', 'tlsOnly']),
       // Media abilities, forwarding, do-not-disturb, call waiting, voicemail (issue 16's extensions page).
-      ...pick(body(req), ['media', 'requireMedia', 'forwardAlways', 'forwardBusy', 'forwardNoAnswer', 'noAnswerSec', 'dnd', 'callWaiting', 'voicemail']),
+      ...pick(body(req), ['media', 'requireMedia', 'forwardAlways', 'forwardBusy', 'forwardNoAnswer', 'noAnswerSec', 'dnd', 'callWaiting', 'voicemail', 'voicemailPin']),
       extension: param(req, 'extension'),
     }));
   app.delete('/accounts/:extension', async (req) => exec('account.remove', { extension: param(req, 'extension') }));

@@ -91,7 +91,7 @@ export function describeRequest(method: string, route: string, params: Record<st
     case 'POST /api/logout': return 'logged out';
     case 'POST /api/admin/password': return 'changed the admin password';
     case 'POST /api/accounts': return `added extension ${ext}${changed(['name', 'policy', 'tlsOnly'])}`;
-    case 'PATCH /api/accounts/:extension': return `changed extension ${ext}${changed(['name', 'policy', 'tlsOnly', 'media', 'requireMedia', 'forwardAlways', 'forwardBusy', 'forwardNoAnswer', 'dnd', 'callWaiting', 'voicemail'])}`;
+    case 'PATCH /api/accounts/:extension': return `changed extension ${ext}${changed(['name', 'policy', 'tlsOnly', 'media', 'requireMedia', 'forwardAlways', 'forwardBusy', 'forwardNoAnswer', 'dnd', 'callWaiting', 'voicemail'])}${b.voicemailPin ? ' (set a new mailbox PIN)' : ''}`;
     case 'DELETE /api/accounts/:extension': return `removed extension ${ext}`;
     case 'POST /api/accounts/:extension/password': return `set a new SIP password for extension ${ext}`;
     case 'POST /api/policies': return `added policy ${name}${changed(['callerStream', 'calleeStream'])}`;

@@ -58,30 +58,41 @@ export type AuthOutcome =
   | { readonly ok: true; readonly account: AccountInfo }
   | { readonly ok: false; readonly response: SipResponse };
 
+/** Longer than any extension or trunk user name (they are at most 64 characters). */
+const MAX_USERNAME = 64;
+
 /** Authenticate req; on failure the outcome carries the response to send (401 challenge or 403). */
 export function authenticate(d: AuthDeps, req: SipRequest, src: RequestSource): AuthOutcome {
   const what = req.method.toLowerCase();
   const reply = (status: number, reason: string, headers: { name: string; value: string }[] = []): AuthOutcome =>
     ({ ok: false, response: createResponse(req, status, reason, { toTag: d.toTag(), headers }) });
 
-  // A source that failed too often is refused before any work, except on a
-  // connection that has already authenticated (issue 20: never block an
-  // established authenticated TCP/TLS flow; the guesser beside it is refused).
-  if (d.throttle.isBlocked(src.address) && !(d.guesses?.isAuthenticatedFlow(src.flowId) ?? false)) {
-    d.counters.inc(`${what}.blocked`);
-    return reply(403, 'Blocked After Repeated Failures');
-  }
   // The nonce is bound to the address the challenge goes to.
   const challenge = (stale = false): AuthOutcome =>
     reply(401, 'Unauthorized', d.digest().challenge({ stale, address: src.address }).map((value) => ({ name: 'www-authenticate', value })));
   const authorization = getHeader(req, 'authorization');
+  // The extension tried (never the password): the username of the Authorization header.
+  const parsedAuth = authorization ? parseAuthParams(authorization) : undefined;
+  const tried = parsedAuth?.ok ? parsedAuth.params.get('username') : undefined;
+  // A source that failed too often is refused before any work, except on a
+  // connection that has already authenticated as this very account (issue 20:
+  // never block an established authenticated TCP/TLS flow; the guesser beside
+  // it, or one password used to try the other accounts, is refused).
+  if (d.throttle.isBlocked(src.address) && !(d.guesses?.isAuthenticatedFlow(src.flowId, tried) ?? false)) {
+    d.counters.inc(`${what}.blocked`);
+    return reply(403, 'Blocked After Repeated Failures');
+  }
+  // No account has a name this long: refused before it is remembered anywhere
+  // (the guessing windows key on it, and would hold whatever size it came in).
+  if (tried !== undefined && tried.length > MAX_USERNAME) {
+    d.counters.inc(`${what}.auth-bad-username`);
+    d.throttle.recordFailure(src.address);
+    return reply(403, 'Forbidden');
+  }
   if (!authorization) {
     d.counters.inc(`${what}.challenged`);
     return challenge();
   }
-  // The extension tried (never the password): the username of the Authorization header.
-  const parsedAuth = parseAuthParams(authorization);
-  const tried = parsedAuth.ok ? parsedAuth.params.get('username') : undefined;
   // Issue 20: an account past its guessing window refuses this source before
   // any password work, known and unknown names alike.
   const lock = tried === undefined ? undefined : d.guesses?.refusal(tried, src.address, src.flowId);

@@ -296,3 +296,27 @@ t.test('enumeration: no timing difference between a known and an unknown user (t
   t.comment(`median verify: known ${(median(k) / 1000).toFixed(1)} us, unknown ${(median(u) / 1000).toFixed(1)} us, ratio ${ratio.toFixed(3)}`);
   t.ok(ratio > 0.8 && ratio < 1.25, `unknown/known time ratio ${ratio.toFixed(3)} within 20%`);
 });
+
+t.test('a flow authenticated as one account does not lift the address block for another account', async (t) => {
+  const { registrar, throttle } = setup({ throttleLimit: 10 });
+  t.equal(attempt(registrar, '100', PASSWORDS[100]!, PHONE).answer.status, 200, '100 logs in on its TLS flow');
+  for (let i = 0; i < 10; i++) attempt(registrar, '101', `guess-${i}`, ATTACKER, 10 * i + 1);
+  t.ok(throttle.isBlocked(PHONE.address), 'the shared address is blocked');
+  const other = attempt(registrar, '101', PASSWORDS[101]!, PHONE, 900);
+  t.equal(other.answer.status, 403, 'on 100\'s flow, an attempt at 101 is refused, even with 101\'s right password');
+  t.equal(other.answer.reason, 'Blocked After Repeated Failures', 'by the address block');
+  t.equal(attempt(registrar, '100', PASSWORDS[100]!, PHONE, 950).answer.status, 200, '100 itself still registers on its flow');
+});
+
+t.test('a user name longer than any account is refused before anything remembers it', async (t) => {
+  const { registrar, counters, guesses } = setup();
+  const long = 'x'.repeat(200);
+  const challenge = registrar.handle(request('100', 1, undefined, 'long-name'), ATTACKER);
+  const header = getHeader(challenge, 'www-authenticate')!;
+  const authorization = digestAuthorization({ challenge: header, method: 'REGISTER', uri: 'sip:pbx.local', username: long, password: 'p', cnonce: 'cn' });
+  const answer = registrar.handle(request('100', 2, authorization, 'long-name'), ATTACKER);
+  t.equal(answer.status, 403, '403');
+  t.equal(counters.get('register.auth-bad-username'), 1, 'counted as a malformed name');
+  t.equal(guesses.refusal(long, ATTACKER.address, undefined), undefined, 'no window was opened for it');
+  t.same(guesses.lockouts(), [], 'and nothing is listed');
+});

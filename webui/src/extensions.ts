@@ -114,11 +114,11 @@ function EditRow(props: { acct: AccountView; policies: readonly PolicyListEntry[
   const [v, setV] = useState({
     name: a.name, policy: a.policy, tlsOnly: a.tlsOnly,
     forwardAlways: a.forward.always ?? '', forwardBusy: a.forward.busy ?? '', forwardNoAnswer: a.forward.noAnswer ?? '', noAnswerSec: String(a.forward.noAnswerSec),
-    dnd: a.dnd, callWaiting: a.callWaiting, voicemail: a.voicemail?.enabled ?? true,
+    dnd: a.dnd, callWaiting: a.callWaiting, voicemail: a.voicemail?.enabled ?? true, voicemailPin: '',
   });
   const [media, setMedia] = useState({ supported: [...(a.media?.supported ?? ['rtp', 'sdes'])], required: [...(a.media?.required ?? [])] });
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const set = (k: 'name' | 'policy' | 'forwardAlways' | 'forwardBusy' | 'forwardNoAnswer' | 'noAnswerSec') => (ev: TextEvent) => setV({ ...v, [k]: ev.currentTarget.value });
+  const set = (k: 'name' | 'policy' | 'forwardAlways' | 'forwardBusy' | 'forwardNoAnswer' | 'noAnswerSec' | 'voicemailPin') => (ev: TextEvent) => setV({ ...v, [k]: ev.currentTarget.value });
   const setTls = (ev: CheckEvent) => setV({ ...v, tlsOnly: ev.currentTarget.checked });
   const flag = (k: 'dnd' | 'callWaiting' | 'voicemail') => (ev: CheckEvent) => setV({ ...v, [k]: ev.currentTarget.checked });
   const toggle = (list: 'supported' | 'required', p: Protection) => (ev: CheckEvent) => {
@@ -130,14 +130,16 @@ function EditRow(props: { acct: AccountView; policies: readonly PolicyListEntry[
     const local = checkAccount({ name: v.name });
     for (const k of ['forwardAlways', 'forwardBusy', 'forwardNoAnswer'] as const) if (v[k] && !EXTENSION.test(v[k])) local[k] = 'An extension: 1-32 letters, digits, ".", "_" or "-"; empty for none.';
     if (!/^\d{1,3}$/.test(v.noAnswerSec) || Number(v.noAnswerSec) < 5 || Number(v.noAnswerSec) > 120) local.noAnswerSec = 'From 5 to 120 seconds.';
+    if (v.voicemailPin && !/^\d{4,12}$/.test(v.voicemailPin)) local.voicemailPin = 'A PIN is 4 to 12 digits; empty keeps the current one.';
     if (media.supported.length === 0) local.media = 'The phone must speak at least one of them.';
     const missing = media.required.filter((p) => !media.supported.includes(p));
     if (missing.length) local.requireMedia = `Required but not spoken by the phone: ${missing.map((p) => PROTECTION_NAMES[p]).join(', ')}.`;
     setErrors(local);
     if (Object.keys(local).length) return;
     try {
+      const { voicemailPin, ...rest } = v;
       await api('PATCH', `/accounts/${encodeURIComponent(a.extension)}`, {
-        ...v, noAnswerSec: Number(v.noAnswerSec), media: media.supported.join(','), requireMedia: media.required.join(','),
+        ...rest, ...(voicemailPin ? { voicemailPin } : {}), noAnswerSec: Number(v.noAnswerSec), media: media.supported.join(','), requireMedia: media.required.join(','),
       });
       props.onDone(true);
     } catch (e) { setErrors(fieldErrors(e)); }
@@ -170,7 +172,8 @@ function EditRow(props: { acct: AccountView; policies: readonly PolicyListEntry[
       </div>
       <div class="field check"><input id=${`${id}-dnd`} type="checkbox" checked=${v.dnd} onChange=${flag('dnd')} /> <label for=${`${id}-dnd`}>Do not disturb (callers hear busy, or go to the forward on busy)</label></div>
       <div class="field check"><input id=${`${id}-cw`} type="checkbox" checked=${v.callWaiting} onChange=${flag('callWaiting')} /> <label for=${`${id}-cw`}>Call waiting (off: a second call gets busy)</label></div>
-      <div class="field check"><input id=${`${id}-vm`} type="checkbox" checked=${v.voicemail} onChange=${flag('voicemail')} /> <label for=${`${id}-vm`}>Voicemail for unanswered calls${a.voicemail && !a.voicemail.pin ? ' (no PIN set yet: the phone sets it with the voicemail code)' : ''}</label></div>
+      <div class="field check"><input id=${`${id}-vm`} type="checkbox" checked=${v.voicemail} onChange=${flag('voicemail')} /> <label for=${`${id}-vm`}>Voicemail for unanswered calls</label></div>
+      <${Field} id=${`${id}-vm-pin`} label=${a.voicemail?.pin ? 'New mailbox PIN (empty: keep it)' : 'Mailbox PIN (none yet: the mailbox cannot be opened until one is set)'} error=${errors.voicemailPin}><input id=${`${id}-vm-pin`} type="password" inputmode="numeric" autocomplete="off" value=${v.voicemailPin} onInput=${set('voicemailPin')} /></${Field}>
     </fieldset>
     <div class="row"><button type="submit">Save</button><button type="button" class="plain" onClick=${() => props.onDone(false)}>Cancel</button></div>
   </form></td></tr>`;
