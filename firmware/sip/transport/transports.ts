@@ -175,6 +175,11 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** What every new flow starts with, whatever carries it (TCP, TLS, WebSocket). */
+function freshFlowState(now: number): Pick<Flow, 'buffer' | 'acceptedAt' | 'messages' | 'lastActivity' | 'registeredUntil' | 'rateWindowStart' | 'rateCount' | 'pinned' | 'timerDue' | 'closed'> {
+  return { buffer: Buffer.alloc(0), acceptedAt: now, messages: 0, lastActivity: now, registeredUntil: 0, rateWindowStart: now, rateCount: 0, pinned: false, timerDue: Infinity, closed: false };
+}
+
 export class SipTransports {
   /** Every message that parsed and passed the transport's checks. */
   onMessage: (msg: SipMessage, source: Source) => void = () => {};
@@ -366,16 +371,7 @@ export class SipTransports {
       peerKey: peerKeyOf('wss', address, port),
       outbound: false,
       local: { address: normalizeAddress(conn.localAddress), port: conn.localPort },
-      buffer: Buffer.alloc(0),
-      acceptedAt: now,
-      messages: 0,
-      lastActivity: now,
-      registeredUntil: 0,
-      rateWindowStart: now,
-      rateCount: 0,
-      pinned: false,
-      timerDue: Infinity,
-      closed: false,
+      ...freshFlowState(now),
     };
     this.flows.set(flow.id, flow);
     this.byPeer.set(flow.peerKey, flow.id);
@@ -719,16 +715,8 @@ export class SipTransports {
       peerKey: peerKeyOf(t, address, port),
       outbound,
       local: { address: normalizeAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
-      buffer: Buffer.alloc(0),
+      ...freshFlowState(now),
       acceptedAt: pending?.acceptedAt ?? now,
-      messages: 0,
-      lastActivity: now,
-      registeredUntil: 0,
-      rateWindowStart: now,
-      rateCount: 0,
-      pinned: false,
-      timerDue: Infinity,
-      closed: false,
     };
     if (socket instanceof tls.TLSSocket && !outbound) flow.tlsInfo = tlsInfoOf(socket);
     this.flows.set(flow.id, flow);
