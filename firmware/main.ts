@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
@@ -30,6 +30,7 @@ import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type Tl
 import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
 import { PROVISION_REALM, RecordingSchema } from './config/index.js';
 import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
+import { guessWindowsOf } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
@@ -170,6 +171,8 @@ export class Appliance {
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
       counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
       alarms: this.trunks?.alarms() ?? [],
+      process: processFigures(),
+      sip: { clientTransactions: this.transactions.clientCount, serverTransactions: this.transactions.serverCount, answered: this.transactions.answeredCount },
     };
   }
 
@@ -309,12 +312,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const throttle = new AuthThrottle({
     clock, counters, log, name: 'sip digest', limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
   });
-  // Windows as configured at start (a change applies at the next start, like the throttle's).
-  const guesses = new GuessGuard({
-    clock, counters, log, windows: [
-      { limit: cfg().sip.guessesPerMinute, ms: 60_000 }, { limit: cfg().sip.guessesPerHour, ms: 3_600_000 }, { limit: cfg().sip.guessesPerDay, ms: 86_400_000 },
-    ],
-  });
+  // The guessing windows follow the config: read at every attempt, rebuilt when the config changes.
+  const guesses = new GuessGuard({ clock, counters, log, windows: guessWindowsOf(() => cfg().sip) });
   const secret = digestSecret(dataDir, random);
   const makeDigest = (): DigestServer =>
     new DigestServer({ realm: cfg().sip.realm, algorithms: cfg().sip.digestAlgorithms, secret, clock, random, counters });
@@ -736,6 +735,14 @@ export async function runAppliance(opts: ApplianceOptions): Promise<void> {
     if (await Promise.race([signal, current.factoryReset.then(() => 'reset' as const)]) === 'signal') break;
   }
   watchdog.stop();
+}
+
+/** Memory (process.memoryUsage(), cheap) and open descriptors (/proc/self/fd where there is one). */
+function processFigures(): NonNullable<LiveStatus['process']> {
+  const m = process.memoryUsage();
+  let openFds: number | undefined;
+  try { openFds = readdirSync('/proc/self/fd').length; } catch { /* not Linux */ }
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...(openFds === undefined ? {} : { openFds }) };
 }
 
 /** The attendants' uploaded greetings, read from DATA/attendant/EXT.pcm and cached by mtime. */

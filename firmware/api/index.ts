@@ -197,6 +197,13 @@ export interface LiveStatus {
   readonly counters?: Readonly<Record<string, number>>;
   /** Raised toll-fraud alarms. */
   readonly alarms?: readonly TollAlarmView[];
+  /** The process's memory (bytes, process.memoryUsage()) and open descriptors: what a soak watches for leaks. */
+  readonly process?: {
+    readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number; readonly arrayBuffers: number;
+    readonly openFds?: number;
+  };
+  /** Live SIP state: transactions (client, server, answered-and-remembered) and B2BUA calls. */
+  readonly sip?: { readonly clientTransactions: number; readonly serverTransactions: number; readonly answered: number };
 }
 
 /** The whole status report. A stopped appliance answers with `running: false` and its saved registrations. */
