@@ -201,6 +201,8 @@ export interface LiveStatus {
   readonly process?: {
     readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number; readonly arrayBuffers: number;
     readonly openFds?: number;
+    /** V8's heap by space (v8.getHeapSpaceStatistics): bytes reserved and used, e.g. new_space, old_space, large_object_space. */
+    readonly heapSpaces?: Readonly<Record<string, { readonly size: number; readonly used: number }>>;
   };
   /** Live SIP state: transactions (client, server, answered-and-remembered) and B2BUA calls. */
   readonly sip?: { readonly clientTransactions: number; readonly serverTransactions: number; readonly answered: number };

@@ -75,7 +75,7 @@ const RECV_TIMEOUT_MS = 10_000;
 interface Options {
   readonly minutes: number; readonly callRate: number; readonly holdMs: number; readonly regRate: number;
   readonly accounts: number; readonly sampleS: number; readonly out: string; readonly keep: boolean;
-  readonly audio: boolean; readonly heapSnapshots: boolean; readonly env: Readonly<Record<string, string>>;
+  readonly audio: boolean; readonly heapSnapshots: boolean; readonly rtpPorts: string; readonly env: Readonly<Record<string, string>>;
 }
 
 function options(argv: string[]): Options {
@@ -85,7 +85,7 @@ function options(argv: string[]): Options {
       minutes: { type: 'string', default: '10' }, 'call-rate': { type: 'string', default: '4' }, hold: { type: 'string', default: '5000' },
       'reg-rate': { type: 'string', default: '20' }, accounts: { type: 'string', default: '200' }, 'sample-s': { type: 'string' },
       out: { type: 'string', default: 'soak-out' }, keep: { type: 'boolean', default: false },
-      'no-audio': { type: 'boolean', default: false }, 'heap-snapshots': { type: 'boolean', default: false },
+      'no-audio': { type: 'boolean', default: false }, 'rtp-ports': { type: 'string', default: `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}` }, 'heap-snapshots': { type: 'boolean', default: false },
       // NAME=VALUE for the box's environment, e.g. --box-env MALLOC_ARENA_MAX=2 (repeatable).
       'box-env': { type: 'string', multiple: true },
     },
@@ -102,7 +102,7 @@ function options(argv: string[]): Options {
     sampleS: values['sample-s'] !== undefined ? num('sample-s', values['sample-s'], 1)
       : Number(values.minutes) <= SHORT_RUN_MIN ? SAMPLE_S_SHORT : SAMPLE_S_LONG,
     out: resolve(values.out ?? 'soak-out'), keep: values.keep === true,
-    audio: values['no-audio'] !== true, heapSnapshots: values['heap-snapshots'] === true,
+    audio: values['no-audio'] !== true, rtpPorts: values['rtp-ports'] ?? `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`, heapSnapshots: values['heap-snapshots'] === true,
     env: Object.fromEntries((values['box-env'] ?? []).map((kv) => {
       const i = kv.indexOf('=');
       if (i < 1) throw new BenchError('--box-env takes NAME=VALUE');
@@ -118,15 +118,17 @@ export interface Sample {
   readonly heapUsedMb: number; readonly heapTotalMb: number; readonly externalMb: number; readonly arrayBuffersMb: number;
   readonly calls: number; readonly sessions: number; readonly ports: number; readonly bindings: number;
   readonly serverTx: number; readonly clientTx: number; readonly answered: number;
+  /** V8's new, old and large-object spaces as reserved (MB): where heap total goes when heap used stays level. */
+  readonly newSpaceMb: number; readonly oldSpaceMb: number; readonly largeSpaceMb: number;
   /** RTP packets the live calls' legs have received so far (proves the audio flows). */
   readonly rtpIn: number;
 }
 
 const COLUMNS: readonly (keyof Sample)[] = [
   't', 'phase', 'rssMb', 'anonMb', 'heapUsedMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb', 'fds',
-  'calls', 'sessions', 'ports', 'bindings', 'serverTx', 'clientTx', 'answered', 'rtpIn',
+  'calls', 'sessions', 'ports', 'bindings', 'serverTx', 'clientTx', 'answered', 'rtpIn', 'newSpaceMb', 'oldSpaceMb', 'largeSpaceMb',
 ];
-const DECIMALS = new Set<keyof Sample>(['t', 'rssMb', 'anonMb', 'heapUsedMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb']);
+const DECIMALS = new Set<keyof Sample>(['t', 'rssMb', 'anonMb', 'heapUsedMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb', 'newSpaceMb', 'oldSpaceMb', 'largeSpaceMb']);
 
 export function toCsv(samples: readonly Sample[]): string {
   return `${COLUMNS.join(',')}\n${samples.map((s) => COLUMNS.map((c) => (typeof s[c] === 'number' ? f(s[c], DECIMALS.has(c) ? 1 : 0) : s[c])).join(',')).join('\n')}\n`;
@@ -143,11 +145,11 @@ function fdCount(pid: number): number {
   try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return NaN; }
 }
 
-type StatusFigures = Pick<Sample, 'heapUsedMb' | 'heapTotalMb' | 'externalMb' | 'arrayBuffersMb' | 'calls' | 'sessions' | 'ports' | 'bindings' | 'serverTx' | 'clientTx' | 'answered' | 'rtpIn'>;
+type StatusFigures = Pick<Sample, 'heapUsedMb' | 'heapTotalMb' | 'externalMb' | 'arrayBuffersMb' | 'calls' | 'sessions' | 'ports' | 'bindings' | 'serverTx' | 'clientTx' | 'answered' | 'rtpIn' | 'newSpaceMb' | 'oldSpaceMb' | 'largeSpaceMb'>;
 
 const NO_FIGURES: StatusFigures = {
   heapUsedMb: NaN, heapTotalMb: NaN, externalMb: NaN, arrayBuffersMb: NaN, calls: NaN, sessions: NaN, ports: NaN, bindings: NaN,
-  serverTx: NaN, clientTx: NaN, answered: NaN, rtpIn: NaN,
+  serverTx: NaN, clientTx: NaN, answered: NaN, rtpIn: NaN, newSpaceMb: NaN, oldSpaceMb: NaN, largeSpaceMb: NaN,
 };
 
 /** The figures of one `pbx status --json` (LiveStatus) that a soak watches; NaN where absent. */
@@ -162,6 +164,8 @@ export function statusFigures(s: LiveStatus): StatusFigures {
     bindings: Array.isArray(s.registrations) ? s.registrations.length : NaN,
     serverTx: n(s.sip?.serverTransactions), clientTx: n(s.sip?.clientTransactions), answered: n(s.sip?.answered),
     rtpIn: s.media?.streams ? rtpIn : NaN,
+    newSpaceMb: mb(s.process?.heapSpaces?.['new_space']?.size), oldSpaceMb: mb(s.process?.heapSpaces?.['old_space']?.size),
+    largeSpaceMb: mb(s.process?.heapSpaces?.['large_object_space']?.size),
   };
 }
 
@@ -183,6 +187,13 @@ const PANELS: readonly Panel[] = [
     series: [
       { label: 'heap total', key: 'heapTotalMb', colour: '#7f8c8d' }, { label: 'heap used', key: 'heapUsedMb', colour: '#c0392b' },
       { label: 'external', key: 'externalMb', colour: '#16a085' }, { label: 'arrayBuffers', key: 'arrayBuffersMb', colour: '#8e44ad' },
+    ],
+  },
+  {
+    title: 'V8 spaces reserved (MB)',
+    series: [
+      { label: 'old space', key: 'oldSpaceMb', colour: '#c0392b' }, { label: 'new space', key: 'newSpaceMb', colour: '#2980b9' },
+      { label: 'large objects', key: 'largeSpaceMb', colour: '#16a085' },
     ],
   },
   { title: 'open file descriptors', series: [{ label: 'fds', key: 'fds', colour: '#2c3e50' }] },
@@ -333,7 +344,7 @@ async function main(argv: string[]): Promise<number> {
     runCli(['account', 'import', join(dir, 'accounts.csv'), '--data', dataDir]);
     runCli(['account', 'add', CALLEE, '--password', pw(), '--name', 'soak callee', '--contact', `sip:${CALLEE}@${BIND}:${uasPort}`, '--data', dataDir]);
     const nodeArgs = opts.heapSnapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [];
-    const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`]),
+    const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', opts.rtpPorts]),
       limitS, dir, join(dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn', ...opts.env });
     procs[1] = box;
     const run = await waitRunJson(dataDir, BOX_START_TIMEOUT_MS, () => (box.proc.exitCode !== null ? `the box exited: ${tail(join(dir, 'box.log'), 20)}` : undefined), () => box.pid());
