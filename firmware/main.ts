@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
@@ -30,6 +31,7 @@ import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type Tl
 import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
 import { PROVISION_REALM, RecordingSchema } from './config/index.js';
 import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
+import { guessWindowsOf } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
 import { FileTicketKeys, SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
@@ -132,6 +134,9 @@ export interface ApplianceParts {
   readonly quality?: CallQuality;
   readonly reset: ResetController;
   readonly serial: SerialConsole | null;
+  /** Message-waiting subscriptions (their expiry timers) and the voicemail store: stopped and closed with the rest. */
+  readonly mwi?: MessageWaiting;
+  readonly mailboxes?: MailboxStore;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -145,6 +150,8 @@ export class Appliance {
   /** The clock quality samples are stamped with (watchMedia's). */
   private sampledAt: () => number = () => Date.now();
   private resetDone: ((aside: string) => void) | null = null;
+  /** Timers and the like of the composition root that stop() must end (onStop). */
+  private readonly stopHooks: Array<() => void> = [];
   /** Settles with the folder the old data went to once a long press restored factory settings. */
   readonly factoryReset: Promise<string> = new Promise((resolve) => { this.resetDone = resolve; });
 
@@ -170,6 +177,8 @@ export class Appliance {
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
       counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
       alarms: this.trunks?.alarms() ?? [],
+      process: processFigures(),
+      sip: { clientTransactions: this.transactions.clientCount, serverTransactions: this.transactions.serverCount, answered: this.transactions.answeredCount },
     };
   }
 
@@ -191,6 +200,7 @@ export class Appliance {
     // At most one refresh per MEDIA_STATS_SOON_MS however many calls change:
     // the engine's stats walk every session, so one per call event is O(calls).
     let soon: TimerHandle | null = null;
+    this.onStop(() => { soon?.cancel(); soon = null; });
     this.calls.onChange(() => {
       soon ??= clock.setTimer(MEDIA_STATS_SOON_MS, () => {
         soon = null;
@@ -213,8 +223,14 @@ export class Appliance {
     return aside;
   }
 
+  /** Run `fn` when the appliance stops (a coalescing timer of startAppliance, say). */
+  onStop(fn: () => void): void {
+    this.stopHooks.push(fn);
+  }
+
   async stop(how: { restarting?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
+    for (const fn of this.stopHooks.splice(0)) fn();
     this.nightly?.stop();
     this.housekeeping?.stop();
     this.stopped = true;
@@ -231,6 +247,10 @@ export class Appliance {
     await this.transports.stop();
     await this.media.close();
     await this.recordings?.close();
+    this.mwi?.stop();
+    await this.mailboxes?.close();
+    // Last: whatever the stopping parts sent (BYEs, NOTIFYs) leaves no retransmission timer behind.
+    this.transactions.close();
     await this.location.stop();
     // A restart in place hands the same board to the next start.
     if (!how.restarting) await this.board.close();
@@ -310,12 +330,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const throttle = new AuthThrottle({
     clock, counters, log, name: 'sip digest', limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
   });
-  // Windows as configured at start (a change applies at the next start, like the throttle's).
-  const guesses = new GuessGuard({
-    clock, counters, log, windows: [
-      { limit: cfg().sip.guessesPerMinute, ms: 60_000 }, { limit: cfg().sip.guessesPerHour, ms: 3_600_000 }, { limit: cfg().sip.guessesPerDay, ms: 86_400_000 },
-    ],
-  });
+  // The guessing windows follow the config: read at every attempt, rebuilt when the config changes.
+  const guesses = new GuessGuard({ clock, counters, log, windows: guessWindowsOf(() => cfg().sip) });
   const secret = digestSecret(dataDir, random);
   const makeDigest = (): DigestServer =>
     new DigestServer({ realm: cfg().sip.realm, algorithms: cfg().sip.digestAlgorithms, secret, clock, random, counters });
@@ -680,6 +696,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, guesses, counters,
     calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, housekeeping, quality, reset, serial, ...(nightly ? { nightly } : {}),
+    mwi, mailboxes,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;
@@ -689,6 +706,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       leds.update({ registeredPhones: location.registeredAccounts() });
     });
   });
+  appliance.onStop(() => { ledsSoon?.cancel(); ledsSoon = null; identifyTimer?.cancel(); identifyTimer = null; });
   b2bua.onChange(() => {
     const calls = b2bua.list();
     leds.update({ activeCalls: calls.length, secureCalls: secureCallCount(calls) });
@@ -737,6 +755,17 @@ export async function runAppliance(opts: ApplianceOptions): Promise<void> {
     if (await Promise.race([signal, current.factoryReset.then(() => 'reset' as const)]) === 'signal') break;
   }
   watchdog.stop();
+}
+
+/** Memory (process.memoryUsage(), cheap) and open descriptors (/proc/self/fd where there is one). */
+function processFigures(): NonNullable<LiveStatus['process']> {
+  const m = process.memoryUsage();
+  let openFds: number | undefined;
+  try { openFds = readdirSync('/proc/self/fd').length; } catch { /* not Linux */ }
+  const heapSpaces = Object.fromEntries(getHeapSpaceStatistics().map((h) => [h.space_name, { size: h.space_size, used: h.space_used_size }]));
+  return {
+    rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...(openFds === undefined ? {} : { openFds }), heapSpaces,
+  };
 }
 
 /** The attendants' uploaded greetings, read from DATA/attendant/EXT.pcm and cached by mtime. */
