@@ -32,7 +32,7 @@ import { PROVISION_REALM, RecordingSchema } from './config/index.js';
 import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
-import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
+import { FileTicketKeys, SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
 import { CallQuality, StatusLeds, secureCallCount, streamsOf } from './status/index.js';
 import { BackupService, NightlyBackup, RESTORE_COMMAND, restoreOverControl } from './backup/index.js';
 import { DEFAULT_KEYS_DIR, loadTrustedKeys, slotsRootOf } from './update/index.js';
@@ -284,7 +284,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const anyMutual = (c: ReadonlyConfig): boolean => c.accounts.some((a) => a.tlsMode === 'mutual');
   const net = cfg().network;
   const bind = opts.bind ?? net.bind;
-  const transports = new SipTransports({ clock, random, log, counters });
+  // Ticket keys in DATA/tls-ticket.keys (0600, a day each): phones resume their TLS sessions after a restart.
+  const transports = new SipTransports({ clock, random, log, counters, ticketKeys: new FileTicketKeys(dataDir, clock, random, log) });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
     bind, udpPort: sipPort, tcpPort: opts.tcpPort ?? sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: anyMutual(cfg()),
@@ -474,7 +475,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   let pnp: PnpResponder | undefined;
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).
-  transports.isFlowInUse = (id) => location.all().some((b) => b.flowId === id && b.expiresAt > clock.now());
+  transports.isFlowInUse = (id) => location.flowInUse(id);
   transports.onFlowClosed = (flowId) => {
     transactions.flowFailed(flowId);
     location.flowClosed(flowId);
