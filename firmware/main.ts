@@ -5,8 +5,8 @@ import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
 import { fileURLToPath } from 'node:url';
-import { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand } from './admin/index.js';
-import { tokensEqual } from './admin/index.js';
+// The admin web servers and provisioning load after SIP answers (startAppliance imports them then).
+import type { AdminServer } from './admin/index.js';
 import { digestHa1 } from './config/index.js';
 import { ConfigStore, setAccountFeatures, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
@@ -28,7 +28,7 @@ import { FileZrtpCache, ZrtpBox } from './keying/index.js';
 import { DtlsBox } from './keying/index.js';
 import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type TlsMaterial } from './pki/index.js';
-import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
+import type { PnpResponder } from './provisioning/index.js';
 import { PROVISION_REALM, RecordingSchema } from './config/index.js';
 import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
 import { guessWindowsOf } from './sip/digest/index.js';
@@ -401,7 +401,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     clock, random, counters, sentBy,
     user: {
       onRequest: (req, tx, source) => {
-        if (pnp.onRequest(req, (res) => tx.respond(res), source)) return;
+        if (pnp?.onRequest(req, (res) => tx.respond(res), source)) return;
         core.onRequest(req, tx, source);
       },
       onCancel: (req, tx, cancelled) => core.onCancel(req, tx, cancelled),
@@ -487,20 +487,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   b2bua.addDestination({ name: 'trunks', take: (incoming) => trunks.outbound(incoming, b2bua) });
   b2bua.setTrunkInbound((req, tx, source) => trunks.inbound(req, tx, source, b2bua));
   transports.outboundTls = (target) => trunks.tlsFor(target);
-  // Issue 12: desk phone provisioning under /provision/, and RFC 6080 plug-and-play.
-  const provisioning = await ProvisioningService.open({
-    store, dataDir, clock, log, counters,
-    caPem: () => pki.caCertPem,
-    box: () => ({ host: advertise, sipTlsPort: ports.tls, httpsPort: admin.webPort, httpPort: admin.httpPort }),
-    deviceCertExtension: (fp) => { const d = devices.byFingerprint(fp); return d && d.revokedAt === null ? d.extension : undefined; },
-    digest: new DigestServer({ realm: PROVISION_REALM, algorithms: ['MD5'], secret, clock, random, counters }),
-  });
-  const pnp = new PnpResponder({
-    url: () => provisioning.httpBase, contact: `sip:securepbx@${hostPart}:${ports.udp}`, random, counters, log,
-    enabled: () => cfg().provisioning.pnp,
-    sendRequest: (req, target) => { transactions.sendRequest(req, target, { onResponse: () => {} }); },
-  });
-  if (cfg().provisioning.pnp && ports.udp === PNP_PORT && transports.joinMulticast(PNP_GROUP)) log.info({ group: PNP_GROUP }, 'plug-and-play: listening');
+  // RFC 6080 plug-and-play answers once provisioning is up (below); until then such a SUBSCRIBE goes to the core.
+  let pnp: PnpResponder | undefined;
   transports.onMessage = (msg, source) => transactions.receive(msg, source);
   // A flow that carries a live registration stays open however quiet it is (RFC 5626).
   transports.isFlowInUse = (id) => location.flowInUse(id);
@@ -511,6 +499,24 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   location.start();
   trunks.reload();
   store.onChange(() => trunks.reload());
+  // SIP answers from here on. What it does not need loads and starts now: provisioning, the admin
+  // web servers (fastify), backups, the control socket; run.json is still written last, once all are up.
+  const [{ PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService }, { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand, tokensEqual }] =
+    await Promise.all([import('./provisioning/index.js'), import('./admin/index.js')]);
+  // Issue 12: desk phone provisioning under /provision/, and RFC 6080 plug-and-play.
+  const provisioning = await ProvisioningService.open({
+    store, dataDir, clock, log, counters,
+    caPem: () => pki.caCertPem,
+    box: () => ({ host: advertise, sipTlsPort: ports.tls, httpsPort: admin.webPort, httpPort: admin.httpPort }),
+    deviceCertExtension: (fp) => { const d = devices.byFingerprint(fp); return d && d.revokedAt === null ? d.extension : undefined; },
+    digest: new DigestServer({ realm: PROVISION_REALM, algorithms: ['MD5'], secret, clock, random, counters }),
+  });
+  pnp = new PnpResponder({
+    url: () => provisioning.httpBase, contact: `sip:securepbx@${hostPart}:${ports.udp}`, random, counters, log,
+    enabled: () => cfg().provisioning.pnp,
+    sendRequest: (req, target) => { transactions.sendRequest(req, target, { onResponse: () => {} }); },
+  });
+  if (cfg().provisioning.pnp && ports.udp === PNP_PORT && transports.joinMulticast(PNP_GROUP)) log.info({ group: PNP_GROUP }, 'plug-and-play: listening');
 
   // The web API runs the very commands of the pbx CLI (control/commands.ts),
   // here with the running appliance's certificates and live status.
@@ -752,6 +758,8 @@ export async function runAppliance(opts: ApplianceOptions): Promise<void> {
   });
   while (!signalled) {
     current = await startAppliance({ ...opts, onRestart: (next) => { current = next; opts.onRestart?.(next); } });
+    // A signal while it started (SIP answers before the rest is up) found nothing to stop: stop it now.
+    if (signalled) { await current.stop(); break; }
     if (await Promise.race([signal, current.factoryReset.then(() => 'reset' as const)]) === 'signal') break;
   }
   watchdog.stop();
