@@ -186,7 +186,7 @@ class Resources {
 }
 
 async function startBox(res: Resources, dataDir: string, nodeArgs: readonly string[]): Promise<RunJson> {
-  const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`]),
+  const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`, '--udp-source-rate', '0']),
     BENCH_LIMIT_S, res.dir, join(res.dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
   res.box = box;
   const exited = (): string | undefined => (box.proc.exitCode !== null || box.proc.signalCode !== null
