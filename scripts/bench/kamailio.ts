@@ -108,8 +108,9 @@ request_route {
       t_relay();
       exit;
     }
-    if (is_method("ACK")) { if (t_check_trans()) { t_relay(); } exit; }
-    sl_send_reply("404", "Not Here");
+    # sipp's in-dialog requests carry no Route (the box needs none); they go to the UAS's Contact in the R-URI.
+    if (is_method("BYE")) { rtpengine_delete(); }
+    t_relay();
     exit;
   }
   if (is_method("CANCEL")) { if (t_check_trans()) { t_relay(); } exit; }
