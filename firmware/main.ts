@@ -52,6 +52,8 @@ export interface ApplianceOptions {
   readonly webPort?: number | undefined;
   readonly httpPort?: number | undefined;
   readonly rtpPorts?: { min: number; max: number } | undefined;
+  /** SIP datagrams a second one address may send (0: no limit); the transports' default otherwise. */
+  readonly udpSourceRate?: number;
   readonly board?: Board;
   /** Which board to pick when none is given (pbx run --board); sim by default. */
   readonly boardChoice?: BoardChoice;
@@ -305,7 +307,10 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const net = cfg().network;
   const bind = opts.bind ?? net.bind;
   // Ticket keys in DATA/tls-ticket.keys (0600, a day each): phones resume their TLS sessions after a restart.
-  const transports = new SipTransports({ clock, random, log, counters, ticketKeys: new FileTicketKeys(dataDir, clock, random, log) });
+  const transports = new SipTransports({
+    clock, random, log, counters, ticketKeys: new FileTicketKeys(dataDir, clock, random, log),
+    ...(opts.udpSourceRate === undefined ? {} : { udpSourceRate: opts.udpSourceRate }),
+  });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
     bind, udpPort: sipPort, tcpPort: opts.tcpPort ?? sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: anyMutual(cfg()),

@@ -32,6 +32,7 @@ const USAGE = `usage:
           [--board sim|gpio|auto]      auto (default): the GPIO board on a known Raspberry Pi, else sim
           [--console DEVICE]           a serial console there (115200 8N1): admin password, then pbx commands
           [--update-keys DIR]          vendor keys for updates from the page (/etc/securepbx/update-keys)
+          [--udp-source-rate N]        SIP datagrams a second one address may send (0: no limit; benches)
   pbx account add EXT --password P [--name NAME] [--policy NAME] [--tls-only] [--contact URI]
                       [--media rtp,sdes,dtls,zrtp] [--require sdes]
   pbx account import FILE.csv
@@ -81,6 +82,11 @@ function parse(argv: string[], options: ParseArgsConfig['options'], positionals:
 function port(name: string, v: string | boolean | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new UsageError(`--${name} must be a port number 0-65535`);
+  return Number(v);
+}
+
+function udpSourceRate(v: string | boolean): number {
+  if (typeof v !== 'string' || !/^\d{1,7}$/.test(v)) throw new UsageError('--udp-source-rate must be a whole number of datagrams a second (0: no limit)');
   return Number(v);
 }
 
@@ -147,6 +153,7 @@ async function main(argv: string[]): Promise<number> {
         'web-port': { type: 'string' }, 'http-port': { type: 'string' }, 'rtp-ports': { type: 'string' },
         board: { type: 'string' }, console: { type: 'string' },
         'update-keys': { type: 'string' },
+        'udp-source-rate': { type: 'string' },
       }, 0);
       const boardChoice = values.board ?? 'auto';
       if (boardChoice !== 'sim' && boardChoice !== 'gpio' && boardChoice !== 'auto') throw new UsageError('--board must be sim, gpio or auto');
@@ -162,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
         boardChoice,
         ...(typeof values.console === 'string' ? { console: { path: values.console } } : {}),
         ...(typeof values['update-keys'] === 'string' ? { firmware: { keysDir: resolve(values['update-keys']) } } : {}),
+        ...(values['udp-source-rate'] === undefined ? {} : { udpSourceRate: udpSourceRate(values['udp-source-rate']) }),
       });
       return 0;
     }

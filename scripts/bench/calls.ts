@@ -27,8 +27,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, hostname, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { callControl, controlSocketPath } from '../../firmware/control/index.js';
@@ -40,6 +40,7 @@ import {
   type BenchAccount, CALL_RTD_NAME, NO_STATS, type SippStats, UAC_TIMEWAIT_MS, UAS_TIMEWAIT_MS, accountsCsv, injectionCsv,
   parseRttCsv, parseStatCsv, statDelta, summarizeErrors, uacScenario, uasScenario,
 } from './sipp.js';
+import { combined, haveKamailio, haveRtpengine, proxyConfig, type Reference, startKamailio, startRtpengine, writeSubscribers } from './kamailio.js';
 
 export { uacScenario, uasScenario } from './sipp.js';
 
@@ -82,6 +83,8 @@ const BENCH_LIMIT_S = 3_600;
 const RSS_SAMPLE_MS = 250;
 /** Points of each step's sending phase at which the box's status is sampled. */
 const STATUS_SAMPLE_AT = [0.5, 0.85];
+/** rtpengine's media ports in the reference run, clear of the box's and sipp's. */
+const REFERENCE_RTP_PORTS = { min: 50_000, max: 59_999 };
 interface Options {
   readonly rates: readonly number[];
   readonly minCalls: number;
@@ -92,6 +95,10 @@ interface Options {
   readonly keep: boolean;
   /** Extra node options for the box, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof. */
   readonly boxNodeArgs: readonly string[];
+  /** Run Kamailio (+rtpengine) at the best rate after the climb. */
+  readonly reference: boolean;
+  readonly referenceRounds: number;
+  readonly json: string;
 }
 
 function positiveInt(name: string, v: string | undefined, dflt: number, allowZero = false): number {
@@ -100,12 +107,23 @@ function positiveInt(name: string, v: string | undefined, dflt: number, allowZer
   return Number(v);
 }
 
+/** `--reference kamailio` (the default when Kamailio is installed; rtpengine joins it when installed) or `none`. */
+function referenceArg(v: string | undefined): boolean {
+  if (v === undefined) return haveKamailio();
+  if (v === 'none') return false;
+  if (v !== 'kamailio') throw new BenchError('--reference must be kamailio or none');
+  if (!haveKamailio()) throw new BenchError('--reference kamailio: kamailio is not installed (bash scripts/bench/install.sh)');
+  if (!haveRtpengine()) process.stderr.write('bench:calls: rtpengine is not installed; Kamailio runs alone\n');
+  return true;
+}
+
 function options(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
       rates: { type: 'string' }, 'min-calls': { type: 'string' }, seconds: { type: 'string' }, hold: { type: 'string' },
       callers: { type: 'string' }, refine: { type: 'string' }, keep: { type: 'boolean' }, 'box-node-args': { type: 'string' },
+      reference: { type: 'string' }, 'reference-rounds': { type: 'string' }, json: { type: 'string' },
     },
     strict: true,
   });
@@ -119,6 +137,9 @@ function options(argv: string[]): Options {
     refine: positiveInt('refine', values.refine, DEFAULT_REFINE_STEPS, true),
     keep: values.keep === true,
     boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((a) => a.length > 0) ?? [],
+    reference: referenceArg(values.reference),
+    referenceRounds: positiveInt('reference-rounds', values['reference-rounds'], 2),
+    json: values.json ?? join(tmpdir(), 'pbx-bench', 'calls.json'),
   };
 }
 
@@ -169,6 +190,7 @@ class Resources {
   box: Bounded | null = null;
   uas: Bounded | null = null;
   uac: Bounded | null = null;
+  reference: Reference | null = null;
   dir = '';
   keep = false;
   private done = false;
@@ -178,6 +200,7 @@ class Resources {
     this.done = true;
     await stop(this.uac);
     await stop(this.box);
+    await this.reference?.stop();
     await stop(this.uas);
     if (!this.dir) return;
     if (this.keep) process.stdout.write(`kept ${this.dir}\n`);
@@ -186,7 +209,7 @@ class Resources {
 }
 
 async function startBox(res: Resources, dataDir: string, nodeArgs: readonly string[]): Promise<RunJson> {
-  const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`]),
+  const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`, '--udp-source-rate', '0']),
     BENCH_LIMIT_S, res.dir, join(res.dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
   res.box = box;
   const exited = (): string | undefined => (box.proc.exitCode !== null || box.proc.signalCode !== null
@@ -308,14 +331,17 @@ interface StepResult {
   readonly why: string;
 }
 
-async function runStep(bench: Bench, rate: number, calls: number, direct: boolean, name?: string): Promise<StepResult> {
+/** A reference proxy the UAC calls through instead of the box (Kamailio, with rtpengine when it runs). */
+interface ProxyTarget { readonly port: number; readonly ref: Reference }
+
+async function runStep(bench: Bench, rate: number, calls: number, direct: boolean, name?: string, proxy?: ProxyTarget): Promise<StepResult> {
   const { res, opts, box, ticksPerSec } = bench;
-  const label = name ?? `${direct ? 'direct' : 'box'}-${rate}`;
+  const label = name ?? `${proxy ? proxy.ref.name : direct ? 'direct' : 'box'}-${rate}`;
   const dir = join(res.dir, label);
   mkdirSync(dir);
-  writeFileSync(join(dir, 'uac.xml'), uacScenario(!direct, opts.holdMs));
+  writeFileSync(join(dir, 'uac.xml'), uacScenario(!direct || proxy !== undefined, opts.holdMs));
   writeFileSync(join(dir, 'callers.csv'), injectionCsv(bench.callers, CALLEE), { mode: 0o600 });
-  const target = direct ? bench.uasPort : box.ports.sipUdp;
+  const target = proxy ? proxy.port : direct ? bench.uasPort : box.ports.sipUdp;
   const sendS = calls / rate;
   const limitS = Math.ceil((sendS + opts.holdMs / 1000) * 2 + RECV_TIMEOUT_MS / 1000 * 3 + 30);
   const args = [
@@ -332,7 +358,7 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   ];
   const boxPid = box.pid;
   const uasPid = res.uas?.pid();
-  const cpu0 = cpuTicks(boxPid);
+  const cpu0 = proxy ? proxy.ref.cpuTicks() : cpuTicks(boxPid);
   const uas0 = uasPid !== undefined ? cpuTicks(uasPid) : NaN;
   const host0 = hostCpu();
   const t0 = Date.now();
@@ -340,7 +366,8 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   res.uac = uac;
 
   // While sipp runs: the box's RSS often, its status at a few points of the sending phase, sipp's CPU.
-  let rssPeak = direct ? NaN : memMb(boxPid, 'VmRSS');
+  const rssNow = (): number => (proxy ? proxy.ref.rssMb() : direct ? NaN : memMb(boxPid, 'VmRSS'));
+  let rssPeak = rssNow();
   let uacTicks = NaN;
   const sampled: BoxStatus[] = [];
   const pendingSamples = direct ? [] : STATUS_SAMPLE_AT.map((f) => t0 + f * sendS * 1000);
@@ -349,7 +376,7 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   while (running) {
     await Promise.race([uac.exited, sleep(RSS_SAMPLE_MS)]);
     if (!running) break;
-    const rss = direct ? NaN : memMb(boxPid, 'VmRSS');
+    const rss = rssNow();
     if (Number.isFinite(rss) && !(rss <= rssPeak)) rssPeak = rss;
     const sp = uac.pid();
     if (sp !== undefined) { const t = cpuTicks(sp); if (Number.isFinite(t)) uacTicks = t; }
@@ -362,7 +389,7 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
   const exitCode = await uac.exited;
   const wallMs = Date.now() - t0;
   res.uac = null;
-  const cpu1 = cpuTicks(boxPid);
+  const cpu1 = proxy ? proxy.ref.cpuTicks() : cpuTicks(boxPid);
   const uas1 = uasPid !== undefined ? cpuTicks(uasPid) : NaN;
   const host1 = hostCpu();
   const load1 = loadavg()[0] ?? NaN;
@@ -405,9 +432,9 @@ async function runStep(bench: Bench, rate: number, calls: number, direct: boolea
 
   return {
     label, direct, rate, calls, stats, exitCode, wallMs, achieved, rttMs: rtt.ms,
-    cpuUsPerCall: !direct && stats.successful > 0 ? cpuUs / stats.successful : NaN,
+    cpuUsPerCall: (!direct || proxy) && stats.successful > 0 ? cpuUs / stats.successful : NaN,
     netCpuUsPerCall: !direct && stats.successful > 0 ? (cpuUs - (bench.idleUsPerS * wallMs) / 1000) / stats.successful : NaN,
-    boxCpuPercent: direct ? NaN : (cpuUs / 1000 / wallMs) * 100,
+    boxCpuPercent: direct && !proxy ? NaN : (cpuUs / 1000 / wallMs) * 100,
     hostBusyPercent: 100 * busyShare(host0, host1),
     uacCpuPercent: (((uacTicks * 1e6) / ticksPerSec) / 1000 / wallMs) * 100,
     uasCpuPercent: ((((uas1 - uas0) * 1e6) / ticksPerSec) / 1000 / wallMs) * 100,
@@ -505,6 +532,50 @@ function summary(steps: readonly StepResult[], direct: StepResult | undefined): 
   return out.join('\n');
 }
 
+// ---------------------------------------------------------------- reference
+
+/**
+ * Kamailio as a stateful proxy with rtpengine (userspace) for the same
+ * callers and callee; Kamailio alone when rtpengine will not start here.
+ */
+async function startReference(res: Resources, callers: readonly BenchAccount[], uasPort: number): Promise<{ target: ProxyTarget; note: string }> {
+  const dir = join(res.dir, 'reference');
+  mkdirSync(dir);
+  const db = writeSubscribers(dir, callers);
+  const port = await freeUdpPort();
+  let rtp: (Reference & { pid: number }) | undefined;
+  let why = '';
+  const ngPort = await freeUdpPort();
+  try {
+    rtp = await startRtpengine(dir, ngPort, REFERENCE_RTP_PORTS, BENCH_LIMIT_S);
+  } catch (e) {
+    why = e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e);
+  }
+  // Without rtpengine the proxy still asks for offer/answer; its rtpengine module then fails them and relays the SDP unchanged.
+  const kam = await startKamailio(dir, proxyConfig(port, db, ngPort, uasPort), port, BENCH_LIMIT_S);
+  const ref = rtp ? combined([kam, rtp]) : kam;
+  res.reference = ref;
+  return {
+    target: { port, ref },
+    note: rtp
+      ? `kamailio (pid ${kam.pid}, stateful proxy, 401 digest, record-route) + rtpengine (pid ${rtp.pid}, userspace --table=-1, ng offer/answer/delete) on udp ${BIND}:${port}`
+      : `kamailio alone (pid ${kam.pid}) on udp ${BIND}:${port}: rtpengine did not start: ${why}`,
+  };
+}
+
+function writeCallFigures(path: string, rate: number, box: readonly StepResult[], ref: readonly StepResult[], note: string): void {
+  const row = (r: StepResult): Record<string, unknown> => ({
+    label: r.label, rate: r.rate, calls: r.calls, ok: r.stats.successful, failed: r.stats.failed, achievedPerS: r.achieved,
+    p50Ms: percentile(r.rttMs, 50), p99Ms: percentile(r.rttMs, 99), cpuUsPerCall: r.cpuUsPerCall, cpuPercent: r.boxCpuPercent,
+    hostBusyPercent: r.hostBusyPercent, rssPeakMb: r.rssPeakMb, steady: r.steady, why: r.why,
+  });
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify({
+    bench: 'calls', date: new Date().toISOString(), host: hostname(), cpus: cpus().length, cpuModel: cpus()[0]?.model,
+    rate, reference: note, box: box.map(row), kamailio: ref.map(row),
+  }, null, 2)}\n`);
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(argv: string[]): Promise<number> {
@@ -577,6 +648,26 @@ async function main(argv: string[]): Promise<number> {
       direct = await runStep(bench, lo, callsFor(lo), true);
       report(direct);
     }
+    // The reference at the same rate, then the box once more (interleaved; the box's best of its two runs counts).
+    const refSteps: StepResult[] = [];
+    const boxAgain: StepResult[] = [];
+    let refNote = '';
+    if (lo > 0 && !died && opts.reference) {
+      const ref = await startReference(res, callers, uasPort);
+      refNote = ref.note;
+      process.stdout.write(`reference: ${ref.note}\n`);
+      for (let i = 0; i < opts.referenceRounds; i++) {
+        await sleep(SETTLE_MS);
+        const k = await runStep(bench, lo, callsFor(lo), true, `${ref.target.ref.name}-${lo}-${i + 1}`, ref.target);
+        refSteps.push(k);
+        process.stdout.write(`  ${ref.target.ref.name}: ${f(k.cpuUsPerCall)} µs CPU/call, peak RSS ${f(k.rssPeakMb)} MB (all its processes)\n`);
+        report(k);
+        await sleep(SETTLE_MS);
+        const b = await runStep(bench, lo, callsFor(lo), false, `box-${lo}-again-${i + 1}`);
+        boxAgain.push(b);
+        report(b);
+      }
+    }
 
     const sorted = [...steps].sort((a, b) => a.rate - b.rate);
     const all = direct ? [...sorted, direct] : sorted;
@@ -588,6 +679,18 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`\n${summary(sorted, direct)}\n`);
     const uasErrors = summarizeErrors(readSuffix(uasDir, '_errors.log'), 5, true);
     for (const e of uasErrors) process.stdout.write(`sipp UAS error log, whole run (${e.count}x): ${e.message}\n`);
+    if (refSteps.length) {
+      const best = (xs: readonly StepResult[]): StepResult | undefined => [...xs].filter((r) => r.steady && Number.isFinite(r.cpuUsPerCall))
+        .sort((a, b) => a.cpuUsPerCall - b.cpuUsPerCall)[0];
+      const ours = best([...steps.filter((r) => r.rate === lo), ...boxAgain]);
+      const theirs = best(refSteps);
+      const name = refSteps[0]?.label.replace(/-\d+-\d+$/, '') ?? 'kamailio';
+      writeCallFigures(opts.json, lo, [...steps, ...boxAgain], refSteps, refNote);
+      process.stdout.write(`figures: ${opts.json}\n`);
+      process.stdout.write(ours && theirs
+        ? `calls: ours ${f(ours.cpuUsPerCall)} us/call, ${name} ${f(theirs.cpuUsPerCall)} us/call, ratio ${f(ours.cpuUsPerCall / theirs.cpuUsPerCall, 2)} (at ${lo}/s, best of ${1 + boxAgain.length} and ${refSteps.length} runs)\n`
+        : `calls: ours ${f(ours?.cpuUsPerCall ?? NaN)} us/call, ${name} ${f(theirs?.cpuUsPerCall ?? NaN)} us/call, ratio - (a side did not run steady at ${lo}/s)\n`);
+    }
     const troubled = steps.some((r) => r.stats.failed > 0 || r.uas.failed > 0 || r.boxDied || (r.clean && !r.clean.clean));
     if (troubled && !res.keep) {
       res.keep = true;

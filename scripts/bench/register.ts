@@ -19,14 +19,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, hostname, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cryptoRandom } from '../../firmware/core/index.js';
 import {
   BIND, BenchError, climbAndBisect, PBX_CLI, type RunJson, boxRunArgs, busyShare, clockTicksPerSecond, cpuTicks, fmt as f, freeUdpPort, prerequisitesMet, releaseOnSignal,
   hostCpu, kv, memMb, percentile, readSuffix, renderTable, runCli, runMain, sleep, udpPortFree, waitRunJson,
 } from './lib.js';
+import { haveKamailio, type Reference, registrarConfig, startKamailio, writeSubscribers } from './kamailio.js';
 import { RegisterProbe, type ProbeResult } from './probe.js';
 import {
   type BenchAccount, NO_STATS, type SippStats, accountsCsv, injectionCsv, parseRttCsv, parseStatCsv, registerScenario,
@@ -70,6 +71,10 @@ interface Options {
   readonly refine: number;
   readonly keep: boolean;
   readonly boxNodeArgs: readonly string[];
+  /** Run Kamailio with the same scenario at each rate, right after the box (interleaved). */
+  readonly kamailio: boolean;
+  /** Where the figures go as JSON. */
+  readonly json: string;
 }
 
 interface RateResult {
@@ -104,12 +109,22 @@ function intArg(name: string, v: string | undefined, dflt: number, min = 1): num
   return Number(v);
 }
 
+/** `--reference kamailio` (the default when Kamailio is installed) or `none`. */
+function referenceArg(v: string | undefined): boolean {
+  if (v === undefined) return haveKamailio();
+  if (v === 'none') return false;
+  if (v !== 'kamailio') throw new BenchError('--reference must be kamailio or none');
+  if (!haveKamailio()) throw new BenchError('--reference kamailio: kamailio is not installed (bash scripts/bench/install.sh)');
+  return true;
+}
+
 function options(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
       rates: { type: 'string' }, 'min-calls': { type: 'string' }, seconds: { type: 'string' },
       'probe-rate': { type: 'string' }, refine: { type: 'string' }, keep: { type: 'boolean' }, 'box-node-args': { type: 'string' },
+      reference: { type: 'string' }, json: { type: 'string' },
     },
     strict: true,
   });
@@ -122,6 +137,8 @@ function options(argv: string[]): Options {
     refine: intArg('refine', values.refine, DEFAULT_REFINE_STEPS, 0),
     keep: values.keep === true,
     boxNodeArgs: values['box-node-args']?.split(/\s+/).filter((s) => s.length > 0) ?? [],
+    kamailio: referenceArg(values.reference),
+    json: values.json ?? join(tmpdir(), 'pbx-bench', 'register.json'),
   };
 }
 
@@ -139,6 +156,7 @@ class Resources {
   boxPid = 0;
   sipp: ChildProcess | null = null;
   probe: RegisterProbe | null = null;
+  kamailio: Reference | null = null;
   dir = '';
   keep = false;
   private done = false;
@@ -149,6 +167,7 @@ class Resources {
     this.probe?.close();
     await stopSipp(this.sipp);
     await stopBox(this);
+    await this.kamailio?.stop();
     if (this.dir && this.keep) {
       process.stdout.write(`kept ${this.dir}\n`);
     } else if (this.dir) {
@@ -183,7 +202,8 @@ async function stopBox(res: Resources): Promise<void> {
 
 async function startBox(res: Resources, dataDir: string, nodeArgs: readonly string[]): Promise<RunJson> {
   const log = openSync(join(res.dir, 'box.log'), 'a');
-  const box = spawn(process.execPath, boxRunArgs(dataDir, nodeArgs), {
+  // sipp sends from one address: the per-source flood limit (200 datagrams/s) is off, as Kamailio runs without pike.
+  const box = spawn(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--udp-source-rate', '0']), {
     env: { ...process.env, PBX_LOG_LEVEL: 'warn' }, stdio: ['ignore', log, log],
   });
   closeSync(log);
@@ -203,10 +223,18 @@ interface Bench {
   readonly ticksPerSec: number;
   readonly accounts: readonly BenchAccount[];
   readonly dataDir: string;
+}
+
+/** What a run registers with: the box, or the reference (no probe, no status; CPU of all its processes). */
+interface Target {
+  readonly name: 'box' | 'kamailio';
+  readonly port: number;
+  cpuTicks(): number;
+  rssMb(): number;
   /**
-   * sipp's SIP port, the same for every run: the Contact (sip:ext@127.0.0.1:port)
-   * then stays the same and each REGISTER refreshes one binding, as a phone's
-   * would, instead of adding a binding per run.
+   * sipp's SIP port, the same for every run against this target: the Contact
+   * (sip:ext@127.0.0.1:port) then stays the same and each REGISTER refreshes
+   * one binding, as a phone's would, instead of adding a binding per run.
    */
   sipPort: number;
 }
@@ -241,36 +269,37 @@ function counterDelta(before: Record<string, number>, after: Record<string, numb
 /** Counters that mean a request was refused or lost rather than served. */
 const TROUBLE = /overload|drop|block|fail|error|reject|stale|bad|limit/i;
 
-async function runRate(bench: Bench, rate: number, calls: number, label: string): Promise<RateResult> {
-  const { res, opts, box, ticksPerSec, accounts, dataDir } = bench;
-  const status0 = boxStatus(dataDir);
+async function runRate(bench: Bench, rate: number, calls: number, label: string, target: Target): Promise<RateResult> {
+  const { res, opts, ticksPerSec, accounts, dataDir } = bench;
+  const isBox = target.name === 'box';
+  const status0 = isBox ? boxStatus(dataDir) : undefined;
   const runDir = join(res.dir, label);
   mkdirSync(runDir);
   writeFileSync(join(runDir, 'register.xml'), registerScenario());
   writeFileSync(join(runDir, 'accounts.csv'), injectionCsv(accounts));
-  if (!(await udpPortFree(bench.sipPort))) {
+  if (!(await udpPortFree(target.sipPort))) {
     const next = await freeUdpPort();
-    process.stdout.write(`    (sipp's port ${bench.sipPort} was taken; moving to ${next}, which adds a binding per account)\n`);
-    bench.sipPort = next;
+    process.stdout.write(`    (sipp's port ${target.sipPort} was taken; moving to ${next}, which adds a binding per account)\n`);
+    target.sipPort = next;
   }
-  const { sipPort } = bench;
+  const { sipPort } = target;
   const mediaPort = await freeUdpPort(4);
   const expectedS = calls / rate;
   const sippLimitS = Math.ceil(expectedS * 3 + RECV_TIMEOUT_MS / 1000 * 4 + 10);
   // bash's `times` reports sipp's CPU once it has exited, so the table can show whether sipp kept up.
   const args = [
     '-k', '5', String(sippLimitS + 10), 'bash', '-c', 'sipp "$@"; rc=$?; times > sipp.times; exit $rc', 'sipp',
-    '-sf', 'register.xml', '-inf', 'accounts.csv', `${BIND}:${box.ports.sipUdp}`,
+    '-sf', 'register.xml', '-inf', 'accounts.csv', `${BIND}:${target.port}`,
     '-i', BIND, '-p', String(sipPort), '-mp', String(mediaPort), '-t', 'u1',
     '-m', String(calls), '-r', String(rate), '-rp', '1000',
     '-default_behaviors', '-bye', '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${sippLimitS}s`, '-timeout_error',
     '-trace_stat', '-fd', '1', '-trace_rtt', '-rtt_freq', '1', '-trace_err', '-trace_screen', '-nostdin',
   ];
   const out = openSync(join(runDir, 'sipp.out'), 'w');
-  const cpu0 = cpuTicks(box.pid);
+  const cpu0 = target.cpuTicks();
   const host0 = hostCpu();
   const t0 = process.hrtime.bigint();
-  res.probe?.start(opts.probeRate);
+  if (isBox) res.probe?.start(opts.probeRate);
   const sipp = spawn('timeout', args, { cwd: runDir, stdio: ['ignore', out, out], detached: true });
   closeSync(out);
   res.sipp = sipp;
@@ -280,10 +309,10 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
   });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   res.sipp = null;
-  const probe = res.probe ? await res.probe.take() : { latenciesUs: [], failures: 0 };
-  const cpu1 = cpuTicks(box.pid);
+  const probe = res.probe && isBox ? await res.probe.take() : { latenciesUs: [], failures: 0 };
+  const cpu1 = target.cpuTicks();
   const host1 = hostCpu();
-  const status1 = boxStatus(dataDir);
+  const status1 = isBox ? boxStatus(dataDir) : undefined;
   const counters = status0 && status1 ? counterDelta(status0.counters, status1.counters) : {};
   const hostBusy = busyShare(host0, host1);
 
@@ -310,7 +339,7 @@ async function runRate(bench: Bench, rate: number, calls: number, label: string)
     sippCpuPercent: (sippCpuSeconds(readSuffix(runDir, 'sipp.times')) * 1e5) / wallMs,
     hostBusyPercent: hostBusy * 100,
     load1: loadavg()[0] ?? NaN,
-    rssMb: memMb(box.pid, 'VmRSS'),
+    rssMb: target.rssMb(),
     errors,
     counters,
     bindings: status1?.bindings ?? NaN,
@@ -352,6 +381,43 @@ function summary(results: readonly RateResult[]): string {
     + `\nregister: at ${f(best.cpuUsPerReg)} µs/registration one core would allow about ${f(Math.round(1e5 / best.cpuUsPerReg) * 10)}/s${limit}`;
 }
 
+/**
+ * box/kamailio CPU per registration at the highest rate both ran steady
+ * (and at every rate both ran, for the JSON).
+ */
+function ratioLine(box: readonly RateResult[], ref: readonly RateResult[]): { line: string; figures: Record<string, unknown> } {
+  const pairs = box.map((b) => ({ b, k: ref.find((k) => k.rate === b.rate) })).filter((p): p is { b: RateResult; k: RateResult } => p.k !== undefined);
+  const both = pairs.filter((p) => p.b.steady && p.k.steady).sort((x, y) => y.b.rate - x.b.rate)[0];
+  const perRate = pairs.map((p) => ({ rate: p.b.rate, boxUs: p.b.cpuUsPerReg, kamailioUs: p.k.cpuUsPerReg, ratio: p.b.cpuUsPerReg / p.k.cpuUsPerReg,
+    boxSteady: p.b.steady, kamailioSteady: p.k.steady }));
+  const kBest = [...ref].filter((k) => k.steady).sort((x, y) => y.rate - x.rate)[0];
+  if (!both) {
+    return { line: `register: ratio box/kamailio: no rate ran steady on both (kamailio highest steady ${kBest ? `${kBest.rate}/s` : 'none'})`, figures: { perRate } };
+  }
+  const ratio = both.b.cpuUsPerReg / both.k.cpuUsPerReg;
+  return {
+    line: `register: ratio box/kamailio CPU per registration at ${both.b.rate}/s: ${f(ratio, 2)} `
+      + `(box ${f(both.b.cpuUsPerReg)} µs/reg, kamailio ${f(both.k.cpuUsPerReg)} µs/reg; RSS box ${f(both.b.rssMb)} MB, kamailio ${f(both.k.rssMb)} MB)`,
+    figures: { rate: both.b.rate, ratio, boxUs: both.b.cpuUsPerReg, kamailioUs: both.k.cpuUsPerReg, perRate },
+  };
+}
+
+function writeFigures(path: string, box: readonly RateResult[], ref: readonly RateResult[], ratio: Record<string, unknown> | undefined): void {
+  const row = (r: RateResult): Record<string, unknown> => {
+    const total = r.stats.successful + r.stats.failed;
+    return {
+      rate: r.rate, registrations: r.calls, ok: r.stats.successful, failed: r.stats.failed, failPercent: total ? (100 * r.stats.failed) / total : null,
+      achievedPerS: r.achieved, p50Ms: percentile(r.rttMs, 50), p99Ms: percentile(r.rttMs, 99), cpuUsPerReg: r.cpuUsPerReg,
+      cpuPercent: r.cpuPercent, hostBusyPercent: r.hostBusyPercent, rssMb: r.rssMb, steady: r.steady, why: r.why,
+    };
+  };
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify({
+    bench: 'register', date: new Date().toISOString(), host: hostname(), cpus: cpus().length, cpuModel: cpus()[0]?.model,
+    box: box.map(row), kamailio: ref.map(row), ratio: ratio ?? null,
+  }, null, 2)}\n`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const opts = options(argv);
   if (!prerequisitesMet('bench:register')) return 1;
@@ -381,7 +447,22 @@ async function main(argv: string[]): Promise<number> {
       + 'response times: from the first REGISTER to the final 200 (both transactions); sipp\'s in whole ms '
       + 'from a clock it refreshes once per loop pass, the probe\'s from hrtime\n',
     );
-    const bench: Bench = { res, opts, box, ticksPerSec, accounts, dataDir, sipPort: await freeUdpPort() };
+    const bench: Bench = { res, opts, box, ticksPerSec, accounts, dataDir };
+    const boxTarget: Target = {
+      name: 'box', port: box.ports.sipUdp, cpuTicks: () => cpuTicks(box.pid), rssMb: () => memMb(box.pid, 'VmRSS'), sipPort: await freeUdpPort(),
+    };
+    let kamTarget: Target | undefined;
+    if (opts.kamailio) {
+      const kdir = join(res.dir, 'kamailio');
+      mkdirSync(kdir);
+      const port = await freeUdpPort();
+      const limitS = 4 * 3600;
+      const kam = await startKamailio(kdir, registrarConfig(port, writeSubscribers(kdir, accounts)), port, limitS);
+      res.kamailio = kam;
+      kamTarget = { name: 'kamailio', port, cpuTicks: () => kam.cpuTicks(), rssMb: () => kam.rssMb(), sipPort: await freeUdpPort() };
+      process.stdout.write(`reference: kamailio pid ${kam.pid} on udp ${BIND}:${port} (registrar, digest auth, db_text subscribers), `
+        + 'the same sipp scenario and accounts at each rate right after the box\n');
+    }
     const report = (label: string, r: RateResult): void => {
       process.stdout.write(
         `  ${label}: ${r.stats.successful} ok, ${r.stats.failed} failed, ${f(r.achieved)}/s achieved, `
@@ -395,22 +476,40 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`    box counters: ${moved || '(none moved, or status unavailable)'}; bindings now ${f(r.bindings)}\n`);
     };
     // One unmeasured pass over every account first: JIT warm, every account bound, as on a box in service.
-    const warm = await runRate(bench, WARMUP_RATE, ACCOUNT_COUNT, 'warm-up');
+    const warm = await runRate(bench, WARMUP_RATE, ACCOUNT_COUNT, 'warm-up', boxTarget);
     report(`warm-up (${WARMUP_RATE}/s, not in the table)`, warm);
     if (warm.stats.successful === 0) throw new BenchError('the warm-up registered nothing; see the sipp error log above');
+    if (kamTarget) {
+      const kwarm = await runRate(bench, WARMUP_RATE, ACCOUNT_COUNT, 'kamailio-warm-up', kamTarget);
+      report(`kamailio warm-up (${WARMUP_RATE}/s)`, kwarm);
+      if (kwarm.stats.successful === 0) throw new BenchError('kamailio registered nothing in its warm-up; see the sipp error log above');
+    }
+    const refs: RateResult[] = [];
 
     const results: RateResult[] = [];
     const measure = async (rate: number): Promise<RateResult> => {
       const previous = results[results.length - 1];
       await sleep(previous === undefined || previous.steady ? SETTLE_MS : DRAIN_MS);
-      const r = await runRate(bench, rate, Math.max(opts.minCalls, rate * opts.secondsPerRate), `rate-${rate}`);
+      const calls = Math.max(opts.minCalls, rate * opts.secondsPerRate);
+      const r = await runRate(bench, rate, calls, `rate-${rate}`, boxTarget);
       results.push(r);
       report(`${rate}/s`, r);
+      if (kamTarget) {
+        await sleep(r.steady ? SETTLE_MS : DRAIN_MS);
+        const k = await runRate(bench, rate, calls, `kamailio-${rate}`, kamTarget);
+        refs.push(k);
+        report(`kamailio ${rate}/s`, k);
+      }
       return r;
     };
     await climbAndBisect(opts.rates, opts.refine, REFINE_STEP, measure);
     const sorted = [...results].sort((a, b) => a.rate - b.rate);
-    process.stdout.write(`\n${table(sorted)}\n\n${summary(sorted)}\n`);
+    const refSorted = [...refs].sort((a, b) => a.rate - b.rate);
+    process.stdout.write(`\n${table(sorted)}\n`);
+    if (refSorted.length) process.stdout.write(`\nkamailio, the same runs (CPU of all its processes):\n${table(refSorted)}\n`);
+    const ratio = refSorted.length ? ratioLine(sorted, refSorted) : undefined;
+    writeFigures(opts.json, sorted, refSorted, ratio?.figures);
+    process.stdout.write(`\nfigures: ${opts.json}\n${summary(sorted)}\n${ratio ? `${ratio.line}\n` : ''}`);
     return 0;
   } finally {
     await res.release();
