@@ -406,6 +406,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     groups: () => cfg().groups,
     pickupCodes: () => cfg().features.codes,
     parkSettings: () => ({ park: cfg().features.codes.park, slots: cfg().features.parkSlots, timeoutMs: cfg().features.parkTimeoutSec * 1000 }),
+    holdRecallMs: () => cfg().features.holdRecallSec * 1000,
     settingCodes: {
       codes: () => cfg().features.codes,
       setDnd: async (ext, on) => { await store.update((d) => setAccountFeatures(d, ext, { dnd: on })); },

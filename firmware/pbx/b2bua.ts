@@ -40,6 +40,8 @@ export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly pickupCodes?: () => PickupCodes;
   /** Call park (the park number, its slots, the time before the parker is rung back); absent: no park. */
   readonly parkSettings?: () => ParkSettings;
+  /** Hold recall: a hold the box answered and nobody resumed rings the holder back after this long; absent or 0: never. */
+  readonly holdRecallMs?: () => number;
 }
 
 /** Voicemail as the B2BUA's delivery asks it (features/voicemail): take an unanswered call, is it on for an account. */
@@ -64,7 +66,10 @@ export class B2bua implements CallEnding {
     this.setup = new CallSetup(deps, this);
     this.renegotiation = new Renegotiation(deps, this);
     const holdMusic = deps.holdMusic ?? (() => undefined);
-    this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
+    this.hold = new Hold({
+      counters: deps.counters, log: deps.log, holdMusic, recallMs: deps.holdRecallMs ?? (() => 0),
+      recall: (c, holder) => this.transfer.recall(c, holder), cancelRecall: (c) => this.transfer.cancelRecall(c),
+    }, this);
     const parkSettings = deps.parkSettings;
     if (parkSettings) {
       this.parking = new ParkLot({ ...deps, settings: parkSettings }, {
@@ -405,6 +410,7 @@ export class B2bua implements CallEnding {
       id: call.id, caller: call.caller, callee: call.callee, startedAt: call.startedAt,
       ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
       endedAt: this.deps.clock.now(), endReason: reason, legs: view.legs, mode: view.mode,
+      ...(view.notes ? { notes: view.notes } : {}),
     });
     this.deps.log.info({ call: call.id, caller: call.caller, callee: call.callee, reason }, 'call ended');
     this.changed();

@@ -98,6 +98,8 @@ interface Pending {
   transferorGone: boolean;
   /** A parked call ringing its parker back (ringBack), not a REFER. */
   readonly ringBack: boolean;
+  /** A held call ringing its holder back (recall): the holder's held dialog goes on until the new one answers. */
+  readonly recall: boolean;
   timer?: TimerHandle;
   /** The box's offer toward the target, for the payload map of its answer. */
   readonly offer: Buffer;
@@ -181,6 +183,33 @@ export class Transfer {
   }
 
   /**
+   * Hold recall (hold.ts): the holder did not resume in time. The holder's
+   * phone rings again by the park ring-back's path, the held party calling
+   * and still hearing music; its answer takes the held leg's place (that
+   * dialog then gets BYE). Unanswered, the call stays on hold as it was.
+   */
+  async recall(call: Call, holder: CallLeg): Promise<void> {
+    const account = this.deps.callee(holder.party);
+    if (!account || this.pending.has(call)) {
+      this.deps.counters.inc('hold.recall-skipped');
+      return;
+    }
+    await this.ring(call, holder, account, true, undefined, true);
+  }
+
+  /** The holder resumed on its held dialog while the recall rang: the recall stops, the call goes on. */
+  cancelRecall(call: Call): void {
+    const p = this.pending.get(call);
+    if (!p?.recall) return;
+    this.pending.delete(call);
+    p.timer?.cancel();
+    p.fork.cancelAll();
+    guard(this.deps, call.media.removeLeg(p.leg.id).catch(() => {}), 'recall cancel');
+    call.notes.push(`${p.transferor.party} resumed: recall cancelled`);
+    this.deps.counters.inc('hold.recall-cancelled');
+  }
+
+  /**
    * Blind transfer to the park number: the call waits in a slot with music,
    * the transferor hears the slot in the final NOTIFY (`200 Parked at 701`)
    * and its leg ends; dialling the slot retrieves the call (park.ts).
@@ -206,18 +235,19 @@ export class Transfer {
   }
 
   /** Ring `account` for the party that stays; its answer takes `here`'s place. `gone`: `here` has left already (no NOTIFYs). */
-  private async ring(call: Call, here: CallLeg, account: CalleeAccount, gone: boolean, refer?: SipRequest): Promise<void> {
+  private async ring(call: Call, here: CallLeg, account: CalleeAccount, gone: boolean, refer?: SipRequest, recall = false): Promise<void> {
     const d = this.deps;
+    const failed = (frag: string): void => this.failed(call, here, gone, frag, recall);
     const stay = call.other(here.id);
     const targets = routeCallee(account, d.location.lookup(account.extension)).targets;
-    if (targets.length === 0 || !stay.remoteSdp) { this.failed(call, here, gone, '480 Temporarily Unavailable'); return; }
+    if (targets.length === 0 || !stay.remoteSdp) { failed('480 Temporarily Unavailable'); return; }
 
     const id = `t${++transfers}`;
     const leg = new CallLeg(id, account.extension, d);
     try {
       leg.local = await call.media.addLeg(id, {});
     } catch {
-      this.failed(call, here, gone, '503 Service Unavailable');
+      failed('503 Service Unavailable');
       return;
     }
     const fork = new Fork<LegKeying>(d.transactions);
@@ -247,10 +277,10 @@ export class Transfer {
     }
     if (fork.branches.length === 0 || !offerBody) {
       await call.media.removeLeg(id).catch(() => {});
-      this.failed(call, here, gone, '488 Not Acceptable Here');
+      failed('488 Not Acceptable Here');
       return;
     }
-    const p: Pending = { fork, leg, transferor: here, transferorGone: gone, ringBack: gone, offer: offerBody };
+    const p: Pending = { fork, leg, transferor: here, transferorGone: gone, ringBack: gone && !recall, recall, offer: offerBody };
     this.pending.set(call, p);
     p.timer = call.life.timer(d.noAnswerMs(), () => {
       fork.cancelAll();
@@ -410,7 +440,9 @@ export class Transfer {
         this.notify(leaving, '200 OK', false);
         leaving.bye();
       }
-      call.notes.push(p.ringBack ? `${leg.party} answered the ring back` : `transferred by ${leaving.party} to ${leg.party}`);
+      // The recalled holder's phone has the new call now: its held dialog ends.
+      if (p.recall) { leaving.holding = false; leaving.bye(); }
+      call.notes.push(p.recall ? `${leg.party} answered the hold recall` : p.ringBack ? `${leg.party} answered the ring back` : `transferred by ${leaving.party} to ${leg.party}`);
       d.counters.inc('transfer.done');
       d.log.info({ call: call.id, transferor: leaving.party, transferee: stay.party, target: leg.party }, 'blind transfer: connected');
       this.ending.changed();
@@ -429,11 +461,19 @@ export class Transfer {
     this.pending.delete(call);
     p.timer?.cancel();
     await call.media.removeLeg(p.leg.id).catch(() => {});
-    this.failed(call, p.transferor, p.transferorGone, frag);
+    this.failed(call, p.transferor, p.transferorGone, frag, p.recall);
   }
 
-  private failed(call: Call, transferor: CallLeg, gone: boolean, frag: string): void {
+  private failed(call: Call, transferor: CallLeg, gone: boolean, frag: string, recall = false): void {
     const d = this.deps;
+    if (recall) {
+      // Nobody answered the recall: the call stays on hold as it was, the held party on music.
+      d.counters.inc('hold.recall-unanswered');
+      call.notes.push(`recall of ${transferor.party} not answered (${frag})`);
+      d.log.info({ call: call.id, holder: transferor.party, result: frag }, 'hold recall not answered: the call stays on hold');
+      this.ending.changed();
+      return;
+    }
     d.counters.inc('transfer.failed');
     d.log.info({ call: call.id, result: frag }, 'blind transfer failed');
     if (gone) {
