@@ -9,7 +9,7 @@ import {
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
-import { Delivery, Hold, ParkLot, Pickup, SettingCodesDestination, Transfer, type ParkSettings, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
+import { Delivery, Hold, ParkLot, Pickup, ReplacesInvite, SettingCodesDestination, Transfer, hasReplaces, type ParkSettings, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
 import type { CallLeg, Destination, IncomingCall, RingOptions } from './call/index.js';
 import type { MediaPlan, PolicyRefusal } from './policy/index.js';
 import type { RouteTarget } from './routing/index.js';
@@ -58,6 +58,7 @@ export class B2bua implements CallEnding {
   private readonly hold: Hold;
   private readonly transfer: Transfer;
   private readonly parking?: ParkLot;
+  private readonly replaces: ReplacesInvite;
   private readonly destinations: Destination[] = [];
   private voicemail?: VoicemailHook;
   private trunkInbound?: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean;
@@ -81,7 +82,11 @@ export class B2bua implements CallEnding {
       });
     }
     this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls, ...(this.parking ? { parking: this.parking } : {}) }, this);
-    this.destinations.push(new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log, ...(deps.zrtp ? { zrtp: deps.zrtp } : {}), ...(deps.dtlsFingerprint ? { dtlsFingerprint: deps.dtlsFingerprint } : {}) }, this));
+    const pickup = new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log, ...(deps.zrtp ? { zrtp: deps.zrtp } : {}), ...(deps.dtlsFingerprint ? { dtlsFingerprint: deps.dtlsFingerprint } : {}) }, this);
+    this.destinations.push(pickup);
+    this.replaces = new ReplacesInvite({
+      ...deps, calls: () => this.calls, busy: (c) => this.transfer.busy(c), pickUp: (c, i) => pickup.pickUp(c, i),
+    }, this);
     if (this.parking) this.destinations.push(this.parking);
     if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
     // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
@@ -193,6 +198,8 @@ export class B2bua implements CallEnding {
 
     let dialled: string | undefined;
     try { dialled = parseUri(req.uri).user; } catch { /* handled below */ }
+    // RFC 3891: a new INVITE that names a dialog to replace joins that call, whatever it dials.
+    if (hasReplaces(req)) { this.replaces.take({ req, tx, source, caller, dialled: dialled ?? '' }); return; }
     if (dialled !== undefined) {
       const incoming: IncomingCall = { req, tx, source, caller, dialled };
       for (const dest of this.destinations) {
