@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { LiveStatus } from './api/index.js';
 import type { Board } from '../board/index.js';
 import { ResetController, SerialConsole, keepDataAside, pickBoard, sdNotify, type BoardChoice, type LoginCheck } from '../board/index.js';
 import { fileURLToPath } from 'node:url';
-import { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand } from './admin/index.js';
-import { tokensEqual } from './admin/index.js';
+// The admin web servers and provisioning load after SIP answers (startAppliance imports them then).
+import type { AdminServer } from './admin/index.js';
 import { digestHa1 } from './config/index.js';
 import { ConfigStore, setAccountFeatures, tryLockConfig, verifyPassword, type ReadonlyConfig } from './config/index.js';
 import { ControlServer, controlSocketPath, executeCommand } from './control/index.js';
@@ -28,12 +29,13 @@ import { FileZrtpCache, ZrtpBox } from './keying/index.js';
 import { DtlsBox } from './keying/index.js';
 import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
 import { CertRenewer, DeviceCerts, loadOrCreatePki, vendorCas, type Pki, type TlsMaterial } from './pki/index.js';
-import { PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService } from './provisioning/index.js';
+import type { PnpResponder } from './provisioning/index.js';
 import { PROVISION_REALM, RecordingSchema } from './config/index.js';
 import { AuthThrottle, DigestServer, GuessGuard, authBlocks } from './sip/digest/index.js';
+import { guessWindowsOf } from './sip/digest/index.js';
 import { isSelfHost, type SelfAddresses } from './sip/transport/index.js';
 import { TransactionLayer, type Target } from './sip/transaction/index.js';
-import { SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
+import { FileTicketKeys, SipTransports, raiseOpenFileLimit } from './sip/transport/index.js';
 import { CallQuality, StatusLeds, secureCallCount, streamsOf } from './status/index.js';
 import { BackupService, NightlyBackup, RESTORE_COMMAND, restoreOverControl } from './backup/index.js';
 import { DEFAULT_KEYS_DIR, loadTrustedKeys, slotsRootOf } from './update/index.js';
@@ -133,6 +135,9 @@ export interface ApplianceParts {
   readonly quality?: CallQuality;
   readonly reset: ResetController;
   readonly serial: SerialConsole | null;
+  /** Message-waiting subscriptions (their expiry timers) and the voicemail store: stopped and closed with the rest. */
+  readonly mwi?: MessageWaiting;
+  readonly mailboxes?: MailboxStore;
 }
 
 // The class carries every part as a field of the same name (declaration merging).
@@ -146,6 +151,8 @@ export class Appliance {
   /** The clock quality samples are stamped with (watchMedia's). */
   private sampledAt: () => number = () => Date.now();
   private resetDone: ((aside: string) => void) | null = null;
+  /** Timers and the like of the composition root that stop() must end (onStop). */
+  private readonly stopHooks: Array<() => void> = [];
   /** Settles with the folder the old data went to once a long press restored factory settings. */
   readonly factoryReset: Promise<string> = new Promise((resolve) => { this.resetDone = resolve; });
 
@@ -171,6 +178,8 @@ export class Appliance {
       certificate: { notAfter: this.pki.serverInfo.notAfter, serial: this.pki.serverInfo.serial },
       counters: { ...this.counters.snapshot(), ...this.transports.counters.snapshot() },
       alarms: this.trunks?.alarms() ?? [],
+      process: processFigures(),
+      sip: { clientTransactions: this.transactions.clientCount, serverTransactions: this.transactions.serverCount, answered: this.transactions.answeredCount },
     };
   }
 
@@ -192,6 +201,7 @@ export class Appliance {
     // At most one refresh per MEDIA_STATS_SOON_MS however many calls change:
     // the engine's stats walk every session, so one per call event is O(calls).
     let soon: TimerHandle | null = null;
+    this.onStop(() => { soon?.cancel(); soon = null; });
     this.calls.onChange(() => {
       soon ??= clock.setTimer(MEDIA_STATS_SOON_MS, () => {
         soon = null;
@@ -214,8 +224,14 @@ export class Appliance {
     return aside;
   }
 
+  /** Run `fn` when the appliance stops (a coalescing timer of startAppliance, say). */
+  onStop(fn: () => void): void {
+    this.stopHooks.push(fn);
+  }
+
   async stop(how: { restarting?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
+    for (const fn of this.stopHooks.splice(0)) fn();
     this.nightly?.stop();
     this.housekeeping?.stop();
     this.stopped = true;
@@ -232,6 +248,10 @@ export class Appliance {
     await this.transports.stop();
     await this.media.close();
     await this.recordings?.close();
+    this.mwi?.stop();
+    await this.mailboxes?.close();
+    // Last: whatever the stopping parts sent (BYEs, NOTIFYs) leaves no retransmission timer behind.
+    this.transactions.close();
     await this.location.stop();
     // A restart in place hands the same board to the next start.
     if (!how.restarting) await this.board.close();
@@ -285,7 +305,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const anyMutual = (c: ReadonlyConfig): boolean => c.accounts.some((a) => a.tlsMode === 'mutual');
   const net = cfg().network;
   const bind = opts.bind ?? net.bind;
-  const transports = new SipTransports({ clock, random, log, counters });
+  // Ticket keys in DATA/tls-ticket.keys (0600, a day each): phones resume their TLS sessions after a restart.
+  const transports = new SipTransports({ clock, random, log, counters, ticketKeys: new FileTicketKeys(dataDir, clock, random, log) });
   const sipPort = opts.sipPort ?? net.sipPort;
   const bound = await transports.start({
     bind, udpPort: sipPort, tcpPort: opts.tcpPort ?? sipPort, tlsPort: opts.tlsPort ?? net.tlsPort, tls: sipTls(pki.tlsMaterial()), requestClientCert: anyMutual(cfg()),
@@ -310,12 +331,8 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   const throttle = new AuthThrottle({
     clock, counters, log, name: 'sip digest', limit: cfg().sip.authFailLimit, windowMs: cfg().sip.authFailWindowSec * 1000, blockMs: cfg().sip.authBlockSec * 1000,
   });
-  // Windows as configured at start (a change applies at the next start, like the throttle's).
-  const guesses = new GuessGuard({
-    clock, counters, log, windows: [
-      { limit: cfg().sip.guessesPerMinute, ms: 60_000 }, { limit: cfg().sip.guessesPerHour, ms: 3_600_000 }, { limit: cfg().sip.guessesPerDay, ms: 86_400_000 },
-    ],
-  });
+  // The guessing windows follow the config: read at every attempt, rebuilt when the config changes.
+  const guesses = new GuessGuard({ clock, counters, log, windows: guessWindowsOf(() => cfg().sip) });
   const secret = digestSecret(dataDir, random);
   const makeDigest = (): DigestServer =>
     new DigestServer({ realm: cfg().sip.realm, algorithms: cfg().sip.digestAlgorithms, secret, clock, random, counters });
@@ -385,7 +402,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     clock, random, counters, sentBy,
     user: {
       onRequest: (req, tx, source) => {
-        if (pnp.onRequest(req, (res) => tx.respond(res), source)) return;
+        if (pnp?.onRequest(req, (res) => tx.respond(res), source)) return;
         core.onRequest(req, tx, source);
       },
       onCancel: (req, tx, cancelled) => core.onCancel(req, tx, cancelled),
@@ -472,6 +489,22 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   b2bua.addDestination({ name: 'trunks', take: (incoming) => trunks.outbound(incoming, b2bua) });
   b2bua.setTrunkInbound((req, tx, source) => trunks.inbound(req, tx, source, b2bua));
   transports.outboundTls = (target) => trunks.tlsFor(target);
+  // RFC 6080 plug-and-play answers once provisioning is up (below); until then such a SUBSCRIBE goes to the core.
+  let pnp: PnpResponder | undefined;
+  transports.onMessage = (msg, source) => transactions.receive(msg, source);
+  // A flow that carries a live registration stays open however quiet it is (RFC 5626).
+  transports.isFlowInUse = (id) => location.flowInUse(id);
+  transports.onFlowClosed = (flowId) => {
+    transactions.flowFailed(flowId);
+    location.flowClosed(flowId);
+  };
+  location.start();
+  trunks.reload();
+  store.onChange(() => trunks.reload());
+  // SIP answers from here on. What it does not need loads and starts now: provisioning, the admin
+  // web servers (fastify), backups, the control socket; run.json is still written last, once all are up.
+  const [{ PNP_GROUP, PNP_PORT, PnpResponder, ProvisioningService }, { AdminServer, AuditLog, certSource, describeCommand, isChangeCommand, tokensEqual }] =
+    await Promise.all([import('./provisioning/index.js'), import('./admin/index.js')]);
   // Issue 12: desk phone provisioning under /provision/, and RFC 6080 plug-and-play.
   const provisioning = await ProvisioningService.open({
     store, dataDir, clock, log, counters,
@@ -480,22 +513,12 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     deviceCertExtension: (fp) => { const d = devices.byFingerprint(fp); return d && d.revokedAt === null ? d.extension : undefined; },
     digest: new DigestServer({ realm: PROVISION_REALM, algorithms: ['MD5'], secret, clock, random, counters }),
   });
-  const pnp = new PnpResponder({
+  pnp = new PnpResponder({
     url: () => provisioning.httpBase, contact: `sip:securepbx@${hostPart}:${ports.udp}`, random, counters, log,
     enabled: () => cfg().provisioning.pnp,
     sendRequest: (req, target) => { transactions.sendRequest(req, target, { onResponse: () => {} }); },
   });
   if (cfg().provisioning.pnp && ports.udp === PNP_PORT && transports.joinMulticast(PNP_GROUP)) log.info({ group: PNP_GROUP }, 'plug-and-play: listening');
-  transports.onMessage = (msg, source) => transactions.receive(msg, source);
-  // A flow that carries a live registration stays open however quiet it is (RFC 5626).
-  transports.isFlowInUse = (id) => location.all().some((b) => b.flowId === id && b.expiresAt > clock.now());
-  transports.onFlowClosed = (flowId) => {
-    transactions.flowFailed(flowId);
-    location.flowClosed(flowId);
-  };
-  location.start();
-  trunks.reload();
-  store.onChange(() => trunks.reload());
 
   // The web API runs the very commands of the pbx CLI (control/commands.ts),
   // here with the running appliance's certificates and live status.
@@ -681,6 +704,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
   appliance = new Appliance(info, {
     store, board, pki, renewer, location, transports, transactions, throttle, guesses, counters,
     calls: b2bua, media, admin, control, leds, log, releaseLock: lock, trunks, recordings, housekeeping, quality, reset, serial, ...(nightly ? { nightly } : {}),
+    mwi, mailboxes,
   });
   // The registration LED counts accounts with a binding; a burst of REGISTERs recounts once.
   let ledsSoon: TimerHandle | null = null;
@@ -690,6 +714,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       leds.update({ registeredPhones: location.registeredAccounts() });
     });
   });
+  appliance.onStop(() => { ledsSoon?.cancel(); ledsSoon = null; identifyTimer?.cancel(); identifyTimer = null; });
   b2bua.onChange(() => {
     const calls = b2bua.list();
     leds.update({ activeCalls: calls.length, secureCalls: secureCallCount(calls) });
@@ -735,9 +760,22 @@ export async function runAppliance(opts: ApplianceOptions): Promise<void> {
   });
   while (!signalled) {
     current = await startAppliance({ ...opts, onRestart: (next) => { current = next; opts.onRestart?.(next); } });
+    // A signal while it started (SIP answers before the rest is up) found nothing to stop: stop it now.
+    if (signalled) { await current.stop(); break; }
     if (await Promise.race([signal, current.factoryReset.then(() => 'reset' as const)]) === 'signal') break;
   }
   watchdog.stop();
+}
+
+/** Memory (process.memoryUsage(), cheap) and open descriptors (/proc/self/fd where there is one). */
+function processFigures(): NonNullable<LiveStatus['process']> {
+  const m = process.memoryUsage();
+  let openFds: number | undefined;
+  try { openFds = readdirSync('/proc/self/fd').length; } catch { /* not Linux */ }
+  const heapSpaces = Object.fromEntries(getHeapSpaceStatistics().map((h) => [h.space_name, { size: h.space_size, used: h.space_used_size }]));
+  return {
+    rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...(openFds === undefined ? {} : { openFds }), heapSpaces,
+  };
 }
 
 /** The attendants' uploaded greetings, read from DATA/attendant/EXT.pcm and cached by mtime. */

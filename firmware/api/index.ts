@@ -197,6 +197,15 @@ export interface LiveStatus {
   readonly counters?: Readonly<Record<string, number>>;
   /** Raised toll-fraud alarms. */
   readonly alarms?: readonly TollAlarmView[];
+  /** The process's memory (bytes, process.memoryUsage()) and open descriptors: what a soak watches for leaks. */
+  readonly process?: {
+    readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number; readonly arrayBuffers: number;
+    readonly openFds?: number;
+    /** V8's heap by space (v8.getHeapSpaceStatistics): bytes reserved and used, e.g. new_space, old_space, large_object_space. */
+    readonly heapSpaces?: Readonly<Record<string, { readonly size: number; readonly used: number }>>;
+  };
+  /** Live SIP state: transactions (client, server, answered-and-remembered) and B2BUA calls. */
+  readonly sip?: { readonly clientTransactions: number; readonly serverTransactions: number; readonly answered: number };
 }
 
 /** The whole status report. A stopped appliance answers with `running: false` and its saved registrations. */

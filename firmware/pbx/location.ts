@@ -93,6 +93,12 @@ const SWEEP_MS = 5_000;
 
 export class LocationService {
   private readonly byExt = new Map<string, Binding[]>();
+  /**
+   * Which accounts have a binding on each connection: a closed flow (and the
+   * idle check of every flow) then costs the bindings on it, not every
+   * binding of the box. When a switch reboots, a thousand flows close at once.
+   */
+  private readonly byFlow = new Map<string, Set<string>>();
   private saveTimer: TimerHandle | null = null;
   private sweepTimer: TimerHandle | null = null;
   private readonly listeners = new Set<() => void>();
@@ -139,7 +145,7 @@ export class LocationService {
   upsert(b: Binding, sameContact: (a: string, b: string) => boolean): void {
     const list = (this.byExt.get(b.extension) ?? []).filter((x) => !sameBinding(x, b, sameContact));
     list.push(b);
-    this.byExt.set(b.extension, list);
+    this.setList(b.extension, list);
     this.changed();
   }
 
@@ -147,7 +153,7 @@ export class LocationService {
     const list = this.byExt.get(extension);
     if (!list) return;
     const rest = list.filter((x) => !sameContact(x.contact, contact));
-    if (rest.length) this.byExt.set(extension, rest); else this.byExt.delete(extension);
+    this.setList(extension, rest);
     this.changed();
   }
 
@@ -157,27 +163,40 @@ export class LocationService {
     if (!list) return;
     const rest = list.filter((x) => !which(x));
     if (rest.length === list.length) return;
-    if (rest.length) this.byExt.set(extension, rest); else this.byExt.delete(extension);
+    this.setList(extension, rest);
     this.changed();
   }
 
   removeAll(extension: string): void {
-    if (this.byExt.delete(extension)) this.changed();
+    if (!this.byExt.has(extension)) return;
+    this.setList(extension, []);
+    this.changed();
   }
 
   /** Forget the flow of bindings whose connection closed; the binding itself stays until it expires. */
   flowClosed(flowId: string): void {
-    let touched = false;
-    for (const [ext, list] of this.byExt) {
-      const next = list.map((b) => {
+    const exts = this.byFlow.get(flowId);
+    if (!exts) return;
+    for (const ext of [...exts]) {
+      const list = this.byExt.get(ext) ?? [];
+      this.setList(ext, list.map((b) => {
         if (b.flowId !== flowId) return b;
-        touched = true;
         const { flowId: _gone, ...rest } = b;
         return rest;
-      });
-      this.byExt.set(ext, next);
+      }));
     }
-    if (touched) this.changed();
+    this.changed();
+  }
+
+  /** Whether an unexpired binding is reached over this connection (the idle timeout spares it, RFC 5626). */
+  flowInUse(flowId: string): boolean {
+    const exts = this.byFlow.get(flowId);
+    if (!exts) return false;
+    const now = this.clock.now();
+    for (const ext of exts) {
+      if ((this.byExt.get(ext) ?? []).some((b) => b.flowId === flowId && b.expiresAt > now)) return true;
+    }
+    return false;
   }
 
   /**
@@ -214,7 +233,7 @@ export class LocationService {
       return follows;
     });
     if (moved > 0) {
-      this.byExt.set(extension, next);
+      this.setList(extension, next);
       this.changed();
     }
     return moved;
@@ -247,7 +266,7 @@ export class LocationService {
       const live = list.filter((b) => b.expiresAt > now);
       if (live.length !== list.length) {
         removed = true;
-        if (live.length) this.byExt.set(ext, live); else this.byExt.delete(ext);
+        this.setList(ext, live);
       }
     }
     if (removed) this.changed();
@@ -266,9 +285,28 @@ export class LocationService {
   }
 
   private put(b: Binding): void {
-    const list = this.byExt.get(b.extension) ?? [];
-    list.push(b);
-    this.byExt.set(b.extension, list);
+    this.setList(b.extension, [...(this.byExt.get(b.extension) ?? []), b]);
+  }
+
+  /** The one way an account's bindings change: keeps byFlow in step (an empty list removes the account). */
+  private setList(ext: string, list: Binding[]): void {
+    for (const b of this.byExt.get(ext) ?? []) {
+      if (b.flowId === undefined) continue;
+      const exts = this.byFlow.get(b.flowId);
+      exts?.delete(ext);
+      if (exts?.size === 0) this.byFlow.delete(b.flowId);
+    }
+    if (list.length === 0) {
+      this.byExt.delete(ext);
+      return;
+    }
+    this.byExt.set(ext, list);
+    for (const b of list) {
+      if (b.flowId === undefined) continue;
+      let exts = this.byFlow.get(b.flowId);
+      if (!exts) this.byFlow.set(b.flowId, exts = new Set());
+      exts.add(ext);
+    }
   }
 
   private changed(): void {

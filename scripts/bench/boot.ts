@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIND, BenchError, PBX_CLI, fmt, freeUdpPort, percentile, renderTable, runMain, sleep } from './lib.js';
@@ -62,7 +62,9 @@ async function bootOnce(dataDir: string, cli: string): Promise<Boot> {
     const answered = await firstAnswer(port, () => exited || performance.now() - started > BOOT_TIMEOUT_MS);
     if (!answered) throw new BenchError(exited ? `the box exited: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : 'SIP did not answer within 60 s');
     const sipMs = performance.now() - started;
-    while (!existsSync(join(dataDir, 'run.json'))) {
+    // This process's run.json: a warm boot finds the last one's still there.
+    const ours = (): boolean => { try { return (JSON.parse(readFileSync(join(dataDir, 'run.json'), 'utf8')) as { pid?: number }).pid === child.pid; } catch { return false; } };
+    while (!ours()) {
       if (exited || performance.now() - started > BOOT_TIMEOUT_MS) throw new BenchError('the box wrote no run.json');
       await sleep(PROBE_EVERY_MS);
     }

@@ -110,7 +110,7 @@ const msg = (lines: readonly string[]): string => `    <![CDATA[\n${lines.join('
  * the whole [authentication ...] keyword (sipp does not expand [fieldN]
  * inside it).
  */
-export function uacScenario(auth: boolean, holdMs: number): string {
+export function uacScenario(auth: boolean, holdMs: number, audioPcap?: string): string {
   const from = 'From: <sip:[field0]@127.0.0.1>;tag=[pid]SIPpTag[call_number]';
   const common = ['Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]', 'Max-Forwards: 70', from];
   const invite = (cseq: number, withAuth: boolean): string[] => [
@@ -161,7 +161,7 @@ ${msg(invite(1, false))}
   <recv response="200" rtd="${CALL_RTD_NAME}" rrs="true" />
   <send>
 ${msg(inDialog('ACK', answeredCseq))}
-  </send>
+  </send>${playAudio(audioPcap)}
   <pause milliseconds="${holdMs}" />
   <send retrans="${RETRANS_MS}">
 ${msg(inDialog('BYE', answeredCseq + 1))}
@@ -182,7 +182,7 @@ ${msg(inDialog('BYE', answeredCseq + 1))}
  * call has moved past it), as one does the ACKs the box sends for each
  * retransmitted 200 (13.2.2.4); the 200 keeps going until the first ACK.
  */
-export function uasScenario(): string {
+export function uasScenario(audioPcap?: string): string {
   const echo = ['[last_Via:]', '[last_From:]', '[last_To:];tag=[pid]SIPpTag01[call_number]', '[last_Call-ID:]', '[last_CSeq:]',
     'Contact: <sip:[local_ip]:[local_port];transport=[transport]>'];
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -196,7 +196,7 @@ ${msg(['SIP/2.0 180 Ringing', ...echo, 'Content-Length: 0'])}
 ${msg(['SIP/2.0 200 OK', ...echo, 'Content-Type: application/sdp', 'Content-Length: [len]', '', ...SDP])}
   </send>
   <recv request="INVITE" optional="global" />
-  <recv request="ACK" crlf="true" />
+  <recv request="ACK" crlf="true" />${playAudio(audioPcap)}
   <recv request="ACK" optional="global" />
   <recv request="BYE" />
   <send>
@@ -205,6 +205,77 @@ ${msg(['SIP/2.0 200 OK', '[last_Via:]', '[last_From:]', '[last_To:]', '[last_Cal
   <timewait milliseconds="${UAS_TIMEWAIT_MS}" />
 </scenario>
 `;
+}
+
+/**
+ * With a pcap file, the call plays it as its audio from the media port of its
+ * SDP to the port the other side's SDP named (sipp's play_pcap_audio: sipp
+ * rewrites the packets' addresses and keeps their timing, in a thread of its
+ * own, so the scenario goes on while it plays).
+ */
+function playAudio(pcap: string | undefined): string {
+  return pcap === undefined ? '' : `
+  <nop><action><exec play_pcap_audio="${pcap}" /></action></nop>`;
+}
+
+/** RTP payload bytes of one 20 ms PCMU frame, and the frame time. */
+const PCMU_FRAME = 160;
+const FRAME_MS = 20;
+
+/** One ITU-T G.711 u-law byte for a 16-bit linear sample. */
+function ulaw(sample: number): number {
+  const BIAS = 0x84;
+  let s = Math.max(-32_635, Math.min(32_635, Math.round(sample)));
+  const sign = s < 0 ? 0x80 : 0;
+  if (s < 0) s = -s;
+  s += BIAS;
+  let exp = 7;
+  for (let mask = 0x4000; (s & mask) === 0 && exp > 0; mask >>= 1) exp--;
+  const mant = (s >> (exp + 3)) & 0x0f;
+  return ~(sign | (exp << 4) | mant) & 0xff;
+}
+
+/** The RFC 1071 ones'-complement checksum of an IPv4 header. */
+function ipChecksum(h: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < h.length; i += 2) sum += h.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
+ * A pcap file (Ethernet, IPv4, UDP) of `ms` of PCMU RTP (payload type 0,
+ * RFC 3551), one packet every 20 ms carrying a 440 Hz tone: what sipp's
+ * play_pcap_audio sends as a call's audio. Addresses and ports in it are
+ * placeholders (sipp rewrites them); the UDP checksum is 0 (none, IPv4).
+ */
+export function pcmuPcap(ms: number, ssrc = 0x50a1c0de): Buffer {
+  const frames = Math.max(1, Math.round(ms / FRAME_MS));
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0); head.writeUInt16LE(2, 4); head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(65_535, 16); head.writeUInt32LE(1, 20);
+  const parts: Buffer[] = [head];
+  const udpLen = 8 + 12 + PCMU_FRAME;
+  for (let n = 0; n < frames; n++) {
+    const pkt = Buffer.alloc(14 + 20 + udpLen);
+    pkt.writeUInt16BE(0x0800, 12);
+    const ip = pkt.subarray(14, 34);
+    ip[0] = 0x45; ip.writeUInt16BE(20 + udpLen, 2); ip[8] = 64; ip[9] = 17;
+    ip.set([10, 0, 0, 1], 12); ip.set([10, 0, 0, 2], 16);
+    ip.writeUInt16BE(ipChecksum(ip), 10);
+    const udp = pkt.subarray(34);
+    udp.writeUInt16BE(6_000, 0); udp.writeUInt16BE(6_002, 2); udp.writeUInt16BE(udpLen, 4);
+    const rtp = udp.subarray(8);
+    rtp[0] = 0x80; rtp[1] = n === 0 ? 0x80 : 0; rtp.writeUInt16BE(n & 0xffff, 2);
+    rtp.writeUInt32BE((n * PCMU_FRAME) >>> 0, 4); rtp.writeUInt32BE(ssrc >>> 0, 8);
+    for (let i = 0; i < PCMU_FRAME; i++) rtp[12 + i] = ulaw(8_000 * Math.sin((2 * Math.PI * 440 * (n * PCMU_FRAME + i)) / 8_000));
+    const rec = Buffer.alloc(16);
+    const us = n * FRAME_MS * 1000;
+    rec.writeUInt32LE(Math.floor(us / 1e6), 0); rec.writeUInt32LE(us % 1e6, 4);
+    rec.writeUInt32LE(pkt.length, 8); rec.writeUInt32LE(pkt.length, 12);
+    parts.push(rec, pkt);
+  }
+  return Buffer.concat(parts);
 }
 
 // ---------------------------------------------------------------- sipp's files

@@ -7,33 +7,44 @@
  * --call-rate calls/s held --hold ms, each with a media session of four box
  * ports; a second sipp registers accounts (REGISTER, 401, REGISTER with
  * digest, 200) at --reg-rate a second, cycling --accounts accounts, so
- * bindings are refreshed and replaced all the time. The sipp call scenario
- * carries no RTP, so the media relay's ports are opened and closed but carry
- * no packets (bench:srtp measures the relay's per-packet cost).
+ * bindings are refreshed and replaced all the time. Each call carries real
+ * audio both ways: caller and callee play a PCMU pcap (pcmuPcap, 50 packets/s,
+ * as long as the hold) with sipp's play_pcap_audio, which the box relays
+ * between the call's legs (--no-audio leaves the ports silent).
  *
- * Every --sample-s seconds: the box's RSS and anonymous RSS (/proc/<pid>/status:
- * VmRSS, RssAnon; the V8 heap and Buffers live in the anonymous part), its
+ * Every --sample-s seconds (60 by default; 10 in a run of up to 15 minutes):
+ * the box's RSS and anonymous RSS (/proc/<pid>/status: VmRSS, RssAnon), its
  * open file descriptors (/proc/<pid>/fd), and from its status (the control
- * socket, as `pbx status --json`) calls, media sessions and ports in use, and
- * bindings. Writes soak.csv and soak.svg (four panels) into --out.
+ * socket, as `pbx status --json`) the V8 heap used and total, external and
+ * ArrayBuffer memory, calls, media sessions and ports in use, live server and
+ * client transactions and remembered answers, bindings, and the RTP packets
+ * the live calls' legs have received. Writes soak.csv and soak.svg (one panel
+ * per figure group) into --out.
  *
- * Verdict: once the load has stopped and the box has let go of its calls,
- * fds and ports must be back at their level before the load (within
- * FD_SLACK), and RSS must not keep growing: the mean of the last quarter of
- * the loaded samples may exceed the mean of the second quarter by at most
- * RSS_GROWTH_LIMIT. Exit 1 otherwise.
+ * Verdict: nothing may grow without bound under steady load: a least-squares
+ * line through the second half of the loaded samples must rise by less than
+ * SLOPE_LIMITS per minute for each figure (memory in MB, counts in units or a
+ * share of their mean); and once the load has stopped and the box has let go
+ * of its calls, fds and ports must be back at their level before the load
+ * (within FD_SLACK). Exit 1 otherwise.
+ *
+ * --heap-snapshots: the box runs with --heapsnapshot-signal=SIGUSR2 and is
+ * sent it a quarter into the load and at its end; the two snapshots are left
+ * in --out, compared by constructor (heapdiff.ts) and the top growers printed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { LiveStatus } from '../../firmware/api/index.js';
 import { callControl, controlSocketPath } from '../../firmware/control/index.js';
-import { type Bounded, boxStatus, spawnBounded, stop } from './calls.js';
+import { type Bounded, spawnBounded, stop } from './calls.js';
+import { compareSnapshots } from './heapdiff.js';
 import {
   BIND, BenchError, boxRunArgs, fmt as f, freeUdpPort, memMb, prerequisitesMet, releaseOnSignal, runCli, runMain, sleep, tail, waitRunJson,
 } from './lib.js';
-import { type BenchAccount, accountsCsv, injectionCsv, registerScenario, uacScenario, uasScenario } from './sipp.js';
+import { type BenchAccount, accountsCsv, injectionCsv, pcmuPcap, registerScenario, uacScenario, uasScenario } from './sipp.js';
 
 const FIRST_CALLER = 1000;
 const CALLEE = '2000';
@@ -46,13 +57,25 @@ const STATUS_TIMEOUT_MS = 5_000;
 const DRAIN_MS = 40_000;
 /** Descriptors the box may hold above its pre-load count once drained (log files, a control connection). */
 const FD_SLACK = 5;
-/** Last-quarter mean RSS over second-quarter mean RSS, at most. */
-const RSS_GROWTH_LIMIT = 0.15;
+/**
+ * How much a figure's fitted line over the second half of the load may rise
+ * per minute: memory in MB/min; counts in units/min plus a share of the mean
+ * (a count that moves with the load is level, one that leaks climbs).
+ */
+export const SLOPE_LIMITS = {
+  rssMb: 0.5, anonMb: 0.5, heapUsedMb: 0.25, externalMb: 0.25, fds: 0.5,
+  count: { units: 0.5, shareOfMean: 0.01 },
+} as const;
+/** Sampling period (s) of a long run, and of a run of up to SHORT_RUN_MIN minutes. */
+const SAMPLE_S_LONG = 60;
+const SAMPLE_S_SHORT = 10;
+const SHORT_RUN_MIN = 15;
 const RECV_TIMEOUT_MS = 10_000;
 
 interface Options {
   readonly minutes: number; readonly callRate: number; readonly holdMs: number; readonly regRate: number;
   readonly accounts: number; readonly sampleS: number; readonly out: string; readonly keep: boolean;
+  readonly audio: boolean; readonly heapSnapshots: boolean; readonly rtpPorts: string; readonly env: Readonly<Record<string, string>>;
 }
 
 function options(argv: string[]): Options {
@@ -60,8 +83,11 @@ function options(argv: string[]): Options {
     args: argv,
     options: {
       minutes: { type: 'string', default: '10' }, 'call-rate': { type: 'string', default: '4' }, hold: { type: 'string', default: '5000' },
-      'reg-rate': { type: 'string', default: '20' }, accounts: { type: 'string', default: '200' }, 'sample-s': { type: 'string', default: '5' },
+      'reg-rate': { type: 'string', default: '20' }, accounts: { type: 'string', default: '200' }, 'sample-s': { type: 'string' },
       out: { type: 'string', default: 'soak-out' }, keep: { type: 'boolean', default: false },
+      'no-audio': { type: 'boolean', default: false }, 'rtp-ports': { type: 'string', default: `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}` }, 'heap-snapshots': { type: 'boolean', default: false },
+      // NAME=VALUE for the box's environment, e.g. --box-env MALLOC_ARENA_MAX=2 (repeatable).
+      'box-env': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -73,7 +99,15 @@ function options(argv: string[]): Options {
   return {
     minutes: num('minutes', values.minutes, 0.5), callRate: num('call-rate', values['call-rate'], 0.1), holdMs: num('hold', values.hold, 0),
     regRate: num('reg-rate', values['reg-rate'], 0.1), accounts: Math.round(num('accounts', values.accounts, 1)),
-    sampleS: num('sample-s', values['sample-s'], 1), out: resolve(values.out ?? 'soak-out'), keep: values.keep === true,
+    sampleS: values['sample-s'] !== undefined ? num('sample-s', values['sample-s'], 1)
+      : Number(values.minutes) <= SHORT_RUN_MIN ? SAMPLE_S_SHORT : SAMPLE_S_LONG,
+    out: resolve(values.out ?? 'soak-out'), keep: values.keep === true,
+    audio: values['no-audio'] !== true, rtpPorts: values['rtp-ports'] ?? `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`, heapSnapshots: values['heap-snapshots'] === true,
+    env: Object.fromEntries((values['box-env'] ?? []).map((kv) => {
+      const i = kv.indexOf('=');
+      if (i < 1) throw new BenchError('--box-env takes NAME=VALUE');
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    })),
   };
 }
 
@@ -81,13 +115,23 @@ function options(argv: string[]): Options {
 export interface Sample {
   readonly t: number; readonly phase: 'idle' | 'load' | 'drain';
   readonly rssMb: number; readonly anonMb: number; readonly fds: number;
+  readonly heapUsedMb: number; readonly heapTotalMb: number; readonly externalMb: number; readonly arrayBuffersMb: number;
   readonly calls: number; readonly sessions: number; readonly ports: number; readonly bindings: number;
+  readonly serverTx: number; readonly clientTx: number; readonly answered: number;
+  /** V8's new, old and large-object spaces as reserved (MB): where heap total goes when heap used stays level. */
+  readonly newSpaceMb: number; readonly oldSpaceMb: number; readonly largeSpaceMb: number;
+  /** RTP packets the live calls' legs have received so far (proves the audio flows). */
+  readonly rtpIn: number;
 }
 
-const COLUMNS: readonly (keyof Sample)[] = ['t', 'phase', 'rssMb', 'anonMb', 'fds', 'calls', 'sessions', 'ports', 'bindings'];
+const COLUMNS: readonly (keyof Sample)[] = [
+  't', 'phase', 'rssMb', 'anonMb', 'heapUsedMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb', 'fds',
+  'calls', 'sessions', 'ports', 'bindings', 'serverTx', 'clientTx', 'answered', 'rtpIn', 'newSpaceMb', 'oldSpaceMb', 'largeSpaceMb',
+];
+const DECIMALS = new Set<keyof Sample>(['t', 'rssMb', 'anonMb', 'heapUsedMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb', 'newSpaceMb', 'oldSpaceMb', 'largeSpaceMb']);
 
 export function toCsv(samples: readonly Sample[]): string {
-  return `${COLUMNS.join(',')}\n${samples.map((s) => COLUMNS.map((c) => (typeof s[c] === 'number' ? f(s[c], c === 'rssMb' || c === 'anonMb' || c === 't' ? 1 : 0) : s[c])).join(',')).join('\n')}\n`;
+  return `${COLUMNS.join(',')}\n${samples.map((s) => COLUMNS.map((c) => (typeof s[c] === 'number' ? f(s[c], DECIMALS.has(c) ? 1 : 0) : s[c])).join(',')).join('\n')}\n`;
 }
 
 function anonMb(pid: number): number {
@@ -101,11 +145,34 @@ function fdCount(pid: number): number {
   try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return NaN; }
 }
 
-async function bindings(dataDir: string): Promise<number> {
+type StatusFigures = Pick<Sample, 'heapUsedMb' | 'heapTotalMb' | 'externalMb' | 'arrayBuffersMb' | 'calls' | 'sessions' | 'ports' | 'bindings' | 'serverTx' | 'clientTx' | 'answered' | 'rtpIn' | 'newSpaceMb' | 'oldSpaceMb' | 'largeSpaceMb'>;
+
+const NO_FIGURES: StatusFigures = {
+  heapUsedMb: NaN, heapTotalMb: NaN, externalMb: NaN, arrayBuffersMb: NaN, calls: NaN, sessions: NaN, ports: NaN, bindings: NaN,
+  serverTx: NaN, clientTx: NaN, answered: NaN, rtpIn: NaN, newSpaceMb: NaN, oldSpaceMb: NaN, largeSpaceMb: NaN,
+};
+
+/** The figures of one `pbx status --json` (LiveStatus) that a soak watches; NaN where absent. */
+export function statusFigures(s: LiveStatus): StatusFigures {
+  const mb = (v: number | undefined): number => (typeof v === 'number' ? v / 2 ** 20 : NaN);
+  const n = (v: number | undefined): number => (typeof v === 'number' ? v : NaN);
+  let rtpIn = 0;
+  for (const st of s.media?.streams ?? []) for (const leg of Object.values(st.legs)) rtpIn += leg.packetsIn;
+  return {
+    heapUsedMb: mb(s.process?.heapUsed), heapTotalMb: mb(s.process?.heapTotal), externalMb: mb(s.process?.external), arrayBuffersMb: mb(s.process?.arrayBuffers),
+    calls: Array.isArray(s.calls) ? s.calls.length : NaN, sessions: n(s.media?.sessions), ports: n(s.media?.portsInUse),
+    bindings: Array.isArray(s.registrations) ? s.registrations.length : NaN,
+    serverTx: n(s.sip?.serverTransactions), clientTx: n(s.sip?.clientTransactions), answered: n(s.sip?.answered),
+    rtpIn: s.media?.streams ? rtpIn : NaN,
+    newSpaceMb: mb(s.process?.heapSpaces?.['new_space']?.size), oldSpaceMb: mb(s.process?.heapSpaces?.['old_space']?.size),
+    largeSpaceMb: mb(s.process?.heapSpaces?.['large_object_space']?.size),
+  };
+}
+
+async function figures(dataDir: string): Promise<StatusFigures> {
   try {
-    const s = await callControl(controlSocketPath(dataDir), { command: 'status', args: {} }, STATUS_TIMEOUT_MS) as { registrations?: unknown };
-    return Array.isArray(s.registrations) ? s.registrations.length : NaN;
-  } catch { return NaN; }
+    return statusFigures(await callControl(controlSocketPath(dataDir), { command: 'status', args: {} }, STATUS_TIMEOUT_MS) as LiveStatus);
+  } catch { return NO_FIGURES; }
 }
 
 // ---------------------------------------------------------------- the plot
@@ -115,9 +182,31 @@ interface Panel { readonly title: string; readonly series: readonly Series[] }
 
 const PANELS: readonly Panel[] = [
   { title: 'RSS (MB)', series: [{ label: 'VmRSS', key: 'rssMb', colour: '#c0392b' }, { label: 'RssAnon', key: 'anonMb', colour: '#e67e22' }] },
+  {
+    title: 'V8 heap and buffers (MB)',
+    series: [
+      { label: 'heap total', key: 'heapTotalMb', colour: '#7f8c8d' }, { label: 'heap used', key: 'heapUsedMb', colour: '#c0392b' },
+      { label: 'external', key: 'externalMb', colour: '#16a085' }, { label: 'arrayBuffers', key: 'arrayBuffersMb', colour: '#8e44ad' },
+    ],
+  },
+  {
+    title: 'V8 spaces reserved (MB)',
+    series: [
+      { label: 'old space', key: 'oldSpaceMb', colour: '#c0392b' }, { label: 'new space', key: 'newSpaceMb', colour: '#2980b9' },
+      { label: 'large objects', key: 'largeSpaceMb', colour: '#16a085' },
+    ],
+  },
   { title: 'open file descriptors', series: [{ label: 'fds', key: 'fds', colour: '#2c3e50' }] },
   { title: 'calls and media', series: [{ label: 'calls', key: 'calls', colour: '#27ae60' }, { label: 'ports in use', key: 'ports', colour: '#8e44ad' }] },
+  {
+    title: 'SIP transactions',
+    series: [
+      { label: 'server', key: 'serverTx', colour: '#d35400' }, { label: 'client', key: 'clientTx', colour: '#2980b9' },
+      { label: 'answered (kept)', key: 'answered', colour: '#7f8c8d' },
+    ],
+  },
   { title: 'bindings', series: [{ label: 'bindings', key: 'bindings', colour: '#2980b9' }] },
+  { title: 'RTP packets received by the live calls', series: [{ label: 'packets in', key: 'rtpIn', colour: '#27ae60' }] },
 ];
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -154,7 +243,7 @@ export function toSvg(samples: readonly Sample[], title: string): string {
     p.series.forEach((s, k) => {
       const pts = samples.filter((row) => Number.isFinite(row[s.key] as number)).map((row) => `${f(x(row.t), 1)},${f(y(row[s.key] as number), 1)}`);
       parts.push(`<polyline fill="none" stroke="${s.colour}" stroke-width="1.5" points="${pts.join(' ')}"/>`);
-      parts.push(`<text x="${W - R - 10 - k * 110}" y="${top - 6}" text-anchor="end" fill="${s.colour}">${esc(s.label)}</text>`);
+      parts.push(`<text x="${W - R - 10 - k * 120}" y="${top - 6}" text-anchor="end" fill="${s.colour}">${esc(s.label)}</text>`);
     });
     for (let m = 0; m <= tMax / 60; m += Math.max(1, Math.ceil(tMax / 60 / 10))) {
       parts.push(`<text x="${f(x(m * 60), 1)}" y="${top + PH + 14}" text-anchor="middle">${m} min</text>`);
@@ -173,27 +262,52 @@ const meanOf = (xs: readonly number[]): number => {
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
 };
 
+/** Least-squares slope of y over x (per unit of x); NaN with fewer than two finite points. */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const pts = xs.map((x, i) => [x, ys[i] ?? NaN] as const).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  if (pts.length < 2) return NaN;
+  const mx = pts.reduce((a, [x]) => a + x, 0) / pts.length;
+  const my = pts.reduce((a, [, y]) => a + y, 0) / pts.length;
+  let num = 0; let den = 0;
+  for (const [x, y] of pts) { num += (x - mx) * (y - my); den += (x - mx) ** 2; }
+  return den > 0 ? num / den : NaN;
+}
+
+const MEMORY_KEYS = ['rssMb', 'anonMb', 'heapUsedMb', 'externalMb', 'fds'] as const;
+const COUNT_KEYS = ['calls', 'ports', 'serverTx', 'clientTx', 'answered', 'bindings'] as const;
+
 export function judge(samples: readonly Sample[]): Verdict {
   const idle = samples.filter((s) => s.phase === 'idle');
   const load = samples.filter((s) => s.phase === 'load');
   const last = samples[samples.length - 1];
   const lines: string[] = [];
-  let ok = true;
   if (!idle.length || load.length < 8 || !last) return { ok: false, lines: ['too few samples to judge'] };
-  const q = Math.floor(load.length / 4);
-  const q2 = meanOf(load.slice(q, 2 * q).map((s) => s.rssMb));
-  const q4 = meanOf(load.slice(3 * q).map((s) => s.rssMb));
-  const growth = q4 / q2 - 1;
-  const rssOk = growth <= RSS_GROWTH_LIMIT;
-  lines.push(`RSS: idle ${f(meanOf(idle.map((s) => s.rssMb)), 1)} MB, 2nd quarter of load ${f(q2, 1)} MB, last quarter ${f(q4, 1)} MB `
-    + `(${f(growth * 100, 1)}%, limit ${RSS_GROWTH_LIMIT * 100}%), peak ${f(Math.max(...samples.map((s) => s.rssMb)), 1)} MB, after drain ${f(last.rssMb, 1)} MB: ${rssOk ? 'ok' : 'GROWING'}`);
+  const half = load.slice(Math.floor(load.length / 2));
+  const minutes = half.map((s) => s.t / 60);
+  let ok = true;
+  const trend = (key: keyof Sample, limit: number, unit: string): void => {
+    const vals = half.map((s) => s[key] as number);
+    const k = slope(minutes, vals);
+    const grows = !(k <= limit);
+    if (grows) ok = false;
+    const first = load[0]?.[key] as number;
+    lines.push(`${key}: start of load ${f(first, 1)}, second half mean ${f(meanOf(vals), 1)}, end ${f(half[half.length - 1]?.[key] as number, 1)}; `
+      + `slope ${f(k, 3)} ${unit}/min (limit ${f(limit, 3)}): ${grows ? 'GROWING' : 'level'}`);
+  };
+  for (const key of MEMORY_KEYS) trend(key, SLOPE_LIMITS[key], key === 'fds' ? 'fds' : 'MB');
+  for (const key of COUNT_KEYS) {
+    const m = meanOf(half.map((s) => s[key] as number));
+    trend(key, SLOPE_LIMITS.count.units + SLOPE_LIMITS.count.shareOfMean * (Number.isFinite(m) ? m : 0), '');
+  }
+  lines.push(`RSS: idle ${f(meanOf(idle.map((s) => s.rssMb)), 1)} MB, peak ${f(Math.max(...samples.map((s) => s.rssMb)), 1)} MB, after drain ${f(last.rssMb, 1)} MB`);
   const fd0 = Math.max(...idle.map((s) => s.fds));
   const fdOk = last.fds <= fd0 + FD_SLACK;
   lines.push(`fds: idle ${fd0}, peak under load ${Math.max(...load.map((s) => s.fds))}, after drain ${last.fds}: ${fdOk ? 'ok' : 'NOT RELEASED'}`);
   const clean = last.calls === 0 && last.sessions === 0 && last.ports === 0;
   lines.push(`calls/sessions/ports after drain: ${last.calls}/${last.sessions}/${last.ports} (peak calls ${Math.max(...load.map((s) => s.calls))}, ports ${Math.max(...load.map((s) => s.ports))}): ${clean ? 'ok' : 'NOT RELEASED'}`);
-  ok = rssOk && fdOk && clean;
-  return { ok, lines };
+  const rtp = Math.max(...load.map((s) => (Number.isFinite(s.rtpIn) ? s.rtpIn : 0)));
+  lines.push(`RTP packets held by live calls, peak: ${rtp}`);
+  return { ok: ok && fdOk && clean, lines };
 }
 
 // ---------------------------------------------------------------- main
@@ -216,7 +330,10 @@ async function main(argv: string[]): Promise<number> {
     const limitS = opts.minutes * 60 + 300;
     const pw = (): string => `s${randomBytes(8).toString('hex')}`;
     const uasPort = await freeUdpPort();
-    writeFileSync(join(dir, 'uas.xml'), uasScenario());
+    // The audio each side plays: as long as the hold (less a little, so it ends before the BYE).
+    const audio = opts.audio ? 'audio.pcap' : undefined;
+    if (audio) writeFileSync(join(dir, audio), pcmuPcap(Math.max(200, opts.holdMs - 500)));
+    writeFileSync(join(dir, 'uas.xml'), uasScenario(audio));
     procs[0] = spawnBounded('sipp', [
       '-sf', 'uas.xml', '-i', BIND, '-p', String(uasPort), '-mp', String(await freeUdpPort(4, SIPP_MEDIA_PORTS)), '-t', 'u1',
       '-recv_timeout', '60000', '-nostdin',
@@ -226,22 +343,22 @@ async function main(argv: string[]): Promise<number> {
     writeFileSync(join(dir, 'accounts.csv'), accountsCsv([...callers, ...registrants], 'soak'), { mode: 0o600 });
     runCli(['account', 'import', join(dir, 'accounts.csv'), '--data', dataDir]);
     runCli(['account', 'add', CALLEE, '--password', pw(), '--name', 'soak callee', '--contact', `sip:${CALLEE}@${BIND}:${uasPort}`, '--data', dataDir]);
-    const box = spawnBounded(process.execPath, boxRunArgs(dataDir, [], ['--rtp-ports', `${BOX_RTP_PORTS.min}-${BOX_RTP_PORTS.max}`]),
-      limitS, dir, join(dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn' });
+    const nodeArgs = opts.heapSnapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [];
+    const box = spawnBounded(process.execPath, boxRunArgs(dataDir, nodeArgs, ['--rtp-ports', opts.rtpPorts]),
+      limitS, dir, join(dir, 'box.log'), { ...process.env, PBX_LOG_LEVEL: 'warn', ...opts.env });
     procs[1] = box;
     const run = await waitRunJson(dataDir, BOX_START_TIMEOUT_MS, () => (box.proc.exitCode !== null ? `the box exited: ${tail(join(dir, 'box.log'), 20)}` : undefined), () => box.pid());
     const pid = run.pid;
-    process.stdout.write(`soak: box pid ${pid}, ${opts.minutes} min of ${opts.callRate} calls/s held ${opts.holdMs} ms and ${opts.regRate} registrations/s over ${opts.accounts} accounts; sample every ${opts.sampleS} s\n`);
+    process.stdout.write(`soak: box pid ${pid}, ${opts.minutes} min of ${opts.callRate} calls/s held ${opts.holdMs} ms ${audio ? 'with PCMU audio both ways' : 'without audio'} `
+      + `and ${opts.regRate} registrations/s over ${opts.accounts} accounts; sample every ${opts.sampleS} s`
+      + `${Object.keys(opts.env).length ? `; box env ${Object.entries(opts.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}\n`);
 
     const samples: Sample[] = [];
     const t0 = Date.now();
     let phase: Sample['phase'] = 'idle';
     const sample = async (): Promise<Sample> => {
-      const st = await boxStatus(dataDir);
-      const s: Sample = {
-        t: (Date.now() - t0) / 1000, phase, rssMb: memMb(pid, 'VmRSS'), anonMb: anonMb(pid), fds: fdCount(pid),
-        calls: st?.calls ?? NaN, sessions: st?.sessions ?? NaN, ports: st?.portsInUse ?? NaN, bindings: await bindings(dataDir),
-      };
+      const st = await figures(dataDir);
+      const s: Sample = { t: (Date.now() - t0) / 1000, phase, rssMb: memMb(pid, 'VmRSS'), anonMb: anonMb(pid), fds: fdCount(pid), ...st };
       samples.push(s);
       return s;
     };
@@ -249,7 +366,7 @@ async function main(argv: string[]): Promise<number> {
 
     phase = 'load';
     const loadS = opts.minutes * 60;
-    writeFileSync(join(dir, 'uac.xml'), uacScenario(true, opts.holdMs));
+    writeFileSync(join(dir, 'uac.xml'), uacScenario(true, opts.holdMs, audio));
     writeFileSync(join(dir, 'callers.csv'), injectionCsv(callers, CALLEE), { mode: 0o600 });
     procs[2] = spawnBounded('sipp', [
       '-sf', 'uac.xml', '-inf', 'callers.csv', `${BIND}:${run.ports.sipUdp}`, '-i', BIND, '-p', String(await freeUdpPort()),
@@ -265,15 +382,21 @@ async function main(argv: string[]): Promise<number> {
       '-m', String(Math.ceil(opts.regRate * loadS)), '-recv_timeout', String(RECV_TIMEOUT_MS), '-trace_stat', '-fd', '5', '-nostdin',
       '-default_behaviors', '-bye',
     ], loadS + 120, dir, join(dir, 'reg.out'));
-    const loadEnd = Date.now() + loadS * 1000;
-    let lastReport = 0;
+    const loadStart = Date.now();
+    const loadEnd = loadStart + loadS * 1000;
+    let lastReport = -Infinity;
+    const snapshots: string[] = [];
+    const snapshotAt = opts.heapSnapshots ? [loadStart + loadS * 250, loadEnd - opts.sampleS * 1000] : [];
     while (Date.now() < loadEnd) {
       if (box.proc.exitCode !== null) throw new BenchError(`the box died during the soak: ${tail(join(dir, 'box.log'), 20)}`);
       const s = await sample();
       if (s.t - lastReport >= 60) {
         lastReport = s.t;
-        process.stdout.write(`  ${f(s.t / 60, 1)} min: rss ${f(s.rssMb, 1)} MB anon ${f(s.anonMb, 1)} MB fds ${s.fds} calls ${s.calls} ports ${s.ports} bindings ${s.bindings}\n`);
+        process.stdout.write(`  ${f(s.t / 60, 1)} min: rss ${f(s.rssMb, 1)} MB anon ${f(s.anonMb, 1)} heap ${f(s.heapUsedMb, 1)}/${f(s.heapTotalMb, 1)} `
+          + `ext ${f(s.externalMb, 1)} ab ${f(s.arrayBuffersMb, 1)} MB fds ${s.fds} calls ${s.calls} ports ${s.ports} tx ${s.serverTx}/${s.clientTx}/${s.answered} `
+          + `bindings ${s.bindings} rtp ${s.rtpIn}\n`);
       }
+      if (snapshotAt.length > snapshots.length && Date.now() >= (snapshotAt[snapshots.length] ?? Infinity)) snapshots.push(await heapSnapshot(pid, dir));
       await sleep(opts.sampleS * 1000);
     }
     // sipp ends by itself once its -m calls have been placed and finished; a kill would leave calls open.
@@ -298,6 +421,14 @@ async function main(argv: string[]): Promise<number> {
     const callsDone = readStatCounter(dir, 'uac');
     const regsDone = readStatCounter(dir, 'register');
     process.stdout.write(`sipp: calls ${callsDone.ok} ok / ${callsDone.failed} failed; registrations ${regsDone.ok} ok / ${regsDone.failed} failed\n`);
+    if (snapshots.length === 2 && snapshots.every((p) => p !== '')) {
+      const [a, b] = snapshots as [string, string];
+      for (const p of [a, b]) writeFileSync(join(opts.out, p.split('/').pop() ?? 'heap.heapsnapshot'), readFileSync(p));
+      process.stdout.write(`heap snapshots: ${a} -> ${b}; constructors whose retained count grew most:\n`);
+      for (const row of compareSnapshots(readFileSync(a, 'utf8'), readFileSync(b, 'utf8')).slice(0, 15)) {
+        process.stdout.write(`  ${row.name.padEnd(40)} count ${row.countA} -> ${row.countB} (${row.countB - row.countA >= 0 ? '+' : ''}${row.countB - row.countA}), self ${f(row.bytesA / 1024, 0)} -> ${f(row.bytesB / 1024, 0)} KB\n`);
+      }
+    }
     const v = judge(samples);
     for (const l of v.lines) process.stdout.write(`${l}\n`);
     process.stdout.write(`wrote ${join(opts.out, 'soak.csv')} and ${join(opts.out, 'soak.svg')} (${samples.length} samples)\n`);
@@ -306,6 +437,24 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await release();
   }
+}
+
+/** SIGUSR2 to a box started with --heapsnapshot-signal; the path of the snapshot once it is written whole ('' if none came). */
+async function heapSnapshot(pid: number, dir: string): Promise<string> {
+  const before = new Set(readdirSync(dir).filter((n) => n.endsWith('.heapsnapshot')));
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let lastSize = -1;
+  while (Date.now() < deadline) {
+    await sleep(1000);
+    const fresh = readdirSync(dir).find((n) => n.endsWith('.heapsnapshot') && !before.has(n));
+    if (!fresh) continue;
+    const size = statSync(join(dir, fresh)).size;
+    // V8 writes the file in one go; two equal sizes a second apart and a JSON end mean it is done.
+    if (size > 0 && size === lastSize && readFileSync(join(dir, fresh), 'latin1').trimEnd().endsWith(']}')) return join(dir, fresh);
+    lastSize = size;
+  }
+  return '';
 }
 
 /** Successful and failed calls from the last line of a sipp -trace_stat file (`<scenario>_<pid>_.csv`). */

@@ -13,12 +13,16 @@
  * lowest kept: on a shared machine the minimum is the figure least disturbed
  * by other work.
  *
+ * A second reference, libsrtp2 built with OpenSSL (scripts/bench/srtp-ref/build-openssl.sh,
+ * from Debian's source package), joins the run when it is built. Figures go to
+ * bench-srtp.json.
+ *
  * Options: --packets N (per measurement, default 200000), --reps N (default 3),
  * --suite NAME (repeatable).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,6 +37,8 @@ const DEFAULT_REPS = 3;
 const HEADLINE_SUITE: SrtpSuiteName = 'AES_CM_128_HMAC_SHA1_80';
 const REF_SOURCE = fileURLToPath(new URL('../../../scripts/bench/srtp-ref/srtp-bench.c', import.meta.url));
 const REF_TIMEOUT_MS = 120_000;
+const OPENSSL_PREFIX = process.env['SRTP_OPENSSL_PREFIX'] ?? join(homedir(), '.cache', 'pbx-bench', 'libsrtp2-openssl');
+const JSON_OUT = 'bench-srtp.json';
 
 interface Figures { readonly protect: number; readonly unprotect: number; readonly hop: number }
 
@@ -108,13 +114,29 @@ function benchOurs(suite: SrtpSuiteName, packets: number): Figures {
   return { protect, unprotect, hop };
 }
 
-function buildRef(dir: string): string {
+interface Ref { readonly name: string; readonly exe: string }
+
+function cc(exe: string, args: readonly string[]): void {
+  const r = spawnSync('cc', ['-O2', '-o', exe, REF_SOURCE, ...args], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`cc failed: ${r.stderr || String(r.error)}`);
+}
+
+/** Debian's libsrtp2 (NSS), and libsrtp2 built with OpenSSL when build-openssl.sh has run. */
+function buildRefs(dir: string): Ref[] {
   const pc = spawnSync('pkg-config', ['--cflags', '--libs', 'libsrtp2'], { encoding: 'utf8' });
   if (pc.error || pc.status !== 0) throw new Error(`pkg-config libsrtp2 failed; run scripts/install-deps.sh (libsrtp2-dev, pkg-config): ${pc.stderr}`);
-  const exe = join(dir, 'srtp-bench');
-  const cc = spawnSync('cc', ['-O2', '-o', exe, REF_SOURCE, ...pc.stdout.trim().split(/\s+/).filter(Boolean)], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) throw new Error(`cc failed: ${cc.stderr || String(cc.error)}`);
-  return exe;
+  const debian = join(dir, 'srtp-bench');
+  cc(debian, pc.stdout.trim().split(/\s+/).filter(Boolean));
+  const refs: Ref[] = [{ name: 'debian', exe: debian }];
+  const lib = join(OPENSSL_PREFIX, 'lib', 'libsrtp2.a');
+  if (existsSync(lib)) {
+    const exe = join(dir, 'srtp-bench-openssl');
+    cc(exe, ['-I', join(OPENSSL_PREFIX, 'include'), lib, '-lcrypto']);
+    refs.push({ name: 'openssl', exe });
+  } else {
+    console.log(`no libsrtp2 built with OpenSSL at ${OPENSSL_PREFIX} (scripts/bench/srtp-ref/build-openssl.sh builds it); Debian's only`);
+  }
+  return refs;
 }
 
 function benchRef(exe: string, suite: SrtpSuiteName, packets: number): Figures {
@@ -146,25 +168,34 @@ function main(): void {
   if (!suites.includes(HEADLINE_SUITE)) suites.push(HEADLINE_SUITE);
   const dir = mkdtempSync(join(tmpdir(), 'srtp-bench-'));
   try {
-    const exe = buildRef(dir);
-    console.log(`srtp bench: ${packets} packets per figure, best of ${reps}, ${PLAIN}-byte G.711 RTP packets, node ${process.version}, libsrtp2 via pkg-config`);
+    const refs = buildRefs(dir);
+    console.log(`srtp bench: ${packets} packets per figure, best of ${reps} (interleaved), ${PLAIN}-byte G.711 RTP packets, node ${process.version}, references: ${refs.map((r) => r.name).join(', ')}`);
     const pad = (s: string, n: number): string => s.padStart(n);
-    console.log(`${'suite'.padEnd(26)}${pad('op', 10)}${pad('ours ns', 10)}${pad('libsrtp ns', 12)}${pad('ours/lib', 10)}`);
-    let headline: { ours: Figures; ref: Figures } | undefined;
+    console.log(`${'suite'.padEnd(26)}${pad('op', 10)}${pad('ours ns', 10)}${refs.map((r) => `${pad(`${r.name} ns`, 13)}${pad(`ours/${r.name}`, 14)}`).join('')}`);
+    const results: Record<string, { ours: Figures; refs: Record<string, Figures> }> = {};
     for (const suite of suites) {
-      let ref = benchRef(exe, suite, packets);
-      let ours = benchOurs(suite, packets);
-      for (let r = 1; r < reps; r++) {
-        ref = best(ref, benchRef(exe, suite, packets));
-        ours = best(ours, benchOurs(suite, packets));
+      const got: Record<string, Figures> = {};
+      let ours: Figures | undefined;
+      for (let r = 0; r < reps; r++) {
+        for (const ref of refs) {
+          const f = benchRef(ref.exe, suite, packets);
+          got[ref.name] = got[ref.name] ? best(got[ref.name]!, f) : f;
+        }
+        const f = benchOurs(suite, packets);
+        ours = ours ? best(ours, f) : f;
       }
+      results[suite] = { ours: ours!, refs: got };
       for (const op of ['protect', 'unprotect', 'hop'] as const) {
-        console.log(`${suite.padEnd(26)}${pad(op, 10)}${pad(ours[op].toFixed(0), 10)}${pad(ref[op].toFixed(0), 12)}${pad((ours[op] / ref[op]).toFixed(2), 10)}`);
+        const cols = refs.map((r) => `${pad(got[r.name]![op].toFixed(0), 13)}${pad((ours![op] / got[r.name]![op]).toFixed(2), 14)}`).join('');
+        console.log(`${suite.padEnd(26)}${pad(op, 10)}${pad(ours![op].toFixed(0), 10)}${cols}`);
       }
-      if (suite === HEADLINE_SUITE) headline = { ours, ref };
     }
-    const h = headline!;
-    console.log(`srtp hop ratio ours/libsrtp: ${(h.ours.hop / h.ref.hop).toFixed(2)} (ours ${h.ours.hop.toFixed(0)} ns, libsrtp ${h.ref.hop.toFixed(0)} ns)`);
+    writeFileSync(JSON_OUT, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, packets, reps, results }, null, 2)}\n`);
+    console.log(`figures written to ${JSON_OUT}`);
+    const h = results[HEADLINE_SUITE]!;
+    const deb = h.refs['debian']!, ossl = h.refs['openssl'];
+    const extra = ossl ? `; ours/libsrtp-openssl: ${(h.ours.hop / ossl.hop).toFixed(2)} (${ossl.hop.toFixed(0)} ns)` : '';
+    console.log(`srtp hop ratio ours/libsrtp: ${(h.ours.hop / deb.hop).toFixed(2)} (ours ${h.ours.hop.toFixed(0)} ns, libsrtp ${deb.hop.toFixed(0)} ns)${extra}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

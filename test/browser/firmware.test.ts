@@ -123,6 +123,9 @@ if (!existsSync(CHROMIUM)) {
     t.match(verdict, /Healthy after 1234 ms/);
     t.same(signalled, [root], 'the supervisor was told once');
     t.equal(new SlotStore(root).read().committed, 'b');
+    // The Running line follows: the version now running, not the one the page was opened with.
+    await page.waitForFunction(`document.querySelector('#firmware-running')?.textContent.includes('0.2.0')`, undefined, { timeout: 10_000 }).catch(() => {});
+    t.match(await page.textContent('#firmware-running'), /0\.2\.0.*slot b/, 'the page shows the running version after the update');
     await page.screenshot({ path: join(SHOTS, 'firmware-updated.png'), fullPage: true });
     t.same(pageErrors, [], 'no script errors');
   });

@@ -15,6 +15,11 @@ import {
 } from '../../firmware/sip/digest/index.js';
 import { getHeader, parseMessage, type SipRequest, type SipResponse } from '../../firmware/sip/message/index.js';
 import { executeCommand } from '../../firmware/control/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigStore } from '../../firmware/config/index.js';
+import { guessWindowsOf } from '../../firmware/sip/digest/index.js';
 
 const REALM = 'pbx.local';
 const MINUTE = 60_000;
@@ -319,4 +324,37 @@ t.test('a user name longer than any account is refused before anything remembers
   t.equal(counters.get('register.auth-bad-username'), 1, 'counted as a malformed name');
   t.equal(guesses.refusal(long, ATTACKER.address, undefined), undefined, 'no window was opened for it');
   t.same(guesses.lockouts(), [], 'and nothing is listed');
+});
+
+t.test('GuessGuard follows a config change live: the store\'s new limits apply at the next attempt, failures already counted included', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pbx-guess-live-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const clock = new FakeClock();
+  const { logger, lines } = logSink();
+  const store = await ConfigStore.open(dir, { log: logger, clock });
+  const g = new GuessGuard({ clock, log: logger, windows: guessWindowsOf(() => store.data.sip) });
+  t.same(g.windows.map((w) => [w.limit, w.ms]), [[10, MINUTE], [30, HOUR], [100, DAY]], 'the config\'s defaults at start');
+  for (let i = 0; i < 4; i++) g.recordFailure('100', '192.0.2.10');
+  t.equal(g.refusal('100', '192.0.2.10'), undefined, '4 failures under 10 a minute: tried');
+
+  await store.update((d) => { d.sip.guessesPerMinute = 3; });
+  t.match(g.refusal('100', '192.0.2.10'), { scope: 'source', failures: 4, windowMs: MINUTE }, 'after the change to 3 a minute the same 4 failures lock, without a restart');
+  t.same(g.windows.map((w) => w.limit), [3, 30, 100]);
+  t.ok(lines.some((l) => String(l.msg).includes('guessing windows changed')), 'the change is logged');
+
+  await store.update((d) => { d.sip.guessesPerMinute = 20; d.sip.guessesPerHour = 40; });
+  t.equal(g.refusal('100', '192.0.2.10'), undefined, 'raised again to 20 a minute: tried again');
+  for (let i = 0; i < 35; i++) { g.recordFailure('100', '192.0.2.10'); clock.advance(MINUTE / 10); }
+  t.equal(g.refusal('100', '192.0.2.10'), undefined, '39 failures in an hour (under 20 in any minute) pass 40 an hour');
+  g.recordFailure('100', '192.0.2.10');
+  t.match(g.refusal('100', '192.0.2.10'), { windowMs: HOUR, failures: 40 }, 'the 40th in the hour locks by the hour window the config now sets');
+
+  // An invalid answer (the schema refuses one; a getter may still give it) keeps the windows in force, logged once.
+  let limits = { guessesPerMinute: 5, guessesPerHour: 30, guessesPerDay: 100 };
+  const h = new GuessGuard({ clock, log: logger, windows: guessWindowsOf(() => limits) });
+  limits = { ...limits, guessesPerMinute: 0 };
+  t.same(h.windows.map((w) => w.limit), [5, 30, 100], 'a zero limit is not taken');
+  t.same(h.windows.map((w) => w.limit), [5, 30, 100]);
+  t.equal(lines.filter((l) => String(l.msg).includes('invalid guessing windows')).length, 1, 'and logged once');
+  t.throws(() => new GuessGuard({ clock, windows: () => [] }), /positive limit/, 'an invalid first answer is refused at start');
 });

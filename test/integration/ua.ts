@@ -26,6 +26,8 @@ export interface UaOptions {
   readonly domain?: string;
   /** A client certificate for TLS (a PKCS#12 and its passphrase), for mutual TLS. */
   readonly clientCert?: { readonly pfx: Buffer; readonly passphrase: string };
+  /** The address this UA sends from (another 127.0.0.x: another source); the box's address by default. */
+  readonly localAddress?: string;
 }
 
 export interface RegisterOptions {
@@ -62,18 +64,18 @@ export class TestUa {
     const host = opts.host ?? '127.0.0.1';
     if (opts.transport === 'udp') {
       const s = dgram.createSocket('udp4');
-      s.bind(0, host);
+      s.bind(0, opts.localAddress ?? host);
       await once(s, 'listening');
       return new TestUa(opts, s, undefined);
     }
     if (opts.transport === 'tcp') {
-      const s = net.connect({ host, port: opts.port });
+      const s = net.connect({ host, port: opts.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
       await once(s, 'connect');
       return new TestUa(opts, undefined, s);
     }
     if (opts.ca === undefined) throw new Error('TLS needs the box CA');
     const s = tls.connect({
-      host, port: opts.port, ca: opts.ca,
+      host, port: opts.port, ca: opts.ca, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       ...(opts.clientCert ? { pfx: opts.clientCert.pfx, passphrase: opts.clientCert.passphrase } : {}),
       // No SNI for an address; the certificate must carry it as an iPAddress SAN (RFC 6125 6.2.1).
       checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert),

@@ -103,6 +103,53 @@ t.test('flowClosed forgets the connection but keeps the binding until it expires
   t.equal(changes, 1, 'an unknown flow changes nothing');
 });
 
+t.test('flowInUse and flowClosed follow every way a binding changes its flow (the per-flow index)', async (t) => {
+  const clock = new FakeClock();
+  const persisted = binding(clock, { extension: '102', contact: 'sip:102@192.0.2.12', transport: 'tls', flowId: 'tls:0' });
+  const loc = new LocationService(clock, new MemoryPersistence([persisted]));
+  t.ok(loc.flowInUse('tls:0'), 'a binding loaded from disk indexes its flow');
+  // Two accounts on one connection (a gateway registering several lines).
+  loc.upsert(binding(clock, { transport: 'tls', flowId: 'tls:1', expiresAt: clock.now() + 10_000 }), same);
+  loc.upsert(binding(clock, { extension: '101', contact: 'sip:101@192.0.2.11', transport: 'tls', flowId: 'tls:1' }), same);
+  t.ok(loc.flowInUse('tls:1'));
+  t.notOk(loc.flowInUse('tls:9'), 'an unknown flow is not in use');
+  // 100 moves to a new connection: the old one still carries 101.
+  t.equal(loc.followFlow('100', { transport: 'tls', address: '192.0.2.10', port: 5061, flowId: 'tls:2' }, undefined), 0, 'a live flow stays without an instance');
+  loc.upsert(binding(clock, { transport: 'tls', flowId: 'tls:2', expiresAt: clock.now() + 10_000 }), same);
+  t.ok(loc.flowInUse('tls:2'), 'the re-registration on the new flow indexes it');
+  loc.removeAll('101');
+  t.notOk(loc.flowInUse('tls:1'), 'nothing left on the old flow once 101 is removed and 100 moved');
+  loc.flowClosed('tls:1');
+  t.equal(loc.bindings('100')[0]?.flowId, 'tls:2', 'closing a flow nobody uses touches no binding');
+  clock.advance(10_000);
+  t.notOk(loc.flowInUse('tls:2'), 'an expired binding keeps no flow in use, even before the sweep');
+  loc.sweep();
+  loc.flowClosed('tls:2');
+  t.same(loc.all().map((b) => b.extension), ['102']);
+  loc.flowClosed('tls:0');
+  t.equal(loc.lookup('102').length, 0, 'the loaded binding lost its flow');
+  t.notOk(loc.flowInUse('tls:0'));
+});
+
+t.test('a thousand flows closing at once cost each flow its own bindings, not the whole table', async (t) => {
+  const clock = new FakeClock();
+  const loc = new LocationService(clock);
+  for (let i = 0; i < 1000; i++) {
+    loc.upsert(binding(clock, { extension: String(1000 + i), contact: `sip:${1000 + i}@192.0.2.1:${5000 + i}`, transport: 'tls', flowId: `tls:${i}` }), same);
+  }
+  // Count binding reads: the index must not scan every account per closed flow.
+  let reads = 0;
+  const byExt = (loc as unknown as { byExt: Map<string, unknown[]> }).byExt;
+  const get = byExt.get.bind(byExt);
+  const set = byExt.set.bind(byExt);
+  byExt.get = (k: string) => { reads++; return get(k) as unknown[] | undefined; };
+  byExt.set = (k: string, v: unknown[]) => { reads++; return set(k, v); };
+  for (let i = 0; i < 1000; i++) loc.flowClosed(`tls:${i}`);
+  t.ok(reads <= 4000, `map reads and writes: ${reads} (rewriting every account per closed flow was 10^6)`);
+  t.equal(loc.all().filter((b) => b.flowId !== undefined).length, 0, 'every binding lost its flow');
+  t.equal(loc.unreachableCount(), 1000);
+});
+
 t.test('persistence: expired bindings are dropped on load, live ones restored', async (t) => {
   const clock = new FakeClock();
   const p = new MemoryPersistence([

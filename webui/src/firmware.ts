@@ -56,7 +56,7 @@ function Verdict(props: { installed: FirmwareInstalled; result: FirmwareResult |
   </div>`;
 }
 
-function Upload(props: { status: FirmwareStatus | null }): Html {
+function Upload(props: { status: FirmwareStatus | null; onFinal: () => void }): Html {
   const [file, setFile] = useState<File | null>(null);
   const [force, setForce] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -79,7 +79,8 @@ function Upload(props: { status: FirmwareStatus | null }): Html {
           const r = (await res.json()) as FirmwareResult;
           setResult(r);
           setWaiting('');
-          if (FINAL.has(r.phase)) return;
+          // The running version changed (or went back): read it again, not the one from before the update.
+          if (FINAL.has(r.phase)) { props.onFinal(); return; }
         }
       } catch {
         setWaiting('The box is restarting into the new firmware…');
@@ -130,6 +131,7 @@ function Upload(props: { status: FirmwareStatus | null }): Html {
 export function Firmware(): Html {
   const [status, setStatus] = useState<FirmwareStatus | null>(null);
   const [error, setError] = useState('');
-  useEffect(() => { api<FirmwareStatus>('GET', '/firmware').then(setStatus).catch((e: unknown) => setError(errorMessage(e))); }, []);
-  return html`<${Current} status=${status} error=${error} /><${Upload} status=${status} />`;
+  const load = (): void => { api<FirmwareStatus>('GET', '/firmware').then(setStatus).catch((e: unknown) => setError(errorMessage(e))); };
+  useEffect(load, []);
+  return html`<${Current} status=${status} error=${error} /><${Upload} status=${status} onFinal=${load} />`;
 }

@@ -215,33 +215,35 @@ export class HmacSha1 {
       load(buf, o);
       compress(st, W);
     }
-    // The tail, the optional 32-bit extra, the 0x80 marker and the bit length
-    // go straight into the message words.
+    // The tail goes into the message words a whole word at a time; the last
+    // 0-3 bytes, the optional 32-bit extra and the 0x80 marker are shifted
+    // through one accumulator (at most 8 bytes), then the bit length.
     const w = W;
-    for (let i = 0; i < 16; i++) w[i] = 0;
-    let k = 0;
-    for (; o < end; o++, k++) w[k >> 2]! |= buf[o]! << (24 - ((k & 3) << 3));
+    let wi = 0;
+    for (; o + 4 <= end; o += 4) w[wi++] = (buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!;
+    let acc = 0, nb = 0;
+    for (; o < end; o++, nb++) acc = (acc << 8) | buf[o]!;
     if (extraLen === 4) {
-      for (let sh = 24; sh >= 0; sh -= 8, k++) {
-        if (k === BLOCK) {
-          compress(st, w);
-          for (let i = 0; i < 16; i++) w[i] = 0;
-          k = 0;
-        }
-        w[k >> 2]! |= ((extra >>> sh) & 0xff) << (24 - ((k & 3) << 3));
+      // nb bytes pending: the extra word spans this word and the next.
+      if (nb === 0) {
+        w[wi++] = extra | 0;
+      } else {
+        w[wi++] = (acc << (32 - 8 * nb)) | (extra >>> (8 * nb));
+        acc = extra & ((1 << (8 * nb)) - 1);
+      }
+      if (wi === 16) {
+        compress(st, w);
+        wi = 0;
       }
     }
-    if (k === BLOCK) {
+    // 0x80 after the nb pending bytes, left-aligned in its word.
+    w[wi++] = ((acc << 8) | 0x80) << (24 - 8 * nb);
+    if (wi > 14) {
+      for (; wi < 16; wi++) w[wi] = 0;
       compress(st, w);
-      for (let i = 0; i < 16; i++) w[i] = 0;
-      k = 0;
+      wi = 0;
     }
-    w[k >> 2]! |= 0x80 << (24 - ((k & 3) << 3));
-    k++;
-    if (k > BLOCK - 8) {
-      compress(st, w);
-      for (let i = 0; i < 16; i++) w[i] = 0;
-    }
+    for (; wi < 15; wi++) w[wi] = 0;
     // Message bits, counting the inner pad block; packets are far below 2^29 bytes.
     w[15] = (BLOCK + len + extraLen) * 8;
     compress(st, w);

@@ -160,6 +160,23 @@ function xorInto(dst: Uint8Array, off: number, n: number, ks: Uint8Array, ksOff:
   for (; i < end; i++, j++) dst[i]! ^= ks[j]!;
 }
 
+/** Whether out[0, n) and packet[0, n) share any memory (then the copy must come first). */
+function overlaps(out: Buffer, packet: Buffer, n: number): boolean {
+  if (out.buffer !== packet.buffer) return false;
+  return out.byteOffset < packet.byteOffset + n && packet.byteOffset < out.byteOffset + n;
+}
+
+/** dst[off..off+n) = src[off..off+n) ^ ks[ksOff..]: copy and encrypt in one pass. */
+function xorTo(dst: Uint8Array, src: Uint8Array, off: number, n: number, ks: Uint8Array, ksOff: number): void {
+  let i = off, j = ksOff;
+  const end8 = off + (n & ~7), end = off + n;
+  for (; i < end8; i += 8, j += 8) {
+    dst[i] = src[i]! ^ ks[j]!; dst[i + 1] = src[i + 1]! ^ ks[j + 1]!; dst[i + 2] = src[i + 2]! ^ ks[j + 2]!; dst[i + 3] = src[i + 3]! ^ ks[j + 3]!;
+    dst[i + 4] = src[i + 4]! ^ ks[j + 4]!; dst[i + 5] = src[i + 5]! ^ ks[j + 5]!; dst[i + 6] = src[i + 6]! ^ ks[j + 6]!; dst[i + 7] = src[i + 7]! ^ ks[j + 7]!;
+  }
+  for (; i < end; i++, j++) dst[i] = src[i]! ^ ks[j]!;
+}
+
 /**
  * One SRTP/SRTCP cryptographic context: a master key and salt with the state
  * of every SSRC seen under them, both for packets we protect and packets we
@@ -309,15 +326,22 @@ export class SrtpSession {
     const total = len + mkiLen + tagLen;
     const o = out ?? this.outBuf;
     if (o.length < total) return this.reject('srtp-no-room');
-    if (o !== packet) packet.copy(o, 0, 0, len);
     const plen = len - hl;
     if (keys.ghash === null) {
       this.rtpKeystream(st, keys, index, (plen + 15) >>> 4);
-      xorInto(o, hl, plen, this.ksBuf, this.ksOff);
+      // The header is copied, the payload encrypted on its way across: one pass.
+      if (!overlaps(o, packet, len)) {
+        packet.copy(o, 0, 0, hl);
+        xorTo(o, packet, hl, plen, this.ksBuf, this.ksOff);
+      } else {
+        if (o !== packet) packet.copy(o, 0, 0, len);
+        xorInto(o, hl, plen, this.ksBuf, this.ksOff);
+      }
       if (mkiLen) this.mki.copy(o, len);
       const d = keys.hmac!.mac(o, 0, len, Math.floor(index / SEQ_MOD), 4);
       writeTag(d, tagLen, o, len + mkiLen);
     } else {
+      if (o !== packet) packet.copy(o, 0, 0, len);
       this.rtpKeystream(st, keys, index, 1 + ((plen + 15) >>> 4));
       const ks = this.ksBuf, ko = this.ksOff;
       xorInto(o, hl, plen, ks, ko + AES_BLOCK);

@@ -46,7 +46,12 @@ const ANY = '*';
 
 export interface GuessGuardOptions {
   readonly clock: Clock;
-  readonly windows?: readonly GuessWindow[];
+  /**
+   * The windows, or a getter read at every attempt so a config change applies
+   * at once (failures already counted stay and are judged by the new limits).
+   * A getter's invalid answer is logged and the windows in force are kept.
+   */
+  readonly windows?: readonly GuessWindow[] | (() => readonly GuessWindow[]);
   readonly maxTracked?: number;
   /** Bumped as sip.guess.lock, sip.guess.refused, sip.guess.unlock. */
   readonly counters?: Counters;
@@ -77,11 +82,21 @@ function key(extension: string, source: string): string {
   return `${extension}\0${source}`;
 }
 
+function validWindows(windows: readonly GuessWindow[]): boolean {
+  return windows.length > 0 && windows.every((w) => Number.isInteger(w.limit) && w.limit >= 1 && w.ms > 0);
+}
+
 export class GuessGuard {
   private readonly clock: Clock;
-  private readonly windows: readonly GuessWindow[];
-  private readonly keep: number;
-  private readonly longest: number;
+  private readonly source: (() => readonly GuessWindow[]) | undefined;
+  /** The windows in force, and what the getter answered last (so an unchanged answer costs one comparison). */
+  private windowsNow: readonly GuessWindow[] = [];
+  private windowsKey = '';
+  private lastAnswer: readonly GuessWindow[] | undefined;
+  /** The last invalid answer logged, so it is logged once. */
+  private refusedKey = '';
+  private keepNow = 0;
+  private longestNow = 0;
   private readonly maxTracked: number;
   private readonly counters: Counters | undefined;
   private readonly log: Logger | undefined;
@@ -94,15 +109,49 @@ export class GuessGuard {
 
   constructor(opts: GuessGuardOptions) {
     this.clock = opts.clock;
-    this.windows = [...(opts.windows ?? DEFAULT_GUESS_WINDOWS)];
-    if (this.windows.length === 0 || this.windows.some((w) => !Number.isInteger(w.limit) || w.limit < 1 || !(w.ms > 0))) {
-      throw new PbxError('config', 'guessing windows need a positive limit and length each');
-    }
-    this.keep = Math.max(...this.windows.map((w) => w.limit));
-    this.longest = Math.max(...this.windows.map((w) => w.ms));
+    const w = opts.windows ?? DEFAULT_GUESS_WINDOWS;
+    this.source = typeof w === 'function' ? w : undefined;
+    const first = typeof w === 'function' ? w() : w;
+    if (!validWindows(first)) throw new PbxError('config', 'guessing windows need a positive limit and length each');
+    this.apply(first);
+    this.lastAnswer = first;
+    this.log = opts.log;
     this.maxTracked = Math.max(1, opts.maxTracked ?? MAX_GUESS_TRACKED);
     this.counters = opts.counters;
-    this.log = opts.log;
+  }
+
+  /** The windows in force now (read through the getter, if one was given). */
+  get windows(): readonly GuessWindow[] {
+    return this.refresh();
+  }
+
+  private refresh(): readonly GuessWindow[] {
+    if (this.source === undefined) return this.windowsNow;
+    const next = this.source();
+    if (next === this.lastAnswer) return this.windowsNow;
+    this.lastAnswer = next;
+    if (this.keyOf(next) === this.windowsKey) return this.windowsNow;
+    if (!validWindows(next)) {
+      if (this.keyOf(next) !== this.refusedKey) {
+        this.refusedKey = this.keyOf(next);
+        this.log?.warn({ windows: next }, 'sip digest: invalid guessing windows ignored; the ones in force stay');
+      }
+      return this.windowsNow;
+    }
+    this.apply(next);
+    this.log?.info({ windows: next.map((x) => ({ limit: x.limit, windowSec: Math.round(x.ms / 1000) })) }, 'sip digest: guessing windows changed');
+    return this.windowsNow;
+  }
+
+  private keyOf(windows: readonly GuessWindow[]): string {
+    return windows.map((x) => `${x.limit}/${x.ms}`).join(',');
+  }
+
+  private apply(windows: readonly GuessWindow[]): void {
+    this.windowsNow = windows.map((x) => ({ limit: x.limit, ms: x.ms }));
+    this.windowsKey = this.keyOf(windows);
+    this.keepNow = Math.max(...windows.map((x) => x.limit));
+    this.longestNow = Math.max(...windows.map((x) => x.ms));
   }
 
   /** Is this flow one the account authenticated on? */
@@ -131,11 +180,14 @@ export class GuessGuard {
   /** A wrong password (or an unknown user: counted alike) for `extension` from `source`. */
   recordFailure(extension: string, source: string): void {
     const now = this.clock.now();
+    this.refresh();
+    const keep = this.keepNow;
+    const longest = this.longestNow;
     const before = [this.lockOf(extension, source, 'source', now), this.lockOf(extension, ANY, 'account', now)];
     for (const k of [key(extension, source), key(extension, ANY)]) {
-      const list = (this.failures.get(k) ?? []).filter((f) => now - f.at < this.longest);
+      const list = (this.failures.get(k) ?? []).filter((f) => now - f.at < longest);
       list.push({ at: now, source });
-      if (list.length > this.keep) list.splice(0, list.length - this.keep);
+      if (list.length > keep) list.splice(0, list.length - keep);
       this.failures.delete(k);
       this.failures.set(k, list);
     }
@@ -240,6 +292,28 @@ export class GuessGuard {
     const first = map.keys().next();
     if (first.done !== true) map.delete(first.value);
   }
+}
+
+/** The config's guessing limits (sip.guessesPerMinute/Hour/Day). */
+export interface GuessLimits { readonly guessesPerMinute: number; readonly guessesPerHour: number; readonly guessesPerDay: number }
+
+/**
+ * A windows getter for GuessGuard that follows the config: `limits` is read at
+ * every attempt (e.g. `() => store.data.sip`) and the windows are rebuilt only
+ * when it answers with another object (the config is frozen and replaced on
+ * every change).
+ */
+export function guessWindowsOf(limits: () => GuessLimits): () => readonly GuessWindow[] {
+  let seen: GuessLimits | undefined;
+  let windows: readonly GuessWindow[] = [];
+  return () => {
+    const l = limits();
+    if (l !== seen) {
+      seen = l;
+      windows = [{ limit: l.guessesPerMinute, ms: 60_000 }, { limit: l.guessesPerHour, ms: 3_600_000 }, { limit: l.guessesPerDay, ms: 86_400_000 }];
+    }
+    return windows;
+  };
 }
 
 /** A source block or an account lockout, as `pbx block list` and the page show them. */

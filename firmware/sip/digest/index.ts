@@ -30,4 +30,6 @@ export {
   authBlocks,
   DEFAULT_GUESS_WINDOWS,
   TRUSTED_SOURCE_MS,
+  guessWindowsOf,
+  type GuessLimits,
 } from './guess.js';

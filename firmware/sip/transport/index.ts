@@ -20,3 +20,4 @@ export {
   type TlsProfile, type TlsPolicyView,
 } from './tlspolicy.js';
 export { registrationLifetimeMs, DEFAULT_REGISTRATION_S, MAX_KEPT_REGISTRATION_S } from './flowlife.js';
+export { FileTicketKeys, TICKET_KEYS_FILE, TICKET_KEY_LIFETIME_MS, TICKET_KEY_BYTES, type TicketKeySource } from './tickets.js';

@@ -46,6 +46,7 @@ import type {
   BoundPorts, SipWebSocket, Source, StartOptions, Target, TlsMaterial, TransportEvent, TransportName,
 } from './types.js';
 import { normalizeAddress, stampVia } from './via.js';
+import { TICKET_KEY_BYTES, type TicketKeySource } from './tickets.js';
 
 /** Unframed bytes one connection may hold; more and it is dropped. */
 export const STREAM_BUFFER_LIMIT = 128 * 1024;
@@ -111,6 +112,8 @@ export interface TransportOptions {
   /** Datagrams a second per source address, and the burst (sourcerate.ts); 0 = no limit. */
   readonly udpSourceRate?: number;
   readonly udpSourceBurst?: number;
+  /** Session ticket keys that outlive the process (tickets.ts); without it each start makes its own and no session resumes across a restart. */
+  readonly ticketKeys?: TicketKeySource;
 }
 
 type StreamName = 'tcp' | 'tls';
@@ -224,6 +227,7 @@ export class SipTransports {
   private tlsServer?: tls.Server;
   private tlsOptions?: { requestCert: boolean };
   private ticketKeys?: Buffer;
+  private readonly ticketSource: TicketKeySource | undefined;
   private readonly flows = new Map<string, Flow>();
   private readonly byPeer = new Map<string, string>();
   private readonly perAddress = new Map<string, number>();
@@ -249,6 +253,7 @@ export class SipTransports {
     this.maxPerSecond = opts.maxMessagesPerSecond ?? MAX_MESSAGES_PER_SECOND;
     this.handshakeMs = opts.tlsHandshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS;
     this.tlsProfile = opts.tlsProfile ?? DEFAULT_TLS_PROFILE;
+    this.ticketSource = opts.ticketKeys;
     const udpRate = opts.udpSourceRate ?? UDP_SOURCE_RATE;
     if (!Number.isFinite(udpRate) || udpRate < 0) throw new PbxError('config', 'udpSourceRate must be 0 or more');
     this.udpRate = udpRate === 0 ? undefined : new SourceRate(udpRate, Math.max(1, opts.udpSourceBurst ?? Math.max(UDP_SOURCE_BURST, udpRate)));
@@ -511,7 +516,7 @@ export class SipTransports {
   }
 
   private async bindTls(bind: string, port: number, material: TlsMaterial, requestCert: boolean): Promise<number> {
-    this.ticketKeys = this.random.bytes(48);
+    this.ticketKeys = this.ticketSource?.current() ?? this.random.bytes(TICKET_KEY_BYTES);
     this.tlsOptions = { requestCert };
     const server = tls.createServer({
       ...this.contextOptions(material),
@@ -588,6 +593,14 @@ export class SipTransports {
     server.on('drop', () => this.reject('conn-limit-total', t));
   }
 
+  /** Install the ticket source's keys when they changed (a day's rotation), before the handshake that would use them. */
+  private followTicketKeys(): void {
+    const keys = this.ticketSource?.current();
+    if (keys === undefined || keys === this.ticketKeys || this.tlsServer === undefined) return;
+    this.ticketKeys = keys;
+    this.tlsServer.setTicketKeys(keys);
+  }
+
   private contextOptions(material: TlsMaterial): tls.SecureContextOptions {
     return {
       key: material.key,
@@ -628,6 +641,7 @@ export class SipTransports {
     const address = normalizeAddress(raw.remoteAddress ?? '');
     const port = raw.remotePort ?? 0;
     if (!this.takeSlot('tls', raw, address, port)) return;
+    this.followTicketKeys();
     this.rawTlsSockets.add(raw);
     const key = `${address}|${port}`;
     let released = false;

@@ -337,3 +337,21 @@ t.test('hostile input: any bytes give a packet or a typed reason, never a throw 
   }
   t.pass('no throw, typed reasons');
 });
+
+t.test('protectRtp gives the same packet into the session buffer, a separate buffer, the packet itself and an overlapping view', async (t) => {
+  for (const suite of ['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM'] as const) {
+    const s = SRTP_SUITES[suite];
+    const mk = (): SrtpSession => new SrtpSession({ suite, masterKey: Buffer.alloc(s.keyLength, 7), masterSalt: Buffer.alloc(s.saltLength, 9) });
+    const clear = Buffer.alloc(172);
+    clear[0] = 0x80; clear.writeUInt16BE(5, 2); clear.writeUInt32BE(0xabcdef01, 8);
+    for (let i = 12; i < 172; i++) clear[i] = i;
+    const want = Buffer.from(mk().protectRtp(clear) as Buffer);
+    const sep = Buffer.alloc(256);
+    t.same(mk().protectRtp(clear, sep), want, `${suite}: separate buffer`);
+    const mem = Buffer.alloc(256); clear.copy(mem);
+    const inPlace = mem.subarray(0, 172);
+    t.same(mk().protectRtp(inPlace, mem), want, `${suite}: in place`);
+    const big = Buffer.alloc(512); clear.copy(big, 8);
+    t.same(Buffer.from(mk().protectRtp(big.subarray(8, 180), big.subarray(0, 300)) as Buffer), want, `${suite}: overlapping, shifted`);
+  }
+});

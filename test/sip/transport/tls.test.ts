@@ -1,8 +1,12 @@
 import crypto from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
 import type { SipResponse } from '../../../firmware/sip/message/index.js';
-import { SipTransports } from '../../../firmware/sip/transport/index.js';
+import { FakeClock, cryptoRandom, silentLogger } from '../../../firmware/core/index.js';
+import { FileTicketKeys, SipTransports, TICKET_KEY_LIFETIME_MS } from '../../../firmware/sip/transport/index.js';
 import { Inbox, Reader, closed, okResponse, header, request, selfSigned, type Teardown, type TestCert } from './helpers.js';
 
 const certA = selfSigned('pbx-a.test', '01');
@@ -101,6 +105,38 @@ t.test('TLS session resumption works, and survives a certificate swap (stable ti
   tr.setTlsMaterial({ key: certB.key, cert: certB.cert });
   const third = await handshake(t, port, first.session);
   t.ok(third.reused, 'resumed after setTlsMaterial');
+});
+
+t.test('dead-office recovery: with the ticket keys in the data folder, a session resumes on the restarted listener', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tickets-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const clock = new FakeClock(Date.now());
+  const start = async (): Promise<{ tr: SipTransports; port: number }> => {
+    const tr = new SipTransports({ clock, ticketKeys: new FileTicketKeys(dir, clock, cryptoRandom, silentLogger) });
+    const ports = await tr.start({ bind: '127.0.0.1', tlsPort: 0, tls: { key: certA.key, cert: certA.cert } });
+    return { tr, port: ports.tls ?? 0 };
+  };
+  const before = await start();
+  const first = await handshake(t, before.port);
+  t.ok(first.session, 'a ticket from the first process');
+  await before.tr.stop();
+  const after = await start();
+  t.teardown(() => after.tr.stop());
+  t.ok((await handshake(t, after.port, first.session)).reused, 'the restarted listener opens the old ticket');
+  // A day later the keys are new: the next connection swaps them in, and the old ticket is refused (full handshake).
+  clock.advance(TICKET_KEY_LIFETIME_MS);
+  const late = await handshake(t, after.port, first.session);
+  t.notOk(late.reused, 'a ticket sealed under expired keys gives a full handshake');
+  t.ok((await handshake(t, after.port, late.session)).reused, 'tickets under the new keys resume');
+  // Without a ticket source each process makes its own keys (what tests and tools get).
+  const plain = new SipTransports();
+  const p1 = (await plain.start({ bind: '127.0.0.1', tlsPort: 0, tls: { key: certA.key, cert: certA.cert } })).tls ?? 0;
+  const own = await handshake(t, p1);
+  await plain.stop();
+  const plain2 = new SipTransports();
+  t.teardown(() => plain2.stop());
+  const p2 = (await plain2.start({ bind: '127.0.0.1', tlsPort: 0, tls: { key: certA.key, cert: certA.cert } })).tls ?? 0;
+  t.notOk((await handshake(t, p2, own.session)).reused, 'keys made per process do not resume across a restart');
 });
 
 t.test('a requested client certificate is optional and reported in the source', async (t) => {
