@@ -24,6 +24,7 @@ import { checkPin, voicemailOn } from './config/index.js';
 import { RECORDINGS_DIR } from './control/index.js';
 import { B2bua, HoldMusicSource, LocationService, isReachable, PbxCore, Registrar, fileBindingPersistence, fileCallRecords, type AccountInfo } from './pbx/index.js';
 import { MediaEngine } from './media/index.js';
+import { defaultHoldMusic } from './media/index.js';
 import { FileZrtpCache, ZrtpBox } from './keying/index.js';
 import { DtlsBox } from './keying/index.js';
 import { loadOrCreateDtlsCertificate } from './dtls-identity.js';
@@ -413,9 +414,9 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
       onAck: (ack) => core.onAck(ack),
     },
   });
-  // Music on hold once the admin uploaded it (pbx moh set); until then holds pass across as before.
-  // The engine's built-in tune (defaultHoldMusic) is not the default yet: that needs a config switch.
-  const holdMusic = new HoldMusicSource(dataDir, () => undefined, log);
+  // Music on hold: the admin's upload (pbx moh set), else the box's built-in tune (issue 8: "a built-in default made by the box").
+  const builtInMusic = defaultHoldMusic();
+  const holdMusic = new HoldMusicSource(dataDir, () => builtInMusic, log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, guesses, counters, log, toTag, contactFor, certBinds,
     dtlsFingerprint: dtls.fingerprint,
@@ -428,6 +429,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     groups: () => cfg().groups,
     pickupCodes: () => cfg().features.codes,
     parkSettings: () => ({ park: cfg().features.codes.park, slots: cfg().features.parkSlots, timeoutMs: cfg().features.parkTimeoutSec * 1000 }),
+    holdRecallMs: () => cfg().features.holdRecallSec * 1000,
     settingCodes: {
       codes: () => cfg().features.codes,
       setDnd: async (ext, on) => { await store.update((d) => setAccountFeatures(d, ext, { dnd: on })); },

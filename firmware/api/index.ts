@@ -411,6 +411,8 @@ export interface CallRecordJson {
   readonly endReason: string;
   readonly legs: { readonly a: LegView; readonly b?: LegView };
   readonly mode: 'relay' | 'bridge';
+  /** What the call's features did (held, recalled, transferred, parked). */
+  readonly notes?: readonly string[];
 }
 
 /* ---- the commands behind the routes ---- */

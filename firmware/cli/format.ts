@@ -2,8 +2,8 @@
 
 interface Reg { extension: string; contact: string; transport: string; source: { address: string; port: number }; expiresAt: number; userAgent?: string; reachable?: boolean }
 interface Blocked { address: string; until: number; failures: number }
-interface LegLine { party: string; transport: string; protection: string; suite?: string; keys?: string }
-interface CallLine { id?: string; caller: string; callee: string; state: string; mode: string; recordingPossible: boolean; legs: { a: LegLine; b?: LegLine } }
+interface LegLine { party: string; transport: string; protection: string; suite?: string; keys?: string; held?: boolean; music?: boolean }
+interface CallLine { id?: string; caller: string; callee: string; state: string; mode: string; recordingPossible: boolean; legs: { a: LegLine; b?: LegLine }; notes?: string[]; parked?: string }
 
 /** One named media policy as `policy.list` returns it. */
 export interface PolicyLine { readonly name: string; readonly callerStream: string; readonly calleeStream: string; readonly accounts?: number }
@@ -46,6 +46,9 @@ export function formatStatus(raw: unknown): string {
       const legs = [`a ${c.legs.a.party}/${c.legs.a.transport.toUpperCase()} ${formatLegProtection(c.legs.a)}`];
       if (c.legs.b) legs.push(`b ${c.legs.b.party}/${c.legs.b.transport.toUpperCase()} ${formatLegProtection(c.legs.b)}`);
       lines.push(`  ${c.caller} -> ${c.callee}\t${c.state}\t${c.mode === 'bridge' ? 'bridged (box decrypts)' : 'relayed'}\t${legs.join('; ')}${c.id ? `\tid ${c.id}` : ''}`);
+      const held = [c.legs.a, c.legs.b].filter((l) => l?.held).map((l) => `held by ${l!.party}`);
+      if (c.parked) held.push(`parked at ${c.parked}`);
+      for (const x of [...held, ...(c.notes ?? [])]) lines.push(`    ${x}`);
     }
   }
   if (s.leds) lines.push(`leds: ${Object.entries(s.leds).map(([k, v]) => `${k}=${v.mode}`).join(' ')}`);

@@ -195,6 +195,8 @@ export const FeaturesSchema = z.strictObject({
   parkSlots: z.number().int().min(1).max(99).default(9),
   /** A parked call nobody retrieves rings the parker back after this long. */
   parkTimeoutSec: z.number().int().min(10).max(3600).default(120),
+  /** A held call nobody resumes rings the holder back after this long; 0: never. */
+  holdRecallSec: z.number().int().min(0).max(3600).default(180),
 });
 
 export const AdminSchema = z.strictObject({

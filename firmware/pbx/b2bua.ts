@@ -9,7 +9,7 @@ import {
 import type { CallRecords } from './records.js';
 import type { LocationService } from './location.js';
 import type { CallView } from './views.js';
-import { Delivery, Hold, ParkLot, Pickup, SettingCodesDestination, Transfer, type ParkSettings, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
+import { Delivery, Hold, ParkLot, Pickup, ReplacesInvite, SettingCodesDestination, Transfer, hasReplaces, type ParkSettings, type PickupCodes, type RingGroupEntry, type SettingCodes } from './features/index.js';
 import type { CallLeg, Destination, IncomingCall, RingOptions } from './call/index.js';
 import type { MediaPlan, PolicyRefusal } from './policy/index.js';
 import type { RouteTarget } from './routing/index.js';
@@ -40,6 +40,8 @@ export interface B2buaDeps extends AuthDeps, SetupDeps {
   readonly pickupCodes?: () => PickupCodes;
   /** Call park (the park number, its slots, the time before the parker is rung back); absent: no park. */
   readonly parkSettings?: () => ParkSettings;
+  /** Hold recall: a hold the box answered and nobody resumed rings the holder back after this long; absent or 0: never. */
+  readonly holdRecallMs?: () => number;
 }
 
 /** Voicemail as the B2BUA's delivery asks it (features/voicemail): take an unanswered call, is it on for an account. */
@@ -56,6 +58,7 @@ export class B2bua implements CallEnding {
   private readonly hold: Hold;
   private readonly transfer: Transfer;
   private readonly parking?: ParkLot;
+  private readonly replaces: ReplacesInvite;
   private readonly destinations: Destination[] = [];
   private voicemail?: VoicemailHook;
   private trunkInbound?: (req: SipRequest, tx: InviteServerTransaction, source: Target) => boolean;
@@ -64,7 +67,10 @@ export class B2bua implements CallEnding {
     this.setup = new CallSetup(deps, this);
     this.renegotiation = new Renegotiation(deps, this);
     const holdMusic = deps.holdMusic ?? (() => undefined);
-    this.hold = new Hold({ counters: deps.counters, log: deps.log, holdMusic }, this);
+    this.hold = new Hold({
+      counters: deps.counters, log: deps.log, holdMusic, recallMs: deps.holdRecallMs ?? (() => 0),
+      recall: (c, holder) => this.transfer.recall(c, holder), cancelRecall: (c) => this.transfer.cancelRecall(c),
+    }, this);
     const parkSettings = deps.parkSettings;
     if (parkSettings) {
       this.parking = new ParkLot({ ...deps, settings: parkSettings }, {
@@ -76,7 +82,11 @@ export class B2bua implements CallEnding {
       });
     }
     this.transfer = new Transfer({ ...deps, holdMusic, calls: () => this.calls, ...(this.parking ? { parking: this.parking } : {}) }, this);
-    this.destinations.push(new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log, ...(deps.zrtp ? { zrtp: deps.zrtp } : {}), ...(deps.dtlsFingerprint ? { dtlsFingerprint: deps.dtlsFingerprint } : {}) }, this));
+    const pickup = new Pickup({ codes: deps.pickupCodes ?? (() => ({ directedPickup: '**', groupPickup: '*8' })), callee: deps.callee, random: deps.random, clock: deps.clock, counters: deps.counters, log: deps.log, ...(deps.zrtp ? { zrtp: deps.zrtp } : {}), ...(deps.dtlsFingerprint ? { dtlsFingerprint: deps.dtlsFingerprint } : {}) }, this);
+    this.destinations.push(pickup);
+    this.replaces = new ReplacesInvite({
+      ...deps, calls: () => this.calls, busy: (c) => this.transfer.busy(c), pickUp: (c, i) => pickup.pickUp(c, i),
+    }, this);
     if (this.parking) this.destinations.push(this.parking);
     if (deps.settingCodes) this.destinations.push(new SettingCodesDestination({ ...deps.settingCodes, counters: deps.counters, log: deps.log }, this));
     // Accounts and ring groups, with forwarding and do-not-disturb: destinations added later see only other numbers.
@@ -188,6 +198,8 @@ export class B2bua implements CallEnding {
 
     let dialled: string | undefined;
     try { dialled = parseUri(req.uri).user; } catch { /* handled below */ }
+    // RFC 3891: a new INVITE that names a dialog to replace joins that call, whatever it dials.
+    if (hasReplaces(req)) { this.replaces.take({ req, tx, source, caller, dialled: dialled ?? '' }); return; }
     if (dialled !== undefined) {
       const incoming: IncomingCall = { req, tx, source, caller, dialled };
       for (const dest of this.destinations) {
@@ -405,6 +417,7 @@ export class B2bua implements CallEnding {
       id: call.id, caller: call.caller, callee: call.callee, startedAt: call.startedAt,
       ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
       endedAt: this.deps.clock.now(), endReason: reason, legs: view.legs, mode: view.mode,
+      ...(view.notes ? { notes: view.notes } : {}),
     });
     this.deps.log.info({ call: call.id, caller: call.caller, callee: call.callee, reason }, 'call ended');
     this.changed();

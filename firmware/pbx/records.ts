@@ -15,6 +15,8 @@ export interface CallRecord {
   readonly endReason: string;
   readonly legs: { readonly a: LegView; readonly b?: LegView };
   readonly mode: 'relay' | 'bridge';
+  /** What the call's features did (held, recalled, transferred, parked), as the views said it. */
+  readonly notes?: readonly string[];
 }
 
 export interface CallRecords {

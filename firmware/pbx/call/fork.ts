@@ -25,6 +25,8 @@ export interface Branch<K> {
   finalStatus?: number;
   /** A CANCEL the box wants but may not send before a provisional (RFC 3261 9.1). */
   cancelWanted: boolean;
+  /** The To tags of the phone's provisionals: its early dialogs (an INVITE with Replaces may name one, RFC 3891 3). */
+  earlyTags?: Set<string>;
   /** The highest RSeq the box PRACKed on this branch, and the CSeq of its last PRACK (RFC 3262). */
   prack?: { rseq: number; seq: number };
 }

@@ -10,8 +10,8 @@ import { dialogAsUac, dialogRequest } from '../../sip/dialog/index.js';
  * of one, and the caller hears an ordinary 18x.
  */
 
-/** Option tags the box honours when a phone Requires them. */
-export const SUPPORTED_OPTION_TAGS: readonly string[] = [];
+/** Option tags the box honours when a phone Requires them: replaces (RFC 3891, features/replaces.ts). */
+export const SUPPORTED_OPTION_TAGS: readonly string[] = ['replaces'];
 
 /** The tags of the request's Require header the box does not support, lower-cased. */
 export function unsupportedRequired(req: SipRequest): string[] {

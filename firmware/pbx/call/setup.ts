@@ -1,6 +1,6 @@
 import { PbxError, isPbxError } from '../../core/index.js';
 import { isSecureSignalling } from '../../keying/index.js';
-import { getCSeq, getHeader, parseNameAddr, parseUri, uriScheme, withBody, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
+import { getCSeq, getHeader, parseNameAddr, parseUri, toTag, uriScheme, withBody, type Header, type SipRequest, type SipResponse } from '../../sip/message/index.js';
 import { dialogAsUac, dialogRequest, type Dialog } from '../../sip/dialog/index.js';
 import type { Target } from '../../sip/transaction/index.js';
 import type { SessionDescription } from '../../sdp/index.js';
@@ -297,6 +297,8 @@ export class CallSetup {
   private async onBranchResponse(call: Call, branch: Branch<CallKeys>, res: SipResponse): Promise<void> {
     if (res.status < 200) {
       this.prack(branch, res);
+      const early = toTag(res);
+      if (early) (branch.earlyTags ??= new Set()).add(early);
       if (!call.fork.provisional(branch)) return;
       if (res.status === 100 || call.ended || call.state === 'answered' || call.pickedUp) return;
       // 180/183 relayed; early media (183 with SDP) makes the callee's media flow now.

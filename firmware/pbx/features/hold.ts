@@ -1,4 +1,4 @@
-import type { Counters, Logger } from '../../core/index.js';
+import type { Counters, Logger, TimerHandle } from '../../core/index.js';
 import { codecsOf, type SessionDescription } from '../../sdp/index.js';
 import { createResponse, type SipRequest } from '../../sip/message/index.js';
 import type { InviteServerTransaction, ServerTransaction } from '../../sip/transaction/index.js';
@@ -26,6 +26,12 @@ export interface HoldDeps {
   readonly log: Logger;
   /** The music the box plays: 8 kHz mono linear PCM; undefined turns music on hold off (holds pass across). */
   readonly holdMusic: () => Int16Array | undefined;
+  /** How long a hold the box answered may last before the holder is rung back (hold recall); 0 or absent: never. */
+  readonly recallMs?: () => number;
+  /** Ring the holder back, the held party waiting on music (transfer.ts recall, the park ring-back's path). */
+  readonly recall?: (call: Call, holder: CallLeg) => Promise<void>;
+  /** The holder resumed: a recall ringing for this call stops (transfer.ts cancelRecall). */
+  readonly cancelRecall?: (call: Call) => void;
 }
 
 /** Why a fully private call gets no music, as the views say it. */
@@ -49,6 +55,9 @@ export function musicCodec(sd: SessionDescription | undefined): { codec: 'PCMU' 
 }
 
 export class Hold {
+  /** The recall timer of each holding leg (the box answered its hold). */
+  private readonly recalls = new Map<CallLeg, { timer: TimerHandle; off: () => void }>();
+
   constructor(private readonly deps: HoldDeps, private readonly ending: CallEnding) {}
 
   /**
@@ -116,9 +125,51 @@ export class Hold {
     if (req.method === 'INVITE') {
       here.answered(tx as InviteServerTransaction, res, call.life, () => guard(d, this.ending.hangup(call, 'timeout', 'both'), 'no ACK'));
     }
-    if (music && holding && !was) await this.startMusic(call, here, there);
-    else if (music && !holding && was) await this.stopMusic(call, here, there);
+    if (music && holding && !was) {
+      this.armRecall(call, here);
+      await this.startMusic(call, here, there);
+    } else if (music && !holding && was) {
+      this.disarmRecall(call, here);
+      await this.stopMusic(call, here, there);
+    }
     this.ending.changed();
+  }
+
+  /**
+   * Hold recall: a hold nobody resumes within the configured time rings the
+   * holder back (a new call from the held party, who keeps hearing music);
+   * answering it reconnects the two. The timer lives only while the call is
+   * answered, so a hangup by either side ends it with the call.
+   */
+  private armRecall(call: Call, holder: CallLeg): void {
+    const d = this.deps;
+    const ms = d.recallMs?.() ?? 0;
+    if (ms <= 0 || !d.recall) return;
+    this.drop(holder);
+    const timer = call.life.timer(ms, () => {
+      this.drop(holder);
+      if (call.ended || call.state !== 'answered' || !call.sideOf(holder.id) || !holder.holding || call.parkedIn !== undefined) return;
+      d.counters.inc('hold.recalled');
+      d.log.info({ call: call.id, holder: holder.party, held: call.other(holder.id).party, afterMs: ms }, 'hold not resumed in time: ringing the holder back');
+      call.notes.push(`on hold ${Math.round(ms / 1000)} s: recalled ${holder.party}`);
+      guard(d, d.recall!(call, holder), 'hold recall');
+      this.ending.changed();
+    }, ['answered']);
+    const off = call.on('closed', () => this.drop(holder));
+    this.recalls.set(holder, { timer, off });
+  }
+
+  private disarmRecall(call: Call, holder: CallLeg): void {
+    this.drop(holder);
+    this.deps.cancelRecall?.(call);
+  }
+
+  private drop(holder: CallLeg): void {
+    const r = this.recalls.get(holder);
+    if (!r) return;
+    this.recalls.delete(holder);
+    r.timer.cancel();
+    r.off();
   }
 
   private async startMusic(call: Call, holder: CallLeg, held: CallLeg): Promise<void> {

@@ -15,3 +15,4 @@ export { MailboxMachine, MAX_PIN_TRIES, PIN_DIGITS, IDLE_MS, DIGIT_GAP_MS, type 
 export { DtmfSink, parseDtmfRtp, parseInfoDtmf, digitOfEvent, MAX_INFO_DTMF_BODY, type Digit, type DtmfEvent, type DtmfParse, type InfoParse } from './dtmf.js';
 export { prompt, countPrompt, tone, concat, durationMs, PROMPT_HZ, type PromptName } from './prompts.js';
 export { ParkLot, parkSlots, type ParkDeps, type ParkHost, type ParkSettings } from './park.js';
+export { ReplacesInvite, hasReplaces, type ReplacesDeps, type ReplacesHost } from './replaces.js';

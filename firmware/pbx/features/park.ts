@@ -1,12 +1,6 @@
 import type { TimerHandle } from '../../core/index.js';
-import { isSecureSignalling } from '../../keying/index.js';
-import { createResponse } from '../../sip/message/index.js';
-import { dialogAsUas } from '../../sip/dialog/index.js';
-import type { SessionDescription } from '../../sdp/index.js';
-import { CallLeg, guard, keySide, keysOptions, type Call, type CallFailure, type Destination, type EndReason, type IncomingCall, type SetupDeps } from '../call/index.js';
-import { SDP_TYPE, answerFromAnswer, audioOf, legKeying, parseBody } from '../media/index.js';
-import { isRefusal } from '../policy/index.js';
-import { joinMedia, planToward, type ParkingLot } from './transfer.js';
+import { guard, type Call, type CallFailure, type CallLeg, type Destination, type EndReason, type IncomingCall, type SetupDeps } from '../call/index.js';
+import { answerJoin, type ParkingLot } from './transfer.js';
 
 /**
  * Call park: a phone parks its call by a blind transfer to the park number
@@ -135,64 +129,23 @@ export class ParkLot implements Destination, ParkingLot {
     this.host.changed();
   }
 
-  /** Answer the retriever's INVITE and join its new leg to the parked party in the parker's place. */
+  /** Answer the retriever's INVITE and join its new leg to the parked party in the parker's place (transfer.ts answerJoin). */
   private async retrieve(slot: string, p: Parked, incoming: IncomingCall): Promise<void> {
     const d = this.deps;
     const { call, stay } = p;
     const retriever = d.callee(incoming.caller);
-    let offer: SessionDescription | undefined;
-    try { offer = parseBody(incoming.req.body); } catch { offer = undefined; }
-    const media = audioOf(offer);
-    if (!retriever || !offer || !media || !stay.remoteSdp || !call.keys) {
-      // A late-offer INVITE: the box would have to offer, which it does not do here.
-      this.host.refuse(incoming, 'not-acceptable', 'codec-mismatch');
-      return;
-    }
-    const plan = planToward(d, stay, retriever, incoming.source);
-    if (isRefusal(plan)) {
-      this.host.refuse(incoming, plan.status === 480 ? 'unavailable' : 'not-acceptable', 'media-policy');
-      return;
-    }
-    // Taken now: a second phone dialling the slot meanwhile finds it empty.
-    this.free(slot, call);
-    const id = `r${++retrievals}`;
-    const leg = new CallLeg(id, retriever.extension, d, incoming.source);
-    let body: Buffer;
-    const keying = legKeying({ ...plan, mode: 'bridge' }, { ...plan.legB, keys: 'box' }, isSecureSignalling(incoming.source.transport), keysOptions(d, { a: false, b: false }));
-    try {
-      keying.takeOffer(media);
-      const line = keying.answer(audioOf(stay.remoteSdp));
-      leg.local = await call.media.addLeg(id, {});
-      body = answerFromAnswer(offer, stay.remoteSdp, leg.sdp, leg.local, line);
-      await call.media.update(id, leg.took(offer), keying.security());
-    } catch (e) {
-      d.log.info({ call: call.id, slot, retriever: retriever.extension, err: e instanceof Error ? e.message : String(e) }, 'park: retrieve failed');
-      await call.media.removeLeg(id).catch(() => {});
-      this.host.refuse(incoming, 'not-acceptable', 'codec-mismatch');
+    if (!retriever) { this.host.refuse(incoming, 'not-acceptable', 'codec-mismatch'); return; }
+    let claimed = false;
+    // Taken once the plan allows it: a second phone dialling the slot meanwhile finds it empty.
+    const r = await answerJoin(d, call, stay, incoming, retriever, `r${++retrievals}`,
+      () => guard(d, this.host.hangup(call, 'timeout', 'both'), 'park retrieve no ACK'),
+      () => { claimed = true; this.free(slot, call); });
+    if ('refused' in r) {
+      this.host.refuse(incoming, r.refused, r.why);
       // The parked party goes back in its slot if it is still free, else to the parker at once.
-      if (!call.ended && this.park(call, stay, p.parker) === undefined) await this.host.ringBack(call, call.other(stay.id), p.parker);
+      if (claimed && !call.ended && this.park(call, stay, p.parker) === undefined) await this.host.ringBack(call, call.other(stay.id), p.parker);
       return;
     }
-    if (call.ended) {
-      await call.media.removeLeg(id).catch(() => {});
-      this.host.refuse(incoming, 'no-dialog', 'cancelled');
-      return;
-    }
-    const tag = d.random.token(64);
-    const res = createResponse(incoming.req, 200, 'OK', { toTag: tag, headers: [leg.contact()], body, contentType: SDP_TYPE });
-    incoming.tx.respond(res);
-    leg.dialog = dialogAsUas(incoming.req, tag);
-    leg.offerAnswer.apply('receive-offer');
-    leg.offerAnswer.apply('send-answer');
-    leg.answered(incoming.tx, res, call.life, () => guard(d, this.host.hangup(call, 'timeout', 'both'), 'park retrieve no ACK'));
-    const ghost = call.other(stay.id);
-    call.keys.replace(keySide(call, ghost.id), keying);
-    call.replace(call.sideOf(ghost.id)!, leg);
-    if (stay.hearingMusic) {
-      stay.hearingMusic = false;
-      await call.media.stopPlay(stay.id).catch(() => {});
-    }
-    await joinMedia(call, leg, stay);
     call.notes.push(`retrieved from ${slot} by ${retriever.extension}`);
     d.counters.inc('park.retrieved');
     d.log.info({ call: call.id, slot, retriever: retriever.extension, parked: stay.party }, 'parked call retrieved');

@@ -87,7 +87,8 @@ export class Pickup implements Destination {
     return c.ringing.some(is);
   }
 
-  private async pickUp(call: Call, incoming: IncomingCall): Promise<void> {
+  /** Answer the ringing call with the picking phone's INVITE (a pickup code, or an INVITE with Replaces naming a ringing branch). */
+  async pickUp(call: Call, incoming: IncomingCall): Promise<void> {
     const d = this.deps;
     const picker = d.callee(incoming.caller);
     let offer: SessionDescription | undefined;

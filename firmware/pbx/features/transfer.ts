@@ -3,15 +3,16 @@ import { isSecureSignalling, type LegKeying } from '../../keying/index.js';
 import {
   createResponse, getCSeq, getHeader, parseNameAddr, parseUri, withBody, type Header, type SipRequest, type SipResponse,
 } from '../../sip/message/index.js';
-import { dialogAsUac, dialogRequest, type Dialog } from '../../sip/dialog/index.js';
+import { dialogAsUac, dialogAsUas, dialogRequest, type Dialog } from '../../sip/dialog/index.js';
 import type { ServerTransaction, Target } from '../../sip/transaction/index.js';
 import { DEFAULT_POLICY } from '../../config/index.js';
 import { codecsOf, type SessionDescription } from '../../sdp/index.js';
 import { routeCallee } from '../routing/index.js';
-import { SDP_TYPE, audioOf, legKeying, offerFromOffer, parseBody, payloadMap, sdpSession, type SdpSession } from '../media/index.js';
+import { SDP_TYPE, answerFromAnswer, audioOf, legKeying, offerFromOffer, parseBody, payloadMap, sdpSession, type SdpSession } from '../media/index.js';
 import { DEFAULT_PHONE_CAPS, decideMediaPlan, isRefusal, policySettings, summarizeOffer, type MediaPlan, type PolicyRefusal } from '../policy/index.js';
 import {
-  CallLeg, Fork, failureResponse, guard, keySide, keysOptions, responseOf, type Branch, type Call, type CallEnding, type CalleeAccount, type SetupDeps,
+  CallLeg, Fork, failureResponse, guard, keySide, keysOptions, responseOf, type Branch, type Call, type CallEnding, type CalleeAccount, type CallFailure,
+  type EndReason, type IncomingCall, type SetupDeps,
 } from '../call/index.js';
 import { musicCodec } from './hold.js';
 
@@ -49,20 +50,26 @@ export interface ParkingLot {
 }
 
 /** The dialog a Replaces header names (RFC 3891 6.1). */
-interface Replaces {
+export interface Replaces {
   readonly callId: string;
   readonly toTag: string;
   readonly fromTag: string;
+  /** `early-only`: replace the dialog only while it is early (RFC 3891 6.1). */
+  readonly earlyOnly?: boolean;
 }
 
-/** `callid;to-tag=x;from-tag=y` (RFC 3891 6.1), already unescaped from the Refer-To URI; throws when a part is missing. */
-function parseReplaces(value: string): Replaces {
+/** Longer than this a Replaces value is refused: a Call-ID and two tags fit in far less. */
+const MAX_REPLACES = 512;
+
+/** `callid;to-tag=x;from-tag=y[;early-only]` (RFC 3891 6.1), already unescaped from the Refer-To URI; throws when a part is missing. */
+export function parseReplaces(value: string): Replaces {
+  if (value.length > MAX_REPLACES) throw new Error('Replaces too long');
   const [callId, ...params] = value.split(';').map((x) => x.trim());
-  const p = new Map(params.map((x) => { const i = x.indexOf('='); return [x.slice(0, i).toLowerCase(), x.slice(i + 1)] as const; }));
+  const p = new Map(params.map((x) => { const i = x.indexOf('='); return (i < 0 ? [x.toLowerCase(), ''] : [x.slice(0, i).toLowerCase(), x.slice(i + 1)]) as [string, string]; }));
   const toTag = p.get('to-tag');
   const fromTag = p.get('from-tag');
-  if (!callId || !toTag || !fromTag) throw new Error('Replaces needs a Call-ID, to-tag and from-tag');
-  return { callId, toTag, fromTag };
+  if (!callId || !toTag || !fromTag || /[\s,]/.test(callId)) throw new Error('Replaces needs a Call-ID, to-tag and from-tag');
+  return { callId, toTag, fromTag, ...(p.has('early-only') ? { earlyOnly: true } : {}) };
 }
 
 /**
@@ -98,6 +105,8 @@ interface Pending {
   transferorGone: boolean;
   /** A parked call ringing its parker back (ringBack), not a REFER. */
   readonly ringBack: boolean;
+  /** A held call ringing its holder back (recall): the holder's held dialog goes on until the new one answers. */
+  readonly recall: boolean;
   timer?: TimerHandle;
   /** The box's offer toward the target, for the payload map of its answer. */
   readonly offer: Buffer;
@@ -181,6 +190,33 @@ export class Transfer {
   }
 
   /**
+   * Hold recall (hold.ts): the holder did not resume in time. The holder's
+   * phone rings again by the park ring-back's path, the held party calling
+   * and still hearing music; its answer takes the held leg's place (that
+   * dialog then gets BYE). Unanswered, the call stays on hold as it was.
+   */
+  async recall(call: Call, holder: CallLeg): Promise<void> {
+    const account = this.deps.callee(holder.party);
+    if (!account || this.pending.has(call)) {
+      this.deps.counters.inc('hold.recall-skipped');
+      return;
+    }
+    await this.ring(call, holder, account, true, undefined, true);
+  }
+
+  /** The holder resumed on its held dialog while the recall rang: the recall stops, the call goes on. */
+  cancelRecall(call: Call): void {
+    const p = this.pending.get(call);
+    if (!p?.recall) return;
+    this.pending.delete(call);
+    p.timer?.cancel();
+    p.fork.cancelAll();
+    guard(this.deps, call.media.removeLeg(p.leg.id).catch(() => {}), 'recall cancel');
+    call.notes.push(`${p.transferor.party} resumed: recall cancelled`);
+    this.deps.counters.inc('hold.recall-cancelled');
+  }
+
+  /**
    * Blind transfer to the park number: the call waits in a slot with music,
    * the transferor hears the slot in the final NOTIFY (`200 Parked at 701`)
    * and its leg ends; dialling the slot retrieves the call (park.ts).
@@ -206,18 +242,19 @@ export class Transfer {
   }
 
   /** Ring `account` for the party that stays; its answer takes `here`'s place. `gone`: `here` has left already (no NOTIFYs). */
-  private async ring(call: Call, here: CallLeg, account: CalleeAccount, gone: boolean, refer?: SipRequest): Promise<void> {
+  private async ring(call: Call, here: CallLeg, account: CalleeAccount, gone: boolean, refer?: SipRequest, recall = false): Promise<void> {
     const d = this.deps;
+    const failed = (frag: string): void => this.failed(call, here, gone, frag, recall);
     const stay = call.other(here.id);
     const targets = routeCallee(account, d.location.lookup(account.extension)).targets;
-    if (targets.length === 0 || !stay.remoteSdp) { this.failed(call, here, gone, '480 Temporarily Unavailable'); return; }
+    if (targets.length === 0 || !stay.remoteSdp) { failed('480 Temporarily Unavailable'); return; }
 
     const id = `t${++transfers}`;
     const leg = new CallLeg(id, account.extension, d);
     try {
       leg.local = await call.media.addLeg(id, {});
     } catch {
-      this.failed(call, here, gone, '503 Service Unavailable');
+      failed('503 Service Unavailable');
       return;
     }
     const fork = new Fork<LegKeying>(d.transactions);
@@ -247,10 +284,10 @@ export class Transfer {
     }
     if (fork.branches.length === 0 || !offerBody) {
       await call.media.removeLeg(id).catch(() => {});
-      this.failed(call, here, gone, '488 Not Acceptable Here');
+      failed('488 Not Acceptable Here');
       return;
     }
-    const p: Pending = { fork, leg, transferor: here, transferorGone: gone, ringBack: gone, offer: offerBody };
+    const p: Pending = { fork, leg, transferor: here, transferorGone: gone, ringBack: gone && !recall, recall, offer: offerBody };
     this.pending.set(call, p);
     p.timer = call.life.timer(d.noAnswerMs(), () => {
       fork.cancelAll();
@@ -332,17 +369,8 @@ export class Transfer {
     this.ending.changed();
   }
 
-  /** The call and leg whose dialog a Replaces names (RFC 3891 3): by Call-ID and both tags, in either order. */
   private find(rep: Replaces): { call: Call; leg: CallLeg } | undefined {
-    for (const c of this.deps.calls()) {
-      for (const leg of c.legs.values()) {
-        const dl = leg.dialog;
-        if (!dl || dl.callId !== rep.callId) continue;
-        const tags = new Set([dl.localTag, dl.remoteTag]);
-        if (tags.has(rep.toTag) && tags.has(rep.fromTag)) return { call: c, leg };
-      }
-    }
-    return undefined;
+    return findReplaced(this.deps.calls(), rep);
   }
 
   private async onResponse(call: Call, branch: Branch<LegKeying>, res: SipResponse): Promise<void> {
@@ -410,7 +438,9 @@ export class Transfer {
         this.notify(leaving, '200 OK', false);
         leaving.bye();
       }
-      call.notes.push(p.ringBack ? `${leg.party} answered the ring back` : `transferred by ${leaving.party} to ${leg.party}`);
+      // The recalled holder's phone has the new call now: its held dialog ends.
+      if (p.recall) { leaving.holding = false; leaving.bye(); }
+      call.notes.push(p.recall ? `${leg.party} answered the hold recall` : p.ringBack ? `${leg.party} answered the ring back` : `transferred by ${leaving.party} to ${leg.party}`);
       d.counters.inc('transfer.done');
       d.log.info({ call: call.id, transferor: leaving.party, transferee: stay.party, target: leg.party }, 'blind transfer: connected');
       this.ending.changed();
@@ -429,11 +459,19 @@ export class Transfer {
     this.pending.delete(call);
     p.timer?.cancel();
     await call.media.removeLeg(p.leg.id).catch(() => {});
-    this.failed(call, p.transferor, p.transferorGone, frag);
+    this.failed(call, p.transferor, p.transferorGone, frag, p.recall);
   }
 
-  private failed(call: Call, transferor: CallLeg, gone: boolean, frag: string): void {
+  private failed(call: Call, transferor: CallLeg, gone: boolean, frag: string, recall = false): void {
     const d = this.deps;
+    if (recall) {
+      // Nobody answered the recall: the call stays on hold as it was, the held party on music.
+      d.counters.inc('hold.recall-unanswered');
+      call.notes.push(`recall of ${transferor.party} not answered (${frag})`);
+      d.log.info({ call: call.id, holder: transferor.party, result: frag }, 'hold recall not answered: the call stays on hold');
+      this.ending.changed();
+      return;
+    }
     d.counters.inc('transfer.failed');
     d.log.info({ call: call.id, result: frag }, 'blind transfer failed');
     if (gone) {
@@ -492,6 +530,76 @@ export class Transfer {
     const req: SipRequest = { kind: 'request', method: 'INVITE', uri: contact, headers, body: Buffer.alloc(0) };
     return withBody(req, body, SDP_TYPE);
   }
+}
+
+/** The call and leg whose confirmed dialog a Replaces names (RFC 3891 3): by Call-ID and both tags, in either order. */
+export function findReplaced(calls: Iterable<Call>, rep: Replaces): { call: Call; leg: CallLeg } | undefined {
+  for (const c of calls) {
+    for (const leg of c.legs.values()) {
+      const dl = leg.dialog;
+      if (!dl || dl.callId !== rep.callId) continue;
+      const tags = new Set([dl.localTag, dl.remoteTag]);
+      if (tags.has(rep.toTag) && tags.has(rep.fromTag)) return { call: c, leg };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The box answers a new INVITE itself and its new leg takes `ghost`'s
+ * place opposite `stay` (a park retrieve, an INVITE with Replaces): the new
+ * leg keyed from its own offer as the new phone's account allows, the
+ * staying leg untouched (no re-INVITE), its music stopped, media joined both
+ * ways. `claim` runs once the plan allows it, before anything changes.
+ * The new leg, or why it was refused (nothing in the call changed then).
+ */
+export async function answerJoin(
+  d: SetupDeps, call: Call, stay: CallLeg, incoming: IncomingCall, account: CalleeAccount, id: string,
+  onNoAck: () => void, claim: () => void = () => {},
+): Promise<{ leg: CallLeg } | { refused: CallFailure; why: EndReason }> {
+  let offer: SessionDescription | undefined;
+  try { offer = parseBody(incoming.req.body); } catch { offer = undefined; }
+  const media = audioOf(offer);
+  // A late-offer INVITE: the box would have to offer, which it does not do here.
+  if (!offer || !media || !stay.remoteSdp || !call.keys) return { refused: 'not-acceptable', why: 'codec-mismatch' };
+  const plan = planToward(d, stay, account, incoming.source);
+  if (isRefusal(plan)) return { refused: plan.status === 480 ? 'unavailable' : 'not-acceptable', why: 'media-policy' };
+  claim();
+  const leg = new CallLeg(id, account.extension, d, incoming.source);
+  let body: Buffer;
+  const keying = legKeying({ ...plan, mode: 'bridge' }, { ...plan.legB, keys: 'box' }, isSecureSignalling(incoming.source.transport), keysOptions(d, { a: false, b: false }));
+  try {
+    keying.takeOffer(media);
+    const line = keying.answer(audioOf(stay.remoteSdp));
+    leg.local = await call.media.addLeg(id, {});
+    body = answerFromAnswer(offer, stay.remoteSdp, leg.sdp, leg.local, line);
+    await call.media.update(id, leg.took(offer), keying.security());
+  } catch (e) {
+    d.log.info({ call: call.id, joining: account.extension, err: e instanceof Error ? e.message : String(e) }, 'the new leg could not be answered');
+    await call.media.removeLeg(id).catch(() => {});
+    return { refused: 'not-acceptable', why: 'codec-mismatch' };
+  }
+  if (call.ended) {
+    await call.media.removeLeg(id).catch(() => {});
+    return { refused: 'no-dialog', why: 'cancelled' };
+  }
+  const tag = d.random.token(64);
+  const res = createResponse(incoming.req, 200, 'OK', { toTag: tag, headers: [leg.contact(), { name: 'supported', value: 'replaces' }], body, contentType: SDP_TYPE });
+  incoming.tx.respond(res);
+  leg.dialog = dialogAsUas(incoming.req, tag);
+  leg.offerAnswer.apply('receive-offer');
+  leg.offerAnswer.apply('send-answer');
+  leg.answered(incoming.tx, res, call.life, onNoAck);
+  const ghost = call.other(stay.id);
+  call.keys.replace(keySide(call, ghost.id), keying);
+  call.replace(call.sideOf(ghost.id)!, leg);
+  if (stay.hearingMusic) {
+    stay.hearingMusic = false;
+    await call.media.stopPlay(stay.id).catch(() => {});
+  }
+  stay.holding = false;
+  await joinMedia(call, leg, stay);
+  return { leg };
 }
 
 /**

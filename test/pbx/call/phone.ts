@@ -205,9 +205,10 @@ export class Phone implements TransactionLayerUser {
   }
 
   /** Call an extension: the INVITE, the 401 and the authenticated INVITE; `sdp: null` for a late offer. */
-  call(to: string, o: { sdp?: Buffer | null; autoAck?: boolean } = {}): Outgoing {
+  call(to: string, o: { sdp?: Buffer | null; autoAck?: boolean; headers?: Header[] } = {}): Outgoing {
     const body = o.sdp === undefined ? this.sdp() : o.sdp;
     let req = this.base('INVITE', to, `call-${this.random.token(64)}`, this.random.token(48), 1);
+    if (o.headers) req = { ...req, headers: [...req.headers, ...o.headers] };
     if (body) req = withBody(req, body, 'application/sdp');
     const out = new Outgoing(this, req, o.autoAck ?? true);
     this.outgoing.push(out);

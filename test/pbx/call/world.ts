@@ -161,6 +161,8 @@ export class World {
   groups: RingGroupEntry[] = [];
   /** Call park: the number, its slots, the time before the parker is rung back. */
   park = { park: '700', slots: 3, timeoutMs: 120_000 };
+  /** Hold recall: a hold nobody resumes rings the holder back after this long (0: never); the box's default. */
+  holdRecallMs = 180_000;
   /** Do-not-disturb changes stored by feature codes, in order. */
   readonly dndChanges: Array<{ ext: string; on: boolean }> = [];
 
@@ -192,6 +194,7 @@ export class World {
       holdMusic: () => this.holdMusic,
       groups: () => this.groups,
       parkSettings: () => this.park,
+      holdRecallMs: () => this.holdRecallMs,
       settingCodes: {
         codes: () => ({ dndOn: '*78', dndOff: '*79' }),
         setDnd: async (ext, on) => { this.dndChanges.push({ ext, on }); this.configure(ext, { dnd: on }); },
