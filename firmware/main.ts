@@ -415,8 +415,9 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     },
   });
   // Music on hold: the admin's upload (pbx moh set), else the box's built-in tune (issue 8: "a built-in default made by the box").
-  const builtInMusic = defaultHoldMusic();
-  const holdMusic = new HoldMusicSource(dataDir, () => builtInMusic, log);
+  // Rendered at the first hold, not at boot (SIP answers first).
+  let builtInMusic: Int16Array | undefined;
+  const holdMusic = new HoldMusicSource(dataDir, () => (builtInMusic ??= defaultHoldMusic()), log);
   const b2bua = new B2bua({
     clock, random, transactions, media, location, accounts, digest: () => digest, throttle, guesses, counters, log, toTag, contactFor, certBinds,
     dtlsFingerprint: dtls.fingerprint,
@@ -425,7 +426,7 @@ export async function startAppliance(opts: ApplianceOptions): Promise<Appliance>
     noAnswerMs: () => cfg().calls.noAnswerSec * 1000,
     records: fileCallRecords(dataDir, log),
     policies: () => cfg().policies,
-    holdMusic: () => holdMusic.get(),
+    holdMusic: () => (cfg().features.musicOnHold ? holdMusic.get() : undefined),
     groups: () => cfg().groups,
     pickupCodes: () => cfg().features.codes,
     parkSettings: () => ({ park: cfg().features.codes.park, slots: cfg().features.parkSlots, timeoutMs: cfg().features.parkTimeoutSec * 1000 }),

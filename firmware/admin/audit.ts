@@ -104,6 +104,7 @@ export function describeRequest(method: string, route: string, params: Record<st
     case 'POST /api/restore': return 'restored a backup';
     case 'DELETE /api/recordings/:id': return `deleted recording ${str(params.id)}`;
     case 'POST /api/calls/:id/record': return `${b.on === false ? 'stopped' : b.on === true ? 'started' : 'toggled'} recording call ${str(params.id)}`;
+    case 'POST /api/moh': return 'uploaded the music on hold';
     case 'POST /api/calls/:id/hangup': return `hung up call ${str(params.id)}`;
     case 'PUT /api/system': return `changed the system settings${changed(['realm', 'timeZone', 'ntpServer', 'sipPort', 'tlsPort', 'webPort', 'httpPort', 'rtpMin', 'rtpMax'])}`;
     case 'POST /api/phones': return `assigned phone ${str(b.mac)} to extension ${ext}${changed(['vendor', 'passwordMode'])}`;
@@ -117,7 +118,7 @@ export function describeRequest(method: string, route: string, params: Record<st
   }
 }
 
-const READS = new Set(['status', 'cert.ca', 'cert.info', 'cert.history', 'calls.history', 'system.get']);
+const READS = new Set(['status', 'cert.ca', 'cert.info', 'cert.history', 'calls.history', 'system.get', 'moh.get']);
 /** Whether a control command changes something (and so belongs in the audit log). */
 export function isChangeCommand(command: string): boolean {
   return !READS.has(command) && !command.endsWith('.list');

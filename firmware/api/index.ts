@@ -262,6 +262,12 @@ export interface AccountRemoved { readonly removed: string }
 /** `pbx account import`. */
 export interface AccountsImported { readonly imported: number }
 /** Music on hold stored from an uploaded WAV: its length after conversion, and what the file was. */
+/** What a held party hears now (GET /api/moh, `moh.get`): the admin's upload (its length) or the box's built-in tune. */
+export interface HoldMusicInfo {
+  readonly playing: 'uploaded' | 'built-in';
+  readonly seconds?: number;
+}
+
 export interface HoldMusicSet {
   readonly seconds: number;
   readonly cut: boolean;
@@ -428,6 +434,7 @@ export interface CommandReplies {
   readonly 'account.password': PasswordReset;
   readonly 'account.import': AccountsImported;
   readonly 'moh.set': HoldMusicSet;
+  readonly 'moh.get': HoldMusicInfo;
   readonly 'account.list': readonly AccountView[];
   readonly 'account.remove': AccountRemoved;
   readonly 'policy.list': readonly PolicyListEntry[];

@@ -197,6 +197,13 @@ export const FeaturesSchema = z.strictObject({
   parkTimeoutSec: z.number().int().min(10).max(3600).default(120),
   /** A held call nobody resumes rings the holder back after this long; 0: never. */
   holdRecallSec: z.number().int().min(0).max(3600).default(180),
+  /**
+   * Whether the box plays music on hold (the uploaded WAV, else its built-in
+   * tune) to a held party on a call it bridges. false: every hold passes
+   * through to the other phone as on a fully private call, and plays
+   * whatever that phone does (often nothing); no hold recall then either.
+   */
+  musicOnHold: z.boolean().default(true),
 });
 
 export const AdminSchema = z.strictObject({

@@ -12,7 +12,7 @@ import { PbxError, cryptoRandom, isPbxError, systemClock, type Clock, type Error
 import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '../pki/index.js';
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
-import { storeHoldMusic } from '../pbx/index.js';
+import { holdMusicInfo, storeHoldMusic } from '../pbx/index.js';
 import type { TrunkView } from '../api/index.js';
 import { trunkCommand, type TrunkCommandContext } from './trunks.js';
 import { voicemailCommand, type VoicemailControl } from './voicemail.js';
@@ -373,13 +373,31 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     }
     case 'moh.set': {
       // The WAV is converted here, once, to what G.711 carries; the running box plays it from the next hold on.
-      const path = str(a, 'path', true);
-      const size = fileSize(path);
-      if (size > MAX_WAV_BYTES) throw new CommandError('limit', `${path} is larger than ${MAX_WAV_BYTES / 1024 / 1024} MB`, 'path');
-      const r = storeHoldMusic(ctx.dataDir, readFileSync(path));
+      // From the CLI a path on the box; from the page the file itself, base64 (`wav`).
+      let bytes: Buffer;
+      if (a.wav !== undefined) {
+        if (typeof a.wav !== 'string' || a.wav === '') throw new CommandError('config', 'choose a WAV file', 'file');
+        bytes = Buffer.from(a.wav, 'base64');
+        if (bytes.length > MAX_WAV_BYTES) throw new CommandError('limit', `the file is larger than ${MAX_WAV_BYTES / 1024 / 1024} MB`, 'file');
+      } else {
+        const path = str(a, 'path', true);
+        const size = fileSize(path);
+        if (size > MAX_WAV_BYTES) throw new CommandError('limit', `${path} is larger than ${MAX_WAV_BYTES / 1024 / 1024} MB`, 'path');
+        bytes = readFileSync(path);
+      }
+      let r;
+      try {
+        r = storeHoldMusic(ctx.dataDir, bytes);
+      } catch (e) {
+        // Say where on the page's form the problem is (the file), keeping the message the converter gave.
+        if (a.wav !== undefined && e instanceof PbxError) throw new CommandError('config', e.message, 'file');
+        throw e;
+      }
       const { format, sampleRate, channels, bitsPerSample } = r.source;
       return { seconds: r.seconds, cut: r.cut, source: { format, sampleRate, channels, bitsPerSample } } satisfies CommandReplies['moh.set'];
     }
+    case 'moh.get':
+      return holdMusicInfo(ctx.dataDir) satisfies CommandReplies['moh.get'];
     case 'account.remove': {
       const extension = str(a, 'extension', true);
       await store.update((d) => removeAccount(d, extension));

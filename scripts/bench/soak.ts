@@ -24,7 +24,10 @@
  * Verdict: nothing may grow without bound under steady load: a least-squares
  * line through the second half of the loaded samples must rise by less than
  * SLOPE_LIMITS per minute for each figure (memory in MB, counts in units or a
- * share of their mean); and once the load has stopped and the box has let go
+ * share of their mean), or else the level must not have moved: a figure
+ * whose last quarter's median is no higher than its second quarter's plus
+ * the limit times the minutes between them dipped and came back (a starved
+ * box sheds calls, then takes them up again), it did not climb. And once the load has stopped and the box has let go
  * of its calls, fds and ports must be back at their level before the load
  * (within FD_SLACK). Exit 1 otherwise.
  *
@@ -41,6 +44,7 @@ import type { LiveStatus } from '../../firmware/api/index.js';
 import { callControl, controlSocketPath } from '../../firmware/control/index.js';
 import { type Bounded, spawnBounded, stop } from './calls.js';
 import { compareSnapshots } from './heapdiff.js';
+import { judge, type Sample } from './soak-verdict.js';
 import {
   BIND, BenchError, boxRunArgs, fmt as f, freeUdpPort, memMb, prerequisitesMet, releaseOnSignal, runCli, runMain, sleep, tail, waitRunJson,
 } from './lib.js';
@@ -55,17 +59,6 @@ const BOX_START_TIMEOUT_MS = 30_000;
 const STATUS_TIMEOUT_MS = 5_000;
 /** After the load: how long the box may take to let go of every call. */
 const DRAIN_MS = 40_000;
-/** Descriptors the box may hold above its pre-load count once drained (log files, a control connection). */
-const FD_SLACK = 5;
-/**
- * How much a figure's fitted line over the second half of the load may rise
- * per minute: memory in MB/min; counts in units/min plus a share of the mean
- * (a count that moves with the load is level, one that leaks climbs).
- */
-export const SLOPE_LIMITS = {
-  rssMb: 0.5, anonMb: 0.5, heapUsedMb: 0.25, externalMb: 0.25, fds: 0.5,
-  count: { units: 0.5, shareOfMean: 0.01 },
-} as const;
 /** Sampling period (s) of a long run, and of a run of up to SHORT_RUN_MIN minutes. */
 const SAMPLE_S_LONG = 60;
 const SAMPLE_S_SHORT = 10;
@@ -112,17 +105,6 @@ function options(argv: string[]): Options {
 }
 
 /** One row of soak.csv. */
-export interface Sample {
-  readonly t: number; readonly phase: 'idle' | 'load' | 'drain';
-  readonly rssMb: number; readonly anonMb: number; readonly fds: number;
-  readonly heapUsedMb: number; readonly heapTotalMb: number; readonly externalMb: number; readonly arrayBuffersMb: number;
-  readonly calls: number; readonly sessions: number; readonly ports: number; readonly bindings: number;
-  readonly serverTx: number; readonly clientTx: number; readonly answered: number;
-  /** V8's new, old and large-object spaces as reserved (MB): where heap total goes when heap used stays level. */
-  readonly newSpaceMb: number; readonly oldSpaceMb: number; readonly largeSpaceMb: number;
-  /** RTP packets the live calls' legs have received so far (proves the audio flows). */
-  readonly rtpIn: number;
-}
 
 const COLUMNS: readonly (keyof Sample)[] = [
   't', 'phase', 'rssMb', 'anonMb', 'heapUsedMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb', 'fds',
@@ -251,63 +233,6 @@ export function toSvg(samples: readonly Sample[], title: string): string {
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
-}
-
-// ---------------------------------------------------------------- verdict
-
-export interface Verdict { readonly ok: boolean; readonly lines: readonly string[] }
-
-const meanOf = (xs: readonly number[]): number => {
-  const v = xs.filter(Number.isFinite);
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
-};
-
-/** Least-squares slope of y over x (per unit of x); NaN with fewer than two finite points. */
-export function slope(xs: readonly number[], ys: readonly number[]): number {
-  const pts = xs.map((x, i) => [x, ys[i] ?? NaN] as const).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
-  if (pts.length < 2) return NaN;
-  const mx = pts.reduce((a, [x]) => a + x, 0) / pts.length;
-  const my = pts.reduce((a, [, y]) => a + y, 0) / pts.length;
-  let num = 0; let den = 0;
-  for (const [x, y] of pts) { num += (x - mx) * (y - my); den += (x - mx) ** 2; }
-  return den > 0 ? num / den : NaN;
-}
-
-const MEMORY_KEYS = ['rssMb', 'anonMb', 'heapUsedMb', 'externalMb', 'fds'] as const;
-const COUNT_KEYS = ['calls', 'ports', 'serverTx', 'clientTx', 'answered', 'bindings'] as const;
-
-export function judge(samples: readonly Sample[]): Verdict {
-  const idle = samples.filter((s) => s.phase === 'idle');
-  const load = samples.filter((s) => s.phase === 'load');
-  const last = samples[samples.length - 1];
-  const lines: string[] = [];
-  if (!idle.length || load.length < 8 || !last) return { ok: false, lines: ['too few samples to judge'] };
-  const half = load.slice(Math.floor(load.length / 2));
-  const minutes = half.map((s) => s.t / 60);
-  let ok = true;
-  const trend = (key: keyof Sample, limit: number, unit: string): void => {
-    const vals = half.map((s) => s[key] as number);
-    const k = slope(minutes, vals);
-    const grows = !(k <= limit);
-    if (grows) ok = false;
-    const first = load[0]?.[key] as number;
-    lines.push(`${key}: start of load ${f(first, 1)}, second half mean ${f(meanOf(vals), 1)}, end ${f(half[half.length - 1]?.[key] as number, 1)}; `
-      + `slope ${f(k, 3)} ${unit}/min (limit ${f(limit, 3)}): ${grows ? 'GROWING' : 'level'}`);
-  };
-  for (const key of MEMORY_KEYS) trend(key, SLOPE_LIMITS[key], key === 'fds' ? 'fds' : 'MB');
-  for (const key of COUNT_KEYS) {
-    const m = meanOf(half.map((s) => s[key] as number));
-    trend(key, SLOPE_LIMITS.count.units + SLOPE_LIMITS.count.shareOfMean * (Number.isFinite(m) ? m : 0), '');
-  }
-  lines.push(`RSS: idle ${f(meanOf(idle.map((s) => s.rssMb)), 1)} MB, peak ${f(Math.max(...samples.map((s) => s.rssMb)), 1)} MB, after drain ${f(last.rssMb, 1)} MB`);
-  const fd0 = Math.max(...idle.map((s) => s.fds));
-  const fdOk = last.fds <= fd0 + FD_SLACK;
-  lines.push(`fds: idle ${fd0}, peak under load ${Math.max(...load.map((s) => s.fds))}, after drain ${last.fds}: ${fdOk ? 'ok' : 'NOT RELEASED'}`);
-  const clean = last.calls === 0 && last.sessions === 0 && last.ports === 0;
-  lines.push(`calls/sessions/ports after drain: ${last.calls}/${last.sessions}/${last.ports} (peak calls ${Math.max(...load.map((s) => s.calls))}, ports ${Math.max(...load.map((s) => s.ports))}): ${clean ? 'ok' : 'NOT RELEASED'}`);
-  const rtp = Math.max(...load.map((s) => (Number.isFinite(s.rtpIn) ? s.rtpIn : 0)));
-  lines.push(`RTP packets held by live calls, peak: ${rtp}`);
-  return { ok: ok && fdOk && clean, lines };
 }
 
 // ---------------------------------------------------------------- main

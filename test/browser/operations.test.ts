@@ -7,6 +7,8 @@ import t from 'tap';
 import { CALLS_FILE } from '../../firmware/control/index.js';
 import { silentLogger } from '../../firmware/core/index.js';
 import { startAppliance } from '../../firmware/main.js';
+import { writeWav } from '../../firmware/media/index.js';
+import { HOLD_MUSIC_FILE } from '../../firmware/pbx/index.js';
 import { CallUa, sdp } from '../integration/call-ua.js';
 
 /*
@@ -243,6 +245,39 @@ if (!existsSync(CHROMIUM)) {
     t.equal(await page.locator('#cert-today').count(), 1, 'today is marked');
     t.match(await page.locator('#cert-timeline').textContent(), /\d+ days/);
     await shot('certificates-timeline');
+  });
+
+  t.test('music on hold: the built-in tune until an upload; a file that is no WAV refused beside its field; a WAV stored as 8 kHz and audited', async (t) => {
+    await go(page, 'system');
+    await page.locator('#moh-form').waitFor();
+    await page.waitForFunction(`!/Loading/.test(document.querySelector('#moh-now')?.textContent ?? 'Loading')`);
+    t.match(await page.locator('#moh-now').textContent(), /built-in tune/, 'nothing uploaded: the built-in music plays');
+    t.match(await page.locator('#moh').textContent(), /fully private call.*plays nothing/, 'the page says what a private call gets');
+
+    await page.click('#moh-form button[type=submit]');
+    t.match(await page.locator('#moh-file-error').textContent(), /Choose a WAV file/, 'no file: asked for one');
+    await page.setInputFiles('#moh-file', { name: 'notes.wav', mimeType: 'audio/wav', buffer: Buffer.from('this is not audio at all, only text') });
+    await page.click('#moh-form button[type=submit]');
+    await page.locator('#moh-file-error').waitFor();
+    t.match(await page.locator('#moh-file-error').textContent(), /WAV|RIFF/i, 'the converter says why beside the file field');
+    t.notOk(existsSync(join(dataDir, HOLD_MUSIC_FILE)), 'nothing stored for a refused file');
+
+    // 3 s of a 440 Hz tone, 16 kHz stereo: converted once to 8 kHz mono.
+    const rate = 16_000;
+    const pcm = new Int16Array(rate * 3 * 2);
+    for (let i = 0; i < rate * 3; i++) pcm[2 * i] = pcm[2 * i + 1] = Math.round(8000 * Math.sin(2 * Math.PI * 440 * i / rate));
+    await page.setInputFiles('#moh-file', { name: 'tune.wav', mimeType: 'audio/wav', buffer: writeWav(2, rate, pcm) });
+    await page.click('#moh-form button[type=submit]');
+    await page.locator('#moh-done').waitFor();
+    t.match(await page.locator('#moh-done').textContent(), /3\.0 s from a 16000 Hz 2-channel WAV/);
+    await page.waitForFunction(`/uploaded music/.test(document.querySelector('#moh-now')?.textContent ?? '')`);
+    t.match(await page.locator('#moh-now').textContent(), /uploaded music \(3 s/);
+    t.equal(readFileSync(join(dataDir, HOLD_MUSIC_FILE)).length, 8000 * 3 * 2, 'stored as 3 s of 8 kHz 16-bit mono');
+    const audit = JSON.parse((await apiCall('GET', '/audit?limit=20')).text) as Array<{ what: string; ok: boolean }>;
+    t.ok(audit.some((e) => e.ok && e.what === 'uploaded the music on hold'), 'the upload is audited');
+    t.notOk(audit.some((e) => /[A-Za-z0-9+/]{200}/.test(e.what)), 'the file itself is not in the audit log');
+    await page.locator('#moh').scrollIntoViewIfNeeded();
+    await shot('system-music-on-hold');
   });
 
   t.test('no page errors', async (t) => {

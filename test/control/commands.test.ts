@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -6,6 +6,7 @@ import { ConfigStore } from '../../firmware/config/index.js';
 import { CommandError, GENERATED_PASSWORD_LENGTH, executeCommand, generatePassword } from '../../firmware/control/index.js';
 import { isPbxError, seededRandom, silentLogger } from '../../firmware/core/index.js';
 import { loadOrCreatePki } from '../../firmware/pki/index.js';
+import { MAX_WAV_BYTES, writeWav } from '../../firmware/media/index.js';
 
 /*
  * The commands the CLI, the control socket and the web API share, run here
@@ -79,4 +80,21 @@ t.test('call history limit is checked', async (t) => {
   t.same(await run('calls.history'), []);
   await rejects(t, run('calls.history', { limit: 0 }), 'config', 'limit');
   await rejects(t, run('calls.history', { limit: 1.5 }), 'config', 'limit');
+});
+
+t.test('music on hold: moh.get says built-in until moh.set stores a WAV, from a path or from the page (base64)', async (t) => {
+  t.same(await run('moh.get'), { playing: 'built-in' });
+  const pcm = new Int16Array(8000 * 2).map((_, i) => Math.round(6000 * Math.sin(2 * Math.PI * 400 * i / 8000)));
+  const wav = writeWav(1, 8000, pcm);
+  const path = join(root, 'tune.wav');
+  writeFileSync(path, wav);
+  t.match(await run('moh.set', { path }), { seconds: 2, cut: false, source: { format: 'pcm', sampleRate: 8000, channels: 1 } });
+  t.same(await run('moh.get'), { playing: 'uploaded', seconds: 2 });
+  t.match(await run('moh.set', { wav: wav.toString('base64') }), { seconds: 2, source: { sampleRate: 8000 } }, 'base64 from the page');
+  await rejects(t, run('moh.set', { wav: Buffer.from('plain text, no audio').toString('base64') }), 'config', 'file');
+  await rejects(t, run('moh.set', { wav: '' }), 'config', 'file');
+  await rejects(t, run('moh.set', { wav: 42 }), 'config', 'file');
+  const big = Buffer.alloc(MAX_WAV_BYTES + 1).toString('base64');
+  await rejects(t, run('moh.set', { wav: big }), 'limit', 'file');
+  t.same(await run('moh.get'), { playing: 'uploaded', seconds: 2 }, 'refused uploads left the stored music alone');
 });

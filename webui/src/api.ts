@@ -107,3 +107,11 @@ export function apiUpload<T>(path: string, file: Blob, progress: (sent: number) 
     xhr.send(file);
   });
 }
+
+/** A file's bytes as base64, for the routes that take an upload inside JSON (a backup to restore, music on hold). */
+export function toBase64(buf: ArrayBuffer): string {
+  const bytes = new Uint8Array(buf);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}

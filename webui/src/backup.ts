@@ -1,6 +1,6 @@
 import type { TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, apiDownload, errorMessage, fieldErrors } from './api.js';
+import { api, apiDownload, errorMessage, fieldErrors, toBase64 } from './api.js';
 import { html, type Html } from './html.js';
 import { Field, FormError } from './ui.js';
 
@@ -16,13 +16,6 @@ const MIN_PASSPHRASE = 8;
 
 interface Restored { created: string; accounts: number; policies: number; caSha256: string; serverSha256: string; keptAside: string }
 interface AutoList { automatic: Array<{ file: string; bytes: number }>; folder: string; passphraseFile: string; keep: number }
-
-function toBase64(buf: ArrayBuffer): string {
-  const bytes = new Uint8Array(buf);
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 function TakeBackup(): Html {
   const [v, setV] = useState({ passphrase: '', confirm: '' });

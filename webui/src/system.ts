@@ -1,15 +1,15 @@
 import type { TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, errorMessage, fieldErrors, setCsrfToken } from './api.js';
+import { api, errorMessage, fieldErrors, setCsrfToken, toBase64 } from './api.js';
 import { html, type Html } from './html.js';
-import type { SessionToken, StatusReport, SystemSettings, SystemSettingsSaved } from './types.js';
+import type { HoldMusicInfo, HoldMusicSet, SessionToken, StatusReport, SystemSettings, SystemSettingsSaved } from './types.js';
 import { Field, FormError } from './ui.js';
 
 /**
  * System settings (issue 16): the box's host name (the operating system's),
  * the SIP domain, the time the phones are given (time zone, NTP server),
  * the ports and the RTP range, each saying when a change applies; and the
- * admin password. The box checks every value and says which one is wrong.
+ * admin password; the music on hold. The box checks every value and says which one is wrong.
  */
 
 type InputEvent = TargetedEvent<HTMLInputElement>;
@@ -53,6 +53,44 @@ function PasswordForm(): Html {
     </div>
     <button type="submit">Change password</button>
   </form>`;
+}
+
+/** Music on hold (issue 8): what plays now, and a WAV to upload; the box converts it once to G.711 and says why a file will not do. */
+function HoldMusic(): Html {
+  const [info, setInfo] = useState<HoldMusicInfo | null>(null);
+  const [file, setFile] = useState<File | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [done, setDone] = useState<HoldMusicSet | null>(null);
+  const [busy, setBusy] = useState(false);
+  const load = (): void => { api<HoldMusicInfo>('GET', '/moh').then(setInfo).catch((e: unknown) => setErrors({ '': errorMessage(e) })); };
+  useEffect(load, []);
+  const submit = async (ev: Event): Promise<void> => {
+    ev.preventDefault();
+    setDone(null);
+    if (!file) { setErrors({ file: 'Choose a WAV file.' }); return; }
+    setErrors({});
+    setBusy(true);
+    try {
+      setDone(await api<HoldMusicSet>('POST', '/moh', { file: toBase64(await file.arrayBuffer()) }));
+      load();
+    } catch (err) {
+      setErrors(fieldErrors(err));
+    } finally { setBusy(false); }
+  };
+  const now = info === null ? 'Loading…'
+    : info.playing === 'uploaded' ? `The uploaded music (${info.seconds ?? 0} s, looped).`
+      : 'The box\'s built-in tune (no music uploaded yet).';
+  return html`<section class="card" id="moh"><h2>Music on hold</h2>
+    <p>Playing to a held caller now: <strong id="moh-now">${now}</strong></p>
+    <p class="hint">Heard when a phone puts a call on hold, on a parked call and while a hold rings back. The box encrypts it with the held phone's own keys. On a fully private call (encrypted end to end, keys only in the phones) the box cannot add audio: the hold passes through to the other phone and the box plays nothing.</p>
+    <form id="moh-form" onSubmit=${submit} novalidate>
+      <${FormError} errors=${errors} />
+      ${done ? html`<div class="notice" role="status" id="moh-done">Saved: ${done.seconds.toFixed(1)} s from a ${done.source.sampleRate} Hz ${done.source.channels === 1 ? 'mono' : `${done.source.channels}-channel`} WAV${done.cut ? ' (cut to the first 10 minutes)' : ''}. It plays from the next hold on.</div>` : null}
+      <${Field} id="moh-file" label="WAV file" error=${errors.file} hint="Any WAV of at least 1 s (PCM, A-law or u-law; mono or stereo); it is converted once to 8 kHz for the phones.">
+        <input id="moh-file" type="file" accept=".wav,audio/wav" onChange=${(ev: InputEvent) => { setFile(ev.currentTarget.files?.[0] ?? null); setDone(null); setErrors({}); }} /></${Field}>
+      <button type="submit" disabled=${busy}>${busy ? 'Converting…' : 'Upload'}</button>
+    </form>
+  </section>`;
 }
 
 export function System(): Html {
@@ -132,5 +170,6 @@ export function System(): Html {
       <button type="submit">Save settings</button>
     </form>
   </section>
+  <${HoldMusic} />
   <section class="card"><h2>Admin password</h2><${PasswordForm} /></section>`;
 }

@@ -37,6 +37,16 @@ export function storeHoldMusic(dataDir: string, wav: Uint8Array): StoredMusic {
   return { seconds: kept.length / 8000, source, cut: kept.length < pcm.length };
 }
 
+/** What plays on hold now: the stored upload and its length, else the built-in tune. */
+export function holdMusicInfo(dataDir: string): { playing: 'uploaded' | 'built-in'; seconds?: number } {
+  try {
+    const { size } = statSync(join(dataDir, HOLD_MUSIC_FILE));
+    return { playing: 'uploaded', seconds: Math.round(size / 2 / 8000 * 10) / 10 };
+  } catch {
+    return { playing: 'built-in' };
+  }
+}
+
 /** The music to play now: the uploaded one (re-read when the file changes), else `fallback`. */
 export class HoldMusicSource {
   private cached?: { mtimeMs: number; size: number; pcm: Int16Array };
