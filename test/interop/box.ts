@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProc, waitFor, type Proc } from './harness.js';
@@ -26,6 +26,18 @@ export function pbxOk(dataDir: string): (...args: string[]) => string {
     if (r.status !== 0) throw new Error(`pbx ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
+}
+
+/**
+ * Let every hold of this box pass through as SIP (config features.musicOnHold false), for tests that pin what a
+ * hold's re-INVITE does on the far leg; by default the box answers a bridged hold itself with music. Call it
+ * after the CLI made the config and before startBox.
+ */
+export function holdsPassThrough(dataDir: string): void {
+  const path = join(dataDir, 'config.json');
+  const c = JSON.parse(readFileSync(path, 'utf8')) as { features?: Record<string, unknown> };
+  c.features = { ...(c.features ?? {}), musicOnHold: false };
+  writeFileSync(path, JSON.stringify(c, null, 2));
 }
 
 export interface Registration { extension: string; transport: string; contact: string; source: { address: string; port: number }; userAgent?: string }

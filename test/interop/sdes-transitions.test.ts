@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { have, reexecInNetns, startCapture, tmpDir, tsharkFields, waitFor, type Proc } from './harness.js';
 import { sippRegister, startSippEarly } from './sipp-early.js';
-import { pbxOk, startBox } from './box.js';
+import { holdsPassThrough, pbxOk, startBox } from './box.js';
 import { startLinphonec } from './clients.js';
 import { dominantFrequency, rms } from './audio.js';
 import {
@@ -113,6 +113,8 @@ async function main(): Promise<void> {
   cli('account', 'add', SIPP.ext, '--password', SIPP.pass);
   cli('account', 'set', SIPP.ext, '--policy', 'decrypted');
 
+  // The holds here must reach the other phone ("paused by the box"), each leg re-keyed: the box's music off.
+  holdsPassThrough(data);
   const { proc: box, info } = await startBox(data, 120, ['--rtp-ports', `${BOX_RTP.min}-${BOX_RTP.max}`]);
   t.teardown(() => box.stop());
   t.comment(`box SIP/UDP ${info.ports.sipUdp}, TLS ${info.ports.sipTls}; work dir ${work}`);
