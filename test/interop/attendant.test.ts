@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { have, reexecInNetns, waitFor } from './harness.js';
 import { pbxOk, startBox } from './box.js';
-import { boxStatus, calls, established, none, sleep, startPhone, stopPhone, waitState, type PhoneSpec, type RunningPhone } from './call-harness.js';
+import { boxStatus, calls, established, none, startPhone, stopPhone, waitState, type PhoneSpec, type RunningPhone } from './call-harness.js';
 
 /*
  * The auto-attendant (issue 15) with real baresip phones over TLS with SDES:
@@ -29,8 +29,8 @@ async function main(): Promise<void> {
   const greeting = join(work, 'greeting.wav');
   const r = spawnSync('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', greeting, 'synth', '1.5', 'sine', '520'], { timeout: 20_000 });
   if (r.status !== 0) throw new Error(`sox: ${r.stderr.toString()}`);
-  t.match(cli('attendant', 'add', ATT, '--greeting', greeting, '--digit', `1=${A.ext}`, '--digit', `2=${B.ext}`, '--timeout-to', B.ext, '--timeout-sec', '3'),
-    /attendant 800: 1=1003 2=1004; timeout 3s -> 1004; greeting 1\.5 s/, 'pbx attendant add');
+  t.match(cli('attendant', 'add', ATT, '--greeting', greeting, '--digit', `1=${A.ext}`, '--digit', `2=${B.ext}`, '--timeout-to', B.ext, '--timeout-sec', '5'),
+    /attendant 800: 1=1003 2=1004; timeout 5s -> 1004; greeting 1\.5 s/, 'pbx attendant add');
 
   const { proc: box, info } = await startBox(data, 200, ['--rtp-ports', '45000-45999']);
   t.teardown(() => box.stop());
@@ -54,9 +54,22 @@ async function main(): Promise<void> {
     tt.ok((await c.ctrl.dial(`sip:${ATT}@127.0.0.1:${info.ports.sipTls};transport=tls`)).ok, `1001 dials the attendant ${ATT}`);
     await waitState(c.ctrl, '1001 established with the attendant', established, 10_000);
     tt.match(views()[0], { caller: C.ext, callee: ATT, legs: { a: { protection: 'sdes' } } }, 'the box answered as the attendant; the leg is SDES');
-    await sleep(1000);
+    // The key is pressed once the box hears the caller's media: on a loaded machine a
+    // fixed pause could press it before the caller's SRTP reaches the box, or so late
+    // that the timeout already routed the call (seen once: 1004 answered, no digit-1).
+    const answeredAt = Date.now();
+    await waitFor('the box to hear 1001 (a media sample after the answer: leg a packetsIn > 0)', () => {
+      const m = boxStatus(data).media;
+      return m?.at !== undefined && m.at > answeredAt && (m.streams ?? []).some((s) => (s.legs['a']?.packetsIn ?? 0) > 0);
+    }, 10_000, 200);
     if (key !== undefined) tt.ok((await c.ctrl.command('sndcode', key)).ok, `1001 presses ${key} (RFC 4733)`);
-    await waitState(to.ctrl, `${toExt} to answer the routed call`, established, 15_000);
+    try {
+      await waitState(to.ctrl, `${toExt} to answer the routed call`, established, 15_000);
+    } catch (e) {
+      // Say what the box saw: did the digit arrive, did the timeout fire first?
+      const seen = Object.entries(boxStatus(data).counters ?? {}).filter(([k]) => /^(attendant|dtmf)\./.test(k));
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; box counters ${JSON.stringify(Object.fromEntries(seen))}`);
+    }
     const v = await waitFor(`the box to show 1001 with ${toExt}`, () => views().find((x) => x.caller === C.ext && x.callee === toExt && x.state === 'answered'), 5_000, 100);
     tt.match(v, { legs: { a: { protection: 'sdes' }, b: { protection: 'sdes' } } }, `pbx status: 1001 talks to ${toExt}, both legs SDES`);
     tt.ok(none(await calls(other.ctrl)), 'the other phone did not ring');
