@@ -105,6 +105,7 @@ export function describeRequest(method: string, route: string, params: Record<st
     case 'DELETE /api/recordings/:id': return `deleted recording ${str(params.id)}`;
     case 'POST /api/calls/:id/record': return `${b.on === false ? 'stopped' : b.on === true ? 'started' : 'toggled'} recording call ${str(params.id)}`;
     case 'POST /api/moh': return 'uploaded the music on hold';
+    case 'DELETE /api/moh': return 'returned the music on hold to the built-in tune';
     case 'POST /api/calls/:id/hangup': return `hung up call ${str(params.id)}`;
     case 'PUT /api/system': return `changed the system settings${changed(['realm', 'timeZone', 'ntpServer', 'sipPort', 'tlsPort', 'webPort', 'httpPort', 'rtpMin', 'rtpMax'])}`;
     case 'POST /api/phones': return `assigned phone ${str(b.mac)} to extension ${ext}${changed(['vendor', 'passwordMode'])}`;

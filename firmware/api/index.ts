@@ -268,6 +268,12 @@ export interface HoldMusicInfo {
   readonly seconds?: number;
 }
 
+/** DELETE /api/moh, `moh.reset`: back to the built-in tune; `removed` is false when no upload was stored. */
+export interface HoldMusicReset {
+  readonly playing: 'built-in';
+  readonly removed: boolean;
+}
+
 export interface HoldMusicSet {
   readonly seconds: number;
   readonly cut: boolean;
@@ -435,6 +441,7 @@ export interface CommandReplies {
   readonly 'account.import': AccountsImported;
   readonly 'moh.set': HoldMusicSet;
   readonly 'moh.get': HoldMusicInfo;
+  readonly 'moh.reset': HoldMusicReset;
   readonly 'account.list': readonly AccountView[];
   readonly 'account.remove': AccountRemoved;
   readonly 'policy.list': readonly PolicyListEntry[];

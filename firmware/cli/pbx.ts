@@ -50,6 +50,7 @@ ${ACCOUNT_FEATURE_USAGE}
   pbx policy remove NAME
 ${GROUP_USAGE}
   pbx moh set FILE.wav               music on hold: any PCM or G.711 WAV, converted once to 8 kHz
+  pbx moh reset                      back to the box's built-in tune
   pbx status [--json]
   pbx call hangup ID                 end a call in progress (BYE or CANCEL to each phone; pbx status lists the ids)
   pbx cert ca | info [--json] | renew
@@ -314,7 +315,14 @@ async function main(argv: string[]): Promise<number> {
     case 'phone':
       return phoneCli(argv.slice(1), { command, write: (text) => process.stdout.write(text) });
     case 'moh': {
-      if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set');
+      if (sub === 'reset') {
+        const { values } = parse(rest, {}, 0);
+        const r = await command(String(values.data ?? 'var'), { command: 'moh.reset', args: {} }) as { removed: boolean };
+        process.stdout.write(r.removed ? 'music on hold: the uploaded music was removed; the built-in tune plays from the next hold on\n'
+          : 'music on hold: no upload was stored; the built-in tune plays\n');
+        return 0;
+      }
+      if (sub !== 'set') throw new UsageError(sub ? `unknown moh command: ${sub}` : 'moh needs a command: set or reset');
       const { values, positionals } = parse(rest, {}, 1);
       const r = await command(String(values.data ?? 'var'), { command: 'moh.set', args: { path: resolve(positionals[0]!) } }) as {
         seconds: number; cut: boolean; source: { format: string; sampleRate: number; channels: number; bitsPerSample: number };

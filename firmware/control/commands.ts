@@ -12,7 +12,7 @@ import { PbxError, cryptoRandom, isPbxError, systemClock, type Clock, type Error
 import { caPath, certInfo, pkiPaths, type CertInfo, type RenewalRecord } from '../pki/index.js';
 import type { ControlRequest } from './socket.js';
 import { MAX_WAV_BYTES } from '../media/index.js';
-import { holdMusicInfo, storeHoldMusic } from '../pbx/index.js';
+import { holdMusicInfo, removeHoldMusic, storeHoldMusic } from '../pbx/index.js';
 import type { TrunkView } from '../api/index.js';
 import { trunkCommand, type TrunkCommandContext } from './trunks.js';
 import { voicemailCommand, type VoicemailControl } from './voicemail.js';
@@ -398,6 +398,9 @@ export async function executeCommand(ctx: CommandContext, req: ControlRequest): 
     }
     case 'moh.get':
       return holdMusicInfo(ctx.dataDir) satisfies CommandReplies['moh.get'];
+    case 'moh.reset':
+      // The running box re-reads the file at each hold: with it gone, the next hold plays the built-in tune.
+      return { playing: 'built-in', removed: removeHoldMusic(ctx.dataDir) } satisfies CommandReplies['moh.reset'];
     case 'account.remove': {
       const extension = str(a, 'extension', true);
       await store.update((d) => removeAccount(d, extension));

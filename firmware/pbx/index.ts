@@ -19,7 +19,7 @@ export {
   type LegPlan, type MediaPlan, type PolicyRefusal, type RefusalCode,
 } from './policy/index.js';
 export { fileCallRecords, CALLS_FILE, type CallRecord, type CallRecords } from './records.js';
-export { HoldMusicSource, storeHoldMusic, holdMusicInfo, HOLD_MUSIC_FILE, type StoredMusic } from './features/index.js';
+export { HoldMusicSource, storeHoldMusic, removeHoldMusic, holdMusicInfo, HOLD_MUSIC_FILE, type StoredMusic } from './features/index.js';
 export {
   Trunks, trunkView, systemResolver, resolveTrunk, RegistrationClient, KeepAlive, type TrunksDeps, type DnsResolver,
 } from './trunks/index.js';

@@ -247,7 +247,7 @@ if (!existsSync(CHROMIUM)) {
     await shot('certificates-timeline');
   });
 
-  t.test('music on hold: the built-in tune until an upload; a file that is no WAV refused beside its field; a WAV stored as 8 kHz and audited', async (t) => {
+  t.test('music on hold: the built-in tune until an upload; a file that is no WAV refused beside its field; a WAV stored as 8 kHz and audited; back to the built-in tune', async (t) => {
     await go(page, 'system');
     await page.locator('#moh-form').waitFor();
     await page.waitForFunction(`!/Loading/.test(document.querySelector('#moh-now')?.textContent ?? 'Loading')`);
@@ -278,6 +278,16 @@ if (!existsSync(CHROMIUM)) {
     t.notOk(audit.some((e) => /[A-Za-z0-9+/]{200}/.test(e.what)), 'the file itself is not in the audit log');
     await page.locator('#moh').scrollIntoViewIfNeeded();
     await shot('system-music-on-hold');
+
+    // Back to the built-in tune: the button shows only while an upload is stored.
+    await page.click('#moh-reset');
+    await page.locator('#moh-reverted').waitFor();
+    await page.waitForFunction(`/built-in tune/.test(document.querySelector('#moh-now')?.textContent ?? '')`);
+    t.notOk(existsSync(join(dataDir, HOLD_MUSIC_FILE)), 'the uploaded music is removed');
+    t.equal(await page.locator('#moh-reset').count(), 0, 'no reset button once the built-in tune plays');
+    const after = JSON.parse((await apiCall('GET', '/audit?limit=20')).text) as Array<{ what: string; ok: boolean }>;
+    t.ok(after.some((e) => e.ok && e.what === 'returned the music on hold to the built-in tune'), 'the reset is audited');
+    await shot('system-music-on-hold-reset');
   });
 
   t.test('no page errors', async (t) => {

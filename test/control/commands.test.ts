@@ -97,4 +97,7 @@ t.test('music on hold: moh.get says built-in until moh.set stores a WAV, from a 
   const big = Buffer.alloc(MAX_WAV_BYTES + 1).toString('base64');
   await rejects(t, run('moh.set', { wav: big }), 'limit', 'file');
   t.same(await run('moh.get'), { playing: 'uploaded', seconds: 2 }, 'refused uploads left the stored music alone');
+  t.same(await run('moh.reset'), { playing: 'built-in', removed: true }, 'moh.reset removes the upload');
+  t.same(await run('moh.get'), { playing: 'built-in' }, 'the built-in tune plays again');
+  t.same(await run('moh.reset'), { playing: 'built-in', removed: false }, 'a second reset finds nothing to remove');
 });

@@ -2,7 +2,7 @@ import type { TargetedEvent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorMessage, fieldErrors, setCsrfToken, toBase64 } from './api.js';
 import { html, type Html } from './html.js';
-import type { HoldMusicInfo, HoldMusicSet, SessionToken, StatusReport, SystemSettings, SystemSettingsSaved } from './types.js';
+import type { HoldMusicInfo, HoldMusicReset, HoldMusicSet, SessionToken, StatusReport, SystemSettings, SystemSettingsSaved } from './types.js';
 import { Field, FormError } from './ui.js';
 
 /**
@@ -62,11 +62,13 @@ function HoldMusic(): Html {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [done, setDone] = useState<HoldMusicSet | null>(null);
   const [busy, setBusy] = useState(false);
+  const [reverted, setReverted] = useState(false);
   const load = (): void => { api<HoldMusicInfo>('GET', '/moh').then(setInfo).catch((e: unknown) => setErrors({ '': errorMessage(e) })); };
   useEffect(load, []);
   const submit = async (ev: Event): Promise<void> => {
     ev.preventDefault();
     setDone(null);
+    setReverted(false);
     if (!file) { setErrors({ file: 'Choose a WAV file.' }); return; }
     setErrors({});
     setBusy(true);
@@ -77,9 +79,21 @@ function HoldMusic(): Html {
       setErrors(fieldErrors(err));
     } finally { setBusy(false); }
   };
+  const reset = async (): Promise<void> => {
+    setDone(null);
+    setErrors({});
+    setBusy(true);
+    try {
+      await api<HoldMusicReset>('DELETE', '/moh');
+      setReverted(true);
+      load();
+    } catch (err) {
+      setErrors(fieldErrors(err));
+    } finally { setBusy(false); }
+  };
   const now = info === null ? 'Loading…'
     : info.playing === 'uploaded' ? `The uploaded music (${info.seconds ?? 0} s, looped).`
-      : 'The box\'s built-in tune (no music uploaded yet).';
+      : 'The box\'s built-in tune (no upload stored).';
   return html`<section class="card" id="moh"><h2>Music on hold</h2>
     <p>Playing to a held caller now: <strong id="moh-now">${now}</strong></p>
     <p class="hint">Heard when a phone puts a call on hold, on a parked call and while a hold rings back. The box encrypts it with the held phone's own keys. On a fully private call (encrypted end to end, keys only in the phones) the box cannot add audio: the hold passes through to the other phone and the box plays nothing.</p>
@@ -87,8 +101,10 @@ function HoldMusic(): Html {
       <${FormError} errors=${errors} />
       ${done ? html`<div class="notice" role="status" id="moh-done">Saved: ${done.seconds.toFixed(1)} s from a ${done.source.sampleRate} Hz ${done.source.channels === 1 ? 'mono' : `${done.source.channels}-channel`} WAV${done.cut ? ' (cut to the first 10 minutes)' : ''}. It plays from the next hold on.</div>` : null}
       <${Field} id="moh-file" label="WAV file" error=${errors.file} hint="Any WAV of at least 1 s (PCM, A-law or u-law; mono or stereo); it is converted once to 8 kHz for the phones.">
-        <input id="moh-file" type="file" accept=".wav,audio/wav" onChange=${(ev: InputEvent) => { setFile(ev.currentTarget.files?.[0] ?? null); setDone(null); setErrors({}); }} /></${Field}>
-      <button type="submit" disabled=${busy}>${busy ? 'Converting…' : 'Upload'}</button>
+        <input id="moh-file" type="file" accept=".wav,audio/wav" onChange=${(ev: InputEvent) => { setFile(ev.currentTarget.files?.[0] ?? null); setDone(null); setReverted(false); setErrors({}); }} /></${Field}>
+      ${reverted ? html`<div class="notice" role="status" id="moh-reverted">The uploaded music was removed: the built-in tune plays from the next hold on.</div>` : null}
+      <div class="row"><button type="submit" disabled=${busy}>${busy ? 'Working…' : 'Upload'}</button>
+        ${info?.playing === 'uploaded' ? html`<button type="button" id="moh-reset" class="plain" disabled=${busy} onClick=${() => { void reset(); }}>Use the built-in tune</button>` : null}</div>
     </form>
   </section>`;
 }

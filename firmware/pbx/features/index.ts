@@ -1,7 +1,7 @@
 /** Call features on the call model: each works on a Call and its media session (ARCHITECTURE.md, pbx/features). */
 export { Hold, isHoldOffer, musicCodec, PRIVATE_HOLD_NOTE, type HoldDeps } from './hold.js';
 export { Transfer, PRIVATE_TRANSFER_NOTE, type ParkingLot, type TransferDeps } from './transfer.js';
-export { HoldMusicSource, storeHoldMusic, holdMusicInfo, HOLD_MUSIC_FILE, MIN_HOLD_MUSIC_SECONDS, MAX_HOLD_MUSIC_SECONDS, type StoredMusic } from './music.js';
+export { HoldMusicSource, storeHoldMusic, removeHoldMusic, holdMusicInfo, HOLD_MUSIC_FILE, MIN_HOLD_MUSIC_SECONDS, MAX_HOLD_MUSIC_SECONDS, type StoredMusic } from './music.js';
 export {
   Recording, FeatureCodeSink, RECORD_TOGGLE_CODE, RECORD_TONE_HZ, RECORD_TONE_MS, PRIVATE_RECORDING_NOTE, protectionWords, recordTone, strongerMode,
   type RecordingDeps, type RecorderStore, type CallsWatch, type RecordMode,

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PbxError, writeFileAtomicSync, type Logger } from '../../core/index.js';
 import { wavToTelephone, type WavInfo } from '../../media/index.js';
@@ -35,6 +35,14 @@ export function storeHoldMusic(dataDir: string, wav: Uint8Array): StoredMusic {
   mkdirSync(dirname(path), { recursive: true });
   writeFileAtomicSync(path, Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength), 0o644);
   return { seconds: kept.length / 8000, source, cut: kept.length < pcm.length };
+}
+
+/** Remove the uploaded music, so the built-in tune plays from the next hold on; whether there was one. */
+export function removeHoldMusic(dataDir: string): boolean {
+  const path = join(dataDir, HOLD_MUSIC_FILE);
+  try { statSync(path); } catch { return false; }
+  rmSync(path, { force: true });
+  return true;
 }
 
 /** What plays on hold now: the stored upload and its length, else the built-in tune. */
